@@ -1,0 +1,57 @@
+"""xprop: a multilayer perceptron with explicit backpropagation and a numerical gradient check,
+written once against the Python Array API standard and run unchanged on NumPy, CuPy, PyTorch and
+array-api-strict."""
+
+from xprop._version import __version__
+from xprop.activations import ACTIVATIONS, Activation, get_activation
+from xprop.backend import (
+    Backend,
+    BackendError,
+    BackendUnavailableError,
+    DeviceMismatchError,
+    backend_info,
+    backend_of,
+    probe_cupy,
+    resolve_backend,
+    to_backend,
+    to_numpy,
+    use_backend,
+)
+from xprop.gradcheck import GradcheckReport, gradcheck
+from xprop.losses import LOSSES, Loss, get_loss
+from xprop.mlp import MLP
+from xprop.optimizers import SGD, Adam, AdamW, Optimizer, clip_grad_norm, get_optimizer
+from xprop.train import History, TrainingDivergedError, fit
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "MLP",
+    "SGD",
+    "Activation",
+    "Adam",
+    "AdamW",
+    "Backend",
+    "BackendError",
+    "BackendUnavailableError",
+    "DeviceMismatchError",
+    "GradcheckReport",
+    "History",
+    "Loss",
+    "Optimizer",
+    "TrainingDivergedError",
+    "__version__",
+    "backend_info",
+    "backend_of",
+    "clip_grad_norm",
+    "fit",
+    "get_activation",
+    "get_loss",
+    "get_optimizer",
+    "gradcheck",
+    "probe_cupy",
+    "resolve_backend",
+    "to_backend",
+    "to_numpy",
+    "use_backend",
+]

@@ -1,0 +1,201 @@
+"""Activation functions, each with its derivative beside it, written once for any Array-API
+namespace.
+
+Every activation ``f`` maps pre-activations ``z`` of shape ``(n, k)`` to ``a = f(z)`` of the same
+shape and offers three functions, all taking the namespace ``xp`` last so that a model can look
+it up once:
+
+- ``forward(z, xp) -> a``
+- ``derivative(z, a, xp) -> f'(z)`` elementwise (softmax: the Jacobian, shape ``(n, k, k)``)
+- ``backward(g, z, a, xp) -> g * f'(z)`` the vector-Jacobian product used by backprop.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from array_api_compat import array_namespace
+
+Array = Any
+
+__all__ = ["ACTIVATIONS", "Activation", "get_activation"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation with its derivative; ``kink`` marks a point where it is not differentiable
+    (``z == 0`` for ReLU-like functions), which the gradient check watches for."""
+
+    name: str
+    forward: Callable[[Array, Any], Array]
+    derivative: Callable[[Array, Array, Any], Array]
+    backward: Callable[[Array, Array, Array, Any], Array]
+    kink: bool = False
+
+    def __call__(self, z: Array) -> Array:
+        return self.forward(z, array_namespace(z))
+
+    def grad(self, z: Array) -> Array:
+        """``f'(z)`` for a lone array (looks the namespace up; models use ``derivative``)."""
+        xp = array_namespace(z)
+        return self.derivative(z, self.forward(z, xp), xp)
+
+
+def _elementwise_backward(derivative: Callable) -> Callable:
+    def backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
+        return g * derivative(z, a, xp)
+
+    return backward
+
+
+# identity: a = z, f' = 1
+def identity(z: Array, xp: Any) -> Array:
+    return z
+
+
+def identity_derivative(z: Array, a: Array, xp: Any) -> Array:
+    return xp.ones_like(z)
+
+
+# relu: a = max(z, 0), f' = [z > 0]
+def relu(z: Array, xp: Any) -> Array:
+    return xp.where(z > 0, z, 0.0)
+
+
+def relu_derivative(z: Array, a: Array, xp: Any) -> Array:
+    return xp.astype(z > 0, z.dtype)
+
+
+def relu_backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
+    return xp.where(z > 0, g, 0.0)
+
+
+def make_leaky_relu(alpha: float = 0.01) -> Activation:
+    """leaky_relu: a = z if z > 0 else alpha * z; f' = 1 or alpha."""
+    alpha = float(alpha)
+
+    def forward(z: Array, xp: Any) -> Array:
+        return xp.where(z > 0, z, alpha * z)
+
+    def derivative(z: Array, a: Array, xp: Any) -> Array:
+        return xp.where(z > 0, xp.ones_like(z), xp.full_like(z, alpha))
+
+    def backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
+        return xp.where(z > 0, g, alpha * g)
+
+    name = "leaky_relu" if alpha == 0.01 else f"leaky_relu({alpha!r})"
+    return Activation(name, forward, derivative, backward, kink=True)
+
+
+# sigmoid: a = 1 / (1 + exp(-z)), computed from exp(-|z|) so no exp overflows; f' = a (1 - a)
+def sigmoid(z: Array, xp: Any) -> Array:
+    e = xp.exp(-xp.abs(z))
+    r = 1.0 / (1.0 + e)
+    return xp.where(z >= 0, r, e * r)
+
+
+def sigmoid_derivative(z: Array, a: Array, xp: Any) -> Array:
+    return a * (1.0 - a)
+
+
+# tanh: f' = 1 - a^2
+def tanh(z: Array, xp: Any) -> Array:
+    return xp.tanh(z)
+
+
+def tanh_derivative(z: Array, a: Array, xp: Any) -> Array:
+    return 1.0 - a * a
+
+
+# softmax over axis 1: a_j = exp(z_j - max z) / sum_k exp(z_k - max z)
+def softmax(z: Array, xp: Any) -> Array:
+    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+    return e / xp.sum(e, axis=1, keepdims=True)
+
+
+def softmax_derivative(z: Array, a: Array, xp: Any) -> Array:
+    """Jacobian da_i/dz_j = a_i (delta_ij - a_j), shape (n, k, k)."""
+    k = a.shape[1]
+    eye = xp.eye(k, dtype=a.dtype, device=a.device)
+    return a[:, :, None] * eye[None, :, :] - a[:, :, None] * a[:, None, :]
+
+
+def softmax_backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
+    """g @ J row by row: a * (g - sum(g * a))."""
+    return a * (g - xp.sum(g * a, axis=1, keepdims=True))
+
+
+# softplus: a = log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)); f' = sigmoid(z)
+def softplus(z: Array, xp: Any) -> Array:
+    return xp.where(z > 0, z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+
+
+def softplus_derivative(z: Array, a: Array, xp: Any) -> Array:
+    return sigmoid(z, xp)
+
+
+# gelu, tanh approximation: a = z/2 (1 + tanh(c (z + 0.044715 z^3))), c = sqrt(2/pi)
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_K = 0.044715
+
+
+def gelu(z: Array, xp: Any) -> Array:
+    return 0.5 * z * (1.0 + xp.tanh(_GELU_C * (z + _GELU_K * z * z * z)))
+
+
+def gelu_derivative(z: Array, a: Array, xp: Any) -> Array:
+    """f' = (1 + t)/2 + z/2 (1 - t^2) c (1 + 3 k z^2), t = tanh(c (z + k z^3))."""
+    t = xp.tanh(_GELU_C * (z + _GELU_K * z * z * z))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_K * z * z)
+
+
+def _make(name: str, f: Callable, d: Callable, backward: Callable | None = None,
+          kink: bool = False) -> Activation:
+    return Activation(name, f, d, backward or _elementwise_backward(d), kink)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "identity": Activation("identity", identity, identity_derivative,
+                           lambda g, z, a, xp: g),
+    "relu": _make("relu", relu, relu_derivative, relu_backward, kink=True),
+    "leaky_relu": make_leaky_relu(0.01),
+    "sigmoid": _make("sigmoid", sigmoid, sigmoid_derivative),
+    "tanh": _make("tanh", tanh, tanh_derivative),
+    "softmax": _make("softmax", softmax, softmax_derivative, softmax_backward),
+    "softplus": _make("softplus", softplus, softplus_derivative),
+    "gelu": _make("gelu", gelu, gelu_derivative),
+}
+ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid"}
+
+
+def get_activation(spec: str | Activation) -> Activation:
+    """An :class:`Activation` from a name (``"relu"``, ``"leaky_relu(0.2)"``, ...) or itself."""
+    if isinstance(spec, Activation):
+        return spec
+    if not isinstance(spec, str):
+        raise ValueError(
+            f"activation: expected a name from {sorted(ACTIVATIONS)}, got {spec!r}"
+        )
+    key = spec.strip().lower()
+    m = re.fullmatch(r"leaky_relu\(\s*([^)]+)\s*\)", key)
+    if m:
+        try:
+            alpha = float(m.group(1))
+        except ValueError:
+            alpha = math.nan
+        if not math.isfinite(alpha) or alpha < 0:
+            raise ValueError(
+                f"activation: leaky_relu slope must be a finite number >= 0, got {m.group(1)!r}"
+            )
+        return make_leaky_relu(alpha)
+    key = ALIASES.get(key, key)
+    if key not in ACTIVATIONS:
+        raise ValueError(
+            f"activation: expected one of {sorted(ACTIVATIONS)} (or 'leaky_relu(alpha)'), "
+            f"got {spec!r}"
+        )
+    return ACTIVATIONS[key]

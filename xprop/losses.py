@@ -1,0 +1,149 @@
+"""Loss functions: each gives its value and its gradient with respect to the network output.
+
+Shapes: output ``a`` and target ``y`` are ``(n, k)`` arrays of the same floating dtype (integer
+class labels are turned into one-hot by :func:`one_hot` before they get here). Every function
+takes the namespace ``xp`` last so a model looks it up once. Values are 0-d arrays.
+
+| name | value | dL/da |
+|---|---|---|
+| ``mse`` | mean over all n*k elements of (a - y)^2 | 2 (a - y) / (n k) |
+| ``half_sse`` | 1/2 sum (a - y)^2 (the textbook "total error") | a - y |
+| ``bce`` | -mean[y log(a + eps) + (1 - y) log(1 - a + eps)] | (a - y) / ((a + eps)(1 - a + eps) n k) approx. |
+| ``bce_with_logits`` | mean[max(z, 0) - z y + log(1 + exp(-abs(z)))] on logits z | (sigmoid(z) - y) / (n k) |
+| ``cross_entropy`` | -1/n sum y log(a + eps) on probabilities a | -y / ((a + eps) n) |
+
+Fused pairs: with a ``sigmoid`` output and ``bce``, or a ``softmax`` output and
+``cross_entropy``, the gradient with respect to the pre-activation z is ``(a - y) / N``
+(``N = n k`` and ``n``). The value is then taken from the logits z (exact, without ``eps``), so
+value and gradient describe the same function to the last digit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from xprop.activations import sigmoid
+
+Array = Any
+EPS = 1e-12  # the classic eps inside the log of bce / cross_entropy on probabilities
+
+__all__ = ["EPS", "LOSSES", "Loss", "get_loss", "one_hot"]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss: ``value(a, y, xp)``, ``grad(a, y, xp) = dL/da``; for its fused output activation
+    ``fused_grad(a, y, xp) = dL/dz`` and ``value_from_logits(z, y, xp)``. ``classification``
+    says whether targets are class labels (``labels``: integers -> one-hot, ``binary``: 0/1)."""
+
+    name: str
+    value: Callable[[Array, Array, Any], Array]
+    grad: Callable[[Array, Array, Any], Array]
+    fused_activation: str | None = None
+    fused_grad: Callable[[Array, Array, Any], Array] | None = None
+    value_from_logits: Callable[[Array, Array, Any], Array] | None = None
+    targets: str = "real"  # "real", "binary" (values in [0, 1]) or "labels" (class indices)
+
+
+def _count(a: Array) -> float:
+    return float(a.shape[0] * a.shape[1])
+
+
+def mse(a: Array, y: Array, xp: Any) -> Array:
+    d = a - y
+    return xp.sum(d * d) / _count(a)
+
+
+def mse_grad(a: Array, y: Array, xp: Any) -> Array:
+    return (a - y) * (2.0 / _count(a))
+
+
+def half_sse(a: Array, y: Array, xp: Any) -> Array:
+    d = a - y
+    return 0.5 * xp.sum(d * d)
+
+
+def half_sse_grad(a: Array, y: Array, xp: Any) -> Array:
+    return a - y
+
+
+def bce(a: Array, y: Array, xp: Any) -> Array:
+    s = y * xp.log(a + EPS) + (1.0 - y) * xp.log(1.0 - a + EPS)
+    return -xp.sum(s) / _count(a)
+
+
+def bce_grad(a: Array, y: Array, xp: Any) -> Array:
+    return ((1.0 - y) / (1.0 - a + EPS) - y / (a + EPS)) * (1.0 / _count(a))
+
+
+def bce_with_logits(z: Array, y: Array, xp: Any) -> Array:
+    s = xp.where(z > 0, z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+    return xp.sum(s) / _count(z)
+
+
+def bce_with_logits_grad(z: Array, y: Array, xp: Any) -> Array:
+    return (sigmoid(z, xp) - y) * (1.0 / _count(z))
+
+
+def fused_mean_grad(a: Array, y: Array, xp: Any) -> Array:
+    """(a - y) / (n k): dL/dz for sigmoid + bce."""
+    return (a - y) * (1.0 / _count(a))
+
+
+def cross_entropy(a: Array, y: Array, xp: Any) -> Array:
+    return -xp.sum(y * xp.log(a + EPS)) / float(a.shape[0])
+
+
+def cross_entropy_grad(a: Array, y: Array, xp: Any) -> Array:
+    return y / (a + EPS) * (-1.0 / float(a.shape[0]))
+
+
+def softmax_cross_entropy_from_logits(z: Array, y: Array, xp: Any) -> Array:
+    """-1/n sum y (z - logsumexp(z)), with the row max subtracted for stability."""
+    s = z - xp.max(z, axis=1, keepdims=True)
+    log_p = s - xp.log(xp.sum(xp.exp(s), axis=1, keepdims=True))
+    return -xp.sum(y * log_p) / float(z.shape[0])
+
+
+def fused_row_grad(a: Array, y: Array, xp: Any) -> Array:
+    """(a - y) / n: dL/dz for softmax + cross_entropy."""
+    return (a - y) * (1.0 / float(a.shape[0]))
+
+
+LOSSES: dict[str, Loss] = {
+    "mse": Loss("mse", mse, mse_grad),
+    "half_sse": Loss("half_sse", half_sse, half_sse_grad),
+    "bce": Loss("bce", bce, bce_grad, "sigmoid", fused_mean_grad, bce_with_logits, "binary"),
+    "bce_with_logits": Loss("bce_with_logits", bce_with_logits, bce_with_logits_grad,
+                            targets="binary"),
+    "cross_entropy": Loss("cross_entropy", cross_entropy, cross_entropy_grad, "softmax",
+                          fused_row_grad, softmax_cross_entropy_from_logits, "labels"),
+}
+ALIASES = {
+    "ce": "cross_entropy",
+    "softmax_cross_entropy": "cross_entropy",
+    "categorical_crossentropy": "cross_entropy",
+    "binary_cross_entropy": "bce",
+    "log_loss": "bce",
+    "sse": "half_sse",
+    "squared_error": "mse",
+}
+
+
+def get_loss(spec: str | Loss) -> Loss:
+    """A :class:`Loss` from its name (see the module table) or itself."""
+    if isinstance(spec, Loss):
+        return spec
+    key = spec.strip().lower() if isinstance(spec, str) else spec
+    key = ALIASES.get(key, key)
+    if key not in LOSSES:
+        raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {spec!r}")
+    return LOSSES[key]
+
+
+def one_hot(labels: Array, k: int, dtype: Any, xp: Any) -> Array:
+    """``(n,)`` integer labels -> ``(n, k)`` one-hot of ``dtype`` on the labels' device."""
+    classes = xp.arange(k, dtype=labels.dtype, device=labels.device)
+    return xp.astype(labels[:, None] == classes[None, :], dtype)

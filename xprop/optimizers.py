@@ -1,0 +1,207 @@
+"""Optimizers, learning-rate schedules and gradient clipping, written once for any Array-API
+namespace. Semantics follow PyTorch's ``torch.optim`` so results can be compared directly.
+
+An optimizer updates a list of parameter arrays from a list of gradients of the same shapes:
+``opt.step(params, grads)`` replaces ``params[i]`` (in place where the array allows it). Its
+learning rate ``opt.lr`` may be changed between steps (schedules do so once per epoch).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from xprop.validation import check_int, check_positive
+
+Array = Any
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "clip_grad_norm",
+    "get_optimizer",
+    "get_schedule",
+]
+
+
+class Optimizer:
+    """Base class: ``step(params, grads)`` updates ``params`` in the list it is given."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = check_positive(lr, "lr")
+        self.t = 0  # steps taken
+        self._xp: Any = None
+
+    def step(self, params: list[Array], grads: list[Array], xp: Any | None = None) -> None:
+        """One update; ``xp`` saves a namespace lookup (it is remembered after the first)."""
+        self.t += 1
+        if xp is None:
+            xp = self._xp if self._xp is not None else array_namespace(*params)
+        self._xp = xp
+        self._update(params, grads, xp)
+
+    def _update(self, params: list[Array], grads: list[Array], xp: Any) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                           if not k.startswith("_") and k != "t")
+        return f"{type(self).__name__}({fields})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: ``p -= lr * g``; with ``momentum`` mu the buffer
+    ``v = mu v + g`` (``v = g`` at the first step) replaces g, or ``g + mu v`` with
+    ``nesterov=True``; ``weight_decay`` lambda adds ``lambda p`` to g (L2)."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        self.momentum = _check_fraction(momentum, "momentum")
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov: needs momentum > 0, got momentum=0")
+        self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
+        self._velocity: list[Array] | None = None
+
+    def _update(self, params: list[Array], grads: list[Array], xp: Any) -> None:
+        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        if mu and self._velocity is None:
+            self._velocity = [None] * len(params)
+        for i, g in enumerate(grads):
+            p = params[i]
+            if wd:
+                g = g + wd * p
+            if mu:
+                v = self._velocity[i]
+                v = g if v is None else mu * v + g
+                self._velocity[i] = v
+                g = g + mu * v if self.nesterov else v
+            p -= lr * g
+            params[i] = p
+
+
+class Adam(Optimizer):
+    """Adam: ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``p -= lr * m_hat / (sqrt(v_hat) + eps)`` with bias-corrected m_hat, v_hat;
+    ``weight_decay`` adds ``lambda p`` to g (L2, as in ``torch.optim.Adam``)."""
+
+    decoupled = False
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        b1, b2 = betas
+        self.betas = (_check_fraction(b1, "betas[0]"), _check_fraction(b2, "betas[1]"))
+        self.eps = check_positive(eps, "eps")
+        self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
+        self._m: list[Array] | None = None
+        self._v: list[Array] | None = None
+
+    def _update(self, params: list[Array], grads: list[Array], xp: Any) -> None:
+        b1, b2 = self.betas
+        lr, wd, t = self.lr, self.weight_decay, self.t
+        if self._m is None:
+            self._m = [xp.zeros_like(p) for p in params]
+            self._v = [xp.zeros_like(p) for p in params]
+        step_size = lr / (1.0 - b1**t)
+        root_c2 = math.sqrt(1.0 - b2**t)
+        for i, g in enumerate(grads):
+            p = params[i]
+            if wd and self.decoupled:
+                p -= (lr * wd) * p
+            elif wd:
+                g = g + wd * p
+            m = b1 * self._m[i] + (1.0 - b1) * g
+            v = b2 * self._v[i] + (1.0 - b2) * (g * g)
+            self._m[i], self._v[i] = m, v
+            p -= step_size * (m / (xp.sqrt(v) / root_c2 + self.eps))
+            params[i] = p
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``torch.optim.AdamW``): ``p -= lr * lambda * p``
+    before the Adam step; default ``weight_decay=0.01``."""
+
+    decoupled = True
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "nesterov": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any) -> Optimizer:
+    """An optimizer from a name (``sgd``, ``momentum`` (0.9), ``nesterov`` (0.9), ``adam``,
+    ``adamw``) or itself."""
+    if isinstance(spec, Optimizer):
+        return spec
+    key = spec.strip().lower() if isinstance(spec, str) else spec
+    if key not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {spec!r}")
+    if key in ("momentum", "nesterov"):
+        kwargs.setdefault("momentum", 0.9)
+        kwargs.setdefault("nesterov", key == "nesterov")
+    if lr is not None:
+        kwargs["lr"] = lr
+    return OPTIMIZERS[key](**kwargs)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
+                 gamma: float = 0.1, eta_min: float = 0.0):
+    """``epoch -> learning rate`` (epochs count from 0):
+
+    - ``constant``: lr
+    - ``step``: lr * gamma ** (epoch // step_size)
+    - ``cosine``: eta_min + (lr - eta_min) (1 + cos(pi epoch / epochs)) / 2
+    """
+    lr = check_positive(lr, "lr")
+    name = (spec or "constant").strip().lower()
+    if name == "constant":
+        return lambda epoch: lr
+    if name == "step":
+        step_size = check_int(step_size, "step_size")
+        gamma = check_positive(gamma, "gamma")
+        return lambda epoch: lr * gamma ** (epoch // step_size)
+    if name == "cosine":
+        epochs = check_int(epochs, "epochs")
+        return lambda epoch: eta_min + (lr - eta_min) * 0.5 * (
+            1.0 + math.cos(math.pi * min(epoch, epochs) / epochs)
+        )
+    raise ValueError(f"schedule: expected one of ['constant', 'cosine', 'step'], got {spec!r}")
+
+
+def clip_grad_norm(grads: list[Array], max_norm: float, xp: Any | None = None) -> Array:
+    """Scale ``grads`` (in the list) so their global L2 norm is at most ``max_norm``, as
+    ``torch.nn.utils.clip_grad_norm_``: factor ``min(1, max_norm / (norm + 1e-6))``, computed
+    on the device without a sync. Returns the norm before clipping (a 0-d array)."""
+    max_norm = check_positive(max_norm, "max_norm")
+    xp = xp or array_namespace(*grads)
+    total = xp.sqrt(sum(xp.sum(g * g) for g in grads))
+    factor = xp.clip(max_norm / (total + 1e-6), max=1.0)
+    for i, g in enumerate(grads):
+        grads[i] = g * factor
+    return total
+
+
+def _check_fraction(value: Any, name: str) -> float:
+    v = float(value)
+    if not 0.0 <= v < 1.0:
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+    return v
+
+
+def _check_nonnegative(value: Any, name: str) -> float:
+    v = float(value)
+    if not math.isfinite(v) or v < 0.0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return v

@@ -1,0 +1,224 @@
+"""The training loop: full-batch gradient descent or seeded minibatch SGD with any optimizer.
+
+One step on a batch ``(X_b, Y_b)``: forward, backward (no gradient for the input), update. The
+data is validated and moved to the model's device once, before the first epoch; each epoch
+draws one host permutation (seeded), gathers the shuffled data once with ``xp.take`` and slices
+contiguous batches. Loss values stay on the device until the end of the epoch (one sync per
+epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from xprop import validation as V
+from xprop.init import permutation_stream
+from xprop.optimizers import Optimizer, clip_grad_norm, get_optimizer, get_schedule
+
+Array = Any
+
+__all__ = ["History", "TrainingDivergedError", "fit", "train_step"]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss or a parameter became NaN or inf; ``epoch`` and ``step`` say where (from 1)."""
+
+    def __init__(self, message: str, epoch: int, step: int) -> None:
+        super().__init__(message)
+        self.epoch, self.step = epoch, step
+
+
+@dataclass
+class History:
+    """Per-epoch records: training ``loss`` (mean over the epoch's batches, before each update)
+    and ``accuracy`` (classifiers), ``val_loss``/``val_accuracy`` when validating, the learning
+    rate ``lr`` and the cumulative wall ``time`` in seconds. ``history["loss"]`` works too."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self.loss)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items()}
+
+
+def train_step(model: Any, X: Array, Y: Array, optimizer: Optimizer,
+               clip_norm: float | None = None) -> Any:
+    """One forward/backward/update on prepared data (model dtype and device, ``(n, k)``
+    targets). Returns the forward cache (its output is the pre-update prediction)."""
+    _, cache = model._forward(X, model._params)
+    grads, _ = model._backward(cache, Y, model._params)
+    if clip_norm is not None:
+        clip_grad_norm(grads, clip_norm, model.xp)
+    optimizer.step(model._params, grads, model.xp)
+    return cache
+
+
+def fit(
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    lr: float = 0.1,
+    epochs: int = 100,
+    batch_size: int | None = None,
+    optimizer: str | Optimizer = "sgd",
+    shuffle: bool = True,
+    seed: int | None = 0,
+    verbose: int = 0,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_split: float = 0.0,
+    early_stopping: int | None = None,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    schedule: str | Callable[[int], float] | None = None,
+    clip_norm: float | None = None,
+    callbacks: Sequence[Callable[[int, dict, Any], bool | None]] = (),
+    log: Callable[[str], None] = print,
+) -> History:
+    """Train ``model`` in place and return its :class:`History`.
+
+    ``batch_size=None`` is full-batch gradient descent; ``batch_size=1`` is classic per-sample
+    SGD. ``optimizer`` is a name (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``, made
+    with ``lr``) or an :class:`~xprop.optimizers.Optimizer`. ``verbose=k`` logs every k epochs.
+    ``early_stopping=p`` stops after ``p`` epochs without a validation-loss improvement larger
+    than ``min_delta`` and (``restore_best``) restores the best parameters; it needs
+    ``validation_data`` or ``validation_split``. ``schedule``: ``constant``, ``step``,
+    ``cosine`` or ``epoch -> lr``. ``clip_norm`` clips gradients by global norm. Each callback
+    gets ``(epoch, logs, model)`` after every epoch and stops training by returning True.
+
+    A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
+    step; the model then keeps the (finite) parameters it had at the start of that epoch.
+    """
+    xp = model.xp
+    epochs = V.check_int(epochs, "epochs")
+    verbose = V.check_int(verbose, "verbose", 0)
+    opt = get_optimizer(optimizer, lr=V.check_positive(lr, "lr")) if isinstance(
+        optimizer, str) else get_optimizer(optimizer)
+    if clip_norm is not None:
+        V.check_positive(clip_norm, "clip_norm")
+    lr_at = schedule if callable(schedule) else get_schedule(schedule, opt.lr, epochs)
+    if not 0.0 <= float(validation_split) < 1.0:
+        raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
+    if early_stopping is not None:
+        early_stopping = V.check_int(early_stopping, "early_stopping")
+        if validation_data is None and not validation_split:
+            raise ValueError(
+                "early_stopping: needs validation_data=(X_val, y_val) or validation_split > 0"
+            )
+
+    Xd, Yd, labels = model.prepare(X, y)
+    n = Xd.shape[0]
+    if batch_size is None:
+        batch_size = n
+    batch_size = V.check_int(batch_size, "batch_size")
+    perms = permutation_stream(n, seed)
+    if validation_split:
+        n_val = max(1, int(round(n * float(validation_split))))
+        if n_val >= n:
+            raise ValueError(f"validation_split: leaves no training data ({n} samples)")
+        idx = model.backend.from_host(next(perms))
+        Xv, Yv = xp.take(Xd, idx[:n_val], axis=0), xp.take(Yd, idx[:n_val], axis=0)
+        Lv = None if labels is None else xp.take(labels, idx[:n_val], axis=0)
+        Xd, Yd = xp.take(Xd, idx[n_val:], axis=0), xp.take(Yd, idx[n_val:], axis=0)
+        labels = None if labels is None else xp.take(labels, idx[n_val:], axis=0)
+        n = n - n_val
+        perms = permutation_stream(n, None if seed is None else seed + 1)
+        val = (Xv, Yv, Lv)
+    elif validation_data is not None:
+        val = model.prepare(*validation_data)
+    else:
+        val = None
+    batch_size = min(batch_size, n)
+    starts = list(range(0, n, batch_size))
+    track_acc = model.is_classifier
+    history = History()
+    best = (math.inf, None)
+    since_best = 0
+    t0 = time.perf_counter()
+
+    for epoch in range(epochs):
+        opt.lr = float(lr_at(epoch))
+        snapshot = [xp.asarray(p, copy=True) for p in model._params]
+        if shuffle and len(starts) > 1:
+            idx = model.backend.from_host(next(perms))
+            Xe, Ye = xp.take(Xd, idx, axis=0), xp.take(Yd, idx, axis=0)
+            Le = None if labels is None else xp.take(labels, idx, axis=0)
+        else:
+            Xe, Ye, Le = Xd, Yd, labels
+        losses, hits = [], []
+        for s in starts:
+            Xb, Yb = Xe[s : s + batch_size, ...], Ye[s : s + batch_size, ...]
+            cache = train_step(model, Xb, Yb, opt, clip_norm)
+            losses.append(model._loss_value(cache, Yb) * float(Xb.shape[0]))
+            if track_acc:
+                Lb = None if Le is None else Le[s : s + batch_size, ...]
+                hits.append(model._hits(cache.output, Yb, Lb))
+        total = losses[0] if len(losses) == 1 else xp.sum(xp.stack(losses))
+        ok = xp.isfinite(total)
+        for p in model._params:
+            ok = ok & xp.all(xp.isfinite(p))
+        if not bool(ok):
+            model._params = snapshot
+            step = _first_bad(xp, losses, len(starts))
+            raise TrainingDivergedError(
+                f"training diverged: the loss or a parameter became NaN or inf at epoch "
+                f"{epoch + 1}, step {step} of {len(starts)} (lr={opt.lr:g}); the model keeps "
+                f"its parameters from the start of epoch {epoch + 1}. Try a smaller lr.",
+                epoch + 1, step,
+            )
+        logs: dict[str, float] = {"loss": float(total) / n, "lr": opt.lr}
+        if track_acc:
+            logs["accuracy"] = float(xp.sum(xp.stack(hits))) / n if hits else math.nan
+        if val is not None:
+            Xv, Yv, Lv = val
+            _, vcache = model._forward(Xv, model._params)
+            logs["val_loss"] = float(model._loss_value(vcache, Yv))
+            if track_acc:
+                logs["val_accuracy"] = float(model._hits(vcache.output, Yv, Lv)) / Xv.shape[0]
+        logs["time"] = time.perf_counter() - t0
+        for key, value in logs.items():
+            getattr(history, key).append(value)
+        if verbose and ((epoch + 1) % verbose == 0 or epoch + 1 == epochs):
+            log(f"epoch {epoch + 1:>{len(str(epochs))}d}/{epochs}  " + "  ".join(
+                f"{k} {v:.6g}" for k, v in logs.items() if k not in ("lr", "time")))
+        stop = False
+        if early_stopping is not None:
+            if logs["val_loss"] < best[0] - min_delta:
+                best = (logs["val_loss"], [xp.asarray(p, copy=True) for p in model._params])
+                history.best_epoch = epoch + 1
+                since_best = 0
+            else:
+                since_best += 1
+                if since_best >= early_stopping:
+                    stop = history.stopped_early = True
+        for cb in callbacks:
+            if cb(epoch + 1, logs, model):
+                stop = True
+        if stop:
+            break
+    if early_stopping is not None and restore_best and best[1] is not None:
+        model._params = best[1]
+    return history
+
+
+def _first_bad(xp: Any, losses: list[Array], n_steps: int) -> int:
+    for i, value in enumerate(losses):
+        if not math.isfinite(float(value)):
+            return i + 1
+    return n_steps  # the loss stayed finite; the last update broke a parameter

@@ -1,0 +1,87 @@
+"""Checks for user input, run once where data enters (``fit``, ``predict``, ``gradcheck``).
+
+Every error names the argument, what was expected and what was found. Array checks use only
+the Array API (one device sync each), never NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import Any
+
+Array = Any
+
+__all__ = [
+    "check_finite",
+    "check_int",
+    "check_layer_sizes",
+    "check_matrix",
+    "check_positive",
+]
+
+
+def check_layer_sizes(sizes: Any) -> list[int]:
+    """``layer_sizes``: at least two integers >= 1 (inputs, ..., outputs)."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise ValueError(
+            f"layer_sizes: expected a list of at least 2 integers >= 1, got {sizes!r}"
+        )
+    if len(sizes) < 2:
+        raise ValueError(
+            f"layer_sizes: expected at least 2 sizes (inputs and outputs), got {list(sizes)!r}"
+        )
+    for i, s in enumerate(sizes):
+        if isinstance(s, bool) or not isinstance(s, Integral):
+            raise ValueError(f"layer_sizes[{i}]: expected an integer >= 1, got {s!r}")
+        if s < 1:
+            raise ValueError(f"layer_sizes[{i}]: expected an integer >= 1, got {s}")
+    return [int(s) for s in sizes]
+
+
+def check_positive(value: Any, name: str) -> float:
+    """A finite real number > 0 (learning rates, scales)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+    return v
+
+
+def check_int(value: Any, name: str, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (epochs, batch sizes)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_matrix(x: Array, name: str, n_features: int | None = None) -> None:
+    """``x`` is 2-D with ``n_features`` columns (when given)."""
+    if x.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array of shape (n_samples, "
+            f"{n_features if n_features is not None else 'n_features'}), "
+            f"got {x.ndim}-D with shape {tuple(x.shape)}"
+        )
+    if n_features is not None and x.shape[1] != n_features:
+        raise ValueError(
+            f"{name}: expected {n_features} features (columns), got {x.shape[1]} "
+            f"(shape {tuple(x.shape)})"
+        )
+    if x.shape[0] < 1:
+        raise ValueError(f"{name}: expected at least 1 sample, got shape {tuple(x.shape)}")
+
+
+def check_finite(x: Array, name: str, xp: Any) -> None:
+    """No NaN or inf in a floating array (one device sync)."""
+    if not xp.isdtype(x.dtype, "real floating"):
+        return
+    bad = ~xp.isfinite(x)
+    if bool(xp.any(bad)):
+        n_bad = int(xp.sum(xp.astype(bad, xp.int32)))
+        size = math.prod(x.shape)
+        raise ValueError(
+            f"{name}: expected finite values, found NaN or inf in {n_bad} of {size} entries"
+        )
