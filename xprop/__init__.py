@@ -17,6 +17,7 @@ from xprop.backend import (
     to_numpy,
     use_backend,
 )
+from xprop.checkpoint import CheckpointError, load
 from xprop.gradcheck import GradcheckReport, gradcheck
 from xprop.losses import LOSSES, Loss, get_loss
 from xprop.mlp import MLP
@@ -32,6 +33,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Backend",
+    "CheckpointError",
     "BackendError",
     "BackendUnavailableError",
     "DeviceMismatchError",
@@ -49,6 +51,7 @@ __all__ = [
     "get_loss",
     "get_optimizer",
     "gradcheck",
+    "load",
     "probe_cupy",
     "resolve_backend",
     "to_backend",

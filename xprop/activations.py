@@ -63,7 +63,7 @@ def identity_derivative(z: Array, a: Array, xp: Any) -> Array:
 
 # relu: a = max(z, 0), f' = [z > 0]
 def relu(z: Array, xp: Any) -> Array:
-    return xp.where(z > 0, z, 0.0)
+    return xp.maximum(z, 0.0)
 
 
 def relu_derivative(z: Array, a: Array, xp: Any) -> Array:
@@ -71,7 +71,8 @@ def relu_derivative(z: Array, a: Array, xp: Any) -> Array:
 
 
 def relu_backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
-    return xp.where(z > 0, g, 0.0)
+    # a float mask times g: several times faster than xp.where(z > 0, g, 0.0) on NumPy
+    return g * xp.astype(z > 0, g.dtype)
 
 
 def make_leaky_relu(alpha: float = 0.01) -> Activation:
@@ -131,7 +132,7 @@ def softmax_backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
 
 # softplus: a = log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)); f' = sigmoid(z)
 def softplus(z: Array, xp: Any) -> Array:
-    return xp.where(z > 0, z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 def softplus_derivative(z: Array, a: Array, xp: Any) -> Array:

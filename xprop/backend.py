@@ -391,7 +391,7 @@ def resolve_backend(backend: str | Backend | None = None, device: Any = None) ->
             backend = os.environ.get(ENV_VAR) or "numpy"
     if not isinstance(backend, str):
         raise BackendError(
-            f"backend: expected a name ({', '.join(BACKEND_NAMES)}), got {backend!r}"
+            f"backend: expected one of {', '.join(BACKEND_NAMES)} (a name), got {backend!r}"
         )
     name, spec_device = _split(backend)
     if spec_device is not None:
@@ -495,6 +495,12 @@ def backend_of(**arrays: Any) -> Backend:
 
 def is_array(x: Any) -> bool:
     return array_api_compat.is_array_api_obj(x)
+
+
+def is_host_data(x: Any) -> bool:
+    """NumPy arrays and plain Python data (lists, scalars): what entry points copy to a
+    device, as opposed to arrays that already live on a backend and decide it."""
+    return isinstance(x, np.ndarray) or not is_array(x)
 
 
 def to_numpy(x: Any) -> np.ndarray:

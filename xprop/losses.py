@@ -79,7 +79,7 @@ def bce_grad(a: Array, y: Array, xp: Any) -> Array:
 
 
 def bce_with_logits(z: Array, y: Array, xp: Any) -> Array:
-    s = xp.where(z > 0, z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+    s = xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
     return xp.sum(s) / _count(z)
 
 
@@ -136,7 +136,9 @@ def get_loss(spec: str | Loss) -> Loss:
     """A :class:`Loss` from its name (see the module table) or itself."""
     if isinstance(spec, Loss):
         return spec
-    key = spec.strip().lower() if isinstance(spec, str) else spec
+    if not isinstance(spec, str):
+        raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {spec!r}")
+    key = spec.strip().lower()
     key = ALIASES.get(key, key)
     if key not in LOSSES:
         raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {spec!r}")

@@ -29,6 +29,7 @@ from xprop.backend import (
     backend_of,
     dtype_name,
     is_array,
+    is_host_data,
     resolve_backend,
     to_backend,
     to_numpy,
@@ -67,6 +68,9 @@ class MLP:
     dtype: ``"float32"`` or ``"float64"``; fixed for the life of the model.
     backend, device: where the parameters live (see :func:`xprop.resolve_backend`).
     """
+
+    input_mean: Any = None  # set by xprop.load when a checkpoint carries a standardisation
+    input_std: Any = None
 
     def __init__(
         self,
@@ -151,11 +155,10 @@ class MLP:
         """
         if not weights:
             raise ValueError("weights: expected at least one weight matrix, got none")
-        arrays = {f"weights[{i}]": w for i, w in enumerate(weights) if is_array(w)
-                  and type(w).__module__.split(".")[0] != "numpy"}
+        arrays = {f"weights[{i}]": w for i, w in enumerate(weights) if not is_host_data(w)}
         if biases is not None:
-            arrays.update({f"biases[{i}]": b for i, b in enumerate(biases) if is_array(b)
-                           and type(b).__module__.split(".")[0] != "numpy"})
+            arrays.update({f"biases[{i}]": b for i, b in enumerate(biases)
+                           if not is_host_data(b)})
         if arrays:
             found = backend_of(**arrays)
             if backend is not None or device is not None:
@@ -538,6 +541,12 @@ class MLP:
         from xprop.train import fit
 
         return fit(self, X, y, **kwargs)
+
+    def save(self, path: Any, **kwargs: Any) -> str:
+        """Write a checkpoint (see :func:`xprop.checkpoint.save`); returns the path."""
+        from xprop.checkpoint import save
+
+        return save(self, path, **kwargs)
 
     def to_numpy_parameters(self) -> dict[str, Any]:
         """Host copies of the parameters (NumPy arrays), e.g. for saving or comparing."""

@@ -142,7 +142,9 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
     ``adamw``) or itself."""
     if isinstance(spec, Optimizer):
         return spec
-    key = spec.strip().lower() if isinstance(spec, str) else spec
+    if not isinstance(spec, str):
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {spec!r}")
+    key = spec.strip().lower()
     if key not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {spec!r}")
     if key in ("momentum", "nesterov"):

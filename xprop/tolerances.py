@@ -5,7 +5,8 @@ Gradient check (central five-point differences, step ``h``):
     roundoff (1.1e-16 in float64, 6.0e-8 in float32). With h = 1e-3 in float64 both stay near
     1e-13 for losses of order 1, so relative errors below 1e-7 are a real test; entries whose
     size is below ``tiny`` are judged by absolute error ``rtol * tiny`` instead (the
-    denominator of the relative error is ``max(|num| + |ana|, tiny)``). float32 evaluation
+    denominator of the relative error is ``max(|num| + |ana|, tiny)``; ``tiny`` grows with
+    the loss, see NOISE_SAFETY). float32 evaluation
     (for devices without float64) can only promise about 1e-2.
 
 Cross-backend parity (results of any backend against the NumPy float64 reference):
@@ -28,6 +29,12 @@ GRADCHECK = {
     "float64": {"rtol": 1e-7, "tiny": 1e-6, "eps": 1e-3},
     "float32": {"rtol": 1e-2, "tiny": 1e-3, "eps": 1e-2},
 }
+
+# The denominator floor ``tiny`` is raised to NOISE_SAFETY * noise / rtol, where
+# noise = sum|stencil weights| * u * |L| / h is the size of a difference quotient made of
+# rounding alone (u = eps / 2): for a loss of 1 in float64 with h = 1e-3 that is 1.7e-5, so
+# smaller gradient entries are judged by absolute error 1.7e-12.
+NOISE_SAFETY = 10.0
 
 # fast (directional) gradient check
 GRADCHECK_FAST_RTOL = {"float64": 1e-7, "float32": 1e-2}

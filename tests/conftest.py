@@ -1,0 +1,88 @@
+"""The test matrix: every backend x device x dtype that can run here.
+
+``backend_dtype`` (and ``backend``) parametrise a test over NumPy, array-api-strict on its
+default device, on ``device1`` (a stand-in for a non-host device: any missing ``device=`` fails
+there) and on ``no_float64`` (float32 only), PyTorch when installed and CuPy when a CUDA device
+really works (marker ``cuda``). Unusable backends are skipped with the reason; with
+``XPROP_REQUIRE_CUDA=1`` an unusable CuPy fails the test instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+
+import pytest
+
+import xprop
+from xprop.backend import Backend, resolve_backend
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+REQUIRE_CUDA = os.environ.get("XPROP_REQUIRE_CUDA", "") not in ("", "0")
+
+BACKEND_SPECS = [
+    pytest.param(("numpy", None), id="numpy"),
+    pytest.param(("array_api_strict", None), id="strict"),
+    pytest.param(("array_api_strict", "device1"), id="strict-device1"),
+    pytest.param(("array_api_strict", "no_float64"), id="strict-no_float64"),
+    pytest.param(("torch", "cpu"), id="torch",
+                 marks=pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")),
+    pytest.param(("cupy", None), id="cupy", marks=pytest.mark.cuda),
+]
+
+
+def make_backend(name: str, device: str | None) -> Backend:
+    if name == "cupy":
+        probe = xprop.probe_cupy()
+        if not probe.usable:
+            if REQUIRE_CUDA:
+                pytest.fail(f"XPROP_REQUIRE_CUDA=1 but CuPy is unusable: {probe.reason}")
+            pytest.skip(f"CuPy is unusable: {probe.reason}")
+    return resolve_backend(name, device)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cell of the matrix: a backend and a dtype name it supports."""
+
+    backend: Backend
+    dtype: str
+
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    @property
+    def id(self) -> str:
+        return f"{self.backend.describe()} {self.dtype}"
+
+
+def _cases(dtypes):
+    """(backend spec, dtype) pairs, leaving out float64 on devices that lack it."""
+    out = []
+    for spec in BACKEND_SPECS:
+        name, device = spec.values[0]
+        for dt in dtypes:
+            if device == "no_float64" and dt == "float64":
+                continue
+            out.append(pytest.param((name, device, dt), id=f"{spec.id}-{dt}", marks=spec.marks))
+    return out
+
+
+@pytest.fixture(params=BACKEND_SPECS)
+def backend(request) -> Backend:
+    return make_backend(*request.param)
+
+
+@pytest.fixture(params=_cases(["float32", "float64"]))
+def case(request) -> Case:
+    name, device, dt = request.param
+    return Case(make_backend(name, device), dt)
+
+
+@pytest.fixture(params=_cases(["float64"]))
+def case64(request) -> Case:
+    """float64 on every backend that has it (gradient checks, exact parity)."""
+    name, device, dt = request.param
+    return Case(make_backend(name, device), dt)

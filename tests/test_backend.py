@@ -1,0 +1,314 @@
+"""The backend selector: names, devices, context, environment, the CuPy probe, moving arrays."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import types
+
+import array_api_strict
+import numpy as np
+import pytest
+
+import xprop
+from xprop import backend as B
+from xprop.backend import (
+    BackendError,
+    BackendUnavailableError,
+    DeviceMismatchError,
+    backend_of,
+    resolve_backend,
+    to_backend,
+    to_numpy,
+    use_backend,
+)
+
+from .conftest import make_backend
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    monkeypatch.delenv("XPROP_BACKEND", raising=False)
+    yield
+    B.probe_cupy.cache_clear()
+
+
+def test_default_is_numpy():
+    b = resolve_backend()
+    assert b.name == "numpy" and b.device == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("spec", "device", "name", "dev"),
+    [
+        ("numpy", None, "numpy", "cpu"),
+        ("NumPy", None, "numpy", "cpu"),
+        ("array_api_strict", None, "array_api_strict", "CPU_DEVICE"),
+        ("array-api-strict", "device1", "array_api_strict", "device1"),
+        ("array_api_strict:device1", None, "array_api_strict", "device1"),
+        ("array_api_strict:no_float64", None, "array_api_strict", "no_float64"),
+    ],
+)
+def test_resolve_names_and_devices(spec, device, name, dev):
+    b = resolve_backend(spec, device)
+    assert b.name == name
+    assert B._device_str(b.device) == dev
+
+
+def test_resolve_torch():
+    pytest.importorskip("torch")
+    b = resolve_backend("torch")
+    assert b.name == "torch" and str(b.device) == "cpu"
+
+
+@pytest.mark.parametrize("bad", ["tensorflow", "", "numpy2", 3])
+def test_unknown_backend_names_the_argument(bad):
+    with pytest.raises(BackendError, match=r"backend: expected one of .*numpy.*got"):
+        resolve_backend(bad)
+
+
+@pytest.mark.parametrize(
+    ("spec", "device", "match"),
+    [
+        ("numpy", "cuda", r"device: numpy runs on 'cpu' only, got 'cuda'"),
+        ("array_api_strict", "device9", r"device: expected one of .*device1.*got 'device9'"),
+        ("array_api_strict:device1", "device2", r"device: .*names device 'device1'"),
+    ],
+)
+def test_bad_devices(spec, device, match):
+    with pytest.raises(BackendError, match=match):
+        resolve_backend(spec, device)
+
+
+def test_environment_variable(monkeypatch):
+    monkeypatch.setenv("XPROP_BACKEND", "array_api_strict:device1")
+    b = resolve_backend()
+    assert b.name == "array_api_strict" and B._device_str(b.device) == "device1"
+    assert xprop.MLP([2, 1]).backend == b
+    monkeypatch.setenv("XPROP_BACKEND", "nonsense")
+    with pytest.raises(BackendError, match="nonsense"):
+        resolve_backend()
+
+
+def test_context_manager_nests_and_restores(monkeypatch):
+    monkeypatch.setenv("XPROP_BACKEND", "numpy")
+    with use_backend("array_api_strict") as outer:
+        assert resolve_backend() == outer
+        with use_backend("array_api_strict", "device1"):
+            m = xprop.MLP([2, 3, 1])
+            assert B._device_str(m.backend.device) == "device1"
+            # an explicit argument wins over the context
+            assert xprop.MLP([2, 1], backend="numpy").backend.name == "numpy"
+        assert resolve_backend() == outer
+    assert resolve_backend().name == "numpy"
+
+
+def test_context_manager_fails_early_for_unknown_names():
+    with pytest.raises(BackendError, match="backend: "), use_backend("nope"):
+        pass
+
+
+def test_auto_chooses_numpy_without_cuda_and_says_why(caplog):
+    B._last_auto_choice.clear()
+    with caplog.at_level(logging.INFO, logger="xprop"):
+        b = resolve_backend("auto")
+    probe = xprop.probe_cupy()
+    if probe.usable:
+        assert b.name == "cupy"
+    else:
+        assert b.name == "numpy"
+        assert "auto" in caplog.text and "numpy" in caplog.text
+        info = xprop.backend_info()
+        assert info["auto"]["chooses"] == "numpy"
+        assert info["auto"]["reason"] == probe.reason
+        assert info["cupy"]["available"] is False and info["cupy"]["reason"]
+
+
+def test_cupy_by_name_says_what_is_missing():
+    if xprop.probe_cupy().usable:
+        pytest.skip("CuPy works here")
+    with pytest.raises(BackendUnavailableError, match=r"backend 'cupy' is unusable: .*") as e:
+        resolve_backend("cupy")
+    assert "xprop[cuda12]" in str(e.value) or "CUDA" in str(e.value)
+
+
+@pytest.mark.cuda
+def test_cuda_is_usable_when_required():
+    """Skipped without a usable CUDA device; fails instead with XPROP_REQUIRE_CUDA=1."""
+    b = make_backend("cupy", None)
+    assert b.name == "cupy"
+    x = b.from_host(np.arange(6.0).reshape(2, 3), "float32")
+    np.testing.assert_array_equal(to_numpy(x @ b.xp.ones((3, 1), dtype=x.dtype, device=b.device)),
+                                  [[3.0], [12.0]])
+
+
+def test_require_cuda_makes_the_cupy_case_fail_here():
+    """XPROP_REQUIRE_CUDA=1 turns the CuPy skip into a failure (checked in a subprocess)."""
+    if xprop.probe_cupy().usable:
+        pytest.skip("CuPy works here: nothing to fail")
+    code = (
+        "import os, pytest, sys\n"
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
+        "'tests/test_backend.py::test_cuda_is_usable_when_required']))\n"
+    )
+    env = dict(__import__("os").environ, XPROP_REQUIRE_CUDA="1")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "XPROP_REQUIRE_CUDA=1 but CuPy is unusable" in run.stdout
+
+
+# --------------------------------------------------------------------------- the probe
+
+
+def _fake_cupy(monkeypatch, *, available=True, matmul_error=None, kernel_error=None):
+    mod = types.ModuleType("cupy")
+    mod.__version__ = "99.0-fake"
+
+    class Arr:
+        def __init__(self, v):
+            self.v = np.asarray(v, dtype=np.float32)
+
+        def reshape(self, *s):
+            return Arr(self.v.reshape(*s))
+
+        def __matmul__(self, o):
+            if matmul_error:
+                raise matmul_error
+            return Arr(self.v @ o.v)
+
+        def __getitem__(self, k):
+            return Arr(self.v[k])
+
+        def __float__(self):
+            return float(self.v)
+
+    mod.float32 = np.float32
+    mod.arange = lambda n, dtype=None: Arr(np.arange(n))
+
+    def exp(a):
+        if kernel_error:
+            raise kernel_error
+        return Arr(np.exp(a.v))
+
+    mod.exp = exp
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1,
+                                    getDeviceProperties=lambda i: {"name": b"Fake GPU"})
+    mod.cuda = types.SimpleNamespace(is_available=lambda: available, runtime=runtime)
+    monkeypatch.setitem(sys.modules, "cupy", mod)
+    B.probe_cupy.cache_clear()
+
+
+def test_probe_reports_missing_cupy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import raises ImportError
+    B.probe_cupy.cache_clear()
+    p = xprop.probe_cupy()
+    assert not p.usable and "CuPy" in p.reason
+
+
+def test_probe_survives_a_broken_import(monkeypatch):
+    real_import = __import__("importlib").import_module
+
+    def broken(name, *a, **k):
+        if name == "cupy":
+            raise ImportError("libcuda.so.1: cannot open shared object file")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(B.importlib, "import_module", broken)
+    B.probe_cupy.cache_clear()
+    p = xprop.probe_cupy()
+    assert not p.usable and "libcuda.so.1" in p.reason
+
+
+def test_probe_without_a_device(monkeypatch):
+    _fake_cupy(monkeypatch, available=False)
+    p = xprop.probe_cupy()
+    assert not p.usable and "no CUDA device" in p.reason and p.version == "99.0-fake"
+
+
+def test_probe_names_cublas(monkeypatch):
+    _fake_cupy(monkeypatch, matmul_error=RuntimeError("CUBLAS_STATUS_NOT_INITIALIZED"))
+    p = xprop.probe_cupy()
+    assert not p.usable and "cuBLAS" in p.reason and "ctk" in p.reason
+
+
+def test_probe_names_nvrtc(monkeypatch):
+    _fake_cupy(monkeypatch, kernel_error=RuntimeError("nvrtc: libnvrtc.so not found"))
+    p = xprop.probe_cupy()
+    assert not p.usable and "NVRTC" in p.reason
+
+
+def test_probe_success_path(monkeypatch):
+    _fake_cupy(monkeypatch)
+    p = xprop.probe_cupy()
+    assert p.usable and p.device_name == "Fake GPU" and p.device_count == 1
+
+
+def test_nothing_is_probed_or_imported_at_import_time():
+    code = ("import sys, xprop, xprop.backend as b\n"
+            "print('cupy' in sys.modules, b.probe_cupy.cache_info().currsize)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert out == ["False", "0"]
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def test_backend_of_rejects_mixed_namespaces_and_devices():
+    a = array_api_strict.asarray([1.0])
+    d = array_api_strict.asarray([1.0], device=array_api_strict.Device("device1"))
+    with pytest.raises(DeviceMismatchError, match=r"w: arrays from two devices.*CPU_DEVICE.*device1"):
+        backend_of(x=a, w=d)
+    with pytest.raises(DeviceMismatchError, match=r"w: arrays from two namespaces.*numpy"):
+        backend_of(x=a, w=np.ones(1))
+    assert backend_of(x=a, y=a).name == "array_api_strict"
+
+
+def test_round_trips_are_exact(backend):
+    h = np.random.default_rng(0).standard_normal((3, 4))
+    for dt in backend.supported_float_dtypes():
+        x = backend.from_host(h, dt)
+        assert backend.owns(x)
+        np.testing.assert_array_equal(to_numpy(x), h.astype(dt))
+        y = to_backend(x, "numpy")
+        np.testing.assert_array_equal(y, h.astype(dt))
+
+
+def test_from_host_copies(backend):
+    h = np.ones((2, 2), dtype=np.float32)
+    x = backend.from_host(h)
+    h[0, 0] = 5.0
+    assert to_numpy(x)[0, 0] == 1.0
+
+
+def test_accept_refuses_foreign_arrays_and_strings():
+    dev1 = resolve_backend("array_api_strict", "device1")
+    cpu = resolve_backend("array_api_strict")
+    x = cpu.from_host(np.ones((2, 2)))
+    with pytest.raises(DeviceMismatchError, match=r"X: expected an array on array_api_strict "
+                                                  r"\(device device1\)"):
+        dev1.accept(x, "X")
+    with pytest.raises(TypeError, match=r"X: expected real numbers"):
+        cpu.accept([["a", "b"]], "X")
+    with pytest.raises(ValueError, match=r"X: expected a rectangular array"):
+        cpu.accept([[1.0, 2.0], [3.0]], "X")
+    got = dev1.accept([[1, 2], [3, 4]], "X", dev1.dtype("float32"))
+    assert dev1.owns(got) and got.dtype == array_api_strict.float32
+
+
+def test_float64_on_a_device_without_it_is_an_error_not_a_cast():
+    b = resolve_backend("array_api_strict", "no_float64")
+    assert b.supported_float_dtypes() == ("float32",)
+    with pytest.raises(BackendError, match=r"dtype: float64 is not supported on .*no_float64"):
+        xprop.MLP([2, 1], dtype="float64", backend=b)
+    m = xprop.MLP([2, 1], dtype="float32", backend=b)
+    assert m.weights[0].dtype == array_api_strict.float32
+
+
+def test_backend_info_lists_everything():
+    info = xprop.backend_info()
+    for key in ("numpy", "array_api_strict", "torch", "cupy", "auto", "default"):
+        assert key in info
+    assert info["numpy"]["available"] and info["numpy"]["version"] == np.__version__

@@ -1,0 +1,153 @@
+"""Checkpoints: a ``.npz`` of parameters plus a JSON header, written atomically and read without
+pickle.
+
+Layout: arrays ``W0``, ``b0``, ``W1``, ... in the model's dtype, optional ``input_mean`` and
+``input_std`` (a standardisation fitted on training data), and ``header``: a 0-d unicode array
+holding JSON ``{"format": "xprop-mlp", "format_version": 1, "xprop_version", "layer_sizes",
+"activations", "loss", "bias", "dtype", "parameters": {name: shape}}``.
+
+The file is written to a temporary file in the target directory, flushed to disk and renamed
+over the target, so a crash never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from xprop._version import __version__
+from xprop.backend import to_numpy
+from xprop.mlp import MLP
+
+__all__ = ["FORMAT_VERSION", "CheckpointError", "load", "save"]
+
+FORMAT = "xprop-mlp"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, truncated, of another version or inconsistent."""
+
+
+def save(model: MLP, path: str | os.PathLike, *, overwrite: bool = True,
+         input_mean: Any = None, input_std: Any = None) -> str:
+    """Write ``model`` to ``path`` (``.npz`` is appended when missing); returns the path."""
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"checkpoint: directory {directory!r} does not exist")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"checkpoint: {path!r} exists; pass overwrite=True (--force)")
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "xprop_version": __version__,
+        "layer_sizes": model.sizes,
+        "activations": [a.name for a in model.activations],
+        "loss": model.loss_fn.name,
+        "bias": model.bias,
+        "dtype": str(to_numpy(model._params[0]).dtype),
+        "parameters": {k: list(v) for k, v in model.parameter_shapes().items()},
+    }
+    from xprop.activations import get_activation
+
+    for name in header["activations"]:
+        get_activation(name)  # custom activation objects cannot be restored by name
+    arrays = {k: np.ascontiguousarray(v) for k, v in model.to_numpy_parameters().items()}
+    if input_mean is not None:
+        arrays["input_mean"] = np.asarray(input_mean, dtype=np.float64)
+        arrays["input_std"] = np.asarray(input_std, dtype=np.float64)
+    arrays["header"] = np.array(json.dumps(header))
+    fd, tmp = tempfile.mkstemp(prefix=".xprop-", suffix=".npz.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and host arrays of a checkpoint, validated."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint: {path!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: np.asarray(f[k]) for k in f.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        raise CheckpointError(
+            f"checkpoint: {path!r} is corrupt or truncated ({type(e).__name__}: {e})"
+        ) from None
+    if "header" not in arrays:
+        raise CheckpointError(f"checkpoint: {path!r} has no xprop header (not an xprop file?)")
+    try:
+        header = json.loads(str(arrays.pop("header")[()]))
+    except (json.JSONDecodeError, TypeError, IndexError) as e:
+        raise CheckpointError(f"checkpoint: {path!r} has an unreadable header ({e})") from None
+    if header.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint: {path!r} has format {header.get('format')!r}, expected {FORMAT!r}"
+        )
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint: {path!r} has format_version {version!r}; this xprop "
+            f"({__version__}) reads version {FORMAT_VERSION}"
+        )
+    for key in ("layer_sizes", "activations", "loss", "bias", "dtype", "parameters"):
+        if key not in header:
+            raise CheckpointError(f"checkpoint: {path!r} header lacks {key!r}")
+    for name, shape in header["parameters"].items():
+        if name not in arrays:
+            raise CheckpointError(f"checkpoint: {path!r} lacks parameter {name!r}")
+        if list(arrays[name].shape) != list(shape):
+            raise CheckpointError(
+                f"checkpoint: {path!r} parameter {name} has shape {arrays[name].shape}, "
+                f"header says {tuple(shape)}"
+            )
+    return header, arrays
+
+
+def load(path: str | os.PathLike, backend: Any = None, device: Any = None,
+         dtype: Any = None) -> MLP:
+    """The model saved at ``path``, on ``backend``/``device`` (any), in its saved dtype unless
+    ``dtype`` is given. A saved standardisation is attached as ``model.input_mean`` and
+    ``model.input_std`` (host arrays) and applied by the CLI."""
+    header, arrays = read(path)
+    sizes = header["layer_sizes"]
+    n = len(sizes) - 1
+    try:
+        weights = [arrays[f"W{i}"] for i in range(n)]
+        biases = [arrays[f"b{i}"] for i in range(n)] if header["bias"] else None
+        model = MLP.from_arrays(
+            weights, biases, activation=header["activations"][:-1],
+            output_activation=header["activations"][-1], loss=header["loss"],
+            dtype=dtype or header["dtype"], backend=backend, device=device,
+        )
+    except KeyError as e:
+        raise CheckpointError(f"checkpoint: {path!r} lacks parameter {e}") from None
+    except ValueError as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"checkpoint: {path!r} is inconsistent: {e}") from None
+    if model.sizes != list(sizes):
+        raise CheckpointError(
+            f"checkpoint: {path!r} parameters give layer sizes {model.sizes}, "
+            f"header says {sizes}"
+        )
+    model.input_mean = arrays.get("input_mean")
+    model.input_std = arrays.get("input_std")
+    return model

@@ -1,0 +1,424 @@
+"""The ``xprop`` command line: ``demo`` (the default), ``train``, ``gradcheck``, ``info``,
+``predict`` and ``evaluate``. Errors are one line on stderr with exit code 2; a failed gradient
+check exits with 1. Set ``XPROP_DEBUG=1`` for tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from xprop import datasets
+from xprop._version import __version__
+from xprop.backend import backend_info, to_numpy
+from xprop.checkpoint import load as load_checkpoint
+from xprop.checkpoint import save as save_checkpoint
+from xprop.gradcheck import gradcheck
+from xprop.mlp import MLP
+
+# What `xprop train` uses for a built-in dataset when an option is not given.
+TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "_": dict(hidden="64,64", activation="relu", optimizer="adam", lr=0.01, epochs=200,
+              batch_size=32),
+    "xor": dict(hidden="4", activation="tanh", optimizer="sgd", lr=0.5, epochs=2000,
+                batch_size=4, test_size=0.0),
+    "xor_signed": dict(hidden="4", activation="tanh", optimizer="sgd", lr=0.5, epochs=2000,
+                       batch_size=4, test_size=0.0),
+    "digits": dict(hidden="128", activation="relu", optimizer="adam", lr=0.001, epochs=30,
+                   batch_size=64),
+}
+
+
+class CLIError(Exception):
+    """A user error reported as one line."""
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """A one-line progress bar on stderr, updated each epoch; silent when stderr is not a
+    terminal (logs, pipes, CI)."""
+
+    def __init__(self, epochs: int, enabled: bool | None = None, width: int = 24) -> None:
+        self.epochs, self.width = epochs, width
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, epoch: int, logs: dict, model: Any) -> None:
+        if not self.enabled:
+            return
+        done = int(self.width * epoch / self.epochs)
+        bar = "#" * done + "-" * (self.width - done)
+        parts = [f"loss {logs['loss']:.4f}"]
+        if "accuracy" in logs:
+            parts.append(f"acc {logs['accuracy']:.3f}")
+        if "val_loss" in logs:
+            parts.append(f"val_loss {logs['val_loss']:.4f}")
+        rate = (time.perf_counter() - self.t0) / epoch
+        sys.stderr.write(f"\r[{bar}] epoch {epoch}/{self.epochs}  {'  '.join(parts)}  "
+                         f"{rate * 1e3:.1f} ms/epoch ")
+        if epoch == self.epochs:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _sizes(text: str, name: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise CLIError(f"{name}: expected comma-separated integers like 64,64, got {text!r}")
+    if any(s < 1 for s in sizes):
+        raise CLIError(f"{name}: expected sizes >= 1, got {text!r}")
+    return sizes
+
+
+def _check_output_path(path: str | None, force: bool, what: str) -> None:
+    """Fail before any work when an output cannot be written."""
+    if path is None:
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"{what}: directory {directory!r} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise CLIError(f"{what}: directory {directory!r} is not writable")
+    if os.path.exists(path) and not force:
+        raise CLIError(f"{what}: {path!r} exists; pass --force to overwrite it")
+
+
+def _positive(kind: type):
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}")
+        if not value > 0 or (kind is float and not np.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+        return value
+    return parse
+
+
+def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0):
+    kwargs: dict[str, Any] = {}
+    if spec in datasets.DATASETS:
+        if spec in ("moons", "circles", "spirals"):
+            kwargs["seed"] = seed
+    elif spec.lower().endswith(".npz"):
+        kwargs["labels"] = labels
+    else:
+        kwargs["label"] = (label if label is not None else -1) if labels else label
+    return datasets.load(spec, **kwargs)
+
+
+def _task(y: np.ndarray) -> tuple[int, str, str]:
+    """(outputs, output activation, loss) for targets ``y``."""
+    if y.dtype.kind in "iub":
+        if y.min() < 0:
+            raise CLIError(f"data: class labels must be >= 0, got {y.min()}")
+        return int(y.max()) + 1, "softmax", "cross_entropy"
+    return (1 if y.ndim == 1 else y.shape[1]), "identity", "mse"
+
+
+def _apply_standardization(model: MLP, X: np.ndarray) -> np.ndarray:
+    if model.input_mean is None:
+        return X
+    if X.shape[1] != model.input_mean.shape[0]:
+        raise CLIError(f"data: expected {model.input_mean.shape[0]} features, got {X.shape[1]}")
+    return (X - model.input_mean) / model.input_std
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Train 2-16-16-2 (tanh, softmax + cross-entropy, Adam) on two moons, then gradcheck."""
+    X, y = datasets.moons(400, noise=0.1, seed=0)
+    Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, test_size=0.25, seed=0)
+    model = MLP([2, 16, 16, 2], "tanh", "softmax", "cross_entropy", seed=0,
+                dtype="float64", backend=args.backend)
+    print(f"xprop {__version__} demo: two moons (300 train / 100 test) on "
+          f"{model.backend.describe()}")
+    print(f"model: {model}")
+    t0 = time.perf_counter()
+    hist = model.fit(Xtr, ytr, optimizer="adam", lr=0.01, epochs=300, batch_size=32, seed=0)
+    dt = time.perf_counter() - t0
+    print(f"trained 300 epochs in {dt:.2f} s: loss {hist.loss[0]:.4f} -> {hist.loss[-1]:.4f}, "
+          f"train accuracy {hist.accuracy[-1]:.3f}, "
+          f"test accuracy {model.accuracy(Xte, yte):.3f}")
+    report = gradcheck(model, Xte[:16], yte[:16])
+    print(report)
+    print(f"gradient check: {'PASSED' if report.passed else 'FAILED'} "
+          f"(max relative error {report.max_rel_error:.1e}, tolerance {report.rtol:g})")
+    return 0 if report.passed else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    defaults = dict(TRAIN_DEFAULTS["_"], test_size=0.2)
+    defaults.update(TRAIN_DEFAULTS.get(args.data, {}))
+    for key, value in defaults.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    _check_output_path(args.out, args.force, "--out")
+    if args.plot:
+        _check_output_path(args.plot, True, "--plot")
+        from xprop.plots import require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ImportError as e:
+            raise CLIError(str(e))
+    X, y = _load_data(args.data, args.label, seed=args.seed)
+    if y is None:
+        raise CLIError("data: training needs labels or targets (y)")
+    n_out, out_act, loss = _task(y)
+    if args.test_size > 0:
+        stratify = y.dtype.kind in "iub"
+        Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, args.test_size, args.seed,
+                                                       stratify=stratify)
+    else:
+        Xtr, Xte, ytr, yte = X, None, y, None
+    scaler = datasets.Standardizer().fit(Xtr) if args.standardize else None
+    Xtr_in = scaler.transform(Xtr) if scaler else Xtr
+    Xte_in = scaler.transform(Xte) if scaler and Xte is not None else Xte
+    sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), n_out]
+    model = MLP(sizes, args.activation, args.output_activation or out_act, args.loss or loss,
+                init=args.init, seed=args.seed, dtype=args.dtype, backend=args.backend)
+    print(f"data: {args.data} ({len(ytr)} train"
+          + (f" / {len(yte)} test" if yte is not None else "") + f", {X.shape[1]} features)")
+    print(f"model: {model}, {model.count_parameters()} parameters")
+    print(f"training: {args.optimizer} lr={args.lr:g}, {args.epochs} epochs, "
+          f"batch {args.batch_size}, seed {args.seed}")
+    progress = Progress(args.epochs, enabled=False if args.quiet else None)
+    hist = model.fit(Xtr_in, ytr, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                     batch_size=args.batch_size, seed=args.seed, schedule=args.schedule,
+                     clip_norm=args.clip_norm, validation_split=args.validation_split,
+                     early_stopping=args.early_stopping, callbacks=[progress])
+    if len(hist) < args.epochs and progress.enabled:
+        progress.close()
+    epochs_run = len(hist)
+    per_epoch = hist.time[-1] / epochs_run
+    line = (f"done: {epochs_run} epochs in {hist.time[-1]:.2f} s ({per_epoch * 1e3:.2f} ms/epoch)"
+            f", train loss {hist.loss[-1]:.4f}")
+    if model.is_classifier:
+        line += f", train accuracy {model.accuracy(Xtr_in, ytr):.4f}"
+        if yte is not None:
+            line += f", test accuracy {model.accuracy(Xte_in, yte):.4f}"
+    elif yte is not None:
+        line += f", test loss {model.loss(Xte_in, yte):.4f}"
+    print(line)
+    if scaler is not None:
+        model.input_mean, model.input_std = scaler.mean, scaler.std
+    if args.out:
+        path = save_checkpoint(model, args.out, overwrite=True,
+                               input_mean=model.input_mean, input_std=model.input_std)
+        print(f"saved checkpoint: {path}")
+    if args.plot:
+        from xprop.plots import plot_training
+
+        notes = plot_training(args.plot, hist, model, X, y,
+                              title=f"xprop: {args.data}, {sizes}")
+        print(f"saved plot: {args.plot}")
+        for note in notes:
+            print(f"note: {note}")
+    return 0
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    X, y = _load_data(args.data, args.label, seed=args.seed)
+    if args.checkpoint:
+        model = load_checkpoint(args.checkpoint, backend=args.backend)
+        X = _apply_standardization(model, X)
+    else:
+        n_out, out_act, loss = _task(y)
+        sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), n_out]
+        model = MLP(sizes, args.activation, args.output_activation or out_act,
+                    args.loss or loss, seed=args.seed, dtype="float64", backend=args.backend)
+    if args.samples is not None:
+        X, y = X[: args.samples], y[: args.samples]
+    report = gradcheck(model, X, y, n_checks=args.n_checks, seed=args.seed, mode=args.mode,
+                       check_input=args.check_input)
+    print(f"model: {model}")
+    print(report)
+    return 0 if report.passed else 1
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = backend_info()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"xprop {__version__}, Python {sys.version.split()[0]}, "
+          f"array-api-compat {info['array_api_compat']['version']}")
+    for name in ("numpy", "array_api_strict", "torch", "cupy"):
+        e = info[name]
+        if e.get("available"):
+            devices = ", ".join(e.get("devices", []))
+            extra = f" ({e['device_name']})" if e.get("device_name") else ""
+            print(f"  {name:<17} {e['version']:<10} devices: {devices}{extra}")
+        else:
+            print(f"  {name:<17} unusable: {e.get('reason')}")
+    print(f"  auto chooses {info['auto']['chooses']}: {info['auto']['reason']}")
+    print(f"  default backend: {info['default']['backend']}"
+          + (f" (XPROP_BACKEND={info['default']['XPROP_BACKEND']})"
+             if info["default"]["XPROP_BACKEND"] else ""))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    _check_output_path(args.out, args.force, "--out")
+    model = load_checkpoint(args.checkpoint, backend=args.backend)
+    X, _ = _load_data(args.data, args.label, labels=False)
+    pred = to_numpy(model.predict(_apply_standardization(model, X)))
+    if args.out:
+        np.savetxt(args.out, pred.reshape(len(pred), -1), delimiter=",",
+                   fmt="%d" if pred.dtype.kind in "iub" else "%.9g")
+        print(f"saved {len(pred)} predictions: {args.out}")
+    else:
+        for row in pred.reshape(len(pred), -1):
+            print(",".join(str(v) for v in row))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model = load_checkpoint(args.checkpoint, backend=args.backend)
+    X, y = _load_data(args.data, args.label, seed=args.seed)
+    Xin = _apply_standardization(model, X)
+    print(f"model: {model}")
+    print(f"samples: {len(y)}")
+    print(f"loss: {model.loss(Xin, y):.6f}")
+    if model.is_classifier:
+        print(f"accuracy: {model.accuracy(Xin, y):.4f}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="xprop",
+        description="Train, check and use multilayer perceptrons on NumPy, CuPy, PyTorch or "
+                    "array-api-strict. Without a command: the demo.",
+    )
+    p.add_argument("--version", action="version", version=f"xprop {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def backend_arg(q: argparse.ArgumentParser, default: str | None = "auto") -> None:
+        q.add_argument("--backend", default=default,
+                       help="numpy, cupy[:N], torch[:DEVICE], array_api_strict[:DEVICE] or "
+                            "auto (CuPy when a GPU works, else NumPy; default %(default)s)")
+
+    q = sub.add_parser("demo", help="train a small net on two moons and gradcheck it")
+    backend_arg(q)
+    q.set_defaults(func=cmd_demo)
+
+    q = sub.add_parser("train", help="train a model on a built-in dataset or a file",
+                       description="Train an MLP. Options left out take per-dataset defaults "
+                                   f"({json.dumps(TRAIN_DEFAULTS)}).")
+    q.add_argument("--data", default="spirals",
+                   help=f"built-in dataset ({', '.join(datasets.DATASETS)}) or a .npz/.csv "
+                        "file (default %(default)s)")
+    q.add_argument("--label", default=None, help="CSV label column: name or index (default: last)")
+    q.add_argument("--hidden", default=None, help="hidden layer sizes, e.g. 64,64")
+    q.add_argument("--activation", default=None, help="hidden activation (relu, tanh, ...)")
+    q.add_argument("--output-activation", default=None,
+                   help="default: softmax for labels, identity for real targets")
+    q.add_argument("--loss", default=None, help="default: cross_entropy or mse")
+    q.add_argument("--init", default="auto", help="weight init (default %(default)s)")
+    q.add_argument("--optimizer", default=None, help="sgd, momentum, nesterov, adam, adamw")
+    q.add_argument("--lr", type=_positive(float), default=None, help="learning rate")
+    q.add_argument("--schedule", default=None, help="constant, step or cosine")
+    q.add_argument("--clip-norm", type=_positive(float), default=None,
+                   help="clip gradients to this global norm")
+    q.add_argument("--epochs", type=_positive(int), default=None)
+    q.add_argument("--batch-size", type=_positive(int), default=None)
+    q.add_argument("--test-size", type=float, default=None,
+                   help="held-out fraction (default 0.2; 0 for none)")
+    q.add_argument("--validation-split", type=float, default=0.0)
+    q.add_argument("--early-stopping", type=_positive(int), default=None, metavar="PATIENCE")
+    q.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                   help="standardise features with training statistics (default on; saved "
+                        "in the checkpoint)")
+    q.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", default=None, help="checkpoint file to write (.npz)")
+    q.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    q.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="write loss/accuracy curves (and the decision boundary for 2-D data)")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    backend_arg(q)
+    q.set_defaults(func=cmd_train)
+
+    q = sub.add_parser("gradcheck", help="gradient-check a new or saved model; exit 1 on failure")
+    q.add_argument("--checkpoint", default=None, help="a saved model (else one is built)")
+    q.add_argument("--data", default="xor", help="dataset name or file (default %(default)s)")
+    q.add_argument("--label", default=None)
+    q.add_argument("--samples", type=_positive(int), default=64,
+                   help="use the first N samples (default %(default)s)")
+    q.add_argument("--hidden", default="4", help="hidden sizes of a built model")
+    q.add_argument("--activation", default="tanh")
+    q.add_argument("--output-activation", default=None)
+    q.add_argument("--loss", default=None)
+    q.add_argument("--n-checks", type=_positive(int), default=None,
+                   help="entries checked per parameter (default: all)")
+    q.add_argument("--mode", choices=["full", "fast"], default="full")
+    q.add_argument("--check-input", action="store_true", help="check dL/dX too")
+    q.add_argument("--seed", type=int, default=0)
+    backend_arg(q, "numpy")
+    q.set_defaults(func=cmd_gradcheck)
+
+    q = sub.add_parser("info", help="backends, devices, versions and why any is unusable")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_info)
+
+    for name, func, text in (("predict", cmd_predict, "print or save predictions"),
+                             ("evaluate", cmd_evaluate, "loss and accuracy on labelled data")):
+        q = sub.add_parser(name, help=f"{text} of a saved model")
+        q.add_argument("--checkpoint", required=True)
+        q.add_argument("--data", required=True, help="dataset name or .npz/.csv file")
+        q.add_argument("--label", default=None,
+                       help="CSV label column" + (" to drop (default: none)"
+                                                  if name == "predict" else " (default: last)"))
+        q.add_argument("--seed", type=int, default=0, help="seed of a generated dataset")
+        if name == "predict":
+            q.add_argument("--out", default=None, help="CSV file for the predictions")
+            q.add_argument("--force", action="store_true")
+        backend_arg(q, "numpy")
+        q.set_defaults(func=func)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = ("demo", "train", "gradcheck", "info", "predict", "evaluate")
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["demo", *argv]
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("xprop: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("XPROP_DEBUG"):
+            raise
+        message = str(e) or type(e).__name__
+        print(f"xprop: error: {message}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["build_parser", "main"]

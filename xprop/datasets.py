@@ -1,0 +1,334 @@
+"""Datasets on the host (NumPy): seeded generators, scikit-learn's digits, user files, and
+standardisation and splitting helpers. Models move the data to their device once, in ``fit``.
+
+Every loader returns ``(X, y)``: ``X`` float64 of shape ``(n, d)``, ``y`` int64 labels ``(n,)``
+(or float64 targets for regression files).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DATASETS",
+    "Standardizer",
+    "circles",
+    "digits",
+    "load",
+    "load_csv",
+    "load_npz",
+    "moons",
+    "spirals",
+    "train_test_split",
+    "xor",
+]
+
+
+def _rng(seed: int | None) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(seed))
+
+
+def xor(signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The four XOR points: inputs in {0, 1} (or {-1, 1} with ``signed``), labels 0/1."""
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    if signed:
+        X = 2.0 * X - 1.0
+    return X, np.array([0, 1, 1, 0], dtype=np.int64)
+
+
+def moons(n: int = 400, noise: float = 0.1, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles (as scikit-learn's ``make_moons``), ``n`` points, 2 classes."""
+    n = _check_n(n, 2)
+    rng = _rng(seed)
+    n0 = n // 2
+    t0 = np.linspace(0, math.pi, n0)
+    t1 = np.linspace(0, math.pi, n - n0)
+    X = np.concatenate([
+        np.stack([np.cos(t0), np.sin(t0)], axis=1),
+        np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], axis=1),
+    ])
+    y = np.concatenate([np.zeros(n0, np.int64), np.ones(n - n0, np.int64)])
+    X += rng.normal(0.0, noise, X.shape)
+    return _shuffle(X, y, rng)
+
+
+def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
+            seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two concentric circles (radius 1 and ``factor``), 2 classes (1 = inner)."""
+    n = _check_n(n, 2)
+    rng = _rng(seed)
+    n0 = n // 2
+    t0 = np.linspace(0, 2 * math.pi, n0, endpoint=False)
+    t1 = np.linspace(0, 2 * math.pi, n - n0, endpoint=False)
+    X = np.concatenate([
+        np.stack([np.cos(t0), np.sin(t0)], axis=1),
+        factor * np.stack([np.cos(t1), np.sin(t1)], axis=1),
+    ])
+    y = np.concatenate([np.zeros(n0, np.int64), np.ones(n - n0, np.int64)])
+    X += rng.normal(0.0, noise, X.shape)
+    return _shuffle(X, y, rng)
+
+
+def spirals(n: int = 600, arms: int = 3, noise: float = 0.2, turns: float = 1.0,
+            seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``arms`` interleaved spirals (the CS231n toy set), ``n`` points, ``arms`` classes."""
+    n = _check_n(n, arms)
+    if isinstance(arms, bool) or not isinstance(arms, int) or arms < 2:
+        raise ValueError(f"arms: expected an integer >= 2, got {arms!r}")
+    rng = _rng(seed)
+    per = [n // arms + (1 if i < n % arms else 0) for i in range(arms)]
+    Xs, ys = [], []
+    for k, m in enumerate(per):
+        r = np.linspace(0.0, 1.0, m)
+        t = np.linspace(k * 2 * math.pi / arms, k * 2 * math.pi / arms + turns * 2 * math.pi, m)
+        t = t + rng.normal(0.0, noise, m)
+        Xs.append(np.stack([r * np.sin(t), r * np.cos(t)], axis=1))
+        ys.append(np.full(m, k, np.int64))
+    return _shuffle(np.concatenate(Xs), np.concatenate(ys), rng)
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 handwritten digits (1797 x 64, pixel values 0-16, 10 classes);
+    shipped inside scikit-learn (``pip install "xprop[datasets]"``), no download."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:
+        raise ImportError(
+            f"dataset 'digits' needs scikit-learn ({e}); pip install \"xprop[datasets]\""
+        ) from None
+    d = load_digits()
+    return d.data.astype(np.float64), d.target.astype(np.int64)
+
+
+DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
+    "xor": xor,
+    "xor_signed": lambda: xor(signed=True),
+    "moons": moons,
+    "circles": circles,
+    "spirals": spirals,
+    "digits": digits,
+}
+
+
+def _check_n(n: Any, minimum: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
+        raise ValueError(f"n: expected an integer >= {minimum}, got {n!r}")
+    return n
+
+
+def _shuffle(X: np.ndarray, y: np.ndarray, rng: np.random.Generator):
+    p = rng.permutation(len(y))
+    return X[p], y[p]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays ``X`` and ``y`` from an ``.npz`` file (read without pickle); with
+    ``labels=False`` only ``X`` is required (``y`` is ``None`` when absent)."""
+    path = os.fspath(path)
+    _check_readable(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in (("X", "y") if labels else ("X",)) if k not in f.files]
+            if missing:
+                raise ValueError(
+                    f"data file {path!r}: expected arrays 'X' and 'y', missing {missing} "
+                    f"(found {f.files})"
+                )
+            X = np.asarray(f["X"])
+            y = np.asarray(f["y"]) if "y" in f.files else None
+    except (OSError, ValueError, EOFError) as e:
+        if isinstance(e, ValueError) and str(e).startswith("data file"):
+            raise
+        raise ValueError(f"data file {path!r}: not a readable .npz archive ({e})") from None
+    return _check_xy(X, y, path)
+
+
+def load_csv(path: str | os.PathLike, label: str | int | None = -1,
+             delimiter: str = ",") -> tuple[np.ndarray, np.ndarray]:
+    """A numeric CSV file; ``label`` names the label column (header name or index, default the
+    last; ``None``: no label column, ``y`` is ``None``). A header row is detected when its cells are not numbers. Labels that are all
+    integers come back as int64 class labels, others as float64 targets."""
+    path = os.fspath(path)
+    _check_readable(path)
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh, delimiter=delimiter) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise ValueError(f"data file {path!r}: no rows")
+    header = None
+    if not all(_is_number(c) for c in rows[0]):
+        header, rows = [c.strip() for c in rows[0]], rows[1:]
+    if not rows:
+        raise ValueError(f"data file {path!r}: a header but no data rows")
+    width = len(header) if header else len(rows[0])
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            line = i + (2 if header else 1)
+            raise ValueError(
+                f"data file {path!r}: ragged rows: line {line} has {len(r)} cells, "
+                f"expected {width}"
+            )
+    if label is None:
+        col = None
+    elif isinstance(label, str) and not _is_int_text(label):
+        if header is None or label not in header:
+            raise ValueError(
+                f"label: column {label!r} does not exist in {path!r} "
+                f"(columns: {header if header else f'{width} unnamed'})"
+            )
+        col = header.index(label)
+    else:
+        col = int(label)
+        if not -width <= col < width:
+            raise ValueError(
+                f"label: column index {col} does not exist in {path!r} ({width} columns)"
+            )
+        col %= width
+    values = np.empty((len(rows), width), dtype=np.float64)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(r):
+            try:
+                values[i, j] = float(c)
+            except ValueError:
+                line = i + (2 if header else 1)
+                raise ValueError(
+                    f"data file {path!r}: non-numeric cell {c!r} at line {line}, column {j + 1}"
+                ) from None
+    if col is None:
+        return _check_xy(values, None, path)
+    y = values[:, col]
+    X = np.delete(values, col, axis=1)
+    if np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    return _check_xy(X, y, path)
+
+
+def load(name_or_path: str, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A built-in dataset by name (see :data:`DATASETS`) or a ``.npz``/``.csv`` file
+    (``label=`` for CSV; ``labels=False`` for an ``.npz`` without ``y``)."""
+    if name_or_path in DATASETS:
+        kwargs.pop("label", None)
+        kwargs.pop("labels", None)
+        return DATASETS[name_or_path](**kwargs)
+    lower = name_or_path.lower()
+    if lower.endswith(".npz"):
+        kwargs.pop("label", None)
+        return load_npz(name_or_path, **kwargs)
+    if lower.endswith((".csv", ".txt", ".tsv")):
+        kwargs.pop("labels", None)
+        if lower.endswith(".tsv"):
+            kwargs.setdefault("delimiter", "\t")
+        return load_csv(name_or_path, **kwargs)
+    raise ValueError(
+        f"data: expected a dataset name from {sorted(DATASETS)} or a .npz/.csv file, "
+        f"got {name_or_path!r}"
+    )
+
+
+def _check_readable(path: str) -> None:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"data file {path!r} does not exist")
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise PermissionError(f"data file {path!r} is not a readable file")
+
+
+def _check_xy(X: np.ndarray, y: np.ndarray | None,
+              path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    if X.dtype.kind not in "biuf" or (y is not None and y.dtype.kind not in "biuf"):
+        raise ValueError(f"data file {path!r}: X and y must be numeric, got {X.dtype}"
+                         + ("" if y is None else f", {y.dtype}"))
+    if X.ndim != 2:
+        raise ValueError(f"data file {path!r}: X must be 2-D, got shape {X.shape}")
+    if y is not None and y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"data file {path!r}: X has {X.shape[0]} rows but y has {y.shape[0]} entries"
+        )
+    for name, a in (("X", X), ("y", y)):
+        if a is not None and a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise ValueError(f"data file {path!r}: {name} contains NaN or inf")
+    return X.astype(np.float64), y
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_int_text(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+@dataclass
+class Standardizer:
+    """Per-feature ``(x - mean) / std`` fitted on training data (std 0 is treated as 1)."""
+
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def fit(self, X: Any) -> Standardizer:
+        X = np.asarray(X, dtype=np.float64)
+        self.mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.std = np.where(std > 0, std, 1.0)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        if self.mean is None:
+            raise ValueError("Standardizer: call fit(X_train) before transform")
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
+            raise ValueError(
+                f"X: expected shape (n, {self.mean.shape[0]}), got {X.shape}"
+            )
+        return (X - self.mean) / self.std
+
+    def fit_transform(self, X: Any) -> np.ndarray:
+        return self.fit(X).transform(X)
+
+
+def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None = 0,
+                     stratify: bool = False):
+    """Seeded shuffle split: returns ``X_train, X_test, y_train, y_test`` (host arrays).
+    ``stratify`` keeps class proportions (integer labels)."""
+    X, y = np.asarray(X), np.asarray(y)
+    n = X.shape[0]
+    if y.shape[0] != n:
+        raise ValueError(f"y: expected {n} entries (one per row of X), got {y.shape[0]}")
+    if not 0.0 < float(test_size) < 1.0:
+        raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
+    rng = _rng(seed)
+    if stratify:
+        test = []
+        for c in np.unique(y):
+            idx = rng.permutation(np.flatnonzero(y == c))
+            test.extend(idx[: int(round(len(idx) * test_size))])
+        test_mask = np.zeros(n, bool)
+        test_mask[test] = True
+        train_idx = rng.permutation(np.flatnonzero(~test_mask))
+        test_idx = rng.permutation(np.flatnonzero(test_mask))
+    else:
+        p = rng.permutation(n)
+        n_test = max(1, int(round(n * float(test_size))))
+        test_idx, train_idx = p[:n_test], p[n_test:]
+    if len(train_idx) == 0 or len(test_idx) == 0:
+        raise ValueError(f"test_size: {test_size} leaves an empty split of {n} samples")
+    return X[train_idx], X[test_idx], y[train_idx], y[test_idx]

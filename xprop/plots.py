@@ -1,0 +1,80 @@
+"""Training curves and 2-D decision boundaries with matplotlib (the ``plot`` extra)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from xprop.backend import to_numpy
+
+__all__ = ["plot_training", "require_matplotlib"]
+
+
+def require_matplotlib() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend, or a clear ImportError."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise ImportError(
+            f"--plot needs matplotlib ({e}); install it with: pip install \"xprop[plot]\""
+        ) from None
+    return plt
+
+
+def plot_training(path: str | os.PathLike, history: Any, model: Any = None,
+                  X: Any = None, y: Any = None, title: str = "") -> list[str]:
+    """Write a PNG with the loss and accuracy curves and, for 2-D inputs, the model's decision
+    regions with the points; returns notes (e.g. why no boundary was drawn)."""
+    plt = require_matplotlib()
+    notes = []
+    boundary = model is not None and X is not None and np.asarray(X).shape[1] == 2
+    if model is not None and X is not None and not boundary:
+        notes.append(f"no decision boundary: the data has {np.asarray(X).shape[1]} features, "
+                     "not 2")
+    n_panels = 3 if boundary else 2
+    fig, axes = plt.subplots(1, n_panels, figsize=(5 * n_panels, 4.2))
+    epochs = np.arange(1, len(history.loss) + 1)
+    ax = axes[0]
+    ax.plot(epochs, history.loss, label="train")
+    if history.val_loss:
+        ax.plot(epochs, history.val_loss, label="validation")
+    ax.set(title="loss", xlabel="epoch", yscale="log")
+    ax.legend()
+    ax = axes[1]
+    if history.accuracy:
+        ax.plot(epochs, history.accuracy, label="train")
+        if history.val_accuracy:
+            ax.plot(epochs, history.val_accuracy, label="validation")
+        ax.set(title="accuracy", xlabel="epoch", ylim=(0, 1.02))
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no accuracy (regression)", ha="center", va="center")
+        ax.set_axis_off()
+    if boundary:
+        X = np.asarray(X, dtype=np.float64)
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        pad = 0.1 * (hi - lo + 1e-9)
+        gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], 300),
+                             np.linspace(lo[1] - pad[1], hi[1] + pad[1], 300))
+        grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        if getattr(model, "input_mean", None) is not None:
+            grid_in = (grid - model.input_mean) / model.input_std
+        else:
+            grid_in = grid
+        pred = to_numpy(model.predict(grid_in)).reshape(gx.shape)
+        ax = axes[2]
+        ax.contourf(gx, gy, pred, alpha=0.3, cmap="viridis")
+        ax.scatter(X[:, 0], X[:, 1], c=np.asarray(y), s=12, cmap="viridis", edgecolors="k",
+                   linewidths=0.3)
+        ax.set(title="decision boundary", xlabel="x1", ylabel="x2")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(os.fspath(path), dpi=100)
+    plt.close(fig)
+    return notes
