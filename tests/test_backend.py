@@ -312,3 +312,28 @@ def test_backend_info_lists_everything():
     for key in ("numpy", "array_api_strict", "torch", "cupy", "auto", "default"):
         assert key in info
     assert info["numpy"]["available"] and info["numpy"]["version"] == np.__version__
+
+
+def test_tf32_is_off_unless_asked(monkeypatch):
+    """set_tf32 sets CuPy's float32 matmul compute type (a fake CuPy module stands in)."""
+    calls = []
+    linalg = types.ModuleType("cupy._core._routines_linalg")
+    linalg.COMPUTE_TYPE_TF32, linalg.COMPUTE_TYPE_FP32, linalg.COMPUTE_TYPE_PEDANTIC = 6, 4, 2
+    linalg.set_compute_type = lambda dtype, mode: calls.append((dtype, mode))
+    fake = types.ModuleType("cupy")
+    fake.float32 = np.float32
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "cupy._core._routines_linalg", linalg)
+    assert B.set_tf32(False) == "true float32 matmuls (TF32 off)"
+    assert B.set_tf32(True) == "TF32 tensor cores allowed"
+    assert calls == [(np.float32, 4), (np.float32, 6)]
+    monkeypatch.delitem(sys.modules, "cupy._core._routines_linalg")
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    assert "unchanged" in B.set_tf32(False)  # no CuPy: a message, never a crash
+    B._tf32_state.clear()
+
+
+def test_context_is_a_no_op_off_cupy(backend):
+    with backend.context():
+        x = backend.from_host(np.ones(2))
+    assert backend.owns(x)

@@ -35,6 +35,7 @@ __all__ = [
     "backend_of",
     "probe_cupy",
     "resolve_backend",
+    "set_tf32",
     "to_backend",
     "to_numpy",
     "use_backend",
@@ -147,6 +148,13 @@ class Backend:
         except TypeError:
             return False
         return xp is self.xp and _same_device(array_api_compat.device(x), self.device)
+
+    def context(self) -> Any:
+        """A ``with`` block that makes this backend's device current (CuPy runs kernels on the
+        current device); a no-op elsewhere. xprop's entry points use it."""
+        if self.name == "cupy":
+            return self.device
+        return contextlib.nullcontext()
 
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on host backends); used by benchmarks."""
@@ -311,10 +319,34 @@ def _namespace(name: str) -> Any:
         probe = probe_cupy()
         if not probe.usable:
             raise BackendUnavailableError(f"backend 'cupy' is unusable: {probe.reason}")
+        if _tf32_state.get("allowed") is None:
+            set_tf32(os.environ.get(TF32_ENV, "") not in ("", "0"))
         return importlib.import_module("array_api_compat.cupy")
     raise BackendError(
         f"backend: expected one of {', '.join(BACKEND_NAMES)}, got {name!r}"
     )
+
+
+TF32_ENV = "XPROP_ALLOW_TF32"
+_tf32_state: dict[str, Any] = {}
+
+
+def set_tf32(allowed: bool) -> str:
+    """Choose how CuPy runs float32 matrix products: true float32 (``allowed=False``, xprop's
+    default, needed for float32 parity with the CPU) or TensorFloat-32 tensor cores (faster on
+    Ampere and newer, about 1e-3 relative error). ``XPROP_ALLOW_TF32=1`` opts in at start-up.
+    Returns what was set, or why nothing could be."""
+    try:
+        cupy = importlib.import_module("cupy")
+        linalg = importlib.import_module("cupy._core._routines_linalg")
+        mode = linalg.COMPUTE_TYPE_TF32 if allowed else getattr(
+            linalg, "COMPUTE_TYPE_FP32", linalg.COMPUTE_TYPE_PEDANTIC)
+        linalg.set_compute_type(cupy.float32, mode)
+    except Exception as e:  # CuPy missing or its internals moved: say so, never crash
+        _tf32_state["allowed"] = None
+        return f"CuPy matmul precision unchanged ({type(e).__name__}: {e})"
+    _tf32_state["allowed"] = bool(allowed)
+    return "TF32 tensor cores allowed" if allowed else "true float32 matmuls (TF32 off)"
 
 
 def _device(name: str, xp: Any, device: Any) -> Any:
@@ -570,6 +602,7 @@ def backend_info() -> dict[str, Any]:
     }
     if probe.usable:
         info["cupy"]["device_name"] = probe.device_name
+        info["cupy"]["tf32"] = _tf32_state.get("allowed", False)
     info["auto"] = {
         "chooses": "cupy" if probe.usable else "numpy",
         "reason": probe.reason,

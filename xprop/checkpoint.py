@@ -87,7 +87,14 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: np.asarray(f[k]) for k in f.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise CheckpointError(
+                f"checkpoint: {path!r} is not an .npz archive of numeric arrays (it is corrupt, "
+                "or holds pickled objects, which xprop never loads)"
+            ) from None
+        raise CheckpointError(f"checkpoint: {path!r} is corrupt or truncated ({e})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
         raise CheckpointError(
             f"checkpoint: {path!r} is corrupt or truncated ({type(e).__name__}: {e})"
         ) from None

@@ -21,6 +21,7 @@ from xprop.checkpoint import load as load_checkpoint
 from xprop.checkpoint import save as save_checkpoint
 from xprop.gradcheck import gradcheck
 from xprop.mlp import MLP
+from xprop.optimizers import get_optimizer
 
 # What `xprop train` uses for a built-in dataset when an option is not given.
 TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -171,7 +172,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if args.out and not args.out.endswith(".npz"):
+        args.out += ".npz"  # the name save() writes
     _check_output_path(args.out, args.force, "--out")
+    if not 0.0 <= args.test_size < 1.0:
+        raise CLIError(f"--test-size: expected a fraction in [0, 1), got {args.test_size}")
+    get_optimizer(args.optimizer, lr=args.lr)  # unknown names fail before any work
     if args.plot:
         _check_output_path(args.plot, True, "--plot")
         from xprop.plots import require_matplotlib
@@ -222,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if scaler is not None:
         model.input_mean, model.input_std = scaler.mean, scaler.std
     if args.out:
-        path = save_checkpoint(model, args.out, overwrite=True,
+        path = save_checkpoint(model, args.out, overwrite=args.force,
                                input_mean=model.input_mean, input_std=model.input_std)
         print(f"saved checkpoint: {path}")
     if args.plot:
@@ -280,7 +286,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     _check_output_path(args.out, args.force, "--out")
     model = load_checkpoint(args.checkpoint, backend=args.backend)
-    X, _ = _load_data(args.data, args.label, labels=False)
+    X, _ = _load_data(args.data, args.label, labels=False, seed=args.seed)
     pred = to_numpy(model.predict(_apply_standardization(model, X)))
     if args.out:
         np.savetxt(args.out, pred.reshape(len(pred), -1), delimiter=",",

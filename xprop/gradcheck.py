@@ -169,6 +169,14 @@ def gradcheck(
             f"{model.backend.describe()} does not support; pass dtype='float32' for a loose "
             "check or move the model to a float64 device, e.g. model.to('numpy')"
         )
+    with model.backend.context():
+        return _gradcheck(model, X, y, h, method, n_checks, seed, check_input, mode, dtype,
+                          rtol, tiny)
+
+
+def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int | None,
+               seed: int, check_input: bool, mode: str, dtype: str, rtol: float,
+               tiny: float) -> GradcheckReport:
     m = model if dtype_name(model.dtype, model.xp) == dtype else model.astype(dtype)
     xp = m.xp
     Xd, Y, _ = m.prepare(X, y)

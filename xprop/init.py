@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = ["INITS", "draw_weights", "parse_init", "permutation_stream", "random_directions",
-           "sample_indices"]
+           "sample_indices", "standard_normal"]
 
 INITS = ("xavier_normal", "xavier_uniform", "glorot_normal", "glorot_uniform", "he",
          "he_normal", "he_uniform", "normal", "uniform", "auto")
@@ -110,3 +110,8 @@ def random_directions(shapes: Sequence[tuple[int, ...]], seed: int) -> list[np.n
     dirs = [rng.standard_normal(s) for s in shapes]
     norm = math.sqrt(sum(float(np.sum(d * d)) for d in dirs))
     return [d / norm for d in dirs]
+
+
+def standard_normal(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """float64 standard-normal draws of ``shape`` from a generator seeded with ``seed``."""
+    return np.random.Generator(np.random.PCG64(seed)).standard_normal(shape)

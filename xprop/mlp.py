@@ -16,6 +16,7 @@ namespace, device or dtype instead of converting them.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,17 @@ from xprop.losses import Loss, get_loss, one_hot
 Array = Any
 
 __all__ = ["MLP", "ForwardCache"]
+
+
+def _on_device(method):
+    """Run an entry point with the model's device current (matters for CuPy device N > 0)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.backend.context():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 @dataclass
@@ -317,6 +329,7 @@ class MLP:
                 f"{x.dtype}; cast it with xp.astype or use fit/predict, which do"
             )
 
+    @_on_device
     def forward(self, X: Array) -> tuple[Array, ForwardCache]:
         """Output ``(n, sizes[-1])`` and the cache for :meth:`backward`. ``X`` must be a
         ``(n, sizes[0])`` array of the model's namespace, device and dtype."""
@@ -337,6 +350,7 @@ class MLP:
             A = act.forward(Z, xp)
         return A, ForwardCache(inputs, pre, A)
 
+    @_on_device
     def backward(
         self, cache: ForwardCache, y: Array, input_grad: bool = False
     ) -> dict[str, Array]:
@@ -470,17 +484,20 @@ class MLP:
             expected = f"({n},) or ({n}, 1)" if k == 1 else f"({n}, {k})"
             raise ValueError(f"y: expected shape {expected}, got {tuple(Y.shape)}")
 
+    @_on_device
     def loss(self, X: Any, y: Any) -> float:
         """The loss on ``(X, y)`` as a Python float."""
         X, Y, _ = self.prepare(X, y)
         _, cache = self._forward(X, self._params)
         return float(self._loss_value(cache, Y))
 
+    @_on_device
     def predict_output(self, X: Any) -> Array:
         """The network output ``(n, sizes[-1])`` for host or device data."""
         X, _, _ = self.prepare(X)
         return self._forward(X, self._params)[0]
 
+    @_on_device
     def predict(self, X: Any) -> Array:
         """Class indices ``(n,)`` for a softmax output (argmax), 0/1 for a sigmoid output
         (threshold 0.5; logit 0 for ``bce_with_logits``; shape ``(n,)`` for one output), the
@@ -503,6 +520,7 @@ class MLP:
         pred = xp.astype(out > threshold, xp.int64)
         return pred[:, 0] if out.shape[1] == 1 else pred
 
+    @_on_device
     def accuracy(self, X: Any, y: Any) -> float:
         """Fraction of samples whose prediction equals ``y`` (class labels, 0/1 targets, or
         one-hot; with several sigmoid outputs every output must match)."""
@@ -536,6 +554,7 @@ class MLP:
             eq = xp.all(eq, axis=1)
         return xp.sum(xp.astype(eq, self.dtype))
 
+    @_on_device
     def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
         """Train in place; see :func:`xprop.train.fit` for the options. Returns the history."""
         from xprop.train import fit
