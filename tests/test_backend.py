@@ -335,5 +335,5 @@ def test_tf32_is_off_unless_asked(monkeypatch):
 
 def test_context_is_a_no_op_off_cupy(backend):
     with backend.context():
-        x = backend.from_host(np.ones(2))
+        x = backend.from_host(np.ones(2), "float32")
     assert backend.owns(x)
