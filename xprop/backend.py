@@ -110,13 +110,15 @@ class Backend:
             h = h.astype(dtype_name(dtype, self.xp), copy=False)
         return self.xp.asarray(h, device=self.device, copy=True)
 
-    def accept(self, x: Any, name: str, dtype: Any | None = None) -> Any:
+    def accept(self, x: Any, name: str, dtype: Any | None = None, *,
+               float_dtype: Any | None = None) -> Any:
         """Entry-point conversion of user data ``x`` (argument ``name``) to this backend.
 
         Arrays of this namespace and device are kept (cast to ``dtype`` if given, which copies
         only when the dtype differs); host data (NumPy arrays, nested sequences) is copied to the
         device once. Arrays of another namespace or device are refused: xprop never moves
-        device data behind the caller's back.
+        device data behind the caller's back. ``float_dtype`` casts floating host data only
+        (integer labels keep their type).
         """
         if self.owns(x):
             if dtype is not None and x.dtype != dtype:
@@ -137,8 +139,11 @@ class Backend:
             raise ValueError(f"{name}: expected a rectangular array of numbers ({e})") from None
         if h.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected real numbers, got dtype {h.dtype}")
-        if dtype is None and h.dtype.kind == "f" and h.dtype.name not in FLOAT_DTYPES:
-            h = h.astype(np.float64)
+        if dtype is None and h.dtype.kind == "f":
+            if float_dtype is not None:
+                dtype = float_dtype
+            elif h.dtype.name not in FLOAT_DTYPES:
+                h = h.astype(np.float64)
         return self.from_host(h, dtype)
 
     def owns(self, x: Any) -> bool:
@@ -535,8 +540,11 @@ def is_host_data(x: Any) -> bool:
     return isinstance(x, np.ndarray) or not is_array(x)
 
 
-def to_numpy(x: Any) -> np.ndarray:
-    """A NumPy array with the values of ``x`` (copied from a device when needed)."""
+def to_numpy(x: Any, copy: bool = False) -> np.ndarray:
+    """A NumPy array with the values of ``x`` (copied from a device when needed; with
+    ``copy=True`` always a fresh array that shares no memory with ``x``)."""
+    if copy:
+        return np.array(to_numpy(x), copy=True)
     if isinstance(x, np.ndarray):
         return x
     if array_api_compat.is_cupy_array(x):

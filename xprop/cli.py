@@ -31,7 +31,7 @@ TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
                 batch_size=4, test_size=0.0),
     "xor_signed": dict(hidden="4", activation="tanh", optimizer="sgd", lr=0.5, epochs=2000,
                        batch_size=4, test_size=0.0),
-    "digits": dict(hidden="128", activation="relu", optimizer="adam", lr=0.001, epochs=30,
+    "digits": dict(hidden="128", activation="relu", optimizer="adam", lr=0.001, epochs=50,
                    batch_size=64),
 }
 

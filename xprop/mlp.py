@@ -184,12 +184,9 @@ class MLP:
             chosen = found
         else:
             chosen = resolve_backend(backend, device)
-        if dtype is None:
-            first = weights[0]
-            dtype = first.dtype if is_array(first) else "float64"
-            dtype = dtype_name(dtype, chosen.xp) if not isinstance(dtype, str) else dtype
-            if dtype not in ("float32", "float64"):
-                dtype = "float64"
+        if dtype is None:  # the weights' own floating dtype, else float64
+            name = str(getattr(weights[0], "dtype", "float64")).rsplit(".", 1)[-1]
+            dtype = name if name in ("float32", "float64") else "float64"
         shapes = [tuple(getattr(w, "shape", None) or _shape_of(w)) for w in weights]
         sizes = []
         for i, shp in enumerate(shapes):
@@ -259,7 +256,7 @@ class MLP:
         for name, v in values.items():
             if name not in shapes:
                 raise KeyError(f"parameters: unknown name {name!r}; expected {list(shapes)}")
-            arr = self.backend.accept(v, name)
+            arr = self.backend.accept(v, name, self.dtype)
             if tuple(arr.shape) != shapes[name]:
                 raise ValueError(
                     f"{name}: expected shape {shapes[name]}, got {tuple(arr.shape)}"
@@ -435,7 +432,7 @@ class MLP:
         kind = self.loss_fn.targets
         labels = None
         if kind == "labels":
-            y = self.backend.accept(y, "y")
+            y = self.backend.accept(y, "y", float_dtype=self.dtype)
             if y.ndim == 1:
                 if not xp.isdtype(y.dtype, "integral"):
                     raise TypeError(
@@ -569,7 +566,7 @@ class MLP:
 
     def to_numpy_parameters(self) -> dict[str, Any]:
         """Host copies of the parameters (NumPy arrays), e.g. for saving or comparing."""
-        return {n: to_numpy(p) for n, p in zip(self._names, self._params)}
+        return {n: to_numpy(p, copy=True) for n, p in zip(self._names, self._params)}
 
 
 def _shape_of(nested: Any) -> tuple[int, ...]:

@@ -1,0 +1,378 @@
+"""Tests of the numerical gradient check (xprop.gradcheck) and, through it, of every analytic
+gradient in xprop.mlp: all activations x losses x depths x bias on NumPy, a smaller grid on every
+backend, float32 handling, the fast (directional) mode, kinks and argument checking."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import xprop
+from tests.helpers import host
+from xprop import MLP, gradcheck
+from xprop.tolerances import GRADCHECK, GRADCHECK_FAST_RTOL
+
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "softplus", "gelu"]
+LOSSES = ["mse", "half_sse", "bce", "bce_with_logits", "cross_entropy"]
+OUTPUT_FOR = {"bce": "sigmoid", "cross_entropy": "softmax"}  # identity otherwise
+
+N, N_IN, WIDTH, N_OUT = 8, 3, 5, 3
+RTOL64 = 1e-7
+
+
+def make_data(loss: str, seed: int = 0, n: int = N, n_in: int = N_IN, n_out: int = N_OUT):
+    """Host inputs and targets of the right kind for ``loss``."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_in))
+    if loss == "cross_entropy":
+        y = rng.integers(0, n_out, n)
+    elif loss in ("bce", "bce_with_logits"):
+        y = (rng.random((n, n_out)) > 0.5).astype(np.float64)
+    else:
+        y = rng.standard_normal((n, n_out))
+    return X, y
+
+
+def make_model(activation: str, loss: str, depth: int, bias: bool, **kwargs) -> MLP:
+    sizes = [N_IN] + [WIDTH] * (depth - 1) + [N_OUT]
+    return MLP(sizes, activation, OUTPUT_FOR.get(loss, "identity"), loss, bias=bias,
+               seed=kwargs.pop("seed", 1), **kwargs)
+
+
+def snapshot(model: MLP) -> dict[str, np.ndarray]:
+    """Host copies of the parameters (explicit copies: host() may return a view)."""
+    return {k: np.array(host(v), copy=True) for k, v in model.parameters().items()}
+
+
+class ScaledW1Backward(MLP):
+    """A deliberately wrong backward: the gradient of W1 comes out 1% too large."""
+
+    def _backward(self, cache, Y, params, input_grad=False):
+        grads, dX = super()._backward(cache, Y, params, input_grad)
+        grads[self._names.index("W1")] = grads[self._names.index("W1")] * 1.01
+        return grads, dX
+
+
+# --------------------------------------------------------------------------- the full grid
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_grid_numpy_float64(activation, loss, depth, bias):
+    X, y = make_data(loss, seed=depth)
+    model = make_model(activation, loss, depth, bias)
+    report = gradcheck(model, X, y)
+    assert report.passed, str(report)
+    assert report.max_rel_error < RTOL64, str(report)
+    assert report.dtype == "float64"
+    expected = [f"{k}{i}" for i in range(depth) for k in (("W", "b") if bias else ("W",))]
+    assert [e.name for e in report.entries] == expected
+    for e in report.entries:
+        assert e.n_checked == int(np.prod(e.shape))
+        assert e.passed
+
+
+BACKEND_GRID = [
+    ("tanh", "cross_entropy", 2, True),
+    ("relu", "mse", 3, True),
+    ("gelu", "bce", 2, False),
+    ("softplus", "bce_with_logits", 1, True),
+    ("leaky_relu", "half_sse", 2, True),
+]
+
+
+@pytest.mark.parametrize(("activation", "loss", "depth", "bias"), BACKEND_GRID,
+                         ids=["-".join(map(str, c)) for c in BACKEND_GRID])
+def test_every_backend_agrees_with_numpy(case64, activation, loss, depth, bias):
+    X, y = make_data(loss, seed=7)
+    ref = make_model(activation, loss, depth, bias)
+    model = make_model(activation, loss, depth, bias, backend=case64.backend)
+    # data on the model's device, as a user with device arrays would pass it
+    Xd = case64.backend.from_host(X, "float64")
+    yd = case64.backend.from_host(y, None if loss == "cross_entropy" else "float64")
+
+    report, expected = gradcheck(model, Xd, yd, check_input=True), gradcheck(
+        ref, X, y, check_input=True)
+    assert report.passed, str(report)
+    assert report.max_rel_error < RTOL64
+    assert report.backend == case64.backend.describe()
+    assert [(e.name, e.shape, e.n_checked, e.n_kinks, e.passed) for e in report.entries] == [
+        (e.name, e.shape, e.n_checked, e.n_kinks, e.passed) for e in expected.entries]
+
+    # one seeded entry per parameter: the same entry is picked, with the same values
+    one, one_ref = (gradcheck(m, d, t, n_checks=1, seed=3)
+                    for m, d, t in ((model, Xd, yd), (ref, X, y)))
+    for e, r in zip(one.entries, one_ref.entries, strict=True):
+        assert e.worst_index == r.worst_index
+        assert e.analytic == pytest.approx(r.analytic, rel=1e-10, abs=1e-14)
+        assert e.numeric == pytest.approx(r.numeric, rel=1e-8, abs=1e-11)
+
+    fast, fast_ref = gradcheck(model, Xd, yd, mode="fast"), gradcheck(ref, X, y, mode="fast")
+    assert fast.passed and fast_ref.passed
+    assert fast.fast["analytic"] == pytest.approx(fast_ref.fast["analytic"], rel=1e-10)
+    assert fast.fast["numeric"] == pytest.approx(fast_ref.fast["numeric"], rel=1e-8)
+
+
+# --------------------------------------------------------------------------- float32 models
+
+
+def test_float32_model_is_checked_in_float64(backend):
+    X, y = make_data("mse", seed=2)
+    model = make_model("tanh", "mse", 2, True, dtype="float32", backend=backend)
+    before = snapshot(model)
+    dtype_before = model.dtype
+    if "float64" not in backend.supported_float_dtypes():
+        with pytest.raises(xprop.BackendError, match="dtype"):
+            gradcheck(model, X, y)
+        report = gradcheck(model, X, y, dtype="float32")
+        assert report.dtype == "float32"
+        assert report.rtol == GRADCHECK["float32"]["rtol"]
+    else:
+        report = gradcheck(model, X, y)
+        assert report.dtype == "float64"
+        assert report.rtol == GRADCHECK["float64"]["rtol"]
+        assert report.max_rel_error < RTOL64, str(report)
+    assert report.passed, str(report)
+    # the model itself is untouched: same dtype, same bits
+    assert model.dtype == dtype_before
+    for name, p in model.parameters().items():
+        assert p.dtype == dtype_before
+        np.testing.assert_array_equal(host(p), before[name])
+
+
+def test_no_float64_device_needs_explicit_float32():
+    be = xprop.resolve_backend("array_api_strict", "no_float64")
+    X, y = make_data("cross_entropy", seed=4)
+    model = make_model("tanh", "cross_entropy", 2, True, dtype="float32", backend=be)
+    with pytest.raises(xprop.BackendError, match="dtype") as info:
+        gradcheck(model, X, y)
+    assert "float32" in str(info.value)  # the message says what to do instead
+    report = gradcheck(model, X, y, dtype="float32")
+    assert report.passed, str(report)
+    assert report.dtype == "float32"
+    assert report.rtol == GRADCHECK["float32"]["rtol"] == 1e-2
+    assert report.eps == GRADCHECK["float32"]["eps"]
+    assert report.max_rel_error <= report.rtol
+    fast = gradcheck(model, X, y, dtype="float32", mode="fast")
+    assert fast.passed
+    assert fast.fast["rel_error"] <= GRADCHECK_FAST_RTOL["float32"]
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_n_checks_picks_a_seeded_subset():
+    X, y = make_data("mse", seed=5)
+    model = make_model("tanh", "mse", 2, True)  # W0 3x5, b0 5, W1 5x3, b1 3
+    a = gradcheck(model, X, y, n_checks=4, seed=11)
+    b = gradcheck(model, X, y, n_checks=4, seed=11)
+    assert a.passed and b.passed
+    assert [e.worst_index for e in a.entries] == [e.worst_index for e in b.entries]
+    assert [e.max_rel_error for e in a.entries] == [e.max_rel_error for e in b.entries]
+    for e in a.entries:
+        assert e.n_checked == min(4, int(np.prod(e.shape)))
+    assert [e.n_checked for e in a.entries] == [4, 4, 4, 3]
+
+    # n_checks=1: the worst entry is the one sampled entry, and it depends on the seed
+    picks = {tuple(e.worst_index for e in gradcheck(model, X, y, n_checks=1, seed=s).entries)
+             for s in range(6)}
+    assert len(picks) > 1
+
+
+def test_check_input_adds_a_passing_x_entry():
+    X, y = make_data("cross_entropy", seed=6)
+    model = make_model("gelu", "cross_entropy", 3, True)
+    plain = gradcheck(model, X, y)
+    assert "X" not in [e.name for e in plain.entries]
+    report = gradcheck(model, X, y, check_input=True)
+    assert report.entries[-1].name == "X"
+    entry = report.entries[-1]
+    assert entry.shape == X.shape
+    assert entry.n_checked == X.size
+    assert entry.passed and entry.max_rel_error < RTOL64
+    assert report.passed
+
+
+@pytest.mark.parametrize("method", ["central", "five_point"])
+def test_methods(method):
+    X, y = make_data("half_sse", seed=8)
+    model = make_model("sigmoid", "half_sse", 2, True)
+    report = gradcheck(model, X, y, method=method, rtol=1e-5)
+    assert report.method == method
+    assert report.passed, str(report)
+
+
+def test_report_formatting_and_dict():
+    X, y = make_data("mse", seed=9)
+    report = gradcheck(make_model("tanh", "mse", 2, True), X, y)
+    text = str(report)
+    assert "PASSED" in text and "FAILED" not in text
+    for name in ("W0", "b0", "W1", "b1"):
+        assert name in text
+    assert bool(report) is True
+    assert report.raise_if_failed() is report
+    d = report.to_dict()
+    assert d["passed"] is True and [e["name"] for e in d["entries"]] == ["W0", "b0", "W1", "b1"]
+
+
+# --------------------------------------------------------------------------- fast mode and bugs
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fast_mode_passes_on_a_correct_model(dtype):
+    X, y = make_data("bce", seed=10)
+    model = make_model("tanh", "bce", 3, True, dtype=dtype)
+    report = gradcheck(model, X, y, mode="fast")
+    assert report.mode == "fast"
+    assert report.passed
+    assert report.entries == []  # no fallback needed
+    assert report.fast["passed"]
+    assert report.fast["rel_error"] < GRADCHECK_FAST_RTOL["float64"]
+    assert report.max_rel_error == report.fast["rel_error"]
+    assert "random direction" in str(report) and "PASSED" in str(report)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_broken_backward_is_caught_by_fast_and_full_mode(dtype):
+    X, y = make_data("mse", seed=12)
+    model = ScaledW1Backward([N_IN, WIDTH, WIDTH, N_OUT], "tanh", seed=2, dtype=dtype)
+
+    fast = gradcheck(model, X, y, mode="fast")
+    assert not fast.passed
+    assert not fast.fast["passed"]
+    assert fast.fast["rel_error"] > 1e-4
+    # fell back to the per-entry table, which names only the broken parameter
+    assert [e.name for e in fast.entries] == ["W0", "b0", "W1", "b1", "W2", "b2"]
+    assert [e.name for e in fast.entries if not e.passed] == ["W1"]
+    text = str(fast)
+    assert "FAILED" in text and "W1" in text
+    with pytest.raises(AssertionError, match="W1"):
+        fast.raise_if_failed()
+
+    full = gradcheck(model, X, y)
+    assert not full.passed and not bool(full)
+    assert [e.name for e in full.entries if not e.passed] == ["W1"]
+    bad = full.entries[2]
+    assert bad.analytic == pytest.approx(1.01 * bad.numeric, rel=1e-6)
+    assert "FAILED" in str(full) and "W1" in str(full)
+
+
+def test_broken_activation_backward_is_caught(monkeypatch):
+    X, y = make_data("half_sse", seed=13)
+    model = make_model("tanh", "half_sse", 2, True)
+    good = model.activations[0]
+
+    def scaled_backward(g, z, a, xp):
+        return good.backward(g, z, a, xp) * 1.01
+
+    monkeypatch.setattr(model, "activations",
+                        [dataclasses.replace(good, backward=scaled_backward),
+                         *model.activations[1:]])
+    for mode in ("fast", "full"):
+        report = gradcheck(model, X, y, mode=mode)
+        assert not report.passed
+        # only the parameters below the broken activation get wrong gradients
+        assert [e.name for e in report.entries if not e.passed] == ["W0", "b0"]
+        assert "FAILED" in str(report) and "W0" in str(report)
+
+
+# --------------------------------------------------------------------------- kinks
+
+
+def test_relu_kinks_are_flagged_and_skipped():
+    W0 = np.array([[1.0, 0.5], [-1.0, 0.25]])
+    b0 = np.array([0.0, 0.1])
+    W1 = np.array([[0.7], [-0.3]])
+    b1 = np.array([0.05])
+    X = np.array([[0.5, 0.5],        # z[0, 0] = 0.5 - 0.5 = 0 exactly
+                  [0.3, 0.2999],     # z[1, 0] = 1e-4, within h = 1e-3 of the kink
+                  [1.0, 2.0]])
+    y = np.array([[0.2], [0.1], [-0.4]])
+    model = MLP.from_arrays([W0, W1], [b0, b1], "relu")
+    _, cache = model.forward(model.backend.from_host(X, "float64"))
+    z = host(cache.pre[0])
+    assert z[0, 0] == 0.0
+    assert 0 < abs(z[1, 0]) < GRADCHECK["float64"]["eps"]
+
+    report = gradcheck(model, X, y)
+    assert report.n_kinks > 0
+    assert report.passed, str(report)
+    assert f"{report.n_kinks} kink(s) skipped" in str(report)
+    by_name = {e.name: e for e in report.entries}
+    assert by_name["W0"].n_kinks > 0 and by_name["b0"].n_kinks > 0
+    assert by_name["W1"].n_kinks == 0  # the output layer is linear
+    # a kink at an entry means that entry was not judged, not that the check was skipped
+    assert all(e.n_kinks < e.n_checked for e in report.entries)
+
+
+def test_smooth_model_reports_no_kinks():
+    X, y = make_data("mse", seed=14)
+    report = gradcheck(make_model("softplus", "mse", 3, True), X, y)
+    assert report.n_kinks == 0
+    assert "kink(s) skipped" not in str(report)
+
+
+# --------------------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"method": "forward"}, "method"),
+        ({"method": None}, "method"),
+        ({"mode": "slow"}, "mode"),
+        ({"n_checks": 0}, "n_checks"),
+        ({"n_checks": -3}, "n_checks"),
+        ({"n_checks": 2.5}, "n_checks"),
+        ({"n_checks": True}, "n_checks"),
+        ({"n_checks": "5"}, "n_checks"),
+        ({"eps": 0.0}, "eps"),
+        ({"eps": -1e-3}, "eps"),
+        ({"eps": float("nan")}, "eps"),
+        ({"eps": float("inf")}, "eps"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"dtype": "int64"}, "dtype"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "-".join(f"{k}={v[k]}" for k in v),
+)
+def test_bad_arguments(kwargs, name):
+    X, y = make_data("mse")
+    X0, y0 = X.copy(), y.copy()
+    model = make_model("tanh", "mse", 2, True)
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        gradcheck(model, X, y, **kwargs)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    for k, v in model.parameters().items():
+        np.testing.assert_array_equal(host(v), before[k])
+
+
+# --------------------------------------------------------------------------- caller's data
+
+
+@pytest.mark.parametrize(("loss", "check_input", "mode"),
+                         [("cross_entropy", False, "full"), ("cross_entropy", True, "fast"),
+                          ("mse", True, "full"), ("mse", False, "fast")])
+def test_gradcheck_leaves_data_and_model_alone(case, loss, check_input, mode):
+    X, y = make_data(loss, seed=15, n=4)
+    dtype = "float64" if "float64" in case.backend.supported_float_dtypes() else "float32"
+    model = make_model("relu", loss, 2, True, dtype=case.dtype, backend=case.backend)
+    before = snapshot(model)
+    Xd = case.backend.from_host(X, case.dtype)
+    yd = case.backend.from_host(y, None if loss == "cross_entropy" else case.dtype)
+    X0, y0 = X.copy(), y.copy()
+    for data in ((X, y), (Xd, yd)):
+        report = gradcheck(model, *data, check_input=check_input, mode=mode, dtype=dtype)
+        assert report.passed, str(report)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(host(Xd), X0.astype(case.dtype))
+    np.testing.assert_array_equal(host(yd), y0 if loss == "cross_entropy" else y0.astype(
+        case.dtype))
+    for k, v in model.parameters().items():
+        np.testing.assert_array_equal(host(v), before[k])

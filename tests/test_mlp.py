@@ -1,0 +1,895 @@
+"""Tests of xprop.MLP: construction and initialisation, the textbook backprop example, parity of
+every backend with the NumPy float64 reference, prediction, training, and input validation."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import xprop
+from tests.helpers import assert_backend_array, host
+from xprop import MLP
+from xprop.tolerances import parity_atol, parity_rtol
+
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_Y = np.array([0, 1, 1, 0])
+
+
+def is_strict(backend) -> bool:
+    return backend.name == "array_api_strict"
+
+
+def supports_float64(backend) -> bool:
+    return "float64" in backend.supported_float_dtypes()
+
+
+def snapshot(model: MLP) -> dict[str, np.ndarray]:
+    """Host copies of the parameters (explicit copies: host() may return a view)."""
+    return {k: np.array(host(v), copy=True) for k, v in model.parameters().items()}
+
+
+def assert_same_parameters(model: MLP, before: dict[str, np.ndarray]) -> None:
+    params = model.parameters()
+    assert list(params) == list(before)
+    for k, v in params.items():
+        np.testing.assert_array_equal(host(v), before[k])
+
+
+def make_data(loss: str, n: int = 16, n_in: int = 4, n_out: int = 3, seed: int = 5):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_in))
+    if loss == "cross_entropy":
+        y = rng.integers(0, n_out, n)
+    elif loss in ("bce", "bce_with_logits"):
+        y = (rng.random((n, n_out)) > 0.5).astype(np.float64)
+    else:
+        y = rng.standard_normal((n, n_out))
+    return X, y
+
+
+# =========================================================================== construction
+
+
+@pytest.mark.parametrize(
+    ("sizes", "bias", "expected"),
+    [
+        ([2, 4, 1], True, 17),
+        ([2, 4, 1], False, 12),
+        ([1, 1], True, 2),
+        ([1, 1], False, 1),
+        ([3, 5, 5, 2], True, 3 * 5 + 5 + 5 * 5 + 5 + 5 * 2 + 2),
+        ([784, 128, 10], True, 784 * 128 + 128 + 128 * 10 + 10),
+    ],
+)
+def test_layer_sizes_and_count_parameters(sizes, bias, expected):
+    model = MLP(sizes, bias=bias)
+    assert model.sizes == sizes
+    assert model.n_layers == len(sizes) - 1
+    assert model.count_parameters() == expected
+    params = model.parameters()
+    names = [f"{k}{i}" for i in range(len(sizes) - 1) for k in (("W", "b") if bias else ("W",))]
+    assert list(params) == names
+    assert model.parameter_shapes() == {n: tuple(p.shape) for n, p in params.items()}
+    assert sum(int(np.prod(p.shape)) for p in params.values()) == expected
+    for i in range(len(sizes) - 1):
+        assert tuple(params[f"W{i}"].shape) == (sizes[i], sizes[i + 1])
+        if bias:
+            assert tuple(params[f"b{i}"].shape) == (sizes[i + 1],)
+
+
+def test_layer_sizes_accept_numpy_integers_and_tuples():
+    model = MLP((np.int64(3), np.int32(4), 2))
+    assert model.sizes == [3, 4, 2]
+    assert all(type(s) is int for s in model.sizes)
+
+
+def test_weights_and_biases_properties(case):
+    model = MLP([3, 4, 2], "tanh", dtype=case.dtype, backend=case.backend)
+    assert model.dtype == case.backend.dtype(case.dtype)
+    assert len(model.weights) == len(model.biases) == 2
+    for i, (w, b) in enumerate(zip(model.weights, model.biases, strict=True)):
+        assert_backend_array(w, case.backend)
+        assert_backend_array(b, case.backend)
+        assert w.dtype == b.dtype == model.dtype
+        assert tuple(w.shape) == (model.sizes[i], model.sizes[i + 1])
+        assert tuple(b.shape) == (model.sizes[i + 1],)
+        np.testing.assert_array_equal(host(b), np.zeros(model.sizes[i + 1]))
+        assert np.any(host(w) != 0)
+        # the properties are the live arrays that parameters() returns
+        assert w is model.parameters()[f"W{i}"]
+        assert b is model.parameters()[f"b{i}"]
+
+
+def test_no_bias():
+    model = MLP([3, 4, 2], "tanh", bias=False)
+    assert model.bias is False
+    assert model.biases is None
+    assert list(model.parameters()) == ["W0", "W1"]
+    assert model.count_parameters() == 3 * 4 + 4 * 2
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    # without biases a zero input maps to a zero output (tanh(0) = 0, identity output)
+    np.testing.assert_array_equal(host(model.predict_output(np.zeros((2, 3)))), np.zeros((2, 2)))
+    expected = np.tanh(X @ host(model.weights[0])) @ host(model.weights[1])
+    np.testing.assert_allclose(host(model.predict_output(X)), expected, rtol=1e-12)
+
+
+def test_per_layer_activations():
+    rng = np.random.default_rng(1)
+    W = [rng.standard_normal((2, 3)), rng.standard_normal((3, 2)), rng.standard_normal((2, 1))]
+    b = [rng.standard_normal(3), rng.standard_normal(2), rng.standard_normal(1)]
+    model = MLP.from_arrays(W, b, ["relu", "tanh"], "sigmoid", "bce")
+    assert [a.name for a in model.activations] == ["relu", "tanh", "sigmoid"]
+    X = rng.standard_normal((6, 2))
+    a1 = np.maximum(X @ W[0] + b[0], 0.0)
+    a2 = np.tanh(a1 @ W[1] + b[1])
+    out = 1.0 / (1.0 + np.exp(-(a2 @ W[2] + b[2])))
+    np.testing.assert_allclose(host(model.predict_output(X)), out, rtol=1e-12)
+
+    built = MLP([2, 3, 2, 1], ["relu", "tanh"], "sigmoid", "bce")
+    assert [a.name for a in built.activations] == ["relu", "tanh", "sigmoid"]
+
+
+def test_parameters_and_set_parameters(case):
+    model = MLP([2, 3, 1], "tanh", dtype=case.dtype, backend=case.backend)
+    W0 = np.arange(6, dtype=case.dtype).reshape(2, 3) / 10
+    b0 = np.array([0.5, -0.5, 0.25], dtype=case.dtype)
+    model.set_parameters({"W0": W0, "b0": b0, "W1": [[1], [2], [3]]})  # host arrays and lists
+    params = model.parameters()
+    assert list(params) == ["W0", "b0", "W1", "b1"]
+    for p in params.values():
+        assert_backend_array(p, case.backend)
+        assert p.dtype == model.dtype
+    np.testing.assert_array_equal(host(params["W0"]), W0)
+    np.testing.assert_array_equal(host(params["b0"]), b0)
+    np.testing.assert_array_equal(host(params["W1"]), np.array([[1.0], [2.0], [3.0]]))
+    np.testing.assert_array_equal(host(params["b1"]), np.zeros(1))  # untouched
+
+    # copies: changing the source afterwards does not change the model
+    W0[0, 0] = 99.0
+    assert host(model.parameters()["W0"])[0, 0] == 0.0
+    dev = case.backend.from_host(np.ones((2, 3)), case.dtype)
+    model.set_parameters({"W0": dev})
+    assert model.parameters()["W0"] is not dev
+    dev[0, 0] = 7.0
+    np.testing.assert_array_equal(host(model.parameters()["W0"]), np.ones((2, 3)))
+
+    # shapes and names are checked, and a failed call changes nothing
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="W1"):
+        model.set_parameters({"W0": np.zeros((2, 3), case.dtype),
+                              "W1": np.zeros((3, 2), case.dtype)})
+    with pytest.raises(ValueError, match="b0"):
+        model.set_parameters({"b0": np.zeros(2, case.dtype)})
+    with pytest.raises(KeyError, match="W7"):
+        model.set_parameters({"W7": np.zeros((2, 3), case.dtype)})
+    with pytest.raises(ValueError, match="W0"):
+        model.set_parameters({"W0": np.full((2, 3), np.nan, case.dtype)})
+    assert_same_parameters(model, before)
+
+
+def test_from_arrays_copies_and_infers_dtype():
+    W = [np.ones((2, 3), np.float32), np.ones((3, 1), np.float32)]
+    b = [np.zeros(3, np.float32), np.zeros(1, np.float32)]
+    model = MLP.from_arrays(W, b)
+    assert model.dtype == np.float32
+    assert model.sizes == [2, 3, 1]
+    W[0][0, 0] = 5.0
+    assert host(model.weights[0])[0, 0] == 1.0
+    no_bias = MLP.from_arrays([[[1.0, 2.0]]])
+    assert no_bias.bias is False and no_bias.sizes == [1, 2]
+    assert no_bias.dtype == np.float64
+    np.testing.assert_array_equal(host(no_bias.weights[0]), [[1.0, 2.0]])
+
+
+# =========================================================================== initialisation
+
+FAN_IN, FAN_OUT = 400, 300
+XAVIER_STD = math.sqrt(2.0 / (FAN_IN + FAN_OUT))
+HE_STD = math.sqrt(2.0 / FAN_IN)
+
+
+@pytest.mark.parametrize(
+    ("init", "output_activation", "kind", "std"),
+    [
+        ("xavier_normal", "identity", "normal", XAVIER_STD),
+        ("glorot_normal", "identity", "normal", XAVIER_STD),
+        ("xavier_uniform", "identity", "symmetric_uniform", XAVIER_STD),
+        ("glorot_uniform", "identity", "symmetric_uniform", XAVIER_STD),
+        ("he", "identity", "normal", HE_STD),
+        ("he_uniform", "identity", "symmetric_uniform", HE_STD),
+        ("normal(0.5)", "identity", "normal", 0.5),
+        ("normal", "identity", "normal", 0.01),
+        ("uniform", "identity", "unit_uniform", 1.0 / math.sqrt(12.0)),
+        ("auto", "relu", "normal", HE_STD),  # he for ReLU-like layers
+        ("auto", "tanh", "symmetric_uniform", XAVIER_STD),  # xavier_uniform otherwise
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_init_statistics(init, output_activation, kind, std):
+    model = MLP([FAN_IN, FAN_OUT], output_activation=output_activation, init=init, seed=3)
+    w = host(model.weights[0])
+    assert w.shape == (FAN_IN, FAN_OUT)
+    np.testing.assert_array_equal(host(model.biases[0]), np.zeros(FAN_OUT))
+    n = w.size
+    assert np.std(w) == pytest.approx(std, rel=0.02)
+    if kind == "unit_uniform":
+        assert w.min() >= 0.0 and w.max() < 1.0
+        assert w.min() < 0.001 and w.max() > 0.999
+        assert np.mean(w) == pytest.approx(0.5, abs=5 * std / math.sqrt(n))
+        return
+    assert abs(np.mean(w)) < 5 * std / math.sqrt(n)
+    if kind == "symmetric_uniform":
+        bound = std * math.sqrt(3.0)  # U(-a, a) has std a / sqrt(3)
+        assert np.max(np.abs(w)) <= bound
+        assert np.max(np.abs(w)) > 0.999 * bound
+    else:  # normal: tails well beyond the uniform's sqrt(3) std
+        assert np.max(np.abs(w)) > 3.5 * std
+
+
+def test_init_per_layer():
+    model = MLP([300, 200, 100], "tanh", init=["uniform", "normal(0.5)"], seed=1)
+    w0, w1 = host(model.weights[0]), host(model.weights[1])
+    assert w0.min() >= 0.0 and w0.max() < 1.0
+    assert np.mean(w0) == pytest.approx(0.5, abs=0.01)
+    assert np.std(w1) == pytest.approx(0.5, rel=0.03)
+    assert w1.min() < 0.0
+
+
+def test_same_seed_same_bits_on_every_backend(case):
+    kwargs = dict(activation="relu", output_activation="softmax", loss="cross_entropy")
+    model = MLP([5, 7, 6, 3], **kwargs, seed=42, dtype=case.dtype, backend=case.backend)
+    ref = MLP([5, 7, 6, 3], **kwargs, seed=42, dtype=case.dtype)
+    again = MLP([5, 7, 6, 3], **kwargs, seed=42, dtype=case.dtype, backend=case.backend)
+    for name, p in model.parameters().items():
+        assert_backend_array(p, case.backend)
+        h = host(p)
+        assert h.dtype == np.dtype(case.dtype)
+        np.testing.assert_array_equal(h, host(ref.parameters()[name]))
+        np.testing.assert_array_equal(h, host(again.parameters()[name]))
+    other = MLP([5, 7, 6, 3], **kwargs, seed=43, dtype=case.dtype, backend=case.backend)
+    for w, w_other in zip(model.weights, other.weights, strict=True):
+        assert not np.array_equal(host(w), host(w_other))
+
+
+def test_float32_weights_are_float64_draws_rounded():
+    w64 = host(MLP([6, 5], seed=9).weights[0])
+    w32 = host(MLP([6, 5], seed=9, dtype="float32").weights[0])
+    np.testing.assert_array_equal(w32, w64.astype(np.float32))
+
+
+# =========================================================================== Matt Mazur's example
+
+MAZUR = dict(
+    W=[[[0.15, 0.25], [0.20, 0.30]], [[0.40, 0.50], [0.45, 0.55]]],
+    b=[[0.35, 0.35], [0.60, 0.60]],
+    X=[[0.05, 0.10]],
+    y=[[0.01, 0.99]],
+)
+
+
+def test_mazur_backprop_example(case):
+    dt = case.dtype
+    # host NumPy arrays of the model's dtype (float64 host data on a float32-only device is
+    # covered by test_float64_host_data_on_float32_only_device)
+    W = [np.asarray(w, dtype=dt) for w in MAZUR["W"]]
+    b = [np.asarray(v, dtype=dt) for v in MAZUR["b"]]
+    model = MLP.from_arrays(W, b, "sigmoid", "sigmoid", "half_sse", dtype=dt,
+                            backend=case.backend)
+    assert model.dtype == case.backend.dtype(dt)
+    X = case.backend.from_host(MAZUR["X"], dt)
+    y = case.backend.from_host(MAZUR["y"], dt)
+
+    out, cache = model.forward(X)
+    grads = model.backward(cache, y)
+    assert_backend_array(out, case.backend)
+    for g in grads.values():
+        assert_backend_array(g, case.backend)
+
+    def close(v):
+        # the published values have 9 decimals; float32 adds its own rounding
+        return pytest.approx(v, abs=1e-9) if dt == "float64" else pytest.approx(
+            v, rel=parity_rtol(dt, 2), abs=1e-9)
+
+    o = host(out)
+    assert o[0, 0] == close(0.75136507)
+    assert o[0, 1] == close(0.772928465)
+    assert model.loss(X, y) == close(0.298371109)
+    assert model.loss(np.asarray(MAZUR["X"], dt), np.asarray(MAZUR["y"], dt)) == close(
+        0.298371109)
+    assert host(grads["W1"])[0, 0] == close(0.082167041)  # dE/dw5
+    assert host(grads["W0"])[0, 0] == close(0.000438568)  # dE/dw1
+    # the hidden outputs of the tutorial: out_h1 = 0.593269992, out_h2 = 0.596884378
+    h = host(cache.inputs[1])
+    assert h[0, 0] == close(0.593269992)
+    assert h[0, 1] == close(0.596884378)
+    # one step of gradient descent with lr 0.5 gives the tutorial's w5+ = 0.35891648
+    model.fit(X, y, lr=0.5, epochs=1)
+    assert host(model.weights[1])[0, 0] == close(0.35891648)
+    assert host(model.weights[0])[0, 0] == close(0.149780716)  # w1+
+
+
+# =========================================================================== parity with NumPy
+
+PARITY_CONFIGS = {
+    "tanh-softmax-cross_entropy": dict(activation="tanh", output_activation="softmax",
+                                       loss="cross_entropy"),
+    "relu,gelu-identity-mse": dict(activation=["relu", "gelu"], output_activation="identity",
+                                   loss="mse"),
+    "sigmoid-identity-bce_with_logits": dict(activation="sigmoid",
+                                             output_activation="identity",
+                                             loss="bce_with_logits"),
+    "softplus-sigmoid-bce": dict(activation="softplus", output_activation="sigmoid",
+                                 loss="bce"),
+}
+PARITY_SIZES = [4, 6, 5, 3]
+
+
+@pytest.mark.parametrize("config", list(PARITY_CONFIGS), ids=list(PARITY_CONFIGS))
+def test_parity_with_numpy_float64(case, config):
+    kwargs = PARITY_CONFIGS[config]
+    X, y = make_data(kwargs["loss"], n=16, n_in=PARITY_SIZES[0], n_out=PARITY_SIZES[-1])
+    ref = MLP(PARITY_SIZES, **kwargs, seed=3)
+    model = MLP(PARITY_SIZES, **kwargs, seed=3, dtype=case.dtype, backend=case.backend)
+    be, dt = case.backend, case.dtype
+    labels = kwargs["loss"] == "cross_entropy"
+    Xd = be.from_host(X, dt)
+    yd = be.from_host(y, None if labels else dt)
+
+    out_ref, cache_ref = ref.forward(X)
+    grads_ref = ref.backward(cache_ref, y, input_grad=True)
+    out, cache = model.forward(Xd)
+    grads = model.backward(cache, yd, input_grad=True)
+
+    # everything stays on the model's backend
+    assert_backend_array(out, be)
+    for arrays in (cache.inputs, cache.pre):
+        for a in arrays:
+            assert_backend_array(a, be)
+            assert a.dtype == model.dtype
+    assert list(grads) == [*model.parameters(), "X"]
+    for name, g in grads.items():
+        assert_backend_array(g, be)
+        assert g.dtype == model.dtype
+        assert tuple(g.shape) == (tuple(Xd.shape) if name == "X"
+                                  else tuple(model.parameters()[name].shape))
+
+    fan_in = max(PARITY_SIZES[:-1])
+    n = X.shape[0]
+
+    def check(got, want, length):
+        want = np.asarray(want, dtype=np.float64)
+        rtol = parity_rtol(dt, length)
+        if dt == "float64":
+            assert rtol == 1e-12
+        np.testing.assert_allclose(np.asarray(host(got), dtype=np.float64), want, rtol=rtol,
+                                   atol=parity_atol(dt, float(np.max(np.abs(want)))))
+
+    check(out, out_ref, fan_in)
+    loss = model.loss(Xd, yd)
+    assert isinstance(loss, float)
+    assert loss == pytest.approx(ref.loss(X, y), rel=parity_rtol(dt, fan_in + n))
+    assert model.loss(X, y) == loss  # host data and device data give the same number
+    for name, g in grads.items():
+        check(g, grads_ref[name], fan_in + n)
+
+    pred, pred_ref = model.predict(Xd), host(ref.predict(X))
+    assert_backend_array(pred, be)
+    assert tuple(pred.shape) == pred_ref.shape
+    if pred_ref.dtype.kind == "f":
+        check(pred, pred_ref, fan_in)
+    else:
+        np.testing.assert_array_equal(host(pred), pred_ref)
+    assert_backend_array(model.predict(X), be)  # host input, device output
+    assert_backend_array(model.predict_output(X), be)
+
+
+def test_backward_input_gradient(case):
+    model = MLP([3, 4, 2], "tanh", dtype=case.dtype, backend=case.backend)
+    Xd = case.backend.from_host(np.random.default_rng(0).standard_normal((5, 3)), case.dtype)
+    yd = case.backend.from_host(np.zeros((5, 2)), case.dtype)
+    _, cache = model.forward(Xd)
+    grads = model.backward(cache, yd)
+    assert "X" not in grads
+    assert list(grads) == ["W0", "b0", "W1", "b1"]
+    with_x = model.backward(cache, yd, input_grad=True)
+    assert list(with_x) == ["W0", "b0", "W1", "b1", "X"]
+    assert tuple(with_x["X"].shape) == tuple(Xd.shape)
+    assert_backend_array(with_x["X"], case.backend)
+    assert with_x["X"].dtype == model.dtype
+    for name in grads:
+        np.testing.assert_array_equal(host(with_x[name]), host(grads[name]))
+    # dL/dX = dZ0 @ W0.T and dL/db0 = sum(dZ0, axis=0), so sum(dL/dX, axis=0) = dL/db0 @ W0.T
+    np.testing.assert_allclose(
+        host(with_x["X"]).sum(axis=0), host(grads["b0"]) @ host(model.weights[0]).T,
+        rtol=parity_rtol(case.dtype, 5), atol=parity_atol(case.dtype))
+
+
+# =========================================================================== prediction
+
+
+def test_predict_softmax_is_argmax():
+    model = MLP.from_arrays([np.eye(3)], [np.zeros(3)], output_activation="softmax",
+                            loss="cross_entropy")
+    X = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 1.0], [-1.0, -2.0, 0.5], [0.1, 0.0, -0.1]])
+    pred = host(model.predict(X))
+    assert pred.shape == (4,)
+    assert pred.dtype.kind == "i"
+    np.testing.assert_array_equal(pred, [0, 1, 2, 0])
+    np.testing.assert_array_equal(pred, np.argmax(host(model.predict_output(X)), axis=1))
+
+
+def test_predict_single_sigmoid_output_is_zero_one():
+    model = MLP.from_arrays([[[1.0], [-1.0]]], [[0.0]], output_activation="sigmoid", loss="bce")
+    X = np.array([[2.0, 1.0], [1.0, 2.0], [0.0, 0.3], [0.4, 0.0]])
+    pred = host(model.predict(X))
+    assert pred.shape == (4,)
+    assert pred.dtype.kind == "i"
+    np.testing.assert_array_equal(pred, [1, 0, 0, 1])
+
+
+def test_predict_several_sigmoid_outputs():
+    model = MLP.from_arrays([np.eye(2)], [np.zeros(2)], output_activation="sigmoid", loss="bce")
+    pred = host(model.predict(np.array([[1.0, -1.0], [-2.0, 3.0]])))
+    assert pred.shape == (2, 2)
+    np.testing.assert_array_equal(pred, [[1, 0], [0, 1]])
+
+
+def test_predict_bce_with_logits_thresholds_logit_at_zero():
+    model = MLP.from_arrays([[[1.0]]], [[0.0]], output_activation="identity",
+                            loss="bce_with_logits")
+    X = np.array([[-2.0], [-1e-3], [1e-3], [0.3], [3.0]])
+    pred = host(model.predict(X))
+    assert pred.shape == (5,)
+    # 0.3 is a positive logit (probability 0.57): class 1, not "below 0.5"
+    np.testing.assert_array_equal(pred, [0, 0, 1, 1, 1])
+    assert model.accuracy(X, [0, 0, 1, 1, 1]) == 1.0
+
+
+def test_predict_identity_is_raw_output(case):
+    model = MLP([3, 4, 2], "tanh", dtype=case.dtype, backend=case.backend)
+    X = np.random.default_rng(2).standard_normal((5, 3))
+    pred = model.predict(X)
+    assert_backend_array(pred, case.backend)
+    assert pred.dtype == model.dtype
+    assert tuple(pred.shape) == (5, 2)
+    np.testing.assert_array_equal(host(pred), host(model.predict_output(X)))
+
+
+def test_accuracy_and_loss_values():
+    sig = MLP.from_arrays([[[1.0], [-1.0]]], [[0.0]], output_activation="sigmoid", loss="bce")
+    X = np.array([[2.0, 1.0], [1.0, 2.0], [0.0, 0.3], [0.4, 0.0]])  # predicts 1, 0, 0, 1
+    acc = sig.accuracy(X, [1, 0, 0, 0])
+    assert isinstance(acc, float)
+    assert acc == 0.75
+    assert sig.accuracy(X, np.array([[1.0], [0.0], [0.0], [1.0]])) == 1.0
+
+    soft = MLP.from_arrays([np.eye(3)], [np.zeros(3)], output_activation="softmax",
+                           loss="cross_entropy")
+    Xs = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 1.0], [-1.0, -2.0, 0.5], [0.1, 0.0, -0.1]])
+    assert soft.accuracy(Xs, [0, 1, 2, 2]) == 0.75
+    assert soft.accuracy(Xs, np.eye(3)[[0, 1, 2, 0]]) == 1.0  # one-hot targets
+
+    lin = MLP.from_arrays([[[2.0]]], [[1.0]], output_activation="identity", loss="mse")
+    loss = lin.loss([[1.0], [2.0]], [3.0, 4.0])  # outputs 3 and 5
+    assert isinstance(loss, float)
+    assert loss == 0.5
+    with pytest.raises(ValueError, match="accuracy"):
+        lin.accuracy([[1.0]], [1.0])
+
+
+# =========================================================================== training
+
+
+def test_fit_learns_xor(case):
+    model = MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0, dtype=case.dtype,
+                backend=case.backend)
+    epochs = 300 if is_strict(case.backend) else 2000  # array-api-strict is slow
+    history = model.fit(XOR_X, XOR_Y, lr=0.5, epochs=epochs)
+    assert len(history) == len(history.loss) == epochs
+    assert model.accuracy(XOR_X, XOR_Y) == 1.0
+    pred = model.predict(XOR_X)
+    assert_backend_array(pred, case.backend)
+    np.testing.assert_array_equal(host(pred), XOR_Y)
+    loss = np.array(history.loss)
+    assert np.all(np.diff(loss) <= 0)  # full-batch GD with a small step: never goes up
+    assert loss[-1] < 0.1 * loss[0]
+    assert history.accuracy[-1] == 1.0
+    for p in model.parameters().values():
+        assert p.dtype == case.backend.dtype(case.dtype)
+        assert_backend_array(p, case.backend)
+
+
+def test_minibatch_sgd_is_reproducible(case):
+    X, y = make_data("bce", n=8, n_in=2, n_out=1, seed=3)
+
+    def run(seed):
+        model = MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0, dtype=case.dtype,
+                    backend=case.backend)
+        history = model.fit(X, y, lr=0.1, epochs=4, batch_size=1, seed=seed)
+        return history, snapshot(model)
+
+    (h1, p1), (h2, p2), (h3, p3) = run(5), run(5), run(6)
+    assert len(h1.loss) == 4
+    assert h1.loss == h2.loss
+    assert h1.accuracy == h2.accuracy
+    for k in p1:
+        np.testing.assert_array_equal(p1[k], p2[k])
+    assert h1.loss != h3.loss
+    assert any(not np.array_equal(p1[k], p3[k]) for k in p1)
+
+
+def test_history_loss_decreases_with_minibatches():
+    X = np.random.default_rng(8).standard_normal((60, 4))
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)  # learnable labels 0..2
+    model = MLP([4, 8, 3], "tanh", "softmax", "cross_entropy", seed=1)
+    history = model.fit(X, y, lr=0.2, epochs=40, batch_size=10, seed=2)
+    assert len(history.loss) == 40
+    assert history.loss[-1] < 0.5 * history.loss[0]
+    assert np.mean(history.loss[-5:]) < np.mean(history.loss[:5])
+    assert history.accuracy[-1] > history.accuracy[0]
+    assert history["loss"] is history.loss
+
+
+@pytest.mark.parametrize(("epochs", "verbose", "logged"),
+                         [(10, 3, [3, 6, 9, 10]), (6, 2, [2, 4, 6]), (4, 1, [1, 2, 3, 4]),
+                          (5, 0, [])])
+def test_verbose_logs_every_k_epochs(epochs, verbose, logged):
+    lines: list[str] = []
+    model = MLP([2, 4, 1], "tanh", "sigmoid", "bce")
+    model.fit(XOR_X, XOR_Y, lr=0.5, epochs=epochs, verbose=verbose, log=lines.append)
+    assert len(lines) == len(logged)
+    width = len(str(epochs))
+    for line, epoch in zip(lines, logged, strict=True):
+        assert line.startswith(f"epoch {epoch:>{width}d}/{epochs}")
+        assert "loss" in line and "accuracy" in line
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_fit_keeps_dtype(case, optimizer):
+    model = MLP([3, 4, 2], "tanh", "softmax", "cross_entropy", dtype=case.dtype,
+                backend=case.backend)
+    dtype = model.dtype
+    X, y = make_data("cross_entropy", n=6, n_in=3, n_out=2)
+    # float64 host data for a float32 model: converted once, parameters stay float32
+    model.fit(X, y, lr=0.05, epochs=2, batch_size=3, optimizer=optimizer)
+    model.fit(case.backend.from_host(X, case.dtype), case.backend.from_host(y), lr=0.05,
+              epochs=2, optimizer=optimizer)
+    assert model.dtype == dtype
+    for p in model.parameters().values():
+        assert p.dtype == dtype
+        assert_backend_array(p, case.backend)
+        assert host(p).dtype == np.dtype(case.dtype)
+
+
+# =========================================================================== bad input
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [[], [3], [2, 2.5, 1], [2, 0, 1], [2, -1], [0, 2], "23", [2, True], None, [2, "3"]],
+    ids=repr,
+)
+def test_bad_layer_sizes(sizes):
+    with pytest.raises(ValueError, match="layer_sizes"):
+        MLP(sizes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"activation": "swish"}, ValueError, "activation"),
+        ({"activation": ["relu"]}, ValueError, "activation"),  # 2 hidden layers
+        ({"output_activation": "swish"}, ValueError, "activation"),
+        ({"loss": "hinge"}, ValueError, "loss"),
+        ({"init": "orthogonal"}, ValueError, "init"),
+        ({"init": "normal(-1)"}, ValueError, "init"),
+        ({"init": ["he"]}, ValueError, "init"),  # 3 layers
+        ({"backend": "jax"}, xprop.BackendError, "backend"),
+        ({"dtype": "float16"}, xprop.BackendError, "dtype"),
+        ({"bias": "yes"}, ValueError, "bias"),
+        ({"backend": "numpy", "device": "cuda:0"}, xprop.BackendError, "device"),
+    ],
+    ids=lambda v: "-".join(f"{k}={v[k]}" for k in v) if isinstance(v, dict) else None,
+)
+def test_unknown_names(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        MLP([2, 3, 3, 1], **kwargs)
+
+
+def test_float64_refused_on_float32_only_device():
+    with pytest.raises(xprop.BackendError, match="dtype"):
+        MLP([2, 3], backend="array_api_strict", device="no_float64")
+
+
+def _nan_at(a, value=np.nan):
+    a = np.array(a, dtype=np.float64)
+    a.flat[1] = value
+    return a
+
+
+BIN_X, BIN_Y = make_data("bce", n=6, n_in=2, n_out=1, seed=1)
+BIN_Y = BIN_Y[:, 0]
+CE_X, CE_Y = make_data("cross_entropy", n=6, n_in=2, n_out=3, seed=1)
+
+BAD_DATA = {
+    # id: (model kind, X, y, error, name)
+    "X-1d": ("bin", BIN_X[:, 0], BIN_Y, ValueError, "X"),
+    "X-3d": ("bin", BIN_X[None], BIN_Y, ValueError, "X"),
+    "X-features": ("bin", np.ones((6, 3)), BIN_Y, ValueError, "X"),
+    "X-nan": ("bin", _nan_at(BIN_X), BIN_Y, ValueError, "X"),
+    "X-inf": ("bin", _nan_at(BIN_X, np.inf), BIN_Y, ValueError, "X"),
+    "X-strings": ("bin", np.array([["a", "b"]] * 6), BIN_Y, TypeError, "X"),
+    "y-length": ("bin", BIN_X, BIN_Y[:5], ValueError, "y"),
+    "y-nan": ("bin", BIN_X, _nan_at(BIN_Y), ValueError, "y"),
+    "y-inf": ("bin", BIN_X, _nan_at(BIN_Y, -np.inf), ValueError, "y"),
+    "y-outside-01": ("bin", BIN_X, BIN_Y * 2.0, ValueError, "y"),
+    "y-shape": ("bin", BIN_X, np.ones((6, 2)), ValueError, "y"),
+    "labels-too-big": ("ce", CE_X, np.array([0, 1, 2, 3, 0, 1]), ValueError, "y"),
+    "labels-negative": ("ce", CE_X, np.array([0, 1, -1, 2, 0, 1]), ValueError, "y"),
+    "labels-float": ("ce", CE_X, CE_Y.astype(np.float64), TypeError, "y"),
+    "labels-length": ("ce", CE_X, CE_Y[:4], ValueError, "y"),
+    "onehot-nan": ("ce", CE_X, _nan_at(np.eye(3)[CE_Y]), ValueError, "y"),
+    "onehot-columns": ("ce", CE_X, np.eye(4)[[0, 1, 2, 3, 0, 1]], ValueError, "y"),
+}
+
+
+def _model(kind: str) -> MLP:
+    if kind == "bin":
+        return MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+    return MLP([2, 3, 3], "tanh", "softmax", "cross_entropy", seed=0)
+
+
+BAD_DATA_CALLS = [
+    pytest.param(bad, entry, id=f"{bad}-{entry}")
+    for bad, spec in BAD_DATA.items()
+    for entry in ["fit", "loss", "accuracy", "gradcheck"] + (["predict"] if spec[4] == "X" else [])
+]
+
+
+@pytest.mark.parametrize(("bad", "entry"), BAD_DATA_CALLS)
+def test_bad_data(bad, entry):
+    kind, X, y, error, name = BAD_DATA[bad]
+    model = _model(kind)
+    before = snapshot(model)
+    X0, y0 = X.copy(), y.copy()
+    calls = {
+        "fit": lambda: model.fit(X, y, epochs=2),
+        "loss": lambda: model.loss(X, y),
+        "accuracy": lambda: model.accuracy(X, y),
+        "gradcheck": lambda: xprop.gradcheck(model, X, y),
+        "predict": lambda: model.predict(X),
+    }
+    with pytest.raises(error, match=rf"^{name}\b"):
+        calls[entry]()
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    assert_same_parameters(model, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"lr": 0}, "lr"),
+        ({"lr": -0.1}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"lr": float("inf")}, "lr"),
+        ({"lr": "0.1"}, "lr"),
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": -1}, "epochs"),
+        ({"epochs": 2.5}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": -4}, "batch_size"),
+        ({"batch_size": 1.5}, "batch_size"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+    ],
+    ids=lambda v: "-".join(f"{k}={v[k]}" for k in v) if isinstance(v, dict) else None,
+)
+def test_bad_training_arguments(kwargs, name):
+    model = _model("bin")
+    before = snapshot(model)
+    X0, y0 = BIN_X.copy(), BIN_Y.copy()
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        model.fit(BIN_X, BIN_Y, **kwargs)
+    np.testing.assert_array_equal(BIN_X, X0)
+    np.testing.assert_array_equal(BIN_Y, y0)
+    assert_same_parameters(model, before)
+
+
+@pytest.mark.parametrize(
+    ("weights", "biases", "name"),
+    [
+        ([np.ones((2, 3)), np.ones((4, 1))], None, r"weights\[1\]"),
+        ([np.ones(3)], None, r"weights\[0\]"),
+        ([np.ones((2, 3, 1))], None, r"weights\[0\]"),
+        ([], None, "weights"),
+        ([np.ones((2, 3))], [np.ones(4)], "b0"),
+        ([np.ones((2, 3)), np.ones((3, 1))], [np.ones(3)], "biases"),
+        ([np.ones((2, 3)), np.ones((3, 1))], [np.ones(3), np.ones((1, 1))], "b1"),
+    ],
+    ids=["chain", "1d", "3d", "empty", "bias-shape", "bias-count", "bias-2d"],
+)
+def test_from_arrays_wrong_shapes(weights, biases, name):
+    copies = [w.copy() for w in weights]
+    with pytest.raises(ValueError, match=name):
+        MLP.from_arrays(weights, biases)
+    for w, c in zip(weights, copies, strict=True):
+        np.testing.assert_array_equal(w, c)
+
+
+def test_explicit_weights_from_another_backend():
+    import array_api_strict as xps
+
+    strict_w = xps.ones((2, 3), dtype=xps.float64)
+    with pytest.raises(xprop.DeviceMismatchError, match=r"weights\[0\]"):
+        MLP.from_arrays([strict_w], backend="numpy")
+    with pytest.raises(xprop.DeviceMismatchError, match=r"weights\[0\]"):
+        MLP.from_arrays([strict_w], backend="array_api_strict", device="device1")
+    with pytest.raises(xprop.DeviceMismatchError, match=r"biases\[0\]|weights\[0\]"):
+        MLP.from_arrays([strict_w], [xps.zeros((3,), dtype=xps.float64,
+                                                device=xps.Device("device1"))])
+    # host data goes to the requested backend, device arrays decide the backend themselves
+    on_strict = MLP.from_arrays([np.ones((2, 3))], backend="array_api_strict", device="device1")
+    assert_backend_array(on_strict.weights[0], on_strict.backend)
+    assert on_strict.backend.describe() == "array_api_strict (device device1)"
+    inferred = MLP.from_arrays([strict_w])
+    assert inferred.backend.name == "array_api_strict"
+
+    model = MLP([2, 3])
+    with pytest.raises(xprop.DeviceMismatchError, match="W0"):
+        model.set_parameters({"W0": strict_w})
+    with pytest.raises(xprop.DeviceMismatchError, match="X"):
+        model.fit(xps.ones((4, 2), dtype=xps.float64), np.ones((4, 3)), epochs=1)
+    with pytest.raises(xprop.DeviceMismatchError, match="X"):
+        model.predict(xps.ones((4, 2), dtype=xps.float64))
+
+
+def test_explicit_torch_weights_refused_for_numpy():
+    torch = pytest.importorskip("torch")
+    w = torch.ones((2, 3), dtype=torch.float64)
+    with pytest.raises(xprop.DeviceMismatchError, match=r"weights\[0\]"):
+        MLP.from_arrays([w], backend="numpy")
+    with pytest.raises(xprop.DeviceMismatchError, match="X"):
+        MLP([2, 3]).predict(torch.ones((1, 2), dtype=torch.float64))
+
+
+def _strict(device=None):
+    return xprop.resolve_backend("array_api_strict", device)
+
+
+LOW_LEVEL = {
+    # id: (model backend spec, model dtype, builder of X, error)
+    "f32-to-f64-numpy": (("numpy", None), "float64",
+                         lambda: np.ones((2, 2), np.float32), TypeError),
+    "f64-to-f32-numpy": (("numpy", None), "float32", lambda: np.ones((2, 2)), TypeError),
+    "f32-to-f64-strict": (("array_api_strict", None), "float64",
+                          lambda: _strict().from_host(np.ones((2, 2)), "float32"), TypeError),
+    "numpy-to-strict-device1": (("array_api_strict", "device1"), "float64",
+                                lambda: np.ones((2, 2)), xprop.DeviceMismatchError),
+    "strict-default-to-device1": (("array_api_strict", "device1"), "float64",
+                                  lambda: _strict().from_host(np.ones((2, 2)), "float64"),
+                                  xprop.DeviceMismatchError),
+    "strict-to-numpy": (("numpy", None), "float64",
+                        lambda: _strict().from_host(np.ones((2, 2)), "float64"),
+                        xprop.DeviceMismatchError),
+    "list-to-numpy": (("numpy", None), "float64", lambda: [[1.0, 2.0]], TypeError),
+    "numpy-to-no_float64": (("array_api_strict", "no_float64"), "float32",
+                            lambda: np.ones((2, 2), np.float32), xprop.DeviceMismatchError),
+}
+
+
+@pytest.mark.parametrize("which", list(LOW_LEVEL), ids=list(LOW_LEVEL))
+def test_low_level_forward_refuses_mismatch(which):
+    (name, device), dtype, make_x, error = LOW_LEVEL[which]
+    model = MLP([2, 3, 1], "tanh", dtype=dtype, backend=name, device=device)
+    X = make_x()
+    with pytest.raises(error, match="X"):
+        model.forward(X)
+
+
+def test_low_level_backward_refuses_mismatch():
+    be = _strict("device1")
+    model = MLP([2, 3, 1], "tanh", backend=be)
+    _, cache = model.forward(be.from_host(np.ones((4, 2)), "float64"))
+    with pytest.raises(xprop.DeviceMismatchError, match="y"):
+        model.backward(cache, np.ones((4, 1)))
+    with pytest.raises(xprop.DeviceMismatchError, match="y"):
+        model.backward(cache, _strict().from_host(np.ones((4, 1)), "float64"))
+    with pytest.raises(TypeError, match="y"):
+        model.backward(cache, be.from_host(np.ones((4, 1)), "float32"))
+    with pytest.raises(ValueError, match="y"):
+        model.backward(cache, be.from_host(np.ones((3, 1)), "float64"))
+    assert set(model.backward(cache, be.from_host(np.ones((4, 1)), "float64"))) == {
+        "W0", "b0", "W1", "b1"}
+
+
+def test_low_level_refuses_host_data_on_every_backend(case):
+    model = MLP([2, 3, 1], "tanh", dtype=case.dtype, backend=case.backend)
+    with pytest.raises(TypeError, match="X"):
+        model.forward([[1.0, 2.0]])
+    other = "float32" if case.dtype == "float64" else "float64"
+    if case.backend.name == "numpy":
+        with pytest.raises(TypeError, match="X"):
+            model.forward(np.ones((2, 2), dtype=other))
+    else:
+        with pytest.raises(xprop.DeviceMismatchError, match="X"):
+            model.forward(np.ones((2, 2), dtype=case.dtype))
+    if other in case.backend.supported_float_dtypes():
+        with pytest.raises(TypeError, match="X"):
+            model.forward(case.backend.from_host(np.ones((2, 2)), other))
+    good = case.backend.from_host(np.ones((2, 2)), case.dtype)
+    out, _ = model.forward(good)
+    assert_backend_array(out, case.backend)
+
+
+# =========================================================================== caller's data
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "bce"])
+def test_caller_arrays_are_never_modified(case, loss):
+    n_out = 3 if loss == "cross_entropy" else 1
+    out_act = "softmax" if loss == "cross_entropy" else "sigmoid"
+    X, y = make_data(loss, n=6, n_in=2, n_out=n_out, seed=4)
+    if loss == "bce":
+        y = y[:, 0]
+    X0, y0 = X.copy(), y.copy()
+    be, dt = case.backend, case.dtype
+    Xd = be.from_host(X, dt)
+    yd = be.from_host(y, None if loss == "cross_entropy" else dt)
+    model = MLP([2, 4, n_out], "relu", out_act, loss, dtype=dt, backend=be)
+    check_dtype = "float64" if supports_float64(be) else "float32"
+    for data_X, data_y in ((X, y), (Xd, yd)):
+        model.fit(data_X, data_y, lr=0.1, epochs=2)  # full batch: no copy is made by shuffling
+        model.fit(data_X, data_y, lr=0.1, epochs=2, batch_size=2, seed=1)
+        model.predict(data_X)
+        model.predict_output(data_X)
+        model.loss(data_X, data_y)
+        model.accuracy(data_X, data_y)
+        xprop.gradcheck(model, data_X, data_y, check_input=True, dtype=check_dtype)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(host(Xd), X0.astype(dt))
+    np.testing.assert_array_equal(host(yd), y0 if loss == "cross_entropy" else y0.astype(dt))
+    assert Xd.dtype == be.dtype(dt)
+
+
+# =========================================================================== known bugs
+
+
+@pytest.mark.parametrize("entry", ["set_parameters", "from_arrays", "one_hot_targets"])
+def test_float64_host_data_on_float32_only_device(entry):
+    be = _strict("no_float64")
+    if entry == "set_parameters":
+        model = MLP([2, 2], dtype="float32", backend=be)
+        model.set_parameters({"W0": np.ones((2, 2))})
+        np.testing.assert_array_equal(host(model.weights[0]), np.ones((2, 2)))
+    elif entry == "from_arrays":
+        model = MLP.from_arrays(MAZUR["W"], MAZUR["b"], "sigmoid", "sigmoid", "half_sse",
+                                dtype="float32", backend=be)
+        assert model.loss(MAZUR["X"], MAZUR["y"]) == pytest.approx(0.298371109, rel=1e-6)
+    else:
+        model = MLP([2, 3, 3], "tanh", "softmax", "cross_entropy", dtype="float32", backend=be)
+        X = np.ones((3, 2))
+        assert model.loss(X, np.eye(3)) == pytest.approx(model.loss(X, [0, 1, 2]))
+    assert model.dtype == be.dtype("float32")
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "array_api_strict", "torch"])
+def test_to_numpy_parameters_returns_copies(backend_name):
+    if backend_name == "torch":
+        pytest.importorskip("torch")
+    model = MLP([2, 3, 1], "tanh", backend=backend_name)
+    saved = model.to_numpy_parameters()
+    expected = {k: v.copy() for k, v in saved.items()}
+    model.fit(XOR_X, XOR_Y.astype(np.float64), lr=0.5, epochs=3)
+    for k, v in saved.items():
+        np.testing.assert_array_equal(v, expected[k])
+
+
+def test_from_arrays_host_weights_on_strict_emit_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = MLP.from_arrays([np.ones((2, 3))], backend="array_api_strict")
+    assert model.dtype == model.backend.dtype("float64")
