@@ -55,8 +55,8 @@ def main() -> None:
     for name, r in rows.items():
         per = statistics.median(t for t, _ in r)
         accs = [a for _, a in r]
-        print(f"{name:<8} {per * 1e3:7.2f} ms/epoch  test accuracy median {statistics.median(accs):.4f}"
-              f" (runs: {', '.join(f'{a:.4f}' for a in accs)})")
+        print(f"{name:<8} {per * 1e3:7.2f} ms/epoch  test accuracy median "
+              f"{statistics.median(accs):.4f} (runs: {', '.join(f'{a:.4f}' for a in accs)})")
     ratio = statistics.median(t for t, _ in rows["sklearn"]) / statistics.median(
         t for t, _ in rows["xprop"])
     print(f"xprop epoch speed vs scikit-learn: {ratio:.2f}x")

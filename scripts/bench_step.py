@@ -12,6 +12,7 @@ targets of issue 2: 784-1024-1024-10 (B=512, float32) at >= 0.95x the hand-writt
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import statistics
@@ -104,7 +105,7 @@ def numpy_xor_step(params: list[np.ndarray], X: np.ndarray, Y: np.ndarray, lr: f
 
 def step_flops(sizes: list[int], batch: int) -> int:
     """Forward + weight gradients + input gradients of every layer but the first."""
-    mults = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    mults = [a * b for a, b in itertools.pairwise(sizes)]
     return 2 * batch * (2 * sum(mults) + sum(mults[1:]))
 
 
@@ -112,7 +113,7 @@ def step_gemms(sizes: list[int], batch: int, dtype) -> Callable[[], object]:
     """The step's matrix products alone, same shapes and transposes (the GEMM bound)."""
     rng = np.random.default_rng(0)
     acts = [rng.standard_normal((batch, s)).astype(dtype) for s in sizes]
-    ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in itertools.pairwise(sizes)]
 
     def run() -> None:
         for i, w in enumerate(ws):

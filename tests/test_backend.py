@@ -259,7 +259,8 @@ def test_nothing_is_probed_or_imported_at_import_time():
 def test_backend_of_rejects_mixed_namespaces_and_devices():
     a = array_api_strict.asarray([1.0])
     d = array_api_strict.asarray([1.0], device=array_api_strict.Device("device1"))
-    with pytest.raises(DeviceMismatchError, match=r"w: arrays from two devices.*CPU_DEVICE.*device1"):
+    with pytest.raises(DeviceMismatchError,
+                       match=r"w: arrays from two devices.*CPU_DEVICE.*device1"):
         backend_of(x=a, w=d)
     with pytest.raises(DeviceMismatchError, match=r"w: arrays from two namespaces.*numpy"):
         backend_of(x=a, w=np.ones(1))

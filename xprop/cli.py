@@ -81,7 +81,9 @@ def _sizes(text: str, name: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
     except ValueError:
-        raise CLIError(f"{name}: expected comma-separated integers like 64,64, got {text!r}")
+        raise CLIError(
+            f"{name}: expected comma-separated integers like 64,64, got {text!r}"
+        ) from None
     if any(s < 1 for s in sizes):
         raise CLIError(f"{name}: expected sizes >= 1, got {text!r}")
     return sizes
@@ -105,7 +107,9 @@ def _positive(kind: type):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected a {kind.__name__}, got {text!r}"
+            ) from None
         if not value > 0 or (kind is float and not np.isfinite(value)):
             raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
         return value
@@ -185,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             require_matplotlib()
         except ImportError as e:
-            raise CLIError(str(e))
+            raise CLIError(str(e)) from None
     X, y = _load_data(args.data, args.label, seed=args.seed)
     if y is None:
         raise CLIError("data: training needs labels or targets (y)")

@@ -156,8 +156,9 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
 def load_csv(path: str | os.PathLike, label: str | int | None = -1,
              delimiter: str = ",") -> tuple[np.ndarray, np.ndarray]:
     """A numeric CSV file; ``label`` names the label column (header name or index, default the
-    last; ``None``: no label column, ``y`` is ``None``). A header row is detected when its cells are not numbers. Labels that are all
-    integers come back as int64 class labels, others as float64 targets."""
+    last; ``None``: no label column, ``y`` is ``None``). A header row is detected when its
+    cells are not numbers. Labels that are all integers come back as int64 class labels, others
+    as float64 targets."""
     path = os.fspath(path)
     _check_readable(path)
     with open(path, newline="", encoding="utf-8") as fh:
@@ -320,14 +321,14 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
         test = []
         for c in np.unique(y):
             idx = rng.permutation(np.flatnonzero(y == c))
-            test.extend(idx[: int(round(len(idx) * test_size))])
+            test.extend(idx[: round(len(idx) * test_size)])
         test_mask = np.zeros(n, bool)
         test_mask[test] = True
         train_idx = rng.permutation(np.flatnonzero(~test_mask))
         test_idx = rng.permutation(np.flatnonzero(test_mask))
     else:
         p = rng.permutation(n)
-        n_test = max(1, int(round(n * float(test_size))))
+        n_test = max(1, round(n * float(test_size)))
         test_idx, train_idx = p[:n_test], p[n_test:]
     if len(train_idx) == 0 or len(test_idx) == 0:
         raise ValueError(f"test_size: {test_size} leaves an empty split of {n} samples")

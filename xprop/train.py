@@ -114,7 +114,9 @@ def fit(
         V.check_positive(clip_norm, "clip_norm")
     lr_at = schedule if callable(schedule) else get_schedule(schedule, opt.lr, epochs)
     if not 0.0 <= float(validation_split) < 1.0:
-        raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
+        raise ValueError(
+            f"validation_split: expected a fraction in [0, 1), got {validation_split!r}"
+        )
     if early_stopping is not None:
         early_stopping = V.check_int(early_stopping, "early_stopping")
         if validation_data is None and not validation_split:
@@ -129,7 +131,7 @@ def fit(
     batch_size = V.check_int(batch_size, "batch_size")
     perms = permutation_stream(n, seed)
     if validation_split:
-        n_val = max(1, int(round(n * float(validation_split))))
+        n_val = max(1, round(n * float(validation_split)))
         if n_val >= n:
             raise ValueError(f"validation_split: leaves no training data ({n} samples)")
         idx = model.backend.from_host(next(perms))
