@@ -61,6 +61,8 @@ def save(model: MLP, path: str | os.PathLike, *, overwrite: bool = True,
     for name in header["activations"]:
         get_activation(name)  # custom activation objects cannot be restored by name
     arrays = {k: np.ascontiguousarray(v) for k, v in model.to_numpy_parameters().items()}
+    if (input_mean is None) != (input_std is None):
+        raise ValueError("input_mean, input_std: give both (a standardisation) or neither")
     if input_mean is not None:
         arrays["input_mean"] = np.asarray(input_mean, dtype=np.float64)
         arrays["input_std"] = np.asarray(input_std, dtype=np.float64)
@@ -71,6 +73,9 @@ def save(model: MLP, path: str | os.PathLike, *, overwrite: bool = True,
             np.savez(fh, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file follows the umask
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -85,8 +90,14 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint: {path!r} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"checkpoint: {path!r} is a single .npy array, not an xprop "
+                                  ".npz checkpoint")
+        with loaded as f:
             arrays = {k: np.asarray(f[k]) for k in f.files}
+    except CheckpointError:
+        raise
     except ValueError as e:
         if "pickle" in str(e):
             raise CheckpointError(
@@ -104,6 +115,10 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
         header = json.loads(str(arrays.pop("header")[()]))
     except (json.JSONDecodeError, TypeError, IndexError) as e:
         raise CheckpointError(f"checkpoint: {path!r} has an unreadable header ({e})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(
+            f"checkpoint: {path!r} header is not a JSON object (got {type(header).__name__})"
+        )
     if header.get("format") != FORMAT:
         raise CheckpointError(
             f"checkpoint: {path!r} has format {header.get('format')!r}, expected {FORMAT!r}"

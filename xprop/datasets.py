@@ -137,7 +137,11 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
     path = os.fspath(path)
     _check_readable(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError(f"data file {path!r}: a single .npy array, not an .npz archive "
+                             "with arrays 'X' and 'y'")
+        with loaded as f:
             missing = [k for k in (("X", "y") if labels else ("X",)) if k not in f.files]
             if missing:
                 raise ValueError(
@@ -162,18 +166,22 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1,
     path = os.fspath(path)
     _check_readable(path)
     with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh, delimiter=delimiter) if r and any(c.strip() for c in r)]
+        reader = csv.reader(fh, delimiter=delimiter)
+        # (line number in the file, cells), blank lines dropped
+        numbered = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+    lines = [n for n, _ in numbered]
+    rows = [r for _, r in numbered]
     if not rows:
         raise ValueError(f"data file {path!r}: no rows")
     header = None
     if not all(_is_number(c) for c in rows[0]):
-        header, rows = [c.strip() for c in rows[0]], rows[1:]
+        header, rows, lines = [c.strip() for c in rows[0]], rows[1:], lines[1:]
     if not rows:
         raise ValueError(f"data file {path!r}: a header but no data rows")
     width = len(header) if header else len(rows[0])
     for i, r in enumerate(rows):
         if len(r) != width:
-            line = i + (2 if header else 1)
+            line = lines[i]
             raise ValueError(
                 f"data file {path!r}: ragged rows: line {line} has {len(r)} cells, "
                 f"expected {width}"
@@ -200,7 +208,7 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1,
             try:
                 values[i, j] = float(c)
             except ValueError:
-                line = i + (2 if header else 1)
+                line = lines[i]
                 raise ValueError(
                     f"data file {path!r}: non-numeric cell {c!r} at line {line}, column {j + 1}"
                 ) from None

@@ -78,7 +78,7 @@ class SGD(Optimizer):
                 g = g + wd * p
             if mu:
                 v = self._velocity[i]
-                v = g if v is None else mu * v + g
+                v = xp.asarray(g, copy=True) if v is None else mu * v + g
                 self._velocity[i] = v
                 g = g + mu * v if self.nesterov else v
             p -= lr * g

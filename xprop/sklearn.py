@@ -311,13 +311,14 @@ class _BaseMLP(BaseEstimator):
         state = dict(state)
         model = state.pop("model_", None)
         if model is not None:
+            weights = [_host(w) for w in model.weights]
             state["_pickled_model"] = {
-                "weights": [_host(w) for w in model.weights],
+                "weights": weights,
                 "biases": None if model.biases is None else [_host(b) for b in model.biases],
                 "activation": [a.name for a in model.activations[:-1]],
                 "output_activation": model.activations[-1].name,
                 "loss": model.loss_fn.name,
-                "dtype": str(_host(model.weights[0]).dtype),
+                "dtype": str(weights[0].dtype),
                 "backend": model.backend.name,
                 "device": _device_str(model.backend.device),
                 "seed": model.seed,
@@ -431,9 +432,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Labels may be any values (ints, strings, ...); they are encoded as indices into
     ``classes_``. Binary problems use two softmax outputs; a single class gives one output
     that always predicts it. Multi-label and multi-output targets are not supported.
-    """ + _PARAMS_DOC + _ATTRS_DOC + """
-    classes_ : ndarray of shape (n_classes,)
-        The class labels (on the host).
+    The parameter and attribute lists below are shared with MLPRegressor.
     """
 
     _output_activation = "softmax"
@@ -532,9 +531,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     error by :func:`xprop.fit` (explicit backprop, any Array-API backend).
 
     ``y`` may be 1-D (``predict`` then returns 1-D) or 2-D ``(n_samples, n_outputs)``.
-    """ + _PARAMS_DOC + _ATTRS_DOC + """
-    n_outputs_ : int
-        Number of regression targets.
+    The parameter and attribute lists below are shared with MLPClassifier.
     """
 
     _output_activation = "identity"
@@ -595,3 +592,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             out = out[:, 0]
         return _host(out) if host else out
 
+
+MLPClassifier.__doc__ += _PARAMS_DOC + _ATTRS_DOC + """    classes_ : ndarray of shape (n_classes,)
+        The class labels (on the host).
+"""
+MLPRegressor.__doc__ += _PARAMS_DOC + _ATTRS_DOC + """    n_outputs_ : int
+        Number of regression targets.
+"""

@@ -165,11 +165,12 @@ def fit(
             Xe, Ye, Le = Xd, Yd, labels
         losses, hits = [], []
         for s in starts:
-            Xb, Yb = Xe[s : s + batch_size, ...], Ye[s : s + batch_size, ...]
+            e = min(s + batch_size, n)  # slices must stay in bounds (array-api-strict)
+            Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
             cache = train_step(model, Xb, Yb, opt, clip_norm)
             losses.append(model._loss_value(cache, Yb) * float(Xb.shape[0]))
             if track_acc:
-                Lb = None if Le is None else Le[s : s + batch_size, ...]
+                Lb = None if Le is None else Le[s:e, ...]
                 hits.append(model._hits(cache.output, Yb, Lb))
         total = losses[0] if len(losses) == 1 else xp.sum(xp.stack(losses))
         ok = xp.isfinite(total)

@@ -1,0 +1,446 @@
+"""Host datasets: the seeded generators, digits, the ``.npz``/``.csv`` loaders (and their error
+messages), ``Standardizer`` and ``train_test_split``."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+from xprop import datasets as D
+
+# --------------------------------------------------------------------------- generators
+
+
+def test_xor_both_conventions():
+    X, y = D.xor()
+    np.testing.assert_array_equal(X, [[0, 0], [0, 1], [1, 0], [1, 1]])
+    np.testing.assert_array_equal(y, [0, 1, 1, 0])
+    assert X.dtype == np.float64 and y.dtype == np.int64
+    Xs, ys = D.xor(signed=True)
+    np.testing.assert_array_equal(Xs, [[-1, -1], [-1, 1], [1, -1], [1, 1]])
+    np.testing.assert_array_equal(ys, y)
+    # the label is the XOR of the two bits in either convention
+    np.testing.assert_array_equal(ys, (Xs[:, 0] != Xs[:, 1]).astype(np.int64))
+    for name, expected in (("xor", X), ("xor_signed", Xs)):
+        got, _ = D.load(name)
+        np.testing.assert_array_equal(got, expected)
+
+
+GENERATORS = {
+    "moons": lambda n, seed, **kw: D.moons(n, seed=seed, **kw),
+    "circles": lambda n, seed, **kw: D.circles(n, seed=seed, **kw),
+    "spirals2": lambda n, seed, **kw: D.spirals(n, arms=2, seed=seed, **kw),
+    "spirals3": lambda n, seed, **kw: D.spirals(n, arms=3, seed=seed, **kw),
+    "spirals5": lambda n, seed, **kw: D.spirals(n, arms=5, seed=seed, **kw),
+}
+N_CLASSES = {"moons": 2, "circles": 2, "spirals2": 2, "spirals3": 3, "spirals5": 5}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+@pytest.mark.parametrize("n", [101, 300])
+def test_generator_shapes_and_label_counts(name, n):
+    X, y = GENERATORS[name](n, 0)
+    k = N_CLASSES[name]
+    assert X.shape == (n, 2) and y.shape == (n,)
+    assert X.dtype == np.float64 and y.dtype == np.int64
+    assert np.all(np.isfinite(X))
+    counts = np.bincount(y, minlength=k)
+    assert len(counts) == k
+    if name in ("moons", "circles"):
+        expected = [n // 2, n - n // 2]
+    else:
+        expected = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    assert counts.tolist() == expected
+    # shuffled: the labels are not sorted
+    assert np.any(np.diff(y) < 0)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generators_are_deterministic_by_seed(name):
+    X1, y1 = GENERATORS[name](120, 7)
+    X2, y2 = GENERATORS[name](120, 7)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(y1, y2)
+    X3, y3 = GENERATORS[name](120, 8)
+    assert not np.array_equal(X1, X3)
+    # the same points, up to noise and order: the label multiset does not depend on the seed
+    assert sorted(y1.tolist()) == sorted(y3.tolist())
+
+
+def test_generator_geometry_without_noise():
+    X, y = D.circles(200, noise=0.0, factor=0.3)
+    r = np.hypot(X[:, 0], X[:, 1])
+    np.testing.assert_allclose(r[y == 0], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(r[y == 1], 0.3, rtol=1e-12)
+    X, y = D.moons(200, noise=0.0)
+    np.testing.assert_allclose(np.hypot(X[y == 0, 0], X[y == 0, 1]), 1.0, rtol=1e-12)
+    assert np.all(X[y == 0, 1] >= -1e-12)  # upper half circle
+    np.testing.assert_allclose(np.hypot(X[y == 1, 0] - 1.0, X[y == 1, 1] - 0.5), 1.0, rtol=1e-12)
+    X, y = D.spirals(300, arms=3, noise=0.0)
+    assert np.max(np.hypot(X[:, 0], X[:, 1])) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_generator_errors():
+    with pytest.raises(ValueError, match=r"^n: "):
+        D.moons(1)
+    with pytest.raises(ValueError, match=r"^n: "):
+        D.circles(2.5)
+    with pytest.raises(ValueError, match=r"^n: "):
+        D.spirals(2, arms=3)
+    with pytest.raises(ValueError, match=r"^arms: "):
+        D.spirals(10, arms=1)
+    with pytest.raises(ValueError, match=r"^data: "):
+        D.load("no_such_dataset")
+
+
+def test_load_by_name_passes_arguments():
+    X, y = D.load("spirals", n=30, arms=3, seed=4)
+    X2, y2 = D.spirals(30, arms=3, seed=4)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+
+
+def test_digits():
+    pytest.importorskip("sklearn")
+    X, y = D.digits()
+    assert X.shape == (1797, 64) and y.shape == (1797,)
+    assert X.dtype == np.float64 and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 16.0
+    assert sorted(np.unique(y).tolist()) == list(range(10))
+
+
+# --------------------------------------------------------------------------- npz
+
+
+def test_load_npz_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 3))
+    y = rng.integers(0, 3, size=12)
+    path = tmp_path / "data.npz"
+    np.savez(path, X=X, y=y)
+    X2, y2 = D.load_npz(path)
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+    assert X2.dtype == np.float64 and y2.dtype == y.dtype
+    X3, y3 = D.load(str(path))
+    np.testing.assert_array_equal(X3, X)
+    np.testing.assert_array_equal(y3, y)
+
+
+def test_load_npz_integer_features_and_unlabelled(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, X=np.arange(6, dtype=np.int32).reshape(3, 2))
+    X, y = D.load_npz(path, labels=False)
+    assert y is None and X.dtype == np.float64
+    np.testing.assert_array_equal(X, [[0, 1], [2, 3], [4, 5]])
+    with pytest.raises(ValueError, match=r"missing \['y'\]"):
+        D.load_npz(path)
+
+
+def test_load_npz_refuses_object_arrays(tmp_path):
+    path = tmp_path / "obj.npz"
+    X = np.empty((2, 2), dtype=object)
+    X[...] = 1.0
+    np.savez(path, X=X, y=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"obj\.npz.*(allow_pickle|[Oo]bject|pickle)"):
+        D.load_npz(path)
+
+
+def test_load_npz_reads_without_pickle(tmp_path, monkeypatch):
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.ones((2, 2)), y=np.array([0, 1]))
+    calls = []
+    real_load = np.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("allow_pickle", "default"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(np, "load", spy)
+    D.load_npz(path)
+    assert calls == [False]
+
+
+@pytest.mark.parametrize(
+    ("arrays", "match"),
+    [
+        ({"X": np.ones(4), "y": np.zeros(4, int)}, "2-D"),
+        ({"X": np.ones((4, 2)), "y": np.zeros(3, int)}, "4 rows but y has 3"),
+        ({"X": np.array([["a", "b"]]), "y": np.zeros(1, int)}, "numeric"),
+        ({"X": np.array([[1.0, np.nan]]), "y": np.zeros(1, int)}, "X contains NaN"),
+        ({"X": np.ones((1, 2)), "y": np.array([np.inf])}, "y contains NaN or inf"),
+        ({"y": np.zeros(2, int)}, r"missing \['X'\]"),
+    ],
+)
+def test_load_npz_bad_contents(tmp_path, arrays, match):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=match):
+        D.load_npz(path)
+
+
+def test_load_npz_corrupt_and_missing(tmp_path):
+    path = tmp_path / "junk.npz"
+    path.write_bytes(np.random.default_rng(0).bytes(300))
+    with pytest.raises(ValueError, match=r"not a readable \.npz archive"):
+        D.load_npz(path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        D.load_npz(tmp_path / "nope.npz")
+    with pytest.raises(OSError, match="not a readable file"):
+        D.load_npz(tmp_path)
+
+
+def test_load_npz_on_a_plain_npy_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "array.npz"
+    with open(path, "wb") as fh:
+        np.save(fh, np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"array\.npz"):
+        D.load_npz(path)
+
+
+# --------------------------------------------------------------------------- csv
+
+
+def _write(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+HEADER_CSV = "x1,x2,label\n0.5,1.0,0\n1.5,-2.0,1\n2.5,3.0,2\n"
+
+
+def test_load_csv_header_label_by_name_and_index(tmp_path):
+    path = _write(tmp_path, HEADER_CSV)
+    expected_X = np.array([[0.5, 1.0], [1.5, -2.0], [2.5, 3.0]])
+    for label in ("label", -1, 2, "2", "-1"):
+        X, y = D.load_csv(path, label=label)
+        np.testing.assert_array_equal(X, expected_X)
+        np.testing.assert_array_equal(y, [0, 1, 2])
+        assert X.dtype == np.float64 and y.dtype == np.int64
+    X, y = D.load_csv(path)  # default: the last column
+    np.testing.assert_array_equal(y, [0, 1, 2])
+    # another column by name and by index 0
+    for label in ("x1", 0):
+        X, y = D.load_csv(path, label=label)
+        np.testing.assert_array_equal(X, [[1.0, 0], [-2.0, 1], [3.0, 2]])
+        np.testing.assert_array_equal(y, [0.5, 1.5, 2.5])
+        assert y.dtype == np.float64
+
+
+def test_load_csv_without_header(tmp_path):
+    path = _write(tmp_path, "1,2,0\n3,4,1\n\n5,6,1\n")
+    X, y = D.load_csv(path)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
+    np.testing.assert_array_equal(y, [0, 1, 1])
+    assert y.dtype == np.int64
+    X, y = D.load_csv(path, label=None)
+    assert y is None and X.shape == (3, 3)
+    X, y = D.load_csv(path, label=0)
+    np.testing.assert_array_equal(y, [1, 3, 5])
+
+
+def test_load_csv_float_target(tmp_path):
+    path = _write(tmp_path, "a,b,target\n1,2,0.25\n3,4,-1.5\n5,6,2\n")
+    X, y = D.load_csv(path, label="target")
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, [0.25, -1.5, 2.0])
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
+
+
+def test_load_csv_other_delimiters(tmp_path):
+    path = _write(tmp_path, "a\tb\ty\n1\t2\t0\n3\t4\t1\n", name="data.tsv")
+    X, y = D.load(str(path))
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(y, [0, 1])
+    path = _write(tmp_path, "1;2;1\n3;4;0\n", name="semi.csv")
+    X, y = D.load_csv(path, delimiter=";")
+    np.testing.assert_array_equal(y, [1, 0])
+
+
+def test_load_csv_ragged_rows(tmp_path):
+    path = _write(tmp_path, "a,b,y\n1,2,0\n3,4\n")
+    with pytest.raises(ValueError, match=r"ragged rows: line 3 has 2 cells, expected 3"):
+        D.load_csv(path)
+    path = _write(tmp_path, "1,2,0\n3,4,1,7\n", name="nohead.csv")
+    with pytest.raises(ValueError, match=r"ragged rows: line 2 has 4 cells, expected 3"):
+        D.load_csv(path)
+
+
+def test_load_csv_error_line_numbers_count_blank_lines(tmp_path):
+    path = _write(tmp_path, "a,b,y\n\n1,2,0\n\n3,4,1,5\n")  # the ragged row is line 5
+    with pytest.raises(ValueError, match=r"line 5 has 4 cells"):
+        D.load_csv(path)
+
+
+def test_load_csv_non_numeric_cells(tmp_path):
+    path = _write(tmp_path, "a,b,y\n1,2,0\n3,abc,1\n")
+    with pytest.raises(ValueError, match=r"non-numeric cell 'abc' at line 3, column 2"):
+        D.load_csv(path)
+    path = _write(tmp_path, "a,b,y\n1,,0\n", name="empty_cell.csv")
+    with pytest.raises(ValueError, match=r"non-numeric cell '' at line 2, column 2"):
+        D.load_csv(path)
+
+
+def test_load_csv_nan_cells(tmp_path):
+    path = _write(tmp_path, "a,b,y\n1,nan,0\n3,4,1\n")
+    with pytest.raises(ValueError, match=r"data\.csv.*X contains NaN or inf"):
+        D.load_csv(path)
+    path = _write(tmp_path, "a,b,y\n1,2,NaN\n3,4,1\n", name="nan_label.csv")
+    with pytest.raises(ValueError, match=r"y contains NaN or inf"):
+        D.load_csv(path)
+    path = _write(tmp_path, "a,b,y\n1,inf,0\n", name="inf.csv")
+    with pytest.raises(ValueError, match=r"X contains NaN or inf"):
+        D.load_csv(path)
+
+
+def test_load_csv_missing_label_column(tmp_path):
+    path = _write(tmp_path, HEADER_CSV)
+    with pytest.raises(ValueError, match=r"^label: column 'target' does not exist"):
+        D.load_csv(path, label="target")
+    with pytest.raises(ValueError, match=r"^label: column index 3 does not exist.*3 columns"):
+        D.load_csv(path, label=3)
+    with pytest.raises(ValueError, match=r"^label: column index -4 does not exist"):
+        D.load_csv(path, label=-4)
+    nohead = _write(tmp_path, "1,2,0\n", name="nohead.csv")
+    with pytest.raises(ValueError, match=r"^label: column 'label' does not exist.*unnamed"):
+        D.load_csv(nohead, label="label")
+
+
+def test_load_csv_missing_file_and_directory(tmp_path):
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv.*does not exist"):
+        D.load_csv(missing)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        D.load(str(missing))
+    a_dir = tmp_path / "folder.csv"
+    a_dir.mkdir()
+    with pytest.raises(OSError, match=r"folder\.csv.*not a readable file"):
+        D.load_csv(a_dir)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root reads files whatever their permissions")
+def test_load_csv_unreadable_file(tmp_path):
+    path = _write(tmp_path, HEADER_CSV)
+    path.chmod(0)
+    try:
+        with pytest.raises(PermissionError, match="not a readable file"):
+            D.load_csv(path)
+    finally:
+        path.chmod(0o644)
+
+
+def test_load_csv_empty_and_header_only(tmp_path):
+    with pytest.raises(ValueError, match="no rows"):
+        D.load_csv(_write(tmp_path, "\n\n", name="empty.csv"))
+    with pytest.raises(ValueError, match="a header but no data rows"):
+        D.load_csv(_write(tmp_path, "a,b,y\n", name="header.csv"))
+
+
+def test_load_unknown_extension():
+    with pytest.raises(ValueError, match=r"^data: .*\.npz/\.csv"):
+        D.load("data.parquet")
+
+
+# --------------------------------------------------------------------------- Standardizer
+
+
+def test_standardizer_fit_on_train_applied_to_test():
+    rng = np.random.default_rng(1)
+    train = rng.normal(loc=[3.0, -1.0, 5.0], scale=[2.0, 0.1, 1.0], size=(50, 3))
+    train[:, 2] = 5.0  # a constant feature: std 0
+    test = rng.normal(size=(10, 3))
+    train0, test0 = train.copy(), test.copy()
+    s = D.Standardizer().fit(train)
+    t = s.transform(train)
+    np.testing.assert_allclose(t.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(t[:, :2].std(axis=0), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(t[:, 2], 0.0)  # std 0 is treated as 1: no NaN, no inf
+    np.testing.assert_array_equal(s.std[2], 1.0)
+    # the test set uses the training statistics, not its own
+    expected = (test - train.mean(axis=0)) / np.where(train.std(axis=0) > 0, train.std(axis=0), 1)
+    np.testing.assert_allclose(s.transform(test), expected, rtol=1e-12)
+    assert abs(s.transform(test)[:, 0].mean()) > 0.5  # not re-centred on the test set
+    np.testing.assert_array_equal(train, train0)
+    np.testing.assert_array_equal(test, test0)
+    np.testing.assert_array_equal(D.Standardizer().fit_transform(train), t)
+
+
+def test_standardizer_errors():
+    with pytest.raises(ValueError, match="call fit"):
+        D.Standardizer().transform(np.ones((2, 2)))
+    s = D.Standardizer().fit(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"^X: expected shape \(n, 2\)"):
+        s.transform(np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"^X: "):
+        s.transform(np.ones(2))
+
+
+# --------------------------------------------------------------------------- train_test_split
+
+
+def _xy(n=100):
+    X = np.arange(n, dtype=np.float64).reshape(n, 1) * np.array([[1.0, 10.0]])
+    y = np.arange(n) % 4
+    return X, y
+
+
+def test_train_test_split_sizes_and_pairing():
+    X, y = _xy(100)
+    Xtr, Xte, ytr, yte = D.train_test_split(X, y, test_size=0.25, seed=0)
+    assert Xtr.shape == (75, 2) and Xte.shape == (25, 2)
+    assert ytr.shape == (75,) and yte.shape == (25,)
+    # rows stay paired with their labels, and every sample lands in exactly one split
+    np.testing.assert_array_equal(Xtr[:, 0].astype(int) % 4, ytr)
+    np.testing.assert_array_equal(Xte[:, 0].astype(int) % 4, yte)
+    ids = np.concatenate([Xtr[:, 0], Xte[:, 0]]).astype(int)
+    assert sorted(ids.tolist()) == list(range(100))
+    test_ids = set(Xte[:, 0].astype(int).tolist())
+    assert test_ids != set(range(25)) and test_ids != set(range(75, 100))  # shuffled
+    Xtr2, Xte2, _, _ = D.train_test_split(X, y, test_size=0.1)
+    assert len(Xte2) == 10 and len(Xtr2) == 90
+
+
+def test_train_test_split_is_deterministic_by_seed():
+    X, y = _xy(60)
+    a = D.train_test_split(X, y, seed=3)
+    b = D.train_test_split(X, y, seed=3)
+    c = D.train_test_split(X, y, seed=4)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_train_test_split_stratify_keeps_proportions():
+    y = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    X = np.arange(100, dtype=np.float64).reshape(100, 1)
+    Xtr, Xte, ytr, yte = D.train_test_split(X, y, test_size=0.2, seed=1, stratify=True)
+    assert np.bincount(yte).tolist() == [12, 6, 2]
+    assert np.bincount(ytr).tolist() == [48, 24, 8]
+    np.testing.assert_array_equal(y[Xte[:, 0].astype(int)], yte)
+    assert sorted(np.concatenate([Xtr[:, 0], Xte[:, 0]]).astype(int).tolist()) == list(range(100))
+    # without stratification the proportions drift for some seed
+    drift = [np.bincount(D.train_test_split(X, y, test_size=0.2, seed=s)[3], minlength=3)
+             .tolist() for s in range(5)]
+    assert any(d != [12, 6, 2] for d in drift)
+
+
+@pytest.mark.parametrize("test_size", [0, 0.0, 1.0, 1.5, -0.1, math.nan])
+def test_train_test_split_bad_test_size(test_size):
+    X, y = _xy(10)
+    with pytest.raises(ValueError, match=r"^test_size: "):
+        D.train_test_split(X, y, test_size=test_size)
+
+
+def test_train_test_split_other_errors():
+    X, y = _xy(10)
+    with pytest.raises(ValueError, match=r"^y: expected 10 entries"):
+        D.train_test_split(X, y[:9])
+    with pytest.raises(ValueError, match=r"^test_size: .*empty split"):
+        D.train_test_split(X[:3], y[:3], test_size=0.1, stratify=True)
+    with pytest.raises(ValueError, match=r"^test_size: .*empty split"):
+        D.train_test_split(X[:2], y[:2], test_size=0.9)

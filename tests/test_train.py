@@ -1,0 +1,488 @@
+"""The training loop (``xprop.train.fit`` through ``model.fit``) and its ``History``.
+
+Full-batch and minibatch runs are compared with hand-written loops over ``forward``/``backward``
+(same math, so float64 agrees to 1e-12), minibatch runs on every backend with the NumPy float64
+run (``parity_rtol(dtype, fan-in + batch)``: float32 carries its own rounding and the float32
+rounding of the initial weights), and seeded shuffling must be bit-reproducible on every backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import xprop
+from tests.helpers import assert_backend_array, host
+from xprop import datasets
+from xprop.optimizers import Adam, get_schedule
+from xprop.tolerances import parity_atol, parity_rtol
+
+N_CLS = 48
+
+
+def _cls_data():
+    return datasets.moons(N_CLS, noise=0.2, seed=3)
+
+
+def _reg_data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+def _classifier(case=None, seed=0, sizes=(2, 8, 2)):
+    kw = {} if case is None else {"backend": case.backend, "dtype": case.dtype}
+    return xprop.MLP(list(sizes), "tanh", "softmax", "cross_entropy", seed=seed, **kw)
+
+
+def _regressor(case=None, seed=0):
+    kw = {} if case is None else {"backend": case.backend, "dtype": case.dtype}
+    return xprop.MLP([3, 6, 1], "tanh", "identity", "mse", seed=seed, **kw)
+
+
+def _params(model):
+    return {k: host(v).copy() for k, v in model.parameters().items()}
+
+
+def _assert_params_equal(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def _manual_sgd(model, X, y, lr, epochs, batch_size=None, clip=None):
+    """Plain SGD over contiguous batches (no shuffling) with forward/backward; returns the
+    per-epoch mean of the pre-update batch losses."""
+    n = X.shape[0]
+    bs = n if batch_size is None else batch_size
+    losses = []
+    for epoch in range(epochs):
+        rate = lr(epoch) if callable(lr) else lr
+        total = 0.0
+        for s in range(0, n, bs):
+            Xb, yb = X[s:s + bs], y[s:s + bs]
+            total += model.loss(Xb, yb) * Xb.shape[0]
+            _, cache = model.forward(Xb)
+            grads = model.backward(cache, yb)
+            if clip is not None:
+                norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
+                factor = min(1.0, clip / (norm + 1e-6))
+                grads = {k: g * factor for k, g in grads.items()}
+            model.set_parameters({k: p - rate * grads[k] for k, p in model.parameters().items()})
+        losses.append(total / n)
+    return losses
+
+
+# --------------------------------------------------------------------------- full batch / minibatch
+
+
+def test_full_batch_is_gradient_descent():
+    X, y = _cls_data()
+    model, ref = _classifier(), _classifier()
+    history = model.fit(X, y, lr=0.3, epochs=6)
+    ref_losses = _manual_sgd(ref, X, y, 0.3, 6)
+    for k, v in _params(model).items():
+        np.testing.assert_allclose(v, host(ref.parameters()[k]), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(history.loss, ref_losses, rtol=1e-12)
+    # the loss of an epoch is measured before its update: the first one is the initial loss
+    assert history.loss[0] == pytest.approx(_classifier().loss(X, y), rel=1e-12)
+    assert len(history) == 6 and history.loss[-1] < history.loss[0]
+
+
+def test_minibatch_without_shuffling_is_sgd_over_contiguous_batches():
+    X, y = _reg_data(40)
+    model, ref = _regressor(), _regressor()
+    history = model.fit(X, y, lr=0.05, epochs=3, batch_size=16, shuffle=False)  # 16, 16, 8
+    ref_losses = _manual_sgd(ref, X, y, 0.05, 3, batch_size=16)
+    for k, v in _params(model).items():
+        np.testing.assert_allclose(v, host(ref.parameters()[k]), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(history.loss, ref_losses, rtol=1e-12)
+
+
+def test_minibatch_differs_from_full_batch_and_batch_size_n_is_full_batch():
+    X, y = _cls_data()
+    full, mini, big, exact_n = _classifier(), _classifier(), _classifier(), _classifier()
+    full.fit(X, y, lr=0.2, epochs=3)
+    mini.fit(X, y, lr=0.2, epochs=3, batch_size=8)
+    big.fit(X, y, lr=0.2, epochs=3, batch_size=10 * N_CLS)
+    exact_n.fit(X, y, lr=0.2, epochs=3, batch_size=N_CLS)
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(_params(full).values(), _params(mini).values(), strict=True))
+    _assert_params_equal(_params(full), _params(big))
+    _assert_params_equal(_params(full), _params(exact_n))
+
+
+def test_per_sample_sgd_takes_one_step_per_sample():
+    X, y = _reg_data(6)
+    steps = []
+    opt = Adam(lr=0.01)
+    original = opt.step
+
+    def counting_step(params, grads, xp=None):
+        steps.append(grads[0].shape)
+        return original(params, grads, xp)
+
+    opt.step = counting_step
+    _regressor().fit(X, y, optimizer=opt, epochs=2, batch_size=1)
+    assert len(steps) == 12 and opt.t == 12
+
+
+# --------------------------------------------------------------------------- shuffling, backends
+
+
+def test_seeded_shuffling_is_reproducible(case):
+    X, y = _cls_data()
+    runs = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        model = _classifier(case)
+        model.fit(X, y, lr=0.1, epochs=3, batch_size=8, seed=seed)
+        for p in model.parameters().values():
+            assert_backend_array(p, case.backend)
+        runs[name] = _params(model)
+    _assert_params_equal(runs["a"], runs["b"])
+    assert any(not np.array_equal(runs["a"][k], runs["c"][k]) for k in runs["a"])
+
+
+def test_shuffling_changes_the_result_and_is_off_with_shuffle_false():
+    X, y = _cls_data()
+    a, b, c, d = (_classifier() for _ in range(4))
+    a.fit(X, y, lr=0.1, epochs=2, batch_size=8, shuffle=False, seed=1)
+    b.fit(X, y, lr=0.1, epochs=2, batch_size=8, shuffle=False, seed=2)
+    c.fit(X, y, lr=0.1, epochs=2, batch_size=8, shuffle=True, seed=1)
+    d.fit(X, y, lr=0.1, epochs=2, batch_size=8, seed=None)
+    _assert_params_equal(_params(a), _params(b))  # the seed only drives shuffling
+    assert any(not np.array_equal(_params(a)[k], _params(c)[k]) for k in _params(a))
+    assert all(np.all(np.isfinite(v)) for v in _params(d).values())
+
+
+def test_minibatch_training_matches_numpy_float64(case):
+    X, y = _cls_data()
+    ref = _classifier(sizes=(2, 8, 8, 2))
+    ref_hist = ref.fit(X, y, lr=0.1, epochs=4, batch_size=8, seed=11)
+    model = _classifier(case, sizes=(2, 8, 8, 2))
+    hist = model.fit(X, y, lr=0.1, epochs=4, batch_size=8, seed=11)
+    rtol = parity_rtol(case.dtype, 8 + 8)
+    got = _params(model)
+    for k, v in _params(ref).items():
+        assert got[k].dtype == np.dtype(case.dtype)
+        np.testing.assert_allclose(got[k], v, rtol=rtol, atol=parity_atol(case.dtype), err_msg=k)
+    np.testing.assert_allclose(hist.loss, ref_hist.loss, rtol=rtol)
+    assert hist.accuracy == ref_hist.accuracy
+
+
+
+
+def test_minibatch_with_a_short_last_batch_on_every_backend(case):
+    X, y = datasets.moons(50, noise=0.2, seed=3)  # batches of 16, 16, 16 and 2
+    ref = _classifier()
+    ref_hist = ref.fit(X, y, lr=0.1, epochs=3, batch_size=16, seed=2)
+    model = _classifier(case)
+    hist = model.fit(X, y, lr=0.1, epochs=3, batch_size=16, seed=2)
+    rtol = parity_rtol(case.dtype, 8 + 16)
+    got = _params(model)
+    for k, v in _params(ref).items():
+        np.testing.assert_allclose(got[k], v, rtol=rtol, atol=parity_atol(case.dtype), err_msg=k)
+    np.testing.assert_allclose(hist.loss, ref_hist.loss, rtol=rtol)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def test_validation_data_gives_val_entries():
+    X, y = _cls_data()
+    Xv, yv = datasets.moons(20, noise=0.2, seed=9)
+    model = _classifier()
+    h = model.fit(X, y, lr=0.3, epochs=5, validation_data=(Xv, yv))
+    assert len(h.val_loss) == len(h.val_accuracy) == len(h.loss) == 5
+    assert all(0.0 <= a <= 1.0 for a in h.val_accuracy)
+    # measured after the epoch's update: the last one is the trained model's
+    assert h.val_loss[-1] == pytest.approx(model.loss(Xv, yv), rel=1e-12)
+    assert h.val_accuracy[-1] == model.accuracy(Xv, yv)
+    assert h.best_epoch is None and h.stopped_early is False
+
+
+def test_validation_split_gives_val_entries():
+    X, y = _cls_data()
+    h = _classifier().fit(X, y, lr=0.3, epochs=4, validation_split=0.25)
+    assert len(h.val_loss) == len(h.val_accuracy) == 4
+    n_val = round(N_CLS * 0.25)
+    for acc in h.val_accuracy:  # fractions of the 12 held-out samples
+        assert acc * n_val == pytest.approx(round(acc * n_val), abs=1e-9)
+    for acc in h.accuracy:  # fractions of the 36 remaining training samples
+        assert acc * (N_CLS - n_val) == pytest.approx(round(acc * (N_CLS - n_val)), abs=1e-9)
+    full = _classifier().fit(X, y, lr=0.3, epochs=4)
+    assert full.val_loss == [] and h.loss != full.loss
+
+
+def test_validation_split_on_regression_has_no_accuracy():
+    X, y = _reg_data()
+    h = _regressor().fit(X, y, lr=0.05, epochs=3, validation_split=0.2)
+    assert len(h.val_loss) == 3 and all(math.isfinite(v) for v in h.val_loss)
+    assert h.val_accuracy == [] and h.accuracy == []
+
+
+def test_validation_split_leaving_no_training_data():
+    X, y = _reg_data(4)
+    with pytest.raises(ValueError, match=r"^validation_split: "):
+        _regressor().fit(X, y, epochs=1, validation_split=0.9)
+
+
+# --------------------------------------------------------------------------- early stopping
+
+
+def _diverging_validation():
+    """Training targets y, validation targets y / 2: the validation loss falls while the output
+    grows towards y / 2 (from near 0) and rises after (best epoch 7 of 10 with lr 0.05)."""
+    X, y = _reg_data(40)
+    return X, y, X[:20], 0.5 * y[:20]
+
+
+def test_early_stopping_stops_and_restores_the_best_parameters(case):
+    X, y, Xv, yv = _diverging_validation()
+    model = _regressor(case)
+    seen = {}
+    h = model.fit(X, y, lr=0.05, epochs=60, early_stopping=3, validation_data=(Xv, yv),
+                  callbacks=[lambda e, logs, m: seen.__setitem__(e, _params(m))])
+    assert h.stopped_early is True
+    assert len(h) < 60
+    best = int(np.argmin(h.val_loss)) + 1
+    assert h.best_epoch == best
+    assert len(h) == best + 3  # patience 3 after the last improvement
+    assert h.val_loss[-1] > min(h.val_loss) and 1 < best < len(h)
+    _assert_params_equal(_params(model), seen[best])
+    for p in model.parameters().values():
+        assert_backend_array(p, case.backend)
+    assert model.loss(Xv, yv) == pytest.approx(min(h.val_loss), rel=parity_rtol(case.dtype))
+
+
+def test_early_stopping_without_restore_keeps_the_last_parameters():
+    X, y, Xv, yv = _diverging_validation()
+    model = _regressor()
+    h = model.fit(X, y, lr=0.05, epochs=60, early_stopping=2, validation_data=(Xv, yv),
+                  restore_best=False)
+    assert h.stopped_early
+    assert model.loss(Xv, yv) == pytest.approx(h.val_loss[-1], rel=1e-12)
+    assert model.loss(Xv, yv) > min(h.val_loss)
+
+
+def test_early_stopping_min_delta_and_validation_split():
+    X, y = _reg_data(40)
+    # an improvement must beat min_delta: with a huge one only the first epoch counts
+    h = _regressor().fit(X, y, lr=0.05, epochs=30, early_stopping=2, min_delta=1e9,
+                         validation_data=(X, y))
+    assert h.stopped_early and h.best_epoch == 1 and len(h) == 3
+    # a run that keeps improving never stops early
+    h = _regressor().fit(X, y, lr=0.01, epochs=8, early_stopping=3, validation_split=0.25)
+    assert not h.stopped_early and len(h) == 8 and h.best_epoch == 8
+
+
+def test_early_stopping_needs_validation():
+    X, y = _reg_data()
+    model = _regressor()
+    before = _params(model)
+    with pytest.raises(ValueError, match=r"^early_stopping: .*validation"):
+        model.fit(X, y, epochs=5, early_stopping=2)
+    _assert_params_equal(_params(model), before)
+
+
+# --------------------------------------------------------------------------- callbacks, history
+
+
+def test_callbacks_receive_epoch_logs_and_model():
+    X, y = _cls_data()
+    model = _classifier()
+    calls = []
+
+    def record(epoch, logs, m):
+        calls.append((epoch, dict(logs), m))
+
+    h = model.fit(X, y, lr=0.1, epochs=4, callbacks=[record, lambda *a: None],
+                  validation_split=0.25)
+    assert [c[0] for c in calls] == [1, 2, 3, 4]
+    assert all(c[2] is model for c in calls)
+    for i, (_, logs, _) in enumerate(calls):
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "time"} <= set(logs)
+        assert logs["loss"] == h.loss[i] and logs["val_loss"] == h.val_loss[i]
+        assert logs["lr"] == h.lr[i] == 0.1
+
+
+def test_callback_returning_true_stops_training():
+    X, y = _reg_data()
+    model = _regressor()
+    h = model.fit(X, y, lr=0.05, epochs=50, callbacks=[lambda epoch, logs, m: epoch == 3])
+    assert len(h) == len(h.loss) == len(h.lr) == len(h.time) == 3
+    falsy = _regressor().fit(X, y, lr=0.05, epochs=5, callbacks=[lambda *a: False])
+    assert len(falsy) == 5
+
+
+def test_lr_schedule_is_recorded_and_used():
+    X, y = _cls_data()
+    model = _classifier()
+    h = model.fit(X, y, lr=0.4, epochs=6, schedule="cosine")
+    lr_at = get_schedule("cosine", 0.4, 6)
+    assert h.lr == [lr_at(e) for e in range(6)]
+    np.testing.assert_allclose(h.lr, [0.2 * (1 + math.cos(math.pi * e / 6)) for e in range(6)],
+                               rtol=1e-14)
+    ref = _classifier()
+    _manual_sgd(ref, X, y, lr_at, 6)
+    for k, v in _params(model).items():
+        np.testing.assert_allclose(v, host(ref.parameters()[k]), rtol=1e-12, atol=1e-14)
+
+
+def test_callable_schedule_and_constant_lr():
+    X, y = _reg_data()
+    h = _regressor().fit(X, y, lr=0.1, epochs=4, schedule=lambda e: 0.1 / (e + 1))
+    assert h.lr == [0.1, 0.05, 0.1 / 3, 0.025]
+    assert _regressor().fit(X, y, lr=0.02, epochs=3).lr == [0.02] * 3
+
+
+def test_clip_norm_matches_clipped_gradient_descent():
+    X, y = _reg_data()
+    model, ref = _regressor(), _regressor()
+    model.fit(X, y, lr=0.05, epochs=3, clip_norm=0.1)
+    _manual_sgd(ref, X, y, 0.05, 3, clip=0.1)
+    unclipped = _regressor()
+    unclipped.fit(X, y, lr=0.05, epochs=3)
+    for k, v in _params(model).items():
+        np.testing.assert_allclose(v, host(ref.parameters()[k]), rtol=1e-12, atol=1e-14)
+    assert any(not np.allclose(v, host(unclipped.parameters()[k]))
+               for k, v in _params(model).items())
+
+
+def test_optimizer_instance_is_used():
+    X, y = _reg_data()
+    model, ref = _regressor(), _regressor()
+    model.fit(X, y, optimizer=Adam(lr=0.01), epochs=3)
+    opt = Adam(lr=0.01)
+    for _ in range(3):
+        _, cache = ref.forward(X)
+        grads = ref.backward(cache, y)
+        params = list(ref.parameters().values())
+        opt.step(params, [grads[k] for k in ref.parameters()])
+        ref.set_parameters(dict(zip(ref.parameters(), params, strict=True)))
+    for k, v in _params(model).items():
+        np.testing.assert_allclose(v, host(ref.parameters()[k]), rtol=1e-12, atol=1e-14)
+
+
+def test_history_time_is_increasing():
+    X, y = _reg_data()
+    h = _regressor().fit(X, y, lr=0.01, epochs=5)
+    assert len(h.time) == 5 and h.time[0] > 0.0
+    assert all(b > a for a, b in itertools.pairwise(h.time))
+
+
+def test_accuracy_is_tracked_for_classifiers_only():
+    X, y = _cls_data()
+    model = _classifier()
+    initial_acc = _classifier().accuracy(X, y)
+    h = model.fit(X, y, lr=0.5, epochs=20)
+    assert len(h.accuracy) == 20 and all(0.0 <= a <= 1.0 for a in h.accuracy)
+    assert h.accuracy[0] == initial_acc  # measured before the first update (full batch)
+    assert h.accuracy[-1] > 0.7
+    Xr, yr = _reg_data()
+    hr = _regressor().fit(Xr, yr, lr=0.01, epochs=3)
+    assert hr.accuracy == [] and hr.val_accuracy == []
+    d = hr.as_dict()
+    assert set(d) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "time",
+                      "best_epoch", "stopped_early"}
+    assert hr["loss"] is hr.loss
+
+
+def test_sigmoid_binary_classifier_tracks_accuracy():
+    X, y = datasets.xor()
+    model = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=1)
+    h = model.fit(X, y, lr=0.5, epochs=5)
+    assert len(h.accuracy) == 5 and all(a in (0.0, 0.25, 0.5, 0.75, 1.0) for a in h.accuracy)
+
+
+def test_verbose_logs_every_k_epochs():
+    X, y = _reg_data()
+    lines = []
+    _regressor().fit(X, y, lr=0.01, epochs=5, verbose=2, log=lines.append)
+    assert len(lines) == 3  # epochs 2, 4 and the last
+    assert lines[0].startswith("epoch 2/5") and lines[-1].startswith("epoch 5/5")
+    assert all("loss" in line for line in lines)
+
+
+def test_fit_leaves_the_callers_data_alone():
+    X, y = _cls_data()
+    X0, y0 = X.copy(), y.copy()
+    _classifier().fit(X, y, lr=0.1, epochs=2, batch_size=8, validation_split=0.25)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+def _diverge(case, batch_size):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 3))
+    y = 1e3 * (X @ np.array([1.0, -2.0, 3.0]))
+    model = _regressor(case)
+    seen = {0: _params(model)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's overflow warnings on the way to inf
+        with pytest.raises(xprop.TrainingDivergedError) as err:
+            model.fit(X, y, lr=1e6, epochs=200, batch_size=batch_size,
+                      callbacks=[lambda e, logs, m: seen.__setitem__(e, _params(m))])
+    return model, err.value, seen
+
+
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_diverging_run_raises_with_epoch_and_step(case, batch_size):
+    model, e, seen = _diverge(case, batch_size)
+    n_steps = 1 if batch_size is None else 4
+    assert isinstance(e, FloatingPointError)
+    assert isinstance(e.epoch, int) and isinstance(e.step, int)
+    assert 1 <= e.epoch <= 200 and 1 <= e.step <= n_steps
+    msg = str(e)
+    assert f"epoch {e.epoch}," in msg and f"step {e.step} of {n_steps}" in msg
+    # the epochs before the failing one completed normally
+    assert sorted(seen) == list(range(e.epoch))
+    # the model keeps the finite parameters it had at the start of the failing epoch
+    params = _params(model)
+    assert all(np.all(np.isfinite(v)) for v in params.values())
+    _assert_params_equal(params, seen[e.epoch - 1])
+    for p in model.parameters().values():
+        assert_backend_array(p, case.backend)
+
+
+# --------------------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": -3}, "epochs"),
+        ({"epochs": 2.5}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"lr": -1}, "lr"),
+        ({"lr": 0}, "lr"),
+        ({"lr": math.nan}, "lr"),
+        ({"lr": math.inf}, "lr"),
+        ({"validation_split": 1.5}, "validation_split"),
+        ({"validation_split": 1.0}, "validation_split"),
+        ({"validation_split": -0.1}, "validation_split"),
+        ({"validation_split": math.nan}, "validation_split"),
+        ({"early_stopping": 0, "validation_split": 0.2}, "early_stopping"),
+        ({"clip_norm": 0.0}, "clip_norm"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"schedule": "linear"}, "schedule"),
+        ({"verbose": -1}, "verbose"),
+    ],
+)
+def test_bad_arguments(kwargs, name):
+    X, y = _reg_data(10)
+    model = _regressor()
+    before = _params(model)
+    with pytest.raises(ValueError, match=f"^{name}: "):
+        model.fit(X, y, **kwargs)
+    _assert_params_equal(_params(model), before)
