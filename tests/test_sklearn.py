@@ -1,0 +1,433 @@
+"""The scikit-learn estimators in :mod:`xprop.sklearn`.
+
+scikit-learn's own estimator suite runs on both estimators through
+``parametrize_with_checks``. No check is expected to fail (``expected_failed_checks`` returns
+an empty dict). scikit-learn itself skips a few checks when an optional piece is missing:
+
+- ``check_classifier_data_not_an_array`` / ``check_regressor_data_not_an_array``: need pandas;
+- ``check_array_api_input``: needs the environment variable ``SCIPY_ARRAY_API=1``.
+
+Both pass when their requirement is there, as does ``check_dataframe_column_names_consistency``
+(run separately below: scikit-learn does not yield it). Then come tests of what the checks do
+not cover: accuracy on digits, string labels, probabilities, ``partial_fit``, cloning,
+pipelines and cross-validation, the array-api-strict and PyTorch backends, pickling,
+determinism, early stopping, regression quality and the message when scikit-learn is missing.
+
+One test is an expected failure of xprop itself, not of the estimators: ``xprop.train`` slices
+the last, shorter minibatch as ``X[s : s + batch_size]``, which array-api-strict refuses
+(out-of-bounds slice stops are unspecified in the Array API), so the array-api-strict tests use
+batch sizes that divide the number of samples.
+
+BLAS is limited to one thread in this module: the networks are tiny and multi-threaded
+OpenBLAS makes such small matrix products many times slower on small shared machines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import sys
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn", minversion="1.6")
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_digits, make_blobs  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.model_selection import cross_val_score, train_test_split  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import xprop  # noqa: E402
+from tests.conftest import HAS_TORCH  # noqa: E402
+from xprop.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+# small and fast, yet comfortably above the checks' thresholds (accuracy > 0.83 on blobs,
+# every iris class predicted, R^2 > 0.5 on make_regression) for any random_state
+FAST = {"hidden_layer_sizes": (8,), "max_iter": 30, "learning_rate": 0.01, "batch_size": 32}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _expected_failed_checks(estimator) -> dict[str, str]:
+    """Checks that cannot pass, with the reason: none."""
+    return {}
+
+
+@parametrize_with_checks(
+    [MLPClassifier(**FAST), MLPRegressor(**FAST)],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", [MLPClassifier(**FAST), MLPRegressor(**FAST)],
+                         ids=["MLPClassifier", "MLPRegressor"])
+def test_dataframe_column_names_consistency(estimator):
+    """A scikit-learn check that ``parametrize_with_checks`` does not run by default."""
+    pytest.importorskip("pandas")
+    from sklearn.utils.estimator_checks import check_dataframe_column_names_consistency
+
+    check_dataframe_column_names_consistency(type(estimator).__name__, estimator)
+
+
+def _blobs(n=200, centers=3, seed=0):
+    X, y = make_blobs(n_samples=n, centers=centers, random_state=seed)
+    return StandardScaler().fit_transform(X), y
+
+
+# --------------------------------------------------------------------------- classifier
+
+
+def test_digits_accuracy():
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
+                                              stratify=y)
+    clf = make_pipeline(
+        StandardScaler(),
+        MLPClassifier(hidden_layer_sizes=(128,), batch_size=64, max_iter=30, random_state=0),
+    )
+    clf.fit(X_tr, y_tr)
+    assert clf.score(X_te, y_te) >= 0.95
+    mlp = clf[-1]
+    assert mlp.n_iter_ == 30 and len(mlp.loss_curve_) == 30
+    assert mlp.loss_ == mlp.loss_curve_[-1] < mlp.loss_curve_[0]
+    assert mlp.model_.sizes == [64, 128, 10]
+    assert mlp.n_features_in_ == 64
+
+
+def test_string_labels_round_trip():
+    X, y = _blobs()
+    names = np.array(["cat", "dog", "emu"])
+    clf = MLPClassifier(**FAST, random_state=0).fit(X, names[y])
+    assert clf.classes_.tolist() == ["cat", "dog", "emu"]
+    pred = clf.predict(X)
+    assert pred.dtype == names.dtype and set(pred) <= set(names)
+    assert clf.score(X, names[y]) > 0.9
+    # the same network as with integer labels 0..2
+    ints = MLPClassifier(**FAST, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(pred, names[ints.predict(X)])
+
+
+def test_labels_any_integers_and_binary():
+    X, y = _blobs(centers=2)
+    labels = np.array([-7, 42])
+    clf = MLPClassifier(**FAST, random_state=0).fit(X, labels[y])
+    assert clf.classes_.tolist() == [-7, 42]
+    assert clf.predict_proba(X).shape == (len(X), 2)
+    assert set(np.unique(clf.predict(X))) <= {-7, 42}
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MLPClassifier(**FAST).fit(X, X[:, 0])
+
+
+def test_predict_proba_rows_sum_to_one():
+    X, y = _blobs()
+    clf = MLPClassifier(**FAST, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    assert np.all(proba >= 0) and np.all(proba <= 1)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
+
+
+def test_partial_fit_improves_loss_and_needs_classes():
+    X, y = _blobs()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate=0.01, batch_size=32,
+                        random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    for _ in range(10):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.n_iter_ == 10 and len(clf.loss_curve_) == 10
+    assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
+    assert clf.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="not the same"):
+        clf.partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X, np.where(y == 2, 5, y))
+    # optimizer state is kept: partial_fit after fit continues from the fitted weights
+    fitted = MLPClassifier(**FAST, random_state=0).fit(X, y)
+    before = fitted.loss_
+    fitted.partial_fit(X, y)
+    assert fitted.n_iter_ == FAST["max_iter"] + 1
+    assert fitted.loss_ < 2 * before
+
+
+def test_partial_fit_equals_fit_epoch_by_epoch_on_one_batch():
+    """Without shuffling and with one batch, k partial_fit calls are k epochs of fit."""
+    X, y = _blobs(n=60)
+    kw = {"hidden_layer_sizes": (8,), "learning_rate": 0.01, "batch_size": 100,
+          "shuffle": False, "random_state": 3}
+    fitted = MLPClassifier(max_iter=5, **kw).fit(X, y)
+    inc = MLPClassifier(**kw)
+    for _ in range(5):
+        inc.partial_fit(X, y, classes=np.unique(y))
+    np.testing.assert_allclose(inc.loss_curve_, fitted.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(inc.predict_proba(X), fitted.predict_proba(X), rtol=1e-12)
+
+
+def test_unfitted_raises():
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(np.zeros((2, 3)))
+    with pytest.raises(NotFittedError):
+        MLPRegressor().predict(np.zeros((2, 3)))
+
+
+# --------------------------------------------------------------------------- sklearn API
+
+
+def test_get_params_set_params_clone():
+    clf = MLPClassifier(hidden_layer_sizes=(5, 4), activation="tanh", alpha=0.0,
+                        random_state=7)
+    params = clf.get_params()
+    assert params["hidden_layer_sizes"] == (5, 4) and params["activation"] == "tanh"
+    assert params["optimizer"] == "adam" and params["batch_size"] == 200
+    assert params["backend"] == "numpy" and params["dtype"] == "float64"
+    assert clf.set_params(max_iter=3, learning_rate=0.05) is clf
+    assert clf.max_iter == 3 and clf.learning_rate == 0.05
+    with pytest.raises(ValueError):
+        clf.set_params(no_such_parameter=1)
+    X, y = _blobs()
+    clf.fit(X, y)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params()
+    assert not hasattr(twin, "model_")
+    twin.fit(X, y)
+    np.testing.assert_array_equal(twin.predict_proba(X), clf.predict_proba(X))
+    assert [s for s in twin.model_.sizes] == [2, 5, 4, 3]
+
+
+def test_defaults():
+    reg = MLPRegressor()
+    assert reg.hidden_layer_sizes == (100,) and reg.max_iter == 200 and reg.alpha == 0.0001
+    assert reg.learning_rate == 0.001 and reg.shuffle is True and reg.random_state is None
+    assert reg.early_stopping is False and reg.validation_fraction == 0.1
+    assert reg.n_iter_no_change == 10 and reg.device is None and reg.verbose == 0
+
+
+def test_pipeline_and_cross_val_score():
+    X, y = _blobs(n=150)
+    X = 10.0 * X + 50.0  # badly scaled: the pipeline's scaler puts it right
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(**FAST, random_state=0))
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.85
+    reg = make_pipeline(StandardScaler(), MLPRegressor(**FAST, random_state=0))
+    r2 = cross_val_score(reg, X, np.tanh((X[:, 0] - 50.0) / 10.0), cv=3)  # scoring: R^2
+    assert r2.min() > 0.5
+
+
+def test_random_state_determinism():
+    X, y = _blobs()
+    a = MLPClassifier(**FAST, random_state=11).fit(X, y)
+    b = MLPClassifier(**FAST, random_state=11).fit(X, y)
+    c = MLPClassifier(**FAST, random_state=12).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.loss_curve_ == b.loss_curve_
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+    # None draws a fresh seed for every fit (from NumPy's global generator, as scikit-learn)
+    d = MLPClassifier(**FAST).fit(X, y)
+    e = MLPClassifier(**FAST).fit(X, y)
+    assert not np.array_equal(d.predict_proba(X), e.predict_proba(X))
+    f = MLPClassifier(**FAST, random_state=np.random.RandomState(5)).fit(X, y)
+    g = MLPClassifier(**FAST, random_state=np.random.RandomState(5)).fit(X, y)
+    np.testing.assert_array_equal(f.predict_proba(X), g.predict_proba(X))
+
+
+def test_pickle_round_trip_keeps_predictions_and_optimizer_state():
+    X, y = _blobs()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), batch_size=32, random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    copy = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
+    clf.partial_fit(X, y)
+    copy.partial_fit(X, y)  # Adam moments and step count came along
+    assert copy.loss_curve_ == clf.loss_curve_
+    np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
+
+
+def test_bad_parameters_raise_at_fit():
+    X, y = _blobs(n=30)
+    for bad in ({"hidden_layer_sizes": (0,)}, {"max_iter": 0}, {"batch_size": 0},
+                {"alpha": -1.0}, {"learning_rate": 0.0}, {"dtype": "float16"},
+                {"activation": "nope"}, {"optimizer": "nope"},
+                {"early_stopping": True, "validation_fraction": 1.5}):
+        with pytest.raises(ValueError):
+            MLPClassifier(**{"max_iter": 2, **bad}).fit(X, y)
+
+
+def test_optimizer_instance_and_names():
+    X, y = _blobs()
+    opt = xprop.SGD(lr=0.05, momentum=0.9)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), optimizer=opt, max_iter=20, batch_size=32,
+                        random_state=0).fit(X, y)
+    assert opt.t == 0  # the parameter object is copied, never trained
+    assert clf.score(X, y) > 0.9
+    for name in ("sgd", "momentum", "nesterov", "adamw"):
+        MLPClassifier(hidden_layer_sizes=(4,), optimizer=name, max_iter=2).fit(X, y)
+
+
+def test_early_stopping():
+    X, y = _blobs(n=300)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate=0.05, batch_size=32,
+                        max_iter=200, early_stopping=True, n_iter_no_change=3,
+                        random_state=0).fit(X, y)
+    assert clf.n_iter_ < 200
+    assert len(clf.validation_loss_curve_) == clf.n_iter_ == len(clf.loss_curve_)
+    assert clf.score(X, y) > 0.9
+    assert MLPClassifier(**FAST).fit(X, y).validation_loss_curve_ is None
+
+
+# --------------------------------------------------------------------------- regressor
+
+
+def test_regression_smooth_function():
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.uniform(-3, 3, 400))[:, None]
+    y = np.sin(2 * x[:, 0]) + 0.5 * x[:, 0]
+    reg = MLPRegressor(hidden_layer_sizes=(32, 32), activation="tanh", learning_rate=0.01,
+                       batch_size=32, max_iter=100, random_state=0).fit(x, y)
+    pred = reg.predict(x)
+    assert pred.shape == (400,) and reg.n_outputs_ == 1
+    assert reg.score(x, y) > 0.9
+    assert reg.model_.activations[-1].name == "identity" and reg.model_.loss_fn.name == "mse"
+
+
+def test_regression_two_outputs_and_column():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 3))
+    Y = np.stack([X[:, 0] - X[:, 1], 2 * X[:, 2]], axis=1)
+    reg = MLPRegressor(**FAST, random_state=0).fit(X, Y)
+    assert reg.predict(X).shape == (200, 2) and reg.n_outputs_ == 2
+    assert reg.score(X, Y) > 0.8
+    col = MLPRegressor(**FAST, random_state=0).fit(X, Y[:, :1])
+    assert col.predict(X).shape == (200, 1)
+    flat = MLPRegressor(**FAST, random_state=0).fit(X, Y[:, 0])
+    np.testing.assert_allclose(col.predict(X)[:, 0], flat.predict(X))
+
+
+def test_regressor_partial_fit():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 2))
+    y = X[:, 0] * X[:, 1] + X[:, 0]
+    reg = MLPRegressor(hidden_layer_sizes=(16,), learning_rate=0.01, batch_size=32,
+                       random_state=0)
+    for _ in range(15):
+        reg.partial_fit(X, y)
+    assert reg.n_iter_ == 15 and reg.loss_curve_[-1] < 0.5 * reg.loss_curve_[0]
+    with pytest.raises(ValueError, match="target column"):
+        reg.partial_fit(X, np.stack([y, y], axis=1))
+
+
+# --------------------------------------------------------------------------- backends
+
+
+# array-api-strict refuses slices that run past the end of an axis: the last, shorter
+# minibatch (see test_array_api_strict_ragged_last_batch) must stay in bounds.
+STRICT_FAST = {**FAST, "batch_size": 40}
+
+
+def test_array_api_strict_backend():
+    xps = pytest.importorskip("array_api_strict")
+    X, y = _blobs()
+    strict = MLPClassifier(**STRICT_FAST, backend="array_api_strict", random_state=0).fit(X, y)
+    assert strict.model_.backend.name == "array_api_strict"
+    pred = strict.predict(X)
+    assert isinstance(pred, np.ndarray) and isinstance(strict.predict_proba(X), np.ndarray)
+    assert strict.score(X, y) > 0.9
+    # same seed, same float64 arithmetic: the NumPy model agrees
+    ref = MLPClassifier(**STRICT_FAST, random_state=0).fit(X, y)
+    np.testing.assert_allclose(strict.predict_proba(X), ref.predict_proba(X), atol=1e-8)
+    # arrays of the backend in, arrays of the backend out (on their device)
+    Xs = xprop.to_backend(X, "array_api_strict")
+    out = strict.predict(Xs)
+    assert not isinstance(out, np.ndarray) and out.dtype == xps.int64
+    np.testing.assert_array_equal(xprop.to_numpy(out), pred)
+    assert not isinstance(strict.predict_proba(Xs), np.ndarray)
+    assert strict.score(Xs, xprop.to_backend(y, "array_api_strict")) == strict.score(X, y)
+    # backend=None follows the input arrays, here on array-api-strict's second device
+    X1 = xprop.to_backend(X, "array_api_strict", "device1")
+    y1 = xprop.to_backend(y, "array_api_strict", "device1")
+    follow = MLPClassifier(**STRICT_FAST, backend=None, random_state=0).fit(X1, y1)
+    assert follow.model_.backend.describe() == "array_api_strict (device device1)"
+    p1 = follow.predict(X1)
+    assert str(p1.device) == str(X1.device)
+    np.testing.assert_array_equal(xprop.to_numpy(p1), pred)
+    # a model on another device refuses the arrays instead of moving them
+    with pytest.raises(xprop.DeviceMismatchError):
+        strict.predict(X1)
+    with pytest.raises(xprop.DeviceMismatchError):
+        MLPClassifier(**FAST).fit(Xs, y)
+    # pickling goes through the host and back to the same device
+    back = pickle.loads(pickle.dumps(follow))
+    assert back.model_.backend.describe() == follow.model_.backend.describe()
+    np.testing.assert_array_equal(xprop.to_numpy(back.predict(X1)), pred)
+
+
+def test_array_api_strict_regressor_float32():
+    pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    y = X[:, 0] - 2 * X[:, 1]
+    reg = MLPRegressor(**STRICT_FAST, dtype="float32", backend="array_api_strict",
+                       device="no_float64", random_state=0).fit(X, y)
+    pred = reg.predict(X)
+    assert isinstance(pred, np.ndarray) and pred.dtype == np.float32 and pred.shape == (120,)
+    assert reg.score(X, y) > 0.8
+    Xs = xprop.to_backend(X, "array_api_strict", "no_float64", dtype="float32")
+    assert tuple(reg.predict(Xs).shape) == (120,)
+
+
+def test_array_api_strict_ragged_last_batch():
+    pytest.importorskip("array_api_strict")
+    X, y = _blobs(n=90)  # 90 = 2 * 40 + 10
+    clf = MLPClassifier(**STRICT_FAST, backend="array_api_strict", random_state=0).fit(X, y)
+    ref = MLPClassifier(**STRICT_FAST, random_state=0).fit(X, y)  # NumPy, same settings
+    assert clf.score(X, y) == ref.score(X, y) >= 0.85
+
+
+@pytest.fixture
+def torch_one_thread():
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as for BLAS: tiny matrices, many threads are slower
+    try:
+        yield torch
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_torch_backend(torch_one_thread):
+    torch = torch_one_thread
+    X, y = _blobs()
+    names = np.array(["a", "b", "c"])
+    clf = MLPClassifier(**FAST, backend="torch", random_state=0).fit(X, names[y])
+    assert isinstance(clf.predict(X), np.ndarray)
+    Xt = torch.asarray(X)
+    # string classes cannot live on the device: labels come back as NumPy
+    assert isinstance(clf.predict(Xt), np.ndarray)
+    assert isinstance(clf.predict_proba(Xt), torch.Tensor)
+    reg = MLPRegressor(**FAST, backend=None, random_state=0).fit(Xt, torch.asarray(X[:, 0]))
+    assert isinstance(reg.predict(Xt), torch.Tensor) and isinstance(reg.predict(X), np.ndarray)
+    assert reg.score(Xt, torch.asarray(X[:, 0])) > 0.8
+
+
+# --------------------------------------------------------------------------- optional import
+
+
+def test_missing_sklearn_says_how_to_install(monkeypatch):
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # None in sys.modules: import fails
+    monkeypatch.delitem(sys.modules, "xprop.sklearn")
+    with pytest.raises(ImportError, match=r'pip install "xprop\[datasets\]"'):
+        importlib.import_module("xprop.sklearn")
