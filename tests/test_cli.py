@@ -605,3 +605,16 @@ def test_evaluate_corrupt_checkpoint(trained, tmp_path, kind):
         np.savez(bad, X=np.zeros((2, 2)), y=np.zeros(2))
     r = run_cli(tmp_path, "evaluate", "--checkpoint", "bad.npz", "--data", "spirals")
     assert_cli_error(r, "checkpoint", "bad.npz")
+
+
+def test_train_digits_defaults_reach_096(tmp_path):
+    """Issue 4: digits with the CLI defaults reach >= 0.96 test accuracy, well under a minute."""
+    pytest.importorskip("sklearn")
+    r = run_cli(tmp_path, "train", "--data", "digits", "--backend", "numpy", "--quiet")
+    assert_ok(r)
+    done = next(line for line in r.stdout.splitlines() if line.startswith("done:"))
+    acc = float(done.split("test accuracy")[1].strip())
+    seconds = float(done.split(" in ")[1].split(" s ")[0])
+    assert acc >= 0.96, done
+    assert seconds < 60, done
+    assert "50 epochs" in done

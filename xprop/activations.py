@@ -71,8 +71,11 @@ def relu_derivative(z: Array, a: Array, xp: Any) -> Array:
 
 
 def relu_backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
-    # a float mask times g: several times faster than xp.where(z > 0, g, 0.0) on NumPy
-    return g * xp.astype(z > 0, g.dtype)
+    # A float mask multiplied in place (the mask is our own temporary): several times faster
+    # than xp.where(z > 0, g, 0.0) on NumPy, with no more temporaries than g * (z > 0).
+    mask = xp.astype(z > 0, g.dtype)
+    mask *= g
+    return mask
 
 
 def make_leaky_relu(alpha: float = 0.01) -> Activation:

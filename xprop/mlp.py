@@ -29,6 +29,7 @@ from xprop.backend import (
     DeviceMismatchError,
     backend_of,
     dtype_name,
+    fast_namespace,
     is_array,
     is_host_data,
     resolve_backend,
@@ -138,7 +139,7 @@ class MLP:
         self.loss_fn: Loss = get_loss(loss)
         self.bias = bias
         self.backend = backend
-        self.xp = backend.xp
+        self.xp = fast_namespace(backend.xp)  # the namespace, with faster NumPy reductions
         self.dtype = backend.dtype(dtype)
         self._fused = self.loss_fn.fused_activation == self.activations[-1].name
         per = 2 if bias else 1
