@@ -86,3 +86,17 @@ def case64(request) -> Case:
     """float64 on every backend that has it (gradient checks, exact parity)."""
     name, device, dt = request.param
     return Case(make_backend(name, device), dt)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line with the reason the CUDA tests were skipped (instead of one per test)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    reasons: dict[str, int] = {}
+    for rep in skipped:
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if reasons:
+        terminalreporter.section("skipped tests, by reason")
+        for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{count:5d} skipped: {reason}")
