@@ -338,3 +338,37 @@ def test_context_is_a_no_op_off_cupy(backend):
     with backend.context():
         x = backend.from_host(np.ones(2), "float32")
     assert backend.owns(x)
+
+
+def _fake_cuda_devices(monkeypatch, count):
+    class Device:
+        def __init__(self, idx=0):
+            self.id = idx
+
+        def __eq__(self, other):
+            return isinstance(other, Device) and other.id == self.id
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(Device=Device,
+                                      runtime=types.SimpleNamespace(getDeviceCount=lambda: count))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    return Device
+
+
+@pytest.mark.parametrize(("spec", "idx"), [(None, 0), (1, 1), ("1", 1), ("cuda:1", 1),
+                                           ("cuda", 0)])
+def test_cupy_device_specs(monkeypatch, spec, idx):
+    """cupy:N picks device N (checked against a stand-in for two CUDA devices)."""
+    Device = _fake_cuda_devices(monkeypatch, 2)
+    assert B._device("cupy", None, spec) == Device(idx)
+
+
+@pytest.mark.parametrize(("spec", "match"), [
+    (2, r"device: CUDA device 2 does not exist \(expected 0\.\.1, 2 device\(s\) visible\)"),
+    ("cuda:7", r"CUDA device 7 does not exist"),
+    ("gpu", r"device: expected a CUDA device index like 0 or 'cuda:1', got 'gpu'"),
+])
+def test_cupy_device_that_does_not_exist(monkeypatch, spec, match):
+    _fake_cuda_devices(monkeypatch, 2)
+    with pytest.raises(BackendError, match=match):
+        B._device("cupy", None, spec)
