@@ -13,12 +13,13 @@ it up once:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from array_api_compat import array_namespace
+
+from xprop.validation import parse_parameter
 
 Array = Any
 
@@ -185,15 +186,11 @@ def get_activation(spec: str | Activation) -> Activation:
             f"activation: expected a name from {sorted(ACTIVATIONS)}, got {spec!r}"
         )
     key = spec.strip().lower()
-    m = re.fullmatch(r"leaky_relu\(\s*([^)]+)\s*\)", key)
-    if m:
-        try:
-            alpha = float(m.group(1))
-        except ValueError:
-            alpha = math.nan
+    alpha = parse_parameter(key, "leaky_relu")
+    if alpha is not None:
         if not math.isfinite(alpha) or alpha < 0:
             raise ValueError(
-                f"activation: leaky_relu slope must be a finite number >= 0, got {m.group(1)!r}"
+                f"activation: leaky_relu slope must be a finite number >= 0, got {spec!r}"
             )
         return make_leaky_relu(alpha)
     key = ALIASES.get(key, key)

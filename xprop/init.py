@@ -22,10 +22,11 @@ Biases start at zero.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import numpy as np
+
+from xprop.validation import parse_parameter
 
 __all__ = ["INITS", "draw_weights", "parse_init", "permutation_stream", "random_directions",
            "sample_indices", "standard_normal"]
@@ -43,12 +44,8 @@ def parse_init(spec: str) -> tuple[str, float | None]:
     if not isinstance(spec, str):
         raise ValueError(f"init: expected one of {INITS} or 'normal(scale)', got {spec!r}")
     key = spec.strip().lower()
-    m = re.fullmatch(r"normal\(\s*([^)]*)\s*\)", key)
-    if m:
-        try:
-            scale = float(m.group(1))
-        except ValueError:
-            scale = math.nan
+    scale = parse_parameter(key, "normal")
+    if scale is not None:
         if not math.isfinite(scale) or scale <= 0:
             raise ValueError(f"init: normal(scale) needs a finite scale > 0, got {spec!r}")
         return "normal", scale

@@ -7,6 +7,7 @@ the Array API (one device sync each), never NumPy.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -19,7 +20,20 @@ __all__ = [
     "check_layer_sizes",
     "check_matrix",
     "check_positive",
+    "parse_parameter",
 ]
+
+
+def parse_parameter(spec: str, name: str) -> float | None:
+    """The number in ``"name(x)"`` (NaN when ``x`` is not a number), or ``None`` when ``spec``
+    is not of that form: ``parse_parameter("leaky_relu(0.2)", "leaky_relu") == 0.2``."""
+    m = re.fullmatch(rf"{re.escape(name)}\(\s*([^)]*)\s*\)", spec)
+    if m is None:
+        return None
+    try:
+        return float(m.group(1))
+    except ValueError:
+        return math.nan
 
 
 def check_layer_sizes(sizes: Any) -> list[int]:
