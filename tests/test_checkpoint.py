@@ -456,3 +456,13 @@ def test_npy_file_is_a_checkpoint_error(tmp_path):
 def test_checkpoint_error_is_a_value_error():
     assert issubclass(xprop.CheckpointError, ValueError)
     assert xprop.CheckpointError is checkpoint.CheckpointError
+
+
+def test_load_blames_the_caller_not_the_file_for_a_bad_dtype_or_device(tmp_path):
+    m = xprop.MLP([2, 3, 1], dtype="float64")
+    path = m.save(tmp_path / "m.npz")
+    with pytest.raises(xprop.BackendError, match=r"dtype"):
+        xprop.load(path, dtype="float16")
+    with pytest.raises(xprop.BackendError, match=r"no_float64"):
+        xprop.load(path, backend="array_api_strict:no_float64")
+    assert xprop.load(path, backend="array_api_strict:no_float64", dtype="float32")

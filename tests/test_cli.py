@@ -618,3 +618,49 @@ def test_train_digits_defaults_reach_096(tmp_path):
     assert acc >= 0.96, done
     assert seconds < 60, done
     assert "50 epochs" in done
+
+
+def test_train_with_bce_uses_one_sigmoid_output(tmp_path):
+    r = run_cli(tmp_path, "train", "--data", "moons", "--loss", "bce", *FAST)
+    assert_ok(r)
+    assert "activations=[relu,relu,sigmoid], loss='bce'" in r.stdout
+    assert "test accuracy" in r.stdout
+
+
+def test_train_early_stopping_reports_the_restored_epoch(tmp_path):
+    r = run_cli(tmp_path, "train", "--data", "moons", "--epochs", "300", "--lr", "0.05",
+                "--validation-split", "0.2", "--early-stopping", "3", "--quiet")
+    assert_ok(r)
+    assert "early stopping: best validation loss at epoch" in r.stdout
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["train", "--data", "moons", "--label", "2"], ["--label", "built-in"]),
+    (["train", "--data", "moons", "--early-stopping", "3"], ["--early-stopping",
+                                                              "--validation-split"]),
+    (["train", "--data", "moons", "--loss", "bce", "--test-size", "0"], None),
+    (["train", "--data", "spirals", "--loss", "bce"], ["--loss bce", "0/1 labels"]),
+    (["train", "--data", "moons", "--test-size", "-0.5"], ["--test-size"]),
+])
+def test_train_option_errors(tmp_path, args, fragments):
+    r = run_cli(tmp_path, *args, *FAST)
+    if fragments is None:
+        assert_ok(r)
+    else:
+        assert_cli_error(r, *fragments)
+
+
+def test_gradcheck_refuses_model_options_with_a_checkpoint(trained):
+    d, model, _, _ = trained
+    r = run_cli(d, "gradcheck", "--checkpoint", str(model), "--data", "spirals",
+                "--hidden", "3")
+    assert_cli_error(r, "--hidden", "--checkpoint")
+
+
+def test_gradcheck_float32_on_a_device_without_float64(tmp_path):
+    r = run_cli(tmp_path, "gradcheck", "--backend", "array_api_strict:no_float64",
+                "--dtype", "float32")
+    assert r.returncode in (0, 1), r.stderr
+    assert "float32" in r.stdout
+    r = run_cli(tmp_path, "gradcheck", "--backend", "array_api_strict:no_float64")
+    assert_cli_error(r, "float64")

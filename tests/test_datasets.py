@@ -444,3 +444,8 @@ def test_train_test_split_other_errors():
         D.train_test_split(X[:3], y[:3], test_size=0.1, stratify=True)
     with pytest.raises(ValueError, match=r"^test_size: .*empty split"):
         D.train_test_split(X[:2], y[:2], test_size=0.9)
+
+
+def test_spirals_arms_named_in_errors():
+    with pytest.raises(ValueError, match=r"arms: expected an integer >= 2, got '3'"):
+        D.spirals(arms="3")

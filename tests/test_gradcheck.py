@@ -376,3 +376,45 @@ def test_gradcheck_leaves_data_and_model_alone(case, loss, check_input, mode):
         case.dtype))
     for k, v in model.parameters().items():
         np.testing.assert_array_equal(host(v), before[k])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
+def test_a_nan_loss_is_an_error_not_a_pass():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 3)), rng.integers(0, 3, 8)
+    m = xprop.MLP([3, 5, 3], "relu", "tanh", "cross_entropy")  # log of negative "probabilities"
+    with pytest.raises(ValueError, match=r"X, y: the loss is nan"):
+        xprop.gradcheck(m, X, y)
+
+
+def test_a_nan_gradient_fails():
+    import dataclasses
+
+    from xprop.activations import ACTIVATIONS
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 2))
+    tanh = ACTIVATIONS["tanh"]
+    broken = dataclasses.replace(tanh, backward=lambda g, z, a, xp: g * xp.nan)
+    m = xprop.MLP([3, 4, 2], broken, "identity", "mse")
+    report = xprop.gradcheck(m, X, y)
+    assert not report.passed
+    assert report.max_rel_error == float("inf")
+    assert not xprop.gradcheck(m, X, y, mode="fast").passed
+
+
+@pytest.mark.parametrize("eps", [1e-12, 1e-300])
+def test_an_eps_too_small_to_judge_anything_is_refused(eps):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 3)), rng.integers(0, 3, 8)
+    m = xprop.MLP([3, 5, 3], "tanh", "softmax", "cross_entropy")
+    with pytest.raises(ValueError, match=r"eps: .* too small"):
+        xprop.gradcheck(m, X, y, eps=eps)
+
+
+@pytest.mark.parametrize("kwargs", [{"rtol": -1.0}, {"rtol": float("nan")}, {"seed": -1},
+                                    {"seed": 1.5}])
+def test_rtol_and_seed_are_validated(kwargs):
+    m = xprop.MLP([2, 1])
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        xprop.gradcheck(m, np.ones((2, 2)), np.ones(2), **kwargs)

@@ -893,3 +893,41 @@ def test_from_arrays_host_weights_on_strict_emit_no_warning():
         warnings.simplefilter("error")
         model = MLP.from_arrays([np.ones((2, 3))], backend="array_api_strict")
     assert model.dtype == model.backend.dtype("float64")
+
+
+@pytest.mark.parametrize("Y", [
+    [[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]],      # a row summing to 2
+    [[0.5, 0.5, 0.5], [0.0, 1.0, 0.0]],
+    [[1.5, -0.5, 0.0], [0.0, 1.0, 0.0]],     # negative entries
+])
+def test_cross_entropy_targets_must_be_distributions(Y):
+    m = xprop.MLP([2, 3], "relu", "softmax", "cross_entropy")
+    with pytest.raises(ValueError, match=r"y: cross_entropy expects one-hot or probability rows"):
+        m.loss(np.ones((2, 2)), np.array(Y))
+    soft = np.array([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])
+    assert np.isfinite(m.loss(np.ones((2, 2)), soft))
+    assert xprop.gradcheck(m, np.ones((2, 2)), soft).passed
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"seed": -1}, r"seed: expected an integer >= 0"),
+    ({"seed": 1.5}, r"seed: expected an integer >= 0"),
+    ({"activation": 123}, r"activation: expected a name or a list of names"),
+    ({"activation": None}, r"activation: expected a name or a list of names"),
+    ({"init": 5}, r"init: expected a name or a list of names"),
+])
+def test_constructor_arguments_named_in_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        xprop.MLP([2, 3, 1], **kwargs)
+
+
+def test_from_arrays_wants_a_list():
+    with pytest.raises(ValueError, match=r"weights: expected a list of 2-D arrays"):
+        xprop.MLP.from_arrays(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"biases: expected a list"):
+        xprop.MLP.from_arrays([np.ones((2, 3))], np.ones(3))
+
+
+def test_float64_data_to_a_float32_only_device_is_a_clear_error():
+    with pytest.raises(xprop.BackendError, match=r"dtype: float64 data cannot go to"):
+        xprop.to_backend(np.ones(3), "array_api_strict:no_float64")

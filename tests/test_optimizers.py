@@ -451,3 +451,14 @@ def test_bad_eps():
     for eps in (0.0, -1e-8, math.nan):
         with pytest.raises(ValueError, match=r"^eps: "):
             Adam(eps=eps)
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: SGD(lr=0.1, momentum=None), r"momentum: expected a number"),
+    (lambda: SGD(lr=0.1, momentum="a"), r"momentum: expected a number"),
+    (lambda: SGD(lr=0.1, weight_decay=None), r"weight_decay: expected a finite number"),
+    (lambda: Adam(betas=0.9), r"betas: expected a pair"),
+])
+def test_optimizer_arguments_named_in_errors(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

@@ -66,3 +66,13 @@ def test_model_to_another_backend_keeps_every_value(backend, spec):
     back = moved.to("numpy")
     for a, b in zip(m.to_numpy_parameters().values(), back.to_numpy_parameters().values()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_compare_fails_nan_results():
+    spec = SPECS[0]
+    ref = P.reference(spec)
+    bad = dict(ref, output=ref["output"] * np.nan, loss=float("nan"),
+               grads=[g * np.nan for g in ref["grads"]])
+    rows = P.compare(bad, ref, "float64", spec)
+    for q in ("output", "loss", "gradients"):
+        assert not rows[q]["passed"] and rows[q]["max_rel"] == float("inf")

@@ -431,3 +431,14 @@ def test_missing_sklearn_says_how_to_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "xprop.sklearn")
     with pytest.raises(ImportError, match=r'pip install "xprop\[datasets\]"'):
         importlib.import_module("xprop.sklearn")
+
+
+def test_float_labels_predicted_on_a_float32_only_device():
+    pytest.importorskip("array_api_strict")
+    X, y = _blobs()
+    clf = MLPClassifier(**STRICT_FAST, dtype="float32", backend="array_api_strict:no_float64",
+                        random_state=0).fit(X, y.astype(float))
+    Xd = clf.model_.backend.from_host(X, "float32")
+    pred = clf.predict(Xd)
+    assert isinstance(pred, np.ndarray) and pred.dtype == np.float64
+    assert np.mean(pred == y) > 0.8

@@ -486,3 +486,52 @@ def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=f"^{name}: "):
         model.fit(X, y, **kwargs)
     _assert_params_equal(_params(model), before)
+
+
+def test_half_sse_history_with_minibatches_is_the_epoch_sum():
+    """A summed loss adds up over batches: the epoch's history value is the dataset's sum."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((32, 3)), rng.standard_normal((32, 2))
+    m = xprop.MLP([3, 4, 2], "tanh", "identity", "half_sse", seed=0)
+    before = m.loss(X, y)
+    hist = m.fit(X, y, lr=1e-9, epochs=1, batch_size=8, shuffle=False)
+    assert hist.loss[0] == pytest.approx(before, rel=1e-6)
+
+
+def test_a_schedule_does_not_change_the_optimizer_for_later_fits():
+    X, y = datasets.moons(40, seed=0)
+    opt = Adam(lr=0.01)
+    m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy")
+    hist = m.fit(X, y, optimizer=opt, epochs=5, schedule="cosine")
+    assert hist.lr[0] == 0.01 and hist.lr[-1] < 0.01
+    assert opt.lr == 0.01
+    assert m.fit(X, y, optimizer=opt, epochs=2).lr == [0.01, 0.01]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"validation_data": "X"}, r"validation_data: expected a pair"),
+    ({"validation_data": (np.ones((2, 2)),)}, r"validation_data: expected a pair"),
+    ({"validation_data": (np.ones((2, 2)), np.ones(2)), "validation_split": 0.2},
+     r"validation_data, validation_split: give one of them"),
+    ({"validation_split": None}, r"validation_split: expected a fraction"),
+    ({"callbacks": print}, r"callbacks: expected a list of functions"),
+    ({"callbacks": [1]}, r"callbacks: expected a list of functions"),
+    ({"min_delta": "a"}, r"min_delta: expected a finite number"),
+    ({"schedule": 3}, r"schedule: expected a name or a function"),
+    ({"optimizer": Adam(lr=0.01), "lr": 5.0}, r"lr: the optimizer .* carries its own"),
+])
+def test_fit_arguments_checked_before_any_update(kwargs, match):
+    X, y = datasets.moons(40, seed=0)
+    m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy")
+    before = m.to_numpy_parameters()
+    with pytest.raises(ValueError, match=match):
+        m.fit(X, y, epochs=2, **kwargs)
+    for k, v in m.to_numpy_parameters().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_a_schedule_returning_a_bad_lr_is_refused():
+    X, y = datasets.moons(40, seed=0)
+    m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy")
+    with pytest.raises(ValueError, match=r"schedule\(0\): expected a finite number > 0"):
+        m.fit(X, y, epochs=2, schedule=lambda epoch: -1.0)

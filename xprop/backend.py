@@ -109,6 +109,11 @@ class Backend:
         h = np.asarray(host)
         if dtype is not None:
             h = h.astype(dtype_name(dtype, self.xp), copy=False)
+        if h.dtype.kind == "f" and h.dtype.name not in self.supported_float_dtypes():
+            raise BackendError(
+                f"dtype: {h.dtype.name} data cannot go to {self.describe()}, which supports "
+                f"{', '.join(self.supported_float_dtypes())}; pass dtype='float32'"
+            )
         return self.xp.asarray(h, device=self.device, copy=True)
 
     def accept(self, x: Any, name: str, dtype: Any | None = None, *,

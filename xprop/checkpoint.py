@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from xprop._version import __version__
-from xprop.backend import to_numpy
+from xprop.backend import BackendError, to_numpy
 from xprop.mlp import MLP
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "load", "save"]
@@ -161,6 +161,8 @@ def load(path: str | os.PathLike, backend: Any = None, device: Any = None,
         )
     except KeyError as e:
         raise CheckpointError(f"checkpoint: {path!r} lacks parameter {e}") from None
+    except BackendError:
+        raise  # the caller's backend/dtype choice, not the file, is at fault
     except ValueError as e:
         if isinstance(e, CheckpointError):
             raise

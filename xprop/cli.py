@@ -20,6 +20,7 @@ from xprop.backend import backend_info, to_numpy
 from xprop.checkpoint import load as load_checkpoint
 from xprop.checkpoint import save as save_checkpoint
 from xprop.gradcheck import gradcheck
+from xprop.losses import get_loss
 from xprop.mlp import MLP
 from xprop.optimizers import get_optimizer
 
@@ -118,6 +119,8 @@ def _positive(kind: type):
 
 def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0):
     kwargs: dict[str, Any] = {}
+    if spec in datasets.DATASETS and label is not None:
+        raise CLIError(f"--label: only for data files; {spec!r} is a built-in dataset")
     if spec in datasets.DATASETS:
         if spec in ("moons", "circles", "spirals"):
             kwargs["seed"] = seed
@@ -128,13 +131,25 @@ def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0)
     return datasets.load(spec, **kwargs)
 
 
-def _task(y: np.ndarray) -> tuple[int, str, str]:
-    """(outputs, output activation, loss) for targets ``y``."""
+def _task(y: np.ndarray, loss: str | None = None,
+          output_activation: str | None = None) -> tuple[int, str, str]:
+    """(outputs, output activation, loss) for targets ``y`` and the user's choices: integer
+    labels -> softmax + cross_entropy over max+1 classes, or one sigmoid output with ``bce``
+    (an identity output with ``bce_with_logits``) for 0/1 labels; real targets -> identity +
+    mse."""
+    loss_name = get_loss(loss).name if loss else None
+    if loss_name in ("bce", "bce_with_logits"):
+        if y.ndim == 1 and not np.all((y == 0) | (y == 1)):
+            raise CLIError(f"--loss {loss}: needs 0/1 labels, got values from {y.min()} to "
+                           f"{y.max()}")
+        out = "sigmoid" if loss_name == "bce" else "identity"
+        return (1 if y.ndim == 1 else y.shape[1]), output_activation or out, loss_name
     if y.dtype.kind in "iub":
         if y.min() < 0:
             raise CLIError(f"data: class labels must be >= 0, got {y.min()}")
-        return int(y.max()) + 1, "softmax", "cross_entropy"
-    return (1 if y.ndim == 1 else y.shape[1]), "identity", "mse"
+        return int(y.max()) + 1, output_activation or "softmax", loss_name or "cross_entropy"
+    return ((1 if y.ndim == 1 else y.shape[1]), output_activation or "identity",
+            loss_name or "mse")
 
 
 def _apply_standardization(model: MLP, X: np.ndarray) -> np.ndarray:
@@ -182,6 +197,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not 0.0 <= args.test_size < 1.0:
         raise CLIError(f"--test-size: expected a fraction in [0, 1), got {args.test_size}")
     get_optimizer(args.optimizer, lr=args.lr)  # unknown names fail before any work
+    if args.early_stopping and not args.validation_split:
+        raise CLIError("--early-stopping: needs --validation-split > 0 (e.g. 0.1)")
     if args.plot:
         _check_output_path(args.plot, True, "--plot")
         from xprop.plots import require_matplotlib
@@ -193,7 +210,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     X, y = _load_data(args.data, args.label, seed=args.seed)
     if y is None:
         raise CLIError("data: training needs labels or targets (y)")
-    n_out, out_act, loss = _task(y)
+    n_out, out_act, loss = _task(y, args.loss, args.output_activation)
     if args.test_size > 0:
         stratify = y.dtype.kind in "iub"
         Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, args.test_size, args.seed,
@@ -204,8 +221,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     Xtr_in = scaler.transform(Xtr) if scaler else Xtr
     Xte_in = scaler.transform(Xte) if scaler and Xte is not None else Xte
     sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), n_out]
-    model = MLP(sizes, args.activation, args.output_activation or out_act, args.loss or loss,
-                init=args.init, seed=args.seed, dtype=args.dtype, backend=args.backend)
+    model = MLP(sizes, args.activation, out_act, loss, init=args.init, seed=args.seed,
+                dtype=args.dtype, backend=args.backend)
     print(f"data: {args.data} ({len(ytr)} train"
           + (f" / {len(yte)} test" if yte is not None else "") + f", {X.shape[1]} features)")
     print(f"model: {model}, {model.count_parameters()} parameters")
@@ -221,7 +238,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     epochs_run = len(hist)
     per_epoch = hist.time[-1] / epochs_run
     line = (f"done: {epochs_run} epochs in {hist.time[-1]:.2f} s ({per_epoch * 1e3:.2f} ms/epoch)"
-            f", train loss {hist.loss[-1]:.4f}")
+            f", train loss {model.loss(Xtr_in, ytr):.4f}")
+    if hist.best_epoch is not None:
+        print(f"early stopping: best validation loss at epoch {hist.best_epoch} of "
+              f"{epochs_run}; the model has that epoch's parameters")
     if model.is_classifier:
         line += f", train accuracy {model.accuracy(Xtr_in, ytr):.4f}"
         if yte is not None:
@@ -248,18 +268,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     X, y = _load_data(args.data, args.label, seed=args.seed)
+    built = {"--hidden": args.hidden, "--activation": args.activation,
+             "--output-activation": args.output_activation, "--loss": args.loss}
     if args.checkpoint:
+        given = [k for k, v in built.items() if v is not None]
+        if given:
+            raise CLIError(f"{given[0]}: describes a model to build; with --checkpoint the "
+                           "saved model is checked")
         model = load_checkpoint(args.checkpoint, backend=args.backend)
         X = _apply_standardization(model, X)
     else:
-        n_out, out_act, loss = _task(y)
-        sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), n_out]
-        model = MLP(sizes, args.activation, args.output_activation or out_act,
-                    args.loss or loss, seed=args.seed, dtype="float64", backend=args.backend)
+        n_out, out_act, loss = _task(y, args.loss, args.output_activation)
+        sizes = [X.shape[1], *_sizes(args.hidden or "4", "--hidden"), n_out]
+        model = MLP(sizes, args.activation or "tanh", out_act, loss, seed=args.seed,
+                    dtype=args.dtype, backend=args.backend)
     if args.samples is not None:
         X, y = X[: args.samples], y[: args.samples]
     report = gradcheck(model, X, y, n_checks=args.n_checks, seed=args.seed, mode=args.mode,
-                       check_input=args.check_input)
+                       check_input=args.check_input, dtype=args.dtype)
     print(f"model: {model}")
     print(report)
     return 0 if report.passed else 1
@@ -378,14 +404,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--label", default=None)
     q.add_argument("--samples", type=_positive(int), default=64,
                    help="use the first N samples (default %(default)s)")
-    q.add_argument("--hidden", default="4", help="hidden sizes of a built model")
-    q.add_argument("--activation", default="tanh")
+    q.add_argument("--hidden", default=None, help="hidden sizes of a built model (default 4)")
+    q.add_argument("--activation", default=None, help="hidden activation (default tanh)")
     q.add_argument("--output-activation", default=None)
     q.add_argument("--loss", default=None)
     q.add_argument("--n-checks", type=_positive(int), default=None,
                    help="entries checked per parameter (default: all)")
     q.add_argument("--mode", choices=["full", "fast"], default="full")
     q.add_argument("--check-input", action="store_true", help="check dL/dX too")
+    q.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="evaluation dtype; float32 (loose) for devices without float64")
     q.add_argument("--seed", type=int, default=0)
     backend_arg(q, "numpy")
     q.set_defaults(func=cmd_gradcheck)

@@ -79,9 +79,9 @@ def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
 def spirals(n: int = 600, arms: int = 3, noise: float = 0.2, turns: float = 1.0,
             seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """``arms`` interleaved spirals (the CS231n toy set), ``n`` points, ``arms`` classes."""
-    n = _check_n(n, arms)
     if isinstance(arms, bool) or not isinstance(arms, int) or arms < 2:
         raise ValueError(f"arms: expected an integer >= 2, got {arms!r}")
+    n = _check_n(n, arms)
     rng = _rng(seed)
     per = [n // arms + (1 if i < n % arms else 0) for i in range(arms)]
     Xs, ys = [], []

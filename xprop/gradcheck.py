@@ -122,6 +122,13 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
+def _relative_error(num: float, ana: float, tiny: float) -> float:
+    """``|num - ana| / max(|num| + |ana|, tiny)``; infinite when either is NaN or inf."""
+    if not (math.isfinite(num) and math.isfinite(ana)):
+        return math.inf
+    return abs(num - ana) / max(abs(num) + abs(ana), tiny)
+
+
 def _unravel(k: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     idx = []
     for s in reversed(shape):
@@ -162,6 +169,10 @@ def gradcheck(
     if not math.isfinite(h) or h <= 0:
         raise ValueError(f"eps: expected a finite number > 0, got {eps!r}")
     rtol = float(settings["rtol"] if rtol is None else rtol)
+    if not (math.isfinite(rtol) and rtol > 0):
+        raise ValueError(f"rtol: expected a finite number > 0, got {rtol!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     tiny = float(settings["tiny"])
     if dtype not in model.backend.supported_float_dtypes():
         raise BackendError(
@@ -196,7 +207,19 @@ def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int 
     # grows with the loss (see xprop.tolerances).
     unit = FLOAT_EPS[dtype] / 2.0
     noise = sum(abs(w) for _, w in stencil) * unit * abs(base_loss) / h
-    tiny = max(tiny, NOISE_SAFETY * noise / rtol)
+    noise_floor = NOISE_SAFETY * noise / rtol
+    tiny = max(tiny, noise_floor)
+    if not math.isfinite(base_loss):
+        raise ValueError(f"X, y: the loss is {base_loss} at these parameters; a gradient check "
+                         "needs a finite loss")
+    scale = max((float(xp.max(xp.abs(g))) for g in grads), default=0.0)
+    if noise_floor > max(scale, GRADCHECK[dtype]["tiny"]):
+        raise ValueError(
+            f"eps: {h:g} is too small for this loss (|L| = {abs(base_loss):.3g}): rounding in L "
+            f"alone moves the difference quotient by {noise:.1e}, more than the gradients "
+            f"themselves (max {scale:.1e}) at rtol={rtol:g}, so nothing could be judged; use eps "
+            "around 1e-3 or a larger rtol"
+        )
 
     def crosses_kink(signs: list[Array]) -> bool:
         return any(bool(xp.any(s != b)) for s, b in zip(signs, base_signs))
@@ -227,7 +250,7 @@ def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int 
         dirs = [m.backend.from_host(d, m.dtype) for d in random_directions(shapes, seed)]
         num, kink = directional(dirs, slots)
         ana = sum(float(xp.sum(g * d)) for g, d in zip(analytic, dirs))
-        rel = abs(num - ana) / max(abs(num) + abs(ana), tiny)
+        rel = _relative_error(num, ana, tiny)
         ok = (not kink) and rel <= GRADCHECK_FAST_RTOL[dtype]
         report.fast = {"numeric": num, "analytic": ana, "rel_error": rel,
                        "kink": float(kink), "passed": ok}
@@ -249,8 +272,8 @@ def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int 
                 n_kinks += 1
                 continue
             ana = float(flat_g[k])
-            err = abs(num - ana)
-            rel = err / max(abs(num) + abs(ana), tiny)
+            err = abs(num - ana) if math.isfinite(num - ana) else math.inf
+            rel = _relative_error(num, ana, tiny)
             if rel > worst[0]:
                 worst = (rel, err, _unravel(k, shape), num, ana)
         rel, err, idx, num, ana = worst

@@ -45,6 +45,7 @@ class Loss:
     fused_grad: Callable[[Array, Array, Any], Array] | None = None
     value_from_logits: Callable[[Array, Array, Any], Array] | None = None
     targets: str = "real"  # "real", "binary" (values in [0, 1]) or "labels" (class indices)
+    reduction: str = "mean"  # "mean" over samples, or "sum" (half_sse): how batches add up
 
 
 def _count(a: Array) -> float:
@@ -114,7 +115,7 @@ def fused_row_grad(a: Array, y: Array, xp: Any) -> Array:
 
 LOSSES: dict[str, Loss] = {
     "mse": Loss("mse", mse, mse_grad),
-    "half_sse": Loss("half_sse", half_sse, half_sse_grad),
+    "half_sse": Loss("half_sse", half_sse, half_sse_grad, reduction="sum"),
     "bce": Loss("bce", bce, bce_grad, "sigmoid", fused_mean_grad, bce_with_logits, "binary"),
     "bce_with_logits": Loss("bce_with_logits", bce_with_logits, bce_with_logits_grad,
                             targets="binary"),

@@ -100,6 +100,11 @@ class MLP:
         device: Any = None,
     ) -> None:
         sizes = V.check_layer_sizes(layer_sizes)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+        if not isinstance(init, str) and not (isinstance(init, (list, tuple))
+                                              and all(isinstance(i, str) for i in init)):
+            raise ValueError(f"init: expected a name or a list of names, got {init!r}")
         self._configure(sizes, activation, output_activation, loss, bias,
                         resolve_backend(backend, device), dtype)
         n_layers = len(sizes) - 1
@@ -124,6 +129,10 @@ class MLP:
         n_hidden = len(sizes) - 2
         if isinstance(activation, (str, Activation)):
             hidden = [activation] * n_hidden
+        elif not isinstance(activation, (list, tuple)):
+            raise ValueError(
+                f"activation: expected a name or a list of names, got {activation!r}"
+            )
         else:
             hidden = list(activation)
             if len(hidden) != n_hidden:
@@ -166,6 +175,16 @@ class MLP:
         Arrays decide the backend and device (they must all agree; ``backend=`` must match);
         host data (lists, NumPy arrays) goes to ``backend``. The arrays are copied.
         """
+        if not isinstance(weights, (list, tuple)):
+            raise ValueError(
+                f"weights: expected a list of 2-D arrays (one per layer), got "
+                f"{type(weights).__name__}"
+            )
+        if biases is not None and not isinstance(biases, (list, tuple)):
+            raise ValueError(
+                f"biases: expected a list of 1-D arrays (one per layer) or None, got "
+                f"{type(biases).__name__}"
+            )
         if not weights:
             raise ValueError("weights: expected at least one weight matrix, got none")
         arrays = {f"weights[{i}]": w for i, w in enumerate(weights) if not is_host_data(w)}
@@ -453,6 +472,7 @@ class MLP:
                 Y = xp.astype(y, self.dtype) if y.dtype != self.dtype else y
                 self._check_targets_shape(Y, n, k)
                 V.check_finite(Y, "y", xp)
+                V.check_distributions(Y, "y", xp)
                 labels = xp.argmax(Y, axis=1)
             return X, Y, labels
         y = self.backend.accept(y, "y", self.dtype)

@@ -95,6 +95,8 @@ class Adam(Optimizer):
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
         b1, b2 = betas
         self.betas = (_check_fraction(b1, "betas[0]"), _check_fraction(b2, "betas[1]"))
         self.eps = check_positive(eps, "eps")
@@ -196,6 +198,8 @@ def clip_grad_norm(grads: list[Array], max_norm: float, xp: Any | None = None) -
 
 
 def _check_fraction(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
     v = float(value)
     if not 0.0 <= v < 1.0:
         raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
@@ -203,6 +207,8 @@ def _check_fraction(value: Any, name: str) -> float:
 
 
 def _check_nonnegative(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
     v = float(value)
     if not math.isfinite(v) or v < 0.0:
         raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")

@@ -124,6 +124,8 @@ def _diff(a: Any, r: Any) -> tuple[float, float]:
     if a.size == 0:
         return 0.0, 0.0
     d = float(host.max(host.abs(a - r)))
+    if not math.isfinite(d):  # NaN or inf where the reference is finite is a mismatch
+        return math.inf, math.inf
     scale = float(host.max(host.abs(r)))
     return d, (d / scale if scale > 0 else (0.0 if d == 0 else math.inf))
 

@@ -520,7 +520,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         out, host = self._output(X)
         xp = self.model_.xp
         idx = xp.argmax(out, axis=1)
-        if host or self.classes_.dtype.kind not in "biuf":
+        unsupported = (self.classes_.dtype.kind == "f" and self.classes_.dtype.name
+                       not in self.model_.backend.supported_float_dtypes())
+        if host or unsupported or self.classes_.dtype.kind not in "biuf":
+            # NumPy labels: for host input, for strings, and for float labels the device
+            # cannot hold exactly (float64 labels on a float32-only device)
             return self.classes_[_host(idx)]
         classes = self.model_.backend.from_host(self.classes_)
         return xp.take(classes, idx, axis=0)

@@ -74,7 +74,7 @@ def fit(
     X: Any,
     y: Any,
     *,
-    lr: float = 0.1,
+    lr: float | None = None,
     epochs: int = 100,
     batch_size: int | None = None,
     optimizer: str | Optimizer = "sgd",
@@ -95,7 +95,8 @@ def fit(
 
     ``batch_size=None`` is full-batch gradient descent; ``batch_size=1`` is classic per-sample
     SGD. ``optimizer`` is a name (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``, made
-    with ``lr``) or an :class:`~xprop.optimizers.Optimizer`. ``verbose=k`` logs every k epochs.
+    with ``lr``, default 0.1) or an :class:`~xprop.optimizers.Optimizer` (which carries its own
+    learning rate; passing ``lr`` too is an error). ``verbose=k`` logs every k epochs.
     ``early_stopping=p`` stops after ``p`` epochs without a validation-loss improvement larger
     than ``min_delta`` and (``restore_best``) restores the best parameters; it needs
     ``validation_data`` or ``validation_split``. ``schedule``: ``constant``, ``step``,
@@ -108,21 +109,47 @@ def fit(
     xp = model.xp
     epochs = V.check_int(epochs, "epochs")
     verbose = V.check_int(verbose, "verbose", 0)
-    opt = get_optimizer(optimizer, lr=V.check_positive(lr, "lr")) if isinstance(
-        optimizer, str) else get_optimizer(optimizer)
+    if isinstance(optimizer, Optimizer):
+        if lr is not None:
+            raise ValueError(
+                f"lr: the optimizer {optimizer!r} carries its own learning rate; "
+                f"pass lr to it, not to fit (got lr={lr!r})"
+            )
+        opt = optimizer
+    else:
+        opt = get_optimizer(optimizer, lr=V.check_positive(0.1 if lr is None else lr, "lr"))
     if clip_norm is not None:
         V.check_positive(clip_norm, "clip_norm")
-    lr_at = schedule if callable(schedule) else get_schedule(schedule, opt.lr, epochs)
-    if not 0.0 <= float(validation_split) < 1.0:
+    if schedule is not None and not (callable(schedule) or isinstance(schedule, str)):
+        raise ValueError(f"schedule: expected a name or a function epoch -> lr, got {schedule!r}")
+    base_lr = opt.lr
+    lr_at = schedule if callable(schedule) else get_schedule(schedule, base_lr, epochs)
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+            or not 0.0 <= float(validation_split) < 1.0:
         raise ValueError(
             f"validation_split: expected a fraction in [0, 1), got {validation_split!r}"
         )
+    if validation_data is not None:
+        if validation_split:
+            raise ValueError("validation_data, validation_split: give one of them, not both")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError(
+                "validation_data: expected a pair (X_val, y_val), got "
+                f"{type(validation_data).__name__}"
+                + (f" of length {len(validation_data)}" if isinstance(
+                    validation_data, (tuple, list)) else "")
+            )
     if early_stopping is not None:
         early_stopping = V.check_int(early_stopping, "early_stopping")
         if validation_data is None and not validation_split:
             raise ValueError(
                 "early_stopping: needs validation_data=(X_val, y_val) or validation_split > 0"
             )
+    if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not (
+            math.isfinite(min_delta) and min_delta >= 0):
+        raise ValueError(f"min_delta: expected a finite number >= 0, got {min_delta!r}")
+    if callable(callbacks) or not all(callable(cb) for cb in callbacks):
+        raise ValueError("callbacks: expected a list of functions (epoch, logs, model)")
 
     Xd, Yd, labels = model.prepare(X, y)
     n = Xd.shape[0]
@@ -147,15 +174,28 @@ def fit(
     else:
         val = None
     batch_size = min(batch_size, n)
+    try:
+        return _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms,
+                       shuffle, verbose, early_stopping, min_delta, restore_best, clip_norm,
+                       callbacks, log)
+    finally:
+        opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
+
+
+def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms, shuffle,
+            verbose, early_stopping, min_delta, restore_best, clip_norm, callbacks,
+            log) -> History:
+    """The epoch loop of :func:`fit`, on validated, prepared data."""
+    xp = model.xp
     starts = list(range(0, n, batch_size))
     track_acc = model.is_classifier
+    summed = model.loss_fn.reduction == "sum"
     history = History()
     best = (math.inf, None)
     since_best = 0
     t0 = time.perf_counter()
-
     for epoch in range(epochs):
-        opt.lr = float(lr_at(epoch))
+        opt.lr = V.check_positive(lr_at(epoch), f"schedule({epoch})")
         snapshot = [xp.asarray(p, copy=True) for p in model._params]
         if shuffle and len(starts) > 1:
             idx = model.backend.from_host(next(perms))
@@ -168,7 +208,8 @@ def fit(
             e = min(s + batch_size, n)  # slices must stay in bounds (array-api-strict)
             Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
             cache = train_step(model, Xb, Yb, opt, clip_norm)
-            losses.append(model._loss_value(cache, Yb) * float(Xb.shape[0]))
+            # a mean loss counts by batch size, a summed one (half_sse) as it is
+            losses.append(model._loss_value(cache, Yb) * (1.0 if summed else float(e - s)))
             if track_acc:
                 Lb = None if Le is None else Le[s:e, ...]
                 hits.append(model._hits(cache.output, Yb, Lb))
@@ -185,7 +226,7 @@ def fit(
                 f"its parameters from the start of epoch {epoch + 1}. Try a smaller lr.",
                 epoch + 1, step,
             )
-        logs: dict[str, float] = {"loss": float(total) / n, "lr": opt.lr}
+        logs: dict[str, float] = {"loss": float(total) / (1 if summed else n), "lr": opt.lr}
         if track_acc:
             logs["accuracy"] = float(xp.sum(xp.stack(hits))) / n if hits else math.nan
         if val is not None:

@@ -15,6 +15,7 @@ from typing import Any
 Array = Any
 
 __all__ = [
+    "check_distributions",
     "check_finite",
     "check_int",
     "check_layer_sizes",
@@ -86,6 +87,22 @@ def check_matrix(x: Array, name: str, n_features: int | None = None) -> None:
         )
     if x.shape[0] < 1:
         raise ValueError(f"{name}: expected at least 1 sample, got shape {tuple(x.shape)}")
+
+
+def check_distributions(y: Array, name: str, xp: Any) -> None:
+    """Rows of ``y`` are probability vectors (entries in [0, 1], sums 1 within float
+    rounding), as cross-entropy targets must be: its fused gradient ``(a - y) / n`` assumes
+    it."""
+    lo, hi = float(xp.min(y)), float(xp.max(y))
+    sums = xp.sum(y, axis=1)
+    worst = float(xp.max(xp.abs(sums - 1.0)))
+    tol = 1e-6 if y.dtype == xp.float32 else 1e-12
+    if lo < 0.0 or hi > 1.0 or worst > tol * y.shape[1]:
+        raise ValueError(
+            f"{name}: cross_entropy expects one-hot or probability rows (entries in [0, 1] "
+            f"summing to 1); got entries from {lo:g} to {hi:g} and row sums off by up to "
+            f"{worst:.3g}"
+        )
 
 
 def check_finite(x: Array, name: str, xp: Any) -> None:
