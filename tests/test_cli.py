@@ -68,12 +68,13 @@ def assert_cli_error(r: subprocess.CompletedProcess, *fragments: str) -> str:
 
 
 def assert_argparse_error(r: subprocess.CompletedProcess, option: str) -> None:
-    """argparse's own errors: exit 2, usage plus one ``error:`` line naming the option."""
+    """argparse's own errors: exit 2, one ``xprop: error:`` line naming the option (no usage
+    dump)."""
     assert r.returncode == 2, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     assert "Traceback" not in r.stderr, r.stderr
-    errors = [ln for ln in r.stderr.splitlines() if "error:" in ln]
-    assert len(errors) == 1, r.stderr
-    assert f"argument {option}" in errors[0], errors[0]
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xprop: error:"), r.stderr
+    assert f"argument {option}" in lines[0], lines[0]
     assert "done:" not in r.stdout
 
 
@@ -664,3 +665,33 @@ def test_gradcheck_float32_on_a_device_without_float64(tmp_path):
     assert "float32" in r.stdout
     r = run_cli(tmp_path, "gradcheck", "--backend", "array_api_strict:no_float64")
     assert_cli_error(r, "float64")
+
+
+def test_plot_with_an_unknown_file_type_fails_before_training(tmp_path):
+    r = run_cli(tmp_path, "train", "--data", "xor", *FAST, "--plot", "curves.txt",
+                "--out", "m.npz")
+    assert_cli_error(r, "--plot", ".png")
+    assert "done:" not in r.stdout and not (tmp_path / "m.npz").exists()
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
+    blocker = tmp_path / "block"
+    (blocker / "matplotlib").mkdir(parents=True)
+    (blocker / "matplotlib" / "__init__.py").write_text("raise ImportError('blocked for a test')")
+    env = dict(_env(), PYTHONPATH=str(blocker))
+    r = subprocess.run([sys.executable, "-m", "xprop", "train", "--data", "xor", *FAST,
+                        "--plot", "c.png"], cwd=tmp_path, env=env, timeout=TIMEOUT,
+                       capture_output=True, text=True)
+    assert_cli_error(r, "--plot needs matplotlib", 'pip install "xprop[plot]"')
+    assert "done:" not in r.stdout
+
+
+def test_binary_files_give_clear_data_errors(tmp_path):
+    (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x01garbage\n")
+    (tmp_path / "junk.npz").write_bytes(b"garbage")
+    r = run_cli(tmp_path, "train", "--data", "bin.csv", *FAST)
+    assert_cli_error(r, "bin.csv", "not a UTF-8 text CSV file")
+    r = run_cli(tmp_path, "train", "--data", "junk.npz", *FAST)
+    assert_cli_error(r, "junk.npz", "not an .npz (zip) archive")
+    r = run_cli(tmp_path, "evaluate", "--checkpoint", "junk.npz", "--data", "xor")
+    assert_cli_error(r, "junk.npz", "not an .npz (zip) archive")

@@ -89,6 +89,9 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint: {path!r} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"checkpoint: {path!r} is corrupt or truncated, or not an xprop "
+                              "checkpoint: it is not an .npz (zip) archive")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):

@@ -41,6 +41,13 @@ class CLIError(Exception):
     """A user error reported as one line."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``xprop train: error: ...``, exit 2), no usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"xprop: error: {message} (see {self.prog} --help)\n")
+
+
 # --------------------------------------------------------------------------- progress
 
 
@@ -204,9 +211,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         from xprop.plots import require_matplotlib
 
         try:
-            require_matplotlib()
+            plt = require_matplotlib()
         except ImportError as e:
             raise CLIError(str(e)) from None
+        kinds = plt.figure().canvas.get_supported_filetypes()
+        plt.close("all")
+        suffix = os.path.splitext(args.plot)[1].lstrip(".").lower()
+        if suffix not in kinds:
+            raise CLIError(f"--plot: expected a file ending in one of "
+                           f"{', '.join('.' + k for k in sorted(kinds))}, got {args.plot!r}")
     X, y = _load_data(args.data, args.label, seed=args.seed)
     if y is None:
         raise CLIError("data: training needs labels or targets (y)")
@@ -344,7 +357,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="xprop",
         description="Train, check and use multilayer perceptrons on NumPy, CuPy, PyTorch or "
                     "array-api-strict. Without a command: the demo.",

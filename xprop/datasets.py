@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -136,6 +137,8 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
     ``labels=False`` only ``X`` is required (``y`` is ``None`` when absent)."""
     path = os.fspath(path)
     _check_readable(path)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"data file {path!r}: not an .npz (zip) archive of arrays 'X' and 'y'")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -165,10 +168,14 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1,
     as float64 targets."""
     path = os.fspath(path)
     _check_readable(path)
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        # (line number in the file, cells), blank lines dropped
-        numbered = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            # (line number in the file, cells), blank lines dropped
+            numbered = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+    except UnicodeDecodeError as e:
+        raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({e.reason} at byte "
+                         f"{e.start})") from None
     lines = [n for n, _ in numbered]
     rows = [r for _, r in numbered]
     if not rows:
