@@ -192,7 +192,7 @@ def test_get_params_set_params_clone():
     params = clf.get_params()
     assert params["hidden_layer_sizes"] == (5, 4) and params["activation"] == "tanh"
     assert params["optimizer"] == "adam" and params["batch_size"] == 200
-    assert params["backend"] == "numpy" and params["dtype"] == "float64"
+    assert params["backend"] is None and params["dtype"] == "float64"
     assert clf.set_params(max_iter=3, learning_rate=0.05) is clf
     assert clf.max_iter == 3 and clf.learning_rate == 0.05
     with pytest.raises(ValueError):
@@ -366,7 +366,7 @@ def test_array_api_strict_backend():
     with pytest.raises(xprop.DeviceMismatchError):
         strict.predict(X1)
     with pytest.raises(xprop.DeviceMismatchError):
-        MLPClassifier(**FAST).fit(Xs, y)
+        MLPClassifier(**FAST, backend="numpy").fit(Xs, y)
     # pickling goes through the host and back to the same device
     back = pickle.loads(pickle.dumps(follow))
     assert back.model_.backend.describe() == follow.model_.backend.describe()
@@ -442,3 +442,19 @@ def test_float_labels_predicted_on_a_float32_only_device():
     pred = clf.predict(Xd)
     assert isinstance(pred, np.ndarray) and pred.dtype == np.float64
     assert np.mean(pred == y) > 0.8
+
+
+def test_input_arrays_decide_the_backend_and_must_agree():
+    xps = pytest.importorskip("array_api_strict")
+    import xprop
+
+    X, y = _blobs()
+    Xd = xps.asarray(X)
+    clf = MLPClassifier(**STRICT_FAST, random_state=0).fit(Xd, xps.asarray(y))
+    assert clf.model_.backend.name == "array_api_strict"
+    dev1 = xps.Device("device1")
+    with pytest.raises(xprop.DeviceMismatchError, match=r"two devices"):
+        MLPClassifier(**STRICT_FAST).fit(xps.asarray(X, device=dev1), xps.asarray(y))
+    torch = pytest.importorskip("torch")
+    with pytest.raises(xprop.DeviceMismatchError, match=r"two namespaces"):
+        MLPClassifier(**STRICT_FAST).fit(torch.asarray(X), xps.asarray(y))

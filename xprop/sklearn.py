@@ -10,14 +10,16 @@ scikit-learn is an optional dependency: this module imports it and says how to i
 it is missing (``pip install "xprop[datasets]"`` or ``pip install scikit-learn``, version 1.6 or
 newer).
 
-Backends: the network lives on the xprop backend named by ``backend`` (``"numpy"``,
-``"torch"``, ``"array_api_strict"``, ``"cupy"``, ``"auto"``, optionally ``"name:device"``, or
-``None`` to follow the input arrays). Host data (NumPy arrays, lists, anything scikit-learn
-accepts) is validated with scikit-learn's utilities and copied to the device once per call;
-predictions for host input come back as NumPy arrays. Arrays of the estimator's backend stay
-on their device and predictions for them are arrays of that backend (class labels only when
-``classes_`` are numbers; string labels come back as NumPy). ``classes_`` always lives on the
-host. Arrays of another backend or device are refused (:class:`xprop.DeviceMismatchError`).
+Backends: the network lives on the xprop backend named by ``backend`` (``"numpy"``, ``"torch"``,
+``"array_api_strict"``, ``"cupy"``, ``"auto"``, optionally ``"name:device"``), or, with the
+default ``None``, on the backend of the input arrays (as in scikit-learn; host data then goes to
+``xprop.use_backend`` / ``$XPROP_BACKEND`` / NumPy). Host data (NumPy arrays, lists, anything
+scikit-learn accepts) is validated with scikit-learn's utilities and copied to the device once
+per call; predictions for host input come back as NumPy arrays. Arrays of the estimator's
+backend stay on their device and predictions for them are arrays of that backend (class labels
+only when ``classes_`` are numbers; string labels come back as NumPy). ``classes_`` always lives
+on the host. Arrays of another backend or device are refused
+(:class:`xprop.DeviceMismatchError`).
 
 Training is :func:`xprop.fit` with minibatches: ``fit`` runs ``max_iter`` epochs (fewer with
 ``early_stopping``); ``partial_fit`` runs one epoch per call and keeps the optimizer state
@@ -100,7 +102,7 @@ class _BaseMLP(BaseEstimator):
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
         dtype: str = "float64",
-        backend: str | None = "numpy",
+        backend: str | None = None,
         device: Any = None,
         verbose: int = 0,
     ) -> None:
@@ -238,6 +240,8 @@ class _BaseMLP(BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
         if _is_device_array(X) or _is_device_array(y):
+            if _is_device_array(X) and _is_device_array(y):
+                backend_of(X=X, y=y)  # one namespace and one device, or DeviceMismatchError
             X = self._validate_X(X, reset)
             n_y = y.shape[0] if hasattr(y, "shape") else len(y)
             if n_y != X.shape[0]:
@@ -395,10 +399,10 @@ _PARAMS_DOC = """
         Patience of ``early_stopping``, in epochs.
     dtype : {"float64", "float32"}, default="float64"
         Floating dtype of the network.
-    backend : str or None, default="numpy"
+    backend : str or None, default=None
         xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``, ``cupy``,
-        ``auto``, optionally ``name:device``); ``None`` follows the input arrays, else
-        ``xprop.use_backend`` / ``$XPROP_BACKEND`` / numpy.
+        ``auto``, optionally ``name:device``); ``None`` (the default) follows the input arrays,
+        and for host data ``xprop.use_backend`` / ``$XPROP_BACKEND`` / numpy.
     device : object, default=None
         Device on that backend (e.g. ``"cuda:0"``, ``"device1"``).
     verbose : int, default=0
