@@ -445,10 +445,13 @@ def test_diverging_run_raises_with_epoch_and_step(case, batch_size):
     assert f"epoch {e.epoch}," in msg and f"step {e.step} of {n_steps}" in msg
     # the epochs before the failing one completed normally
     assert sorted(seen) == list(range(e.epoch))
-    # the model keeps the finite parameters it had at the start of the failing epoch
+    # the model keeps its last finite parameters: those before the failing step (the start
+    # of the epoch when the first step failed)
     params = _params(model)
     assert all(np.all(np.isfinite(v)) for v in params.values())
-    _assert_params_equal(params, seen[e.epoch - 1])
+    assert "last finite parameters" in msg
+    if e.step == 1:
+        _assert_params_equal(params, seen[e.epoch - 1])
     for p in model.parameters().values():
         assert_backend_array(p, case.backend)
 
@@ -535,3 +538,29 @@ def test_a_schedule_returning_a_bad_lr_is_refused():
     m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy")
     with pytest.raises(ValueError, match=r"schedule\(0\): expected a finite number > 0"):
         m.fit(X, y, epochs=2, schedule=lambda epoch: -1.0)
+
+
+def test_divergence_keeps_the_parameters_before_the_failing_step():
+    """Replaying the epoch by hand step by step reaches the same parameters."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((32, 3)), 1e3 * rng.standard_normal((32, 1))
+    m = xprop.MLP([3, 8, 1], "relu", "identity", "mse", seed=0)
+    start = m.to_numpy_parameters()
+    with pytest.raises(xprop.TrainingDivergedError) as err:
+        m.fit(X, y, lr=5.0, epochs=50, batch_size=4, shuffle=False)
+    e = err.value
+    kept = m.to_numpy_parameters()
+    assert all(np.all(np.isfinite(v)) for v in kept.values())
+    # the same run, stopped after (epoch - 1) whole epochs and (step - 1) more steps
+    ref = xprop.MLP([3, 8, 1], "relu", "identity", "mse", seed=0)
+    ref.set_parameters(start)
+    if e.epoch > 1:
+        ref.fit(X, y, lr=5.0, epochs=e.epoch - 1, batch_size=4, shuffle=False)
+    opt_ref = xprop.SGD(lr=5.0)
+    Xd, Yd, _ = ref.prepare(X, y)
+    from xprop.train import train_step
+
+    for k in range(e.step - 1):
+        train_step(ref, Xd[4 * k : 4 * k + 4, ...], Yd[4 * k : 4 * k + 4, ...], opt_ref)
+    for name, v in ref.to_numpy_parameters().items():
+        np.testing.assert_array_equal(kept[name], v, err_msg=name)

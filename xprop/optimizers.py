@@ -47,6 +47,15 @@ class Optimizer:
     def _update(self, params: list[Array], grads: list[Array], xp: Any) -> None:
         raise NotImplementedError
 
+    def state(self) -> dict[str, Any]:
+        """A snapshot of the optimizer's state. Optimizers replace their state arrays at every
+        step (never update them in place), so copying the lists that hold them is enough."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in vars(self).items()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Return to a :meth:`state` snapshot."""
+        vars(self).update({k: (list(v) if isinstance(v, list) else v) for k, v in state.items()})
+
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
                            if not k.startswith("_") and k != "t")

@@ -197,6 +197,7 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms
     for epoch in range(epochs):
         opt.lr = V.check_positive(lr_at(epoch), f"schedule({epoch})")
         snapshot = [xp.asarray(p, copy=True) for p in model._params]
+        opt_state = opt.state()
         if shuffle and len(starts) > 1:
             idx = model.backend.from_host(next(perms))
             Xe, Ye = xp.take(Xd, idx, axis=0), xp.take(Yd, idx, axis=0)
@@ -218,12 +219,13 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms
         for p in model._params:
             ok = ok & xp.all(xp.isfinite(p))
         if not bool(ok):
-            model._params = snapshot
-            step = _first_bad(xp, losses, len(starts))
+            kept = _replay_finite(model, opt, snapshot, opt_state, Xe, Ye, starts, batch_size,
+                                  n, clip_norm)
+            step = kept + 1
             raise TrainingDivergedError(
                 f"training diverged: the loss or a parameter became NaN or inf at epoch "
                 f"{epoch + 1}, step {step} of {len(starts)} (lr={opt.lr:g}); the model keeps "
-                f"its parameters from the start of epoch {epoch + 1}. Try a smaller lr.",
+                f"its last finite parameters (those before that step). Try a smaller lr.",
                 epoch + 1, step,
             )
         logs: dict[str, float] = {"loss": float(total) / (1 if summed else n), "lr": opt.lr}
@@ -261,8 +263,26 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms
     return history
 
 
-def _first_bad(xp: Any, losses: list[Array], n_steps: int) -> int:
-    for i, value in enumerate(losses):
-        if not math.isfinite(float(value)):
-            return i + 1
-    return n_steps  # the loss stayed finite; the last update broke a parameter
+def _replay_finite(model: Any, opt: Optimizer, snapshot: list[Array], opt_state: dict,
+                   Xe: Array, Ye: Array, starts: list[int], batch_size: int, n: int,
+                   clip_norm: float | None) -> int:
+    """After a diverged epoch: go back to its start and redo its steps (same batches, same
+    order: deterministic) one at a time, checking each, until the one whose loss or update
+    is not finite; leave the model and optimizer just before it. Returns the number of good
+    steps. Runs only on this failure path, so the per-step syncs cost nothing in training."""
+    xp = model.xp
+    model._params = snapshot
+    opt.load_state(opt_state)
+    for kept, s in enumerate(starts):
+        before, before_opt = [xp.asarray(p, copy=True) for p in model._params], opt.state()
+        e = min(s + batch_size, n)
+        Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
+        cache = train_step(model, Xb, Yb, opt, clip_norm)
+        ok = xp.isfinite(model._loss_value(cache, Yb))
+        for p in model._params:
+            ok = ok & xp.all(xp.isfinite(p))
+        if not bool(ok):
+            model._params = before
+            opt.load_state(before_opt)
+            return kept
+    return len(starts)
