@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
              "activation x loss x depth 1-4 x bias), 16 samples, 20 full-batch SGD steps; "
              "reference: NumPy float64. Differences are norm-wise relative "
              "(max|x - ref| / max|ref|); the gradient check is xprop.gradcheck on 3 entries "
-             "per parameter (float64, or float32 where the device lacks float64).", "",
+             "per parameter (float64, or float32 where the device lacks float64): its "
+             "'verdict' row gives its own worst relative error, its 'vs NumPy's report' row "
+             "the difference from NumPy's check of the same model.", "",
              "| backend | device | dtype | quantity | max abs diff | max rel diff | tolerance "
              "| passed |", "|---|---|---|---|---|---|---|---|"]
     failed = 0
