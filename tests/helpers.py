@@ -15,3 +15,17 @@ def host(x) -> np.ndarray:
 def assert_backend_array(x, backend) -> None:
     """``x`` is an array of ``backend``'s namespace on its device (no silent NumPy)."""
     assert backend.owns(x), f"expected an array on {backend.describe()}, got {type(x)}"
+
+
+def make_data(loss: str, n: int, n_in: int, n_out: int, seed: int):
+    """Host inputs ``(n, n_in)`` and targets of the right kind for ``loss``: class labels for
+    cross_entropy, 0/1 arrays for the binary losses, real values otherwise."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_in))
+    if loss == "cross_entropy":
+        y = rng.integers(0, n_out, n)
+    elif loss in ("bce", "bce_with_logits"):
+        y = (rng.random((n, n_out)) > 0.5).astype(np.float64)
+    else:
+        y = rng.standard_normal((n, n_out))
+    return X, y

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import xprop
+from tests import helpers
 from tests.helpers import host
 from xprop import MLP, gradcheck
 from xprop.tolerances import GRADCHECK, GRADCHECK_FAST_RTOL
@@ -24,15 +25,7 @@ RTOL64 = 1e-7
 
 def make_data(loss: str, seed: int = 0, n: int = N, n_in: int = N_IN, n_out: int = N_OUT):
     """Host inputs and targets of the right kind for ``loss``."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, n_in))
-    if loss == "cross_entropy":
-        y = rng.integers(0, n_out, n)
-    elif loss in ("bce", "bce_with_logits"):
-        y = (rng.random((n, n_out)) > 0.5).astype(np.float64)
-    else:
-        y = rng.standard_normal((n, n_out))
-    return X, y
+    return helpers.make_data(loss, n, n_in, n_out, seed)
 
 
 def make_model(activation: str, loss: str, depth: int, bias: bool, **kwargs) -> MLP:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import xprop
+from tests import helpers
 from tests.helpers import assert_backend_array, host
 from xprop import MLP
 from xprop.tolerances import parity_atol, parity_rtol
@@ -39,15 +40,7 @@ def assert_same_parameters(model: MLP, before: dict[str, np.ndarray]) -> None:
 
 
 def make_data(loss: str, n: int = 16, n_in: int = 4, n_out: int = 3, seed: int = 5):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, n_in))
-    if loss == "cross_entropy":
-        y = rng.integers(0, n_out, n)
-    elif loss in ("bce", "bce_with_logits"):
-        y = (rng.random((n, n_out)) > 0.5).astype(np.float64)
-    else:
-        y = rng.standard_normal((n, n_out))
-    return X, y
+    return helpers.make_data(loss, n, n_in, n_out, seed)
 
 
 # =========================================================================== construction
