@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 from typing import Any
 
 import numpy as np
 
 from xprop._version import __version__
 from xprop.backend import BackendError, to_numpy
+from xprop.datasets import read_npz
 from xprop.mlp import MLP
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "load", "save"]
@@ -89,29 +89,10 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint: {path!r} does not exist")
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"checkpoint: {path!r} is corrupt or truncated, or not an xprop "
-                              "checkpoint: it is not an .npz (zip) archive")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"checkpoint: {path!r} is a single .npy array, not an xprop "
-                                  ".npz checkpoint")
-        with loaded as f:
-            arrays = {k: np.asarray(f[k]) for k in f.files}
-    except CheckpointError:
-        raise
+        arrays = read_npz(path, f"checkpoint: {path!r}")
     except ValueError as e:
-        if "pickle" in str(e):
-            raise CheckpointError(
-                f"checkpoint: {path!r} is not an .npz archive of numeric arrays (it is corrupt, "
-                "or holds pickled objects, which xprop never loads)"
-            ) from None
-        raise CheckpointError(f"checkpoint: {path!r} is corrupt or truncated ({e})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
-        raise CheckpointError(
-            f"checkpoint: {path!r} is corrupt or truncated ({type(e).__name__}: {e})"
-        ) from None
+        raise CheckpointError(str(e)) from None
     if "header" not in arrays:
         raise CheckpointError(f"checkpoint: {path!r} has no xprop header (not an xprop file?)")
     try:

@@ -137,27 +137,38 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
     ``labels=False`` only ``X`` is required (``y`` is ``None`` when absent)."""
     path = os.fspath(path)
     _check_readable(path)
+    arrays = read_npz(path, f"data file {path!r}")
+    missing = [k for k in (("X", "y") if labels else ("X",)) if k not in arrays]
+    if missing:
+        raise ValueError(f"data file {path!r}: expected arrays 'X' and 'y', missing {missing} "
+                         f"(found {sorted(arrays)})")
+    X, y = arrays["X"], arrays.get("y")
+    return _check_xy(X, y, path)
+
+
+def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive, read without pickle. Errors are ValueErrors that
+    start with ``what`` (e.g. ``"data file 'x.npz'"``) and say what is wrong with the file."""
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"data file {path!r}: not an .npz (zip) archive of arrays 'X' and 'y'")
+        raise ValueError(f"{what}: not an .npz (zip) archive: corrupt or truncated, or another "
+                         "kind of file")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError(f"data file {path!r}: a single .npy array, not an .npz archive "
-                             "with arrays 'X' and 'y'")
+            raise ValueError(f"{what}: a single .npy array, not an .npz archive")
         with loaded as f:
-            missing = [k for k in (("X", "y") if labels else ("X",)) if k not in f.files]
-            if missing:
-                raise ValueError(
-                    f"data file {path!r}: expected arrays 'X' and 'y', missing {missing} "
-                    f"(found {f.files})"
-                )
-            X = np.asarray(f["X"])
-            y = np.asarray(f["y"]) if "y" in f.files else None
-    except (OSError, ValueError, EOFError) as e:
-        if isinstance(e, ValueError) and str(e).startswith("data file"):
+            return {k: np.asarray(f[k]) for k in f.files}
+    except ValueError as e:
+        if str(e).startswith(what):
             raise
-        raise ValueError(f"data file {path!r}: not a readable .npz archive ({e})") from None
-    return _check_xy(X, y, path)
+        if "pickle" in str(e):
+            raise ValueError(f"{what}: holds pickled (object) arrays, which xprop never loads "
+                             "(allow_pickle=False)") from None
+        raise ValueError(f"{what}: corrupt or truncated .npz archive ({e})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise ValueError(
+            f"{what}: corrupt or truncated .npz archive ({type(e).__name__}: {e})"
+        ) from None
 
 
 def load_csv(path: str | os.PathLike, label: str | int | None = -1,
