@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 import xprop
+from xprop import network
 from xprop.train import train_step
 
 
@@ -179,7 +180,7 @@ def bench(name: str, sizes: list[int], batch: int, act: str, out_act: str, loss:
 
     def xprop_step_with_loss() -> None:
         cache = train_step(model, Xd, Yd, opt)
-        model._loss_value(cache, Yd)
+        network.loss_value(cache, Yd, model.arch, model.xp)
 
     fns: dict[str, Callable[[], object]] = {
         "numpy hand-written": lambda: hand_fn(hand, X, Y, lr),

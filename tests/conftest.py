@@ -2,8 +2,9 @@
 
 ``backend_dtype`` (and ``backend``) parametrise a test over NumPy, array-api-strict on its
 default device, on ``device1`` (a stand-in for a non-host device: any missing ``device=`` fails
-there) and on ``no_float64`` (float32 only), PyTorch when installed and CuPy when a CUDA device
-really works (marker ``cuda``). Unusable backends are skipped with the reason; with
+there) and on ``no_float64`` (float32 only), PyTorch and JAX (immutable arrays; x64 switched on
+here) when installed, and CuPy when a CUDA device really works (marker ``cuda``). Unusable
+backends are skipped with the reason; with
 ``XPROP_REQUIRE_CUDA=1`` an unusable CuPy fails the test instead.
 """
 
@@ -19,6 +20,11 @@ import xprop
 from xprop.backend import Backend, resolve_backend
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_JAX = importlib.util.find_spec("jax") is not None
+if HAS_JAX:  # float64 on JAX needs x64 switched on before any array is made
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
 REQUIRE_CUDA = os.environ.get("XPROP_REQUIRE_CUDA", "") not in ("", "0")
 
 BACKEND_SPECS = [
@@ -28,6 +34,8 @@ BACKEND_SPECS = [
     pytest.param(("array_api_strict", "no_float64"), id="strict-no_float64"),
     pytest.param(("torch", "cpu"), id="torch",
                  marks=pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")),
+    pytest.param(("jax", None), id="jax",
+                 marks=pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")),
     pytest.param(("cupy", None), id="cupy", marks=pytest.mark.cuda),
 ]
 

@@ -8,8 +8,8 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "xprop"
-MATH_MODULES = ["activations", "losses", "mlp", "gradcheck", "optimizers", "train",
-                "validation", "tolerances"]
+MATH_MODULES = ["activations", "losses", "params", "head", "network", "mlp", "gradcheck",
+                "optimizers", "train", "validation", "tolerances"]
 ARRAY_LIBRARIES = {"numpy", "cupy", "cupyx", "torch", "jax", "array_api_strict", "dask"}
 BACKEND_NAMES = ARRAY_LIBRARIES | {"cuda", "cpu", "gpu"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from xprop.backend import (
     BackendUnavailableError,
     DeviceMismatchError,
     backend_of,
+    core,
+    cupy_,
     resolve_backend,
     to_backend,
     to_numpy,
@@ -53,7 +56,7 @@ def test_default_is_numpy():
 def test_resolve_names_and_devices(spec, device, name, dev):
     b = resolve_backend(spec, device)
     assert b.name == name
-    assert B._device_str(b.device) == dev
+    assert B.device_str(b.device) == dev
 
 
 def test_resolve_torch():
@@ -84,7 +87,7 @@ def test_bad_devices(spec, device, match):
 def test_environment_variable(monkeypatch):
     monkeypatch.setenv("XPROP_BACKEND", "array_api_strict:device1")
     b = resolve_backend()
-    assert b.name == "array_api_strict" and B._device_str(b.device) == "device1"
+    assert b.name == "array_api_strict" and B.device_str(b.device) == "device1"
     assert xprop.MLP([2, 1]).backend == b
     monkeypatch.setenv("XPROP_BACKEND", "nonsense")
     with pytest.raises(BackendError, match="nonsense"):
@@ -97,7 +100,7 @@ def test_context_manager_nests_and_restores(monkeypatch):
         assert resolve_backend() == outer
         with use_backend("array_api_strict", "device1"):
             m = xprop.MLP([2, 3, 1])
-            assert B._device_str(m.backend.device) == "device1"
+            assert B.device_str(m.backend.device) == "device1"
             # an explicit argument wins over the context
             assert xprop.MLP([2, 1], backend="numpy").backend.name == "numpy"
         assert resolve_backend() == outer
@@ -110,7 +113,7 @@ def test_context_manager_fails_early_for_unknown_names():
 
 
 def test_auto_chooses_numpy_without_cuda_and_says_why(caplog):
-    B._last_auto_choice.clear()
+    core._last_auto_choice.clear()
     with caplog.at_level(logging.INFO, logger="xprop"):
         b = resolve_backend("auto")
     probe = xprop.probe_cupy()
@@ -215,7 +218,7 @@ def test_probe_survives_a_broken_import(monkeypatch):
             raise ImportError("libcuda.so.1: cannot open shared object file")
         return real_import(name, *a, **k)
 
-    monkeypatch.setattr(B.importlib, "import_module", broken)
+    monkeypatch.setattr(importlib, "import_module", broken)
     B.probe_cupy.cache_clear()
     p = xprop.probe_cupy()
     assert not p.usable and "libcuda.so.1" in p.reason
@@ -331,7 +334,7 @@ def test_tf32_is_off_unless_asked(monkeypatch):
     monkeypatch.delitem(sys.modules, "cupy._core._routines_linalg")
     monkeypatch.setitem(sys.modules, "cupy", None)
     assert "unchanged" in B.set_tf32(False)  # no CuPy: a message, never a crash
-    B._tf32_state.clear()
+    cupy_._tf32_state.clear()
 
 
 def test_context_is_a_no_op_off_cupy(backend):
@@ -360,7 +363,7 @@ def _fake_cuda_devices(monkeypatch, count):
 def test_cupy_device_specs(monkeypatch, spec, idx):
     """cupy:N picks device N (checked against a stand-in for two CUDA devices)."""
     Device = _fake_cuda_devices(monkeypatch, 2)
-    assert B._device("cupy", None, spec) == Device(idx)
+    assert B.ADAPTERS["cupy"].parse_device(None, spec) == Device(idx)
 
 
 @pytest.mark.parametrize(("spec", "match"), [
@@ -371,4 +374,4 @@ def test_cupy_device_specs(monkeypatch, spec, idx):
 def test_cupy_device_that_does_not_exist(monkeypatch, spec, match):
     _fake_cuda_devices(monkeypatch, 2)
     with pytest.raises(BackendError, match=match):
-        B._device("cupy", None, spec)
+        B.ADAPTERS["cupy"].parse_device(None, spec)

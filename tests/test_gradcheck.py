@@ -39,13 +39,21 @@ def snapshot(model: MLP) -> dict[str, np.ndarray]:
     return {k: np.array(host(v), copy=True) for k, v in model.parameters().items()}
 
 
-class ScaledW1Backward(MLP):
-    """A deliberately wrong backward: the gradient of W1 comes out 1% too large."""
+@pytest.fixture
+def scaled_w1_backward(monkeypatch):
+    """A deliberately wrong core backward: the gradient of W1 comes out 1% too large."""
+    from xprop import network
+    from xprop.params import Params
 
-    def _backward(self, cache, Y, params, input_grad=False):
-        grads, dX = super()._backward(cache, Y, params, input_grad)
-        grads[self._names.index("W1")] = grads[self._names.index("W1")] * 1.01
-        return grads, dX
+    good = network.backward
+
+    def backward(params, cache, Y, arch, *, input_grad=False, xp=None):
+        grads, dX = good(params, cache, Y, arch, input_grad=True, xp=xp)
+        values = [grads[k] * 1.01 if k == "W1" else grads[k] for k in grads]
+        grads = Params.from_arrays(grads.layout, values, grads.xp)
+        return (grads, dX) if input_grad else grads
+
+    monkeypatch.setattr(network, "backward", backward)
 
 
 # --------------------------------------------------------------------------- the full grid
@@ -230,9 +238,9 @@ def test_fast_mode_passes_on_a_correct_model(dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_broken_backward_is_caught_by_fast_and_full_mode(dtype):
+def test_broken_backward_is_caught_by_fast_and_full_mode(dtype, scaled_w1_backward):
     X, y = make_data("mse", seed=12)
-    model = ScaledW1Backward([N_IN, WIDTH, WIDTH, N_OUT], "tanh", seed=2, dtype=dtype)
+    model = MLP([N_IN, WIDTH, WIDTH, N_OUT], "tanh", seed=2, dtype=dtype)
 
     fast = gradcheck(model, X, y, mode="fast")
     assert not fast.passed
@@ -262,9 +270,9 @@ def test_broken_activation_backward_is_caught(monkeypatch):
     def scaled_backward(g, z, a, xp):
         return good.backward(g, z, a, xp) * 1.01
 
-    monkeypatch.setattr(model, "activations",
-                        [dataclasses.replace(good, backward=scaled_backward),
-                         *model.activations[1:]])
+    broken = dataclasses.replace(model.arch, hidden=(
+        dataclasses.replace(good, backward=scaled_backward), *model.arch.hidden[1:]))
+    monkeypatch.setattr(model, "arch", broken)
     for mode in ("fast", "full"):
         report = gradcheck(model, X, y, mode=mode)
         assert not report.passed
@@ -375,7 +383,11 @@ def test_gradcheck_leaves_data_and_model_alone(case, loss, check_input, mode):
 def test_a_nan_loss_is_an_error_not_a_pass():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((8, 3)), rng.integers(0, 3, 8)
-    m = xprop.MLP([3, 5, 3], "relu", "tanh", "cross_entropy")  # log of negative "probabilities"
+    from xprop.activations import ACTIVATIONS
+
+    log_of_negative = dataclasses.replace(ACTIVATIONS["tanh"],
+                                          forward=lambda z, xp: xp.log(xp.tanh(z) - 2.0))
+    m = xprop.MLP([3, 5, 3], log_of_negative, "softmax", "cross_entropy")
     with pytest.raises(ValueError, match=r"X, y: the loss is nan"):
         xprop.gradcheck(m, X, y)
 

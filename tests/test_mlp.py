@@ -146,7 +146,8 @@ def test_parameters_and_set_parameters(case):
     dev = case.backend.from_host(np.ones((2, 3)), case.dtype)
     model.set_parameters({"W0": dev})
     assert model.parameters()["W0"] is not dev
-    dev[0, 0] = 7.0
+    if case.backend.mutable:  # JAX arrays cannot be changed in place
+        dev[0, 0] = 7.0
     np.testing.assert_array_equal(host(model.parameters()["W0"]), np.ones((2, 3)))
 
     # shapes and names are checked, and a failed call changes nothing
@@ -580,7 +581,7 @@ def test_bad_layer_sizes(sizes):
         ({"init": "orthogonal"}, ValueError, "init"),
         ({"init": "normal(-1)"}, ValueError, "init"),
         ({"init": ["he"]}, ValueError, "init"),  # 3 layers
-        ({"backend": "jax"}, xprop.BackendError, "backend"),
+        ({"backend": "tensorflow"}, xprop.BackendError, "backend"),
         ({"dtype": "float16"}, xprop.BackendError, "dtype"),
         ({"bias": "yes"}, ValueError, "bias"),
         ({"backend": "numpy", "device": "cuda:0"}, xprop.BackendError, "device"),
@@ -622,7 +623,7 @@ BAD_DATA = {
     "y-shape": ("bin", BIN_X, np.ones((6, 2)), ValueError, "y"),
     "labels-too-big": ("ce", CE_X, np.array([0, 1, 2, 3, 0, 1]), ValueError, "y"),
     "labels-negative": ("ce", CE_X, np.array([0, 1, -1, 2, 0, 1]), ValueError, "y"),
-    "labels-float": ("ce", CE_X, CE_Y.astype(np.float64), TypeError, "y"),
+    "labels-float": ("ce", CE_X, CE_Y + 0.5, TypeError, "y"),
     "labels-length": ("ce", CE_X, CE_Y[:4], ValueError, "y"),
     "onehot-nan": ("ce", CE_X, _nan_at(np.eye(3)[CE_Y]), ValueError, "y"),
     "onehot-columns": ("ce", CE_X, np.eye(4)[[0, 1, 2, 3, 0, 1]], ValueError, "y"),

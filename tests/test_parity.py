@@ -64,7 +64,8 @@ def test_model_to_another_backend_keeps_every_value(backend, spec):
     m = xprop.MLP(spec.sizes, spec.activation, "identity", "mse", bias=spec.bias, seed=3,
                   dtype=dtype)
     moved = m.to(backend)
-    assert all(backend.owns(p) for p in moved._params)
+    assert all(backend.owns(p) for p in moved.params.values())
+    assert backend.owns(moved.params.buffer)
     back = moved.to("numpy")
     for a, b in zip(m.to_numpy_parameters().values(), back.to_numpy_parameters().values()):
         np.testing.assert_array_equal(a, b)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import warnings
 
 import numpy as np
@@ -121,13 +122,13 @@ def test_per_sample_sgd_takes_one_step_per_sample():
     X, y = _reg_data(6)
     steps = []
     opt = Adam(lr=0.01)
-    original = opt.step
+    original = opt.update
 
-    def counting_step(params, grads, xp=None):
-        steps.append(grads[0].shape)
-        return original(params, grads, xp)
+    def counting_update(buffer, grad, xp=None):
+        steps.append(grad.shape)
+        return original(buffer, grad, xp)
 
-    opt.step = counting_step
+    opt.update = counting_update
     _regressor().fit(X, y, optimizer=opt, epochs=2, batch_size=1)
     assert len(steps) == 12 and opt.t == 12
 
@@ -431,12 +432,18 @@ def _diverge(case, batch_size):
         with pytest.raises(xprop.TrainingDivergedError) as err:
             model.fit(X, y, lr=1e6, epochs=200, batch_size=batch_size,
                       callbacks=[lambda e, logs, m: seen.__setitem__(e, _params(m))])
-    return model, err.value, seen
+    return model, err.value, seen, X, y
+
+
+def _assert_finite_on(model, X, y):
+    """The model's loss and every output on (X, y) are finite."""
+    assert np.isfinite(model.loss(X, y))
+    assert np.all(np.isfinite(host(model.predict_output(X))))
 
 
 @pytest.mark.parametrize("batch_size", [None, 8])
 def test_diverging_run_raises_with_epoch_and_step(case, batch_size):
-    model, e, seen = _diverge(case, batch_size)
+    model, e, seen, X, y = _diverge(case, batch_size)
     n_steps = 1 if batch_size is None else 4
     assert isinstance(e, FloatingPointError)
     assert isinstance(e.epoch, int) and isinstance(e.step, int)
@@ -445,13 +452,15 @@ def test_diverging_run_raises_with_epoch_and_step(case, batch_size):
     assert f"epoch {e.epoch}," in msg and f"step {e.step} of {n_steps}" in msg
     # the epochs before the failing one completed normally
     assert sorted(seen) == list(range(e.epoch))
-    # the model keeps its last finite parameters: those before the failing step (the start
-    # of the epoch when the first step failed)
+    # the model keeps its last finite parameters: the last before the failing step whose loss
+    # and outputs on the training data are finite (the message says which)
     params = _params(model)
     assert all(np.all(np.isfinite(v)) for v in params.values())
     assert "last finite parameters" in msg
-    if e.step == 1:
-        _assert_params_equal(params, seen[e.epoch - 1])
+    _assert_finite_on(model, X, y)
+    start = re.search(r"those at the start of epoch (\d+)", msg)
+    if start and int(start.group(1)) - 1 in seen:
+        _assert_params_equal(params, seen[int(start.group(1)) - 1])
     for p in model.parameters().values():
         assert_backend_array(p, case.backend)
 
@@ -540,27 +549,54 @@ def test_a_schedule_returning_a_bad_lr_is_refused():
         m.fit(X, y, epochs=2, schedule=lambda epoch: -1.0)
 
 
-def test_divergence_keeps_the_parameters_before_the_failing_step():
-    """Replaying the epoch by hand step by step reaches the same parameters."""
+def test_divergence_keeps_the_last_parameters_finite_on_the_training_data():
+    """Replaying the run by hand to the point the message names reaches the same parameters,
+    and they give a finite loss and finite outputs on the training data."""
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((32, 3)), 1e3 * rng.standard_normal((32, 1))
     m = xprop.MLP([3, 8, 1], "relu", "identity", "mse", seed=0)
     start = m.to_numpy_parameters()
     with pytest.raises(xprop.TrainingDivergedError) as err:
         m.fit(X, y, lr=5.0, epochs=50, batch_size=4, shuffle=False)
-    e = err.value
     kept = m.to_numpy_parameters()
     assert all(np.all(np.isfinite(v)) for v in kept.values())
-    # the same run, stopped after (epoch - 1) whole epochs and (step - 1) more steps
+    _assert_finite_on(m, X, y)
+    msg = str(err.value)
+    after = re.search(r"those after step (\d+) of epoch (\d+)", msg)
+    at = re.search(r"those at the start of epoch (\d+)", msg)
+    assert after or at, msg
+    epoch, steps = (int(after.group(2)), int(after.group(1))) if after else (int(at.group(1)), 0)
+    # the same run, stopped after (epoch - 1) whole epochs and `steps` more steps
     ref = xprop.MLP([3, 8, 1], "relu", "identity", "mse", seed=0)
     ref.set_parameters(start)
-    if e.epoch > 1:
-        ref.fit(X, y, lr=5.0, epochs=e.epoch - 1, batch_size=4, shuffle=False)
+    if epoch > 1:
+        ref.fit(X, y, lr=5.0, epochs=epoch - 1, batch_size=4, shuffle=False)
     opt_ref = xprop.SGD(lr=5.0)
     Xd, Yd, _ = ref.prepare(X, y)
     from xprop.train import train_step
 
-    for k in range(e.step - 1):
+    for k in range(steps):
         train_step(ref, Xd[4 * k : 4 * k + 4, ...], Yd[4 * k : 4 * k + 4, ...], opt_ref)
     for name, v in ref.to_numpy_parameters().items():
         np.testing.assert_array_equal(kept[name], v, err_msg=name)
+
+
+def test_divergence_with_huge_parameters_keeps_finite_outputs(tmp_path):
+    """The reproduction of issue 7: SGD at lr 1e6 on a softmax classifier reached parameters
+    near 1e156 whose outputs were NaN; now the kept parameters give finite outputs, and
+    saving a model with non-finite parameters is refused."""
+    X, y = xprop.datasets.moons(80, noise=0.1, seed=0)
+    m = xprop.MLP([2, 16, 2], "relu", "softmax", "cross_entropy", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(xprop.TrainingDivergedError):
+            m.fit(X, y, optimizer=xprop.SGD(lr=1e6), epochs=50, batch_size=8)
+        _assert_finite_on(m, X, y)
+        assert m.all_finite()
+        m.save(tmp_path / "ok.npz")
+        buffer = m.params.buffer
+        m.params.assign(buffer * float("nan"))
+        assert not m.all_finite()
+        with pytest.raises(ValueError, match="NaN or inf"):
+            m.save(tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()

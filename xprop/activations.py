@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, device
 
 from xprop.validation import parse_parameter
 
@@ -125,7 +125,7 @@ def softmax(z: Array, xp: Any) -> Array:
 def softmax_derivative(z: Array, a: Array, xp: Any) -> Array:
     """Jacobian da_i/dz_j = a_i (delta_ij - a_j), shape (n, k, k)."""
     k = a.shape[1]
-    eye = xp.eye(k, dtype=a.dtype, device=a.device)
+    eye = xp.eye(k, dtype=a.dtype, device=device(a))
     return a[:, :, None] * eye[None, :, :] - a[:, :, None] * a[:, None, :]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from xprop._version import __version__
-from xprop.backend import BackendError, to_numpy
+from xprop.backend import BackendError, dtype_name
 from xprop.datasets import read_npz
 from xprop.mlp import MLP
 
@@ -45,6 +45,11 @@ def save(model: MLP, path: str | os.PathLike, *, overwrite: bool = True,
         raise FileNotFoundError(f"checkpoint: directory {directory!r} does not exist")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"checkpoint: {path!r} exists; pass overwrite=True (--force)")
+    if not model.all_finite():
+        raise ValueError(
+            "model: its parameters contain NaN or inf (a diverged run?); refusing to save a "
+            "checkpoint that could not be loaded"
+        )
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -53,7 +58,7 @@ def save(model: MLP, path: str | os.PathLike, *, overwrite: bool = True,
         "activations": [a.name for a in model.activations],
         "loss": model.loss_fn.name,
         "bias": model.bias,
-        "dtype": str(to_numpy(model._params[0]).dtype),
+        "dtype": dtype_name(model.dtype, model.xp),
         "parameters": {k: list(v) for k, v in model.parameter_shapes().items()},
     }
     from xprop.activations import get_activation

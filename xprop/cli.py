@@ -16,11 +16,11 @@ import numpy as np
 
 from xprop import datasets
 from xprop._version import __version__
-from xprop.backend import backend_info, to_numpy
+from xprop.backend import ADAPTERS, backend_info, to_numpy
 from xprop.checkpoint import load as load_checkpoint
 from xprop.checkpoint import save as save_checkpoint
 from xprop.gradcheck import gradcheck
-from xprop.losses import get_loss
+from xprop.head import infer_task
 from xprop.mlp import MLP
 from xprop.optimizers import get_optimizer
 
@@ -138,25 +138,13 @@ def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0)
     return datasets.load(spec, **kwargs)
 
 
-def _task(y: np.ndarray, loss: str | None = None,
-          output_activation: str | None = None) -> tuple[int, str, str]:
-    """(outputs, output activation, loss) for targets ``y`` and the user's choices: integer
-    labels -> softmax + cross_entropy over max+1 classes, or one sigmoid output with ``bce``
-    (an identity output with ``bce_with_logits``) for 0/1 labels; real targets -> identity +
-    mse."""
-    loss_name = get_loss(loss).name if loss else None
-    if loss_name in ("bce", "bce_with_logits"):
-        if y.ndim == 1 and not np.all((y == 0) | (y == 1)):
-            raise CLIError(f"--loss {loss}: needs 0/1 labels, got values from {y.min()} to "
-                           f"{y.max()}")
-        out = "sigmoid" if loss_name == "bce" else "identity"
-        return (1 if y.ndim == 1 else y.shape[1]), output_activation or out, loss_name
-    if y.dtype.kind in "iub":
-        if y.min() < 0:
-            raise CLIError(f"data: class labels must be >= 0, got {y.min()}")
-        return int(y.max()) + 1, output_activation or "softmax", loss_name or "cross_entropy"
-    return ((1 if y.ndim == 1 else y.shape[1]), output_activation or "identity",
-            loss_name or "mse")
+def _task(y: np.ndarray, loss: str | None = None, output_activation: str | None = None):
+    """The head and targets for ``y`` (see :func:`xprop.head.infer_task`), with CLI-style
+    errors."""
+    try:
+        return infer_task(y, loss, output_activation)
+    except ValueError as e:
+        raise CLIError(str(e).replace("loss ", "--loss ", 1)) from None
 
 
 def _apply_standardization(model: MLP, X: np.ndarray) -> np.ndarray:
@@ -223,7 +211,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     X, y = _load_data(args.data, args.label, seed=args.seed)
     if y is None:
         raise CLIError("data: training needs labels or targets (y)")
-    n_out, out_act, loss = _task(y, args.loss, args.output_activation)
+    task = _task(y, args.loss, args.output_activation)
+    n_out, out_act, loss, y = task.n_outputs, task.output_activation, task.loss, task.y
     if args.test_size > 0:
         stratify = y.dtype.kind in "iub"
         Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, args.test_size, args.seed,
@@ -291,7 +280,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         model = load_checkpoint(args.checkpoint, backend=args.backend)
         X = _apply_standardization(model, X)
     else:
-        n_out, out_act, loss = _task(y, args.loss, args.output_activation)
+        task = _task(y, args.loss, args.output_activation)
+        n_out, out_act, loss, y = task.n_outputs, task.output_activation, task.loss, task.y
         sizes = [X.shape[1], *_sizes(args.hidden or "4", "--hidden"), n_out]
         model = MLP(sizes, args.activation or "tanh", out_act, loss, seed=args.seed,
                     dtype=args.dtype, backend=args.backend)
@@ -311,11 +301,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(f"xprop {__version__}, Python {sys.version.split()[0]}, "
           f"array-api-compat {info['array_api_compat']['version']}")
-    for name in ("numpy", "array_api_strict", "torch", "cupy"):
+    for name in ADAPTERS:  # every registered backend, in registry order
         e = info[name]
         if e.get("available"):
             devices = ", ".join(e.get("devices", []))
             extra = f" ({e['device_name']})" if e.get("device_name") else ""
+            if "x64" in e:
+                extra += " float64 " + ("on" if e["x64"] else "off (jax_enable_x64)")
             print(f"  {name:<17} {e['version']:<10} devices: {devices}{extra}")
         else:
             print(f"  {name:<17} unusable: {e.get('reason')}")

@@ -22,6 +22,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from array_api_compat import device
+
+from xprop import network
 from xprop.backend import BackendError, dtype_name
 from xprop.init import random_directions, sample_indices
 from xprop.tolerances import FLOAT_EPS, GRADCHECK, GRADCHECK_FAST_RTOL, NOISE_SAFETY
@@ -189,17 +192,18 @@ def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int 
                seed: int, check_input: bool, mode: str, dtype: str, rtol: float,
                tiny: float) -> GradcheckReport:
     m = model if dtype_name(model.dtype, model.xp) == dtype else model.astype(dtype)
-    xp = m.xp
+    xp, arch = m.xp, m.arch
     Xd, Y, _ = m.prepare(X, y)
-    params = list(m._params)
-    _, cache = m._forward(Xd, params)
-    grads, dX = m._backward(cache, Y, params, input_grad=check_input)
-    kink_layers = [i for i, a in enumerate(m.activations) if a.kink]
+    params = dict(m.params)
+    names = list(params)
+    grads, dX = network.backward(params, network.forward(params, Xd, arch, xp)[1], Y, arch,
+                                 input_grad=True, xp=xp)
+    kink_layers = [i for i, a in enumerate(arch.activations) if a.kink]
     stencil = _STENCILS[method]
 
-    def evaluate(ps: list[Array], x: Array) -> tuple[float, list[Array]]:
-        _, c = m._forward(x, ps)
-        return float(m._loss_value(c, Y)), [c.pre[i] > 0 for i in kink_layers]
+    def evaluate(ps: dict[str, Array], x: Array) -> tuple[float, list[Array]]:
+        _, c = network.forward(ps, x, arch, xp)
+        return float(network.loss_value(c, Y, arch, xp)), [c.pre[i] > 0 for i in kink_layers]
 
     base_loss, base_signs = evaluate(params, Xd)
     # Rounding in L alone moves a difference quotient by about noise = c u |L| / h; entries
@@ -212,7 +216,7 @@ def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int 
     if not math.isfinite(base_loss):
         raise ValueError(f"X, y: the loss is {base_loss} at these parameters; a gradient check "
                          "needs a finite loss")
-    scale = max((float(xp.max(xp.abs(g))) for g in grads), default=0.0)
+    scale = max((float(xp.max(xp.abs(g))) for g in grads.values()), default=0.0)
     if NOISE_SAFETY * noise >= max(scale, FLOAT_EPS[dtype]):
         # the absolute tolerance rtol * tiny would exceed the largest gradient: vacuous
         raise ValueError(
@@ -224,13 +228,13 @@ def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int 
     def crosses_kink(signs: list[Array]) -> bool:
         return any(bool(xp.any(s != b)) for s, b in zip(signs, base_signs))
 
-    def directional(direction: list[Array], target: list[int]) -> tuple[float, bool]:
-        """Finite-difference derivative along ``direction`` (one array per target slot)."""
+    def directional(direction: list[Array], target: list[str]) -> tuple[float, bool]:
+        """Finite-difference derivative along ``direction`` (one array per target name)."""
         total, kink = 0.0, False
         for step, weight in stencil:
-            ps, x = list(params), Xd
+            ps, x = dict(params), Xd
             for slot, d in zip(target, direction):
-                if slot < 0:
+                if slot == "X":
                     x = Xd + (step * h) * d
                 else:
                     ps[slot] = params[slot] + (step * h) * d
@@ -239,10 +243,10 @@ def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int 
             total += weight * value
         return total / h, kink
 
-    names = list(m._names) + (["X"] if check_input else [])
-    arrays = params + ([Xd] if check_input else [])
-    analytic = grads + ([dX] if check_input else [])
-    slots = list(range(len(params))) + ([-1] if check_input else [])
+    names = names + (["X"] if check_input else [])
+    arrays = [params[k] for k in params] + ([Xd] if check_input else [])
+    analytic = [grads[k] for k in params] + ([dX] if check_input else [])
+    slots = names
     report = GradcheckReport([], dtype, method, h, rtol, tiny, m.backend.describe(), mode)
 
     if mode == "fast":
@@ -261,7 +265,7 @@ def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int 
         shape = tuple(arr.shape)
         size = math.prod(shape)
         flat_g = xp.reshape(g, (-1,))
-        positions = xp.arange(size, device=arr.device)
+        positions = xp.arange(size, device=device(arr))
         worst = (-1.0, 0.0, None, 0.0, 0.0)  # rel, abs, index, numeric, analytic
         n_kinks = 0
         checked = sample_indices(size, n_checks, seed + len(report.entries))

@@ -28,8 +28,8 @@ import numpy as np
 
 from xprop.validation import parse_parameter
 
-__all__ = ["INITS", "draw_weights", "parse_init", "permutation_stream", "random_directions",
-           "sample_indices", "standard_normal"]
+__all__ = ["INITS", "draw_parameters", "draw_weights", "parse_init", "permutation_stream",
+           "random_directions", "sample_indices", "standard_normal"]
 
 INITS = ("xavier_normal", "xavier_uniform", "glorot_normal", "glorot_uniform", "he",
          "he_normal", "he_uniform", "normal", "uniform", "auto")
@@ -84,6 +84,18 @@ def draw_weights(
             w = rng.uniform(0.0, 1.0, shape)
         out.append(np.asarray(w, dtype=np.float64))
     return out
+
+
+def draw_parameters(sizes: Sequence[int], inits: Sequence[str], activations: Sequence[str],
+                    seed: int, bias: bool) -> np.ndarray:
+    """The flat float64 host buffer ``[W0.ravel(), b0, W1.ravel(), b1, ...]`` of a new model:
+    weights from :func:`draw_weights`, biases zero (left out without ``bias``)."""
+    parts = []
+    for i, w in enumerate(draw_weights(sizes, inits, activations, seed)):
+        parts.append(w.reshape(-1))
+        if bias:
+            parts.append(np.zeros(sizes[i + 1], dtype=np.float64))
+    return np.concatenate(parts)
 
 
 def permutation_stream(n: int, seed: int | None):

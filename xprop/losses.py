@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from array_api_compat import device
+
 from xprop.activations import sigmoid
 
 Array = Any
@@ -48,13 +50,19 @@ class Loss:
     reduction: str = "mean"  # "mean" over samples, or "sum" (half_sse): how batches add up
 
 
+def _same_dtype(value: Array, like: Array, xp: Any) -> Array:
+    """``value`` in ``like``'s dtype: NumPy 1.x promotes a float32 0-d array times a Python
+    float to float64 (value-based casting); the standard (and NumPy 2) keep float32."""
+    return value if value.dtype == like.dtype else xp.astype(value, like.dtype)
+
+
 def _count(a: Array) -> float:
     return float(a.shape[0] * a.shape[1])
 
 
 def mse(a: Array, y: Array, xp: Any) -> Array:
     d = a - y
-    return xp.sum(d * d) / _count(a)
+    return _same_dtype(xp.sum(d * d) / _count(a), a, xp)
 
 
 def mse_grad(a: Array, y: Array, xp: Any) -> Array:
@@ -63,7 +71,7 @@ def mse_grad(a: Array, y: Array, xp: Any) -> Array:
 
 def half_sse(a: Array, y: Array, xp: Any) -> Array:
     d = a - y
-    return 0.5 * xp.sum(d * d)
+    return _same_dtype(0.5 * xp.sum(d * d), a, xp)
 
 
 def half_sse_grad(a: Array, y: Array, xp: Any) -> Array:
@@ -72,7 +80,7 @@ def half_sse_grad(a: Array, y: Array, xp: Any) -> Array:
 
 def bce(a: Array, y: Array, xp: Any) -> Array:
     s = y * xp.log(a + EPS) + (1.0 - y) * xp.log(1.0 - a + EPS)
-    return -xp.sum(s) / _count(a)
+    return _same_dtype(-xp.sum(s) / _count(a), a, xp)
 
 
 def bce_grad(a: Array, y: Array, xp: Any) -> Array:
@@ -81,7 +89,7 @@ def bce_grad(a: Array, y: Array, xp: Any) -> Array:
 
 def bce_with_logits(z: Array, y: Array, xp: Any) -> Array:
     s = xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
-    return xp.sum(s) / _count(z)
+    return _same_dtype(xp.sum(s) / _count(z), z, xp)
 
 
 def bce_with_logits_grad(z: Array, y: Array, xp: Any) -> Array:
@@ -94,7 +102,7 @@ def fused_mean_grad(a: Array, y: Array, xp: Any) -> Array:
 
 
 def cross_entropy(a: Array, y: Array, xp: Any) -> Array:
-    return -xp.sum(y * xp.log(a + EPS)) / float(a.shape[0])
+    return _same_dtype(-xp.sum(y * xp.log(a + EPS)) / float(a.shape[0]), a, xp)
 
 
 def cross_entropy_grad(a: Array, y: Array, xp: Any) -> Array:
@@ -105,7 +113,7 @@ def softmax_cross_entropy_from_logits(z: Array, y: Array, xp: Any) -> Array:
     """-1/n sum y (z - logsumexp(z)), with the row max subtracted for stability."""
     s = z - xp.max(z, axis=1, keepdims=True)
     log_p = s - xp.log(xp.sum(xp.exp(s), axis=1, keepdims=True))
-    return -xp.sum(y * log_p) / float(z.shape[0])
+    return _same_dtype(-xp.sum(y * log_p) / float(z.shape[0]), z, xp)
 
 
 def fused_row_grad(a: Array, y: Array, xp: Any) -> Array:
@@ -148,5 +156,5 @@ def get_loss(spec: str | Loss) -> Loss:
 
 def one_hot(labels: Array, k: int, dtype: Any, xp: Any) -> Array:
     """``(n,)`` integer labels -> ``(n, k)`` one-hot of ``dtype`` on the labels' device."""
-    classes = xp.arange(k, dtype=labels.dtype, device=labels.device)
+    classes = xp.arange(k, dtype=labels.dtype, device=device(labels))
     return xp.astype(labels[:, None] == classes[None, :], dtype)

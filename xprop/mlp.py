@@ -1,27 +1,24 @@
-"""A multilayer perceptron with explicit backpropagation, written once for any Array-API
-namespace.
+"""The model class: a thin, friendly wrapper over the pure core in :mod:`xprop.network`.
 
-Layer ``i`` maps ``A_i`` of shape ``(n, sizes[i])`` to ``A_{i+1} = f_i(A_i @ W_i + b_i)`` with
-``W_i`` of shape ``(sizes[i], sizes[i+1])`` and ``b_i`` of shape ``(sizes[i+1],)``. Backward,
-with ``dZ`` the gradient at the pre-activation of layer ``i``::
-
-    dW_i = A_i.T @ dZ        db_i = sum(dZ, axis=0)        dA_i = dZ @ W_i.T
-    dZ_{i-1} = f_{i-1}'(Z_{i-1}) * dA_i     (the activation's vector-Jacobian product)
-
-The namespace ``xp`` is looked up once, when the model is made. Entry points (``fit``,
-``predict``, ``loss``, ``accuracy``, ``xprop.gradcheck``) validate data once and convert it to
-the model's dtype and device; the low-level ``forward``/``backward`` refuse arrays of another
-namespace, device or dtype instead of converting them.
+An :class:`MLP` holds an :class:`~xprop.network.Architecture` (sizes, activations, output head,
+bias), its parameters (:class:`~xprop.params.Params`: named views ``W0, b0, ...`` into one flat
+buffer) and the backend, device and dtype they live on. It validates data once at its entry
+points (``fit``, ``predict``, ``loss``, ``accuracy``, ``xprop.gradcheck``) and delegates the math
+to :func:`xprop.network.forward`, :func:`~xprop.network.backward` and
+:func:`~xprop.network.loss_value`, training to :func:`xprop.train.fit`. The low-level
+``forward``/``backward`` methods refuse arrays of another namespace, device or dtype instead
+of converting them.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from array_api_compat import array_namespace
+
+from xprop import network
 from xprop import validation as V
 from xprop.activations import Activation, get_activation
 from xprop.backend import (
@@ -36,12 +33,16 @@ from xprop.backend import (
     to_backend,
     to_numpy,
 )
-from xprop.init import draw_weights
-from xprop.losses import Loss, get_loss, one_hot
+from xprop.head import Head, make_head
+from xprop.init import draw_parameters
+from xprop.losses import Loss
+from xprop.network import Architecture, Cache
+from xprop.params import Params
+from xprop.train import History, fit
 
 Array = Any
 
-__all__ = ["MLP", "ForwardCache"]
+__all__ = ["MLP"]
 
 
 def _on_device(method):
@@ -55,25 +56,18 @@ def _on_device(method):
     return wrapper
 
 
-@dataclass
-class ForwardCache:
-    """What backward needs: ``inputs[i]`` = A_i (input of layer i), ``pre[i]`` = Z_i,
-    ``output`` = the network output."""
-
-    inputs: list[Array]
-    pre: list[Array]
-    output: Array
-
-
 class MLP:
-    """A fully connected network ``sizes[0] -> ... -> sizes[-1]``.
+    """A fully connected network ``sizes[0] -> ... -> sizes[-1]``: an
+    :class:`~xprop.network.Architecture` plus its parameters (:class:`~xprop.params.Params`,
+    named views into one buffer) on one backend, device and dtype.
 
     Parameters
     ----------
     layer_sizes: ``[n_inputs, hidden..., n_outputs]``, at least two integers >= 1.
     activation: hidden activation name, or one name per hidden layer.
-    output_activation: ``identity``, ``sigmoid``, ``softmax``, ... (see ``xprop.activations``).
-    loss: ``mse``, ``half_sse``, ``bce``, ``bce_with_logits``, ``cross_entropy``.
+    output_activation, loss: the output head (see :mod:`xprop.head` for the valid pairs):
+        ``identity``/``sigmoid``/``softmax``/... and ``mse``, ``half_sse``, ``bce``,
+        ``bce_with_logits``, ``cross_entropy``.
     bias: whether layers have biases (zero at start).
     init: ``auto``, ``xavier_normal``/``glorot_normal``, ``xavier_uniform``/``glorot_uniform``,
         ``he``, ``he_uniform``, ``normal(scale)``, ``uniform``; or one per layer.
@@ -100,61 +94,20 @@ class MLP:
         device: Any = None,
     ) -> None:
         sizes = V.check_layer_sizes(layer_sizes)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+        seed = V.check_seed(seed)
         if not isinstance(init, str) and not (isinstance(init, (list, tuple))
                                               and all(isinstance(i, str) for i in init)):
             raise ValueError(f"init: expected a name or a list of names, got {init!r}")
-        self._configure(sizes, activation, output_activation, loss, bias,
-                        resolve_backend(backend, device), dtype)
+        arch = _architecture(sizes, activation, output_activation, loss, bias)
         n_layers = len(sizes) - 1
         inits = [init] * n_layers if isinstance(init, str) else list(init)
         if len(inits) != n_layers:
             raise ValueError(f"init: expected 1 or {n_layers} names, got {len(inits)}")
+        _bind(self, arch, resolve_backend(backend, device), dtype)
+        host = draw_parameters(sizes, inits, [a.name for a in arch.activations], seed, bias)
+        self.params = Params(arch.layout, self.backend.from_host(host, self.dtype), self.xp)
         self.init = init
         self.seed = seed
-        host_w = draw_weights(sizes, inits, [a.name for a in self.activations], seed)
-        params = []
-        for i, w in enumerate(host_w):
-            params.append(self.backend.from_host(w, self.dtype))
-            if bias:
-                params.append(self.xp.zeros((sizes[i + 1],), dtype=self.dtype,
-                                            device=self.backend.device))
-        self._params = params
-
-    # ------------------------------------------------------------------ construction helpers
-
-    def _configure(self, sizes: list[int], activation: Any, output_activation: str, loss: Any,
-                   bias: bool, backend: Backend, dtype: Any) -> None:
-        n_hidden = len(sizes) - 2
-        if isinstance(activation, (str, Activation)):
-            hidden = [activation] * n_hidden
-        elif not isinstance(activation, (list, tuple)):
-            raise ValueError(
-                f"activation: expected a name or a list of names, got {activation!r}"
-            )
-        else:
-            hidden = list(activation)
-            if len(hidden) != n_hidden:
-                raise ValueError(
-                    f"activation: expected 1 name or {n_hidden} (one per hidden layer), "
-                    f"got {len(hidden)}"
-                )
-        if not isinstance(bias, bool):
-            raise ValueError(f"bias: expected True or False, got {bias!r}")
-        self.sizes = sizes
-        self.activations: list[Activation] = [get_activation(a) for a in hidden]
-        self.activations.append(get_activation(output_activation))
-        self.loss_fn: Loss = get_loss(loss)
-        self.bias = bias
-        self.backend = backend
-        self.xp = fast_namespace(backend.xp)  # the namespace, with faster NumPy reductions
-        self.dtype = backend.dtype(dtype)
-        self._fused = self.loss_fn.fused_activation == self.activations[-1].name
-        per = 2 if bias else 1
-        self._names = [f"{k}{i}" for i in range(len(sizes) - 1)
-                       for k in (("W", "b") if bias else ("W",))]
-        self._per = per
 
     @classmethod
     def from_arrays(
@@ -222,108 +175,134 @@ class MLP:
                     f"weights[{i - 1}] with {sizes[-1]} outputs, got {shp}"
                 )
             sizes.append(int(shp[1]))
-        model = cls.__new__(cls)
-        model._configure(sizes, activation, output_activation, loss, biases is not None,
-                         chosen, dtype)
-        model.init = "explicit"
-        model.seed = None
         if biases is not None and len(biases) != len(weights):
             raise ValueError(
                 f"biases: expected {len(weights)} bias vectors (one per layer), got {len(biases)}"
             )
+        arch = _architecture(sizes, activation, output_activation, loss, biases is not None)
+        model = cls.__new__(cls)
+        _bind(model, arch, chosen, dtype)
+        model.init = "explicit"
+        model.seed = None
         values = {}
         for i, w in enumerate(weights):
             values[f"W{i}"] = w
             if biases is not None:
                 values[f"b{i}"] = biases[i]
-        model._params = [None] * len(model._names)
-        model.set_parameters(values)
+        model.params = Params.from_arrays(
+            arch.layout, [_accept_parameter(model, n, values[n]) for n in arch.layout.names],
+            model.xp)
         return model
 
-    # ------------------------------------------------------------------ parameters
+    # ------------------------------------------------------------------ description
+
+    @property
+    def sizes(self) -> list[int]:
+        """``[n_inputs, hidden..., n_outputs]``."""
+        return list(self.arch.sizes)
+
+    @property
+    def activations(self) -> list[Activation]:
+        """One activation per layer; the last is the head's output activation."""
+        return list(self.arch.activations)
+
+    @property
+    def head(self) -> Head:
+        """The output activation and loss (target preparation, decision rule, accuracy)."""
+        return self.arch.head
+
+    @property
+    def loss_fn(self) -> Loss:
+        return self.arch.head.loss
+
+    @property
+    def bias(self) -> bool:
+        return self.arch.bias
 
     @property
     def n_layers(self) -> int:
-        return len(self.sizes) - 1
+        return self.arch.n_layers
 
     @property
-    def weights(self) -> list[Array]:
-        """The weight matrices ``W_i``, shape ``(sizes[i], sizes[i+1])`` (live arrays)."""
-        return self._params[:: self._per]
-
-    @property
-    def biases(self) -> list[Array] | None:
-        """The bias vectors ``b_i``, shape ``(sizes[i+1],)``, or ``None`` without biases."""
-        return self._params[1 :: self._per] if self.bias else None
-
-    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
-        shapes = {}
-        for i in range(self.n_layers):
-            shapes[f"W{i}"] = (self.sizes[i], self.sizes[i + 1])
-            if self.bias:
-                shapes[f"b{i}"] = (self.sizes[i + 1],)
-        return shapes
-
-    def parameters(self) -> dict[str, Array]:
-        """Name -> array (``W0``, ``b0``, ``W1``, ...), the live arrays in layer order."""
-        return dict(zip(self._names, self._params))
-
-    def set_parameters(self, values: Mapping[str, Any]) -> None:
-        """Replace parameters by name (copies; shapes, backend and device are checked;
-        host data is moved to the model's device and cast to its dtype)."""
-        shapes = self.parameter_shapes()
-        new = list(self._params)
-        for name, v in values.items():
-            if name not in shapes:
-                raise KeyError(f"parameters: unknown name {name!r}; expected {list(shapes)}")
-            arr = self.backend.accept(v, name, self.dtype)
-            if tuple(arr.shape) != shapes[name]:
-                raise ValueError(
-                    f"{name}: expected shape {shapes[name]}, got {tuple(arr.shape)}"
-                )
-            if not self.xp.isdtype(arr.dtype, ("real floating", "integral")):
-                raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
-            V.check_finite(arr, name, self.xp)
-            new[self._names.index(name)] = self.xp.asarray(
-                self.xp.astype(arr, self.dtype), copy=True
-            )
-        missing = [n for n, p in zip(self._names, new) if p is None]
-        if missing:
-            raise ValueError(f"parameters: missing values for {missing}")
-        self._params = new
-
-    def count_parameters(self) -> int:
-        """Number of trainable scalars: sum of fan_in*fan_out (+ fan_out with biases)."""
-        return sum(math.prod(s) for s in self.parameter_shapes().values())
-
-    def to(self, backend: str | Backend, device: Any = None) -> MLP:
-        """A copy of this model on another backend/device, every value unchanged (through the
-        host)."""
-        target = resolve_backend(backend, device)
-        clone = self.__class__.__new__(self.__class__)
-        clone.__dict__.update(self.__dict__)
-        clone._configure(self.sizes, self.activations[:-1], self.activations[-1],
-                         self.loss_fn, self.bias, target, dtype_name(self.dtype, self.xp))
-        clone._params = [to_backend(p, target) for p in self._params]
-        return clone
-
-    def astype(self, dtype: Any) -> MLP:
-        """A copy of this model in another dtype on the same backend and device."""
-        clone = self.__class__.__new__(self.__class__)
-        clone.__dict__.update(self.__dict__)
-        clone.dtype = self.backend.dtype(dtype)
-        clone._params = [self.xp.astype(p, clone.dtype) for p in self._params]
-        if clone.dtype == self.dtype:
-            clone._params = [self.xp.asarray(p, copy=True) for p in clone._params]
-        return clone
+    def is_classifier(self) -> bool:
+        """Whether the head predicts classes (softmax, sigmoid, or ``bce_with_logits``)."""
+        return self.arch.head.is_classifier
 
     def __repr__(self) -> str:
-        acts = ",".join(a.name for a in self.activations)
+        acts = ",".join(a.name for a in self.arch.activations)
         return (
             f"MLP({self.sizes}, activations=[{acts}], loss={self.loss_fn.name!r}, "
             f"bias={self.bias}, dtype={dtype_name(self.dtype, self.xp)}, "
             f"backend={self.backend.describe()})"
         )
+
+    # ------------------------------------------------------------------ parameters
+
+    @property
+    def weights(self) -> list[Array]:
+        """The weight matrices ``W_i``, shape ``(sizes[i], sizes[i+1])`` (live views)."""
+        return [self.params[w] for w, _ in self.arch.names]
+
+    @property
+    def biases(self) -> list[Array] | None:
+        """The bias vectors ``b_i``, shape ``(sizes[i+1],)``, or ``None`` without biases."""
+        return [self.params[b] for _, b in self.arch.names] if self.bias else None
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        layout = self.arch.layout
+        return dict(zip(layout.names, layout.shapes))
+
+    def parameters(self) -> dict[str, Array]:
+        """Name -> array (``W0``, ``b0``, ``W1``, ...): live views into the parameter buffer
+        ``model.params.buffer``, in layer order."""
+        return dict(self.params)
+
+    def set_parameters(self, values: Mapping[str, Any]) -> None:
+        """Replace parameters by name (copied into a new buffer; shapes, backend and device
+        are checked; host data is moved to the model's device and cast to its dtype). A
+        failed call changes nothing."""
+        names = self.arch.layout.names
+        new = dict(self.params)
+        for name, v in values.items():
+            if name not in names:
+                raise KeyError(f"parameters: unknown name {name!r}; expected {list(names)}")
+            new[name] = _accept_parameter(self, name, v)
+        self.params = Params.from_arrays(self.arch.layout, [new[n] for n in names], self.xp)
+
+    def count_parameters(self) -> int:
+        """Number of trainable scalars: sum of fan_in*fan_out (+ fan_out with biases)."""
+        return self.arch.layout.size
+
+    def _clone(self, arch: Architecture, backend: Backend, dtype: Any, buffer: Any) -> MLP:
+        clone = self.__class__.__new__(self.__class__)
+        clone.__dict__.update(self.__dict__)
+        _bind(clone, arch, backend, dtype)
+        clone.params = Params(arch.layout, buffer, clone.xp)
+        return clone
+
+    def to(self, backend: str | Backend, device: Any = None) -> MLP:
+        """A copy of this model on another backend/device, every value unchanged (one
+        transfer of the parameter buffer through the host)."""
+        target = resolve_backend(backend, device)
+        name = dtype_name(self.dtype, self.xp)
+        return self._clone(self.arch, target, name, to_backend(self.params.buffer, target))
+
+    def astype(self, dtype: Any) -> MLP:
+        """A copy of this model in another dtype on the same backend and device."""
+        new = self.backend.dtype(dtype)
+        buffer = self.xp.astype(self.params.buffer, new)
+        if new == self.dtype:
+            buffer = self.xp.asarray(buffer, copy=True)
+        return self._clone(self.arch, self.backend, dtype, buffer)
+
+    def to_numpy_parameters(self) -> dict[str, Any]:
+        """Host copies of the parameters (NumPy arrays), e.g. for saving or comparing."""
+        flat = to_numpy(self.params.buffer, copy=True)
+        return self.arch.layout.views(flat, array_namespace(flat))
+
+    def all_finite(self) -> bool:
+        """Whether every parameter is finite (one reduction over the buffer, one sync)."""
+        return bool(self.xp.all(self.xp.isfinite(self.params.buffer)))
 
     # ------------------------------------------------------------------ low-level math
 
@@ -347,196 +326,75 @@ class MLP:
             )
 
     @_on_device
-    def forward(self, X: Array) -> tuple[Array, ForwardCache]:
-        """Output ``(n, sizes[-1])`` and the cache for :meth:`backward`. ``X`` must be a
+    def forward(self, X: Array) -> tuple[Array, Cache]:
+        """Output ``(n, sizes[-1])`` and the cache for :meth:`backward`
+        (:func:`xprop.network.forward` with this model's parameters). ``X`` must be a
         ``(n, sizes[0])`` array of the model's namespace, device and dtype."""
         self._check_own(X, "X")
         V.check_matrix(X, "X", self.sizes[0])
-        return self._forward(X, self._params)
-
-    def _forward(self, X: Array, params: list[Array]) -> tuple[Array, ForwardCache]:
-        xp, per, bias = self.xp, self._per, self.bias
-        inputs, pre = [], []
-        A = X
-        for i, act in enumerate(self.activations):
-            Z = A @ params[i * per]
-            if bias:
-                Z += params[i * per + 1]
-            inputs.append(A)
-            pre.append(Z)
-            A = act.forward(Z, xp)
-        return A, ForwardCache(inputs, pre, A)
+        return network.forward(self.params, X, self.arch, self.xp)
 
     @_on_device
     def backward(
-        self, cache: ForwardCache, y: Array, input_grad: bool = False
+        self, cache: Cache, y: Array, input_grad: bool = False
     ) -> dict[str, Array]:
-        """Gradients of the loss for every parameter (``W0``, ``b0``, ...) and, with
-        ``input_grad=True``, for the input under ``"X"``.
+        """Gradients of the loss for every parameter (``W0``, ``b0``, ...: views into one
+        gradient buffer) and, with ``input_grad=True``, for the input under ``"X"``.
 
         ``y``: targets on the model's device: ``(n, k)`` of the model's dtype, ``(n,)`` for
-        one output, or ``(n,)`` integer labels for ``cross_entropy``.
+        one output, or ``(n,)`` integer labels for a softmax head.
         """
-        Y = self._coerce_targets(y, cache.output.shape[0])
-        grads, dX = self._backward(cache, Y, self._params, input_grad)
-        out = dict(zip(self._names, grads))
-        if input_grad:
-            out["X"] = dX
-        return out
-
-    def _coerce_targets(self, y: Array, n: int) -> Array:
-        xp = self.xp
         if not self.backend.owns(y):
             self._check_own(y, "y")
-        if y.ndim == 1:
-            if self.loss_fn.targets == "labels" and xp.isdtype(y.dtype, "integral"):
-                return one_hot(y, self.sizes[-1], self.dtype, xp)
-            if self.sizes[-1] != 1:
-                raise ValueError(
-                    f"y: expected shape ({n}, {self.sizes[-1]}), got {tuple(y.shape)}"
-                )
-            y = xp.reshape(y, (-1, 1))
-        if tuple(y.shape) != (n, self.sizes[-1]):
-            raise ValueError(f"y: expected shape ({n}, {self.sizes[-1]}), got {tuple(y.shape)}")
-        if y.dtype != self.dtype:
+        n, k = cache.output.shape[0], self.sizes[-1]
+        try:
+            Y = self.head.coerce_targets(y, n, k, self.dtype, self.xp)
+        except TypeError:
             raise TypeError(
-                f"y: expected dtype {dtype_name(self.dtype, xp)} (the model's), got {y.dtype}"
-            )
-        return y
-
-    def _output_grad(self, cache: ForwardCache, Y: Array) -> Array:
-        """dL/dZ of the last layer: the fused ``(a - y) / N`` where the pair allows it."""
-        xp, out = self.xp, cache.output
-        if self._fused:
-            return self.loss_fn.fused_grad(out, Y, xp)
-        act = self.activations[-1]
-        return act.backward(self.loss_fn.grad(out, Y, xp), cache.pre[-1], out, xp)
-
-    def _backward(
-        self, cache: ForwardCache, Y: Array, params: list[Array], input_grad: bool = False
-    ) -> tuple[list[Array], Array | None]:
-        xp, per, bias = self.xp, self._per, self.bias
-        grads: list[Array] = [None] * len(params)
-        dZ = self._output_grad(cache, Y)
-        dX = None
-        for i in range(self.n_layers - 1, -1, -1):
-            grads[i * per] = cache.inputs[i].T @ dZ
-            if bias:
-                grads[i * per + 1] = xp.sum(dZ, axis=0)
-            if i > 0:
-                dA = dZ @ params[i * per].T
-                dZ = self.activations[i - 1].backward(dA, cache.pre[i - 1], cache.inputs[i], xp)
-            elif input_grad:
-                dX = dZ @ params[0].T
-        return grads, dX
-
-    def _loss_value(self, cache: ForwardCache, Y: Array) -> Array:
-        """The loss as a 0-d array (from the logits for fused pairs: exact, no eps)."""
-        if self._fused:
-            return self.loss_fn.value_from_logits(cache.pre[-1], Y, self.xp)
-        return self.loss_fn.value(cache.output, Y, self.xp)
+                f"y: expected dtype {dtype_name(self.dtype, self.xp)} (the model's), got "
+                f"{y.dtype}"
+            ) from None
+        if input_grad:
+            grads, dX = network.backward(self.params, cache, Y, self.arch, input_grad=True,
+                                         xp=self.xp)
+            return {**grads, "X": dX}
+        return dict(network.backward(self.params, cache, Y, self.arch, xp=self.xp))
 
     # ------------------------------------------------------------------ entry points
 
     def prepare(self, X: Any, y: Any | None = None) -> tuple[Array, Array | None, Array | None]:
         """Validate and convert user data once: ``X`` to a ``(n, sizes[0])`` array of the
-        model's dtype on its device, ``y`` to ``(n, k)`` targets; also returns the integer labels
-        (for accuracy) when the loss takes class labels."""
-        xp = self.xp
+        model's dtype on its device, ``y`` to ``(n, k)`` targets (see
+        :meth:`xprop.head.Head.prepare_targets`); also returns the integer labels (for
+        accuracy) when the head takes class labels."""
         X = self.backend.accept(X, "X", self.dtype)
         V.check_matrix(X, "X", self.sizes[0])
-        V.check_finite(X, "X", xp)
+        V.check_finite(X, "X", self.xp)
         if y is None:
             return X, None, None
-        n, k = X.shape[0], self.sizes[-1]
-        kind = self.loss_fn.targets
-        labels = None
-        if kind == "labels":
-            y = self.backend.accept(y, "y", float_dtype=self.dtype)
-            if y.ndim == 1:
-                if not xp.isdtype(y.dtype, "integral"):
-                    raise TypeError(
-                        f"y: {self.loss_fn.name} expects integer class labels in [0, {k}) or "
-                        f"one-hot of shape ({n}, {k}); got {y.dtype} labels"
-                    )
-                self._check_len(y, n)
-                lo, hi = int(xp.min(y)), int(xp.max(y))
-                if lo < 0 or hi >= k:
-                    raise ValueError(
-                        f"y: expected class labels in [0, {k}) for {k} outputs, got labels "
-                        f"from {lo} to {hi}"
-                    )
-                labels = y
-                Y = one_hot(y, k, self.dtype, xp)
-            else:
-                Y = xp.astype(y, self.dtype) if y.dtype != self.dtype else y
-                self._check_targets_shape(Y, n, k)
-                V.check_finite(Y, "y", xp)
-                V.check_distributions(Y, "y", xp)
-                labels = xp.argmax(Y, axis=1)
-            return X, Y, labels
-        y = self.backend.accept(y, "y", self.dtype)
-        if y.ndim == 1 and k == 1:
-            y = xp.reshape(y, (-1, 1))
-        self._check_targets_shape(y, n, k)
-        V.check_finite(y, "y", xp)
-        if kind == "binary":
-            lo, hi = float(xp.min(y)), float(xp.max(y))
-            if lo < 0.0 or hi > 1.0:
-                raise ValueError(
-                    f"y: {self.loss_fn.name} expects targets in [0, 1], got values from "
-                    f"{lo} to {hi}"
-                )
-        return X, y, None
-
-    @staticmethod
-    def _check_len(y: Array, n: int) -> None:
-        if y.shape[0] != n:
-            raise ValueError(f"y: expected {n} targets (one per row of X), got {y.shape[0]}")
-
-    @staticmethod
-    def _check_targets_shape(Y: Array, n: int, k: int) -> None:
-        if Y.ndim >= 1 and Y.shape[0] != n:
-            MLP._check_len(Y, n)
-        if tuple(Y.shape) != (n, k):
-            expected = f"({n},) or ({n}, 1)" if k == 1 else f"({n}, {k})"
-            raise ValueError(f"y: expected shape {expected}, got {tuple(Y.shape)}")
+        Y, labels = self.head.prepare_targets(y, X.shape[0], self.sizes[-1], self.backend,
+                                              self.dtype, self.xp)
+        return X, Y, labels
 
     @_on_device
     def loss(self, X: Any, y: Any) -> float:
         """The loss on ``(X, y)`` as a Python float."""
         X, Y, _ = self.prepare(X, y)
-        _, cache = self._forward(X, self._params)
-        return float(self._loss_value(cache, Y))
+        _, cache = network.forward(self.params, X, self.arch, self.xp)
+        return float(network.loss_value(cache, Y, self.arch, self.xp))
 
     @_on_device
     def predict_output(self, X: Any) -> Array:
         """The network output ``(n, sizes[-1])`` for host or device data."""
         X, _, _ = self.prepare(X)
-        return self._forward(X, self._params)[0]
+        return network.forward(self.params, X, self.arch, self.xp)[0]
 
     @_on_device
     def predict(self, X: Any) -> Array:
-        """Class indices ``(n,)`` for a softmax output (argmax), 0/1 for a sigmoid output
-        (threshold 0.5; logit 0 for ``bce_with_logits``; shape ``(n,)`` for one output), the
-        raw output otherwise. Arrays of the model's backend."""
-        out = self.predict_output(X)
-        return self._decide(out)
-
-    def _decide(self, out: Array) -> Array:
-        xp = self.xp
-        act = self.activations[-1].name
-        if act == "softmax":
-            return xp.argmax(out, axis=1)
-        threshold = None
-        if act == "sigmoid":
-            threshold = 0.5
-        elif self.loss_fn.name == "bce_with_logits":
-            threshold = 0.0
-        if threshold is None:
-            return out
-        pred = xp.astype(out > threshold, xp.int64)
-        return pred[:, 0] if out.shape[1] == 1 else pred
+        """The head's decision: class indices ``(n,)`` for a softmax output (argmax), 0/1 for
+        a sigmoid output (threshold 0.5; logit 0 for ``bce_with_logits``; shape ``(n,)`` for
+        one output), the raw output otherwise. Arrays of the model's backend."""
+        return self.head.decide(self.predict_output(X), self.xp)
 
     @_on_device
     def accuracy(self, X: Any, y: Any) -> float:
@@ -549,34 +407,12 @@ class MLP:
                 f"bce_with_logits); this model has a {self.activations[-1].name} output with "
                 f"{self.loss_fn.name} loss"
             )
-        out = self._forward(X, self._params)[0]
-        return float(self._hits(out, Y, labels)) / X.shape[0]
-
-    @property
-    def is_classifier(self) -> bool:
-        """Softmax or sigmoid output, or the ``bce_with_logits`` loss."""
-        return (self.activations[-1].name in ("softmax", "sigmoid")
-                or self.loss_fn.name == "bce_with_logits")
-
-    def _hits(self, out: Array, Y: Array, labels: Array | None) -> Array:
-        """Number of correct predictions as a 0-d array (no device sync)."""
-        xp = self.xp
-        pred = self._decide(out)
-        if labels is None:
-            truth = xp.astype(Y > 0.5, pred.dtype)
-            truth = truth[:, 0] if Y.shape[1] == 1 else truth
-        else:
-            truth = xp.astype(labels, pred.dtype)
-        eq = pred == truth
-        if eq.ndim == 2:
-            eq = xp.all(eq, axis=1)
-        return xp.sum(xp.astype(eq, self.dtype))
+        out = network.forward(self.params, X, self.arch, self.xp)[0]
+        return float(self.head.hits(out, Y, labels, self.xp)) / X.shape[0]
 
     @_on_device
-    def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> History:
         """Train in place; see :func:`xprop.train.fit` for the options. Returns the history."""
-        from xprop.train import fit
-
         return fit(self, X, y, **kwargs)
 
     def save(self, path: Any, **kwargs: Any) -> str:
@@ -585,9 +421,47 @@ class MLP:
 
         return save(self, path, **kwargs)
 
-    def to_numpy_parameters(self) -> dict[str, Any]:
-        """Host copies of the parameters (NumPy arrays), e.g. for saving or comparing."""
-        return {n: to_numpy(p, copy=True) for n, p in zip(self._names, self._params)}
+
+def _bind(model: MLP, arch: Architecture, backend: Backend, dtype: Any) -> None:
+    """Set a model's architecture, backend, namespace and dtype (not its parameters)."""
+    model.arch = arch
+    model.backend = backend
+    model.xp = fast_namespace(backend.xp)  # the namespace, with faster NumPy reductions
+    model.dtype = backend.dtype(dtype)
+
+
+def _accept_parameter(model: MLP, name: str, value: Any) -> Array:
+    """``value`` checked as parameter ``name`` of ``model`` and cast to its dtype."""
+    xp = model.xp
+    arr = model.backend.accept(value, name, model.dtype)
+    shape = model.arch.layout.shape_of(name)
+    if tuple(arr.shape) != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(arr.shape)}")
+    if not xp.isdtype(arr.dtype, ("real floating", "integral")):
+        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    V.check_finite(arr, name, xp)
+    return xp.astype(arr, model.dtype)
+
+
+def _architecture(sizes: list[int], activation: Any, output_activation: Any, loss: Any,
+                  bias: Any) -> Architecture:
+    """The checked :class:`Architecture` for the constructor's arguments."""
+    n_hidden = len(sizes) - 2
+    if isinstance(activation, (str, Activation)):
+        hidden = [activation] * n_hidden
+    elif not isinstance(activation, (list, tuple)):
+        raise ValueError(f"activation: expected a name or a list of names, got {activation!r}")
+    else:
+        hidden = list(activation)
+        if len(hidden) != n_hidden:
+            raise ValueError(
+                f"activation: expected 1 name or {n_hidden} (one per hidden layer), "
+                f"got {len(hidden)}"
+            )
+    if not isinstance(bias, bool):
+        raise ValueError(f"bias: expected True or False, got {bias!r}")
+    head = make_head(output_activation, loss)
+    return Architecture(tuple(sizes), tuple(get_activation(a) for a in hidden), head, bias)
 
 
 def _shape_of(nested: Any) -> tuple[int, ...]:

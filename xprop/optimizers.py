@@ -1,9 +1,14 @@
 """Optimizers, learning-rate schedules and gradient clipping, written once for any Array-API
 namespace. Semantics follow PyTorch's ``torch.optim`` so results can be compared directly.
 
-An optimizer updates a list of parameter arrays from a list of gradients of the same shapes:
-``opt.step(params, grads)`` replaces ``params[i]`` (in place where the array allows it). Its
-learning rate ``opt.lr`` may be changed between steps (schedules do so once per epoch).
+An optimizer updates one flat parameter buffer from a gradient buffer of the same shape (see
+:mod:`xprop.params`): ``buffer = opt.update(buffer, grad)`` is one expression per state
+variable for the whole model. The update is in place where the namespace allows it (the same
+array comes back, so views of it see the new values) and functional where arrays are
+immutable (JAX: a new array comes back). State arrays (momentum, moments) are replaced at every
+step, never updated in place, so :meth:`Optimizer.state` is a cheap snapshot.
+``opt.step(params, grads)`` does the same for a list of arrays. The learning rate ``opt.lr``
+may be changed between steps (schedules do so once per epoch).
 """
 
 from __future__ import annotations
@@ -23,38 +28,58 @@ __all__ = [
     "AdamW",
     "Optimizer",
     "clip_grad_norm",
+    "clip_scale",
     "get_optimizer",
     "get_schedule",
 ]
 
 
 class Optimizer:
-    """Base class: ``step(params, grads)`` updates ``params`` in the list it is given."""
+    """Base class: ``update(buffer, grad)`` returns the updated buffer; ``step(params,
+    grads)`` updates a list of arrays."""
 
     def __init__(self, lr: float) -> None:
         self.lr = check_positive(lr, "lr")
         self.t = 0  # steps taken
         self._xp: Any = None
 
-    def step(self, params: list[Array], grads: list[Array], xp: Any | None = None) -> None:
-        """One update; ``xp`` saves a namespace lookup (it is remembered after the first)."""
+    def update(self, buffer: Array, grad: Array, xp: Any | None = None) -> Array:
+        """One step on a flat parameter ``buffer`` with gradient ``grad`` (same shape).
+        Returns the new parameters: ``buffer`` itself, updated in place, where the namespace
+        allows it, else a new array. ``grad`` is never modified. ``xp`` saves a namespace
+        lookup (it is remembered after the first)."""
         self.t += 1
         if xp is None:
-            xp = self._xp if self._xp is not None else array_namespace(*params)
+            xp = self._xp if self._xp is not None else array_namespace(buffer)
         self._xp = xp
-        self._update(params, grads, xp)
+        return self._update(buffer, grad, xp)
 
-    def _update(self, params: list[Array], grads: list[Array], xp: Any) -> None:
+    def step(self, params: list[Array], grads: list[Array], xp: Any | None = None) -> None:
+        """One step on a list of arrays (replaced in the list by the updated values): they
+        are flattened into one buffer, updated by :meth:`update` and split again."""
+        if xp is None:
+            xp = self._xp if self._xp is not None else array_namespace(*params)
+        shapes = [tuple(p.shape) for p in params]
+        flat = xp.concat([xp.reshape(p, (-1,)) for p in params])
+        grad = xp.concat([xp.reshape(g, (-1,)) for g in grads])
+        flat = self.update(flat, grad, xp)
+        start = 0
+        for i, shape in enumerate(shapes):
+            n = math.prod(shape)
+            params[i] = xp.reshape(flat[start : start + n], shape)
+            start += n
+
+    def _update(self, buffer: Array, grad: Array, xp: Any) -> Array:
         raise NotImplementedError
 
     def state(self) -> dict[str, Any]:
-        """A snapshot of the optimizer's state. Optimizers replace their state arrays at every
-        step (never update them in place), so copying the lists that hold them is enough."""
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in vars(self).items()}
+        """A snapshot of the optimizer's state. State arrays are replaced at every step
+        (never updated in place), so keeping references is enough."""
+        return dict(vars(self))
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Return to a :meth:`state` snapshot."""
-        vars(self).update({k: (list(v) if isinstance(v, list) else v) for k, v in state.items()})
+        vars(self).update(state)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
@@ -75,23 +100,19 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov: needs momentum > 0, got momentum=0")
         self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
-        self._velocity: list[Array] | None = None
+        self._velocity: Array | None = None
 
-    def _update(self, params: list[Array], grads: list[Array], xp: Any) -> None:
+    def _update(self, p: Array, g: Array, xp: Any) -> Array:
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
-        if mu and self._velocity is None:
-            self._velocity = [None] * len(params)
-        for i, g in enumerate(grads):
-            p = params[i]
-            if wd:
-                g = g + wd * p
-            if mu:
-                v = self._velocity[i]
-                v = xp.asarray(g, copy=True) if v is None else mu * v + g
-                self._velocity[i] = v
-                g = g + mu * v if self.nesterov else v
-            p -= lr * g
-            params[i] = p
+        if wd:
+            g = g + wd * p
+        if mu:
+            v = self._velocity
+            v = xp.asarray(g, copy=True) if v is None else mu * v + g
+            self._velocity = v
+            g = g + mu * v if self.nesterov else v
+        p -= lr * g
+        return p
 
 
 class Adam(Optimizer):
@@ -110,28 +131,25 @@ class Adam(Optimizer):
         self.betas = (_check_fraction(b1, "betas[0]"), _check_fraction(b2, "betas[1]"))
         self.eps = check_positive(eps, "eps")
         self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
-        self._m: list[Array] | None = None
-        self._v: list[Array] | None = None
+        self._m: Array | None = None
+        self._v: Array | None = None
 
-    def _update(self, params: list[Array], grads: list[Array], xp: Any) -> None:
+    def _update(self, p: Array, g: Array, xp: Any) -> Array:
         b1, b2 = self.betas
         lr, wd, t = self.lr, self.weight_decay, self.t
         if self._m is None:
-            self._m = [xp.zeros_like(p) for p in params]
-            self._v = [xp.zeros_like(p) for p in params]
+            self._m, self._v = xp.zeros_like(p), xp.zeros_like(p)
         step_size = lr / (1.0 - b1**t)
         root_c2 = math.sqrt(1.0 - b2**t)
-        for i, g in enumerate(grads):
-            p = params[i]
-            if wd and self.decoupled:
-                p -= (lr * wd) * p
-            elif wd:
-                g = g + wd * p
-            m = b1 * self._m[i] + (1.0 - b1) * g
-            v = b2 * self._v[i] + (1.0 - b2) * (g * g)
-            self._m[i], self._v[i] = m, v
-            p -= step_size * (m / (xp.sqrt(v) / root_c2 + self.eps))
-            params[i] = p
+        if wd and self.decoupled:
+            p -= (lr * wd) * p
+        elif wd:
+            g = g + wd * p
+        m = b1 * self._m + (1.0 - b1) * g
+        v = b2 * self._v + (1.0 - b2) * (g * g)
+        self._m, self._v = m, v
+        p -= step_size * (m / (xp.sqrt(v) / root_c2 + self.eps))
+        return p
 
 
 class AdamW(Adam):
@@ -193,14 +211,20 @@ def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
     raise ValueError(f"schedule: expected one of ['constant', 'cosine', 'step'], got {spec!r}")
 
 
+def clip_scale(grads: list[Array], max_norm: float, xp: Any) -> tuple[Array, Array]:
+    """``(norm, factor)`` for clipping ``grads`` to global L2 norm ``max_norm``, as
+    ``torch.nn.utils.clip_grad_norm_``: ``norm = sqrt(sum_i sum(g_i^2))``,
+    ``factor = min(1, max_norm / (norm + 1e-6))``; 0-d arrays, no device sync."""
+    total = xp.sqrt(sum(xp.sum(g * g) for g in grads))
+    return total, xp.clip(max_norm / (total + 1e-6), max=1.0)
+
+
 def clip_grad_norm(grads: list[Array], max_norm: float, xp: Any | None = None) -> Array:
-    """Scale ``grads`` (in the list) so their global L2 norm is at most ``max_norm``, as
-    ``torch.nn.utils.clip_grad_norm_``: factor ``min(1, max_norm / (norm + 1e-6))``, computed
-    on the device without a sync. Returns the norm before clipping (a 0-d array)."""
+    """Scale ``grads`` (in the list) so their global L2 norm is at most ``max_norm`` (see
+    :func:`clip_scale`). Returns the norm before clipping (a 0-d array)."""
     max_norm = check_positive(max_norm, "max_norm")
     xp = xp or array_namespace(*grads)
-    total = xp.sqrt(sum(xp.sum(g * g) for g in grads))
-    factor = xp.clip(max_norm / (total + 1e-6), max=1.0)
+    total, factor = clip_scale(grads, max_norm, xp)
     for i, g in enumerate(grads):
         grads[i] = g * factor
     return total

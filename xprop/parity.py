@@ -17,9 +17,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from xprop import network
 from xprop.activations import ACTIVATIONS
 from xprop.backend import Backend, resolve_backend, to_numpy
 from xprop.gradcheck import gradcheck
+from xprop.head import default_output_activation, make_head
 from xprop.init import standard_normal
 from xprop.losses import LOSSES
 from xprop.mlp import MLP
@@ -29,7 +31,6 @@ from xprop.train import train_step
 
 __all__ = ["ModelSpec", "compare", "grid", "run_case"]
 
-OUTPUT_FOR_LOSS = {"bce": "sigmoid", "cross_entropy": "softmax"}
 N_SAMPLES, N_INPUTS, WIDTH, N_OUTPUTS = 16, 3, 6, 3
 STEPS, LR = 20, 0.05
 
@@ -70,9 +71,10 @@ def _data(spec: ModelSpec, seed: int = 0):
     w = standard_normal((N_SAMPLES, N_INPUTS + N_OUTPUTS), seed + 1000)
     X = w[:, :N_INPUTS]
     t = w[:, N_INPUTS:]
-    if spec.loss == "cross_entropy":
+    kind = make_head(default_output_activation(spec.loss), spec.loss).targets
+    if kind == "labels":
         y = host.argmax(t, axis=1)
-    elif spec.loss in ("bce", "bce_with_logits"):
+    elif kind == "binary":
         y = host.astype(t > 0, host.float64)
     else:
         y = t
@@ -84,16 +86,17 @@ def run_case(spec: ModelSpec, backend: Backend | str, dtype: str, *, steps: int 
              check_dtype: str | None = None) -> dict[str, Any]:
     """Host copies of everything the parity suite compares for one model on one backend."""
     b = resolve_backend(backend)
-    model = MLP(spec.sizes, spec.activation, OUTPUT_FOR_LOSS.get(spec.loss, "identity"),
+    model = MLP(spec.sizes, spec.activation, default_output_activation(spec.loss),
                 spec.loss, bias=spec.bias, seed=seed, dtype=dtype, backend=b)
     X, y = _data(spec, seed)
     Xd, Yd, _ = model.prepare(X, y)
-    out: dict[str, Any] = {"init": [_host_copy(p) for p in model._params]}
-    output, cache = model._forward(Xd, model._params)
-    grads, _ = model._backward(cache, Yd, model._params)
+    params, arch, xp = model.params, model.arch, model.xp
+    out: dict[str, Any] = {"init": [_host_copy(p) for p in params.values()]}
+    output, cache = network.forward(params, Xd, arch, xp)
+    grads = network.backward(params, cache, Yd, arch, xp=xp)
     out["output"] = _host_copy(output)
-    out["loss"] = float(model._loss_value(cache, Yd))
-    out["grads"] = [_host_copy(g) for g in grads]
+    out["loss"] = float(network.loss_value(cache, Yd, arch, xp))
+    out["grads"] = [_host_copy(g) for g in grads.values()]
     if check_dtype is None:
         check_dtype = "float64" if "float64" in b.supported_float_dtypes() else "float32"
     report = gradcheck(model, X, y, n_checks=n_checks, seed=seed, dtype=check_dtype)
@@ -101,7 +104,7 @@ def run_case(spec: ModelSpec, backend: Backend | str, dtype: str, *, steps: int 
     opt = SGD(lr=LR / N_SAMPLES if spec.loss == "half_sse" else LR)  # half_sse is a sum
     for _ in range(steps):
         train_step(model, Xd, Yd, opt)
-    out["trained"] = [_host_copy(p) for p in model._params]
+    out["trained"] = [_host_copy(p) for p in model.params.values()]
     return out
 
 

@@ -55,8 +55,8 @@ except ImportError as e:  # scikit-learn missing, or older than 1.6 (no validate
 from xprop.backend import (
     Backend,
     DeviceMismatchError,
-    _device_str,
     backend_of,
+    device_str,
     is_array,
     resolve_backend,
     to_numpy,
@@ -324,7 +324,7 @@ class _BaseMLP(BaseEstimator):
                 "loss": model.loss_fn.name,
                 "dtype": str(weights[0].dtype),
                 "backend": model.backend.name,
-                "device": _device_str(model.backend.device),
+                "device": device_str(model.backend.device),
                 "seed": model.seed,
             }
         opt = state.pop("_optimizer", None)
@@ -333,8 +333,8 @@ class _BaseMLP(BaseEstimator):
             for key, value in vars(opt).items():
                 if key == "_xp":
                     value = None
-                elif isinstance(value, list):
-                    value = [_host(v) if is_array(v) else v for v in value]
+                elif is_array(value):
+                    value = _host(value)
                 fields[key] = value
             state["_pickled_optimizer"] = (type(opt), fields)
         return state
@@ -356,9 +356,8 @@ class _BaseMLP(BaseEstimator):
                 cls, fields = opt_spec
                 opt = cls.__new__(cls)
                 for key, value in fields.items():
-                    if isinstance(value, list):
-                        value = [be.from_host(v) if isinstance(v, np.ndarray) else v
-                                 for v in value]
+                    if isinstance(value, np.ndarray):
+                        value = be.from_host(value)
                     setattr(opt, key, value)
                 state["_optimizer"] = opt
         super().__setstate__(state)
@@ -523,7 +522,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """The most probable class label for each sample."""
         out, host = self._output(X)
         xp = self.model_.xp
-        idx = xp.argmax(out, axis=1)
+        idx = self.model_.head.decide(out, xp)
         unsupported = (self.classes_.dtype.kind == "f" and self.classes_.dtype.name
                        not in self.model_.backend.supported_float_dtypes())
         if host or unsupported or self.classes_.dtype.kind not in "biuf":

@@ -1,27 +1,37 @@
 """The training loop: full-batch gradient descent or seeded minibatch SGD with any optimizer.
 
-One step on a batch ``(X_b, Y_b)``: forward, backward (no gradient for the input), update. The
-data is validated and moved to the model's device once, before the first epoch; each epoch
-draws one host permutation (seeded), gathers the shuffled data once with ``xp.take`` and slices
-contiguous batches. Loss values stay on the device until the end of the epoch (one sync per
-epoch).
+One step on a batch ``(X_b, Y_b)``: :func:`xprop.network.forward`, :func:`~xprop.network.backward`
+(no gradient for the input), then ``buffer = optimizer.update(buffer, grad_buffer)`` on the
+model's flat parameter buffer. The data is validated and moved to the model's device once,
+before the first epoch; each epoch draws one host permutation (seeded), gathers the shuffled
+data once with ``xp.take`` and slices contiguous batches. Per epoch: one copy of the parameter
+buffer (the snapshot to fall back on), one finite check on the buffer and the summed loss,
+and one device sync.
+
+The model is anything with the public attributes ``arch`` (an
+:class:`~xprop.network.Architecture`), ``params`` (:class:`~xprop.params.Params`), ``xp``,
+``backend`` and a ``prepare(X, y)`` method, such as :class:`xprop.MLP`.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xprop import network
 from xprop import validation as V
 from xprop.init import permutation_stream
-from xprop.optimizers import Optimizer, clip_grad_norm, get_optimizer, get_schedule
+from xprop.optimizers import Optimizer, clip_scale, get_optimizer, get_schedule
 
 Array = Any
 
 __all__ = ["History", "TrainingDivergedError", "fit", "train_step"]
+
+RECOVERY_DEPTH = 8  # states kept while replaying a diverged epoch (see _recover)
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -58,14 +68,16 @@ class History:
 
 
 def train_step(model: Any, X: Array, Y: Array, optimizer: Optimizer,
-               clip_norm: float | None = None) -> Any:
+               clip_norm: float | None = None) -> network.Cache:
     """One forward/backward/update on prepared data (model dtype and device, ``(n, k)``
     targets). Returns the forward cache (its output is the pre-update prediction)."""
-    _, cache = model._forward(X, model._params)
-    grads, _ = model._backward(cache, Y, model._params)
+    arch, params, xp = model.arch, model.params, model.xp
+    _, cache = network.forward(params, X, arch, xp)
+    grads = network.backward(params, cache, Y, arch, xp=xp)
+    grad = grads.buffer
     if clip_norm is not None:
-        clip_grad_norm(grads, clip_norm, model.xp)
-    optimizer.step(model._params, grads, model.xp)
+        grad = grad * clip_scale(list(grads.values()), clip_norm, xp)[1]
+    params.assign(optimizer.update(params.buffer, grad, xp))
     return cache
 
 
@@ -104,9 +116,9 @@ def fit(
     gets ``(epoch, logs, model)`` after every epoch and stops training by returning True.
 
     A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
-    step; the model then keeps the (finite) parameters it had at the start of that epoch.
+    step; the model then keeps the last parameters (before that step) whose loss and outputs
+    on the whole training data are finite.
     """
-    xp = model.xp
     epochs = V.check_int(epochs, "epochs")
     verbose = V.check_int(verbose, "verbose", 0)
     if isinstance(optimizer, Optimizer):
@@ -118,6 +130,7 @@ def fit(
         opt = optimizer
     else:
         opt = get_optimizer(optimizer, lr=V.check_positive(0.1 if lr is None else lr, "lr"))
+    xp = model.xp
     if clip_norm is not None:
         V.check_positive(clip_norm, "clip_norm")
     if schedule is not None and not (callable(schedule) or isinstance(schedule, str)):
@@ -186,57 +199,60 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms
             verbose, early_stopping, min_delta, restore_best, clip_norm, callbacks,
             log) -> History:
     """The epoch loop of :func:`fit`, on validated, prepared data."""
-    xp = model.xp
+    xp, arch, params, head = model.xp, model.arch, model.params, model.arch.head
     starts = list(range(0, n, batch_size))
-    track_acc = model.is_classifier
-    summed = model.loss_fn.reduction == "sum"
+    track_acc = head.is_classifier
+    truth = head.truth(Yd, labels, xp) if track_acc else None
+    summed = head.summed
     history = History()
     best = (math.inf, None)
     since_best = 0
+    previous = None  # the last epoch's start, for recovery after a divergence
     t0 = time.perf_counter()
     for epoch in range(epochs):
         opt.lr = V.check_positive(lr_at(epoch), f"schedule({epoch})")
-        snapshot = [xp.asarray(p, copy=True) for p in model._params]
-        opt_state = opt.state()
         if shuffle and len(starts) > 1:
             idx = model.backend.from_host(next(perms))
             Xe, Ye = xp.take(Xd, idx, axis=0), xp.take(Yd, idx, axis=0)
-            Le = None if labels is None else xp.take(labels, idx, axis=0)
+            Te = xp.take(truth, idx, axis=0) if track_acc else None
         else:
-            Xe, Ye, Le = Xd, Yd, labels
+            Xe, Ye, Te = Xd, Yd, truth
+        start = _EpochStart(epoch, xp.asarray(params.buffer, copy=True), opt.state(), opt.lr,
+                            Xe, Ye)
         losses, hits = [], []
         for s in starts:
             e = min(s + batch_size, n)  # slices must stay in bounds (array-api-strict)
             Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
             cache = train_step(model, Xb, Yb, opt, clip_norm)
             # a mean loss counts by batch size, a summed one (half_sse) as it is
-            losses.append(model._loss_value(cache, Yb) * (1.0 if summed else float(e - s)))
+            value = network.loss_value(cache, Yb, arch, xp)
+            losses.append(value if summed else value * float(e - s))
             if track_acc:
-                Lb = None if Le is None else Le[s:e, ...]
-                hits.append(model._hits(cache.output, Yb, Lb))
+                hits.append(head.count_hits(cache.output, Te[s:e, ...], xp))
         total = losses[0] if len(losses) == 1 else xp.sum(xp.stack(losses))
-        ok = xp.isfinite(total)
-        for p in model._params:
-            ok = ok & xp.all(xp.isfinite(p))
-        if not bool(ok):
-            kept = _replay_finite(model, opt, snapshot, opt_state, Xe, Ye, starts, batch_size,
-                                  n, clip_norm)
-            step = kept + 1
+        # one sync: the summed loss, plus 0 * every parameter (NaN if any is NaN or inf)
+        checked = float(total + xp.sum(params.buffer * 0.0))
+        if not math.isfinite(checked):
+            where = _recover(model, opt, [p for p in (previous, start) if p is not None],
+                             Xd, Yd, starts, batch_size, n, clip_norm)
             raise TrainingDivergedError(
                 f"training diverged: the loss or a parameter became NaN or inf at epoch "
-                f"{epoch + 1}, step {step} of {len(starts)} (lr={opt.lr:g}); the model keeps "
-                f"its last finite parameters (those before that step). Try a smaller lr.",
-                epoch + 1, step,
+                f"{epoch + 1}, step {where.failed_step} of {len(starts)} (lr={opt.lr:g}); "
+                f"the model keeps its last finite parameters ({where.kept}, the last with a "
+                f"finite loss and finite outputs on the training data). Try a smaller lr.",
+                epoch + 1, where.failed_step,
             )
-        logs: dict[str, float] = {"loss": float(total) / (1 if summed else n), "lr": opt.lr}
+        previous = start
+        logs: dict[str, float] = {"loss": checked / (1 if summed else n), "lr": opt.lr}
         if track_acc:
-            logs["accuracy"] = float(xp.sum(xp.stack(hits))) / n if hits else math.nan
+            count = hits[0] if len(hits) == 1 else xp.sum(xp.stack(hits))
+            logs["accuracy"] = float(count) / n
         if val is not None:
             Xv, Yv, Lv = val
-            _, vcache = model._forward(Xv, model._params)
-            logs["val_loss"] = float(model._loss_value(vcache, Yv))
+            _, vcache = network.forward(params, Xv, arch, xp)
+            logs["val_loss"] = float(network.loss_value(vcache, Yv, arch, xp))
             if track_acc:
-                logs["val_accuracy"] = float(model._hits(vcache.output, Yv, Lv)) / Xv.shape[0]
+                logs["val_accuracy"] = float(head.hits(vcache.output, Yv, Lv, xp)) / Xv.shape[0]
         logs["time"] = time.perf_counter() - t0
         for key, value in logs.items():
             getattr(history, key).append(value)
@@ -246,7 +262,7 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms
         stop = False
         if early_stopping is not None:
             if logs["val_loss"] < best[0] - min_delta:
-                best = (logs["val_loss"], [xp.asarray(p, copy=True) for p in model._params])
+                best = (logs["val_loss"], xp.asarray(params.buffer, copy=True))
                 history.best_epoch = epoch + 1
                 since_best = 0
             else:
@@ -259,30 +275,76 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms
         if stop:
             break
     if early_stopping is not None and restore_best and best[1] is not None:
-        model._params = best[1]
+        params.assign(best[1])
     return history
 
 
-def _replay_finite(model: Any, opt: Optimizer, snapshot: list[Array], opt_state: dict,
-                   Xe: Array, Ye: Array, starts: list[int], batch_size: int, n: int,
-                   clip_norm: float | None) -> int:
-    """After a diverged epoch: go back to its start and redo its steps (same batches, same
-    order: deterministic) one at a time, checking each, until the one whose loss or update
-    is not finite; leave the model and optimizer just before it. Returns the number of good
-    steps. Runs only on this failure path, so the per-step syncs cost nothing in training."""
+@dataclass
+class _EpochStart:
+    """What replaying an epoch needs: the parameters and optimizer state at its start, its
+    learning rate and its shuffled data."""
+
+    epoch: int
+    buffer: Array
+    opt_state: dict
+    lr: float
+    Xe: Array
+    Ye: Array
+
+
+@dataclass
+class _Recovery:
+    failed_step: int  # 1-based step of the failing epoch whose loss or update was not finite
+    kept: str  # which parameters the model kept, in words
+
+
+def _finite_on(model: Any, X: Array, Y: Array) -> bool:
+    """Whether the loss and every output on ``(X, Y)`` are finite (one forward, one sync)."""
     xp = model.xp
-    model._params = snapshot
-    opt.load_state(opt_state)
-    for kept, s in enumerate(starts):
-        before, before_opt = [xp.asarray(p, copy=True) for p in model._params], opt.state()
-        e = min(s + batch_size, n)
-        Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
-        cache = train_step(model, Xb, Yb, opt, clip_norm)
-        ok = xp.isfinite(model._loss_value(cache, Yb))
-        for p in model._params:
-            ok = ok & xp.all(xp.isfinite(p))
-        if not bool(ok):
-            model._params = before
-            opt.load_state(before_opt)
-            return kept
-    return len(starts)
+    out, cache = network.forward(model.params, X, model.arch, xp)
+    value = network.loss_value(cache, Y, model.arch, xp)
+    return bool(xp.isfinite(value) & xp.all(xp.isfinite(out)))
+
+
+def _recover(model: Any, opt: Optimizer, epochs: list[_EpochStart], Xd: Array, Yd: Array,
+             starts: list[int], batch_size: int, n: int, clip_norm: float | None) -> _Recovery:
+    """After a diverged epoch: replay it (and the one before, when kept) from its start, step
+    by step (same batches, same order: deterministic), up to the first step whose batch loss
+    or update is not finite. Of the states met on the way, keep the last whose loss and
+    outputs on the whole training data ``(Xd, Yd)`` are finite: the last ``RECOVERY_DEPTH``
+    states are tried from the newest back, then each epoch's start. Runs only on this failure
+    path, so its syncs cost nothing in training."""
+    xp, params = model.xp, model.params
+    recent: deque = deque(maxlen=RECOVERY_DEPTH)  # (buffer copy, opt state, description)
+    failed_step = len(starts)
+    for k, ep in enumerate(epochs):
+        params.assign(xp.asarray(ep.buffer, copy=True))
+        opt.load_state(ep.opt_state)
+        opt.lr = ep.lr
+        recent.append((xp.asarray(ep.buffer, copy=True), opt.state(),
+                       f"those at the start of epoch {ep.epoch + 1}"))
+        last = k == len(epochs) - 1
+        for step, s in enumerate(starts):
+            e = min(s + batch_size, n)
+            Xb, Yb = ep.Xe[s:e, ...], ep.Ye[s:e, ...]
+            cache = train_step(model, Xb, Yb, opt, clip_norm)
+            value = network.loss_value(cache, Yb, model.arch, xp)
+            if not bool(xp.isfinite(value) & xp.all(xp.isfinite(params.buffer))):
+                failed_step = step + 1
+                break
+            if not (last and step + 1 == len(starts)):
+                recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
+                               f"those after step {step + 1} of epoch {ep.epoch + 1}"))
+        else:
+            continue
+        break
+    candidates = list(reversed(recent))
+    candidates += [(ep.buffer, ep.opt_state, f"those at the start of epoch {ep.epoch + 1}")
+                   for ep in reversed(epochs)]
+    for buffer, state, words in candidates:
+        params.assign(xp.asarray(buffer, copy=True))
+        opt.load_state(state)
+        if _finite_on(model, Xd, Yd):
+            return _Recovery(failed_step, words)
+    return _Recovery(failed_step, candidates[-1][2] + ", whose training loss is not finite "
+                     "either: check the data")

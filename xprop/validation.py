@@ -21,6 +21,7 @@ __all__ = [
     "check_layer_sizes",
     "check_matrix",
     "check_positive",
+    "check_seed",
     "parse_parameter",
 ]
 
@@ -69,6 +70,13 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (epochs, batch sizes)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """A seed: an integer >= 0 (Python or NumPy integers)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
     return int(value)
 
 

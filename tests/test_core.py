@@ -1,0 +1,211 @@
+"""The public functional core: ``xprop.network`` (pure forward/backward/loss), ``xprop.params``
+(named views into one buffer), ``xprop.head`` (the output head) and task inference."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xprop
+from tests.helpers import assert_backend_array, host
+from tests.test_cli import assert_ok, run_cli
+from xprop import network
+from xprop.head import infer_task, make_head
+from xprop.params import Layout, Params
+
+# --------------------------------------------------------------------------- network
+
+
+def test_core_functions_are_pure_and_take_any_mapping(case):
+    """forward/backward/loss_value work on a plain dict of arrays, modify nothing they are
+    given, and agree with the model's methods."""
+    m = xprop.MLP([3, 5, 4, 2], "tanh", "softmax", "cross_entropy", seed=1, dtype=case.dtype,
+                  backend=case.backend)
+    rng = np.random.default_rng(0)
+    X, Y, _ = m.prepare(rng.standard_normal((7, 3)), rng.integers(0, 2, 7))
+    params = {k: case.xp.asarray(v, copy=True) for k, v in m.params.items()}
+    before = {k: host(v).copy() for k, v in params.items()}
+    X_before = host(X).copy()
+    out, cache = network.forward(params, X, m.arch)
+    grads = network.backward(params, cache, Y, m.arch)
+    value = network.loss_value(cache, Y, m.arch)
+    assert_backend_array(out, case.backend)
+    assert tuple(out.shape) == (7, 2) and out.dtype == m.dtype
+    assert tuple(value.shape) == ()
+    assert list(grads) == ["W0", "b0", "W1", "b1", "W2", "b2"]
+    assert tuple(grads.buffer.shape) == (m.count_parameters(),)
+    assert_backend_array(grads.buffer, case.backend)
+    for k, v in params.items():
+        np.testing.assert_array_equal(host(v), before[k])
+        assert tuple(grads[k].shape) == tuple(v.shape)
+    np.testing.assert_array_equal(host(X), X_before)
+    ref = m.backward(m.forward(X)[1], Y)
+    for k in params:
+        np.testing.assert_array_equal(host(grads[k]), host(ref[k]))
+    assert float(value) == pytest.approx(m.loss(host(X), host(Y)), rel=1e-6)
+
+
+def test_input_gradient_on_request(case64):
+    m = xprop.MLP([3, 4, 2], "tanh", dtype="float64", backend=case64.backend, seed=2)
+    rng = np.random.default_rng(1)
+    X, Y, _ = m.prepare(rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
+    _, cache = network.forward(m.params, X, m.arch)
+    grads, dX = network.backward(m.params, cache, Y, m.arch, input_grad=True)
+    assert tuple(dX.shape) == (5, 3)
+    assert isinstance(grads, Params)
+
+
+def test_architecture_checks_the_number_of_hidden_activations():
+    head = make_head("identity", "mse")
+    with pytest.raises(ValueError, match="hidden: expected 1 activations"):
+        network.Architecture((2, 3, 1), (), head)
+
+
+# --------------------------------------------------------------------------- params
+
+
+def test_parameters_are_views_into_one_buffer(case):
+    m = xprop.MLP([2, 3, 2], "relu", dtype=case.dtype, backend=case.backend, seed=0)
+    buf = m.params.buffer
+    assert tuple(buf.shape) == (2 * 3 + 3 + 3 * 2 + 2,)
+    flat = np.concatenate([host(v).reshape(-1) for v in m.params.values()])
+    np.testing.assert_array_equal(host(buf), flat)
+    np.testing.assert_array_equal(
+        np.concatenate([v.reshape(-1) for v in m.to_numpy_parameters().values()]), host(buf))
+    # an optimizer step updates the whole buffer in one expression and every name sees it
+    grad = case.xp.ones_like(buf)
+    new = xprop.SGD(lr=0.5).update(buf, grad)
+    m.params.assign(new)
+    np.testing.assert_array_equal(host(m.params["W0"]).reshape(-1), flat[:6] - 0.5)
+    np.testing.assert_array_equal(host(m.params["b1"]), flat[-2:] - 0.5)
+
+
+def test_in_place_update_where_the_namespace_allows_it():
+    m = xprop.MLP([2, 3, 1], "tanh", seed=0)
+    buf, W0 = m.params.buffer, m.params["W0"]
+    before = W0.copy()
+    out = xprop.SGD(lr=1.0).update(buf, np.ones_like(buf))
+    assert out is buf  # NumPy: in place, so the views stay live
+    np.testing.assert_array_equal(W0, before - 1.0)
+
+
+def test_jax_buffer_is_replaced_functionally():
+    jnp = pytest.importorskip("jax.numpy")
+    layout = Layout.for_mlp([2, 3, 1], bias=True)
+    buf = jnp.arange(layout.size, dtype=jnp.float32)
+    p = Params(layout, buf, jnp)
+    new = xprop.SGD(lr=1.0).update(p.buffer, jnp.ones_like(buf))
+    assert new is not buf  # immutable: a new array comes back
+    np.testing.assert_array_equal(np.asarray(buf), np.arange(layout.size))  # untouched
+    p.assign(new)
+    np.testing.assert_array_equal(np.asarray(p["b1"]), [layout.size - 2.0])
+
+
+def test_params_refuse_a_buffer_of_the_wrong_length():
+    layout = Layout.for_mlp([2, 2], bias=False)
+    with pytest.raises(ValueError, match=r"buffer: expected shape \(4,\)"):
+        Params(layout, np.zeros(5), xprop.resolve_backend("numpy").xp)
+
+
+# --------------------------------------------------------------------------- head
+
+INVALID = [("softmax", "bce"), ("identity", "bce"), ("tanh", "cross_entropy"),
+           ("sigmoid", "cross_entropy"), ("sigmoid", "bce_with_logits"),
+           ("softmax", "bce_with_logits")]
+
+
+@pytest.mark.parametrize(("output", "loss"), INVALID)
+def test_invalid_pairs_are_refused_when_the_model_is_made(output, loss):
+    with pytest.raises(ValueError, match="valid pairs: softmax\\+cross_entropy") as err:
+        xprop.MLP([2, 3, 2], "tanh", output, loss)
+    assert "output_activation, loss" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("loss", ["mse", "half_sse"])
+@pytest.mark.parametrize("targets", ["labels", "one-hot"])
+def test_softmax_with_squared_error_trains_end_to_end(case, loss, targets):
+    X, y = xprop.datasets.spirals(60, arms=3, seed=0)
+    Y = y if targets == "labels" else np.eye(3)[y]
+    m = xprop.MLP([2, 16, 3], "tanh", "softmax", loss, seed=0, dtype=case.dtype,
+                  backend=case.backend)
+    assert m.is_classifier and m.head.decision == "argmax"
+    lr = 0.05 if loss == "half_sse" else 0.5
+    h = m.fit(X, Y, lr=lr, epochs=30, batch_size=16)
+    assert len(h.accuracy) == 30 and h.loss[-1] < h.loss[0]
+    assert 0.0 <= m.accuracy(X, Y) <= 1.0
+    pred = m.predict(X)
+    assert tuple(pred.shape) == (60,)
+
+
+def test_head_owns_decision_and_hits():
+    xp = xprop.resolve_backend("numpy").xp
+    out = np.array([[0.2, 0.8], [0.9, 0.1]])
+    head = make_head("softmax", "cross_entropy")
+    np.testing.assert_array_equal(head.decide(out, xp), [1, 0])
+    assert float(head.hits(out, np.eye(2)[[1, 1]], np.array([1, 1]), xp)) == 1.0
+    logit = make_head("identity", "bce_with_logits")
+    assert logit.threshold == 0.0 and logit.is_classifier
+    np.testing.assert_array_equal(logit.decide(np.array([[-0.1], [0.3]]), xp), [0, 1])
+    assert not make_head("identity", "mse").is_classifier
+    assert make_head("sigmoid", "bce").fused and not make_head("sigmoid", "mse").fused
+
+
+# --------------------------------------------------------------------------- task inference
+
+
+@pytest.mark.parametrize("y", [np.array([0.0, 1.0, 1.0, 0.0]), np.array([0, 1, 1, 0]),
+                               np.array([False, True, True, False])], ids=["float", "int",
+                                                                          "bool"])
+def test_labels_of_any_dtype_make_the_same_classifier(y):
+    task = infer_task(y)
+    assert (task.n_outputs, task.output_activation, task.loss) == (2, "softmax",
+                                                                   "cross_entropy")
+    assert task.y.dtype == np.int64
+    np.testing.assert_array_equal(task.y, [0, 1, 1, 0])
+
+
+def test_real_targets_make_a_regression():
+    task = infer_task(np.array([0.5, 1.25, 2.0]))
+    assert (task.n_outputs, task.output_activation, task.loss) == (1, "identity", "mse")
+    task = infer_task(np.array([[0.0, 1.0], [1.0, 0.0]]))  # 2-D: one output per column
+    assert (task.n_outputs, task.loss) == (2, "mse")
+    bce = infer_task(np.array([0, 1, 1]), loss="bce")
+    assert (bce.n_outputs, bce.output_activation, bce.y.dtype) == (1, "sigmoid", np.float64)
+    with pytest.raises(ValueError, match="0/1"):
+        infer_task(np.array([0, 2]), loss="bce")
+
+
+@pytest.mark.parametrize("labels", ["float", "bool"])
+def test_npz_labels_train_a_classifier_as_csv_labels_do(tmp_path, labels):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    y = (X[:, 0] > 0).astype(np.float64 if labels == "float" else bool)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, y.astype(np.float64)]), delimiter=",")
+    outs = []
+    for name in ("d.npz", "d.csv"):
+        r = run_cli(tmp_path, "train", "--data", name, "--epochs", "3", "--quiet")
+        assert_ok(r)
+        model_line = next(line for line in r.stdout.splitlines() if line.startswith("model:"))
+        assert "softmax" in model_line and "cross_entropy" in model_line, model_line
+        outs.append(model_line)
+        assert "test accuracy" in r.stdout
+    assert outs[0] == outs[1]
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ruff") is None, reason="ruff is not installed")
+def test_no_module_reaches_past_another_modules_public_names():
+    """ruff's SLF001 (private member access) finds nothing in the package."""
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "SLF001",
+                        "--no-cache", "xprop"], capture_output=True, text=True,
+                       cwd=pathlib.Path(__file__).resolve().parent.parent, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -1,0 +1,174 @@
+"""The adapter interface: what xprop needs to know about one array library.
+
+An :class:`Adapter` answers, for one library, the questions the rest of xprop must never ask by
+name: is this namespace yours, how do I import you, what does a device spec mean, how do I wait
+for queued work, how do I copy to the host, which float dtypes does a device have. Each library
+is a subclass that overrides only what differs (the style of thinc's ``NumpyOps``/``CupyOps``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from typing import Any, ClassVar
+
+import numpy as np
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+class BackendError(ValueError):
+    """An unknown backend name, a bad device, or an unsupported dtype for a device."""
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend that was asked for by name cannot run here (missing package or device)."""
+
+
+class DeviceMismatchError(ValueError):
+    """Arrays from different namespaces or devices met in one call."""
+
+
+_DTYPE_CACHE: dict[tuple[int, str], tuple[str, ...]] = {}
+
+
+class Adapter:
+    """One array library behind one interface. Subclasses set the class attributes and override
+    the methods whose generic version (written against the Array API) does not fit."""
+
+    name: ClassVar[str] = "?"
+    #: the importable module whose ``__version__`` is reported
+    package: ClassVar[str] = ""
+    #: arrays can be updated in place, and slices and reshapes are views
+    mutable: ClassVar[bool] = True
+    #: root module names of this library's device objects (see :meth:`owns_device`)
+    device_modules: ClassVar[tuple[str, ...]] = ()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # ----------------------------------------------------------------- namespace
+    def is_namespace(self, xp: Any) -> bool:
+        """True when ``xp`` is this library's namespace (decided by array-api-compat)."""
+        raise NotImplementedError
+
+    def load_namespace(self) -> Any:
+        """Import the namespace lazily; :class:`BackendUnavailableError` (with an install hint)
+        when the library is missing or cannot run here."""
+        raise NotImplementedError
+
+    def version(self) -> str | None:
+        """The library's version, or None when it does not import."""
+        try:
+            return getattr(importlib.import_module(self.package), "__version__", "?")
+        except Exception:
+            return None
+
+    # ----------------------------------------------------------------- devices
+    def parse_device(self, xp: Any, spec: Any) -> Any:
+        """The device object for a user's spec (None for the default, an int, a string or a
+        device object); :class:`BackendError` for a device that cannot exist."""
+        return spec
+
+    def devices(self, xp: Any) -> list[Any]:
+        """Every device of this library that is usable here."""
+        return list(xp.__array_namespace_info__().devices())
+
+    def owns_device(self, device: Any) -> bool:
+        """True when ``device`` is one of this library's device objects."""
+        return type(device).__module__.split(".")[0] in self.device_modules
+
+    def device_str(self, device: Any) -> str:
+        """A short readable name such as ``cpu``, ``cuda:0`` or ``device1``."""
+        return str(device)
+
+    def same_device(self, a: Any, b: Any) -> bool:
+        return a == b or self.device_str(a) == self.device_str(b)
+
+    def context(self, device: Any) -> Any:
+        """A ``with`` block that makes ``device`` current (a no-op where nothing is current)."""
+        return contextlib.nullcontext()
+
+    def synchronize(self, device: Any, x: Any = None) -> None:
+        """Wait for queued work on ``device`` (or for ``x`` to be computed); a no-op on host
+        libraries."""
+
+    # ----------------------------------------------------------------- data
+    def to_host(self, x: Any) -> np.ndarray:
+        """The values of array ``x`` as a NumPy array (a view where the library allows)."""
+        try:
+            return np.asarray(x)
+        except Exception:
+            return np.from_dlpack(x)
+
+    def supported_float_dtypes(self, xp: Any, device: Any) -> tuple[str, ...]:
+        """The names in :data:`FLOAT_DTYPES` that ``device`` supports (asked once per device
+        through the Array API inspection API; both when a library lacks it)."""
+        key = (id(xp), self.device_str(device))
+        cached = _DTYPE_CACHE.get(key)
+        if cached is None:
+            try:
+                kinds = xp.__array_namespace_info__().dtypes(device=device, kind="real floating")
+                cached = tuple(n for n in FLOAT_DTYPES if n in kinds)
+            except Exception:  # libraries without the inspection API: assume both
+                cached = FLOAT_DTYPES
+            _DTYPE_CACHE[key] = cached
+        return cached
+
+    def dtype_advice(self, dtype: str) -> str | None:
+        """What to tell a user who asked for unsupported ``dtype`` (None: the generic advice)."""
+        return None
+
+    def info(self) -> dict[str, Any]:
+        """Available or not (and why), version, devices."""
+        version = self.version()
+        try:
+            xp = self.load_namespace()
+        except BackendUnavailableError as e:
+            return {"available": False, "version": version, "reason": str(e)}
+        return {"available": True, "version": version,
+                "devices": [self.device_str(d) for d in self.devices(xp)]}
+
+
+class GenericAdapter(Adapter):
+    """Another Array-API library, met as arrays passed in (dask, ndonnx, ...). Devices are taken
+    as given; arrays are treated as immutable, since nothing proves otherwise."""
+
+    mutable = False
+
+    def __init__(self, name: str, xp: Any) -> None:
+        self.name = name  # type: ignore[misc]
+        self.package = name  # type: ignore[misc]
+        self.xp = xp
+
+    def is_namespace(self, xp: Any) -> bool:
+        return xp is self.xp
+
+    def load_namespace(self) -> Any:
+        return self.xp
+
+    def devices(self, xp: Any) -> list[Any]:
+        try:
+            return super().devices(xp)
+        except Exception:
+            return []
+
+
+def dtype_name(dtype: Any, xp: Any = None) -> str:
+    """``'float32'`` or ``'float64'`` for a name or a dtype object of any namespace."""
+    if isinstance(dtype, str):
+        name = dtype
+    else:
+        name = ""
+        for cand in FLOAT_DTYPES:
+            if xp is not None and dtype == getattr(xp, cand, None):
+                name = cand
+                break
+            text = str(dtype).removesuffix("'>")
+            if text.rsplit(".", 1)[-1] == cand:
+                name = cand  # numpy.float32, torch.float32, <class 'jax.numpy.float32'>
+                break
+        name = name or str(dtype)
+    if name not in FLOAT_DTYPES:
+        raise BackendError(f"dtype: expected one of {FLOAT_DTYPES}, got {dtype!r}")
+    return name

@@ -1,0 +1,314 @@
+"""The adapter registry and the :class:`Backend` (a namespace bound to a device): resolving
+names, the ``use_backend`` context, and reading the backend off arrays."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from xprop.backend.base import (
+    FLOAT_DTYPES,
+    Adapter,
+    BackendError,
+    DeviceMismatchError,
+    GenericAdapter,
+    dtype_name,
+)
+from xprop.backend.cupy_ import CupyAdapter, probe_cupy
+from xprop.backend.jax_ import JaxAdapter
+from xprop.backend.numpy_ import NumpyAdapter
+from xprop.backend.strict import StrictAdapter
+from xprop.backend.torch_ import TorchAdapter
+
+#: The registry: backend name -> adapter. The only place a library gets a name.
+ADAPTERS: dict[str, Adapter] = {
+    a.name: a
+    for a in (NumpyAdapter(), CupyAdapter(), TorchAdapter(), StrictAdapter(), JaxAdapter())
+}
+AUTO = "auto"
+BACKEND_NAMES = (*ADAPTERS, AUTO)
+ENV_VAR = "XPROP_BACKEND"
+DEFAULT = NumpyAdapter.name
+
+log = logging.getLogger("xprop")
+_context: contextvars.ContextVar[tuple[str, Any] | None] = contextvars.ContextVar(
+    "xprop_backend", default=None
+)
+_last_auto_choice: dict[str, str] = {}
+
+
+def adapter_for(xp: Any, like: Any = None) -> Adapter:
+    """The registered adapter whose library ``xp`` is, else a :class:`GenericAdapter` named
+    after the root module of ``like`` (an array) or of ``xp`` (e.g. ``dask``)."""
+    for adapter in ADAPTERS.values():
+        if adapter.is_namespace(xp):
+            return adapter
+    if like is not None:
+        root = type(like).__module__
+    else:
+        root = getattr(xp, "__name__", repr(xp)).removeprefix("array_api_compat.")
+    return GenericAdapter(root.split(".")[0], xp)
+
+
+def device_str(device: Any) -> str:
+    """A short readable name for any library's device object: ``cpu``, ``cuda:0``,
+    ``device1``, ``cpu:0``."""
+    for adapter in ADAPTERS.values():
+        if adapter.owns_device(device):
+            return adapter.device_str(device)
+    return str(device)
+
+
+# --------------------------------------------------------------------------- Backend
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An Array-API namespace ``xp`` bound to one ``device``; ``adapter`` answers the
+    library-specific questions (it is looked up from ``xp`` when not given).
+
+    ``name`` is a key of :data:`ADAPTERS` or the module name of another Array-API library that
+    was passed in as arrays.
+    """
+
+    name: str
+    xp: Any = field(repr=False)
+    device: Any
+    adapter: Adapter = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.adapter is None:
+            object.__setattr__(self, "adapter", adapter_for(self.xp))
+
+    @property
+    def mutable(self) -> bool:
+        """True when arrays can be updated in place (and slices and reshapes are views)."""
+        return self.adapter.mutable
+
+    def dtype(self, dtype: Any) -> Any:
+        """The namespace's floating dtype for ``dtype`` (a name or dtype object), checked
+        against what this device supports."""
+        name = dtype_name(dtype, self.xp)
+        supported = self.supported_float_dtypes()
+        if name not in supported:
+            raise BackendError(
+                f"dtype: {name} is not supported on {self.describe()} "
+                f"(supported: {', '.join(supported)}); "
+                + (self.adapter.dtype_advice(name) or "use dtype='float32' or another device")
+            )
+        return getattr(self.xp, name)
+
+    def supported_float_dtypes(self) -> tuple[str, ...]:
+        return self.adapter.supported_float_dtypes(self.xp, self.device)
+
+    def from_host(self, host: Any, dtype: Any | None = None) -> Any:
+        """Copy host data (NumPy array or nested sequence) onto this backend's device.
+
+        With ``dtype`` the cast happens on the host first, so float64 draws cast to float32 give
+        the same bits on every backend. Floating data arrives in exactly the dtype asked for,
+        or this raises :class:`BackendError` (JAX without x64 would silently give float32).
+        """
+        h = np.asarray(host)
+        if dtype is not None:
+            h = h.astype(dtype_name(dtype, self.xp), copy=False)
+        if h.dtype.kind == "f" and h.dtype.name not in self.supported_float_dtypes():
+            raise BackendError(
+                f"dtype: {h.dtype.name} data cannot go to {self.describe()}, which supports "
+                f"{', '.join(self.supported_float_dtypes())}; "
+                + (self.adapter.dtype_advice(h.dtype.name) or "pass dtype='float32'")
+            )
+        # floating data names its dtype (array-api-strict on NumPy 1.26 would give float64)
+        kw = {"dtype": getattr(self.xp, h.dtype.name)} if h.dtype.kind == "f" else {}
+        x = self.xp.asarray(h, device=self.device, copy=True, **kw)
+        if h.dtype.kind == "f" and x.dtype != getattr(self.xp, h.dtype.name):
+            raise BackendError(
+                f"dtype: {h.dtype.name} data became {x.dtype} on {self.describe()}; "
+                + (self.adapter.dtype_advice(h.dtype.name) or "pass dtype='float32'")
+            )
+        return x
+
+    def accept(self, x: Any, name: str, dtype: Any | None = None, *,
+               float_dtype: Any | None = None) -> Any:
+        """Entry-point conversion of user data ``x`` (argument ``name``) to this backend.
+
+        Arrays of this namespace and device are kept (cast to ``dtype`` if given, which copies
+        only when the dtype differs); host data (NumPy arrays, nested sequences) is copied to the
+        device once. Arrays of another namespace or device are refused: xprop never moves
+        device data behind the caller's back. ``float_dtype`` casts floating host data only
+        (integer labels keep their type).
+        """
+        if self.owns(x):
+            if dtype is not None and x.dtype != dtype:
+                if not (self.xp.isdtype(x.dtype, ("real floating", "integral", "bool"))):
+                    raise TypeError(f"{name}: expected real numbers, got dtype {x.dtype}")
+                return self.xp.astype(x, dtype)
+            return x
+        if array_api_compat.is_array_api_obj(x) and not isinstance(x, np.ndarray):
+            other = backend_of(**{name: x})
+            raise DeviceMismatchError(
+                f"{name}: expected an array on {self.describe()} or host data, got a "
+                f"{other.describe()} array; move it with xprop.to_backend({name}, "
+                f"{self.name!r}) or move the model with model.to({other.name!r})"
+            )
+        try:
+            h = np.asarray(x)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name}: expected a rectangular array of numbers ({e})") from None
+        if h.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected real numbers, got dtype {h.dtype}")
+        if dtype is None and h.dtype.kind == "f":
+            if float_dtype is not None:
+                dtype = float_dtype
+            elif h.dtype.name not in FLOAT_DTYPES:
+                h = h.astype(np.float64)
+        return self.from_host(h, dtype)
+
+    def owns(self, x: Any) -> bool:
+        """True when ``x`` is an array of this namespace on this device."""
+        try:
+            xp = array_api_compat.array_namespace(x)
+        except TypeError:
+            return False
+        return xp is self.xp and self.adapter.same_device(array_api_compat.device(x),
+                                                          self.device)
+
+    def context(self) -> Any:
+        """A ``with`` block that makes this backend's device current (CuPy runs kernels on the
+        current device, JAX creates arrays there); a no-op elsewhere. xprop's entry points use
+        it."""
+        return self.adapter.context(self.device)
+
+    def synchronize(self, x: Any = None) -> None:
+        """Wait for queued device work (or, on JAX, for ``x`` to be computed); a no-op on host
+        backends. Used by benchmarks."""
+        self.adapter.synchronize(self.device, x)
+
+    def describe(self) -> str:
+        return f"{self.name} (device {self.adapter.device_str(self.device)})"
+
+
+# --------------------------------------------------------------------------- resolving
+
+
+def _split(spec: str) -> tuple[str, str | None]:
+    name, _, dev = spec.partition(":")
+    return name.strip().lower().replace("-", "_"), (dev or None)
+
+
+def auto_choice() -> tuple[str, str]:
+    """What ``"auto"`` means: CuPy when a CUDA device really works, else NumPy."""
+    probe = probe_cupy()
+    return (CupyAdapter.name if probe.usable else DEFAULT), probe.reason
+
+
+def resolve_backend(backend: str | Backend | None = None, device: Any = None) -> Backend:
+    """The backend to use when no arrays decide: ``backend`` (``"name"`` or ``"name:device"``),
+    else the innermost :func:`use_backend`, else ``$XPROP_BACKEND``, else ``"numpy"``.
+
+    Raises :class:`BackendError` for unknown names or devices and
+    :class:`BackendUnavailableError` (saying what is missing) for an unusable backend.
+    """
+    if isinstance(backend, Backend):
+        if device is not None and not backend.adapter.same_device(device, backend.device):
+            return resolve_backend(backend.name, device)
+        return backend
+    if backend is None:
+        ctx = _context.get()
+        if ctx is not None:
+            backend, ctx_device = ctx
+            device = ctx_device if device is None else device
+        else:
+            backend = os.environ.get(ENV_VAR) or DEFAULT
+    if not isinstance(backend, str):
+        raise BackendError(
+            f"backend: expected one of {', '.join(BACKEND_NAMES)} (a name), got {backend!r}"
+        )
+    name, spec_device = _split(backend)
+    if spec_device is not None:
+        if device is not None and str(device) != spec_device:
+            raise BackendError(
+                f"device: {backend!r} names device {spec_device!r} but device={device!r}"
+            )
+        device = spec_device
+    if name == AUTO:
+        name, why = auto_choice()
+        if _last_auto_choice.get("backend") != name:
+            log.info("xprop: backend 'auto' chose %s: %s", name, why)
+        _last_auto_choice.update(backend=name, reason=why)
+        if name == DEFAULT:
+            device = None
+    if name not in ADAPTERS:
+        raise BackendError(
+            f"backend: expected one of {', '.join(BACKEND_NAMES)}, got {backend!r}"
+        )
+    if device is None or isinstance(device, (str, int)):
+        return _make_cached(name, None if device is None else str(device))
+    return _make(name, device)
+
+
+def _make(name: str, device: Any) -> Backend:
+    adapter = ADAPTERS[name]
+    xp = adapter.load_namespace()
+    return Backend(name, xp, adapter.parse_device(xp, device), adapter)
+
+
+_make_cached = functools.lru_cache(maxsize=32)(_make)
+
+
+@contextlib.contextmanager
+def use_backend(backend: str, device: Any = None) -> Iterator[Backend]:
+    """Make ``backend`` (and ``device``) the default inside a ``with`` block.
+
+    >>> with use_backend("array_api_strict"):
+    ...     model = MLP([2, 4, 1])   # built on array-api-strict
+    """
+    chosen = resolve_backend(backend, device)  # fail early, inside the caller's frame
+    token = _context.set((chosen.name, chosen.device))
+    try:
+        yield chosen
+    finally:
+        _context.reset(token)
+
+
+def backend_of(**arrays: Any) -> Backend:
+    """The backend of the given arrays (keyword names are used in errors).
+
+    Raises :class:`DeviceMismatchError` when they come from different namespaces or devices.
+    """
+    found: list[tuple[str, Any, Any, Any]] = []
+    for arg, x in arrays.items():
+        if x is None:
+            continue
+        try:
+            xp = array_api_compat.array_namespace(x)
+        except TypeError as e:
+            raise DeviceMismatchError(
+                f"{arg}: expected an array, got {type(x).__name__} ({e})"
+            ) from None
+        found.append((arg, xp, array_api_compat.device(x), x))
+    if not found:
+        raise ValueError("backend_of: no arrays given")
+    arg0, xp0, dev0, x0 = found[0]
+    adapter = adapter_for(xp0, like=x0)
+    for arg, xp, dev, x in found[1:]:
+        if xp is not xp0:
+            raise DeviceMismatchError(
+                f"{arg}: arrays from two namespaces in one call: {arg0} is "
+                f"{adapter.name}, {arg} is {adapter_for(xp, like=x).name}; "
+                "move one with xprop.to_backend(...)"
+            )
+        if not adapter.same_device(dev, dev0):
+            raise DeviceMismatchError(
+                f"{arg}: arrays from two devices in one call: {arg0} is on "
+                f"{adapter.device_str(dev0)}, {arg} is on {adapter.device_str(dev)}"
+            )
+    return Backend(adapter.name, xp0, dev0, adapter)

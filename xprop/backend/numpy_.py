@@ -1,0 +1,36 @@
+"""NumPy (through ``array_api_compat.numpy``): the host, always available, one device ``cpu``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from xprop.backend.base import Adapter, BackendError
+
+
+class NumpyAdapter(Adapter):
+    name = "numpy"
+    package = "numpy"
+
+    def is_namespace(self, xp: Any) -> bool:
+        return array_api_compat.is_numpy_namespace(xp)
+
+    def load_namespace(self) -> Any:
+        return importlib.import_module("array_api_compat.numpy")
+
+    def parse_device(self, xp: Any, spec: Any) -> Any:
+        if spec not in (None, "cpu"):
+            raise BackendError(f"device: numpy runs on 'cpu' only, got {spec!r}")
+        return "cpu"
+
+    def devices(self, xp: Any) -> list[Any]:
+        return ["cpu"]
+
+    def owns_device(self, device: Any) -> bool:
+        return False  # NumPy's device is the string "cpu", which needs no translation
+
+    def to_host(self, x: Any) -> np.ndarray:
+        return np.asarray(x)

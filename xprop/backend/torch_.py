@@ -1,0 +1,56 @@
+"""PyTorch (through ``array_api_compat.torch``): ``cpu`` and ``cuda:N`` devices."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from xprop.backend.base import Adapter, BackendUnavailableError
+
+
+class TorchAdapter(Adapter):
+    name = "torch"
+    package = "torch"
+    device_modules = ("torch",)
+
+    def is_namespace(self, xp: Any) -> bool:
+        return array_api_compat.is_torch_namespace(xp)
+
+    def load_namespace(self) -> Any:
+        try:
+            importlib.import_module("torch")
+        except ImportError as e:
+            raise BackendUnavailableError(
+                f"backend 'torch' is not installed ({e}); pip install torch"
+            ) from e
+        return importlib.import_module("array_api_compat.torch")
+
+    def parse_device(self, xp: Any, spec: Any) -> Any:
+        torch = importlib.import_module("torch")
+        dev = torch.device("cpu" if spec is None else spec)
+        if dev.type == "cuda":
+            n = self._cuda_count(torch)
+            if (dev.index or 0) >= n:
+                raise BackendUnavailableError(
+                    f"device: torch device {dev} does not exist ({n} CUDA device(s) visible)"
+                )
+        return dev
+
+    def devices(self, xp: Any) -> list[Any]:
+        torch = importlib.import_module("torch")
+        return [torch.device("cpu")] + [torch.device("cuda", i)
+                                        for i in range(self._cuda_count(torch))]
+
+    @staticmethod
+    def _cuda_count(torch: Any) -> int:
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+    def synchronize(self, device: Any, x: Any = None) -> None:
+        if str(device).startswith("cuda"):
+            importlib.import_module("torch").cuda.synchronize(device)
+
+    def to_host(self, x: Any) -> np.ndarray:
+        return x.detach().cpu().numpy()

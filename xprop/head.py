@@ -1,0 +1,298 @@
+"""The output head: the output activation and the loss, taken together.
+
+The head is the one place that knows what the last layer means:
+
+- ``output_grad(z, a, Y)``: dL/dz of the last layer. For the fused pairs (sigmoid + ``bce``,
+  softmax + ``cross_entropy``) it is ``(a - Y) / N``; otherwise the chain rule
+  ``f'(z) * dL/da`` through the activation's vector-Jacobian product.
+- ``value(z, a, Y)``: the loss, from the logits ``z`` for fused pairs (exact, no ``eps``).
+- ``prepare_targets(y, ...)``: user targets -> ``(n, k)`` arrays of the model's dtype (class
+  labels -> one-hot for softmax heads, 0/1 checks for binary heads) plus integer labels for
+  accuracy.
+- ``decide(out)``: predictions: argmax for softmax, a threshold for sigmoid (0.5) or
+  ``bce_with_logits`` (logit 0), the raw output for regression.
+- ``hits(out, Y, labels)``: the number of correct predictions.
+
+Valid pairs (anything else is refused when a model is made, naming these):
+
+| loss | output activation | targets | predict |
+|---|---|---|---|
+| ``cross_entropy`` | ``softmax`` | labels or probability rows | argmax |
+| ``bce`` | ``sigmoid`` | values in [0, 1] | a > 0.5 |
+| ``bce_with_logits`` | ``identity`` | values in [0, 1] | z > 0 |
+| ``mse``, ``half_sse`` | ``softmax`` | labels or one-hot rows | argmax |
+| ``mse``, ``half_sse`` | ``sigmoid`` | real values | a > 0.5 |
+| ``mse``, ``half_sse`` | any other elementwise activation | real values | a itself |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from xprop import validation as V
+from xprop.activations import Activation, get_activation
+from xprop.losses import Loss, get_loss, one_hot
+
+Array = Any
+
+__all__ = ["Head", "Task", "default_output_activation", "infer_task", "make_head"]
+
+# loss -> the output activations it may follow (None: any that is not listed as exclusive)
+_ONLY = {"cross_entropy": ("softmax",), "bce": ("sigmoid",), "bce_with_logits": ("identity",)}
+_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "bce": "sigmoid", "bce_with_logits": "identity"}
+
+
+@dataclass(frozen=True)
+class Head:
+    """An output activation and a loss that fit together; see the module docstring.
+
+    ``targets`` is ``"labels"`` (integer class labels -> one-hot, or rows of probabilities),
+    ``"binary"`` (values in [0, 1]) or ``"real"``; ``decision`` is ``"argmax"``,
+    ``"threshold"`` or ``"none"``.
+    """
+
+    activation: Activation
+    loss: Loss
+    targets: str
+    decision: str
+    threshold: float = 0.5
+
+    @property
+    def name(self) -> str:
+        return f"{self.activation.name}+{self.loss.name}"
+
+    @property
+    def fused(self) -> bool:
+        """True for sigmoid + bce and softmax + cross_entropy (gradient ``(a - y) / N``)."""
+        return self.loss.fused_activation == self.activation.name
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether predictions are classes (and accuracy is defined)."""
+        return self.decision != "none"
+
+    @property
+    def summed(self) -> bool:
+        """True when the loss is a sum over samples (``half_sse``), not a mean."""
+        return self.loss.reduction == "sum"
+
+    # ---------------------------------------------------------------- the math
+
+    def forward(self, z: Array, xp: Any) -> Array:
+        """The network output ``a = f(z)``."""
+        return self.activation.forward(z, xp)
+
+    def output_grad(self, z: Array, a: Array, Y: Array, xp: Any) -> Array:
+        """dL/dz of the last layer, shape ``(n, k)``: ``(a - Y) / N`` for fused pairs, else
+        ``f'(z) * dL/da``."""
+        if self.fused:
+            return self.loss.fused_grad(a, Y, xp)
+        return self.activation.backward(self.loss.grad(a, Y, xp), z, a, xp)
+
+    def value(self, z: Array, a: Array, Y: Array, xp: Any) -> Array:
+        """The loss as a 0-d array; from the logits ``z`` for fused pairs (exact)."""
+        if self.fused:
+            return self.loss.value_from_logits(z, Y, xp)
+        return self.loss.value(a, Y, xp)
+
+    def decide(self, out: Array, xp: Any) -> Array:
+        """Predictions from the output ``(n, k)``: class indices ``(n,)`` (argmax), 0/1
+        integers (threshold; ``(n,)`` for one output) or ``out`` itself."""
+        if self.decision == "argmax":
+            return xp.argmax(out, axis=1)
+        if self.decision == "none":
+            return out
+        pred = xp.astype(out > self.threshold, xp.int64)
+        return pred[:, 0] if out.shape[1] == 1 else pred
+
+    def truth(self, Y: Array, labels: Array | None, xp: Any) -> Array:
+        """What predictions are compared with: the class ``labels`` for argmax heads, else
+        ``Y > 0.5`` (bool, shape ``(n, k)``). Computed once per data set by training loops."""
+        if self.decision == "argmax":
+            return labels if labels is not None else xp.argmax(Y, axis=1)
+        return Y > 0.5
+
+    def count_hits(self, out: Array, truth: Array, xp: Any) -> Array:
+        """Number of correct predictions against :meth:`truth`, as a 0-d array of
+        ``out.dtype`` (no device sync); with several threshold outputs, all must match."""
+        if self.decision == "argmax":
+            eq = xp.argmax(out, axis=1) == xp.astype(truth, xp.int64)
+        else:
+            eq = (out > self.threshold) == truth
+            eq = eq[:, 0] if eq.shape[1] == 1 else xp.all(eq, axis=1)
+        return xp.sum(xp.astype(eq, out.dtype))
+
+    def hits(self, out: Array, Y: Array, labels: Array | None, xp: Any) -> Array:
+        """Number of correct predictions of ``out`` for targets ``Y`` (and integer ``labels``
+        when the head takes labels), as a 0-d array (no device sync)."""
+        if self.decision == "none":
+            raise ValueError(f"accuracy: not defined for a {self.name} head (regression)")
+        return self.count_hits(out, self.truth(Y, labels, xp), xp)
+
+    # ---------------------------------------------------------------- targets
+
+    def prepare_targets(self, y: Any, n: int, k: int, backend: Any, dtype: Any,
+                        xp: Any) -> tuple[Array, Array | None]:
+        """User targets -> ``(Y, labels)``: ``Y`` of shape ``(n, k)`` and the model's dtype on
+        its device, ``labels`` the integer classes (``None`` unless the head takes labels).
+        Raises ValueError/TypeError naming ``y`` for anything that does not fit."""
+        if self.targets == "labels":
+            y = backend.accept(y, "y", float_dtype=dtype)
+            if y.ndim == 1:
+                labels = self._labels(y, n, k, xp)
+                return one_hot(labels, k, dtype, xp), labels
+            Y = xp.astype(y, dtype) if y.dtype != dtype else y
+            _check_targets_shape(Y, n, k)
+            V.check_finite(Y, "y", xp)
+            if self.loss.targets == "labels":  # cross-entropy needs distributions
+                V.check_distributions(Y, "y", xp)
+            return Y, xp.argmax(Y, axis=1)
+        y = backend.accept(y, "y", dtype)
+        if y.ndim == 1 and k == 1:
+            y = xp.reshape(y, (-1, 1))
+        _check_targets_shape(y, n, k)
+        V.check_finite(y, "y", xp)
+        if self.targets == "binary":
+            lo, hi = float(xp.min(y)), float(xp.max(y))
+            if lo < 0.0 or hi > 1.0:
+                raise ValueError(
+                    f"y: {self.loss.name} expects targets in [0, 1], got values from "
+                    f"{lo} to {hi}"
+                )
+        return y, None
+
+    def _labels(self, y: Array, n: int, k: int, xp: Any) -> Array:
+        """1-D targets of a softmax head as integer class labels in [0, k)."""
+        if y.shape[0] != n:
+            raise ValueError(f"y: expected {n} targets (one per row of X), got {y.shape[0]}")
+        if xp.isdtype(y.dtype, "bool"):
+            y = xp.astype(y, xp.int64)
+        elif xp.isdtype(y.dtype, "real floating"):
+            V.check_finite(y, "y", xp)
+            if not bool(xp.all(y == xp.round(y))):
+                raise TypeError(
+                    f"y: {self.name} expects integer class labels in [0, {k}) or "
+                    f"one-hot of shape ({n}, {k}); got {y.dtype} labels with fractions"
+                )
+            y = xp.astype(y, xp.int64)
+        elif not xp.isdtype(y.dtype, "integral"):
+            raise TypeError(f"y: expected class labels, got dtype {y.dtype}")
+        lo, hi = int(xp.min(y)), int(xp.max(y))
+        if lo < 0 or hi >= k:
+            raise ValueError(
+                f"y: expected class labels in [0, {k}) for {k} outputs, got labels "
+                f"from {lo} to {hi}"
+            )
+        return y
+
+    def coerce_targets(self, y: Array, n: int, k: int, dtype: Any, xp: Any) -> Array:
+        """Targets already on the device -> ``(n, k)`` without any copy to or from the host
+        (for the low-level ``backward``): integer labels are one-hot encoded for softmax heads,
+        ``(n,)`` becomes ``(n, 1)`` for one output; the dtype must be the model's."""
+        if y.ndim == 1:
+            if self.targets == "labels" and xp.isdtype(y.dtype, "integral"):
+                return one_hot(y, k, dtype, xp)
+            if k != 1:
+                raise ValueError(f"y: expected shape ({n}, {k}), got {tuple(y.shape)}")
+            y = xp.reshape(y, (-1, 1))
+        if tuple(y.shape) != (n, k):
+            raise ValueError(f"y: expected shape ({n}, {k}), got {tuple(y.shape)}")
+        if y.dtype != dtype:
+            raise TypeError(f"y: expected dtype {dtype} (the model's), got {y.dtype}")
+        return y
+
+
+def _check_targets_shape(Y: Array, n: int, k: int) -> None:
+    if Y.ndim >= 1 and Y.shape[0] != n:
+        raise ValueError(f"y: expected {n} targets (one per row of X), got {Y.shape[0]}")
+    if tuple(Y.shape) != (n, k):
+        expected = f"({n},) or ({n}, 1)" if k == 1 else f"({n}, {k})"
+        raise ValueError(f"y: expected shape {expected}, got {tuple(Y.shape)}")
+
+
+def _valid_pairs() -> str:
+    exclusive = ", ".join(f"{_ONLY[loss][0]}+{loss}" for loss in _ONLY)
+    return (f"{exclusive}, or mse/half_sse after any output activation (softmax, sigmoid, "
+            "identity, tanh, ...)")
+
+
+def make_head(output_activation: str | Activation, loss: str | Loss) -> Head:
+    """The head for an output activation and a loss (names or objects), or a ValueError
+    that names the valid pairs."""
+    act, lossf = get_activation(output_activation), get_loss(loss)
+    base = act.name.split("(")[0]
+    allowed = _ONLY.get(lossf.name)
+    if allowed is not None and base not in allowed:
+        raise ValueError(
+            f"output_activation, loss: {lossf.name} needs a {allowed[0]} output, got "
+            f"{act.name}; valid pairs: {_valid_pairs()}"
+        )
+    if lossf.name in ("mse", "half_sse") or allowed is None:
+        if base == "softmax":
+            return Head(act, lossf, "labels", "argmax")
+        if base == "sigmoid":
+            return Head(act, lossf, "real", "threshold", 0.5)
+        return Head(act, lossf, lossf.targets, "none")
+    if lossf.targets == "labels":
+        return Head(act, lossf, "labels", "argmax")
+    threshold = 0.5 if base == "sigmoid" else 0.0
+    return Head(act, lossf, "binary", "threshold", threshold)
+
+
+def default_output_activation(loss: str | Loss) -> str:
+    """The output activation a loss is normally paired with (``identity`` for regression)."""
+    return _DEFAULT_OUTPUT.get(get_loss(loss).name, "identity")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What to build for some targets: ``n_outputs``, the head's names, and the targets as
+    the model should get them (``y``)."""
+
+    n_outputs: int
+    output_activation: str
+    loss: str
+    y: Any
+
+
+def infer_task(y: Any, loss: str | None = None, output_activation: str | None = None) -> Task:
+    """The task for host targets ``y``, the same for every file format and caller:
+
+    - ``bool`` labels are the classes 0 and 1;
+    - 1-D integer labels, and 1-D floats that are all whole numbers (``0.0``/``1.0`` read from
+      a file), are class labels: ``max + 1`` softmax outputs with ``cross_entropy``;
+    - with ``loss`` ``bce``/``bce_with_logits``: 0/1 targets, one output per column;
+    - anything else is regression: identity outputs with ``mse``.
+    """
+    xp = array_namespace(y)
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y: expected 1-D labels or 2-D targets, got shape {tuple(y.shape)}")
+    if y.shape[0] < 1:
+        raise ValueError("y: expected at least one target, got none")
+    if xp.isdtype(y.dtype, "bool"):
+        y = xp.astype(y, xp.int64)
+    loss_name = get_loss(loss).name if loss else None
+    n_cols = 1 if y.ndim == 1 else int(y.shape[1])
+    if loss_name in ("bce", "bce_with_logits"):
+        yf = xp.astype(y, xp.float64)
+        if not bool(xp.all((yf == 0.0) | (yf == 1.0))):
+            raise ValueError(f"loss {loss_name}: needs 0/1 labels, got values from "
+                             f"{float(xp.min(yf)):g} to {float(xp.max(yf)):g}")
+        return Task(n_cols, output_activation or default_output_activation(loss_name),
+                    loss_name, yf)
+    whole = y.ndim == 1 and (
+        xp.isdtype(y.dtype, "integral")
+        or (xp.isdtype(y.dtype, "real floating") and bool(xp.all(xp.isfinite(y)))
+            and bool(xp.all(y == xp.round(y))))
+    )
+    if whole:
+        labels = xp.astype(y, xp.int64)
+        lo = int(xp.min(labels))
+        if lo < 0:
+            raise ValueError(f"y: class labels must be >= 0, got {lo}")
+        return Task(int(xp.max(labels)) + 1, output_activation or "softmax",
+                    loss_name or "cross_entropy", labels)
+    return Task(n_cols, output_activation or "identity", loss_name or "mse", y)

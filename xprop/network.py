@@ -1,0 +1,126 @@
+"""The pure core of xprop: forward pass, backward pass and loss value of a multilayer
+perceptron as functions of (parameters, data). Nothing here knows about devices, files or
+training loops; every function takes the namespace ``xp`` last (looked up when omitted).
+
+Shapes, for a batch of ``n`` samples and layer sizes ``n_0 -> n_1 -> ... -> n_L``::
+
+    A_0 = X                                   (n, n_0)
+    Z_i = A_i @ W_i + b_i                     (n, n_{i+1})     W_i: (n_i, n_{i+1}), b_i: (n_{i+1},)
+    A_{i+1} = f_i(Z_i)                        (n, n_{i+1})     the output is A_L = f_{L-1}(Z_{L-1})
+
+Backward, starting from the head's ``dZ_{L-1} = dL/dZ_{L-1}`` (``(A_L - Y) / N`` for the fused
+pairs)::
+
+    dW_i = A_i.T @ dZ_i                        (n_i, n_{i+1})
+    db_i = sum(dZ_i, axis=0)                   (n_{i+1},)
+    dA_i = dZ_i @ W_i.T                        (n, n_i)
+    dZ_{i-1} = f_{i-1}'(Z_{i-1}) * dA_i        (the activation's vector-Jacobian product)
+
+``dA_0`` is the gradient with respect to the input ``X``, computed only when asked for.
+Gradients come back as :class:`~xprop.params.Params` with the parameters' layout: named views
+into one flat gradient buffer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from xprop.activations import Activation
+from xprop.head import Head
+from xprop.params import Layout, Params
+
+Array = Any
+
+__all__ = ["Architecture", "Cache", "backward", "forward", "loss_value"]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Layer sizes, hidden activations (one per hidden layer), the output head and whether
+    layers have biases: everything but the parameter values."""
+
+    sizes: tuple[int, ...]
+    hidden: tuple[Activation, ...]
+    head: Head
+    bias: bool = True
+    layout: Layout = field(init=False, repr=False, compare=False)
+    activations: tuple[Activation, ...] = field(init=False, repr=False, compare=False)
+    names: tuple[tuple[str, str | None], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.hidden) != len(self.sizes) - 2:
+            raise ValueError(
+                f"hidden: expected {len(self.sizes) - 2} activations (one per hidden layer), "
+                f"got {len(self.hidden)}"
+            )
+        object.__setattr__(self, "layout", Layout.for_mlp(self.sizes, self.bias))
+        object.__setattr__(self, "activations", (*self.hidden, self.head.activation))
+        object.__setattr__(self, "names", tuple(
+            (f"W{i}", f"b{i}" if self.bias else None) for i in range(self.n_layers)))
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers (``len(sizes) - 1``)."""
+        return len(self.sizes) - 1
+
+
+@dataclass
+class Cache:
+    """What backward needs from forward: ``inputs[i] = A_i`` (the input of layer ``i``),
+    ``pre[i] = Z_i`` (its pre-activation) and the network ``output`` ``A_L``."""
+
+    inputs: list[Array]
+    pre: list[Array]
+    output: Array
+
+
+def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
+            xp: Any = None) -> tuple[Array, Cache]:
+    """The output ``A_L`` of shape ``(n, sizes[-1])`` for inputs ``X`` of shape
+    ``(n, sizes[0])``, and the :class:`Cache` for :func:`backward`."""
+    xp = array_namespace(X) if xp is None else xp
+    inputs, pre = [], []
+    A = X
+    for (w, b), act in zip(arch.names, arch.activations):
+        Z = A @ params[w]
+        if b is not None:
+            Z += params[b]  # Z is our own temporary: in place where arrays allow, else rebound
+        inputs.append(A)
+        pre.append(Z)
+        A = act.forward(Z, xp)
+    return A, Cache(inputs, pre, A)
+
+
+def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architecture, *,
+             input_grad: bool = False, xp: Any = None) -> Params | tuple[Params, Array]:
+    """Gradients of the loss with respect to every parameter, for targets ``Y`` of shape
+    ``(n, sizes[-1])`` (prepared by the head). With ``input_grad=True`` returns
+    ``(grads, dX)`` where ``dX = dL/dX`` has the shape of ``X``."""
+    xp = array_namespace(Y) if xp is None else xp
+    dZ = arch.head.output_grad(cache.pre[-1], cache.output, Y, xp)
+    parts: list[Array] = []  # gradients from the last layer to the first
+    dX = None
+    for i in range(arch.n_layers - 1, -1, -1):
+        w, b = arch.names[i]
+        if b is not None:
+            parts.append(xp.sum(dZ, axis=0))
+        parts.append(cache.inputs[i].T @ dZ)
+        if i > 0:
+            dA = dZ @ params[w].T
+            dZ = arch.activations[i - 1].backward(dA, cache.pre[i - 1], cache.inputs[i], xp)
+        elif input_grad:
+            dX = dZ @ params[w].T
+    grads = Params(arch.layout, arch.layout.flatten(parts[::-1], xp), xp)
+    return (grads, dX) if input_grad else grads
+
+
+def loss_value(cache: Cache, Y: Array, arch: Architecture, xp: Any = None) -> Array:
+    """The loss of the cached forward pass against targets ``Y``, as a 0-d array (from the
+    logits for the fused pairs: exact)."""
+    xp = array_namespace(Y) if xp is None else xp
+    return arch.head.value(cache.pre[-1], cache.output, Y, xp)
+
