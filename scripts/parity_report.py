@@ -28,7 +28,18 @@ from xprop.backend import BackendError, BackendUnavailableError, resolve_backend
 CELLS = [
     ("numpy", None), ("array_api_strict", None), ("array_api_strict", "device1"),
     ("array_api_strict", "no_float64"), ("torch", "cpu"), ("torch", "cuda"), ("cupy", None),
+    ("jax", None),
 ]
+
+
+def enable_jax_float64() -> None:
+    """JAX computes in float32 unless x64 is on (xprop refuses float64 then): switch it on
+    before any JAX array exists, as the test suite does, so the jax rows cover both dtypes."""
+    try:
+        import jax
+    except ImportError:
+        return
+    jax.config.update("jax_enable_x64", True)
 
 
 def environment() -> list[str]:
@@ -39,7 +50,7 @@ def environment() -> list[str]:
         f"- Python {platform.python_version()}, xprop {xprop.__version__}, NumPy {np.__version__}, "
         f"array-api-compat {info['array_api_compat']['version']}, "
         f"array-api-strict {info['array_api_strict'].get('version')}, "
-        f"torch {info['torch'].get('version')}",
+        f"torch {info['torch'].get('version')}, jax {info.get('jax', {}).get('version')}",
     ]
     cupy = info["cupy"]
     if cupy["available"]:
@@ -62,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="write the Markdown here (else print it)")
     ap.add_argument("--quick", action="store_true", help="the reduced grid (as the tests)")
     args = ap.parse_args(argv)
+    enable_jax_float64()
     specs = P.grid(full=not args.quick)
     lines = ["# xprop device parity report", "", *environment(), "",
              f"Grid: {len(specs)} models ({'reduced' if args.quick else 'full'}: hidden "

@@ -209,3 +209,73 @@ def test_no_module_reaches_past_another_modules_public_names():
                         "--no-cache", "xprop"], capture_output=True, text=True,
                        cwd=pathlib.Path(__file__).resolve().parent.parent, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --------------------------------------------------------------------------- gradient buffers
+
+
+def test_backward_into_a_gradient_buffer_gives_the_same_gradients(case):
+    """``out=``: on mutable namespaces the result *is* ``out`` (written through its views,
+    with the adapter's ``out=`` kernels where it has them); on JAX a new buffer. Either way
+    the values equal the portable backward's exactly."""
+    m = xprop.MLP([3, 6, 4, 2], ["relu", "tanh"], "softmax", "cross_entropy", seed=2,
+                  dtype=case.dtype, backend=case.backend)
+    rng = np.random.default_rng(1)
+    X, Y, _ = m.prepare(rng.standard_normal((9, 3)), rng.integers(0, 2, 9))
+    _, cache = network.forward(m.params, X, m.arch)
+    plain = network.backward(m.params, cache, Y, m.arch)
+    out = m.params.copy()
+    got = network.backward(m.params, cache, Y, m.arch, out=out)
+    assert_backend_array(got.buffer, case.backend)
+    assert got.buffer.dtype == m.dtype and tuple(got.buffer.shape) == (m.arch.layout.size,)
+    assert (got is out) == case.backend.mutable
+    np.testing.assert_array_equal(host(got.buffer), host(plain.buffer))
+    assert host(out["W1"]).shape == (6, 4)
+
+
+def test_adapter_kernels_agree_with_the_portable_versions(case):
+    """An adapter's ``out=`` kernels (NumPy, torch) write what the portable Adapter's
+    assignment writes, bit for bit."""
+    from xprop.backend import Adapter
+
+    if not case.backend.mutable:
+        pytest.skip("immutable arrays: backward never writes into a buffer")
+    xp, adapter = case.xp, case.backend.adapter
+    rng = np.random.default_rng(2)
+    a = case.backend.from_host(rng.standard_normal((5, 3)), case.dtype)
+    b = case.backend.from_host(rng.standard_normal((5, 4)), case.dtype)
+    for ops in (adapter, Adapter()):
+        buf = xp.zeros((3 * 4 + 4,), dtype=a.dtype, device=case.backend.device)
+        ops.matmul_into(a.T, b, xp.reshape(buf[:12], (3, 4)), xp)
+        ops.sum_rows_into(b, buf[12:], xp)
+        if ops is adapter:
+            fast = host(buf).copy()
+    np.testing.assert_array_equal(fast, host(buf))
+    np.testing.assert_array_equal(host(buf[12:]), host(xp.sum(b, axis=0)))
+
+
+# --------------------------------------------------------------------------- per-sample losses
+
+
+@pytest.mark.parametrize(("output", "loss"), [
+    ("softmax", "cross_entropy"), ("sigmoid", "bce"), ("identity", "bce_with_logits"),
+    ("identity", "mse"), ("tanh", "half_sse"), ("softmax", "mse"),
+])
+def test_head_rows_add_up_to_the_value_also_for_stacks_of_epochs(case64, output, loss):
+    """``rows`` are per-sample losses whose mean (sum for half_sse) is the value; a stack
+    ``(epochs, n, k)`` gives each epoch's rows at once (what fit's records use)."""
+    xp = case64.xp
+    head = make_head(output, loss)
+    rng = np.random.default_rng(3)
+    k = 3
+    zs = [case64.backend.from_host(rng.standard_normal((6, k)) * 2) for _ in range(4)]
+    Y = case64.backend.from_host(np.eye(k)[rng.integers(0, k, 6)])
+    stacked = head.rows(xp.stack(zs), xp.stack([head.forward(z, xp) for z in zs]), Y, xp)
+    assert tuple(stacked.shape) == (4, 6)
+    for i, z in enumerate(zs):
+        a = head.forward(z, xp)
+        rows = head.rows(z, a, Y, xp)
+        value = float(head.value(z, a, Y, xp))
+        total = float(xp.sum(rows)) / (1 if head.summed else 6)
+        np.testing.assert_allclose(total, value, rtol=1e-14)
+        np.testing.assert_array_equal(host(stacked[i, ...]), host(rows))

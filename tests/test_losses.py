@@ -167,7 +167,7 @@ def test_fused_pairs_declared():
     for name in ("mse", "half_sse", "bce_with_logits"):
         loss = LOSSES[name]
         assert loss.fused_activation is None
-        assert loss.fused_grad is None and loss.value_from_logits is None
+        assert loss.fused_grad is None and loss.logit_terms is None
     assert {n: LOSSES[n].targets for n in NAMES} == {
         "bce": "binary", "bce_with_logits": "binary", "cross_entropy": "labels",
         "half_sse": "real", "mse": "real",

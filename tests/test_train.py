@@ -600,3 +600,52 @@ def test_divergence_with_huge_parameters_keeps_finite_outputs(tmp_path):
         with pytest.raises(ValueError, match="NaN or inf"):
             m.save(tmp_path / "bad.npz")
     assert not (tmp_path / "bad.npz").exists()
+
+
+# --------------------------------------------------------------------------- chunked records
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_chunked_records_equal_per_epoch_records(case, monkeypatch, batch_size):
+    """Without per-epoch readers, fit computes a chunk of epochs' records at once; the
+    history is the one a per-epoch run (a callback forces chunks of one epoch) records, and
+    the parameters are identical."""
+    monkeypatch.setattr(xprop.train, "CHUNK_EPOCHS", 7)  # several chunks and a ragged last one
+    X, y = datasets.moons(48, noise=0.2, seed=0)
+
+    def run(callbacks):
+        m = xprop.MLP([2, 6, 2], "tanh", "softmax", "cross_entropy", seed=4,
+                      dtype=case.dtype, backend=case.backend)
+        h = m.fit(X, y, optimizer="adam", lr=0.02, epochs=23, batch_size=batch_size,
+                  callbacks=callbacks)
+        return m, h
+
+    (m1, h1), (m2, h2) = run([]), run([lambda e, logs, m: None])
+    assert len(h1) == len(h2) == 23
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=parity_rtol(case.dtype))
+    assert h1.accuracy == h2.accuracy and h1.lr == h2.lr
+    np.testing.assert_array_equal(host(m1.params.buffer), host(m2.params.buffer))
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_divergence_in_a_later_chunk_reports_as_a_per_epoch_run_does(monkeypatch, shuffle):
+    """A divergence found at a chunk's end is replayed from the kept snapshots: the epoch,
+    the step and the kept parameters are those of a run that checks every epoch."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((32, 3)), rng.standard_normal((32, 1))
+
+    def run(size):
+        monkeypatch.setattr(xprop.train, "CHUNK_EPOCHS", size)
+        m = xprop.MLP([3, 8, 1], "tanh", "identity", "mse", seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(xprop.TrainingDivergedError) as err:
+                m.fit(X, y, lr=0.6, epochs=400, batch_size=4, shuffle=shuffle)
+        return m, err.value
+
+    (m1, e1), (m4, e4) = run(1), run(8)
+    assert (e1.epoch, e1.step) == (e4.epoch, e4.step)
+    assert e1.epoch > 16, "the divergence should come after the first two chunks"
+    assert str(e1) == str(e4)
+    np.testing.assert_array_equal(host(m1.params.buffer), host(m4.params.buffer))
+    _assert_finite_on(m4, X, y)

@@ -27,7 +27,7 @@ Valid pairs (anything else is refused when a model is made, naming these):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -64,10 +64,11 @@ class Head:
     def name(self) -> str:
         return f"{self.activation.name}+{self.loss.name}"
 
-    @property
-    def fused(self) -> bool:
-        """True for sigmoid + bce and softmax + cross_entropy (gradient ``(a - y) / N``)."""
-        return self.loss.fused_activation == self.activation.name
+    fused: bool = field(init=False, repr=False, compare=False)
+    """True for sigmoid + bce and softmax + cross_entropy (gradient ``(a - y) / N``)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fused", self.loss.fused_activation == self.activation.name)
 
     @property
     def is_classifier(self) -> bool:
@@ -98,6 +99,14 @@ class Head:
             return self.loss.value_from_logits(z, Y, xp)
         return self.loss.value(a, Y, xp)
 
+    def rows(self, z: Array, a: Array, Y: Array, xp: Any) -> Array:
+        """Per-sample losses ``(..., n)`` (from the logits for fused pairs): the value is
+        their mean, or their sum when :attr:`summed`. Training loops add them up over epochs
+        (``z`` and ``a`` may be stacks ``(epochs, n, k)``; ``Y`` broadcasts)."""
+        if self.fused:
+            return self.loss.rows(z, Y, xp, logits=True)
+        return self.loss.rows(a, Y, xp)
+
     def decide(self, out: Array, xp: Any) -> Array:
         """Predictions from the output ``(n, k)``: class indices ``(n,)`` (argmax), 0/1
         integers (threshold; ``(n,)`` for one output) or ``out`` itself."""
@@ -115,15 +124,18 @@ class Head:
             return labels if labels is not None else xp.argmax(Y, axis=1)
         return Y > 0.5
 
+    def hit_rows(self, out: Array, truth: Array, xp: Any) -> Array:
+        """Whether each prediction in ``out`` (``(..., n, k)``) is right against
+        :meth:`truth`: bool ``(..., n)``; with several threshold outputs, all must match."""
+        if self.decision == "argmax":
+            return xp.argmax(out, axis=-1) == xp.astype(truth, xp.int64)
+        eq = (out > self.threshold) == truth
+        return eq[..., 0] if eq.shape[-1] == 1 else xp.all(eq, axis=-1)
+
     def count_hits(self, out: Array, truth: Array, xp: Any) -> Array:
         """Number of correct predictions against :meth:`truth`, as a 0-d array of
-        ``out.dtype`` (no device sync); with several threshold outputs, all must match."""
-        if self.decision == "argmax":
-            eq = xp.argmax(out, axis=1) == xp.astype(truth, xp.int64)
-        else:
-            eq = (out > self.threshold) == truth
-            eq = eq[:, 0] if eq.shape[1] == 1 else xp.all(eq, axis=1)
-        return xp.sum(xp.astype(eq, out.dtype))
+        ``out.dtype`` (no device sync)."""
+        return xp.sum(xp.astype(self.hit_rows(out, truth, xp), out.dtype))
 
     def hits(self, out: Array, Y: Array, labels: Array | None, xp: Any) -> Array:
         """Number of correct predictions of ``out`` for targets ``Y`` (and integer ``labels``

@@ -36,18 +36,50 @@ __all__ = ["EPS", "LOSSES", "Loss", "get_loss", "one_hot"]
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss: ``value(a, y, xp)``, ``grad(a, y, xp) = dL/da``; for its fused output activation
-    ``fused_grad(a, y, xp) = dL/dz`` and ``value_from_logits(z, y, xp)``. ``classification``
-    says whether targets are class labels (``labels``: integers -> one-hot, ``binary``: 0/1)."""
+    """A loss written as elementwise ``terms(a, y, xp)`` (shape ``(n, k)``) and how they add
+    up (``scale``), with its gradient ``grad(a, y, xp) = dL/da``. For its fused output
+    activation: ``fused_grad(a, y, xp) = dL/dz`` and ``logit_terms(z, y, xp)``, the same terms
+    from the logits. ``targets``: ``"real"``, ``"binary"`` (values in [0, 1]) or ``"labels"``.
+
+    ``scale`` says what the value divides the summed terms by: ``"elements"`` (the mean over
+    all ``n k`` entries), ``"samples"`` (the mean over the ``n`` rows) or ``"half"`` (the
+    textbook ``1/2`` sum, a sum over samples). One formula gives both the value and the
+    per-sample :meth:`rows` that training loops add up over an epoch.
+    """
 
     name: str
-    value: Callable[[Array, Array, Any], Array]
+    terms: Callable[[Array, Array, Any], Array]
     grad: Callable[[Array, Array, Any], Array]
     fused_activation: str | None = None
     fused_grad: Callable[[Array, Array, Any], Array] | None = None
-    value_from_logits: Callable[[Array, Array, Any], Array] | None = None
+    logit_terms: Callable[[Array, Array, Any], Array] | None = None
     targets: str = "real"  # "real", "binary" (values in [0, 1]) or "labels" (class indices)
-    reduction: str = "mean"  # "mean" over samples, or "sum" (half_sse): how batches add up
+    scale: str = "elements"  # "elements", "samples" or "half" (see the class docstring)
+
+    @property
+    def reduction(self) -> str:
+        """``"mean"`` over samples, or ``"sum"`` (``half_sse``): how batches add up."""
+        return "sum" if self.scale == "half" else "mean"
+
+    def _divisors(self, a: Array) -> tuple[float, float]:
+        n, k = a.shape[-2], a.shape[-1]
+        return {"elements": (float(n * k), float(k)), "samples": (float(n), 1.0),
+                "half": (2.0, 2.0)}[self.scale]
+
+    def value(self, a: Array, y: Array, xp: Any) -> Array:
+        """The loss of outputs ``a`` against targets ``y`` as a 0-d array of ``a``'s dtype."""
+        return _same_dtype(xp.sum(self.terms(a, y, xp)) / self._divisors(a)[0], a, xp)
+
+    def value_from_logits(self, z: Array, y: Array, xp: Any) -> Array:
+        """The value from the logits of the fused activation (exact, no ``eps``)."""
+        return _same_dtype(xp.sum(self.logit_terms(z, y, xp)) / self._divisors(z)[0], z, xp)
+
+    def rows(self, a: Array, y: Array, xp: Any, *, logits: bool = False) -> Array:
+        """Per-sample losses ``(..., n)`` of outputs ``(..., n, k)`` (a stack of batches
+        broadcasts against ``y``): the value is their mean (their sum for ``half``).
+        ``logits=True`` takes the fused activation's logits ``z`` instead of ``a``."""
+        terms = (self.logit_terms if logits else self.terms)(a, y, xp)
+        return _same_dtype(xp.sum(terms, axis=-1) / self._divisors(a)[1], a, xp)
 
 
 def _same_dtype(value: Array, like: Array, xp: Any) -> Array:
@@ -60,36 +92,32 @@ def _count(a: Array) -> float:
     return float(a.shape[0] * a.shape[1])
 
 
-def mse(a: Array, y: Array, xp: Any) -> Array:
+def squared_error(a: Array, y: Array, xp: Any) -> Array:
+    """(a - y)^2: the terms of ``mse`` and ``half_sse``."""
     d = a - y
-    return _same_dtype(xp.sum(d * d) / _count(a), a, xp)
+    return d * d
 
 
 def mse_grad(a: Array, y: Array, xp: Any) -> Array:
     return (a - y) * (2.0 / _count(a))
 
 
-def half_sse(a: Array, y: Array, xp: Any) -> Array:
-    d = a - y
-    return _same_dtype(0.5 * xp.sum(d * d), a, xp)
-
-
 def half_sse_grad(a: Array, y: Array, xp: Any) -> Array:
     return a - y
 
 
-def bce(a: Array, y: Array, xp: Any) -> Array:
-    s = y * xp.log(a + EPS) + (1.0 - y) * xp.log(1.0 - a + EPS)
-    return _same_dtype(-xp.sum(s) / _count(a), a, xp)
+def bce_terms(a: Array, y: Array, xp: Any) -> Array:
+    """-[y log(a + eps) + (1 - y) log(1 - a + eps)]"""
+    return -(y * xp.log(a + EPS) + (1.0 - y) * xp.log(1.0 - a + EPS))
 
 
 def bce_grad(a: Array, y: Array, xp: Any) -> Array:
     return ((1.0 - y) / (1.0 - a + EPS) - y / (a + EPS)) * (1.0 / _count(a))
 
 
-def bce_with_logits(z: Array, y: Array, xp: Any) -> Array:
-    s = xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
-    return _same_dtype(xp.sum(s) / _count(z), z, xp)
+def bce_logit_terms(z: Array, y: Array, xp: Any) -> Array:
+    """max(z, 0) - z y + log(1 + exp(-|z|)): binary cross-entropy of sigmoid(z), overflow-free."""
+    return xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 def bce_with_logits_grad(z: Array, y: Array, xp: Any) -> Array:
@@ -98,22 +126,23 @@ def bce_with_logits_grad(z: Array, y: Array, xp: Any) -> Array:
 
 def fused_mean_grad(a: Array, y: Array, xp: Any) -> Array:
     """(a - y) / (n k): dL/dz for sigmoid + bce."""
-    return (a - y) * (1.0 / _count(a))
+    return (a - y) * (1.0 / (a.shape[0] * a.shape[1]))
 
 
-def cross_entropy(a: Array, y: Array, xp: Any) -> Array:
-    return _same_dtype(-xp.sum(y * xp.log(a + EPS)) / float(a.shape[0]), a, xp)
+def cross_entropy_terms(a: Array, y: Array, xp: Any) -> Array:
+    """-y log(a + eps) on probabilities a."""
+    return -(y * xp.log(a + EPS))
 
 
 def cross_entropy_grad(a: Array, y: Array, xp: Any) -> Array:
     return y / (a + EPS) * (-1.0 / float(a.shape[0]))
 
 
-def softmax_cross_entropy_from_logits(z: Array, y: Array, xp: Any) -> Array:
-    """-1/n sum y (z - logsumexp(z)), with the row max subtracted for stability."""
-    s = z - xp.max(z, axis=1, keepdims=True)
-    log_p = s - xp.log(xp.sum(xp.exp(s), axis=1, keepdims=True))
-    return _same_dtype(-xp.sum(y * log_p) / float(z.shape[0]), z, xp)
+def softmax_cross_entropy_logit_terms(z: Array, y: Array, xp: Any) -> Array:
+    """-y (z - logsumexp(z)), with the row max subtracted for stability."""
+    s = z - xp.max(z, axis=-1, keepdims=True)
+    log_p = s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
+    return -(y * log_p)
 
 
 def fused_row_grad(a: Array, y: Array, xp: Any) -> Array:
@@ -122,13 +151,15 @@ def fused_row_grad(a: Array, y: Array, xp: Any) -> Array:
 
 
 LOSSES: dict[str, Loss] = {
-    "mse": Loss("mse", mse, mse_grad),
-    "half_sse": Loss("half_sse", half_sse, half_sse_grad, reduction="sum"),
-    "bce": Loss("bce", bce, bce_grad, "sigmoid", fused_mean_grad, bce_with_logits, "binary"),
-    "bce_with_logits": Loss("bce_with_logits", bce_with_logits, bce_with_logits_grad,
+    "mse": Loss("mse", squared_error, mse_grad),
+    "half_sse": Loss("half_sse", squared_error, half_sse_grad, scale="half"),
+    "bce": Loss("bce", bce_terms, bce_grad, "sigmoid", fused_mean_grad, bce_logit_terms,
+                "binary"),
+    "bce_with_logits": Loss("bce_with_logits", bce_logit_terms, bce_with_logits_grad,
                             targets="binary"),
-    "cross_entropy": Loss("cross_entropy", cross_entropy, cross_entropy_grad, "softmax",
-                          fused_row_grad, softmax_cross_entropy_from_logits, "labels"),
+    "cross_entropy": Loss("cross_entropy", cross_entropy_terms, cross_entropy_grad, "softmax",
+                          fused_row_grad, softmax_cross_entropy_logit_terms, "labels",
+                          scale="samples"),
 }
 ALIASES = {
     "ce": "cross_entropy",

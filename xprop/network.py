@@ -30,6 +30,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from xprop.activations import Activation
+from xprop.backend.core import adapter_of_namespace
 from xprop.head import Head
 from xprop.params import Layout, Params
 
@@ -50,8 +51,10 @@ class Architecture:
     layout: Layout = field(init=False, repr=False, compare=False)
     activations: tuple[Activation, ...] = field(init=False, repr=False, compare=False)
     names: tuple[tuple[str, str | None], ...] = field(init=False, repr=False, compare=False)
+    n_layers: int = field(init=False, repr=False, compare=False)  # len(sizes) - 1
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "n_layers", len(self.sizes) - 1)
         if len(self.hidden) != len(self.sizes) - 2:
             raise ValueError(
                 f"hidden: expected {len(self.sizes) - 2} activations (one per hidden layer), "
@@ -62,13 +65,9 @@ class Architecture:
         object.__setattr__(self, "names", tuple(
             (f"W{i}", f"b{i}" if self.bias else None) for i in range(self.n_layers)))
 
-    @property
-    def n_layers(self) -> int:
-        """Number of weight layers (``len(sizes) - 1``)."""
-        return len(self.sizes) - 1
 
 
-@dataclass
+@dataclass(slots=True)
 class Cache:
     """What backward needs from forward: ``inputs[i] = A_i`` (the input of layer ``i``),
     ``pre[i] = Z_i`` (its pre-activation) and the network ``output`` ``A_L``."""
@@ -96,25 +95,40 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
 
 
 def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architecture, *,
-             input_grad: bool = False, xp: Any = None) -> Params | tuple[Params, Array]:
+             input_grad: bool = False, out: Params | None = None,
+             xp: Any = None) -> Params | tuple[Params, Array]:
     """Gradients of the loss with respect to every parameter, for targets ``Y`` of shape
     ``(n, sizes[-1])`` (prepared by the head). With ``input_grad=True`` returns
-    ``(grads, dX)`` where ``dX = dL/dX`` has the shape of ``X``."""
+    ``(grads, dX)`` where ``dX = dL/dX`` has the shape of ``X``.
+
+    ``out``: gradients of the same layout to write into (a training loop's gradient buffer,
+    reused every step); then the result *is* ``out``. Namespaces that cannot write in place
+    (JAX) ignore it and return a new buffer, as without ``out``.
+    """
     xp = array_namespace(Y) if xp is None else xp
+    ops = None if out is None else adapter_of_namespace(xp)
+    if ops is not None and not ops.mutable:
+        ops = None
     dZ = arch.head.output_grad(cache.pre[-1], cache.output, Y, xp)
-    parts: list[Array] = []  # gradients from the last layer to the first
+    parts: list[Array] = []  # gradients from the last layer to the first (no out)
     dX = None
     for i in range(arch.n_layers - 1, -1, -1):
         w, b = arch.names[i]
-        if b is not None:
-            parts.append(xp.sum(dZ, axis=0))
-        parts.append(cache.inputs[i].T @ dZ)
+        if ops is None:
+            if b is not None:
+                parts.append(xp.sum(dZ, axis=0))  # db_i
+            parts.append(cache.inputs[i].T @ dZ)  # dW_i
+        else:  # the same two, written into out's views
+            if b is not None:
+                ops.sum_rows_into(dZ, out[b], xp)
+            ops.matmul_into(cache.inputs[i].T, dZ, out[w], xp)
         if i > 0:
             dA = dZ @ params[w].T
             dZ = arch.activations[i - 1].backward(dA, cache.pre[i - 1], cache.inputs[i], xp)
         elif input_grad:
             dX = dZ @ params[w].T
-    grads = Params(arch.layout, arch.layout.flatten(parts[::-1], xp), xp)
+    grads = out if ops is not None else Params.wrap(
+        arch.layout, arch.layout.flatten(parts[::-1], xp), xp)
     return (grads, dX) if input_grad else grads
 
 

@@ -95,6 +95,14 @@ class Params(Mapping):
         self._views: dict[str, Array] | None = None
 
     @classmethod
+    def wrap(cls, layout: Layout, buffer: Array, xp: Any) -> Params:
+        """Parameters over ``buffer``, which the caller made with ``layout`` (unchecked: for
+        the core's own gradient buffers, built once per step)."""
+        self = cls.__new__(cls)
+        self.layout, self.xp, self._buffer, self._views = layout, xp, buffer, None
+        return self
+
+    @classmethod
     def from_arrays(cls, layout: Layout, arrays: Sequence[Array], xp: Any) -> Params:
         """Parameters holding a copy of ``arrays`` (one per name, in layout order)."""
         return cls(layout, layout.flatten(arrays, xp), xp)

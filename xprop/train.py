@@ -4,9 +4,11 @@ One step on a batch ``(X_b, Y_b)``: :func:`xprop.network.forward`, :func:`~xprop
 (no gradient for the input), then ``buffer = optimizer.update(buffer, grad_buffer)`` on the
 model's flat parameter buffer. The data is validated and moved to the model's device once,
 before the first epoch; each epoch draws one host permutation (seeded), gathers the shuffled
-data once with ``xp.take`` and slices contiguous batches. Per epoch: one copy of the parameter
-buffer (the snapshot to fall back on), one finite check on the buffer and the summed loss,
-and one device sync.
+data once with ``xp.take`` and slices contiguous batches. The history's records (loss,
+accuracy) and the finite check on the loss and the parameter buffer are computed for a chunk
+of epochs at once from the kept batch outputs, with one device sync and one copy of the
+buffer (the snapshot to fall back on) per chunk; a chunk is a single epoch whenever
+validation, early stopping or callbacks read every epoch (see :func:`_epochs`).
 
 The model is anything with the public attributes ``arch`` (an
 :class:`~xprop.network.Architecture`), ``params`` (:class:`~xprop.params.Params`), ``xp``,
@@ -24,14 +26,18 @@ from typing import Any
 
 from xprop import network
 from xprop import validation as V
+from xprop.backend.host import to_numpy
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer, clip_scale, get_optimizer, get_schedule
+from xprop.params import Params
 
 Array = Any
 
 __all__ = ["History", "TrainingDivergedError", "fit", "train_step"]
 
-RECOVERY_DEPTH = 8  # states kept while replaying a diverged epoch (see _recover)
+RECOVERY_DEPTH = 8  # states kept while replaying a diverged chunk (see _recover)
+CHUNK_EPOCHS = 256  # at most this many epochs' records are computed together (see _epochs)
+CHUNK_ELEMENTS = 1 << 20  # ... keeping at most this many output entries for them
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -68,12 +74,13 @@ class History:
 
 
 def train_step(model: Any, X: Array, Y: Array, optimizer: Optimizer,
-               clip_norm: float | None = None) -> network.Cache:
+               clip_norm: float | None = None, grads: Params | None = None) -> network.Cache:
     """One forward/backward/update on prepared data (model dtype and device, ``(n, k)``
-    targets). Returns the forward cache (its output is the pre-update prediction)."""
+    targets). Returns the forward cache (its output is the pre-update prediction).
+    ``grads``: a gradient buffer to reuse (see :func:`xprop.network.backward`'s ``out``)."""
     arch, params, xp = model.arch, model.params, model.xp
     _, cache = network.forward(params, X, arch, xp)
-    grads = network.backward(params, cache, Y, arch, xp=xp)
+    grads = network.backward(params, cache, Y, arch, out=grads, xp=xp)
     grad = grads.buffer
     if clip_norm is not None:
         grad = grad * clip_scale(list(grads.values()), clip_norm, xp)[1]
@@ -137,6 +144,8 @@ def fit(
         raise ValueError(f"schedule: expected a name or a function epoch -> lr, got {schedule!r}")
     base_lr = opt.lr
     lr_at = schedule if callable(schedule) else get_schedule(schedule, base_lr, epochs)
+    if schedule is None or (isinstance(schedule, str) and schedule.strip().lower() == "constant"):
+        lr_at = None  # the rate stays the optimizer's own
     if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
             or not 0.0 <= float(validation_split) < 1.0:
         raise ValueError(
@@ -198,80 +207,84 @@ def fit(
 def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms, shuffle,
             verbose, early_stopping, min_delta, restore_best, clip_norm, callbacks,
             log) -> History:
-    """The epoch loop of :func:`fit`, on validated, prepared data."""
+    """The epoch loop of :func:`fit`, on validated, prepared data.
+
+    Epochs are trained in chunks whose records (loss, accuracy, the finite check) are computed
+    together at the chunk's end from the batches' kept outputs, with one device sync: a
+    chunk is one epoch when something reads every epoch's logs (validation, early stopping,
+    callbacks), ends at every ``verbose`` epoch, and is otherwise up to ``CHUNK_EPOCHS``
+    epochs holding at most ``CHUNK_ELEMENTS`` output entries. Each chunk starts with one copy
+    of the parameter buffer, the state that :func:`_recover` replays from.
+    """
     xp, arch, params, head = model.xp, model.arch, model.params, model.arch.head
     starts = list(range(0, n, batch_size))
     track_acc = head.is_classifier
     truth = head.truth(Yd, labels, xp) if track_acc else None
-    summed = head.summed
+    per_epoch = bool(callbacks) or val is not None
+    size = 1 if per_epoch else max(1, min(CHUNK_EPOCHS, CHUNK_ELEMENTS // (n * arch.sizes[-1])))
     history = History()
     best = (math.inf, None)
     since_best = 0
-    previous = None  # the last epoch's start, for recovery after a divergence
+    snapshots: deque[_Snapshot] = deque(maxlen=2)  # starts of the previous and current chunk
+    replay: list[_Epoch] = []  # the epochs since snapshots[0], for _recover
     t0 = time.perf_counter()
-    for epoch in range(epochs):
-        opt.lr = V.check_positive(lr_at(epoch), f"schedule({epoch})")
-        if shuffle and len(starts) > 1:
-            idx = model.backend.from_host(next(perms))
-            Xe, Ye = xp.take(Xd, idx, axis=0), xp.take(Yd, idx, axis=0)
-            Te = xp.take(truth, idx, axis=0) if track_acc else None
-        else:
-            Xe, Ye, Te = Xd, Yd, truth
-        start = _EpochStart(epoch, xp.asarray(params.buffer, copy=True), opt.state(), opt.lr,
-                            Xe, Ye)
-        losses, hits = [], []
-        for s in starts:
-            e = min(s + batch_size, n)  # slices must stay in bounds (array-api-strict)
-            Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
-            cache = train_step(model, Xb, Yb, opt, clip_norm)
-            # a mean loss counts by batch size, a summed one (half_sse) as it is
-            value = network.loss_value(cache, Yb, arch, xp)
-            losses.append(value if summed else value * float(e - s))
-            if track_acc:
-                hits.append(head.count_hits(cache.output, Te[s:e, ...], xp))
-        total = losses[0] if len(losses) == 1 else xp.sum(xp.stack(losses))
-        # one sync: the summed loss, plus 0 * every parameter (NaN if any is NaN or inf)
-        checked = float(total + xp.sum(params.buffer * 0.0))
-        if not math.isfinite(checked):
-            where = _recover(model, opt, [p for p in (previous, start) if p is not None],
-                             Xd, Yd, starts, batch_size, n, clip_norm)
+    data = _Data(Xd, Yd, truth, starts, batch_size, n,
+                 perms if shuffle and len(starts) > 1 else None, params.copy())
+    first = 0
+    while first < epochs:
+        last = min(epochs, first + size)
+        if verbose:  # a chunk ends at every logged epoch
+            last = min(last, (first // verbose + 1) * verbose)
+        snapshots.append(_Snapshot(first, xp.asarray(params.buffer, copy=True), opt.state()))
+        replay = [ep for ep in replay if ep.index >= snapshots[0].epoch]
+        chunk = _train(model, opt, lr_at, range(first, last), data, clip_norm, t0)
+        pending = chunk.epochs
+        replay += pending
+        first = last
+        records = _records(model, chunk, data)
+        del chunk  # the outputs are accounted for
+        if records is None:
+            where = _recover(model, opt, list(snapshots), replay, data, clip_norm)
             raise TrainingDivergedError(
                 f"training diverged: the loss or a parameter became NaN or inf at epoch "
-                f"{epoch + 1}, step {where.failed_step} of {len(starts)} (lr={opt.lr:g}); "
+                f"{where.epoch}, step {where.step} of {len(starts)} (lr={where.lr:g}); "
                 f"the model keeps its last finite parameters ({where.kept}, the last with a "
                 f"finite loss and finite outputs on the training data). Try a smaller lr.",
-                epoch + 1, where.failed_step,
+                where.epoch, where.step,
             )
-        previous = start
-        logs: dict[str, float] = {"loss": checked / (1 if summed else n), "lr": opt.lr}
-        if track_acc:
-            count = hits[0] if len(hits) == 1 else xp.sum(xp.stack(hits))
-            logs["accuracy"] = float(count) / n
-        if val is not None:
-            Xv, Yv, Lv = val
-            _, vcache = network.forward(params, Xv, arch, xp)
-            logs["val_loss"] = float(network.loss_value(vcache, Yv, arch, xp))
-            if track_acc:
-                logs["val_accuracy"] = float(head.hits(vcache.output, Yv, Lv, xp)) / Xv.shape[0]
-        logs["time"] = time.perf_counter() - t0
-        for key, value in logs.items():
-            getattr(history, key).append(value)
-        if verbose and ((epoch + 1) % verbose == 0 or epoch + 1 == epochs):
-            log(f"epoch {epoch + 1:>{len(str(epochs))}d}/{epochs}  " + "  ".join(
-                f"{k} {v:.6g}" for k, v in logs.items() if k not in ("lr", "time")))
         stop = False
-        if early_stopping is not None:
-            if logs["val_loss"] < best[0] - min_delta:
-                best = (logs["val_loss"], xp.asarray(params.buffer, copy=True))
-                history.best_epoch = epoch + 1
-                since_best = 0
-            else:
-                since_best += 1
-                if since_best >= early_stopping:
-                    stop = history.stopped_early = True
-        for cb in callbacks:
-            if cb(epoch + 1, logs, model):
-                stop = True
+        if not per_epoch:  # the whole chunk's records at once; nothing reads them in between
+            _extend(history, pending, records, n, head, verbose, epochs, log)
+        else:  # chunks of one epoch: the parameters are this epoch's
+            ep, (loss, hits) = pending[0], records[0]
+            logs: dict[str, float] = {"loss": loss / (1 if head.summed else n), "lr": ep.lr}
+            if track_acc:
+                logs["accuracy"] = hits / n
+            if val is not None:
+                Xv, Yv, Lv = val
+                _, vcache = network.forward(params, Xv, arch, xp)
+                logs["val_loss"] = float(network.loss_value(vcache, Yv, arch, xp))
+                if track_acc:
+                    logs["val_accuracy"] = float(
+                        head.hits(vcache.output, Yv, Lv, xp)) / Xv.shape[0]
+            logs["time"] = time.perf_counter() - t0
+            for key, value in logs.items():
+                getattr(history, key).append(value)
+            done = ep.index + 1
+            if verbose and (done % verbose == 0 or done == epochs):
+                log(_progress(done, epochs, logs))
+            if early_stopping is not None:
+                if logs["val_loss"] < best[0] - min_delta:
+                    best = (logs["val_loss"], xp.asarray(params.buffer, copy=True))
+                    history.best_epoch = done
+                    since_best = 0
+                else:
+                    since_best += 1
+                    if since_best >= early_stopping:
+                        stop = history.stopped_early = True
+            for cb in callbacks:
+                if cb(done, logs, model):
+                    stop = True
         if stop:
             break
     if early_stopping is not None and restore_best and best[1] is not None:
@@ -279,22 +292,154 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms
     return history
 
 
+def _progress(done: int, epochs: int, logs: dict[str, float]) -> str:
+    """The ``verbose`` line of one epoch."""
+    return f"epoch {done:>{len(str(epochs))}d}/{epochs}  " + "  ".join(
+        f"{k} {v:.6g}" for k, v in logs.items() if k not in ("lr", "time"))
+
+
+def _extend(history: History, pending: list[_Epoch], records: list[tuple[float, float]],
+            n: int, head: Any, verbose: int, epochs: int, log: Callable[[str], None]) -> None:
+    """Append a chunk's records to ``history`` and log its ``verbose`` epochs."""
+    per = 1 if head.summed else n
+    history.loss.extend(loss / per for loss, _ in records)
+    history.lr.extend(ep.lr for ep in pending)
+    history.time.extend(ep.time for ep in pending)
+    if head.is_classifier:
+        history.accuracy.extend(hits / n for _, hits in records)
+    if verbose:
+        for ep in pending:
+            done = ep.index + 1
+            if done % verbose == 0 or done == epochs:
+                logs = {"loss": history.loss[ep.index]}
+                if head.is_classifier:
+                    logs["accuracy"] = history.accuracy[ep.index]
+                log(_progress(done, epochs, logs))
+
+
 @dataclass
-class _EpochStart:
-    """What replaying an epoch needs: the parameters and optimizer state at its start, its
-    learning rate and its shuffled data."""
+class _Data:
+    """The prepared training data and how an epoch walks it: batches start at ``starts``;
+    ``perms`` (a host permutation per epoch) is None when epochs are not shuffled."""
+
+    X: Array
+    Y: Array
+    truth: Array | None
+    starts: list[int]
+    batch_size: int
+    n: int
+    perms: Any
+    grads: Params  # the gradient buffer every step writes into (see network.backward)
+
+
+def _epoch_data(model: Any, data: _Data, order: Array | None) -> tuple[Array, Array, Array]:
+    """The epoch's ``(X, Y, truth)`` in batch order: gathered once by ``order``, if any."""
+    if order is None:
+        return data.X, data.Y, data.truth
+    xp = model.xp
+    truth = None if data.truth is None else xp.take(data.truth, order, axis=0)
+    return xp.take(data.X, order, axis=0), xp.take(data.Y, order, axis=0), truth
+
+
+def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epochs: range,
+           data: _Data, clip_norm: float | None, t0: float) -> _Chunk:
+    """Train ``epochs`` and return them as a :class:`_Chunk`, the batches' outputs kept.
+    Every step writes its gradients into ``data.grads`` (where the namespace allows)."""
+    chunk = _Chunk([], [], [], [], [])
+    full_batch = len(data.starts) == 1
+    for epoch in epochs:
+        if lr_at is not None:
+            lr = lr_at(epoch)
+            if lr != opt.lr:  # a schedule's new rate (the first is the checked base rate)
+                opt.lr = V.check_positive(lr, f"schedule({epoch})")
+        order = None
+        Xe, Ye = data.X, data.Y
+        if data.perms is not None:
+            order = model.backend.from_host(next(data.perms))
+            Xe, Ye, Te = _epoch_data(model, data, order)
+            chunk.Y.append(Ye)
+            chunk.truth.append(Te)
+        if full_batch:
+            cache = train_step(model, Xe, Ye, opt, clip_norm, data.grads)
+            chunk.logits.append(cache.pre[-1])
+            chunk.outputs.append(cache.output)
+        else:
+            for s in data.starts:
+                e = min(s + data.batch_size, data.n)  # in bounds (array-api-strict)
+                cache = train_step(model, Xe[s:e, ...], Ye[s:e, ...], opt, clip_norm,
+                                   data.grads)
+                chunk.logits.append(cache.pre[-1])
+                chunk.outputs.append(cache.output)
+        chunk.epochs.append(_Epoch(epoch, opt.lr, order, time.perf_counter() - t0))
+    return chunk
+
+
+@dataclass
+class _Snapshot:
+    """The parameters and optimizer state before epoch ``epoch`` (0-based)."""
 
     epoch: int
     buffer: Array
     opt_state: dict
+
+
+@dataclass(slots=True)
+class _Epoch:
+    """A trained epoch: its 0-based index, learning rate, shuffle order (None when not
+    shuffled; what replaying it needs) and the cumulative time at its end."""
+
+    index: int
     lr: float
-    Xe: Array
-    Ye: Array
+    order: Array | None
+    time: float
+
+
+@dataclass
+class _Chunk:
+    """Epochs trained since the last records: every batch's logits and outputs in order and,
+    when shuffled, each epoch's targets and truth in batch order (else the data's own)."""
+
+    epochs: list[_Epoch]
+    logits: list[Array]
+    outputs: list[Array]
+    Y: list[Array]
+    truth: list[Array | None]
+
+
+def _records(model: Any, chunk: _Chunk, data: _Data) -> list[tuple[float, float]] | None:
+    """``(summed loss, hits)`` of each epoch of ``chunk`` from its kept outputs, or None when
+    a loss or a parameter is not finite: per-sample losses and hits of all the epochs at once
+    on ``(epochs, n, k)`` stacks, summed per epoch, and one transfer to the host (the only
+    sync)."""
+    xp, head, params = model.xp, model.arch.head, model.params
+    k, n = len(chunk.epochs), data.n
+
+    def stack(arrays: list[Array]) -> Array:
+        """``(k, n, ...)`` from the chunk's batches in order (one copy)."""
+        joined = arrays[0] if len(arrays) == 1 else xp.concat(arrays, axis=0)
+        return xp.reshape(joined, (k, n, *joined.shape[1:]))
+
+    outputs = stack(chunk.outputs)
+    Y = stack(chunk.Y) if chunk.Y else data.Y  # unshuffled: one array, broadcast
+    rows = head.rows(stack(chunk.logits), outputs, Y, xp)
+    parts = [xp.sum(rows, axis=-1)]
+    if head.is_classifier:
+        truth = stack(chunk.truth) if chunk.truth else data.truth
+        hit = head.hit_rows(outputs, truth, xp)
+        parts.append(xp.sum(xp.astype(hit, rows.dtype), axis=-1))
+    # 0 * every parameter: NaN if any is NaN or inf
+    parts.append(xp.reshape(xp.sum(params.buffer * 0.0), (1,)))
+    values = to_numpy(xp.concat(parts)).tolist()
+    if not all(map(math.isfinite, values[:k])) or not math.isfinite(values[-1]):
+        return None
+    return list(zip(values[:k], values[k:2 * k] if head.is_classifier else [0.0] * k))
 
 
 @dataclass
 class _Recovery:
-    failed_step: int  # 1-based step of the failing epoch whose loss or update was not finite
+    epoch: int  # 1-based epoch and step whose batch loss or update was not finite
+    step: int
+    lr: float  # that epoch's learning rate
     kept: str  # which parameters the model kept, in words
 
 
@@ -306,45 +451,45 @@ def _finite_on(model: Any, X: Array, Y: Array) -> bool:
     return bool(xp.isfinite(value) & xp.all(xp.isfinite(out)))
 
 
-def _recover(model: Any, opt: Optimizer, epochs: list[_EpochStart], Xd: Array, Yd: Array,
-             starts: list[int], batch_size: int, n: int, clip_norm: float | None) -> _Recovery:
-    """After a diverged epoch: replay it (and the one before, when kept) from its start, step
-    by step (same batches, same order: deterministic), up to the first step whose batch loss
-    or update is not finite. Of the states met on the way, keep the last whose loss and
-    outputs on the whole training data ``(Xd, Yd)`` are finite: the last ``RECOVERY_DEPTH``
-    states are tried from the newest back, then each epoch's start. Runs only on this failure
-    path, so its syncs cost nothing in training."""
+def _recover(model: Any, opt: Optimizer, snapshots: list[_Snapshot], replay: list[_Epoch],
+             data: _Data, clip_norm: float | None) -> _Recovery:
+    """After a diverged chunk: replay the epochs since the oldest kept snapshot (the previous
+    chunk's start), step by step (same batches, same order: deterministic), up to the first
+    step whose batch loss or update is not finite. Of the states met on the way, keep the last
+    whose loss and outputs on the whole training data are finite: the last
+    ``RECOVERY_DEPTH`` states are tried from the newest back, then the snapshots. Runs only on
+    this failure path, so its syncs cost nothing in training."""
     xp, params = model.xp, model.params
     recent: deque = deque(maxlen=RECOVERY_DEPTH)  # (buffer copy, opt state, description)
-    failed_step = len(starts)
-    for k, ep in enumerate(epochs):
-        params.assign(xp.asarray(ep.buffer, copy=True))
-        opt.load_state(ep.opt_state)
+    first = snapshots[0]
+    params.assign(xp.asarray(first.buffer, copy=True))
+    opt.load_state(first.opt_state)
+    failed = replay[-1].index + 1, len(data.starts), replay[-1].lr
+    for ep in replay:
         opt.lr = ep.lr
-        recent.append((xp.asarray(ep.buffer, copy=True), opt.state(),
-                       f"those at the start of epoch {ep.epoch + 1}"))
-        last = k == len(epochs) - 1
-        for step, s in enumerate(starts):
-            e = min(s + batch_size, n)
-            Xb, Yb = ep.Xe[s:e, ...], ep.Ye[s:e, ...]
+        recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
+                       f"those at the start of epoch {ep.index + 1}"))
+        Xe, Ye, _ = _epoch_data(model, data, ep.order)
+        for step, s in enumerate(data.starts):
+            e = min(s + data.batch_size, data.n)
+            Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
             cache = train_step(model, Xb, Yb, opt, clip_norm)
             value = network.loss_value(cache, Yb, model.arch, xp)
             if not bool(xp.isfinite(value) & xp.all(xp.isfinite(params.buffer))):
-                failed_step = step + 1
+                failed = ep.index + 1, step + 1, ep.lr
                 break
-            if not (last and step + 1 == len(starts)):
-                recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
-                               f"those after step {step + 1} of epoch {ep.epoch + 1}"))
+            recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
+                           f"those after step {step + 1} of epoch {ep.index + 1}"))
         else:
             continue
         break
     candidates = list(reversed(recent))
-    candidates += [(ep.buffer, ep.opt_state, f"those at the start of epoch {ep.epoch + 1}")
-                   for ep in reversed(epochs)]
+    candidates += [(sn.buffer, sn.opt_state, f"those at the start of epoch {sn.epoch + 1}")
+                   for sn in reversed(snapshots)]
     for buffer, state, words in candidates:
         params.assign(xp.asarray(buffer, copy=True))
         opt.load_state(state)
-        if _finite_on(model, Xd, Yd):
-            return _Recovery(failed_step, words)
-    return _Recovery(failed_step, candidates[-1][2] + ", whose training loss is not finite "
+        if _finite_on(model, data.X, data.Y):
+            return _Recovery(*failed, words)
+    return _Recovery(*failed, candidates[-1][2] + ", whose training loss is not finite "
                      "either: check the data")

@@ -93,6 +93,18 @@ class Adapter:
         """Wait for queued work on ``device`` (or for ``x`` to be computed); a no-op on host
         libraries."""
 
+    # ----------------------------------------------------------------- kernels
+    # Named operations that write into an existing array (a view into a gradient buffer) on
+    # mutable libraries. The portable versions compute and assign; a library whose functions
+    # take ``out=`` overrides them to skip the temporary. Tests check both agree.
+    def matmul_into(self, a: Any, b: Any, out: Any, xp: Any) -> None:
+        """``out[...] = a @ b``."""
+        out[...] = a @ b
+
+    def sum_rows_into(self, x: Any, out: Any, xp: Any) -> None:
+        """``out[...] = sum(x, axis=0)``."""
+        out[...] = xp.sum(x, axis=0)
+
     # ----------------------------------------------------------------- data
     def to_host(self, x: Any) -> np.ndarray:
         """The values of array ``x`` as a NumPy array (a view where the library allows)."""

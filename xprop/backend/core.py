@@ -59,6 +59,18 @@ def adapter_for(xp: Any, like: Any = None) -> Adapter:
     return GenericAdapter(root.split(".")[0], xp)
 
 
+_BY_NAMESPACE: dict[int, tuple[Any, Adapter]] = {}  # id(xp) -> (xp kept alive, its adapter)
+
+
+def adapter_of_namespace(xp: Any) -> Adapter:
+    """:func:`adapter_for` remembered per namespace object (cheap enough for every step;
+    namespaces need not be hashable)."""
+    hit = _BY_NAMESPACE.get(id(xp))
+    if hit is None or hit[0] is not xp:
+        hit = _BY_NAMESPACE[id(xp)] = (xp, adapter_for(xp))
+    return hit[1]
+
+
 def device_str(device: Any) -> str:
     """A short readable name for any library's device object: ``cpu``, ``cuda:0``,
     ``device1``, ``cpu:0``."""

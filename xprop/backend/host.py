@@ -54,8 +54,8 @@ def fast_namespace(xp: Any) -> Any:
     """
     if not array_api_compat.is_numpy_namespace(xp):
         return xp
-    ns = types.SimpleNamespace(**{k: getattr(xp, k) for k in dir(xp) if not k.startswith("__")})
-    ns.__name__ = xp.__name__
+    ns = types.ModuleType(xp.__name__)  # a module: hashable, as array-api-compat's caches need
+    ns.__dict__.update({k: getattr(xp, k) for k in dir(xp) if not k.startswith("__")})
     ns.__array_namespace_info__ = xp.__array_namespace_info__
     add, maximum = np.add.reduce, np.maximum.reduce
 

@@ -34,3 +34,9 @@ class NumpyAdapter(Adapter):
 
     def to_host(self, x: Any) -> np.ndarray:
         return np.asarray(x)
+
+    def matmul_into(self, a: Any, b: Any, out: Any, xp: Any) -> None:
+        np.matmul(a, b, out=out)
+
+    def sum_rows_into(self, x: Any, out: Any, xp: Any) -> None:
+        np.add.reduce(x, axis=0, out=out)
