@@ -13,14 +13,14 @@ import xprop
 from tests import helpers
 from tests.helpers import host
 from xprop import MLP, gradcheck
-from xprop.tolerances import GRADCHECK, GRADCHECK_FAST_RTOL
+from xprop.tolerances import GRADCHECK
 
 ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "softplus", "gelu"]
 LOSSES = ["mse", "half_sse", "bce", "bce_with_logits", "cross_entropy"]
 OUTPUT_FOR = {"bce": "sigmoid", "cross_entropy": "softmax"}  # identity otherwise
 
 N, N_IN, WIDTH, N_OUT = 8, 3, 5, 3
-RTOL64 = 1e-7
+RTOL64 = 1e-7  # what a smooth model's central differences reach here (not the verdict's rule)
 
 
 def make_data(loss: str, seed: int = 0, n: int = N, n_in: int = N_IN, n_out: int = N_OUT):
@@ -47,7 +47,7 @@ def scaled_w1_backward(monkeypatch):
 
     good = network.backward
 
-    def backward(params, cache, Y, arch, *, input_grad=False, xp=None):
+    def backward(params, cache, Y, arch, *, input_grad=False, out=None, xp=None):
         grads, dX = good(params, cache, Y, arch, input_grad=True, xp=xp)
         values = [grads[k] * 1.01 if k == "W1" else grads[k] for k in grads]
         grads = Params.from_arrays(grads.layout, values, grads.xp)
@@ -68,7 +68,7 @@ def test_grid_numpy_float64(activation, loss, depth, bias):
     model = make_model(activation, loss, depth, bias)
     report = gradcheck(model, X, y)
     assert report.passed, str(report)
-    assert report.max_rel_error < RTOL64, str(report)
+    assert report.max_ratio <= 1.0, str(report)
     assert report.dtype == "float64"
     expected = [f"{k}{i}" for i in range(depth) for k in (("W", "b") if bias else ("W",))]
     assert [e.name for e in report.entries] == expected
@@ -99,7 +99,7 @@ def test_every_backend_agrees_with_numpy(case64, activation, loss, depth, bias):
     report, expected = gradcheck(model, Xd, yd, check_input=True), gradcheck(
         ref, X, y, check_input=True)
     assert report.passed, str(report)
-    assert report.max_rel_error < RTOL64
+    assert report.max_ratio <= 1.0
     assert report.backend == case64.backend.describe()
     assert [(e.name, e.shape, e.n_checked, e.n_kinks, e.passed) for e in report.entries] == [
         (e.name, e.shape, e.n_checked, e.n_kinks, e.passed) for e in expected.entries]
@@ -131,11 +131,11 @@ def test_float32_model_is_checked_in_float64(backend):
             gradcheck(model, X, y)
         report = gradcheck(model, X, y, dtype="float32")
         assert report.dtype == "float32"
-        assert report.rtol == GRADCHECK["float32"]["rtol"]
+        assert report.h == GRADCHECK["float32"]["h"]
     else:
         report = gradcheck(model, X, y)
         assert report.dtype == "float64"
-        assert report.rtol == GRADCHECK["float64"]["rtol"]
+        assert report.h == GRADCHECK["float64"]["h"]
         assert report.max_rel_error < RTOL64, str(report)
     assert report.passed, str(report)
     # the model itself is untouched: same dtype, same bits
@@ -155,12 +155,11 @@ def test_no_float64_device_needs_explicit_float32():
     report = gradcheck(model, X, y, dtype="float32")
     assert report.passed, str(report)
     assert report.dtype == "float32"
-    assert report.rtol == GRADCHECK["float32"]["rtol"] == 1e-2
-    assert report.eps == GRADCHECK["float32"]["eps"]
-    assert report.max_rel_error <= report.rtol
+    assert report.eps == report.h == GRADCHECK["float32"]["h"]
+    assert report.max_ratio <= 1.0
     fast = gradcheck(model, X, y, dtype="float32", mode="fast")
-    assert fast.passed
-    assert fast.fast["rel_error"] <= GRADCHECK_FAST_RTOL["float32"]
+    assert fast.passed, str(fast)
+    assert fast.fast["error"] <= fast.fast["tolerance"]
 
 
 # --------------------------------------------------------------------------- options
@@ -202,7 +201,7 @@ def test_check_input_adds_a_passing_x_entry():
 def test_methods(method):
     X, y = make_data("half_sse", seed=8)
     model = make_model("sigmoid", "half_sse", 2, True)
-    report = gradcheck(model, X, y, method=method, rtol=1e-5)
+    report = gradcheck(model, X, y, method=method)
     assert report.method == method
     assert report.passed, str(report)
 
@@ -232,7 +231,8 @@ def test_fast_mode_passes_on_a_correct_model(dtype):
     assert report.passed
     assert report.entries == []  # no fallback needed
     assert report.fast["passed"]
-    assert report.fast["rel_error"] < GRADCHECK_FAST_RTOL["float64"]
+    assert report.fast["error"] <= report.fast["tolerance"]
+    assert report.fast["rel_error"] < 1e-7
     assert report.max_rel_error == report.fast["rel_error"]
     assert "random direction" in str(report) and "PASSED" in str(report)
 
@@ -297,12 +297,12 @@ def test_relu_kinks_are_flagged_and_skipped():
     _, cache = model.forward(model.backend.from_host(X, "float64"))
     z = host(cache.pre[0])
     assert z[0, 0] == 0.0
-    assert 0 < abs(z[1, 0]) < GRADCHECK["float64"]["eps"]
+    assert 0 < abs(z[1, 0]) < GRADCHECK["float64"]["h"]
 
     report = gradcheck(model, X, y)
     assert report.n_kinks > 0
     assert report.passed, str(report)
-    assert f"{report.n_kinks} kink(s) skipped" in str(report)
+    assert f"{report.n_kinks} on kinks, not judged" in str(report)
     by_name = {e.name: e for e in report.entries}
     assert by_name["W0"].n_kinks > 0 and by_name["b0"].n_kinks > 0
     assert by_name["W1"].n_kinks == 0  # the output layer is linear
@@ -314,7 +314,7 @@ def test_smooth_model_reports_no_kinks():
     X, y = make_data("mse", seed=14)
     report = gradcheck(make_model("softplus", "mse", 3, True), X, y)
     assert report.n_kinks == 0
-    assert "kink(s) skipped" not in str(report)
+    assert "on kinks" not in str(report)
 
 
 # --------------------------------------------------------------------------- bad arguments
@@ -408,18 +408,20 @@ def test_a_nan_gradient_fails():
     assert not xprop.gradcheck(m, X, y, mode="fast").passed
 
 
-@pytest.mark.parametrize("eps", [1e-20, 1e-300])
-def test_an_eps_too_small_to_judge_anything_is_refused(eps):
+@pytest.mark.parametrize("h", [1e-20, 1e-300])
+def test_a_step_too_small_to_resolve_anything_is_inconclusive(h):
+    """Rounding swamps the differences: not a FAIL, not a refusal, but inconclusive with the
+    reason (exit code 3 in the CLI)."""
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((8, 3)), rng.integers(0, 3, 8)
     m = xprop.MLP([3, 5, 3], "tanh", "softmax", "cross_entropy")
-    with pytest.raises(ValueError, match=r"eps: .* too small"):
-        xprop.gradcheck(m, X, y, eps=eps)
+    report = xprop.gradcheck(m, X, y, h=h)
+    assert report.verdict == "inconclusive" and not report.passed, str(report)
+    assert "cannot resolve" in report.reason
 
 
-@pytest.mark.parametrize("kwargs", [{"rtol": -1.0}, {"rtol": float("nan")}, {"seed": -1},
-                                    {"seed": 1.5}])
-def test_rtol_and_seed_are_validated(kwargs):
+@pytest.mark.parametrize("kwargs", [{"seed": -1}, {"seed": 1.5}, {"h": 0.0}])
+def test_seed_and_h_are_validated(kwargs):
     m = xprop.MLP([2, 1])
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         xprop.gradcheck(m, np.ones((2, 2)), np.ones(2), **kwargs)

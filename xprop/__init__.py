@@ -3,7 +3,13 @@ written once against the Python Array API standard and run unchanged on NumPy, C
 array-api-strict."""
 
 from xprop._version import __version__
-from xprop.activations import ACTIVATIONS, Activation, get_activation
+from xprop.activations import (
+    ACTIVATIONS,
+    Activation,
+    get_activation,
+    make_activation,
+    register_activation,
+)
 from xprop.backend import (
     Backend,
     BackendError,
@@ -18,8 +24,14 @@ from xprop.backend import (
     use_backend,
 )
 from xprop.checkpoint import CheckpointError, load
-from xprop.gradcheck import GradcheckReport, gradcheck
-from xprop.losses import LOSSES, Loss, get_loss
+from xprop.gradcheck import (
+    GradcheckReport,
+    check_activation,
+    check_gradients,
+    check_loss,
+    gradcheck,
+)
+from xprop.losses import LOSSES, Loss, get_loss, make_loss, register_loss
 from xprop.mlp import MLP
 from xprop.optimizers import SGD, Adam, AdamW, Optimizer, clip_grad_norm, get_optimizer
 from xprop.train import History, TrainingDivergedError, fit
@@ -45,6 +57,9 @@ __all__ = [
     "__version__",
     "backend_info",
     "backend_of",
+    "check_activation",
+    "check_gradients",
+    "check_loss",
     "clip_grad_norm",
     "fit",
     "get_activation",
@@ -52,7 +67,11 @@ __all__ = [
     "get_optimizer",
     "gradcheck",
     "load",
+    "make_activation",
+    "make_loss",
     "probe_cupy",
+    "register_activation",
+    "register_loss",
     "resolve_backend",
     "to_backend",
     "to_numpy",

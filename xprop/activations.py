@@ -23,7 +23,7 @@ from xprop.validation import parse_parameter
 
 Array = Any
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation"]
+__all__ = ["ACTIVATIONS", "Activation", "get_activation", "make_activation", "register_activation"]
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,40 @@ ACTIVATIONS: dict[str, Activation] = {
     "gelu": _make("gelu", gelu, gelu_derivative),
 }
 ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid"}
+
+
+BUILT_IN = frozenset(ACTIVATIONS)
+
+
+def make_activation(name: str, forward: Callable[[Array, Any], Array],
+                    derivative: Callable[[Array, Array, Any], Array], *,
+                    backward: Callable[[Array, Array, Array, Any], Array] | None = None,
+                    kink: bool = False) -> Activation:
+    """An elementwise activation from ``forward(z, xp)`` and ``derivative(z, a, xp) = f'(z)``
+    (``a = f(z)``); ``backward(g, z, a, xp)`` defaults to ``g * derivative``. ``kink=True``
+    when it is not differentiable at ``z == 0`` (the gradient check then watches ``z > 0``)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name: expected a non-empty string, got {name!r}")
+    for arg, fn in (("forward", forward), ("derivative", derivative)):
+        if not callable(fn):
+            raise ValueError(f"{arg}: expected a function, got {fn!r}")
+    return _make(name.strip().lower(), forward, derivative, backward, kink)
+
+
+def register_activation(activation: Activation, *, replace: bool = False) -> Activation:
+    """Make ``activation`` known by its name: models, checkpoints, the CLI and the gradient
+    check then take the name like a built-in. Built-in names are refused; another registered
+    name only with ``replace=True``."""
+    if not isinstance(activation, Activation):
+        raise ValueError(f"activation: expected an Activation (see make_activation), got "
+                         f"{activation!r}")
+    name = activation.name
+    if name in BUILT_IN or name in ALIASES:
+        raise ValueError(f"activation: {name!r} is a built-in activation; pick another name")
+    if name in ACTIVATIONS and not replace:
+        raise ValueError(f"activation: {name!r} is already registered; pass replace=True")
+    ACTIVATIONS[name] = activation
+    return activation
 
 
 def get_activation(spec: str | Activation) -> Activation:

@@ -1,79 +1,145 @@
-"""Numerical gradient check, written once for any Array-API namespace.
+"""Numerical gradient check with its own error model, written once for any Array-API namespace.
 
-For each checked entry ``theta_j`` the numeric derivative is the five-point central difference
+The check knows nothing of models (as Chainer's ``numerical_grad``): :func:`check_gradients`
+takes a function ``f(*arrays) -> scalar``, the arrays and the gradients claimed for them;
+:func:`gradcheck` is a thin wrapper that checks a model's loss on ``(X, y)``.
 
-    g_num = (-L(theta + 2h e_j) + 8 L(theta + h e_j) - 8 L(theta - h e_j) + L(theta - 2h e_j)) / 12h
+**Differences.** For entry ``theta_j``, step ``h`` and ``L(s) = f(theta + s h e_j)``::
 
-(``method="central"`` uses ``(L(theta + h e_j) - L(theta - h e_j)) / 2h``), compared with the
-analytic gradient by ``rel = |g_num - g_ana| / max(|g_num| + |g_ana|, tiny)``.
+    five-point   D(h)  = (-L(2) + 8 L(1) - 8 L(-1) + L(-2)) / 12h        error ~ h^4
+    central      D(h)  = (L(1) - L(-1)) / 2h                              error ~ h^2
+    one-sided    D±(h) = ±(-3 L(0) + 4 L(±1) - L(±2)) / 2h                error ~ h^2
 
-The check runs in float64: a float32 model is copied to float64 on its own backend and device
-(the model itself is not touched). On a device without float64 pass ``dtype="float32"`` for a
-loose check or move the model (``model.to("numpy")``). Entries whose perturbation moves a ReLU
-or leaky-ReLU pre-activation across 0 are flagged as kinks and not judged.
+Each is also taken with step ``2h`` (points ±2, ±4): six evaluations per entry serve all.
 
-``mode="fast"`` compares one seeded random direction ``d`` (directional derivative against
-``sum(g_ana * d)``) and falls back to the per-entry check when that fails.
+**Error model.** The difference ``D = D(h)`` carries an error estimated as ``E = T + R``:
+
+- truncation ``T = |D(h) - D(2h)| / (2^p - 1)`` (Richardson; ``p = 4`` five-point, else 2);
+- rounding ``R = S * dL / h``: ``S`` is the sum of the stencil's ``|weights|`` (1.5, 1, 4) and
+  ``dL`` the rounding error of one evaluation of ``f``, measured at the start by a noise probe,
+  ``dL = C_PROBE * max_k |f(theta + d_k) + f(theta - d_k) - 2 f(theta)| / 2`` over ``K_PROBE``
+  random directions ``d_k`` of relative size ``PROBE_SIZE`` (their second-order term is far
+  below rounding), and at least ``u |f(theta)|`` (``u`` the unit roundoff of the evaluation).
+
+An entry with claimed gradient ``g`` is judged against ``tol = SAFETY * E + floor``, where
+``floor = FLOOR * u * max|g|`` is tied to the size of the whole gradient: it **fails** when
+``|D - g| > tol``; it is **resolved** when ``tol <= RESOLVE * max(|D|, |g|)`` (the check would
+have seen a relative error of ``RESOLVE`` there). The constants live in
+:mod:`xprop.tolerances`.
+
+**Kinks.** With ``kinks`` (a function giving the activation pattern, e.g. which ReLU inputs are
+> 0), an entry whose pattern changes on one side of ``theta_j`` is judged by the one-sided
+difference of the other side: that is the derivative xprop's activations use at a kink (the
+slope from below, ``relu'(0) = 0``). If the pattern changes on both sides the entry is a kink
+and not judged.
+
+**Verdicts.** ``FAILED`` when any judged entry fails; otherwise ``inconclusive`` when no judged
+entry is resolved (vanishing gradients, saturation, a loss too flat or too rough for ``h``, or
+every entry on a kink), with the reason in one line; otherwise ``passed``. ``passed`` is true
+only for passed. ``mode="fast"`` first checks one seeded random direction (the directional
+derivative against ``sum(g * d)``, same error model) and falls back to the entry table unless
+that passes.
+
+The model wrapper evaluates in float64 (a float32 model is copied to float64 on its own backend
+and device); ``dtype="float32"`` checks on devices without float64, with the same error model
+at float32 precision.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from array_api_compat import device
+from array_api_compat import array_namespace, device
 
 from xprop import network
 from xprop.backend import BackendError, dtype_name
 from xprop.init import random_directions, sample_indices
-from xprop.tolerances import FLOAT_EPS, GRADCHECK, GRADCHECK_FAST_RTOL, NOISE_SAFETY
+from xprop.tolerances import (
+    FLOAT_EPS,
+    GRADCHECK,
+    GRADCHECK_FLOOR,
+    GRADCHECK_PROBE,
+    GRADCHECK_RESOLVE,
+    GRADCHECK_SAFETY,
+)
 
 Array = Any
 
-__all__ = ["GradcheckReport", "ParamCheck", "gradcheck"]
+__all__ = ["GradcheckReport", "ParamCheck", "check_activation", "check_gradients", "check_loss",
+           "gradcheck"]
 
+PASSED, FAILED, INCONCLUSIVE = "passed", "FAILED", "inconclusive"
+
+# method -> (order p, steps and weights of D(h) in units of h, divided by h)
 _STENCILS = {
-    "central": ((1.0, 0.5), (-1.0, -0.5)),
-    "five_point": ((2.0, -1.0 / 12), (1.0, 8.0 / 12), (-1.0, -8.0 / 12), (-2.0, 1.0 / 12)),
+    "five_point": (4, ((2, -1.0 / 12), (1, 8.0 / 12), (-1, -8.0 / 12), (-2, 1.0 / 12))),
+    "central": (2, ((1, 0.5), (-1, -0.5))),
 }
+_ONE_SIDED = (2, ((0, -1.5), (1, 2.0), (2, -0.5)))  # D+(h); D-(h) mirrors the steps
+_POINTS = (-4, -2, -1, 1, 2, 4)
 
 
 @dataclass
 class ParamCheck:
-    """Result for one parameter (or the input ``X``)."""
+    """The result for one checked array: counts, the worst entry (largest ``error / tol``)
+    with its numeric and claimed values, the tolerance it was judged against, and the
+    verdict with its reason."""
 
     name: str
     shape: tuple[int, ...]
     n_checked: int
-    n_kinks: int
-    max_rel_error: float
-    max_abs_error: float
+    n_kinks: int  # pattern changed on both sides: not judged
+    n_one_sided: int  # judged by a one-sided difference
+    n_unresolved: int  # judged, but the difference could not resolve the entry
+    max_error: float  # |numeric - analytic| of the worst entry
+    tolerance: float  # the tolerance (SAFETY * estimate + floor) it was judged against
+    estimate: float  # the error estimate E of its difference
     worst_index: tuple[int, ...] | None
     numeric: float
     analytic: float
-    passed: bool
+    verdict: str
+    reason: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASSED
+
+    @property
+    def max_rel_error(self) -> float:
+        """The worst entry's ``|numeric - analytic| / max(|numeric|, |analytic|)``."""
+        scale = max(abs(self.numeric), abs(self.analytic))
+        if not math.isfinite(self.max_error):
+            return math.inf
+        return self.max_error / scale if scale > 0 else 0.0
 
 
 @dataclass
 class GradcheckReport:
-    """Per-parameter results with the settings used; ``str(report)`` is a readable table."""
+    """Per-array results, the overall verdict with its reason and the settings used;
+    ``str(report)`` is a readable table, :meth:`to_dict` the same for programs."""
 
     entries: list[ParamCheck]
+    verdict: str
+    reason: str
     dtype: str
     method: str
-    eps: float
-    rtol: float
-    tiny: float
+    h: float
+    noise: float  # the measured rounding error of one evaluation of f
     backend: str
     mode: str = "full"
-    fast: dict[str, float] | None = field(default=None)
+    fast: dict[str, Any] | None = field(default=None)
 
     @property
     def passed(self) -> bool:
-        if self.mode == "fast" and self.fast is not None and self.fast["passed"]:
-            return True
-        return all(e.passed for e in self.entries)
+        return self.verdict == PASSED
+
+    @property
+    def eps(self) -> float:
+        """The step ``h`` (its former name)."""
+        return self.h
 
     @property
     def max_rel_error(self) -> float:
@@ -85,51 +151,297 @@ class GradcheckReport:
     def n_kinks(self) -> int:
         return sum(e.n_kinks for e in self.entries)
 
+    @property
+    def max_ratio(self) -> float:
+        """The largest ``error / tolerance`` of any checked entry (or the random direction):
+        above 1 is a failure."""
+        ratios = [e.max_error / e.tolerance if e.tolerance > 0 else math.inf
+                  for e in self.entries if e.max_error > 0]
+        if self.fast is not None and math.isfinite(self.fast["tolerance"]):
+            ratios.append(self.fast["error"] / self.fast["tolerance"])
+        return max(ratios, default=0.0)
+
     def __bool__(self) -> bool:
         return self.passed
 
     def raise_if_failed(self) -> GradcheckReport:
+        """The report itself when passed, else AssertionError with the table."""
         if not self.passed:
-            raise AssertionError(f"gradient check failed\n{self}")
+            raise AssertionError(f"gradient check {self.verdict}: {self.reason}\n{self}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed, "dtype": self.dtype, "method": self.method, "eps": self.eps,
-            "rtol": self.rtol, "tiny": self.tiny, "backend": self.backend, "mode": self.mode,
-            "fast": self.fast, "entries": [vars(e) for e in self.entries],
-        }
+        out = {k: v for k, v in asdict(self).items() if k != "entries"}
+        out["passed"] = self.passed
+        out["entries"] = [{**asdict(e), "passed": e.passed} for e in self.entries]
+        return out
 
     def __str__(self) -> str:
-        head = (f"gradient check ({self.mode}, {self.method} differences, h={self.eps:g}, "
-                f"{self.dtype}, rtol={self.rtol:g}, tiny={self.tiny:g}) on {self.backend}")
-        lines = [head]
+        lines = [f"gradient check ({self.mode}, {self.method} differences, h={self.h:g}, "
+                 f"{self.dtype}, rounding of f {self.noise:.1e}) on {self.backend}"]
         if self.fast is not None:
             f = self.fast
             lines.append(
                 f"  random direction: numeric {f['numeric']:.10g}  analytic {f['analytic']:.10g}"
-                f"  rel error {f['rel_error']:.2e}  {'ok' if f['passed'] else 'FAILED'}"
-            )
+                f"  error {f['error']:.1e} (tol {f['tolerance']:.1e})  {f['verdict']}")
         if self.entries:
-            lines.append(f"  {'param':<6} {'shape':<12} {'checked':>7} {'kinks':>5} "
-                         f"{'max rel err':>11} {'worst':<10} {'numeric':>14} {'analytic':>14}  ")
+            lines.append(f"  {'param':<6} {'shape':<10} {'checked':>7} {'kinks':>5} "
+                         f"{'max error':>9} {'tol':>8} {'worst':<8} {'numeric':>14} "
+                         f"{'analytic':>14}  verdict")
             for e in self.entries:
                 worst = "-" if e.worst_index is None else ",".join(map(str, e.worst_index))
                 lines.append(
-                    f"  {e.name:<6} {'x'.join(map(str, e.shape)):<12} {e.n_checked:>7d} "
-                    f"{e.n_kinks:>5d} {e.max_rel_error:>11.2e} {worst:<10} {e.numeric:>14.6e} "
-                    f"{e.analytic:>14.6e}  {'ok' if e.passed else 'FAILED'}"
-                )
-        lines.append(f"  verdict: {'PASSED' if self.passed else 'FAILED'}"
-                     + (f" ({self.n_kinks} kink(s) skipped)" if self.n_kinks else ""))
+                    f"  {e.name:<6} {'x'.join(map(str, e.shape)):<10} {e.n_checked:>7d} "
+                    f"{e.n_kinks:>5d} {e.max_error:>9.1e} {e.tolerance:>8.1e} {worst:<8} "
+                    f"{e.numeric:>14.6e} {e.analytic:>14.6e}  {e.verdict}")
+        lines.append(f"  verdict: {self.verdict.upper()}: {self.reason}")
         return "\n".join(lines)
 
 
-def _relative_error(num: float, ana: float, tiny: float) -> float:
-    """``|num - ana| / max(|num| + |ana|, tiny)``; infinite when either is NaN or inf."""
-    if not (math.isfinite(num) and math.isfinite(ana)):
-        return math.inf
-    return abs(num - ana) / max(abs(num) + abs(ana), tiny)
+# ----------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class _Judge:
+    """Differences of one entry (or direction) from the six evaluations, and their verdict."""
+
+    method: str
+    h: float
+    noise: float
+    floor: float
+
+    def difference(self, values: dict[int, float], base: float,
+                   side: int) -> tuple[float, float]:
+        """``(D(h), E)`` from ``values[s] = L(s)``; ``side`` 0 central, +1/-1 one-sided."""
+        p, stencil = _STENCILS[self.method] if side == 0 else _ONE_SIDED
+        values = {**values, 0: base}
+
+        def at(scale: int) -> float:
+            return sum(w * values[side * s * scale if side else s * scale]
+                       for s, w in stencil) * (side or 1) / (scale * self.h)
+
+        d1, d2 = at(1), at(2)
+        weights = sum(abs(w) for _, w in stencil)
+        estimate = abs(d1 - d2) / (2**p - 1) + weights * self.noise / self.h
+        return d1, estimate
+
+    def judge(self, numeric: float, estimate: float, claimed: float) -> tuple[float, float, str]:
+        """``(error, tol, status)``: status ``ok``, ``unresolved`` or ``fail``."""
+        tol = GRADCHECK_SAFETY * estimate + self.floor
+        err = abs(numeric - claimed)
+        if not (math.isfinite(numeric) and math.isfinite(claimed) and math.isfinite(err)):
+            return math.inf, tol, "fail"
+        if err > tol:
+            return err, tol, "fail"
+        resolved = tol <= GRADCHECK_RESOLVE * max(abs(numeric), abs(claimed))
+        return err, tol, "ok" if resolved else "unresolved"
+
+
+def check_gradients(
+    f: Callable[..., Any],
+    inputs: Sequence[Array],
+    grads: Sequence[Array],
+    *,
+    names: Sequence[str] | None = None,
+    kinks: Callable[..., Sequence[Array]] | None = None,
+    h: float | None = None,
+    method: str = "five_point",
+    n_checks: int | None = None,
+    seed: int = 0,
+    mode: str = "full",
+    backend: str | None = None,
+) -> GradcheckReport:
+    """Check the gradients ``grads`` claimed for ``f`` at ``inputs`` (one array each, same
+    shapes, one namespace and floating dtype) by finite differences with the error model of
+    the module docstring. ``f(*inputs)`` returns a scalar (a 0-d array or a float);
+    ``kinks(*inputs)``, when given, returns the arrays whose change marks a kink (e.g.
+    ``[z > 0]`` for a ReLU input ``z``). Works on any backend, in the inputs' dtype."""
+    inputs, grads = list(inputs), list(grads)
+    if len(inputs) != len(grads) or not inputs:
+        raise ValueError(f"grads: expected one gradient per input ({len(inputs)}), "
+                         f"got {len(grads)}")
+    for i, (x, g) in enumerate(zip(inputs, grads)):
+        if tuple(x.shape) != tuple(g.shape):
+            raise ValueError(f"grads[{i}]: expected shape {tuple(x.shape)} (that of "
+                             f"inputs[{i}]), got {tuple(g.shape)}")
+    names = [f"x{i}" for i in range(len(inputs))] if names is None else list(names)
+    if len(names) != len(inputs):
+        raise ValueError(f"names: expected {len(inputs)} names, got {len(names)}")
+    xp = array_namespace(*inputs)
+    dtype = dtype_name(inputs[0].dtype, xp)
+    if dtype not in GRADCHECK:
+        raise ValueError(f"inputs: expected float32 or float64 arrays, got {dtype}")
+
+    def evaluate(arrays: list[Array]) -> tuple[float, list[Array]]:
+        return float(f(*arrays)), (list(kinks(*arrays)) if kinks is not None else [])
+
+    return _check(evaluate, inputs, grads, names, xp, dtype, h, method, n_checks, seed, mode,
+                  backend or xp.__name__.removeprefix("array_api_compat."), "inputs: f")
+
+
+def _validate(h: float | None, method: str, n_checks: int | None, seed: int, mode: str,
+              dtype: str, h_name: str = "h") -> float:
+    if method not in _STENCILS:
+        raise ValueError(f"method: expected one of {sorted(_STENCILS)}, got {method!r}")
+    if mode not in ("full", "fast"):
+        raise ValueError(f"mode: expected 'full' or 'fast', got {mode!r}")
+    if n_checks is not None and (isinstance(n_checks, bool) or not isinstance(n_checks, int)
+                                 or n_checks < 1):
+        raise ValueError(f"n_checks: expected an integer >= 1 or None, got {n_checks!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+    step = float(GRADCHECK[dtype]["h"] if h is None else h)
+    if not math.isfinite(step) or step <= 0:
+        raise ValueError(f"{h_name}: expected a finite number > 0, got {h!r}")
+    return step
+
+
+def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: list[str],
+           xp: Any, dtype: str, h: float | None, method: str, n_checks: int | None, seed: int,
+           mode: str, backend: str, what: str) -> GradcheckReport:
+    h = _validate(h, method, n_checks, seed, mode, dtype)
+    u = FLOAT_EPS[dtype] / 2.0
+    base, base_pattern = evaluate(inputs)
+    if not math.isfinite(base):
+        raise ValueError(f"{what} is {base} at this point; a gradient check needs a finite "
+                         "value")
+    noise = max(_probe_noise(evaluate, inputs, base, seed, xp, dtype), u * abs(base))
+    scale = max((float(xp.max(xp.abs(g))) for g in grads if math.prod(g.shape)), default=0.0)
+    judge = _Judge(method, h, noise, GRADCHECK_FLOOR * u * scale if math.isfinite(scale)
+                   else 0.0)
+
+    def changed(pattern: list[Array]) -> bool:
+        return any(bool(xp.any(p != b)) for p, b in zip(pattern, base_pattern))
+
+    def along(direction: list[Array | None]) -> tuple[float, float, int] | None:
+        """``(D, E, side)`` along ``direction`` (one array per input, None for none):
+        central (side 0), or one-sided (+1/-1) when the pattern changes on the other side;
+        None when it changes on both."""
+        values, moved = {}, {1: False, -1: False}
+        for s in _POINTS:
+            arrays = [x + (s * h) * d if d is not None else x for x, d in zip(inputs, direction)]
+            values[s], pattern = evaluate(arrays)
+            if pattern and changed(pattern):
+                moved[1 if s > 0 else -1] = True
+        if moved[1] and moved[-1]:
+            return None
+        side = 0 if not (moved[1] or moved[-1]) else (-1 if moved[1] else 1)
+        return (*judge.difference(values, base, side), side)
+
+    report = GradcheckReport([], PASSED, "", dtype, method, h, noise, backend, mode)
+    if mode == "fast":
+        shapes = [tuple(x.shape) for x in inputs]
+        dirs = [xp.asarray(d, dtype=inputs[0].dtype, device=device(x))
+                for d, x in zip(random_directions(shapes, seed), inputs)]
+        claimed = sum(float(xp.sum(g * d)) for g, d in zip(grads, dirs))
+        res = along(dirs)
+        if res is not None:
+            num, est, _ = res
+            err, tol, status = judge.judge(num, est, claimed)
+            verdict = {"ok": PASSED, "fail": FAILED, "unresolved": INCONCLUSIVE}[status]
+        else:
+            num, err, tol, verdict = math.nan, math.nan, math.nan, INCONCLUSIVE
+        scale_d = max(abs(num), abs(claimed)) if math.isfinite(num) else 0.0
+        report.fast = {"numeric": num, "analytic": claimed, "error": err, "tolerance": tol,
+                       "rel_error": err / scale_d if scale_d else 0.0, "verdict": verdict,
+                       "passed": verdict == PASSED}
+        if verdict == PASSED:
+            report.reason = ("the directional derivative along a random direction agrees "
+                             f"within its error estimate ({err:.1e} <= {tol:.1e})")
+            return report
+
+    for i, (name, x, g) in enumerate(zip(names, inputs, grads)):
+        report.entries.append(_check_array(name, i, x, g, inputs, along, judge, n_checks,
+                                           seed + i, xp))
+    report.verdict, report.reason = _overall(report, scale, noise, h)
+    return report
+
+
+def _check_array(name: str, slot: int, x: Array, g: Array, inputs: list[Array],
+                 along: Callable, judge: _Judge, n_checks: int | None, seed: int,
+                 xp: Any) -> ParamCheck:
+    shape = tuple(x.shape)
+    size = math.prod(shape)
+    flat_g = xp.reshape(g, (-1,))
+    positions = xp.arange(size, device=device(x))
+    checked = sample_indices(size, n_checks, seed)
+    counts = {"kink": 0, "one_sided": 0, "unresolved": 0, "ok": 0, "fail": 0}
+    worst = (-1.0, math.nan, 0.0, 0.0, None, 0.0, 0.0)  # ratio, err, tol, est, idx, num, ana
+    for k in checked:
+        basis = xp.reshape(xp.astype(positions == k, x.dtype), shape)
+        res = along([basis if j == slot else None for j in range(len(inputs))])
+        if res is None:
+            counts["kink"] += 1
+            continue
+        num, est, side = res
+        counts["one_sided"] += side != 0
+        ana = float(flat_g[k])
+        err, tol, status = judge.judge(num, est, ana)
+        counts[status] += 1
+        ratio = math.inf if not math.isfinite(err) else err / tol if tol > 0 else (
+            math.inf if err > 0 else 0.0)
+        if ratio > worst[0]:
+            worst = (ratio, err, tol, est, _unravel(k, shape), num, ana)
+    _, err, tol, est, idx, num, ana = worst
+    if counts["fail"]:
+        verdict, reason = FAILED, f"{counts['fail']} entr{'y' if counts['fail'] == 1 else 'ies'} " \
+            "differ by more than their error estimate"
+    elif counts["ok"]:
+        verdict, reason = PASSED, ""
+    else:
+        verdict = INCONCLUSIVE
+        reason = ("every checked entry is on a kink" if counts["kink"] == len(checked)
+                  else "no entry could be resolved")
+    return ParamCheck(name, shape, len(checked), counts["kink"], counts["one_sided"],
+                      counts["unresolved"], 0.0 if math.isnan(err) else err,
+                      tol, est, idx, num, ana, verdict, reason)
+
+
+def _overall(report: GradcheckReport, scale: float, noise: float, h: float) -> tuple[str, str]:
+    entries = report.entries
+    failed = [e for e in entries if e.verdict == FAILED]
+    if failed:
+        e = failed[0]
+        where = "" if e.worst_index is None else f"[{','.join(map(str, e.worst_index))}]"
+        return FAILED, (f"{', '.join(x.name for x in failed)}: {e.name}{where} numeric "
+                        f"{e.numeric:.8g} vs analytic {e.analytic:.8g}, error {e.max_error:.1e} "
+                        f"> tolerance {e.tolerance:.1e}")
+    if any(e.verdict == PASSED for e in entries):
+        skipped = sum(e.n_kinks for e in entries)
+        unresolved = sum(e.n_unresolved for e in entries)
+        notes = [f"{skipped} on kinks, not judged" if skipped else "",
+                 f"{unresolved} too small to resolve" if unresolved else ""]
+        notes = "; ".join(n for n in notes if n)
+        return PASSED, ("every judged entry agrees within its error estimate"
+                        + (f" ({notes})" if notes else ""))
+    if entries and all(e.n_kinks == e.n_checked for e in entries):
+        return INCONCLUSIVE, "every checked entry sits on a kink of the activations"
+    return INCONCLUSIVE, (
+        f"the differences cannot resolve the gradient: its largest entry is {scale:.1e}, "
+        f"rounding in f alone moves a difference by {1.5 * noise / h:.1e} "
+        "(vanishing gradients, saturation, or a loss too flat or too rough for h)")
+
+
+def _probe_noise(evaluate: Callable, inputs: list[Array], base: float, seed: int, xp: Any,
+                 dtype: str) -> float:
+    """The rounding error of one evaluation of f: second differences along tiny random
+    directions, ``|f(t + d) + f(t - d) - 2 f(t)| / 2`` with ``|d_i| ~ size (1 + |t_i|)``
+    (their curvature term is far below rounding), the largest of ``k``, times ``factor``."""
+    k, size, factor = GRADCHECK_PROBE["k"], GRADCHECK_PROBE["size"][dtype], \
+        GRADCHECK_PROBE["factor"]
+    shapes = [tuple(x.shape) for x in inputs]
+    per_entry = size * math.sqrt(sum(math.prod(s) for s in shapes))  # unit norm -> entries ~ 1
+    worst = 0.0
+    for j in range(k):
+        dirs = random_directions(shapes, seed + 7919 * (j + 1))
+        steps = []
+        for x, d in zip(inputs, dirs):
+            d = xp.asarray(d, dtype=x.dtype, device=device(x))
+            steps.append(d * (per_entry * (1.0 + xp.abs(x))))
+        plus, _ = evaluate([x + d for x, d in zip(inputs, steps)])
+        minus, _ = evaluate([x - d for x, d in zip(inputs, steps)])
+        worst = max(worst, abs(plus + minus - 2.0 * base) / 2.0)
+    return factor * worst
 
 
 def _unravel(k: int, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -140,11 +452,15 @@ def _unravel(k: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(idx))
 
 
+# ----------------------------------------------------------------------------- models
+
+
 def gradcheck(
     model: Any,
     X: Any,
     y: Any,
     *,
+    h: float | None = None,
     eps: float | None = None,
     method: str = "five_point",
     n_checks: int | None = None,
@@ -152,136 +468,122 @@ def gradcheck(
     check_input: bool = False,
     mode: str = "full",
     dtype: str = "float64",
-    rtol: float | None = None,
 ) -> GradcheckReport:
-    """Compare ``model``'s analytic gradients with finite differences of its loss on
-    ``(X, y)``; see the module docstring. ``n_checks`` checks a seeded random subset of that
-    many entries per parameter (all when ``None``); ``check_input`` checks dL/dX too.
-    Works on any backend; returns a :class:`GradcheckReport` (``report.passed``)."""
-    if method not in _STENCILS:
-        raise ValueError(f"method: expected one of {sorted(_STENCILS)}, got {method!r}")
-    if mode not in ("full", "fast"):
-        raise ValueError(f"mode: expected 'full' or 'fast', got {mode!r}")
+    """Check ``model``'s analytic gradients (:func:`xprop.network.backward`) against finite
+    differences of its loss on ``(X, y)`` with :func:`check_gradients`; ReLU and leaky-ReLU
+    inputs mark the kinks. ``n_checks`` checks a seeded random subset of that many entries
+    per parameter (all when ``None``); ``check_input`` checks dL/dX too; ``eps`` is the old
+    name of ``h``. Returns a :class:`GradcheckReport` (``report.passed``, ``report.verdict``)."""
+    h_name = "h"
+    if eps is not None:
+        if h is not None:
+            raise ValueError("h, eps: give the step once (eps is the old name of h)")
+        h, h_name = eps, "eps"
     if dtype not in GRADCHECK:
         raise ValueError(f"dtype: expected one of {sorted(GRADCHECK)}, got {dtype!r}")
-    if n_checks is not None and (isinstance(n_checks, bool) or not isinstance(n_checks, int)
-                                 or n_checks < 1):
-        raise ValueError(f"n_checks: expected an integer >= 1 or None, got {n_checks!r}")
-    settings = GRADCHECK[dtype]
-    h = float(settings["eps"] if eps is None else eps)
-    if not math.isfinite(h) or h <= 0:
-        raise ValueError(f"eps: expected a finite number > 0, got {eps!r}")
-    rtol = float(settings["rtol"] if rtol is None else rtol)
-    if not (math.isfinite(rtol) and rtol > 0):
-        raise ValueError(f"rtol: expected a finite number > 0, got {rtol!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-    tiny = float(settings["tiny"])
+    h = _validate(h, method, n_checks, seed, mode, dtype, h_name)
     if dtype not in model.backend.supported_float_dtypes():
         raise BackendError(
             f"dtype: the gradient check evaluates in {dtype}, which "
-            f"{model.backend.describe()} does not support; pass dtype='float32' for a loose "
-            "check or move the model to a float64 device, e.g. model.to('numpy')"
-        )
+            f"{model.backend.describe()} does not support; pass dtype='float32' for a check at "
+            "float32 precision or move the model to a float64 device, e.g. model.to('numpy')")
     with model.backend.context():
-        return _gradcheck(model, X, y, h, method, n_checks, seed, check_input, mode, dtype,
-                          rtol, tiny)
+        m = model if dtype_name(model.dtype, model.xp) == dtype else model.astype(dtype)
+        xp, arch = m.xp, m.arch
+        Xd, Y, _ = m.prepare(X, y)
+        names = list(m.params)
+        _, cache = network.forward(m.params, Xd, arch, xp)
+        grads, dX = network.backward(m.params, cache, Y, arch, input_grad=True, xp=xp)
+        kinked = [i for i, a in enumerate(arch.activations) if a.kink]
+
+        def evaluate(arrays: list[Array]) -> tuple[float, list[Array]]:
+            params = dict(zip(names, arrays))
+            x = arrays[len(names)] if check_input else Xd
+            _, c = network.forward(params, x, arch, xp)
+            value = float(network.loss_value(c, Y, arch, xp))
+            return value, [c.pre[i] > 0 for i in kinked]
+
+        inputs = [m.params[k] for k in names] + ([Xd] if check_input else [])
+        claimed = [grads[k] for k in names] + ([dX] if check_input else [])
+        return _check(evaluate, inputs, claimed, names + (["X"] if check_input else []), xp,
+                      dtype, h, method, n_checks, seed, mode, m.backend.describe(),
+                      "X, y: the loss")
 
 
-def _gradcheck(model: Any, X: Any, y: Any, h: float, method: str, n_checks: int | None,
-               seed: int, check_input: bool, mode: str, dtype: str, rtol: float,
-               tiny: float) -> GradcheckReport:
-    m = model if dtype_name(model.dtype, model.xp) == dtype else model.astype(dtype)
-    xp, arch = m.xp, m.arch
-    Xd, Y, _ = m.prepare(X, y)
-    params = dict(m.params)
-    names = list(params)
-    grads, dX = network.backward(params, network.forward(params, Xd, arch, xp)[1], Y, arch,
-                                 input_grad=True, xp=xp)
-    kink_layers = [i for i, a in enumerate(arch.activations) if a.kink]
-    stencil = _STENCILS[method]
+# ----------------------------------------------------------------------------- building blocks
 
-    def evaluate(ps: dict[str, Array], x: Array) -> tuple[float, list[Array]]:
-        _, c = network.forward(ps, x, arch, xp)
-        return float(network.loss_value(c, Y, arch, xp)), [c.pre[i] > 0 for i in kink_layers]
 
-    base_loss, base_signs = evaluate(params, Xd)
-    # Rounding in L alone moves a difference quotient by about noise = c u |L| / h; entries
-    # smaller than noise / rtol cannot be judged relatively, so the floor of the denominator
-    # grows with the loss (see xprop.tolerances).
-    unit = FLOAT_EPS[dtype] / 2.0
-    noise = sum(abs(w) for _, w in stencil) * unit * abs(base_loss) / h
-    noise_floor = NOISE_SAFETY * noise / rtol
-    tiny = max(tiny, noise_floor)
-    if not math.isfinite(base_loss):
-        raise ValueError(f"X, y: the loss is {base_loss} at these parameters; a gradient check "
-                         "needs a finite loss")
-    scale = max((float(xp.max(xp.abs(g))) for g in grads.values()), default=0.0)
-    if NOISE_SAFETY * noise >= max(scale, FLOAT_EPS[dtype]):
-        # the absolute tolerance rtol * tiny would exceed the largest gradient: vacuous
-        raise ValueError(
-            f"eps: {h:g} is too small for this loss (|L| = {abs(base_loss):.3g}): rounding in L "
-            f"alone moves the difference quotient by {noise:.1e}, about as much as the largest "
-            f"gradient ({scale:.1e}), so nothing could be judged; use eps around 1e-3"
-        )
+def check_activation(activation: Any, *, shape: tuple[int, int] = (6, 4), seed: int = 0,
+                     backend: Any = None, dtype: str = "float64", **options: Any
+                     ) -> GradcheckReport:
+    """Check an activation's ``backward`` (a name or :class:`~xprop.activations.Activation`)
+    on seeded random pre-activations ``z`` of ``shape``: ``f(z) = sum(w * act(z))`` with fixed
+    random weights ``w``, claimed gradient ``act.backward(w, z, act(z))``. Kinks at ``z == 0``
+    are watched when the activation declares one. ``options`` go to
+    :func:`check_gradients`."""
+    from xprop.activations import get_activation
+    from xprop.backend import resolve_backend
+    from xprop.init import standard_normal
 
-    def crosses_kink(signs: list[Array]) -> bool:
-        return any(bool(xp.any(s != b)) for s, b in zip(signs, base_signs))
+    act = get_activation(activation)
+    b = resolve_backend(backend)
+    xp = b.xp
+    z = b.from_host(2.0 * standard_normal(shape, seed), dtype)
+    w = b.from_host(standard_normal(shape, seed + 1), dtype)
 
-    def directional(direction: list[Array], target: list[str]) -> tuple[float, bool]:
-        """Finite-difference derivative along ``direction`` (one array per target name)."""
-        total, kink = 0.0, False
-        for step, weight in stencil:
-            ps, x = dict(params), Xd
-            for slot, d in zip(target, direction):
-                if slot == "X":
-                    x = Xd + (step * h) * d
-                else:
-                    ps[slot] = params[slot] + (step * h) * d
-            value, signs = evaluate(ps, x)
-            kink = kink or crosses_kink(signs)
-            total += weight * value
-        return total / h, kink
+    def f(x: Array) -> Array:
+        return xp.sum(w * act.forward(x, xp))
 
-    names = names + (["X"] if check_input else [])
-    arrays = [params[k] for k in params] + ([Xd] if check_input else [])
-    analytic = [grads[k] for k in params] + ([dX] if check_input else [])
-    slots = names
-    report = GradcheckReport([], dtype, method, h, rtol, tiny, m.backend.describe(), mode)
+    claimed = act.backward(w, z, act.forward(z, xp), xp)
+    return check_gradients(f, [z], [claimed], names=[f"z ({act.name})"],
+                           kinks=(lambda x: [x > 0]) if act.kink else None, seed=seed,
+                           backend=b.describe(), **options)
 
-    if mode == "fast":
-        shapes = [tuple(a.shape) for a in arrays]
-        dirs = [m.backend.from_host(d, m.dtype) for d in random_directions(shapes, seed)]
-        num, kink = directional(dirs, slots)
-        ana = sum(float(xp.sum(g * d)) for g, d in zip(analytic, dirs))
-        rel = _relative_error(num, ana, tiny)
-        ok = (not kink) and rel <= GRADCHECK_FAST_RTOL[dtype]
-        report.fast = {"numeric": num, "analytic": ana, "rel_error": rel,
-                       "kink": float(kink), "passed": ok}
-        if ok:
-            return report
 
-    for name, arr, g, slot in zip(names, arrays, analytic, slots):
-        shape = tuple(arr.shape)
-        size = math.prod(shape)
-        flat_g = xp.reshape(g, (-1,))
-        positions = xp.arange(size, device=device(arr))
-        worst = (-1.0, 0.0, None, 0.0, 0.0)  # rel, abs, index, numeric, analytic
-        n_kinks = 0
-        checked = sample_indices(size, n_checks, seed + len(report.entries))
-        for k in checked:
-            basis = xp.reshape(xp.astype(positions == k, arr.dtype), shape)
-            num, kink = directional([basis], [slot])
-            if kink:
-                n_kinks += 1
-                continue
-            ana = float(flat_g[k])
-            err = abs(num - ana) if math.isfinite(num - ana) else math.inf
-            rel = _relative_error(num, ana, tiny)
-            if rel > worst[0]:
-                worst = (rel, err, _unravel(k, shape), num, ana)
-        rel, err, idx, num, ana = worst
-        rel = max(rel, 0.0)
-        report.entries.append(ParamCheck(name, shape, len(checked), n_kinks, rel, err, idx,
-                                         num, ana, rel <= rtol))
-    return report
+def check_loss(loss: Any, *, shape: tuple[int, int] = (6, 3), seed: int = 0,
+               logits: bool = False, backend: Any = None, dtype: str = "float64",
+               **options: Any) -> GradcheckReport:
+    """Check a loss's gradient (a name or :class:`~xprop.losses.Loss`) at seeded random
+    outputs and targets of ``shape`` that suit its ``targets`` (probability rows and one-hot
+    rows for labels, values in (0, 1) for binary, reals otherwise): ``loss.grad`` against
+    ``loss.value``, or with ``logits=True`` a fused loss's ``fused_grad`` against
+    ``value_from_logits``."""
+    from xprop.activations import get_activation
+    from xprop.backend import resolve_backend
+    from xprop.init import standard_normal
+    from xprop.losses import get_loss
+
+    lossf = get_loss(loss)
+    if logits and lossf.logit_terms is None:
+        raise ValueError(f"logits: {lossf.name} has no fused output activation")
+    b = resolve_backend(backend)
+    xp = b.xp
+    z = b.from_host(standard_normal(shape, seed), dtype)
+    raw = standard_normal(shape, seed + 1)
+    if lossf.targets == "labels":
+        eye = [[float(i == j) for j in range(shape[1])] for i in range(shape[1])]
+        y = b.from_host([eye[int(i)] for i in (abs(raw[:, 0]) * 7).astype(int) % shape[1]],
+                        dtype)
+    elif lossf.targets == "binary":
+        y = b.from_host(1.0 / (1.0 + 2.718281828 ** -raw), dtype)
+    else:
+        y = b.from_host(raw, dtype)
+    if logits:
+        act = get_activation(lossf.fused_activation)
+
+        def f(x: Array) -> Array:
+            return lossf.value_from_logits(x, y, xp)
+
+        point, claimed = z, lossf.fused_grad(act.forward(z, xp), y, xp)
+    else:
+        if lossf.targets in ("labels", "binary"):  # probabilities: rows of a softmax / sigmoid
+            act = get_activation("softmax" if lossf.targets == "labels" else "sigmoid")
+            z = act.forward(z, xp)
+
+        def f(x: Array) -> Array:
+            return lossf.value(x, y, xp)
+
+        point, claimed = z, lossf.grad(z, y, xp)
+    return check_gradients(f, [point], [claimed], names=[f"{'z' if logits else 'a'} "
+                                                         f"({lossf.name})"],
+                           seed=seed, backend=b.describe(), **options)

@@ -31,7 +31,7 @@ from xprop.activations import sigmoid
 Array = Any
 EPS = 1e-12  # the classic eps inside the log of bce / cross_entropy on probabilities
 
-__all__ = ["EPS", "LOSSES", "Loss", "get_loss", "one_hot"]
+__all__ = ["EPS", "LOSSES", "Loss", "get_loss", "make_loss", "one_hot", "register_loss"]
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,42 @@ ALIASES = {
     "sse": "half_sse",
     "squared_error": "mse",
 }
+
+
+BUILT_IN = frozenset(LOSSES)
+
+
+def make_loss(name: str, terms: Callable[[Array, Array, Any], Array],
+              grad: Callable[[Array, Array, Any], Array], *, scale: str = "elements",
+              targets: str = "real") -> Loss:
+    """A loss from its elementwise ``terms(a, y, xp)`` (shape ``(n, k)``) and its gradient
+    ``grad(a, y, xp) = dL/da`` of the value ``sum(terms) / divisor`` (``scale``:
+    ``"elements"`` n k, ``"samples"`` n, ``"half"`` 2). ``targets``: ``"real"``, ``"binary"``
+    or ``"labels"``."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name: expected a non-empty string, got {name!r}")
+    if scale not in ("elements", "samples", "half"):
+        raise ValueError(f"scale: expected 'elements', 'samples' or 'half', got {scale!r}")
+    if targets not in ("real", "binary", "labels"):
+        raise ValueError(f"targets: expected 'real', 'binary' or 'labels', got {targets!r}")
+    for arg, fn in (("terms", terms), ("grad", grad)):
+        if not callable(fn):
+            raise ValueError(f"{arg}: expected a function, got {fn!r}")
+    return Loss(name.strip().lower(), terms, grad, targets=targets, scale=scale)
+
+
+def register_loss(loss: Loss, *, replace: bool = False) -> Loss:
+    """Make ``loss`` known by its name (models, checkpoints, the CLI and the gradient check
+    take it like a built-in). Built-in names are refused; another registered name only with
+    ``replace=True``."""
+    if not isinstance(loss, Loss):
+        raise ValueError(f"loss: expected a Loss (see make_loss), got {loss!r}")
+    if loss.name in BUILT_IN or loss.name in ALIASES:
+        raise ValueError(f"loss: {loss.name!r} is a built-in loss; pick another name")
+    if loss.name in LOSSES and not replace:
+        raise ValueError(f"loss: {loss.name!r} is already registered; pass replace=True")
+    LOSSES[loss.name] = loss
+    return loss
 
 
 def get_loss(spec: str | Loss) -> Loss:

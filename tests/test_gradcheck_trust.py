@@ -1,0 +1,348 @@
+"""A gradient check to trust (issue 8): the error model passes correct gradients of trained
+models (the issue's reproductions and a corpus of trained models), fails planted errors,
+says inconclusive where differences cannot resolve the gradient, and checks any function of
+arrays, including user-registered activations and losses."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import xprop
+from tests.helpers import host
+from tests.test_cli import assert_ok, run_cli, run_script
+from xprop import datasets, network
+from xprop.activations import ACTIVATIONS
+from xprop.gradcheck import check_gradients
+from xprop.losses import LOSSES
+
+# --------------------------------------------------------------------------- the reproductions
+
+
+@pytest.mark.parametrize("sizes", [[2] + [16] * 9 + [2], [2, 16, 1, 16, 2]],
+                         ids=["deep-9x16", "bottleneck"])
+def test_trained_models_of_the_issue_pass(sizes):
+    """Failed before with W0 1.8e-7 against rtol 1e-7: after training, entries of ~1e-7 carry
+    a truncation error above any fixed relative tolerance. The error model judges each entry
+    against its own estimate."""
+    X, y = datasets.moons(200, noise=0.1, seed=0)
+    m = xprop.MLP(sizes, "tanh", "softmax", "cross_entropy", seed=0)
+    m.fit(X, y, epochs=300, optimizer="adam", lr=0.01, batch_size=32)
+    report = xprop.gradcheck(m, X, y)
+    assert report.verdict == "passed" and report.passed, str(report)
+    assert report.max_ratio <= 1.0
+
+
+def test_saturated_net_is_inconclusive_with_a_reason():
+    """sigmoid + mse at huge logits: the loss is flat to rounding, so nothing can be resolved.
+    Before: a refusal telling the user to use the eps they had used."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((16, 2))
+    y = rng.uniform(size=(16, 1))
+    m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "mse", seed=0)
+    m.set_parameters({k: 400.0 * host(v) + (60.0 if k == "b1" else 0.0)
+                      for k, v in m.parameters().items()})
+    report = xprop.gradcheck(m, X, y)
+    assert report.verdict == "inconclusive" and not report.passed, str(report)
+    assert "cannot resolve" in report.reason and "\n" not in report.reason
+
+
+# --------------------------------------------------------------------------- planted errors
+
+
+def _moons_model(hidden, output="softmax", loss="cross_entropy", sizes=(2, 8, 8, 2), train=True,
+                 y=None):
+    X, labels = datasets.moons(64, noise=0.2, seed=0)
+    y = labels if y is None else y(X, labels)
+    m = xprop.MLP(list(sizes), hidden, output, loss, seed=0)
+    if train:
+        m.fit(X, y, optimizer="adam", lr=0.01, epochs=100, batch_size=16)
+    return m, X, y
+
+
+def _off_by(act, relative):
+    """``act`` whose backward is too large by ``relative``."""
+    good = act.backward
+    return dataclasses.replace(act, name=f"{act.name}_off",
+                               backward=lambda g, z, a, xp: good(g, z, a, xp) * (1.0 + relative))
+
+
+@pytest.mark.parametrize("relative", [1e-6, 1e-8])
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_an_activation_derivative_off_by_a_tiny_relative_error_fails(mode, relative):
+    """The sensitivity stated in the README: a tanh derivative off by 1e-6 and by 1e-8
+    (relative) FAILs in both modes on a trained 2-8-8-2 net."""
+    m, X, y = _moons_model(_off_by(ACTIVATIONS["tanh"], relative))
+    report = xprop.gradcheck(m, X, y, mode=mode)
+    assert report.verdict == "FAILED", str(report)
+    if mode == "fast":
+        assert report.fast["verdict"] == "FAILED"
+    # only parameters below the broken activations are wrong
+    assert "W2" not in [e.name for e in report.entries if e.verdict == "FAILED"]
+
+
+def test_a_loss_gradient_off_by_1e_4_fails():
+    mse = LOSSES["mse"]
+    bad = dataclasses.replace(mse, name="mse_off",
+                              grad=lambda a, y, xp: mse.grad(a, y, xp) * (1.0 + 1e-4))
+    m, X, y = _moons_model("tanh", "identity", bad, y=lambda X, lab: np.c_[X[:, 0] + lab, X[:, 1]])
+    report = xprop.gradcheck(m, X, y)
+    assert report.verdict == "FAILED", str(report)
+    assert [e.verdict for e in report.entries] == ["FAILED"] * 6
+
+
+def _claimed(m, X, y):
+    Xd, Y, _ = m.prepare(X, y)
+    _, cache = network.forward(m.params, Xd, m.arch)
+    grads = network.backward(m.params, cache, Y, m.arch)
+    return Xd, Y, cache, {k: grads[k] for k in grads}
+
+
+def _loss_of(m, Xd, Y):
+    names = list(m.params)
+
+    def f(*arrays):
+        _, c = network.forward(dict(zip(names, arrays)), Xd, m.arch)
+        return network.loss_value(c, Y, m.arch)
+
+    return f, names
+
+
+def test_a_transposed_weight_gradient_in_a_square_layer_fails():
+    m, X, y = _moons_model("tanh")
+    Xd, Y, _, grads = _claimed(m, X, y)
+    grads["W1"] = grads["W1"].T  # 8 x 8: the shape fits, the values do not
+    f, names = _loss_of(m, Xd, Y)
+    report = check_gradients(f, [m.params[k] for k in names], [grads[k] for k in names],
+                             names=names)
+    assert report.verdict == "FAILED", str(report)
+    assert [e.name for e in report.entries if e.verdict == "FAILED"] == ["W1"]
+
+
+def test_a_bias_gradient_summed_over_the_wrong_axis_fails():
+    """A hand-written backward (as a user's own code) with db0 = sum(dZ0, axis=1): a batch of
+    8 samples and 8 hidden units, so the shape fits."""
+    m, X, y = _moons_model("tanh", train=False)
+    X, y = X[:8], y[:8]
+    Xd, Y, cache, grads = _claimed(m, X, y)
+    xp = m.xp
+    dZ1 = cache.output - Y  # softmax + cross-entropy, times n below
+    dA1 = (dZ1 @ m.params["W2"].T) * (1.0 - cache.inputs[2] ** 2)
+    dZ0 = (dA1 @ m.params["W1"].T) * (1.0 - cache.inputs[1] ** 2)
+    grads["b0"] = xp.sum(dZ0, axis=1) / 8.0  # the bug: over units, not samples
+    np.testing.assert_allclose(host(xp.sum(dZ0, axis=0) / 8.0), host(_claimed(m, X, y)[3]["b0"]),
+                               rtol=1e-12)  # the right axis gives xprop's own gradient
+    f, names = _loss_of(m, Xd, Y)
+    report = check_gradients(f, [m.params[k] for k in names], [grads[k] for k in names],
+                             names=names)
+    assert [e.name for e in report.entries if e.verdict == "FAILED"] == ["b0"], str(report)
+
+
+def test_a_relu_derivative_of_one_at_the_kink_fails_where_a_point_sits_on_it():
+    """A sample with x = 0 and zero biases puts every first-layer pre-activation exactly on
+    the kink. relu'(0) = 0 (xprop's, PyTorch's) matches the one-sided difference from below;
+    relu'(0) = 1 does not."""
+    relu = ACTIVATIONS["relu"]
+    bad = dataclasses.replace(relu, name="relu_at_0_is_1",
+                              derivative=lambda z, a, xp: xp.astype(z >= 0, z.dtype),
+                              backward=lambda g, z, a, xp: g * xp.astype(z >= 0, g.dtype))
+    X = np.array([[0.0, 0.0], [0.5, -1.0], [1.0, 0.3], [-0.7, 0.2]])
+    y = np.array([0, 1, 1, 0])
+    for act, verdict in ((relu, "passed"), (bad, "FAILED")):
+        m = xprop.MLP([2, 6, 2], act, "softmax", "cross_entropy", seed=3)
+        _, cache = m.forward(m.backend.from_host(X, "float64"))
+        assert np.all(host(cache.pre[0])[0] == 0.0)
+        report = xprop.gradcheck(m, X, y)
+        assert report.verdict == verdict, str(report)
+        b0 = report.entries[1]
+        assert b0.name == "b0" and b0.n_one_sided > 0
+        if verdict == "FAILED":
+            assert b0.verdict == "FAILED"
+
+
+# --------------------------------------------------------------------------- the function-level API
+
+
+def test_any_function_of_arrays_on_any_backend(case):
+    """A user's own function and hand-derived gradients: f(W, b) = sum(tanh(X W + b)^2)."""
+    xp, be = case.xp, case.backend
+    rng = np.random.default_rng(0)
+    X = be.from_host(rng.standard_normal((5, 3)), case.dtype)
+    W = be.from_host(rng.standard_normal((3, 4)), case.dtype)
+    b = be.from_host(rng.standard_normal(4), case.dtype)
+
+    def f(W, b):
+        return xp.sum(xp.tanh(X @ W + b) ** 2)
+
+    t = xp.tanh(X @ W + b)
+    dZ = 2.0 * t * (1.0 - t * t)
+    report = check_gradients(f, [W, b], [X.T @ dZ, xp.sum(dZ, axis=0)], names=["W", "b"])
+    assert report.passed, str(report)
+    assert report.dtype == case.dtype and [e.name for e in report.entries] == ["W", "b"]
+    wrong = check_gradients(f, [W, b], [X.T @ dZ, 1.05 * xp.sum(dZ, axis=0)])
+    assert wrong.verdict == "FAILED" and [e.verdict for e in wrong.entries] == ["passed",
+                                                                                "FAILED"]
+
+
+def test_check_gradients_refuses_mismatched_gradients():
+    x = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"^grads\[0\]: expected shape \(2, 3\)"):
+        check_gradients(lambda a: a.sum(), [x], [np.ones((3, 2))])
+    with pytest.raises(ValueError, match=r"^grads: expected one gradient per input"):
+        check_gradients(lambda a: a.sum(), [x], [])
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_activation_checks(name):
+    assert xprop.check_activation(name).passed
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_checks(name):
+    assert xprop.check_loss(name).passed
+    if LOSSES[name].logit_terms is not None:
+        assert xprop.check_loss(name, logits=True).passed
+
+
+@pytest.fixture
+def registry():
+    """Registered names are removed again after the test."""
+    yield
+    for table in (ACTIVATIONS, LOSSES):
+        for key in [k for k in table if k.startswith("test_")]:
+            del table[key]
+
+
+def test_registered_activation_and_loss_check_train_and_save_like_built_ins(tmp_path,
+                                                                          registry):
+    def swish(z, xp):
+        return z / (1.0 + xp.exp(-z))
+
+    def swish_derivative(z, a, xp):
+        s = 1.0 / (1.0 + xp.exp(-z))
+        return s + z * s * (1.0 - s)
+
+    act = xprop.register_activation(xprop.make_activation("test_swish", swish, swish_derivative))
+    loss = xprop.register_loss(xprop.make_loss(
+        "test_log_cosh", lambda a, y, xp: xp.log(xp.cosh(a - y)),
+        lambda a, y, xp: xp.tanh(a - y) / float(a.shape[0] * a.shape[1])))
+    assert xprop.check_activation("test_swish").passed
+    assert xprop.check_loss("test_log_cosh").passed
+    X, labels = datasets.moons(64, noise=0.2, seed=0)
+    y = np.c_[X[:, 0] + labels]
+    m = xprop.MLP([2, 8, 1], "test_swish", "identity", "test_log_cosh", seed=0)
+    assert m.activations[0] is act and m.loss_fn is loss
+    hist = m.fit(X, y, optimizer="adam", lr=0.01, epochs=60, batch_size=16)
+    assert hist.loss[-1] < hist.loss[0]
+    assert xprop.gradcheck(m, X, y).passed
+    path = m.save(tmp_path / "m.npz")
+    back = xprop.load(path)
+    np.testing.assert_array_equal(host(back.predict(X)), host(m.predict(X)))
+    with pytest.raises(ValueError, match="already registered"):
+        xprop.register_activation(act)
+    with pytest.raises(ValueError, match="built-in"):
+        xprop.register_loss(dataclasses.replace(loss, name="mse"))
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_cli_exit_codes_0_1_3(tmp_path):
+    assert_ok(run_cli(tmp_path, "gradcheck"))
+    r = run_cli(tmp_path, "gradcheck", "--step", "1e-300")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "INCONCLUSIVE" in r.stdout
+    r = run_script(tmp_path, """
+        import dataclasses, sys
+        import xprop
+        from xprop.activations import ACTIVATIONS
+        from xprop.cli import main
+        tanh = ACTIVATIONS["tanh"]
+        xprop.register_activation(dataclasses.replace(
+            tanh, name="tanh_off", backward=lambda g, z, a, xp: 1.001 * tanh.backward(g, z, a, xp)))
+        sys.exit(main(["gradcheck", "--activation", "tanh_off"]))
+    """)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FAILED" in r.stdout and "Traceback" not in r.stderr
+
+
+# --------------------------------------------------------------------------- the corpus
+
+HIDDEN = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu"]
+# (sizes, hidden, output, loss, data, optimizer, lr, epochs)
+CORPUS = [
+    ([2, 16, 2], "relu", "softmax", "cross_entropy", "moons", "adam", 0.01, 300),
+    ([2, 64, 64, 3], "relu", "softmax", "cross_entropy", "spirals", "adam", 0.005, 300),
+    ([2] + [16] * 10 + [2], "tanh", "softmax", "cross_entropy", "moons", "adam", 0.005, 200),
+    ([2] + [8] * 10 + [2], "relu", "softmax", "cross_entropy", "moons", "adam", 0.005, 200),
+    ([2, 16, 1, 16, 2], "tanh", "softmax", "cross_entropy", "moons", "adam", 0.01, 300),
+    ([2, 32, 2, 32, 3], "gelu", "softmax", "cross_entropy", "spirals", "adam", 0.01, 300),
+    ([2, 1, 2], "sigmoid", "softmax", "cross_entropy", "moons", "sgd", 0.5, 300),
+    ([2, 12, 1], "leaky_relu", "sigmoid", "bce", "moons", "sgd", 0.5, 400),
+    ([2, 12, 12, 1], "softplus", "sigmoid", "bce", "moons", "adam", 0.01, 300),
+    ([2, 16, 1], "tanh", "identity", "bce_with_logits", "moons", "adam", 0.01, 300),
+    ([2, 24, 24, 1], "gelu", "identity", "bce_with_logits", "moons", "adam", 0.01, 300),
+    ([2, 16, 1], "identity", "identity", "mse", "moons", "sgd", 0.05, 300),
+    ([2, 16, 16, 1], "tanh", "identity", "mse", "moons", "sgd", 0.1, 400),
+    ([2, 16, 16, 2], "sigmoid", "sigmoid", "mse", "moons", "adam", 0.01, 300),
+    ([2, 8, 1], "relu", "identity", "half_sse", "moons", "sgd", 0.002, 300),
+    ([2, 32, 8, 2], "softplus", "softmax", "half_sse", "moons", "adam", 0.01, 300),
+    ([2, 32, 3], "leaky_relu", "softmax", "mse", "spirals", "adam", 0.01, 300),
+    ([64, 32, 10], "relu", "softmax", "cross_entropy", "digits", "adam", 0.005, 60),
+    ([64, 16, 16, 10], "tanh", "softmax", "cross_entropy", "digits", "sgd", 0.1, 60),
+    ([64, 48, 10], "gelu", "softmax", "mse", "digits", "adam", 0.005, 60),
+    ([64, 1, 10], "sigmoid", "softmax", "cross_entropy", "digits", "adam", 0.01, 60),
+    ([2] + [4] * 6 + [1], "softplus", "identity", "half_sse", "moons", "adam", 0.003, 300),
+]
+
+
+def _corpus_data(name):
+    if name == "digits":
+        X, y = datasets.digits()
+        X = X[:256] / 16.0
+        y = y[:256]
+    elif name == "spirals":
+        X, y = datasets.spirals(200, noise=0.1, seed=0)
+    else:
+        X, y = datasets.moons(200, noise=0.1, seed=0)
+    return X, y
+
+
+def _corpus_model(spec):
+    sizes, hidden, output, loss, data, opt, lr, epochs = spec
+    X, y = _corpus_data(data)
+    if sizes[-1] == 1:  # binary targets, or a regression on the moons
+        y = y.astype(np.float64) if loss in ("bce", "bce_with_logits") else np.c_[
+            X[:, 0] * 0.5 + y]
+    elif output == "sigmoid":  # one 0/1 output per class, squared error
+        y = np.eye(sizes[-1])[y]
+    m = xprop.MLP(sizes, hidden, output, loss, seed=0)
+    m.fit(X, y, optimizer=opt, lr=lr, epochs=epochs, batch_size=32)
+    return m, X[:64], y[:64]
+
+
+def test_the_corpus_covers_what_the_issue_asks():
+    assert len(CORPUS) >= 20
+    assert {s[1] for s in CORPUS} == set(HIDDEN)
+    assert {s[3] for s in CORPUS} == {"mse", "half_sse", "bce", "bce_with_logits",
+                                      "cross_entropy"}
+    assert {s[4] for s in CORPUS} == {"moons", "spirals", "digits"}
+    assert max(len(s[0]) - 2 for s in CORPUS) == 10
+    widths = {w for s in CORPUS for w in s[0][1:-1]}
+    assert min(widths) == 1 and max(widths) == 64
+    assert {s[5] for s in CORPUS} == {"adam", "sgd"}
+
+
+@pytest.mark.parametrize("spec", CORPUS, ids=lambda s: f"{'-'.join(map(str, s[0]))}-{s[1]}-"
+                                                        f"{s[2]}-{s[3]}-{s[4]}-{s[5]}")
+def test_corpus_of_trained_models_passes(spec):
+    """Trained float64 models pass the full check (40 entries per parameter) and the fast
+    one, and, evaluated at float32 precision, do not FAIL."""
+    m, X, y = _corpus_model(spec)
+    report = xprop.gradcheck(m, X, y, n_checks=40)
+    assert report.verdict == "passed", str(report)
+    assert xprop.gradcheck(m, X, y, mode="fast").passed
+    low = xprop.gradcheck(m.astype("float32"), X, y, n_checks=10, dtype="float32")
+    assert low.verdict != "FAILED", str(low)
