@@ -122,20 +122,27 @@ def reference(spec: ModelSpec, dtype: str = "float64", steps: int = STEPS,
 
 
 def _report_difference(rep: Any, ref: Any) -> float:
-    """Worst relative difference between two gradient-check reports of the same model and
-    entries: numeric and analytic values of each parameter's worst entry (where both reports
-    name the same entry), relative to the larger of the value and that entry's tolerance.
-    Infinite when the verdicts differ or they checked different entries or kinks."""
+    """How far two gradient-check reports of the same model disagree, as a ratio that is at
+    most 1 when they agree: the verdicts, per-parameter verdicts, entries checked and kinks
+    must be equal (else infinite); for each parameter whose worst entry is the same in both,
+    the numeric values may differ by the sum of their two tolerances (each is within its own
+    error estimate of the true derivative) and the analytic values by
+    ``PARITY_GRADCHECK_RTOL`` relative (of the larger of the value and its tolerance)."""
     shape = [(e.name, e.n_checked, e.n_kinks, e.verdict) for e in rep.entries]
     if rep.verdict != ref.verdict or shape != [
             (e.name, e.n_checked, e.n_kinks, e.verdict) for e in ref.entries]:
         return math.inf
+    rtol = PARITY_GRADCHECK_RTOL[rep.dtype]
     worst = 0.0
     for e, r in zip(rep.entries, ref.entries):
         if e.worst_index != r.worst_index:
-            continue  # ties between near-equal errors; both values are judged by rtol anyway
-        for a, b in ((e.numeric, r.numeric), (e.analytic, r.analytic)):
-            d = abs(a - b) / max(abs(b), r.tolerance, 1e-300)
+            continue  # ties between near-equal errors; both values are judged anyway
+        both = e.tolerance + r.tolerance  # 0 when nothing was judged (all kinks)
+        gap = abs(e.numeric - r.numeric)
+        ratios = (gap / both if both > 0 else (0.0 if gap == 0 else math.inf),
+                  abs(e.analytic - r.analytic) / (rtol * max(abs(r.analytic), r.tolerance,
+                                                             1e-300)))
+        for d in ratios:
             worst = max(worst, d if math.isfinite(d) else math.inf)
     return worst
 
@@ -193,7 +200,7 @@ def compare(result: dict[str, Any], ref: dict[str, Any], dtype: str, spec: Model
     rep = result["gradcheck"]
     ref_rep = reference(spec, dtype, steps, rep.dtype)["gradcheck"]
     diff = _report_difference(rep, ref_rep)
-    tol = PARITY_GRADCHECK_RTOL[rep.dtype]
+    tol = 1.0  # _report_difference is already relative to the tolerances
     # "max_rel" here is the largest error / tolerance of the check: at most 1 when it passes
     rows["gradcheck verdict"] = {"max_abs": 0.0, "max_rel": rep.max_ratio,
                                  "tol": 1.0, "passed": rep.passed}
