@@ -109,6 +109,8 @@ def test_bce_with_logits_value(case):
 GRAD_POINTS = {
     "mse": ([[0.3, -1.2, 2.0], [0.7, 0.1, -0.4]], [[0.0, -1.0, 1.5], [1.0, 0.3, 0.2]]),
     "half_sse": ([[0.3, -1.2, 2.0], [0.7, 0.1, -0.4]], [[0.0, -1.0, 1.5], [1.0, 0.3, 0.2]]),
+    "half_squared_error": ([[0.3, -1.2, 2.0], [0.7, 0.1, -0.4]],
+                           [[0.0, -1.0, 1.5], [1.0, 0.3, 0.2]]),
     "bce": ([[0.3, 0.8, 0.55], [0.6, 0.25, 0.9]], [[0.0, 1.0, 1.0], [0.0, 0.5, 1.0]]),
     "bce_with_logits": ([[-1.3, 0.8, 2.5], [0.0, -0.4, 3.1]],
                         [[0.0, 1.0, 1.0], [0.0, 0.5, 1.0]]),
@@ -164,13 +166,13 @@ def test_grad_dtype_and_values_on_every_backend(case, name):
 def test_fused_pairs_declared():
     assert LOSSES["bce"].fused_activation == "sigmoid"
     assert LOSSES["cross_entropy"].fused_activation == "softmax"
-    for name in ("mse", "half_sse", "bce_with_logits"):
+    for name in ("mse", "half_sse", "half_squared_error", "bce_with_logits"):
         loss = LOSSES[name]
         assert loss.fused_activation is None
         assert loss.fused_grad is None and loss.logit_terms is None
     assert {n: LOSSES[n].targets for n in NAMES} == {
         "bce": "binary", "bce_with_logits": "binary", "cross_entropy": "labels",
-        "half_sse": "real", "mse": "real",
+        "half_sse": "real", "half_squared_error": "real", "mse": "real",
     }
 
 

@@ -48,7 +48,7 @@ from xprop.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 # small and fast, yet comfortably above the checks' thresholds (accuracy > 0.83 on blobs,
 # every iris class predicted, R^2 > 0.5 on make_regression) for any random_state
-FAST = {"hidden_layer_sizes": (8,), "max_iter": 30, "learning_rate": 0.01, "batch_size": 32}
+FAST = {"hidden_layer_sizes": (8,), "max_iter": 30, "learning_rate_init": 0.01, "batch_size": 32}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -142,13 +142,14 @@ def test_predict_proba_rows_sum_to_one():
 
 def test_partial_fit_improves_loss_and_needs_classes():
     X, y = _blobs()
-    clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate=0.01, batch_size=32,
+    clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01, batch_size=32,
                         random_state=0)
     with pytest.raises(ValueError, match="classes must be passed"):
         clf.partial_fit(X, y)
     for _ in range(10):
         clf.partial_fit(X, y, classes=[0, 1, 2])
-    assert clf.n_iter_ == 10 and len(clf.loss_curve_) == 10
+    # as scikit-learn: n_iter_ counts the epochs of the last call, t_ the samples seen
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 10 and clf.t_ == 10 * len(X)
     assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
     assert clf.score(X, y) > 0.9
     with pytest.raises(ValueError, match="not the same"):
@@ -157,16 +158,16 @@ def test_partial_fit_improves_loss_and_needs_classes():
         clf.partial_fit(X, np.where(y == 2, 5, y))
     # optimizer state is kept: partial_fit after fit continues from the fitted weights
     fitted = MLPClassifier(**FAST, random_state=0).fit(X, y)
-    before = fitted.loss_
+    before, epochs = fitted.loss_, len(fitted.loss_curve_)
     fitted.partial_fit(X, y)
-    assert fitted.n_iter_ == FAST["max_iter"] + 1
+    assert fitted.n_iter_ == 1 and len(fitted.loss_curve_) == epochs + 1
     assert fitted.loss_ < 2 * before
 
 
 def test_partial_fit_equals_fit_epoch_by_epoch_on_one_batch():
     """Without shuffling and with one batch, k partial_fit calls are k epochs of fit."""
     X, y = _blobs(n=60)
-    kw = {"hidden_layer_sizes": (8,), "learning_rate": 0.01, "batch_size": 100,
+    kw = {"hidden_layer_sizes": (8,), "learning_rate_init": 0.01, "batch_size": 60,
           "shuffle": False, "random_state": 3}
     fitted = MLPClassifier(max_iter=5, **kw).fit(X, y)
     inc = MLPClassifier(**kw)
@@ -191,10 +192,11 @@ def test_get_params_set_params_clone():
                         random_state=7)
     params = clf.get_params()
     assert params["hidden_layer_sizes"] == (5, 4) and params["activation"] == "tanh"
-    assert params["optimizer"] == "adam" and params["batch_size"] == 200
-    assert params["backend"] is None and params["dtype"] == "float64"
-    assert clf.set_params(max_iter=3, learning_rate=0.05) is clf
-    assert clf.max_iter == 3 and clf.learning_rate == 0.05
+    assert params["solver"] == "adam" and params["batch_size"] == "auto"
+    assert params["backend"] is None and params["dtype"] is None
+    assert params["optimizer"] is None
+    assert clf.set_params(max_iter=3, learning_rate_init=0.05) is clf
+    assert clf.max_iter == 3 and clf.learning_rate_init == 0.05
     with pytest.raises(ValueError):
         clf.set_params(no_such_parameter=1)
     X, y = _blobs()
@@ -210,9 +212,10 @@ def test_get_params_set_params_clone():
 def test_defaults():
     reg = MLPRegressor()
     assert reg.hidden_layer_sizes == (100,) and reg.max_iter == 200 and reg.alpha == 0.0001
-    assert reg.learning_rate == 0.001 and reg.shuffle is True and reg.random_state is None
+    assert reg.learning_rate == "constant" and reg.learning_rate_init == 0.001
+    assert reg.shuffle is True and reg.random_state is None
     assert reg.early_stopping is False and reg.validation_fraction == 0.1
-    assert reg.n_iter_no_change == 10 and reg.device is None and reg.verbose == 0
+    assert reg.n_iter_no_change == 10 and reg.device is None and reg.verbose is False
 
 
 def test_pipeline_and_cross_val_score():
@@ -258,8 +261,9 @@ def test_pickle_round_trip_keeps_predictions_and_optimizer_state():
 def test_bad_parameters_raise_at_fit():
     X, y = _blobs(n=30)
     for bad in ({"hidden_layer_sizes": (0,)}, {"max_iter": 0}, {"batch_size": 0},
-                {"alpha": -1.0}, {"learning_rate": 0.0}, {"dtype": "float16"},
-                {"activation": "nope"}, {"optimizer": "nope"},
+                {"alpha": -1.0}, {"learning_rate": 0.0}, {"learning_rate_init": 0.0},
+                {"dtype": "float16"}, {"activation": "nope"}, {"optimizer": "nope"},
+                {"solver": "nope"}, {"momentum": 1.5}, {"tol": -1.0},
                 {"early_stopping": True, "validation_fraction": 1.5}):
         with pytest.raises(ValueError):
             MLPClassifier(**{"max_iter": 2, **bad}).fit(X, y)
@@ -272,19 +276,21 @@ def test_optimizer_instance_and_names():
                         random_state=0).fit(X, y)
     assert opt.t == 0  # the parameter object is copied, never trained
     assert clf.score(X, y) > 0.9
-    for name in ("sgd", "momentum", "nesterov", "adamw"):
-        MLPClassifier(hidden_layer_sizes=(4,), optimizer=name, max_iter=2).fit(X, y)
+    for solver in ("sgd", "adam"):
+        MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=2).fit(X, y)
 
 
 def test_early_stopping():
     X, y = _blobs(n=300)
-    clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate=0.05, batch_size=32,
+    clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.05, batch_size=32,
                         max_iter=200, early_stopping=True, n_iter_no_change=3,
                         random_state=0).fit(X, y)
     assert clf.n_iter_ < 200
-    assert len(clf.validation_loss_curve_) == clf.n_iter_ == len(clf.loss_curve_)
+    assert len(clf.validation_scores_) == clf.n_iter_ == len(clf.loss_curve_)
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_loss_ is None
     assert clf.score(X, y) > 0.9
-    assert MLPClassifier(**FAST).fit(X, y).validation_loss_curve_ is None
+    assert MLPClassifier(**FAST).fit(X, y).validation_scores_ is None
 
 
 # --------------------------------------------------------------------------- regressor
@@ -294,12 +300,14 @@ def test_regression_smooth_function():
     rng = np.random.default_rng(0)
     x = np.sort(rng.uniform(-3, 3, 400))[:, None]
     y = np.sin(2 * x[:, 0]) + 0.5 * x[:, 0]
-    reg = MLPRegressor(hidden_layer_sizes=(32, 32), activation="tanh", learning_rate=0.01,
+    reg = MLPRegressor(hidden_layer_sizes=(32, 32), activation="tanh", learning_rate_init=0.01,
                        batch_size=32, max_iter=100, random_state=0).fit(x, y)
     pred = reg.predict(x)
     assert pred.shape == (400,) and reg.n_outputs_ == 1
     assert reg.score(x, y) > 0.9
-    assert reg.model_.activations[-1].name == "identity" and reg.model_.loss_fn.name == "mse"
+    assert reg.model_.activations[-1].name == "identity" and reg.model_.loss_fn.name == (
+        "half_squared_error")
+    assert reg.out_activation_ == "identity" and reg.n_layers_ == 4
 
 
 def test_regression_two_outputs_and_column():
@@ -319,11 +327,12 @@ def test_regressor_partial_fit():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(200, 2))
     y = X[:, 0] * X[:, 1] + X[:, 0]
-    reg = MLPRegressor(hidden_layer_sizes=(16,), learning_rate=0.01, batch_size=32,
+    reg = MLPRegressor(hidden_layer_sizes=(16,), learning_rate_init=0.01, batch_size=32,
                        random_state=0)
     for _ in range(15):
         reg.partial_fit(X, y)
-    assert reg.n_iter_ == 15 and reg.loss_curve_[-1] < 0.5 * reg.loss_curve_[0]
+    assert reg.n_iter_ == 1 and len(reg.loss_curve_) == 15 and reg.t_ == 15 * 200
+    assert reg.loss_curve_[-1] < 0.5 * reg.loss_curve_[0]
     with pytest.raises(ValueError, match="target column"):
         reg.partial_fit(X, np.stack([y, y], axis=1))
 

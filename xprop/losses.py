@@ -42,8 +42,9 @@ class Loss:
     from the logits. ``targets``: ``"real"``, ``"binary"`` (values in [0, 1]) or ``"labels"``.
 
     ``scale`` says what the value divides the summed terms by: ``"elements"`` (the mean over
-    all ``n k`` entries), ``"samples"`` (the mean over the ``n`` rows) or ``"half"`` (the
-    textbook ``1/2`` sum, a sum over samples). One formula gives both the value and the
+    all ``n k`` entries), ``"samples"`` (the mean over the ``n`` rows), ``"half"`` (the
+    textbook ``1/2`` sum, a sum over samples) or ``"half_samples"`` (half the mean over rows
+    of the row sums: scikit-learn's squared error, whose gradient is ``(a - y) / n``). One formula gives both the value and the
     per-sample :meth:`rows` that training loops add up over an epoch.
     """
 
@@ -54,7 +55,7 @@ class Loss:
     fused_grad: Callable[[Array, Array, Any], Array] | None = None
     logit_terms: Callable[[Array, Array, Any], Array] | None = None
     targets: str = "real"  # "real", "binary" (values in [0, 1]) or "labels" (class indices)
-    scale: str = "elements"  # "elements", "samples" or "half" (see the class docstring)
+    scale: str = "elements"  # "elements", "samples", "half", "half_samples" (class docstring)
 
     @property
     def reduction(self) -> str:
@@ -64,7 +65,7 @@ class Loss:
     def _divisors(self, a: Array) -> tuple[float, float]:
         n, k = a.shape[-2], a.shape[-1]
         return {"elements": (float(n * k), float(k)), "samples": (float(n), 1.0),
-                "half": (2.0, 2.0)}[self.scale]
+                "half": (2.0, 2.0), "half_samples": (2.0 * n, 2.0)}[self.scale]
 
     def value(self, a: Array, y: Array, xp: Any) -> Array:
         """The loss of outputs ``a`` against targets ``y`` as a 0-d array of ``a``'s dtype."""
@@ -104,6 +105,10 @@ def mse_grad(a: Array, y: Array, xp: Any) -> Array:
 
 def half_sse_grad(a: Array, y: Array, xp: Any) -> Array:
     return a - y
+
+
+def half_squared_error_grad(a: Array, y: Array, xp: Any) -> Array:
+    return (a - y) * (1.0 / a.shape[0])
 
 
 def bce_terms(a: Array, y: Array, xp: Any) -> Array:
@@ -153,6 +158,9 @@ def fused_row_grad(a: Array, y: Array, xp: Any) -> Array:
 LOSSES: dict[str, Loss] = {
     "mse": Loss("mse", squared_error, mse_grad),
     "half_sse": Loss("half_sse", squared_error, half_sse_grad, scale="half"),
+    # scikit-learn's MLP squared error: sum over outputs of (a - y)^2 / 2, mean over samples
+    "half_squared_error": Loss("half_squared_error", squared_error, half_squared_error_grad,
+                               scale="half_samples"),
     "bce": Loss("bce", bce_terms, bce_grad, "sigmoid", fused_mean_grad, bce_logit_terms,
                 "binary"),
     "bce_with_logits": Loss("bce_with_logits", bce_logit_terms, bce_with_logits_grad,
@@ -184,8 +192,9 @@ def make_loss(name: str, terms: Callable[[Array, Array, Any], Array],
     or ``"labels"``."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name: expected a non-empty string, got {name!r}")
-    if scale not in ("elements", "samples", "half"):
-        raise ValueError(f"scale: expected 'elements', 'samples' or 'half', got {scale!r}")
+    if scale not in ("elements", "samples", "half", "half_samples"):
+        raise ValueError(f"scale: expected 'elements', 'samples', 'half' or 'half_samples', "
+                         f"got {scale!r}")
     if targets not in ("real", "binary", "labels"):
         raise ValueError(f"targets: expected 'real', 'binary' or 'labels', got {targets!r}")
     for arg, fn in (("terms", terms), ("grad", grad)):

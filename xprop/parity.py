@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from xprop import network
-from xprop.activations import ACTIVATIONS
+from xprop.activations import BUILT_IN as ACTIVATIONS_BUILT_IN
 from xprop.backend import Backend, resolve_backend, to_numpy
 from xprop.gradcheck import gradcheck
 from xprop.head import default_output_activation, make_head
 from xprop.init import standard_normal
-from xprop.losses import LOSSES
+from xprop.losses import BUILT_IN as LOSSES_BUILT_IN
 from xprop.mlp import MLP
 from xprop.optimizers import SGD
 from xprop.tolerances import PARITY_GRADCHECK_RTOL, parity_atol, parity_rtol
@@ -57,7 +57,7 @@ def grid(full: bool = True) -> list[ModelSpec]:
     the work, every option still covered)."""
     out = []
     for i, (act, loss, depth) in enumerate(itertools.product(
-            sorted(ACTIVATIONS), sorted(LOSSES), range(1, 5))):
+            sorted(ACTIVATIONS_BUILT_IN), sorted(LOSSES_BUILT_IN), range(1, 5))):
         if depth == 1 and act != "identity" and not full:
             continue  # no hidden layer: the hidden activation plays no part
         for bias in ((True, False) if full else ((i % 2) == 0,)):

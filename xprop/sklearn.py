@@ -35,15 +35,21 @@ the weights and of the shuffling; ``None`` (or a ``RandomState``) draws a seed f
 from __future__ import annotations
 
 import copy
+import math
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
+    from sklearn.utils import shuffle as sk_shuffle
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as e:  # scikit-learn missing, or older than 1.6 (no validate_data)
@@ -52,6 +58,9 @@ except ImportError as e:  # scikit-learn missing, or older than 1.6 (no validate
         'pip install "xprop[datasets]" or pip install scikit-learn'
     ) from e
 
+import itertools
+
+from xprop import network
 from xprop.backend import (
     Backend,
     DeviceMismatchError,
@@ -62,7 +71,8 @@ from xprop.backend import (
     to_numpy,
 )
 from xprop.mlp import MLP
-from xprop.optimizers import Optimizer, get_optimizer
+from xprop.optimizers import Optimizer
+from xprop.sk_solvers import AdamSolver, OptimizerSolver, SGDSolver
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -73,6 +83,16 @@ def _is_device_array(x: Any) -> bool:
     return is_array(x) and not isinstance(x, np.ndarray)
 
 
+def _weight_mask(model: MLP) -> Any:
+    """1 at every weight's place in the flat parameter buffer, 0 at the biases'."""
+    layout = model.arch.layout
+    mask = np.zeros(layout.size)
+    for name, start, size in zip(layout.names, layout.offsets, layout.sizes):
+        if name.startswith("W"):
+            mask[start : start + size] = 1.0
+    return model.backend.from_host(mask, model.dtype)
+
+
 def _host(x: Any) -> np.ndarray:
     """A writable NumPy copy-or-view of a backend array (``to_numpy`` can return read-only
     DLPack views)."""
@@ -80,48 +100,74 @@ def _host(x: Any) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
+_SOLVERS = ("sgd", "adam")
+_SCHEDULES = ("constant", "invscaling", "adaptive")
+_SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names that xprop spells otherwise
+
+
 class _BaseMLP(BaseEstimator):
     """Shared parameters, validation, training and pickling of the two estimators."""
 
-    # set by the subclasses
-    _output_activation: str
-    _loss: str
+    _metric: Any  # set by the subclasses
 
     def __init__(
         self,
         hidden_layer_sizes: Any = (100,),
         activation: str = "relu",
-        optimizer: Any = "adam",
-        learning_rate: float = 0.001,
-        batch_size: int | None = 200,
-        max_iter: int = 200,
+        *,
+        solver: str = "adam",
         alpha: float = 0.0001,
+        batch_size: Any = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
         shuffle: bool = True,
         random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
-        dtype: str = "float64",
+        max_fun: int = 15000,
+        optimizer: Any = None,
+        dtype: str | None = None,
         backend: str | None = None,
         device: Any = None,
-        verbose: int = 0,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
+        self.solver = solver
         self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.optimizer = optimizer
         self.dtype = dtype
         self.backend = backend
         self.device = device
-        self.verbose = verbose
 
     # ------------------------------------------------------------------ tags
 
@@ -152,46 +198,59 @@ class _BaseMLP(BaseEstimator):
         return [int(s) for s in sizes]
 
     def _check_params(self) -> None:
-        def positive_int(value: Any, name: str, minimum: int = 1) -> None:
+        def integer(value: Any, name: str, minimum: int = 1) -> None:
             if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
                     or value < minimum):
                 raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
 
-        positive_int(self.max_iter, "max_iter")
-        positive_int(self.n_iter_no_change, "n_iter_no_change")
-        if self.batch_size is not None:
-            positive_int(self.batch_size, "batch_size")
-        if not isinstance(self.alpha, numbers.Real) or not self.alpha >= 0:
-            raise ValueError(f"alpha: expected a number >= 0, got {self.alpha!r}")
-        if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0:
-            raise ValueError(
-                f"learning_rate: expected a number > 0, got {self.learning_rate!r}"
-            )
-        if self.early_stopping and not (
-            isinstance(self.validation_fraction, numbers.Real)
-            and 0.0 < self.validation_fraction < 1.0
-        ):
-            raise ValueError(
-                "validation_fraction: expected a number in (0, 1) with early_stopping, got "
-                f"{self.validation_fraction!r}"
-            )
-        positive_int(int(self.verbose), "verbose", 0)
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
+        def real(value: Any, name: str, low: float, high: float = math.inf,
+                 low_open: bool = False, high_open: bool = False) -> None:
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
+                (low < value if low_open else low <= value)
+                and (value < high if high_open else value <= high))
+            if not ok:
+                interval = (f"{'(' if low_open else '['}{low:g}, {high:g}"
+                            f"{')' if high_open or high == math.inf else ']'}")
+                raise ValueError(f"{name}: expected a number in {interval}, got {value!r}")
+
+        def choice(value: Any, name: str, options: tuple[str, ...]) -> None:
+            if value not in options:
+                raise ValueError(f"{name}: expected one of {list(options)}, got {value!r}")
+
+        choice(self.solver, "solver", _SOLVERS)
+        if self.optimizer is not None and not isinstance(self.optimizer, Optimizer):
+            raise ValueError(f"optimizer: expected None or an xprop.optimizers.Optimizer "
+                             f"(xprop.SGD, xprop.Adam, ...), got {self.optimizer!r}")
+        choice(self.learning_rate, "learning_rate", _SCHEDULES)
+        integer(self.max_iter, "max_iter")
+        integer(self.n_iter_no_change, "n_iter_no_change")
+        integer(self.max_fun, "max_fun")
+        if self.batch_size != "auto":
+            integer(self.batch_size, "batch_size")
+        real(self.alpha, "alpha", 0.0)
+        real(self.learning_rate_init, "learning_rate_init", 0.0, low_open=True)
+        real(self.power_t, "power_t", 0.0)
+        real(self.tol, "tol", 0.0)
+        real(self.momentum, "momentum", 0.0, 1.0)
+        real(self.validation_fraction, "validation_fraction", 0.0, 1.0, high_open=True)
+        real(self.beta_1, "beta_1", 0.0, 1.0, high_open=True)
+        real(self.beta_2, "beta_2", 0.0, 1.0, high_open=True)
+        real(self.epsilon, "epsilon", 0.0, low_open=True)
+        if self.dtype not in (None, "float32", "float64"):
+            raise ValueError(f"dtype: expected None, 'float32' or 'float64', got "
+                             f"{self.dtype!r}")
         self._hidden_sizes()
 
-    def _draw_seed(self) -> int:
-        rs = self.random_state
-        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
-            check_random_state(rs)  # the same range check as scikit-learn (0 .. 2**32 - 1)
-            return int(rs)
-        return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
+    def _hidden_activation(self) -> str:
+        return _SK_ACTIVATIONS.get(self.activation, self.activation)
 
-    def _make_optimizer(self) -> Optimizer:
-        if isinstance(self.optimizer, Optimizer):
-            return copy.deepcopy(self.optimizer)  # never train the parameter object itself
-        return get_optimizer(self.optimizer, lr=float(self.learning_rate),
-                             weight_decay=float(self.alpha))
+    def _make_solver(self) -> SGDSolver | AdamSolver | OptimizerSolver:
+        if self.optimizer is not None:
+            return OptimizerSolver(copy.deepcopy(self.optimizer))  # never train the parameter
+        if self.solver == "sgd":
+            return SGDSolver(self.learning_rate_init, self.learning_rate, self.momentum,
+                             self.nesterovs_momentum, self.power_t)
+        return AdamSolver(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
     def _resolve_backend(self, X: Any) -> Backend:
         """The backend of a new model: ``backend``/``device``, or the arrays' own when
@@ -256,37 +315,186 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ training
 
-    def _new_model(self, X: Any, n_outputs: int) -> None:
-        self._check_params()
-        be = self._resolve_backend(X)
-        self._seed = self._draw_seed()
-        sizes = [int(X.shape[1]), *self._hidden_sizes(), n_outputs]
-        self.model_ = MLP(sizes, activation=self.activation,
-                          output_activation=self._output_activation, loss=self._loss,
-                          seed=self._seed, dtype=self.dtype, backend=be)
-        self._optimizer = self._make_optimizer()
-        self.loss_curve_ = []
-        self.validation_loss_curve_ = [] if self.early_stopping else None
-        self.n_iter_ = 0
+    def _model_dtype(self, X: Any) -> str:
+        """``dtype``, or as scikit-learn: float32 input trains in float32, else float64."""
+        if self.dtype is not None:
+            return self.dtype
+        return "float32" if "float32" in str(X.dtype) else "float64"
 
-    def _train(self, X: Any, y: Any, epochs: int, incremental: bool) -> None:
-        n = int(X.shape[0])
-        batch = n if self.batch_size is None else min(int(self.batch_size), n)
-        kwargs: dict[str, Any] = {}
-        if self.early_stopping and not incremental:
-            kwargs = {"validation_split": float(self.validation_fraction),
-                      "early_stopping": int(self.n_iter_no_change)}
-        history = self.model_.fit(
-            X, y, optimizer=self._optimizer, epochs=epochs, batch_size=batch,
-            shuffle=bool(self.shuffle),
-            # a new shuffling stream per partial_fit call, reproducible from random_state
-            seed=self._seed + self.n_iter_, verbose=int(self.verbose), **kwargs,
-        )
-        self.loss_curve_.extend(float(v) for v in history.loss)
-        if self.validation_loss_curve_ is not None and kwargs:
-            self.validation_loss_curve_.extend(float(v) for v in history.val_loss)
-        self.n_iter_ += len(history)
-        self.loss_ = self.loss_curve_[-1]
+    def _initialize(self, X: Any, n_outputs: int, output: str, loss: str,
+                    rs: np.random.RandomState) -> None:
+        """A new network with scikit-learn's initialization (Glorot uniform, factor 2 for
+        ``logistic`` else 6; weights then biases, layer by layer, from ``rs``: the same
+        random_state gives scikit-learn's initial weights) and fresh fitted attributes."""
+        units = [int(X.shape[1]), *self._hidden_sizes(), n_outputs]
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        weights, biases = [], []
+        for fan_in, fan_out in itertools.pairwise(units):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            weights.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
+            biases.append(rs.uniform(-bound, bound, fan_out))
+        self.model_ = MLP.from_arrays(weights, biases, activation=self._hidden_activation(),
+                                      output_activation=output, loss=loss,
+                                      dtype=self._model_dtype(X),
+                                      backend=self._resolve_backend(X))
+        self.n_layers_ = len(units)
+        self.n_outputs_ = n_outputs
+        self.out_activation_ = {"sigmoid": "logistic"}.get(output, output)
+        self.t_ = 0
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _fit_stochastic(self, X: Any, Y: Any, stratify: np.ndarray | None,
+                        incremental: bool) -> None:
+        """scikit-learn's ``_fit_stochastic`` (same order of random draws, same stopping
+        rules, same messages) on device targets ``Y`` of shape ``(n, n_outputs_)``, through
+        xprop's core: one forward and backward per batch, L2 ``alpha`` on the weights divided
+        by the batch size, one update of the flat buffer."""
+        model = self.model_
+        xp, be, arch, params = model.xp, model.backend, model.arch, model.params
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_solver()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early = bool(self.early_stopping)
+        n_all = int(X.shape[0])
+        if early:
+            train_idx, val_idx = train_test_split(
+                np.arange(n_all), random_state=self._random_state,
+                test_size=self.validation_fraction, stratify=stratify)
+            if val_idx.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            tr, va = be.from_host(train_idx), be.from_host(val_idx)
+            X_train, Y_train = xp.take(X, tr, axis=0), xp.take(Y, tr, axis=0)
+            val = (xp.take(X, va, axis=0), _host(xp.take(Y, va, axis=0)))
+        else:
+            X_train, Y_train, val = X, Y, None
+        n = int(X_train.shape[0])
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                              "going to be clipped", stacklevel=2)
+            batch = int(np.clip(self.batch_size, 1, n))
+        alpha = float(self.alpha)
+        weights = _weight_mask(model) if alpha else None
+        grads = params.copy() if be.mutable else None  # one gradient buffer, reused
+        per_output = float(self.n_outputs_) if self._loss_per_output else 1.0
+        sample_idx = np.arange(n)
+        self.n_iter_ = 0
+        try:
+            for _ in range(int(self.max_iter)):
+                Xe, Ye = X_train, Y_train
+                if self.shuffle:
+                    sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
+                    order = be.from_host(sample_idx)
+                    Xe, Ye = xp.take(X_train, order, axis=0), xp.take(Y_train, order, axis=0)
+                losses = []
+                for s in range(0, n, batch):
+                    e = min(s + batch, n)
+                    Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
+                    _, cache = network.forward(params, Xb, arch, xp)
+                    g = network.backward(params, cache, Yb, arch, out=grads, xp=xp).buffer
+                    value = network.loss_value(cache, Yb, arch, xp) / per_output
+                    if weights is not None:
+                        w = params.buffer * weights
+                        value = value + (0.5 * alpha) * xp.sum(w * w) / float(e - s)
+                        g = g + (alpha / float(e - s)) * w
+                    losses.append(value * float(e - s))
+                    params.assign(self._optimizer.step(params.buffer, g, xp, be.mutable))
+                self.n_iter_ += 1
+                self.loss_ = float(xp.sum(xp.stack(losses))) / n  # one sync per epoch
+                self.t_ += n
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                self._update_no_improvement_count(early, val)
+                self._optimizer.iteration_ends(self.t_)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score" if early else "Training loss"
+                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                           f"{self.n_iter_no_change} consecutive epochs.")
+                    if self._optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                        "and the optimization hasn't converged yet.", ConvergenceWarning,
+                        stacklevel=2)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=2)
+        if early:
+            params.assign(self._best_buffer)
+        if not model.all_finite():
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
+
+    def _update_no_improvement_count(self, early: bool, val: tuple[Any, Any] | None) -> None:
+        if early:
+            X_val, Y_val = val
+            score = self._validation_score(self.model_.predict_output(X_val), Y_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_buffer = self.model_.xp.asarray(self.model_.params.buffer,
+                                                           copy=True)
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    # ------------------------------------------------------------------ fitted attributes
+
+    def _as_output(self, a: Any) -> Any:
+        """A fitted array for the user: NumPy, or the backend's when fitted on its arrays."""
+        return a if self._device_io else _host(a)
+
+    @property
+    def coefs_(self) -> list[Any]:
+        """``coefs_[i]``: the weights of layer ``i``, shape ``(fan_in, fan_out)``."""
+        if "model_" not in self.__dict__:
+            raise AttributeError("coefs_")
+        return [self._as_output(w) for w in self.model_.weights]
+
+    @coefs_.setter
+    def coefs_(self, values: list[Any]) -> None:
+        self.model_.set_parameters({f"W{i}": _host(v) if _is_device_array(v) else v
+                                    for i, v in enumerate(values)})
+
+    @property
+    def intercepts_(self) -> list[Any]:
+        """``intercepts_[i]``: the biases of layer ``i``, shape ``(fan_out,)``."""
+        if "model_" not in self.__dict__:
+            raise AttributeError("intercepts_")
+        return [self._as_output(b) for b in self.model_.biases]
+
+    @intercepts_.setter
+    def intercepts_(self, values: list[Any]) -> None:
+        self.model_.set_parameters({f"b{i}": _host(v) if _is_device_array(v) else v
+                                    for i, v in enumerate(values)})
 
     # ------------------------------------------------------------------ prediction helpers
 
@@ -313,6 +521,7 @@ class _BaseMLP(BaseEstimator):
         pickled: store host copies of their arrays and a recipe to rebuild them."""
         state = super().__getstate__()
         state = dict(state)
+        state.pop("_best_buffer", None)  # only needed during fit
         model = state.pop("model_", None)
         if model is not None:
             weights = [_host(w) for w in model.weights]
@@ -366,81 +575,56 @@ class _BaseMLP(BaseEstimator):
 _PARAMS_DOC = """
     Parameters
     ----------
-    hidden_layer_sizes : int or sequence of int, default=(100,)
-        Widths of the hidden layers (``()`` for none).
-    activation : str, default="relu"
-        Hidden activation (any name of ``xprop.activations``: ``relu``, ``tanh``,
-        ``sigmoid``, ``leaky_relu(0.2)``, ``gelu``, ...).
-    optimizer : str or xprop.optimizers.Optimizer, default="adam"
-        ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``, made with ``learning_rate``
-        and ``weight_decay=alpha``; an Optimizer instance is deep-copied at each ``fit`` and
-        used as it is (``learning_rate`` and ``alpha`` are then ignored).
-    learning_rate : float, default=0.001
-        Step size.
-    batch_size : int or None, default=200
-        Minibatch size, capped at the number of samples; ``None`` is full-batch.
-    max_iter : int, default=200
-        Epochs run by ``fit`` (``partial_fit`` runs one).
-    alpha : float, default=0.0001
-        L2 weight decay given to the optimizer (``g + alpha * p``, biases included).
-    shuffle : bool, default=True
-        Reshuffle the samples every epoch.
-    random_state : int, RandomState or None, default=None
-        Seed of the weights and of the shuffling; ``None`` draws one from NumPy's global
-        generator.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (not stratified) and stop after
-        ``n_iter_no_change`` epochs without a lower validation loss, restoring the best weights
-        (``fit`` only).
-    validation_fraction : float, default=0.1
-        Held-out fraction for ``early_stopping``.
-    n_iter_no_change : int, default=10
-        Patience of ``early_stopping``, in epochs.
-    dtype : {"float64", "float32"}, default="float64"
-        Floating dtype of the network.
+    The parameters of scikit-learn's estimator of the same name, with the same defaults and
+    meanings (``hidden_layer_sizes``, ``activation`` (``identity``, ``logistic``, ``tanh``,
+    ``relu``, and xprop's others: ``gelu``, ``softplus``, ``leaky_relu(0.2)``, ...), ``solver``
+    (``sgd``, ``adam``), ``alpha`` (L2 on the weights, divided by the batch size),
+    ``batch_size`` (``"auto"`` = min(200, n)), ``learning_rate`` (``constant``, ``invscaling``,
+    ``adaptive``; sgd only), ``learning_rate_init``, ``power_t``, ``max_iter`` (epochs),
+    ``shuffle``, ``random_state``, ``tol`` and ``n_iter_no_change`` (stop when the training
+    loss, or the validation score with ``early_stopping``, does not improve by ``tol`` for that
+    many epochs), ``verbose``, ``warm_start``, ``momentum``, ``nesterovs_momentum``,
+    ``early_stopping``, ``validation_fraction``, ``beta_1``, ``beta_2``, ``epsilon``,
+    ``max_fun``), then xprop's keyword-only extras:
+
+    optimizer : xprop.optimizers.Optimizer or None, default=None
+        An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
+        instead of ``solver``'s updates, with its own learning rate (deep-copied at each
+        ``fit``); the stopping rules stay the estimator's.
+
+    dtype : {"float64", "float32"} or None, default=None
+        Floating dtype of the network; None follows ``X`` as scikit-learn does (float32 input
+        trains in float32, anything else in float64).
     backend : str or None, default=None
         xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``, ``cupy``,
-        ``auto``, optionally ``name:device``); ``None`` (the default) follows the input arrays,
-        and for host data ``xprop.use_backend`` / ``$XPROP_BACKEND`` / numpy.
+        ``jax``, ``auto``, optionally ``name:device``); ``None`` follows the input arrays, and
+        for host data ``xprop.use_backend`` / ``$XPROP_BACKEND`` / numpy.
     device : object, default=None
         Device on that backend (e.g. ``"cuda:0"``, ``"device1"``).
-    verbose : int, default=0
-        Print the training loss every ``verbose`` epochs.
 """
 
 _ATTRS_DOC = """
     Attributes
     ----------
-    n_features_in_ : int
-        Number of input features seen in ``fit``.
-    feature_names_in_ : ndarray of str
-        Column names, when ``X`` had string column names.
-    model_ : xprop.MLP
-        The trained network.
-    loss_ : float
-        Training loss of the last epoch (without the L2 term).
-    loss_curve_ : list of float
-        Training loss per epoch.
-    validation_loss_curve_ : list of float or None
-        Validation loss per epoch with ``early_stopping``, else None.
-    n_iter_ : int
-        Epochs run so far.
+    As scikit-learn's: ``coefs_``, ``intercepts_`` (NumPy arrays, or the backend's arrays
+    when fitted on them), ``loss_``, ``best_loss_``, ``loss_curve_``, ``validation_scores_``,
+    ``best_validation_score_``, ``t_``, ``n_iter_``, ``n_layers_``, ``n_outputs_``,
+    ``out_activation_``, ``n_features_in_``, ``feature_names_in_``; and ``model_``, the
+    trained :class:`xprop.MLP` (``xprop.gradcheck(est.model_, X, y)`` checks it).
 """
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multilayer perceptron classifier: a softmax output trained with cross-entropy by
-    :func:`xprop.fit` (explicit backprop, any Array-API backend).
+    """Multilayer perceptron classifier, scikit-learn's ``MLPClassifier`` on xprop's core
+    (explicit backprop, any Array-API backend).
 
-    Labels may be any values (ints, strings, ...); they are encoded as indices into
-    ``classes_``. Binary problems use two softmax outputs; a single class gives one output
-    that always predicts it. Multi-label and multi-output targets are not supported.
-    The parameter and attribute lists below are shared with MLPRegressor.
+    As in scikit-learn, binary problems have one logistic output trained with binary
+    log-loss (``coefs_[-1]`` has one column), more classes a softmax output with
+    cross-entropy; labels may be any values (``classes_``).
     """
 
-    _output_activation = "softmax"
-    _loss = "cross_entropy"
     _metric = staticmethod(accuracy_score)
+    _loss_per_output = False
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -448,57 +632,55 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         tags.target_tags.multi_output = False
         return tags
 
-    def _encode(self, y: Any) -> np.ndarray:
-        """Host labels -> int64 indices into ``classes_`` (unknown labels raise)."""
+    def _labels(self, y: Any) -> np.ndarray:
         y = column_or_1d(_host(y) if _is_device_array(y) else y, warn=True)
         check_classification_targets(y)
-        try:
-            idx = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
-            bad = np.asarray(self.classes_[idx] != y, dtype=bool)
-        except TypeError:  # labels that do not compare with classes_ (str vs int)
-            idx, bad = None, np.ones(y.shape, dtype=bool)
-        if np.any(bad):
-            raise ValueError(
-                f"y contains labels not in classes_ {self.classes_.tolist()}: "
-                f"{np.unique(y[bad]).tolist()}"
-            )
-        return idx.astype(np.int64)
+        return y
 
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
-        """Train a new network for ``max_iter`` epochs (fewer with early stopping)."""
-        X, y = self._validate_Xy(X, y, reset=True)
-        y_host = column_or_1d(_host(y) if _is_device_array(y) else y, warn=True)
-        check_classification_targets(y_host)
-        self.classes_ = np.unique(y_host)
-        self._new_model(X, len(self.classes_))
-        self._train(X, self._encode(y_host), int(self.max_iter), incremental=False)
-        return self
-
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
-        """One epoch over ``(X, y)``, continuing from the current weights and optimizer state.
-
-        ``classes`` (all labels that will ever appear) is required on the first call and,
-        when given later, must be the same.
-        """
-        first = not hasattr(self, "model_")
+    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> MLPClassifier:
+        self._check_params()
+        first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
+        y = self._labels(y)
         if first:
-            if classes is None:
-                raise ValueError(
-                    "classes must be passed on the first call to partial_fit "
-                    "(all class labels that y will ever contain)"
-                )
-            classes = np.asarray(classes)
-            check_classification_targets(classes)
-            self.classes_ = np.unique(classes)
-            self._new_model(X, len(self.classes_))
+            labels = np.unique(y if classes is None else np.asarray(classes))
+            self.classes_ = labels
+            self._label_binarizer = LabelBinarizer().fit(labels)
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
-                f"classes={np.unique(classes).tolist()!r} is not the same as on the first call "
-                f"to partial_fit or fit, was: {self.classes_.tolist()!r}"
-            )
-        self._train(X, self._encode(y), 1, incremental=True)
+                f"`classes={np.unique(classes).tolist()!r}` is not the same as on last call "
+                f"to partial_fit, was: {self.classes_.tolist()!r}")
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y contains labels not in classes_ {self.classes_.tolist()}: "
+                             f"{unknown.tolist()}")
+        Y = self._label_binarizer.transform(y).astype(np.float64)
+        self._random_state = check_random_state(self.random_state)
+        if first:
+            two = Y.shape[1] == 1
+            self._device_io = _is_device_array(X)
+            self._initialize(X, Y.shape[1], "sigmoid" if two else "softmax",
+                             "bce" if two else "cross_entropy", self._random_state)
+        model = self.model_
+        Xd = model.backend.accept(X, "X", model.dtype)
+        Yd = model.backend.from_host(Y, model.dtype)
+        self._fit_stochastic(Xd, Yd, Y if Y.shape[1] == 1 else None, incremental)
         return self
+
+    def fit(self, X: Any, y: Any) -> MLPClassifier:
+        """Train for up to ``max_iter`` epochs (a new network unless ``warm_start``)."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """One epoch over ``(X, y)``, continuing from the current weights and solver state.
+        ``classes`` (every label y will ever contain) is required on the first call."""
+        if "model_" not in self.__dict__ and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _validation_score(self, out: Any, Y_val: np.ndarray) -> float:
+        pred = self._label_binarizer.inverse_transform(_host(out))
+        return float(accuracy_score(self._label_binarizer.inverse_transform(Y_val), pred))
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy of ``predict(X)`` against ``y`` (any backend's arrays)."""
@@ -508,15 +690,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_``
         order (NumPy for host input, the backend's arrays otherwise)."""
         out, host = self._output(X)
+        xp = self.model_.xp
+        if out.shape[1] == 1:  # one logistic output: P(classes_[1])
+            out = xp.concat([1.0 - out, out], axis=1)
         return _host(out) if host else out
 
     def predict_log_proba(self, X: Any) -> Any:
         """Natural log of :meth:`predict_proba`."""
-        out, host = self._output(X)
-        if host:
+        proba = self.predict_proba(X)
+        if isinstance(proba, np.ndarray):
             with np.errstate(divide="ignore"):
-                return np.log(_host(out))
-        return self.model_.xp.log(out)
+                return np.log(proba)
+        return self.model_.xp.log(proba)
 
     def predict(self, X: Any) -> Any:
         """The most probable class label for each sample."""
@@ -534,57 +719,79 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multilayer perceptron regressor: an identity output trained with the mean squared
-    error by :func:`xprop.fit` (explicit backprop, any Array-API backend).
+    """Multilayer perceptron regressor, scikit-learn's ``MLPRegressor`` on xprop's core:
+    an identity output trained with scikit-learn's squared error (``loss_`` is half the mean
+    squared error; the updates follow ``(a - y) / n`` as scikit-learn's do).
 
     ``y`` may be 1-D (``predict`` then returns 1-D) or 2-D ``(n_samples, n_outputs)``.
-    The parameter and attribute lists below are shared with MLPClassifier.
     """
 
-    _output_activation = "identity"
-    _loss = "mse"
     _metric = staticmethod(r2_score)
+    _loss_per_output = True  # report scikit-learn's mean over outputs
+
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Any = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4,
+                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 optimizer: Any = None, dtype: str | None = None, backend: str | None = None,
+                 device: Any = None) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            optimizer=optimizer, dtype=dtype, backend=backend, device=device)
+        self.loss = loss
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
-    def _targets(self, y: Any) -> Any:
-        if y.ndim not in (1, 2):
-            raise ValueError(f"y: expected a 1-D or 2-D array, got shape {tuple(y.shape)}")
-        if y.ndim == 2 and y.shape[1] < 1:
-            raise ValueError(f"y: expected at least one target column, got {tuple(y.shape)}")
-        return y
-
-    def fit(self, X: Any, y: Any) -> MLPRegressor:
-        """Train a new network for ``max_iter`` epochs (fewer with early stopping)."""
-        X, y = self._validate_Xy(X, y, reset=True)
-        y = self._targets(y)
-        self._y_ndim = y.ndim
-        self.n_outputs_ = 1 if y.ndim == 1 else int(y.shape[1])
-        self._new_model(X, self.n_outputs_)
-        self._train(X, y, int(self.max_iter), incremental=False)
-        return self
-
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
-        """One epoch over ``(X, y)``, continuing from the current weights and optimizer
-        state."""
-        first = not hasattr(self, "model_")
+    def _fit(self, X: Any, y: Any, incremental: bool) -> MLPRegressor:
+        self._check_params()
+        if self.loss != "squared_error":
+            raise ValueError(f"loss: expected 'squared_error', got {self.loss!r}")
+        first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
-        y = self._targets(y)
+        if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] < 1):
+            raise ValueError(f"y: expected a 1-D or 2-D array, got shape {tuple(y.shape)}")
         n_out = 1 if y.ndim == 1 else int(y.shape[1])
+        if not first and n_out != self.n_outputs_:
+            raise ValueError(f"y: expected {self.n_outputs_} target column(s) as when first "
+                             f"fitted, got {n_out}")
+        self._random_state = check_random_state(self.random_state)
         if first:
             self._y_ndim = y.ndim
-            self.n_outputs_ = n_out
-            self._new_model(X, n_out)
-        elif n_out != self.n_outputs_:
-            raise ValueError(
-                f"y: expected {self.n_outputs_} target column(s) as in the first call, "
-                f"got {n_out}"
-            )
-        self._train(X, y, 1, incremental=True)
+            self._device_io = _is_device_array(X)
+            self._initialize(X, n_out, "identity", "half_squared_error", self._random_state)
+        model = self.model_
+        Xd = model.backend.accept(X, "X", model.dtype)
+        Yd = model.backend.accept(y, "y", model.dtype)
+        Yd = model.xp.reshape(Yd, (-1, 1)) if Yd.ndim == 1 else Yd
+        model.prepare(Xd, Yd)  # the checks of the model's own inputs (finite, shapes)
+        self._fit_stochastic(Xd, Yd, None, incremental)
         return self
+
+    def fit(self, X: Any, y: Any) -> MLPRegressor:
+        """Train for up to ``max_iter`` epochs (a new network unless ``warm_start``)."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """One epoch over ``(X, y)``, continuing from the current weights and solver
+        state."""
+        return self._fit(X, y, incremental=True)
+
+    def _validation_score(self, out: Any, Y_val: np.ndarray) -> float:
+        return float(r2_score(Y_val, _host(out)))
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R^2 of ``predict(X)`` against ``y`` (any backend's
@@ -603,6 +810,4 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 MLPClassifier.__doc__ += _PARAMS_DOC + _ATTRS_DOC + """    classes_ : ndarray of shape (n_classes,)
         The class labels (on the host).
 """
-MLPRegressor.__doc__ += _PARAMS_DOC + _ATTRS_DOC + """    n_outputs_ : int
-        Number of regression targets.
-"""
+MLPRegressor.__doc__ += _PARAMS_DOC + _ATTRS_DOC

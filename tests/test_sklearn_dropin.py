@@ -1,0 +1,196 @@
+"""xprop.sklearn as a drop-in for scikit-learn's MLP estimators (issue 9): the same parameters,
+defaults and meanings, the same random draws (initial weights, early-stopping split,
+shuffling), hence the same fitted models to float64 rounding, the same stopping rules,
+warnings and errors."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn", minversion="1.6")
+
+from sklearn import neural_network as sk  # noqa: E402
+from sklearn.datasets import load_digits, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
+import xprop  # noqa: E402
+from tests.conftest import HAS_TORCH  # noqa: E402
+from xprop.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+RTOL = 1e-10  # same algorithm, same draws: only the order of float64 operations differs
+
+
+def _digits(n=400, classes=10):
+    X, y = load_digits(return_X_y=True)
+    keep = y < classes
+    return X[keep][:n] / 16.0, y[keep][:n]
+
+
+def _regression(n=300, targets=2):
+    X, y = make_regression(n, 6, n_targets=targets, noise=1.0, random_state=0)
+    return X, y / 100.0
+
+
+def _same(ours, theirs):
+    assert ours.n_iter_ == theirs.n_iter_ and ours.t_ == theirs.t_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=RTOL)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert isinstance(a, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-13)
+    for attr in ("n_layers_", "n_outputs_", "out_activation_", "n_features_in_"):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    if theirs.validation_scores_ is not None:
+        np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_,
+                                   rtol=RTOL)
+        np.testing.assert_allclose(ours.best_validation_score_, theirs.best_validation_score_,
+                                   rtol=RTOL)
+    else:
+        assert ours.validation_scores_ is None
+        np.testing.assert_allclose(ours.best_loss_, theirs.best_loss_, rtol=RTOL)
+
+
+def test_same_constructor_as_scikit_learn():
+    """Every parameter of scikit-learn's estimators, in the same order, with the same
+    defaults; xprop's extras come after, keyword-only."""
+    for ours, theirs in ((MLPClassifier, sk.MLPClassifier), (MLPRegressor, sk.MLPRegressor)):
+        mine = inspect.signature(ours).parameters
+        ref = inspect.signature(theirs).parameters
+        assert list(mine)[: len(ref)] == list(ref)
+        for name, p in ref.items():
+            assert mine[name].default == p.default, name
+            assert mine[name].kind == p.kind, name
+        extras = list(mine)[len(ref):]
+        assert extras == ["optimizer", "dtype", "backend", "device"]
+        assert all(mine[k].kind == inspect.Parameter.KEYWORD_ONLY for k in extras)
+
+
+CASES = {
+    "adam": dict(solver="adam", max_iter=15),
+    "sgd-nesterov": dict(solver="sgd", learning_rate_init=0.1, max_iter=15),
+    "sgd-momentum": dict(solver="sgd", nesterovs_momentum=False, learning_rate_init=0.05,
+                         max_iter=15),
+    "sgd-invscaling-alpha": dict(solver="sgd", learning_rate="invscaling",
+                                 learning_rate_init=0.5, alpha=0.01, max_iter=10),
+    "sgd-adaptive-tol": dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.2,
+                             tol=1e-2, n_iter_no_change=2, max_iter=60),
+    "adam-early-stopping": dict(solver="adam", early_stopping=True, n_iter_no_change=3,
+                                max_iter=80, learning_rate_init=0.01),
+    "no-shuffle-batch-33": dict(solver="adam", shuffle=False, batch_size=33, max_iter=8),
+    "logistic-tanh": dict(activation="logistic", max_iter=10),
+}
+
+
+@pytest.mark.parametrize("classes", [10, 2], ids=["multiclass", "binary"])
+@pytest.mark.parametrize("case", CASES)
+def test_classifier_fits_what_scikit_learn_fits(case, classes):
+    X, y = _digits(classes=classes)
+    kw = dict(hidden_layer_sizes=(16, 8), random_state=0, **CASES[case])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = sk.MLPClassifier(**kw).fit(X, y)
+        ours = MLPClassifier(**kw).fit(X, y)
+    _same(ours, theirs)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    assert ours.score(X, y) == theirs.score(X, y)
+
+
+@pytest.mark.parametrize("targets", [1, 3])
+@pytest.mark.parametrize("case", ["adam", "sgd-momentum", "adam-early-stopping",
+                                  "sgd-invscaling-alpha"])
+def test_regressor_fits_what_scikit_learn_fits(case, targets):
+    X, y = _regression(targets=targets)
+    kw = dict(hidden_layer_sizes=(12,), random_state=1, **CASES[case])
+    if case.startswith("sgd"):
+        kw["learning_rate_init"] = 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = sk.MLPRegressor(**kw).fit(X, y)
+        ours = MLPRegressor(**kw).fit(X, y)
+    _same(ours, theirs)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-9, atol=1e-12)
+
+
+def test_partial_fit_and_warm_start_continue_as_scikit_learn_does():
+    X, y = _digits(classes=3)
+    kw = dict(hidden_layer_sizes=(8,), random_state=0, learning_rate_init=0.01)
+    ours, theirs = MLPClassifier(**kw), sk.MLPClassifier(**kw)
+    for _ in range(4):
+        ours.partial_fit(X, y, classes=[0, 1, 2])
+        theirs.partial_fit(X, y, classes=[0, 1, 2])
+    _same(ours, theirs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(**kw, max_iter=3, warm_start=True).fit(X, y)
+        theirs = sk.MLPClassifier(**kw, max_iter=3, warm_start=True).fit(X, y)
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    _same(ours, theirs)
+    assert len(ours.loss_curve_) == 6
+
+
+def test_convergence_warning_and_stopping_on_tol():
+    X, y = _digits(classes=3)
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    stopped = MLPClassifier(hidden_layer_sizes=(4,), max_iter=500, tol=0.1,
+                            n_iter_no_change=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        stopped.fit(X, y)
+    assert stopped.n_iter_ < 500
+
+
+def test_errors_as_scikit_learn_raises_them():
+    X, y = _digits(n=40, classes=2)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="validation set is too small"):
+        MLPRegressor(early_stopping=True, validation_fraction=0.01).fit(X[:20], y[:20])
+    with pytest.warns(UserWarning, match="batch_size"):
+        MLPClassifier(batch_size=1000, max_iter=1).fit(X, y)
+    huge = np.full_like(X, 1e300)
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, solver="sgd",
+                         learning_rate_init=10.0).fit(huge, np.ones(40))
+
+
+def test_an_xprop_optimizer_replaces_the_solver():
+    X, y = _digits(classes=3)
+    opt = xprop.SGD(lr=0.05, momentum=0.9)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), optimizer=opt, max_iter=20,
+                        random_state=0).fit(X, y)
+    assert opt.t == 0  # deep-copied, never trained itself
+    assert clf.score(X, y) > 0.9
+
+
+def test_gradient_check_of_the_fitted_model():
+    X, y = _digits(classes=3)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), alpha=0.0, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert xprop.gradcheck(clf.model_, X[:50], y[:50], n_checks=10).passed
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_fitted_attributes_live_in_the_input_namespace():
+    import torch
+
+    X, y = _digits(classes=3)
+    Xt, yt = torch.asarray(X), torch.asarray(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dev = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(Xt, yt)
+        host = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+    assert all(isinstance(w, torch.Tensor) for w in dev.coefs_ + dev.intercepts_)
+    assert all(isinstance(w, np.ndarray) for w in host.coefs_ + host.intercepts_)
+    for a, b in zip(dev.coefs_, host.coefs_):
+        np.testing.assert_allclose(a.numpy(), b, rtol=1e-12)
