@@ -194,3 +194,69 @@ def test_fitted_attributes_live_in_the_input_namespace():
     assert all(isinstance(w, np.ndarray) for w in host.coefs_ + host.intercepts_)
     for a, b in zip(dev.coefs_, host.coefs_):
         np.testing.assert_allclose(a.numpy(), b, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- sample_weight
+
+
+@pytest.mark.parametrize("case", ["adam", "sgd-nesterov", "adam-early-stopping"])
+def test_sample_weight_fits_what_scikit_learn_fits(case):
+    X, y = _digits(classes=4)
+    w = np.random.default_rng(0).uniform(0.0, 2.0, len(y))
+    kw = dict(hidden_layer_sizes=(12,), random_state=0, alpha=0.01, **CASES[case])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = sk.MLPClassifier(**kw).fit(X, y, sample_weight=w)
+        ours = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    _same(ours, theirs)
+    Xr, yr = _regression(targets=2)
+    wr = np.random.default_rng(1).uniform(0.0, 2.0, len(yr))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = sk.MLPRegressor(**kw).fit(Xr, yr, sample_weight=wr)
+        ours = MLPRegressor(**kw).fit(Xr, yr, sample_weight=wr)
+    _same(ours, theirs)
+
+
+def test_sample_weight_is_checked():
+    X, y = _digits(n=30, classes=2)
+    for bad in (np.ones(29), -np.ones(30), np.zeros(30), np.full(30, np.nan)):
+        with pytest.raises(ValueError, match="sample_weight"):
+            MLPClassifier(max_iter=1).fit(X, y, sample_weight=bad)
+
+
+# --------------------------------------------------------------------------- lbfgs
+
+
+@pytest.mark.parametrize("alpha", [1e-4, 1.0])
+def test_lbfgs_reaches_what_scikit_learn_reaches(alpha):
+    """Not the same path (scikit-learn calls SciPy's L-BFGS-B, xprop its own L-BFGS on the
+    device), the same problem and stopping rules: losses and scores alike."""
+    X, y = _digits(classes=10)
+    Xr, yr = _regression(targets=2)
+    for ours, theirs, data in (
+            (MLPClassifier, sk.MLPClassifier, (X, y)),
+            (MLPRegressor, sk.MLPRegressor, (Xr, yr))):
+        kw = dict(hidden_layer_sizes=(16,), solver="lbfgs", alpha=alpha, random_state=0,
+                  max_iter=300)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            a, b = ours(**kw).fit(*data), theirs(**kw).fit(*data)
+        assert not hasattr(a, "loss_curve_") and not hasattr(b, "loss_curve_")
+        assert abs(a.loss_ - b.loss_) <= 0.05 * b.loss_ + 1e-3, (a.loss_, b.loss_)
+        assert a.score(*data) >= b.score(*data) - 0.01
+        assert 0 < a.n_iter_ <= 300
+
+
+def test_lbfgs_limits_warn_and_partial_fit_is_absent():
+    X, y = _digits(classes=3)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge after 3"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3
+    with pytest.warns(ConvergenceWarning, match="EVALUATIONS"):
+        MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_fun=5).fit(X, y)
+    assert not hasattr(clf, "partial_fit")
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
+        clf.partial_fit(X, y)
+    assert hasattr(MLPRegressor(solver="sgd"), "partial_fit")

@@ -95,11 +95,15 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
 
 
 def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architecture, *,
-             input_grad: bool = False, out: Params | None = None,
+             input_grad: bool = False, out: Params | None = None, row_weights: Array | None = None,
              xp: Any = None) -> Params | tuple[Params, Array]:
     """Gradients of the loss with respect to every parameter, for targets ``Y`` of shape
     ``(n, sizes[-1])`` (prepared by the head). With ``input_grad=True`` returns
     ``(grads, dX)`` where ``dX = dL/dX`` has the shape of ``X``.
+
+    ``row_weights`` (shape ``(n,)``) multiply each sample's term of the loss, hence the rows
+    of ``dZ_{L-1}``: weights ``w_i n / sum(w)`` turn a mean loss into the weighted mean
+    ``sum(w_i l_i) / sum(w)`` (scikit-learn's ``sample_weight``).
 
     ``out``: gradients of the same layout to write into (a training loop's gradient buffer,
     reused every step); then the result *is* ``out``. Namespaces that cannot write in place
@@ -110,6 +114,8 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     if ops is not None and not ops.mutable:
         ops = None
     dZ = arch.head.output_grad(cache.pre[-1], cache.output, Y, xp)
+    if row_weights is not None:
+        dZ = dZ * row_weights[:, None]
     parts: list[Array] = []  # gradients from the last layer to the first (no out)
     dX = None
     for i in range(arch.n_layers - 1, -1, -1):

@@ -50,6 +50,7 @@ try:
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
     from sklearn.utils import shuffle as sk_shuffle
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as e:  # scikit-learn missing, or older than 1.6 (no validate_data)
@@ -70,6 +71,7 @@ from xprop.backend import (
     resolve_backend,
     to_numpy,
 )
+from xprop.lbfgs import minimize_lbfgs
 from xprop.mlp import MLP
 from xprop.optimizers import Optimizer
 from xprop.sk_solvers import AdamSolver, OptimizerSolver, SGDSolver
@@ -81,6 +83,14 @@ def _is_device_array(x: Any) -> bool:
     """An Array-API array of a library other than NumPy (torch, CuPy, array-api-strict, ...):
     such input decides where results live; everything else is host data."""
     return is_array(x) and not isinstance(x, np.ndarray)
+
+
+def _stochastic_solver(estimator: Any) -> bool:
+    """``partial_fit`` exists only for the stochastic solvers (as in scikit-learn)."""
+    if estimator.solver not in _STOCHASTIC:
+        raise AttributeError("partial_fit is only available for stochastic optimizers. "
+                             f"{estimator.solver} is not stochastic.")
+    return True
 
 
 def _weight_mask(model: MLP) -> Any:
@@ -100,7 +110,8 @@ def _host(x: Any) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
-_SOLVERS = ("sgd", "adam")
+_SOLVERS = ("lbfgs", "sgd", "adam")
+_STOCHASTIC = ("sgd", "adam")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
 _SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names that xprop spells otherwise
 
@@ -241,6 +252,24 @@ class _BaseMLP(BaseEstimator):
                              f"{self.dtype!r}")
         self._hidden_sizes()
 
+    def _sample_weight(self, sample_weight: Any, X: Any) -> Any:
+        """``sample_weight`` as a device vector of the model's dtype (None stays None):
+        one finite number >= 0 per sample, not all zero (a scalar weighs every sample)."""
+        if sample_weight is None:
+            return None
+        model = self.model_
+        n = int(X.shape[0])
+        w = _host(sample_weight) if _is_device_array(sample_weight) else np.asarray(
+            sample_weight, dtype=np.float64)
+        if w.ndim == 0:
+            w = np.full(n, float(w))
+        if w.shape != (n,):
+            raise ValueError(f"sample_weight.shape == {w.shape}, expected ({n},)!")
+        w = w.astype(np.float64)
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+            raise ValueError("sample_weight: expected finite weights >= 0, not all zero")
+        return model.backend.from_host(w, model.dtype)
+
     def _hidden_activation(self) -> str:
         return _SK_ACTIVATIONS.get(self.activation, self.activation)
 
@@ -342,6 +371,8 @@ class _BaseMLP(BaseEstimator):
         self.out_activation_ = {"sigmoid": "logistic"}.get(output, output)
         self.t_ = 0
         self.n_iter_ = 0
+        if self.solver not in _STOCHASTIC:  # as scikit-learn: no curves for lbfgs
+            return
         self.loss_curve_ = []
         self._no_improvement_count = 0
         if self.early_stopping:
@@ -353,14 +384,82 @@ class _BaseMLP(BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
 
-    def _fit_stochastic(self, X: Any, Y: Any, stratify: np.ndarray | None,
+    def _objective(self, X: Any, Y: Any, sw: Any, grads: Any, per_output: float,
+                   mask: Any) -> tuple[Any, Any]:
+        """``(loss, gradient buffer)`` of the network on ``(X, Y)`` as scikit-learn's
+        ``_backprop`` defines them: the data loss (weighted mean with ``sw``) divided by
+        ``per_output``, plus ``alpha / 2 |W|^2 / sum(w)`` (``n`` without weights) on the
+        weights; the gradient is written into ``grads`` where it can be."""
+        model = self.model_
+        xp, arch, params = model.xp, model.arch, model.params
+        _, cache = network.forward(params, X, arch, xp)
+        if sw is None:
+            denom = float(X.shape[0])
+            g = network.backward(params, cache, Y, arch, out=grads, xp=xp).buffer
+            value = network.loss_value(cache, Y, arch, xp)
+        else:
+            denom = xp.sum(sw)
+            g = network.backward(params, cache, Y, arch, out=grads, xp=xp,
+                                 row_weights=sw * (float(X.shape[0]) / denom)).buffer
+            value = xp.sum(arch.head.rows(cache.pre[-1], cache.output, Y, xp) * sw) / denom
+        value = value / per_output
+        if mask is not None:
+            alpha = float(self.alpha)
+            w = params.buffer * mask
+            value = value + (0.5 * alpha) * xp.sum(w * w) / denom
+            g = g + (alpha / denom) * w
+        return value, g
+
+    def _fit_lbfgs(self, X: Any, Y: Any, sw: Any) -> None:
+        """scikit-learn's ``_fit_lbfgs`` with :func:`xprop.lbfgs.minimize_lbfgs` on the
+        model's device (``max_iter`` iterations, ``max_fun`` evaluations, ``gtol=tol``). The
+        objective's value and gradient agree (for several regression outputs scikit-learn
+        divides only the value by their number); ``loss_`` is reported as scikit-learn's."""
+        model = self.model_
+        xp, params = model.xp, model.params
+        mask = _weight_mask(model) if self.alpha else None
+
+        def fg(buffer: Any) -> tuple[float, Any]:
+            params.assign(buffer)
+            value, g = self._objective(X, Y, sw, None, 1.0, mask)
+            return float(value), g
+
+        result = minimize_lbfgs(fg, xp.asarray(params.buffer, copy=True), xp=xp,
+                                max_iter=int(self.max_iter), max_fun=int(self.max_fun),
+                                gtol=float(self.tol))
+        params.assign(result.x)
+        self.n_iter_ = result.n_iter
+        per_output = float(self.n_outputs_) if self._loss_per_output else 1.0
+        self.loss_ = float(self._objective(X, Y, sw, None, per_output, mask)[0])
+        if not result.converged:
+            warnings.warn(
+                f"lbfgs failed to converge after {result.n_iter} iteration(s): "
+                f"{result.message}. Increase the number of iterations (max_iter="
+                f"{self.max_iter}) or max_fun ({self.max_fun}), or scale the data.",
+                ConvergenceWarning, stacklevel=3)
+        if self.verbose:
+            print(f"lbfgs: {result.message} after {result.n_iter} iterations, "
+                  f"{result.n_fev} evaluations, loss = {self.loss_:.8f}")
+
+    def _fit_solver(self, X: Any, Y: Any, sw: Any, stratify: np.ndarray | None,
+                    incremental: bool) -> None:
+        """Train with ``solver`` on device arrays, then refuse non-finite weights."""
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sw)
+        else:
+            self._fit_stochastic(X, Y, sw, stratify, incremental)
+        if not self.model_.all_finite():
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
+
+    def _fit_stochastic(self, X: Any, Y: Any, sw: Any, stratify: np.ndarray | None,
                         incremental: bool) -> None:
         """scikit-learn's ``_fit_stochastic`` (same order of random draws, same stopping
         rules, same messages) on device targets ``Y`` of shape ``(n, n_outputs_)``, through
         xprop's core: one forward and backward per batch, L2 ``alpha`` on the weights divided
-        by the batch size, one update of the flat buffer."""
+        by the batch size (or its weight), one update of the flat buffer."""
         model = self.model_
-        xp, be, arch, params = model.xp, model.backend, model.arch, model.params
+        xp, be, params = model.xp, model.backend, model.params
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_solver()
         if self.early_stopping and incremental:
@@ -376,41 +475,38 @@ class _BaseMLP(BaseEstimator):
                                  "'validation_fraction' or the size of your dataset.")
             tr, va = be.from_host(train_idx), be.from_host(val_idx)
             X_train, Y_train = xp.take(X, tr, axis=0), xp.take(Y, tr, axis=0)
-            val = (xp.take(X, va, axis=0), _host(xp.take(Y, va, axis=0)))
+            sw_train = None if sw is None else xp.take(sw, tr, axis=0)
+            val = (xp.take(X, va, axis=0), _host(xp.take(Y, va, axis=0)),
+                   None if sw is None else _host(xp.take(sw, va, axis=0)))
         else:
-            X_train, Y_train, val = X, Y, None
+            X_train, Y_train, sw_train, val = X, Y, sw, None
         n = int(X_train.shape[0])
         if self.batch_size == "auto":
             batch = min(200, n)
         else:
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped", stacklevel=2)
+                              "going to be clipped", stacklevel=3)
             batch = int(np.clip(self.batch_size, 1, n))
-        alpha = float(self.alpha)
-        weights = _weight_mask(model) if alpha else None
+        mask = _weight_mask(model) if self.alpha else None
         grads = params.copy() if be.mutable else None  # one gradient buffer, reused
         per_output = float(self.n_outputs_) if self._loss_per_output else 1.0
         sample_idx = np.arange(n)
         self.n_iter_ = 0
         try:
             for _ in range(int(self.max_iter)):
-                Xe, Ye = X_train, Y_train
+                Xe, Ye, swe = X_train, Y_train, sw_train
                 if self.shuffle:
                     sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
                     order = be.from_host(sample_idx)
                     Xe, Ye = xp.take(X_train, order, axis=0), xp.take(Y_train, order, axis=0)
+                    swe = None if sw_train is None else xp.take(sw_train, order, axis=0)
                 losses = []
                 for s in range(0, n, batch):
                     e = min(s + batch, n)
-                    Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
-                    _, cache = network.forward(params, Xb, arch, xp)
-                    g = network.backward(params, cache, Yb, arch, out=grads, xp=xp).buffer
-                    value = network.loss_value(cache, Yb, arch, xp) / per_output
-                    if weights is not None:
-                        w = params.buffer * weights
-                        value = value + (0.5 * alpha) * xp.sum(w * w) / float(e - s)
-                        g = g + (alpha / float(e - s)) * w
+                    value, g = self._objective(
+                        Xe[s:e, ...], Ye[s:e, ...], None if swe is None else swe[s:e],
+                        grads, per_output, mask)
                     losses.append(value * float(e - s))
                     params.assign(self._optimizer.step(params.buffer, g, xp, be.mutable))
                 self.n_iter_ += 1
@@ -434,19 +530,16 @@ class _BaseMLP(BaseEstimator):
                     warnings.warn(
                         f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                         "and the optimization hasn't converged yet.", ConvergenceWarning,
-                        stacklevel=2)
+                        stacklevel=3)
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=2)
+            warnings.warn("Training interrupted by user.", stacklevel=3)
         if early:
             params.assign(self._best_buffer)
-        if not model.all_finite():
-            raise ValueError("Solver produced non-finite parameter weights. The input data may "
-                             "contain large values and need to be preprocessed.")
 
     def _update_no_improvement_count(self, early: bool, val: tuple[Any, Any] | None) -> None:
         if early:
-            X_val, Y_val = val
-            score = self._validation_score(self.model_.predict_output(X_val), Y_val)
+            X_val, Y_val, sw_val = val
+            score = self._validation_score(self.model_.predict_output(X_val), Y_val, sw_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -637,7 +730,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_classification_targets(y)
         return y
 
-    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> MLPClassifier:
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool,
+             classes: Any = None) -> MLPClassifier:
         self._check_params()
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
@@ -664,23 +758,28 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         model = self.model_
         Xd = model.backend.accept(X, "X", model.dtype)
         Yd = model.backend.from_host(Y, model.dtype)
-        self._fit_stochastic(Xd, Yd, Y if Y.shape[1] == 1 else None, incremental)
+        sw = self._sample_weight(sample_weight, X)
+        self._fit_solver(Xd, Yd, sw, Y if Y.shape[1] == 1 else None, incremental)
         return self
 
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
-        """Train for up to ``max_iter`` epochs (a new network unless ``warm_start``)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
+        """Train for up to ``max_iter`` epochs or iterations (a new network unless
+        ``warm_start``); ``sample_weight`` weighs each sample's loss."""
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+    @available_if(_stochastic_solver)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None,
+                    classes: Any = None) -> MLPClassifier:
         """One epoch over ``(X, y)``, continuing from the current weights and solver state.
         ``classes`` (every label y will ever contain) is required on the first call."""
         if "model_" not in self.__dict__ and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def _validation_score(self, out: Any, Y_val: np.ndarray) -> float:
+    def _validation_score(self, out: Any, Y_val: np.ndarray, sw: Any) -> float:
         pred = self._label_binarizer.inverse_transform(_host(out))
-        return float(accuracy_score(self._label_binarizer.inverse_transform(Y_val), pred))
+        return float(accuracy_score(self._label_binarizer.inverse_transform(Y_val), pred,
+                                    sample_weight=sw))
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy of ``predict(X)`` against ``y`` (any backend's arrays)."""
@@ -756,7 +855,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags.target_tags.multi_output = True
         return tags
 
-    def _fit(self, X: Any, y: Any, incremental: bool) -> MLPRegressor:
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> MLPRegressor:
         self._check_params()
         if self.loss != "squared_error":
             raise ValueError(f"loss: expected 'squared_error', got {self.loss!r}")
@@ -778,20 +877,22 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Yd = model.backend.accept(y, "y", model.dtype)
         Yd = model.xp.reshape(Yd, (-1, 1)) if Yd.ndim == 1 else Yd
         model.prepare(Xd, Yd)  # the checks of the model's own inputs (finite, shapes)
-        self._fit_stochastic(Xd, Yd, None, incremental)
+        self._fit_solver(Xd, Yd, self._sample_weight(sample_weight, X), None, incremental)
         return self
 
-    def fit(self, X: Any, y: Any) -> MLPRegressor:
-        """Train for up to ``max_iter`` epochs (a new network unless ``warm_start``)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """Train for up to ``max_iter`` epochs or iterations (a new network unless
+        ``warm_start``); ``sample_weight`` weighs each sample's loss."""
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+    @available_if(_stochastic_solver)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch over ``(X, y)``, continuing from the current weights and solver
         state."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
-    def _validation_score(self, out: Any, Y_val: np.ndarray) -> float:
-        return float(r2_score(Y_val, _host(out)))
+    def _validation_score(self, out: Any, Y_val: np.ndarray, sw: Any) -> float:
+        return float(r2_score(Y_val, _host(out), sample_weight=sw))
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R^2 of ``predict(X)`` against ``y`` (any backend's
