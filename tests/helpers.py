@@ -24,8 +24,10 @@ def make_data(loss: str, n: int, n_in: int, n_out: int, seed: int):
     X = rng.standard_normal((n, n_in))
     if loss == "cross_entropy":
         y = rng.integers(0, n_out, n)
-    elif loss in ("bce", "bce_with_logits"):
+    elif loss in ("bce", "bce_with_logits", "binary_log_loss"):
         y = (rng.random((n, n_out)) > 0.5).astype(np.float64)
+    elif loss == "poisson":
+        y = np.abs(rng.standard_normal((n, n_out)))
     else:
         y = rng.standard_normal((n, n_out))
     return X, y

@@ -111,6 +111,8 @@ GRAD_POINTS = {
     "half_sse": ([[0.3, -1.2, 2.0], [0.7, 0.1, -0.4]], [[0.0, -1.0, 1.5], [1.0, 0.3, 0.2]]),
     "half_squared_error": ([[0.3, -1.2, 2.0], [0.7, 0.1, -0.4]],
                            [[0.0, -1.0, 1.5], [1.0, 0.3, 0.2]]),
+    "binary_log_loss": ([[0.3, 0.8, 0.55], [0.6, 0.25, 0.9]], [[0.0, 1.0, 1.0], [0.0, 0.5, 1.0]]),
+    "poisson": ([[0.3, 1.8, 2.5], [0.6, 0.25, 4.0]], [[0.0, 1.0, 3.0], [2.0, 0.5, 1.0]]),
     "bce": ([[0.3, 0.8, 0.55], [0.6, 0.25, 0.9]], [[0.0, 1.0, 1.0], [0.0, 0.5, 1.0]]),
     "bce_with_logits": ([[-1.3, 0.8, 2.5], [0.0, -0.4, 3.1]],
                         [[0.0, 1.0, 1.0], [0.0, 0.5, 1.0]]),
@@ -173,6 +175,7 @@ def test_fused_pairs_declared():
     assert {n: LOSSES[n].targets for n in NAMES} == {
         "bce": "binary", "bce_with_logits": "binary", "cross_entropy": "labels",
         "half_sse": "real", "half_squared_error": "real", "mse": "real",
+        "binary_log_loss": "binary", "poisson": "counts",
     }
 
 

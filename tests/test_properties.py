@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import xprop
-from xprop.activations import ACTIVATIONS
+from xprop.activations import ACTIVATIONS, OUTPUT_ONLY
 from xprop.backend import fast_namespace, resolve_backend
 
 XP = fast_namespace(resolve_backend("numpy").xp)
@@ -20,6 +20,8 @@ finite = st.floats(-1e4, 1e4, allow_nan=False, width=64)
 def test_activations_stay_finite_and_in_range(z):
     with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow is benign
         for name, act in ACTIVATIONS.items():
+            if name in OUTPUT_ONLY:  # exp is unbounded: finite up to log(max float) only
+                continue
             a = act.forward(z, XP)
             assert np.all(np.isfinite(a)), name
             d = act.derivative(z, a, XP)
@@ -35,7 +37,7 @@ def test_activations_stay_finite_and_in_range(z):
     sizes=st.lists(st.integers(1, 5), min_size=2, max_size=4),
     n=st.integers(2, 6),
     seed=st.integers(0, 2**16),
-    activation=st.sampled_from(sorted(ACTIVATIONS)),
+    activation=st.sampled_from(sorted(set(ACTIVATIONS) - OUTPUT_ONLY)),
 )
 def test_batch_gradient_is_the_mean_of_sample_gradients(sizes, n, seed, activation):
     """For a mean loss, the batch gradient equals the average of per-sample gradients."""

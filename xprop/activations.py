@@ -124,6 +124,19 @@ def tanh_backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
     return g * (1.0 - a * a)  # g * tanh_derivative, without a call per layer and step
 
 
+# exp: a = exp(z), f' = a (the output of a Poisson regression: a log link)
+def exp(z: Array, xp: Any) -> Array:
+    return xp.exp(z)
+
+
+def exp_derivative(z: Array, a: Array, xp: Any) -> Array:
+    return a
+
+
+def exp_backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
+    return g * a
+
+
 # softmax over axis 1: a_j = exp(z_j - max z) / sum_k exp(z_k - max z)
 def softmax(z: Array, xp: Any) -> Array:
     e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
@@ -179,6 +192,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": _make("sigmoid", sigmoid, sigmoid_derivative, sigmoid_backward),
     "tanh": _make("tanh", tanh, tanh_derivative, tanh_backward),
     "softmax": _make("softmax", softmax, softmax_derivative, softmax_backward),
+    "exp": _make("exp", exp, exp_derivative, exp_backward),
     "softplus": _make("softplus", softplus, softplus_derivative),
     "gelu": _make("gelu", gelu, gelu_derivative),
 }
@@ -186,6 +200,8 @@ ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid"}
 
 
 BUILT_IN = frozenset(ACTIVATIONS)
+#: built-ins meant for the output layer only (exp, Poisson's log link: stacked, it overflows)
+OUTPUT_ONLY = frozenset({"exp"})
 
 
 def make_activation(name: str, forward: Callable[[Array, Any], Array],

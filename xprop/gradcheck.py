@@ -566,6 +566,8 @@ def check_loss(loss: Any, *, shape: tuple[int, int] = (6, 3), seed: int = 0,
                         dtype)
     elif lossf.targets == "binary":
         y = b.from_host(1.0 / (1.0 + 2.718281828 ** -raw), dtype)
+    elif lossf.targets == "counts":
+        y = b.from_host(abs(raw), dtype)
     else:
         y = b.from_host(raw, dtype)
     if logits:
@@ -576,9 +578,8 @@ def check_loss(loss: Any, *, shape: tuple[int, int] = (6, 3), seed: int = 0,
 
         point, claimed = z, lossf.fused_grad(act.forward(z, xp), y, xp)
     else:
-        if lossf.targets in ("labels", "binary"):  # probabilities: rows of a softmax / sigmoid
-            act = get_activation("softmax" if lossf.targets == "labels" else "sigmoid")
-            z = act.forward(z, xp)
+        if lossf.fused_activation is not None:  # outputs of its activation (probabilities,
+            z = get_activation(lossf.fused_activation).forward(z, xp)  # positive means)
 
         def f(x: Array) -> Array:
             return lossf.value(x, y, xp)

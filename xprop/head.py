@@ -41,8 +41,10 @@ Array = Any
 __all__ = ["Head", "Task", "default_output_activation", "infer_task", "make_head"]
 
 # loss -> the output activations it may follow (None: any that is not listed as exclusive)
-_ONLY = {"cross_entropy": ("softmax",), "bce": ("sigmoid",), "bce_with_logits": ("identity",)}
-_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "bce": "sigmoid", "bce_with_logits": "identity"}
+_ONLY = {"cross_entropy": ("softmax",), "bce": ("sigmoid",), "bce_with_logits": ("identity",),
+         "binary_log_loss": ("sigmoid",), "poisson": ("exp",)}
+_DEFAULT_OUTPUT = {"cross_entropy": "softmax", "bce": "sigmoid", "bce_with_logits": "identity",
+                   "binary_log_loss": "sigmoid", "poisson": "exp"}
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,9 @@ class Head:
                     f"y: {self.loss.name} expects targets in [0, 1], got values from "
                     f"{lo} to {hi}"
                 )
+        if self.targets == "counts" and float(xp.min(y)) < 0.0:
+            raise ValueError(f"y: {self.loss.name} expects targets >= 0, got a minimum of "
+                             f"{float(xp.min(y))}")
         return y, None
 
     def _labels(self, y: Array, n: int, k: int, xp: Any) -> Array:
@@ -247,6 +252,8 @@ def make_head(output_activation: str | Activation, loss: str | Loss) -> Head:
             return Head(act, lossf, "labels", "argmax")
         if base == "sigmoid":
             return Head(act, lossf, "real", "threshold", 0.5)
+        return Head(act, lossf, lossf.targets, "none")
+    if lossf.targets in ("real", "counts"):
         return Head(act, lossf, lossf.targets, "none")
     if lossf.targets == "labels":
         return Head(act, lossf, "labels", "argmax")

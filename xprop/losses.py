@@ -54,7 +54,7 @@ class Loss:
     fused_activation: str | None = None
     fused_grad: Callable[[Array, Array, Any], Array] | None = None
     logit_terms: Callable[[Array, Array, Any], Array] | None = None
-    targets: str = "real"  # "real", "binary" (values in [0, 1]) or "labels" (class indices)
+    targets: str = "real"  # "real", "counts" (>= 0), "binary" ([0, 1]) or "labels" (classes)
     scale: str = "elements"  # "elements", "samples", "half", "half_samples" (class docstring)
 
     @property
@@ -150,6 +150,29 @@ def softmax_cross_entropy_logit_terms(z: Array, y: Array, xp: Any) -> Array:
     return -(y * log_p)
 
 
+def binary_log_loss_grad(a: Array, y: Array, xp: Any) -> Array:
+    return ((1.0 - y) / (1.0 - a + EPS) - y / (a + EPS)) * (1.0 / float(a.shape[0]))
+
+
+def _xlogy_self(y: Array, xp: Any) -> Array:
+    """y log y, 0 where y == 0."""
+    return y * xp.log(xp.where(y > 0, y, xp.ones_like(y)))
+
+
+def poisson_terms(a: Array, y: Array, xp: Any) -> Array:
+    """y log(y / a) - y + a: the Poisson deviance / 2 of the mean a."""
+    return _xlogy_self(y, xp) - y * xp.log(a) - y + a
+
+
+def poisson_grad(a: Array, y: Array, xp: Any) -> Array:
+    return (1.0 - y / a) * (1.0 / float(a.shape[0]))
+
+
+def poisson_logit_terms(z: Array, y: Array, xp: Any) -> Array:
+    """exp(z) - y z + y log y - y: the same terms from the log-mean z."""
+    return xp.exp(z) - y * z + _xlogy_self(y, xp) - y
+
+
 def fused_row_grad(a: Array, y: Array, xp: Any) -> Array:
     """(a - y) / n: dL/dz for softmax + cross_entropy."""
     return (a - y) * (1.0 / float(a.shape[0]))
@@ -165,6 +188,13 @@ LOSSES: dict[str, Loss] = {
                 "binary"),
     "bce_with_logits": Loss("bce_with_logits", bce_logit_terms, bce_with_logits_grad,
                             targets="binary"),
+    # scikit-learn's MLP log-loss for logistic outputs: summed over outputs, mean over samples
+    # (one output: bce; several: multilabel)
+    "binary_log_loss": Loss("binary_log_loss", bce_terms, binary_log_loss_grad, "sigmoid",
+                            fused_row_grad, bce_logit_terms, "binary", scale="samples"),
+    # scikit-learn's MLPRegressor(loss="poisson"): exp output, Poisson deviance / 2
+    "poisson": Loss("poisson", poisson_terms, poisson_grad, "exp", fused_row_grad,
+                    poisson_logit_terms, "counts", scale="samples"),
     "cross_entropy": Loss("cross_entropy", cross_entropy_terms, cross_entropy_grad, "softmax",
                           fused_row_grad, softmax_cross_entropy_logit_terms, "labels",
                           scale="samples"),
@@ -195,8 +225,9 @@ def make_loss(name: str, terms: Callable[[Array, Array, Any], Array],
     if scale not in ("elements", "samples", "half", "half_samples"):
         raise ValueError(f"scale: expected 'elements', 'samples', 'half' or 'half_samples', "
                          f"got {scale!r}")
-    if targets not in ("real", "binary", "labels"):
-        raise ValueError(f"targets: expected 'real', 'binary' or 'labels', got {targets!r}")
+    if targets not in ("real", "counts", "binary", "labels"):
+        raise ValueError(f"targets: expected 'real', 'counts', 'binary' or 'labels', got "
+                         f"{targets!r}")
     for arg, fn in (("terms", terms), ("grad", grad)):
         if not callable(fn):
             raise ValueError(f"{arg}: expected a function, got {fn!r}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xprop import network
-from xprop.activations import BUILT_IN as ACTIVATIONS_BUILT_IN
+from xprop.activations import BUILT_IN, OUTPUT_ONLY
 from xprop.backend import Backend, resolve_backend, to_numpy
 from xprop.gradcheck import gradcheck
 from xprop.head import default_output_activation, make_head
@@ -51,13 +51,16 @@ class ModelSpec:
         return f"{self.activation}/{self.loss}/d{self.depth}/{'bias' if self.bias else 'nobias'}"
 
 
+HIDDEN = BUILT_IN - OUTPUT_ONLY  # the hidden activations of the grid
+
+
 def grid(full: bool = True) -> list[ModelSpec]:
     """Every hidden activation x every loss x depth 1-4, bias on and off (``full``), or the
     same with bias alternating so each (activation, loss, depth) appears once (a quarter of
     the work, every option still covered)."""
     out = []
     for i, (act, loss, depth) in enumerate(itertools.product(
-            sorted(ACTIVATIONS_BUILT_IN), sorted(LOSSES_BUILT_IN), range(1, 5))):
+            sorted(HIDDEN), sorted(LOSSES_BUILT_IN), range(1, 5))):
         if depth == 1 and act != "identity" and not full:
             continue  # no hidden layer: the hidden activation plays no part
         for bias in ((True, False) if full else ((i % 2) == 0,)):
@@ -76,6 +79,8 @@ def _data(spec: ModelSpec, seed: int = 0):
         y = host.argmax(t, axis=1)
     elif kind == "binary":
         y = host.astype(t > 0, host.float64)
+    elif kind == "counts":
+        y = host.abs(t)
     else:
         y = t
     return X, y

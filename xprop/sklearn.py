@@ -338,9 +338,9 @@ class _BaseMLP(BaseEstimator):
                     f"[{X.shape[0]}, {n_y}]"
                 )
             return X, y
-        multi_output = not isinstance(self, ClassifierMixin)
+        regressor = not isinstance(self, ClassifierMixin)  # classifiers: multilabel 2-D y
         return validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
-                             multi_output=multi_output, y_numeric=multi_output)
+                             multi_output=True, y_numeric=regressor)
 
     # ------------------------------------------------------------------ training
 
@@ -713,7 +713,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     As in scikit-learn, binary problems have one logistic output trained with binary
     log-loss (``coefs_[-1]`` has one column), more classes a softmax output with
-    cross-entropy; labels may be any values (``classes_``).
+    cross-entropy, multilabel targets (a 0/1 indicator matrix, e.g. ``MultiLabelBinarizer``
+    output) one logistic output per label with their log-losses summed; labels may be any
+    values (``classes_``).
     """
 
     _metric = staticmethod(accuracy_score)
@@ -721,12 +723,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
-        tags.target_tags.multi_output = False
+        tags.classifier_tags.multi_label = True
         return tags
 
     def _labels(self, y: Any) -> np.ndarray:
-        y = column_or_1d(_host(y) if _is_device_array(y) else y, warn=True)
+        """Host labels: 1-D, or a 2-D multilabel indicator matrix."""
+        y = _host(y) if _is_device_array(y) else np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         return y
 
@@ -736,25 +740,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
         y = self._labels(y)
+        multilabel = y.ndim == 2
         if first:
-            labels = np.unique(y if classes is None else np.asarray(classes))
-            self.classes_ = labels
-            self._label_binarizer = LabelBinarizer().fit(labels)
+            source = y if classes is None or multilabel else np.asarray(classes)
+            self._label_binarizer = LabelBinarizer().fit(source)
+            self.classes_ = self._label_binarizer.classes_
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
                 f"`classes={np.unique(classes).tolist()!r}` is not the same as on last call "
                 f"to partial_fit, was: {self.classes_.tolist()!r}")
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        unknown = np.array([]) if multilabel else np.setdiff1d(np.unique(y), self.classes_)
         if unknown.size:
             raise ValueError(f"y contains labels not in classes_ {self.classes_.tolist()}: "
                              f"{unknown.tolist()}")
         Y = self._label_binarizer.transform(y).astype(np.float64)
         self._random_state = check_random_state(self.random_state)
         if first:
-            two = Y.shape[1] == 1
+            logistic = Y.shape[1] == 1 or multilabel
             self._device_io = _is_device_array(X)
-            self._initialize(X, Y.shape[1], "sigmoid" if two else "softmax",
-                             "bce" if two else "cross_entropy", self._random_state)
+            self._initialize(X, Y.shape[1], "sigmoid" if logistic else "softmax",
+                             "binary_log_loss" if logistic else "cross_entropy",
+                             self._random_state)
         model = self.model_
         Xd = model.backend.accept(X, "X", model.dtype)
         Yd = model.backend.from_host(Y, model.dtype)
@@ -776,9 +782,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
+    def _decode(self, out: np.ndarray) -> np.ndarray:
+        """Labels from host network outputs, as scikit-learn decodes them (threshold 0.5 for
+        logistic outputs, argmax for softmax; one class: always it)."""
+        return self._label_binarizer.inverse_transform(out[:, 0] if out.shape[1] == 1 else out)
+
     def _validation_score(self, out: Any, Y_val: np.ndarray, sw: Any) -> float:
-        pred = self._label_binarizer.inverse_transform(_host(out))
-        return float(accuracy_score(self._label_binarizer.inverse_transform(Y_val), pred,
+        return float(accuracy_score(self._decode(Y_val), self._decode(_host(out)),
                                     sample_weight=sw))
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -803,16 +813,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self.model_.xp.log(proba)
 
     def predict(self, X: Any) -> Any:
-        """The most probable class label for each sample."""
+        """The most probable class label for each sample (a 0/1 indicator row per sample for
+        multilabel targets)."""
         out, host = self._output(X)
         xp = self.model_.xp
+        kind = self.classes_.dtype.kind
+        unsupported = kind == "f" and (self.classes_.dtype.name
+                                       not in self.model_.backend.supported_float_dtypes())
+        if host or unsupported or kind not in "biuf" or len(self.classes_) == 1:
+            # NumPy labels: for host input, for strings, for float labels the device cannot
+            # hold exactly (float64 labels on a float32-only device), and for one class
+            return self._decode(_host(out))
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return xp.astype(out > 0.5, xp.int64)
         idx = self.model_.head.decide(out, xp)
-        unsupported = (self.classes_.dtype.kind == "f" and self.classes_.dtype.name
-                       not in self.model_.backend.supported_float_dtypes())
-        if host or unsupported or self.classes_.dtype.kind not in "biuf":
-            # NumPy labels: for host input, for strings, and for float labels the device
-            # cannot hold exactly (float64 labels on a float32-only device)
-            return self.classes_[_host(idx)]
         classes = self.model_.backend.from_host(self.classes_)
         return xp.take(classes, idx, axis=0)
 
