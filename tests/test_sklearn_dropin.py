@@ -158,8 +158,8 @@ def test_errors_as_scikit_learn_raises_them():
     with pytest.raises(ValueError, match="non-finite parameter weights"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, solver="sgd",
-                         learning_rate_init=10.0).fit(huge, np.ones(40))
+            MLPRegressor(hidden_layer_sizes=(4,), activation="identity", max_iter=2,
+                         solver="sgd", random_state=0).fit(huge, np.ones(40))
 
 
 def test_an_xprop_optimizer_replaces_the_solver():
@@ -260,3 +260,101 @@ def test_lbfgs_limits_warn_and_partial_fit_is_absent():
     with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
         clf.partial_fit(X, y)
     assert hasattr(MLPRegressor(solver="sgd"), "partial_fit")
+
+
+# --------------------------------------------------------------------------- multilabel, poisson
+
+
+@pytest.mark.parametrize("case", ["adam", "sgd-nesterov", "adam-early-stopping"])
+def test_multilabel_fits_what_scikit_learn_fits(case):
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    X, y = _digits(classes=10)
+    labels = [{int(c), int(c) % 3 + 10} | ({20} if c > 5 else set()) for c in y]
+    Y = MultiLabelBinarizer().fit_transform(labels)
+    kw = dict(hidden_layer_sizes=(12,), random_state=0, **CASES[case])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = sk.MLPClassifier(**kw).fit(X, Y)
+        ours = MLPClassifier(**kw).fit(X, Y)
+    _same(ours, theirs)
+    assert ours.out_activation_ == "logistic" and ours.coefs_[-1].shape[1] == Y.shape[1]
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-9,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_poisson_regression_fits_what_scikit_learn_fits(solver):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    y = rng.poisson(np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1])).astype(np.float64)
+    kw = dict(loss="poisson", hidden_layer_sizes=(8,), solver=solver, random_state=0,
+              learning_rate_init=0.01, max_iter=30, alpha=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = sk.MLPRegressor(**kw).fit(X, y)
+        ours = MLPRegressor(**kw).fit(X, y)
+    _same(ours, theirs)
+    assert ours.out_activation_ == "exp"
+    assert np.all(ours.predict(X) > 0)
+    with pytest.raises(ValueError, match="poisson expects targets >= 0"):
+        MLPRegressor(loss="poisson", max_iter=1).fit(X, y - 5.0)
+
+
+# --------------------------------------------------------------------------- sparse X
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sparse_input_fits_what_dense_input_fits(solver):
+    """Sparse X is densified a batch at a time on the model's device: the same fit as the
+    dense matrix, and as scikit-learn's on the sparse one."""
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X, y = _digits(classes=5)
+    Xs = scipy_sparse.csr_matrix(X)
+    kw = dict(hidden_layer_sizes=(12,), solver=solver, random_state=0, max_iter=15,
+              early_stopping=solver == "adam")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sparse = MLPClassifier(**kw).fit(Xs, y)
+        dense = MLPClassifier(**kw).fit(X, y)
+        theirs = sk.MLPClassifier(**kw).fit(Xs, y)
+    for a, b in zip(sparse.coefs_, dense.coefs_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sparse.predict(Xs), dense.predict(X))
+    if solver == "adam":
+        _same(sparse, theirs)
+
+
+def test_works_with_scikit_learns_array_api_dispatch(tmp_path):
+    """``sklearn.set_config(array_api_dispatch=True)`` (which needs SCIPY_ARRAY_API=1, hence a
+    fresh interpreter): array-api-strict input fits on its device and the fitted attributes
+    and predictions come back as its arrays."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("array_api_strict")
+    script = tmp_path / "dispatch.py"
+    script.write_text(
+        "import warnings\n"
+        "import array_api_strict as xps, numpy as np, sklearn\n"
+        "from sklearn.datasets import load_digits\n"
+        "from xprop.sklearn import MLPClassifier\n"
+        "warnings.simplefilter('ignore')\n"
+        "X, y = load_digits(return_X_y=True)\n"
+        "Xa, ya = xps.asarray(X[:300] / 16.0), xps.asarray(y[:300])\n"
+        "with sklearn.config_context(array_api_dispatch=True):\n"
+        "    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=100, random_state=0,"
+        " learning_rate_init=0.01)\n"
+        "    clf.fit(Xa, ya)\n"
+        "    assert all(type(w).__module__.startswith('array_api_strict')"
+        " for w in clf.coefs_ + clf.intercepts_)\n"
+        "    pred = clf.predict(Xa)\n"
+        "    assert type(pred).__module__.startswith('array_api_strict')\n"
+        "    assert clf.score(Xa, ya) > 0.9, clf.score(Xa, ya)\n"
+        "print('ok')\n")
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                       timeout=300, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr

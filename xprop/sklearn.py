@@ -85,6 +85,43 @@ def _is_device_array(x: Any) -> bool:
     return is_array(x) and not isinstance(x, np.ndarray)
 
 
+def _is_sparse(x: Any) -> bool:
+    return hasattr(x, "tocsr") and hasattr(x, "toarray")
+
+
+class _Samples:
+    """Training inputs: an array on the model's device, or a SciPy sparse matrix kept on the
+    host and densified a batch at a time on the model's device."""
+
+    def __init__(self, X: Any, model: MLP) -> None:
+        self.model = model
+        self.X = X.tocsr() if _is_sparse(X) else model.backend.accept(X, "X", model.dtype)
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    def take(self, idx: np.ndarray) -> _Samples:
+        """The samples at host indices ``idx``, in that order."""
+        out = _Samples.__new__(_Samples)
+        out.model = self.model
+        if _is_sparse(self.X):
+            out.X = self.X[idx]
+        else:
+            order = self.model.backend.from_host(idx)
+            out.X = self.model.xp.take(self.X, order, axis=0)
+        return out
+
+    def rows(self, start: int, stop: int) -> Any:
+        """Rows ``start:stop`` as a dense array on the model's device."""
+        if _is_sparse(self.X):
+            return self.model.backend.from_host(self.X[start:stop].toarray(), self.model.dtype)
+        return self.X[start:stop, ...]
+
+    def dense(self) -> Any:
+        return self.rows(0, self.n)
+
+
 def _stochastic_solver(estimator: Any) -> bool:
     """``partial_fit`` exists only for the stochastic solvers (as in scikit-learn)."""
     if estimator.solver not in _STOCHASTIC:
@@ -184,7 +221,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.input_tags.allow_nan = False
         return tags
 
@@ -317,7 +354,8 @@ class _BaseMLP(BaseEstimator):
                     "of 1 is required."
                 )
             return validate_data(self, X, reset=reset, skip_check_array=True)
-        return validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
+        return validate_data(self, X, reset=reset, dtype=(np.float64, np.float32),
+                             accept_sparse=["csr", "csc"])
 
     def _validate_Xy(self, X: Any, y: Any, reset: bool) -> tuple[Any, Any]:
         """``(X, y)`` checked together; y comes back as given for device arrays, else as a
@@ -340,7 +378,8 @@ class _BaseMLP(BaseEstimator):
             return X, y
         regressor = not isinstance(self, ClassifierMixin)  # classifiers: multilabel 2-D y
         return validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
-                             multi_output=True, y_numeric=regressor)
+                             multi_output=True, y_numeric=regressor,
+                             accept_sparse=["csr", "csc"])
 
     # ------------------------------------------------------------------ training
 
@@ -429,8 +468,7 @@ class _BaseMLP(BaseEstimator):
                                 gtol=float(self.tol))
         params.assign(result.x)
         self.n_iter_ = result.n_iter
-        per_output = float(self.n_outputs_) if self._loss_per_output else 1.0
-        self.loss_ = float(self._objective(X, Y, sw, None, per_output, mask)[0])
+        self.loss_ = float(self._objective(X, Y, sw, None, self._per_output(), mask)[0])
         if not result.converged:
             warnings.warn(
                 f"lbfgs failed to converge after {result.n_iter} iteration(s): "
@@ -445,7 +483,7 @@ class _BaseMLP(BaseEstimator):
                     incremental: bool) -> None:
         """Train with ``solver`` on device arrays, then refuse non-finite weights."""
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sw)
+            self._fit_lbfgs(X.dense(), Y, sw)
         else:
             self._fit_stochastic(X, Y, sw, stratify, incremental)
         if not self.model_.all_finite():
@@ -465,7 +503,7 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early = bool(self.early_stopping)
-        n_all = int(X.shape[0])
+        n_all = X.n
         if early:
             train_idx, val_idx = train_test_split(
                 np.arange(n_all), random_state=self._random_state,
@@ -474,13 +512,13 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
             tr, va = be.from_host(train_idx), be.from_host(val_idx)
-            X_train, Y_train = xp.take(X, tr, axis=0), xp.take(Y, tr, axis=0)
+            X_train, Y_train = X.take(train_idx), xp.take(Y, tr, axis=0)
             sw_train = None if sw is None else xp.take(sw, tr, axis=0)
-            val = (xp.take(X, va, axis=0), _host(xp.take(Y, va, axis=0)),
+            val = (X.take(val_idx).dense(), _host(xp.take(Y, va, axis=0)),
                    None if sw is None else _host(xp.take(sw, va, axis=0)))
         else:
             X_train, Y_train, sw_train, val = X, Y, sw, None
-        n = int(X_train.shape[0])
+        n = X_train.n
         if self.batch_size == "auto":
             batch = min(200, n)
         else:
@@ -490,7 +528,7 @@ class _BaseMLP(BaseEstimator):
             batch = int(np.clip(self.batch_size, 1, n))
         mask = _weight_mask(model) if self.alpha else None
         grads = params.copy() if be.mutable else None  # one gradient buffer, reused
-        per_output = float(self.n_outputs_) if self._loss_per_output else 1.0
+        per_output = self._per_output()
         sample_idx = np.arange(n)
         self.n_iter_ = 0
         try:
@@ -499,13 +537,13 @@ class _BaseMLP(BaseEstimator):
                 if self.shuffle:
                     sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
                     order = be.from_host(sample_idx)
-                    Xe, Ye = xp.take(X_train, order, axis=0), xp.take(Y_train, order, axis=0)
+                    Xe, Ye = X_train.take(sample_idx), xp.take(Y_train, order, axis=0)
                     swe = None if sw_train is None else xp.take(sw_train, order, axis=0)
                 losses = []
                 for s in range(0, n, batch):
                     e = min(s + batch, n)
                     value, g = self._objective(
-                        Xe[s:e, ...], Ye[s:e, ...], None if swe is None else swe[s:e],
+                        Xe.rows(s, e), Ye[s:e, ...], None if swe is None else swe[s:e],
                         grads, per_output, mask)
                     losses.append(value * float(e - s))
                     params.assign(self._optimizer.step(params.buffer, g, xp, be.mutable))
@@ -595,6 +633,11 @@ class _BaseMLP(BaseEstimator):
         """The network output for validated ``X`` and whether ``X`` was host data."""
         check_is_fitted(self, "model_")
         X = self._validate_X(X, reset=False)
+        if _is_sparse(X):  # densified a chunk of rows at a time on the model's device
+            chunk = 4096
+            outs = [self.model_.predict_output(X[s : s + chunk].toarray())
+                    for s in range(0, X.shape[0], chunk)]
+            return (outs[0] if len(outs) == 1 else self.model_.xp.concat(outs, axis=0)), True
         return self.model_.predict_output(X), not _is_device_array(X)
 
     def _score(self, host_score: Any, X: Any, y: Any, sample_weight: Any) -> float:
@@ -719,7 +762,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     _metric = staticmethod(accuracy_score)
-    _loss_per_output = False
+
+    def _per_output(self) -> float:
+        return 1.0  # log-losses are summed over outputs, as the network's loss
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -762,7 +807,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              "binary_log_loss" if logistic else "cross_entropy",
                              self._random_state)
         model = self.model_
-        Xd = model.backend.accept(X, "X", model.dtype)
+        Xd = _Samples(X, model)
         Yd = model.backend.from_host(Y, model.dtype)
         sw = self._sample_weight(sample_weight, X)
         self._fit_solver(Xd, Yd, sw, Y if Y.shape[1] == 1 else None, incremental)
@@ -834,13 +879,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multilayer perceptron regressor, scikit-learn's ``MLPRegressor`` on xprop's core:
     an identity output trained with scikit-learn's squared error (``loss_`` is half the mean
-    squared error; the updates follow ``(a - y) / n`` as scikit-learn's do).
+    squared error; the updates follow ``(a - y) / n`` as scikit-learn's do), or with
+    ``loss="poisson"`` an exp output (log link) trained with half the Poisson deviance,
+    for targets >= 0.
 
     ``y`` may be 1-D (``predict`` then returns 1-D) or 2-D ``(n_samples, n_outputs)``.
     """
 
     _metric = staticmethod(r2_score)
-    _loss_per_output = True  # report scikit-learn's mean over outputs
+
+    def _per_output(self) -> float:
+        """scikit-learn reports the squared error's mean over outputs (its updates follow the
+        sum's gradient, as the network's loss); Poisson deviances are summed."""
+        return float(self.n_outputs_) if self.loss == "squared_error" else 1.0
 
     def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,),
                  activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
@@ -871,8 +922,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> MLPRegressor:
         self._check_params()
-        if self.loss != "squared_error":
-            raise ValueError(f"loss: expected 'squared_error', got {self.loss!r}")
+        if self.loss not in ("squared_error", "poisson"):
+            raise ValueError(f"loss: expected 'squared_error' or 'poisson', got {self.loss!r}")
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
         if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] < 1):
@@ -885,12 +936,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if first:
             self._y_ndim = y.ndim
             self._device_io = _is_device_array(X)
-            self._initialize(X, n_out, "identity", "half_squared_error", self._random_state)
+            output, loss = (("exp", "poisson") if self.loss == "poisson"
+                            else ("identity", "half_squared_error"))
+            self._initialize(X, n_out, output, loss, self._random_state)
         model = self.model_
-        Xd = model.backend.accept(X, "X", model.dtype)
+        Xd = _Samples(X, model)
         Yd = model.backend.accept(y, "y", model.dtype)
         Yd = model.xp.reshape(Yd, (-1, 1)) if Yd.ndim == 1 else Yd
-        model.prepare(Xd, Yd)  # the checks of the model's own inputs (finite, shapes)
+        model.head.prepare_targets(Yd, Xd.n, n_out, model.backend, model.dtype,
+                                   model.xp)  # the head's checks of y (finite, >= 0, ...)
         self._fit_solver(Xd, Yd, self._sample_weight(sample_weight, X), None, incremental)
         return self
 
