@@ -55,4 +55,6 @@ def test_only_the_host_modules_import_numpy():
     for path in PACKAGE.glob("*.py"):
         if any("import numpy" in v or "from numpy" in v for v in _violations(path)):
             importing.add(path.stem)
-    assert importing <= {"backend", "init", "datasets", "checkpoint", "cli", "plots", "sklearn"}
+    # distributed: MPI's buffer API reduces host (NumPy) buffers
+    assert importing <= {"backend", "init", "datasets", "checkpoint", "cli", "plots", "sklearn",
+                         "distributed"}

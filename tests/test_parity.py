@@ -21,11 +21,11 @@ SPECS = P.grid(full=True)
 
 def test_grid_covers_every_option():
     assert {s.activation for s in SPECS} == set(P.HIDDEN)
-    assert {s.loss for s in SPECS} == set(P.LOSSES_BUILT_IN)
+    assert {s.loss for s in SPECS} == set(P.LOSSES)
     assert {s.depth for s in SPECS} == {1, 2, 3, 4}
     assert {s.bias for s in SPECS} == {True, False}
     full = P.grid(full=True)
-    assert len(full) == len(P.HIDDEN) * len(P.LOSSES_BUILT_IN) * 4 * 2
+    assert len(full) == len(P.HIDDEN) * len(P.LOSSES) * 4 * 2
 
 
 @pytest.mark.slow  # about 15 s per backend/dtype cell on 2 cores; -m "not slow" skips it

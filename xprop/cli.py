@@ -182,6 +182,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return GRADCHECK_EXIT[report.verdict]
 
 
+def _communicator(args: argparse.Namespace) -> Any:
+    """MPI's world for ``--distributed`` (None otherwise), after refusing what data-parallel
+    training does not do yet."""
+    if not args.distributed:
+        return None
+    unsupported = [name for name, value in (
+        ("--validation-split", args.validation_split), ("--early-stopping", args.early_stopping),
+        ("--schedule", args.schedule not in (None, "constant")),
+        ("--clip-norm", args.clip_norm), ("--plot", args.plot)) if value]
+    if unsupported:
+        raise CLIError(f"{unsupported[0]}: not available with --distributed yet")
+    from xprop.distributed import world
+
+    try:
+        comm = world()
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    _ACTIVE_COMM.append(comm)
+    return comm
+
+
+_ACTIVE_COMM: list[Any] = []  # the communicator of a --distributed run, to abort it on error
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     defaults = dict(TRAIN_DEFAULTS["_"], test_size=0.2)
     defaults.update(TRAIN_DEFAULTS.get(args.data, {}))
@@ -210,6 +234,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if suffix not in kinds:
             raise CLIError(f"--plot: expected a file ending in one of "
                            f"{', '.join('.' + k for k in sorted(kinds))}, got {args.plot!r}")
+    comm = _communicator(args)
     X, y = _load_data(args.data, args.label, seed=args.seed)
     if y is None:
         raise CLIError("data: training needs labels or targets (y)")
@@ -227,16 +252,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), n_out]
     model = MLP(sizes, args.activation, out_act, loss, init=args.init, seed=args.seed,
                 dtype=args.dtype, backend=args.backend)
-    print(f"data: {args.data} ({len(ytr)} train"
-          + (f" / {len(yte)} test" if yte is not None else "") + f", {X.shape[1]} features)")
-    print(f"model: {model}, {model.count_parameters()} parameters")
-    print(f"training: {args.optimizer} lr={args.lr:g}, {args.epochs} epochs, "
-          f"batch {args.batch_size}, seed {args.seed}")
-    progress = Progress(args.epochs, enabled=False if args.quiet else None)
-    hist = model.fit(Xtr_in, ytr, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
-                     batch_size=args.batch_size, seed=args.seed, schedule=args.schedule,
-                     clip_norm=args.clip_norm, validation_split=args.validation_split,
-                     early_stopping=args.early_stopping, callbacks=[progress])
+    root = comm is None or comm.is_root  # only rank 0 prints and writes
+    say = print if root else (lambda *a, **k: None)
+    say(f"data: {args.data} ({len(ytr)} train"
+        + (f" / {len(yte)} test" if yte is not None else "") + f", {X.shape[1]} features)")
+    say(f"model: {model}, {model.count_parameters()} parameters")
+    say(f"training: {args.optimizer} lr={args.lr:g}, {args.epochs} epochs, "
+        f"batch {args.batch_size}, seed {args.seed}"
+        + (f", {comm.size} MPI ranks (global batch)" if comm is not None else ""))
+    progress = Progress(args.epochs, enabled=False if args.quiet or not root else None)
+    if comm is not None:
+        from xprop.distributed import fit_distributed
+
+        hist = fit_distributed(model, Xtr_in, ytr, comm=comm, optimizer=args.optimizer,
+                               lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                               seed=args.seed)
+        if not root:
+            return 0
+    else:
+        hist = model.fit(Xtr_in, ytr, optimizer=args.optimizer, lr=args.lr,
+                         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                         schedule=args.schedule, clip_norm=args.clip_norm,
+                         validation_split=args.validation_split,
+                         early_stopping=args.early_stopping, callbacks=[progress])
     if len(hist) < args.epochs and progress.enabled:
         progress.close()
     epochs_run = len(hist)
@@ -402,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--plot", default=None, metavar="FILE.png",
                    help="write loss/accuracy curves (and the decision boundary for 2-D data)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: mpiexec -n 4 python -m mpi4py -m xprop train "
+                        "--distributed ... (--batch-size is the global batch)")
     backend_arg(q)
     q.set_defaults(func=cmd_train)
 
@@ -465,6 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("XPROP_DEBUG"):
             raise
         message = str(e) or type(e).__name__
+        if _ACTIVE_COMM and _ACTIVE_COMM[-1].size > 1:  # end every rank, not just this one
+            comm = _ACTIVE_COMM[-1]
+            print(f"xprop: error on rank {comm.rank}: {message}", file=sys.stderr, flush=True)
+            comm.abort(2)
         print(f"xprop: error: {message}", file=sys.stderr)
         return 2
 

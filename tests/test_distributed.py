@@ -1,0 +1,145 @@
+"""Data-parallel training over MPI (xprop.distributed): the same model on 1, 2 and 4 ranks.
+
+Runs ``mpiexec -n R`` (the mpich wheel's, oversubscribed on small machines) in subprocesses,
+each with a timeout so that a hang fails instead of blocking. Tolerance for N ranks against
+one: the gradient of each batch is the same sum taken in another order (per-shard sums, then
+an Allreduce), so parameters differ by float64 rounding, a few ulps per step; after 5 epochs
+of Adam we allow 1e-12 absolute on parameters of order 0.1-1 (seen: 3e-16)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xprop
+from xprop import datasets
+from xprop.distributed import shard
+
+pytest.importorskip("mpi4py")
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get("PATH", ""))
+needs_mpiexec = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install mpich)")
+TIMEOUT = 180
+
+SCRIPT = """
+import sys, numpy as np, xprop
+from xprop import datasets
+from xprop.distributed import fit_distributed, world
+comm = world()
+X, y = datasets.digits()
+X, y = X[:600] / 16.0, y[:600]
+m = xprop.MLP([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0)
+h = fit_distributed(m, X, y, comm=comm, optimizer="adam", lr=0.01, epochs=5, batch_size=64,
+                    seed=1)
+np.savez(sys.argv[1] + f".{comm.rank}.npz", buffer=xprop.to_numpy(m.params.buffer),
+         loss=np.asarray(h.loss), accuracy=np.asarray(h.accuracy), size=comm.size)
+"""
+
+
+def _mpirun(tmp_path: Path, ranks: int, source: str, *args: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(source))
+    return subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, str(script), *args],
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path)
+
+
+def _reference():
+    X, y = datasets.digits()
+    X, y = X[:600] / 16.0, y[:600]
+    m = xprop.MLP([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0)
+    h = m.fit(X, y, optimizer="adam", lr=0.01, epochs=5, batch_size=64, seed=1)
+    return xprop.to_numpy(m.params.buffer), h
+
+
+def test_shards_split_each_batch_in_order():
+    for n, size in ((64, 2), (64, 3), (5, 4), (3, 4), (1, 2)):
+        parts = [shard(10, 10 + n, r, size) for r in range(size)]
+        assert parts[0][0] == 10 and parts[-1][1] == 10 + n
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+        sizes = [hi - lo for lo, hi in parts]
+        assert max(sizes) - min(sizes) <= 1
+
+
+def test_one_rank_is_exactly_fit():
+    from xprop.distributed import fit_distributed, world
+
+    ref, h_ref = _reference()
+    X, y = datasets.digits()
+    m = xprop.MLP([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0)
+    h = fit_distributed(m, X[:600] / 16.0, y[:600], comm=world(), optimizer="adam", lr=0.01,
+                        epochs=5, batch_size=64, seed=1)
+    np.testing.assert_array_equal(xprop.to_numpy(m.params.buffer), ref)
+    np.testing.assert_allclose(h.loss, h_ref.loss, rtol=1e-14)
+    assert h.accuracy == h_ref.accuracy
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_n_ranks_train_the_model_of_one(tmp_path, ranks):
+    r = _mpirun(tmp_path, ranks, SCRIPT, str(tmp_path / "out"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    ref, h_ref = _reference()
+    for rank in range(ranks):
+        got = np.load(tmp_path / f"out.{rank}.npz")
+        assert int(got["size"]) == ranks
+        np.testing.assert_allclose(got["buffer"], ref, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got["loss"], h_ref.loss, rtol=1e-12)
+        np.testing.assert_array_equal(got["accuracy"], h_ref.accuracy)
+
+
+@needs_mpiexec
+def test_the_cli_on_two_ranks_gives_the_single_process_model(tmp_path):
+    common = ["-m", "xprop", "train", "--data", "digits", "--epochs", "4", "--quiet",
+              "--dtype", "float64", "--seed", "3"]
+    one = subprocess.run([sys.executable, *common, "--out", "one.npz"], capture_output=True,
+                         text=True, timeout=TIMEOUT, cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", *common,
+                          "--distributed", "--out", "two.npz"], capture_output=True, text=True,
+                         timeout=TIMEOUT, cwd=tmp_path)
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert two.stdout.count("done:") == 1  # rank 0 alone prints
+    acc = [line.split("test accuracy")[1] for line in (one.stdout + two.stdout).splitlines()
+           if "test accuracy" in line]
+    assert len(acc) == 2 and acc[0] == acc[1]
+    a, b = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    for key in ("W0", "b0", "W1", "b1"):
+        np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-12)
+
+
+@needs_mpiexec
+def test_a_failing_rank_ends_the_whole_job(tmp_path):
+    """Rank 1 gets bad data: the job ends (no hang) with the error on stderr."""
+    source = """
+    import sys
+    from xprop.cli import main
+    from mpi4py import MPI
+    data = "digits" if MPI.COMM_WORLD.Get_rank() == 0 else "no_such_file.csv"
+    sys.exit(main(["train", "--data", data, "--epochs", "50", "--quiet", "--distributed"]))
+    """
+    r = _mpirun(tmp_path, 2, source)
+    assert r.returncode != 0
+    assert "error on rank 1" in r.stderr and "no_such_file.csv" in r.stderr
+
+
+def test_distributed_without_mpi4py_is_a_one_line_error(tmp_path, monkeypatch):
+    script = tmp_path / "no_mpi.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        sys.modules["mpi4py"] = None  # as if it were not installed
+        from xprop.cli import main
+        sys.exit(main(["train", "--data", "xor", "--distributed", "--quiet"]))
+    """))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=TIMEOUT, cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mpi4py" in lines[0] and 'xprop[mpi]' in lines[0]
