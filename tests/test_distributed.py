@@ -143,3 +143,16 @@ def test_distributed_without_mpi4py_is_a_one_line_error(tmp_path, monkeypatch):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "mpi4py" in lines[0] and 'xprop[mpi]' in lines[0]
+
+
+def test_info_shows_the_mpi_library_and_world_size(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "xprop", "info"], capture_output=True, text=True,
+                       timeout=TIMEOUT, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if x.strip().startswith("mpi:"))
+    assert "mpi4py" in line and "world size 1" in line
+    if MPIEXEC is not None:
+        r = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "xprop",
+                            "info"], capture_output=True, text=True, timeout=TIMEOUT,
+                           cwd=tmp_path)
+        assert r.returncode == 0 and "world size 2" in r.stdout, r.stdout + r.stderr

@@ -335,7 +335,10 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from xprop.distributed import mpi_info
+
     info = backend_info()
+    info["mpi"] = mpi_info()
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -355,6 +358,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  default backend: {info['default']['backend']}"
           + (f" (XPROP_BACKEND={info['default']['XPROP_BACKEND']})"
              if info["default"]["XPROP_BACKEND"] else ""))
+    mpi = info["mpi"]
+    if mpi["available"]:
+        print(f"  mpi: mpi4py {mpi['mpi4py']}, {mpi['library']}, world size "
+              f"{mpi['world_size']}")
+    else:
+        print(f"  mpi: unavailable: {mpi['reason']}")
     return 0
 
 

@@ -32,7 +32,7 @@ from xprop.train import History, TrainingDivergedError
 
 Array = Any
 
-__all__ = ["Communicator", "fit_distributed", "shard", "world"]
+__all__ = ["Communicator", "fit_distributed", "mpi_info", "shard", "world"]
 
 INSTALL_HINT = 'pip install "xprop[mpi]" (mpi4py and the mpich wheel)'
 
@@ -93,6 +93,19 @@ def world() -> Communicator:
     except ImportError as e:
         raise ImportError(f"distributed training needs mpi4py ({e}); {INSTALL_HINT}") from e
     return Communicator(MPI.COMM_WORLD)
+
+
+def mpi_info() -> dict[str, Any]:
+    """mpi4py's version, the MPI library and the world's size and this rank, or why MPI is
+    not available (for ``xprop info``)."""
+    try:
+        import mpi4py
+        from mpi4py import MPI
+    except ImportError as e:
+        return {"available": False, "reason": f"{e}; {INSTALL_HINT}"}
+    library = " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+    return {"available": True, "mpi4py": mpi4py.__version__, "library": library,
+            "world_size": MPI.COMM_WORLD.Get_size(), "rank": MPI.COMM_WORLD.Get_rank()}
 
 
 def shard(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
