@@ -36,6 +36,8 @@ from xprop.distributed import fit_distributed, world
 comm = world()
 X, y = datasets.digits()
 X, y = X[:600] / 16.0, y[:600]
+if not comm.is_root:  # only rank 0 has the data; the others receive their rows
+    X = y = None
 m = xprop.MLP([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0)
 h = fit_distributed(m, X, y, comm=comm, optimizer="adam", lr=0.01, epochs=5, batch_size=64,
                     seed=1)
@@ -156,3 +158,57 @@ def test_info_shows_the_mpi_library_and_world_size(tmp_path):
                             "info"], capture_output=True, text=True, timeout=TIMEOUT,
                            cwd=tmp_path)
         assert r.returncode == 0 and "world size 2" in r.stdout, r.stdout + r.stderr
+
+
+VALIDATION_SCRIPT = """
+import sys, numpy as np, xprop
+from xprop import datasets
+from xprop.distributed import fit_distributed, world
+comm = world()
+X, y = datasets.digits()
+X, y = X[:500] / 16.0, y[:500]
+if not comm.is_root:
+    X = y = None
+m = xprop.MLP([64, 16, 10], "tanh", "softmax", "cross_entropy", seed=0)
+h = fit_distributed(m, X, y, comm=comm, optimizer="adam", lr=0.05, epochs=60, batch_size=50,
+                    seed=2, validation_split=0.2, early_stopping=3)
+np.savez(sys.argv[1] + f".{comm.rank}.npz", buffer=xprop.to_numpy(m.params.buffer),
+         val_loss=np.asarray(h.val_loss), val_accuracy=np.asarray(h.val_accuracy),
+         best=h.best_epoch, stopped=h.stopped_early)
+"""
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("ranks", [1, 2, 4])
+def test_validation_and_early_stopping_decide_alike_on_every_rank(tmp_path, ranks):
+    """Validation rows are split over the ranks and the metrics reduced: every rank stops at
+    the same epoch with the same best parameters, and as fit with the same split does."""
+    r = _mpirun(tmp_path, ranks, VALIDATION_SCRIPT, str(tmp_path / "v"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    X, y = datasets.digits()
+    m = xprop.MLP([64, 16, 10], "tanh", "softmax", "cross_entropy", seed=0)
+    h = m.fit(X[:500] / 16.0, y[:500], optimizer="adam", lr=0.05, epochs=60, batch_size=50,
+              seed=2, validation_split=0.2, early_stopping=3)
+    assert h.stopped_early and h.best_epoch < 60
+    for rank in range(ranks):
+        got = np.load(tmp_path / f"v.{rank}.npz")
+        assert int(got["best"]) == h.best_epoch and bool(got["stopped"])
+        np.testing.assert_allclose(got["val_loss"], h.val_loss, rtol=1e-12)
+        np.testing.assert_array_equal(got["val_accuracy"], h.val_accuracy)
+        np.testing.assert_allclose(got["buffer"], xprop.to_numpy(m.params.buffer), rtol=0,
+                                   atol=1e-12)
+
+
+@needs_mpiexec
+def test_device_arrays_reduce_through_the_host(tmp_path):
+    """A stand-in for GPUs: array-api-strict's non-host ``device1`` on 2 ranks trains the same
+    model as NumPy on 1 (gradients cross through host copies)."""
+    pytest.importorskip("array_api_strict")
+    source = SCRIPT.replace('seed=0)\nh =', 'seed=0, backend="array_api_strict:device1")\nh =')
+    assert 'backend="array_api_strict:device1"' in source
+    r = _mpirun(tmp_path, 2, source, str(tmp_path / "dev"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    ref, _ = _reference()
+    for rank in range(2):
+        got = np.load(tmp_path / f"dev.{rank}.npz")
+        np.testing.assert_allclose(got["buffer"], ref, rtol=0, atol=1e-12)

@@ -188,7 +188,6 @@ def _communicator(args: argparse.Namespace) -> Any:
     if not args.distributed:
         return None
     unsupported = [name for name, value in (
-        ("--validation-split", args.validation_split), ("--early-stopping", args.early_stopping),
         ("--schedule", args.schedule not in (None, "constant")),
         ("--clip-norm", args.clip_norm), ("--plot", args.plot)) if value]
     if unsupported:
@@ -264,9 +263,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if comm is not None:
         from xprop.distributed import fit_distributed
 
-        hist = fit_distributed(model, Xtr_in, ytr, comm=comm, optimizer=args.optimizer,
-                               lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-                               seed=args.seed)
+        # every rank read the file to build the same model; only rank 0 keeps the data and
+        # sends each rank its rows
+        hist = fit_distributed(model, *((Xtr_in, ytr) if root else (None, None)), comm=comm,
+                               optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                               batch_size=args.batch_size, seed=args.seed,
+                               validation_split=args.validation_split,
+                               early_stopping=args.early_stopping)
         if not root:
             return 0
     else:
