@@ -212,3 +212,27 @@ def test_device_arrays_reduce_through_the_host(tmp_path):
     for rank in range(2):
         got = np.load(tmp_path / f"dev.{rank}.npz")
         np.testing.assert_allclose(got["buffer"], ref, rtol=0, atol=1e-12)
+
+
+@needs_mpiexec
+def test_an_adapters_device_allreduce_is_used_when_offered(tmp_path):
+    """The path CuPy takes with NCCL, with a stand-in: an adapter whose device all-reduce
+    (here MPI on the array itself, counting its calls) replaces the host copy."""
+    stand_in = """
+from mpi4py import MPI
+from xprop.backend.numpy_ import NumpyAdapter
+CALLS = []
+def device_allreduce(self, comm, device):
+    def allreduce(x):
+        CALLS.append(x.size)
+        comm.Allreduce(MPI.IN_PLACE, x, op=MPI.SUM)
+        return x
+    return allreduce
+NumpyAdapter.device_allreduce = device_allreduce
+"""
+    source = stand_in + SCRIPT + "\nassert len(CALLS) == 5 * 10, len(CALLS)\n"
+    r = _mpirun(tmp_path, 2, source, str(tmp_path / "nccl"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    ref, _ = _reference()
+    np.testing.assert_allclose(np.load(tmp_path / "nccl.0.npz")["buffer"], ref, rtol=0,
+                               atol=1e-12)

@@ -16,7 +16,7 @@ import numpy as np
 
 from xprop import datasets
 from xprop._version import __version__
-from xprop.backend import ADAPTERS, backend_info, to_numpy
+from xprop.backend import ADAPTERS, backend_info, resolve_backend, to_numpy
 from xprop.checkpoint import load as load_checkpoint
 from xprop.checkpoint import save as save_checkpoint
 from xprop.gradcheck import gradcheck
@@ -249,8 +249,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     Xtr_in = scaler.transform(Xtr) if scaler else Xtr
     Xte_in = scaler.transform(Xte) if scaler and Xte is not None else Xte
     sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), n_out]
+    backend: Any = args.backend
+    if comm is not None and ":" not in str(args.backend or ""):  # one device per rank
+        be = resolve_backend(args.backend)
+        devices = be.adapter.devices(be.xp)
+        if len(devices) > 1:
+            backend = resolve_backend(be.name, devices[comm.local_rank % len(devices)])
     model = MLP(sizes, args.activation, out_act, loss, init=args.init, seed=args.seed,
-                dtype=args.dtype, backend=args.backend)
+                dtype=args.dtype, backend=backend)
     root = comm is None or comm.is_root  # only rank 0 prints and writes
     say = print if root else (lambda *a, **k: None)
     say(f"data: {args.data} ({len(ytr)} train"

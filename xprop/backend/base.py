@@ -105,6 +105,13 @@ class Adapter:
         """``out[...] = sum(x, axis=0)``."""
         out[...] = xp.sum(x, axis=0)
 
+    # ----------------------------------------------------------------- collectives
+    def device_allreduce(self, comm: Any, device: Any) -> Any:
+        """A function summing an array in place over the ranks of the mpi4py communicator
+        ``comm`` without leaving ``device`` (NCCL for CuPy), or None: then
+        :mod:`xprop.distributed` reduces a host copy with MPI."""
+        return None
+
     # ----------------------------------------------------------------- data
     def to_host(self, x: Any) -> np.ndarray:
         """The values of array ``x`` as a NumPy array (a view where the library allows)."""

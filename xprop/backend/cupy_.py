@@ -137,6 +137,26 @@ class CupyAdapter(Adapter):
             )
         return cupy.cuda.Device(idx)
 
+    def device_allreduce(self, comm: Any, device: Any) -> Any:
+        """NCCL's all-reduce on this device (``cupy.cuda.nccl``), its unique id sent from rank
+        0 with ``comm``; None when CuPy was built without NCCL. Not run on a GPU yet."""
+        cupy = importlib.import_module("cupy")
+        try:
+            nccl = importlib.import_module("cupy.cuda.nccl")
+        except ImportError:
+            return None
+        uid = comm.bcast(nccl.get_unique_id() if comm.Get_rank() == 0 else None, root=0)
+        with device:
+            nc = nccl.NcclCommunicator(comm.Get_size(), uid, comm.Get_rank())
+        kinds = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
+
+        def allreduce(x: Any) -> Any:
+            nc.allReduce(x.data.ptr, x.data.ptr, x.size, kinds[x.dtype.name], nccl.NCCL_SUM,
+                         cupy.cuda.get_current_stream().ptr)
+            return x
+
+        return allreduce
+
     def devices(self, xp: Any) -> list[Any]:
         cupy = importlib.import_module("cupy")
         return [cupy.cuda.Device(i) for i in range(probe_cupy().device_count)]
