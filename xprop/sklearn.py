@@ -1,35 +1,34 @@
-"""scikit-learn estimators around :class:`xprop.MLP`: :class:`MLPClassifier` and
-:class:`MLPRegressor`.
+"""scikit-learn's :class:`MLPClassifier` and :class:`MLPRegressor` on xprop's core: drop-ins
+with the same parameters, defaults and meanings, on any Array-API backend.
 
 They follow scikit-learn's conventions (constructor parameters stored as given, learned
 attributes with a trailing underscore, ``fit``/``partial_fit``/``predict``/``score``,
 ``get_params``/``set_params``, ``clone``, pipelines, cross-validation) and pass scikit-learn's
-estimator checks (see ``tests/test_sklearn.py`` for the few that are expected to fail and why).
+estimator checks with none expected to fail (``tests/test_sklearn.py``).
 
 scikit-learn is an optional dependency: this module imports it and says how to install it when
-it is missing (``pip install "xprop[datasets]"`` or ``pip install scikit-learn``, version 1.6 or
+it is missing (``pip install "xprop[datasets]"`` or ``pip install scikit-learn``, version 1.7 or
 newer).
 
-Backends: the network lives on the xprop backend named by ``backend`` (``"numpy"``, ``"torch"``,
-``"array_api_strict"``, ``"cupy"``, ``"auto"``, optionally ``"name:device"``), or, with the
-default ``None``, on the backend of the input arrays (as in scikit-learn; host data then goes to
-``xprop.use_backend`` / ``$XPROP_BACKEND`` / NumPy). Host data (NumPy arrays, lists, anything
-scikit-learn accepts) is validated with scikit-learn's utilities and copied to the device once
-per call; predictions for host input come back as NumPy arrays. Arrays of the estimator's
-backend stay on their device and predictions for them are arrays of that backend (class labels
-only when ``classes_`` are numbers; string labels come back as NumPy). ``classes_`` always lives
-on the host. Arrays of another backend or device are refused
-(:class:`xprop.DeviceMismatchError`).
+Training is scikit-learn's algorithm, step for step: the same initial weights, early-stopping
+split and shuffles drawn from ``check_random_state(random_state)``, scikit-learn's SGD and Adam
+update rules (:mod:`xprop.sk_solvers`) on the flat parameter buffer, ``alpha`` as L2 on the
+weights divided by the batch size (or its weight), the loss as scikit-learn reports it, the
+same stopping rules and warnings; ``solver="lbfgs"`` is :func:`xprop.lbfgs.minimize_lbfgs`
+with SciPy's stopping rules. On NumPy the fitted models equal scikit-learn's to float64
+rounding (``tests/test_sklearn_dropin.py``).
 
-Training is :func:`xprop.fit` with minibatches: ``fit`` runs ``max_iter`` epochs (fewer with
-``early_stopping``); ``partial_fit`` runs one epoch per call and keeps the optimizer state
-(Adam moments, momentum buffers) between calls. ``alpha`` is the optimizer's L2
-``weight_decay`` (it adds ``alpha * p`` to the gradient of every parameter, biases included, as
-``torch.optim``), so it is not on the scale of scikit-learn's ``alpha``. ``loss_`` and
-``loss_curve_`` are the data loss (mean over each epoch's batches, before each update), without
-the L2 term. Fitting is deterministic for a given ``random_state``: an int is the xprop seed of
-the weights and of the shuffling; ``None`` (or a ``RandomState``) draws a seed from
-``sklearn.utils.check_random_state(random_state)``.
+Backends: the network lives on the xprop backend named by ``backend`` (``"numpy"``, ``"torch"``,
+``"array_api_strict"``, ``"cupy"``, ``"jax"``, ``"auto"``, optionally ``"name:device"``), or,
+with the default ``None``, on the backend of the input arrays (as in scikit-learn; host data
+then goes to ``xprop.use_backend`` / ``$XPROP_BACKEND`` / NumPy). Host data (NumPy arrays,
+lists, sparse matrices, anything scikit-learn accepts) is validated with scikit-learn's
+utilities and copied to the device once per call (sparse matrices a batch at a time);
+predictions and fitted attributes for host input are NumPy arrays. Arrays of the estimator's
+backend stay on their device and predictions and ``coefs_``/``intercepts_`` are arrays of that
+backend (class labels only when ``classes_`` are numbers; string labels come back as NumPy).
+``classes_`` always lives on the host. Arrays of another backend or device are refused
+(:class:`xprop.DeviceMismatchError`).
 """
 
 from __future__ import annotations
