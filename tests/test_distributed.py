@@ -119,17 +119,17 @@ def test_the_cli_on_two_ranks_gives_the_single_process_model(tmp_path):
 
 @needs_mpiexec
 def test_a_failing_rank_ends_the_whole_job(tmp_path):
-    """Rank 1 gets bad data: the job ends (no hang) with the error on stderr."""
+    """Rank 0 cannot read the data while the others wait for it: the job ends (no hang) with
+    the error on stderr."""
     source = """
     import sys
     from xprop.cli import main
-    from mpi4py import MPI
-    data = "digits" if MPI.COMM_WORLD.Get_rank() == 0 else "no_such_file.csv"
-    sys.exit(main(["train", "--data", data, "--epochs", "50", "--quiet", "--distributed"]))
+    sys.exit(main(["train", "--data", "no_such_file.csv", "--epochs", "50", "--quiet",
+                   "--distributed"]))
     """
     r = _mpirun(tmp_path, 2, source)
     assert r.returncode != 0
-    assert "error on rank 1" in r.stderr and "no_such_file.csv" in r.stderr
+    assert "error on rank 0" in r.stderr and "no_such_file.csv" in r.stderr
 
 
 def test_distributed_without_mpi4py_is_a_one_line_error(tmp_path, monkeypatch):
@@ -236,3 +236,21 @@ NumpyAdapter.device_allreduce = device_allreduce
     ref, _ = _reference()
     np.testing.assert_allclose(np.load(tmp_path / "nccl.0.npz")["buffer"], ref, rtol=0,
                                atol=1e-12)
+
+
+@needs_mpiexec
+def test_a_rank_that_fails_while_the_others_train_ends_the_job(tmp_path):
+    source = """
+    import sys
+    from mpi4py import MPI
+    import xprop.distributed as D
+    from xprop.cli import main
+    if MPI.COMM_WORLD.Get_rank() == 1:
+        def broken(*args, **kwargs):
+            raise ValueError("rank 1 cannot train")
+        D.fit_distributed = broken
+    sys.exit(main(["train", "--data", "digits", "--epochs", "50", "--quiet", "--distributed"]))
+    """
+    r = _mpirun(tmp_path, 2, source)
+    assert r.returncode != 0
+    assert "error on rank 1: rank 1 cannot train" in r.stderr

@@ -205,6 +205,36 @@ def _communicator(args: argparse.Namespace) -> Any:
 _ACTIVE_COMM: list[Any] = []  # the communicator of a --distributed run, to abort it on error
 
 
+def _rank_backend(args: argparse.Namespace, comm: Any) -> Any:
+    """``--backend``, or with ``--distributed`` and several devices (GPUs) and none named,
+    the device of this rank's node-local rank."""
+    if comm is None or ":" in str(args.backend or ""):
+        return args.backend
+    be = resolve_backend(args.backend)
+    devices = be.adapter.devices(be.xp)
+    return resolve_backend(be.name, devices[comm.local_rank % len(devices)]) \
+        if len(devices) > 1 else be
+
+
+def _distributed_options(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                batch_size=args.batch_size, seed=args.seed,
+                validation_split=args.validation_split, early_stopping=args.early_stopping)
+
+
+def _train_rank(args: argparse.Namespace, comm: Any) -> int:
+    """A rank other than 0 of ``xprop train --distributed``: it never reads the data; it
+    builds rank 0's model from its description and trains on the rows it receives."""
+    from xprop.distributed import fit_distributed
+
+    spec = comm.comm.bcast(None, root=0)
+    model = MLP(spec["sizes"], args.activation, spec["output_activation"], spec["loss"],
+                init=args.init, seed=args.seed, dtype=args.dtype,
+                backend=_rank_backend(args, comm))
+    fit_distributed(model, None, None, comm=comm, **_distributed_options(args))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     defaults = dict(TRAIN_DEFAULTS["_"], test_size=0.2)
     defaults.update(TRAIN_DEFAULTS.get(args.data, {}))
@@ -234,6 +264,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CLIError(f"--plot: expected a file ending in one of "
                            f"{', '.join('.' + k for k in sorted(kinds))}, got {args.plot!r}")
     comm = _communicator(args)
+    if comm is not None and not comm.is_root:
+        return _train_rank(args, comm)
     X, y = _load_data(args.data, args.label, seed=args.seed)
     if y is None:
         raise CLIError("data: training needs labels or targets (y)")
@@ -249,14 +281,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     Xtr_in = scaler.transform(Xtr) if scaler else Xtr
     Xte_in = scaler.transform(Xte) if scaler and Xte is not None else Xte
     sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), n_out]
-    backend: Any = args.backend
-    if comm is not None and ":" not in str(args.backend or ""):  # one device per rank
-        be = resolve_backend(args.backend)
-        devices = be.adapter.devices(be.xp)
-        if len(devices) > 1:
-            backend = resolve_backend(be.name, devices[comm.local_rank % len(devices)])
+    if comm is not None:  # the other ranks build the same model from this
+        comm.comm.bcast({"sizes": sizes, "output_activation": out_act, "loss": loss}, root=0)
     model = MLP(sizes, args.activation, out_act, loss, init=args.init, seed=args.seed,
-                dtype=args.dtype, backend=backend)
+                dtype=args.dtype, backend=_rank_backend(args, comm))
     root = comm is None or comm.is_root  # only rank 0 prints and writes
     say = print if root else (lambda *a, **k: None)
     say(f"data: {args.data} ({len(ytr)} train"
@@ -269,15 +297,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if comm is not None:
         from xprop.distributed import fit_distributed
 
-        # every rank read the file to build the same model; only rank 0 keeps the data and
-        # sends each rank its rows
-        hist = fit_distributed(model, *((Xtr_in, ytr) if root else (None, None)), comm=comm,
-                               optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
-                               batch_size=args.batch_size, seed=args.seed,
-                               validation_split=args.validation_split,
-                               early_stopping=args.early_stopping)
-        if not root:
-            return 0
+        hist = fit_distributed(model, Xtr_in, ytr, comm=comm, **_distributed_options(args))
     else:
         hist = model.fit(Xtr_in, ytr, optimizer=args.optimizer, lr=args.lr,
                          epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
