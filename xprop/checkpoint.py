@@ -34,17 +34,40 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, truncated, of another version or inconsistent."""
 
 
+def check_writable(path: str, overwrite: bool, what: str = "checkpoint") -> str:
+    """The path a checkpoint goes to (``.npz`` appended when missing), after checking that
+    it can be written there: not a directory (nor a name ending in a separator, which would
+    write a hidden ``dir/.npz``), an existing, writable directory (a real test file is made
+    and removed), and not an existing file unless ``overwrite``."""
+    path = os.fspath(path)
+    if path.endswith((os.sep, "/")):
+        raise IsADirectoryError(f"{what}: {path!r} names a directory; give a file name such "
+                                f"as {os.path.join(path, 'model.npz')!r}")
+    if not path.endswith(".npz"):
+        path += ".npz"
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what}: {path!r} is a directory; give a file name such as "
+                                f"{os.path.join(path, 'model.npz')!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{what}: directory {directory!r} does not exist")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{what}: {path!r} exists; pass overwrite=True (--force)")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".xprop-probe-", dir=directory)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise PermissionError(f"{what}: cannot write in directory {directory!r} "
+                              f"({e.strerror or e})") from None
+    return path
+
+
 def save(model: MLP, path: str | os.PathLike, *, overwrite: bool = True,
          input_mean: Any = None, input_std: Any = None) -> str:
     """Write ``model`` to ``path`` (``.npz`` is appended when missing); returns the path."""
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        path += ".npz"
+    path = check_writable(path, overwrite)
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"checkpoint: directory {directory!r} does not exist")
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"checkpoint: {path!r} exists; pass overwrite=True (--force)")
     if not model.all_finite():
         raise ValueError(
             "model: its parameters contain NaN or inf (a diverged run?); refusing to save a "

@@ -17,6 +17,7 @@ import numpy as np
 from xprop import datasets
 from xprop._version import __version__
 from xprop.backend import ADAPTERS, backend_info, resolve_backend, to_numpy
+from xprop.checkpoint import check_writable
 from xprop.checkpoint import load as load_checkpoint
 from xprop.checkpoint import save as save_checkpoint
 from xprop.gradcheck import gradcheck
@@ -241,9 +242,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    if args.out and not args.out.endswith(".npz"):
-        args.out += ".npz"  # the name save() writes
-    _check_output_path(args.out, args.force, "--out")
+    if args.out:
+        try:  # where save() will write, checked (writable, not a directory) before training
+            args.out = check_writable(args.out, args.force, "--out")
+        except OSError as e:
+            raise CLIError(str(e).replace("pass overwrite=True (--force)", "pass --force")) \
+                from None
     if not 0.0 <= args.test_size < 1.0:
         raise CLIError(f"--test-size: expected a fraction in [0, 1), got {args.test_size}")
     get_optimizer(args.optimizer, lr=args.lr)  # unknown names fail before any work

@@ -173,6 +173,8 @@ def fit(
     if callable(callbacks) or not all(callable(cb) for cb in callbacks):
         raise ValueError("callbacks: expected a list of functions (epoch, logs, model)")
 
+    if y is None:
+        raise ValueError("y: fit needs targets (class labels or values), got None")
     Xd, Yd, labels = model.prepare(X, y)
     n = Xd.shape[0]
     if batch_size is None:
@@ -192,7 +194,10 @@ def fit(
         perms = permutation_stream(n, None if seed is None else seed + 1)
         val = (Xv, Yv, Lv)
     elif validation_data is not None:
-        val = model.prepare(*validation_data)
+        try:
+            val = model.prepare(*validation_data)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"validation_data: {e}") from None
     else:
         val = None
     batch_size = min(batch_size, n)

@@ -162,6 +162,8 @@ class Backend:
             if dtype is not None and x.dtype != dtype:
                 if not (self.xp.isdtype(x.dtype, ("real floating", "integral", "bool"))):
                     raise TypeError(f"{name}: expected real numbers, got dtype {x.dtype}")
+                if not self.xp.isdtype(x.dtype, "bool"):
+                    self._check_fits(x, dtype, name)
                 return self.xp.astype(x, dtype)
             return x
         if array_api_compat.is_array_api_obj(x) and not isinstance(x, np.ndarray):
@@ -182,7 +184,24 @@ class Backend:
                 dtype = float_dtype
             elif h.dtype.name not in FLOAT_DTYPES:
                 h = h.astype(np.float64)
+        if dtype is not None and h.dtype.kind in "fiu":
+            self._check_fits(h, dtype, name)
         return self.from_host(h, dtype)
+
+    def _check_fits(self, x: Any, dtype: Any, name: str) -> None:
+        """Refuse finite values that a cast to floating ``dtype`` would turn into inf."""
+        target = dtype_name(dtype, self.xp)
+        if target not in FLOAT_DTYPES or x.size == 0:
+            return
+        xp = np if isinstance(x, np.ndarray) else self.xp
+        with np.errstate(invalid="ignore", over="ignore"):
+            finite = xp.isfinite(x) if xp.isdtype(x.dtype, "real floating") else None
+            mag = xp.abs(x) if finite is None else xp.where(finite, xp.abs(x), 0)
+            big = float(xp.max(mag))
+        limit = float(np.finfo(target).max)
+        if big > limit:
+            raise ValueError(f"{name}: values up to {big:.3g} overflow {target} (largest "
+                             f"{limit:.3g}); use dtype='float64' or rescale the data")
 
     def owns(self, x: Any) -> bool:
         """True when ``x`` is an array of this namespace on this device."""

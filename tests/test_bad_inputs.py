@@ -1,0 +1,81 @@
+"""Bad inputs get a clear one-line error before any long work, and lose nothing (issue 11):
+the cases fixed so far, each reproduced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xprop
+from tests.test_cli import assert_cli_error, run_cli
+
+
+def _data(n=20):
+    X = np.random.default_rng(0).standard_normal((n, 2))
+    return X, (X[:, 0] > 0).astype(int)
+
+
+@pytest.mark.parametrize("out", ["outdir/", "adir.npz"])
+def test_train_refuses_a_directory_as_out_before_training(tmp_path, out):
+    """Before: ``--out outdir/`` wrote a hidden ``outdir/.npz`` and exited 0; ``--out adir.npz
+    --force`` with a directory of that name trained, then lost the model."""
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "adir.npz").mkdir()
+    r = run_cli(tmp_path, "train", "--data", "xor", "--epochs", "3", "--quiet", "--out", out,
+                "--force")
+    assert_cli_error(r, "--out", "directory")
+    assert "done:" not in r.stdout  # refused before training
+    assert sorted(p.name for p in (tmp_path / "outdir").iterdir()) == []
+
+
+def test_train_refuses_an_unwritable_directory_before_training(tmp_path):
+    """Before: ``--out /proc/m.npz`` trained to the end, then failed naming a temporary
+    file."""
+    r = run_cli(tmp_path, "train", "--data", "xor", "--epochs", "3", "--quiet", "--out",
+                "/proc/m.npz")
+    assert_cli_error(r, "--out", "cannot write")
+    assert "done:" not in r.stdout
+
+
+def test_a_name_next_to_a_directory_is_fine(tmp_path):
+    """``--out model`` writes ``model.npz`` even when a directory ``model`` exists."""
+    (tmp_path / "model").mkdir()
+    r = run_cli(tmp_path, "train", "--data", "xor", "--epochs", "3", "--quiet", "--out",
+                "model")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "model.npz").is_file()
+
+
+def test_save_refuses_a_directory(tmp_path):
+    m = xprop.MLP([2, 3, 2])
+    (tmp_path / "d.npz").mkdir()
+    for bad in (str(tmp_path) + "/", tmp_path / "d.npz"):
+        with pytest.raises(IsADirectoryError, match="directory"):
+            m.save(bad)
+    assert not (tmp_path / ".npz").exists()
+
+
+def test_fit_without_targets_names_y():
+    X, _ = _data()
+    with pytest.raises(ValueError, match=r"^y: fit needs targets"):
+        xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy").fit(X, None, epochs=1)
+
+
+def test_validation_data_errors_name_it():
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"^validation_data: X: expected 2 features"):
+        xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy").fit(
+            X, y, epochs=1, validation_data=(X[:, :1], y))
+
+
+def test_finite_values_that_overflow_float32_are_named_as_such(case):
+    """Before: 'found NaN or inf' for data that is finite but too large for float32."""
+    X, y = _data()
+    if case.dtype != "float32":
+        pytest.skip("float64 holds these values")
+    m = xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy", dtype="float32",
+                  backend=case.backend)
+    for data in (X * 1e300, case.backend.from_host(X * 1e300, "float64")
+                 if "float64" in case.backend.supported_float_dtypes() else X * 1e300):
+        with pytest.raises(ValueError, match=r"^X: values up to 2.3\de\+300 overflow float32"):
+            m.fit(data, y, epochs=1)
