@@ -79,3 +79,26 @@ def test_finite_values_that_overflow_float32_are_named_as_such(case):
                  if "float64" in case.backend.supported_float_dtypes() else X * 1e300):
         with pytest.raises(ValueError, match=r"^X: values up to 2.3\de\+300 overflow float32"):
             m.fit(data, y, epochs=1)
+
+
+def test_the_cli_honours_xprop_backend_and_refuses_a_bad_one(tmp_path):
+    """Before: the CLI always passed ``auto``, and ``XPROP_BACKEND=bogus xprop train``
+    exited 0."""
+    import os
+    import subprocess
+    import sys
+
+    def run(env_value, *args):
+        env = {**os.environ, "XPROP_BACKEND": env_value}
+        return subprocess.run([sys.executable, "-m", "xprop", "train", "--data", "xor",
+                               "--epochs", "2", *args], capture_output=True, text=True,
+                              env=env, timeout=300, cwd=tmp_path)
+
+    bad = run("bogus")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "XPROP_BACKEND=bogus" in bad.stderr
+    good = run("array_api_strict")
+    assert good.returncode == 0, good.stderr
+    assert "backend=array_api_strict" in good.stdout
+    explicit = run("bogus", "--backend", "numpy")  # the option wins over the variable
+    assert explicit.returncode == 0, explicit.stderr

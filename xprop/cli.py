@@ -16,7 +16,15 @@ import numpy as np
 
 from xprop import datasets
 from xprop._version import __version__
-from xprop.backend import ADAPTERS, backend_info, resolve_backend, to_numpy
+from xprop.backend import (
+    ADAPTERS,
+    ENV_VAR,
+    BackendError,
+    BackendUnavailableError,
+    backend_info,
+    resolve_backend,
+    to_numpy,
+)
 from xprop.checkpoint import check_writable
 from xprop.checkpoint import load as load_checkpoint
 from xprop.checkpoint import save as save_checkpoint
@@ -439,10 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"xprop {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    def backend_arg(q: argparse.ArgumentParser, default: str | None = "auto") -> None:
-        q.add_argument("--backend", default=default,
-                       help="numpy, cupy[:N], torch[:DEVICE], array_api_strict[:DEVICE] or "
-                            "auto (CuPy when a GPU works, else NumPy; default %(default)s)")
+    def backend_arg(q: argparse.ArgumentParser, default: str = "auto") -> None:
+        q.add_argument("--backend", default=None,
+                       help="numpy, cupy[:N], torch[:DEVICE], array_api_strict[:DEVICE], jax "
+                            "or auto (CuPy when a GPU works, else NumPy); default: "
+                            f"$XPROP_BACKEND, else {default}")
+        q.set_defaults(backend_default=default)
 
     q = sub.add_parser("demo", help="train a small net on two moons and gradcheck it")
     backend_arg(q)
@@ -532,6 +542,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _choose_backend(args: argparse.Namespace) -> None:
+    """``--backend``, else ``$XPROP_BACKEND``, else the command's default; refused at once
+    (naming where it came from) when it names no usable backend."""
+    if not hasattr(args, "backend_default"):
+        return
+    source = "--backend"
+    if args.backend is None:
+        env = os.environ.get(ENV_VAR)
+        source, args.backend = (ENV_VAR, env) if env else ("--backend", args.backend_default)
+    try:
+        resolve_backend(args.backend)
+    except (BackendError, BackendUnavailableError) as e:
+        raise CLIError(f"{source}={args.backend}: {e}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -540,6 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["demo", *argv]
     args = parser.parse_args(argv)
     try:
+        _choose_backend(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("xprop: interrupted", file=sys.stderr)
