@@ -102,3 +102,30 @@ def test_the_cli_honours_xprop_backend_and_refuses_a_bad_one(tmp_path):
     assert "backend=array_api_strict" in good.stdout
     explicit = run("bogus", "--backend", "numpy")  # the option wins over the variable
     assert explicit.returncode == 0, explicit.stderr
+
+
+def test_ctrl_c_during_train_saves_the_last_completed_epoch(tmp_path):
+    """Before: a clean 'interrupted' but every epoch lost. Now --out gets the model of the
+    last completed epoch, and the message says so."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "xprop", "train", "--data", "digits",
+                             "--epochs", "1000000", "--quiet", "--out", "m.npz"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith("training:"):
+                break
+        time.sleep(2.0)  # some epochs complete
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted; saved the model after epoch" in err and err.count("\n") == 1
+    model = xprop.load(tmp_path / "m.npz")
+    assert model.sizes[0] == 64 and model.all_finite()

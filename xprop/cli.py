@@ -244,6 +244,17 @@ def _train_rank(args: argparse.Namespace, comm: Any) -> int:
     return 0
 
 
+class _LastEpoch:
+    """A ``fit`` callback keeping a copy of the parameters after each completed epoch (what
+    an interrupted ``xprop train --out`` saves)."""
+
+    def __init__(self) -> None:
+        self.epoch, self.buffer = 0, None
+
+    def __call__(self, epoch: int, logs: dict, model: Any) -> None:
+        self.epoch, self.buffer = epoch, model.xp.asarray(model.params.buffer, copy=True)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     defaults = dict(TRAIN_DEFAULTS["_"], test_size=0.2)
     defaults.update(TRAIN_DEFAULTS.get(args.data, {}))
@@ -311,11 +322,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         hist = fit_distributed(model, Xtr_in, ytr, comm=comm, **_distributed_options(args))
     else:
-        hist = model.fit(Xtr_in, ytr, optimizer=args.optimizer, lr=args.lr,
-                         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                         schedule=args.schedule, clip_norm=args.clip_norm,
-                         validation_split=args.validation_split,
-                         early_stopping=args.early_stopping, callbacks=[progress])
+        last = _LastEpoch()
+        try:
+            hist = model.fit(Xtr_in, ytr, optimizer=args.optimizer, lr=args.lr,
+                             epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                             schedule=args.schedule, clip_norm=args.clip_norm,
+                             validation_split=args.validation_split,
+                             early_stopping=args.early_stopping, callbacks=[progress, last])
+        except KeyboardInterrupt:
+            if progress.enabled:
+                progress.close()
+            if not (args.out and last.buffer is not None):
+                raise
+            model.params.assign(last.buffer)
+            if scaler is not None:
+                model.input_mean, model.input_std = scaler.mean, scaler.std
+            path = save_checkpoint(model, args.out, overwrite=args.force,
+                                   input_mean=model.input_mean, input_std=model.input_std)
+            print(f"xprop: interrupted; saved the model after epoch {last.epoch} (the last "
+                  f"completed) to {path}", file=sys.stderr)
+            return 130
     if len(hist) < args.epochs and progress.enabled:
         progress.close()
     epochs_run = len(hist)
