@@ -129,3 +129,26 @@ def test_ctrl_c_during_train_saves_the_last_completed_epoch(tmp_path):
     assert "interrupted; saved the model after epoch" in err and err.count("\n") == 1
     model = xprop.load(tmp_path / "m.npz")
     assert model.sizes[0] == 64 and model.all_finite()
+
+
+def test_standardising_features_near_1e300_works_as_for_small_ones(tmp_path):
+    """Before: the std overflowed, every feature became 0.0 and training 'succeeded' at
+    chance accuracy."""
+    from xprop.datasets import Standardizer
+
+    X, y = _data(40)
+    small = Standardizer().fit_transform(X)
+    with np.errstate(all="raise"):  # no overflow on the way
+        huge = Standardizer().fit_transform(X * 1e300)
+    np.testing.assert_allclose(huge, small, rtol=1e-12, atol=1e-12)
+    np.savez(tmp_path / "huge.npz", X=X * 1e300, y=y)
+    np.savez(tmp_path / "plain.npz", X=X, y=y)
+    runs = [run_cli(tmp_path, "train", "--data", f, "--epochs", "50", "--quiet")
+            for f in ("huge.npz", "plain.npz")]
+    for r in runs:
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+    accuracy = [line.split("train accuracy")[1].split(",")[0] for r in runs
+                for line in r.stdout.splitlines() if line.startswith("done:")]
+    assert accuracy[0] == accuracy[1]
+    with pytest.raises(ValueError, match="finite"):
+        Standardizer().fit(np.array([[1.0], [np.inf]]))

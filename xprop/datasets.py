@@ -306,15 +306,28 @@ def _is_int_text(text: str) -> bool:
 
 @dataclass
 class Standardizer:
-    """Per-feature ``(x - mean) / std`` fitted on training data (std 0 is treated as 1)."""
+    """Per-feature ``(x - mean) / std`` fitted on training data (std 0 is treated as 1).
+
+    The statistics are taken on each column divided by its largest magnitude ``s`` and scaled
+    back (``mean = s mean(x / s)``, ``std = s std(x / s)``), so features near the largest
+    float64 do not overflow the squares of the variance; data that still cannot be
+    standardised (non-finite, or differences beyond float64) is refused with a reason."""
 
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
 
     def fit(self, X: Any) -> Standardizer:
         X = np.asarray(X, dtype=np.float64)
-        self.mean = X.mean(axis=0)
-        std = X.std(axis=0)
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(f"X: expected a non-empty (n, features) array, got shape "
+                             f"{X.shape}")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X: expected finite values to standardise, found NaN or inf")
+        scale = np.max(np.abs(X), axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        Z = X / scale
+        self.mean = Z.mean(axis=0) * scale
+        std = Z.std(axis=0) * scale
         self.std = np.where(std > 0, std, 1.0)
         return self
 
@@ -326,7 +339,12 @@ class Standardizer:
             raise ValueError(
                 f"X: expected shape (n, {self.mean.shape[0]}), got {X.shape}"
             )
-        return (X - self.mean) / self.std
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = (X - self.mean) / self.std
+        if not np.all(np.isfinite(out)) and np.all(np.isfinite(X)):
+            raise ValueError("X: standardising overflows float64 (features differ from their "
+                             f"mean by more than {np.finfo(np.float64).max:.3g}); rescale them")
+        return out
 
     def fit_transform(self, X: Any) -> np.ndarray:
         return self.fit(X).transform(X)
