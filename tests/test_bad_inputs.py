@@ -152,3 +152,26 @@ def test_standardising_features_near_1e300_works_as_for_small_ones(tmp_path):
     assert accuracy[0] == accuracy[1]
     with pytest.raises(ValueError, match="finite"):
         Standardizer().fit(np.array([[1.0], [np.inf]]))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"input_mean": np.zeros(5)}, "input_mean: expected 2 numbers"),
+    ({"input_std": None}, "input_mean without the other"),
+    ({"input_mean": np.array(["a", "b"])}, "input_mean: expected 2 numbers"),
+    ({"input_std": np.zeros(2)}, "input_std: expected values > 0"),
+    ({"input_std": np.array([1.0, np.nan])}, "input_std: expected finite values"),
+])
+def test_a_checkpoints_standardisation_is_checked_at_load(tmp_path, change, message):
+    """Before: a wrong-length input_mean loaded and then blamed the data; a lone input_mean
+    or a string mean leaked raw Python errors; std 0 gave a NaN cascade."""
+    m = xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy")
+    path = m.save(tmp_path / "m.npz", input_mean=np.zeros(2), input_std=np.ones(2))
+    arrays = dict(np.load(path))
+    for key, value in change.items():
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(xprop.CheckpointError, match=message):
+        xprop.load(tmp_path / "bad.npz")

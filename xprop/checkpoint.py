@@ -184,6 +184,26 @@ def load(path: str | os.PathLike, backend: Any = None, device: Any = None,
             f"checkpoint: {path!r} parameters give layer sizes {model.sizes}, "
             f"header says {sizes}"
         )
-    model.input_mean = arrays.get("input_mean")
-    model.input_std = arrays.get("input_std")
+    model.input_mean, model.input_std = _standardization(arrays, sizes[0], path)
     return model
+
+
+def _standardization(arrays: dict, n_inputs: int, path: str) -> tuple[Any, Any]:
+    """The saved ``(input_mean, input_std)``, checked whole: both or neither, finite float
+    vectors of one value per input, every std > 0."""
+    mean, std = arrays.get("input_mean"), arrays.get("input_std")
+    if mean is None and std is None:
+        return None, None
+    if (mean is None) != (std is None):
+        present = "input_mean" if std is None else "input_std"
+        raise CheckpointError(f"checkpoint: {path!r} has {present} without the other")
+    for name, a in (("input_mean", mean), ("input_std", std)):
+        if a.dtype.kind not in "fiu" or a.shape != (n_inputs,):
+            raise CheckpointError(f"checkpoint: {path!r} {name}: expected {n_inputs} numbers "
+                                  f"(one per input), got dtype {a.dtype}, shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise CheckpointError(f"checkpoint: {path!r} {name}: expected finite values")
+    if np.any(std <= 0):
+        raise CheckpointError(f"checkpoint: {path!r} input_std: expected values > 0, got "
+                              f"{float(np.min(std))}")
+    return mean.astype(np.float64), std.astype(np.float64)
