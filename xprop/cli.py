@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -592,7 +593,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         _choose_backend(args)
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            # one line per error: overflow warnings on the way to a divergence stay quiet
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return int(args.func(args) or 0)
+    except BrokenPipeError:  # `xprop ... | head`: the reader left; end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("xprop: interrupted", file=sys.stderr)
         return 130

@@ -105,6 +105,11 @@ class Adapter:
         """``out[...] = sum(x, axis=0)``."""
         out[...] = xp.sum(x, axis=0)
 
+    def plain(self, x: Any) -> Any:
+        """``x`` without library bookkeeping that training must not carry along (a torch
+        tensor's autograd graph); ``x`` itself elsewhere."""
+        return x
+
     # ----------------------------------------------------------------- collectives
     def device_allreduce(self, comm: Any, device: Any) -> Any:
         """A function summing an array in place over the ranks of the mpi4py communicator

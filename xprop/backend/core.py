@@ -159,6 +159,7 @@ class Backend:
         (integer labels keep their type).
         """
         if self.owns(x):
+            x = self.adapter.plain(x)  # e.g. a tensor that requires grad: its values only
             if dtype is not None and x.dtype != dtype:
                 if not (self.xp.isdtype(x.dtype, ("real floating", "integral", "bool"))):
                     raise TypeError(f"{name}: expected real numbers, got dtype {x.dtype}")

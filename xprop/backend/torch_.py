@@ -56,6 +56,9 @@ class TorchAdapter(Adapter):
     def to_host(self, x: Any) -> np.ndarray:
         return x.detach().cpu().numpy()
 
+    def plain(self, x: Any) -> Any:
+        return x.detach() if x.requires_grad else x
+
     def matmul_into(self, a: Any, b: Any, out: Any, xp: Any) -> None:
         sys.modules["torch"].matmul(a, b, out=out)  # torch is loaded: a is a tensor
 
