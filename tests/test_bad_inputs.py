@@ -203,3 +203,29 @@ def test_divergence_in_the_cli_is_one_line(tmp_path):
     r = run_cli(tmp_path, "train", "--data", "spirals", "--epochs", "50", "--lr", "1e8",
                 "--quiet", "--optimizer", "sgd")
     assert_cli_error(r, "diverged")
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--schedule", "bogus"], "--schedule"), (["--validation-split", "1.5"], "--validation-split"),
+])
+def test_bad_training_options_are_refused_before_loading_data(tmp_path, args, fragment):
+    """Before: caught only after loading the data and printing the model."""
+    r = run_cli(tmp_path, "train", "--data", "digits", *args)
+    assert_cli_error(r, fragment)
+    assert r.stdout == ""
+
+
+def test_gradcheck_and_evaluate_say_which_samples_they_used(tmp_path):
+    r = run_cli(tmp_path, "gradcheck", "--data", "spirals", "--samples", "10")
+    assert "samples: the first 10 of 600 (--samples)" in r.stdout
+    assert run_cli(tmp_path, "train", "--data", "xor", "--epochs", "2", "--quiet", "--out",
+                   "x.npz").returncode == 0
+    r = run_cli(tmp_path, "evaluate", "--checkpoint", "x.npz", "--data", "xor")
+    assert r.returncode == 0 and "samples: all 4 of xor" in r.stdout
+
+
+def test_train_help_is_readable_and_states_the_dtype(tmp_path):
+    r = run_cli(tmp_path, "train", "--help")
+    assert r.returncode == 0
+    assert "{" not in r.stdout.split("options:")[0].split("\n\n", 1)[1]  # no raw JSON
+    assert "--hidden 64,64" in r.stdout and "float32" in r.stdout

@@ -284,7 +284,7 @@ def test_train_regression_csv(tmp_path):
     # evaluate a regression checkpoint: a loss and no accuracy
     r = run_cli(tmp_path, "evaluate", "--checkpoint", "reg.npz", "--data", "reg.csv")
     assert_ok(r)
-    assert "loss:" in r.stdout and "samples: 60" in r.stdout
+    assert "loss:" in r.stdout and "samples: all 60 of" in r.stdout
     assert "accuracy" not in r.stdout
 
 
@@ -577,7 +577,7 @@ def test_evaluate(trained):
     r = run_cli(d, "evaluate", "--checkpoint", str(model), "--data", "spirals")
     assert_ok(r)
     out = r.stdout
-    assert "samples: 600" in out
+    assert "samples: all 600 of" in out
     fields = dict(ln.split(": ", 1) for ln in out.splitlines() if ln.startswith(("loss", "acc")))
     loss, accuracy = float(fields["loss"]), float(fields["accuracy"])
     assert np.isfinite(loss) and loss > 0
@@ -585,7 +585,7 @@ def test_evaluate(trained):
     # a different seed is a different draw of the dataset
     r2 = run_cli(d, "evaluate", "--checkpoint", str(model), "--data", "spirals", "--seed", "5")
     assert_ok(r2)
-    assert "samples: 600" in r2.stdout
+    assert "samples: all 600 of" in r2.stdout
     assert r2.stdout != out
 
 

@@ -50,6 +50,16 @@ TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _describe_defaults() -> str:
+    """TRAIN_DEFAULTS in words, for ``xprop train --help``."""
+    def one(values: dict[str, Any]) -> str:
+        return ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in values.items())
+
+    rest = "; ".join(f"{name}: {one(values)}" for name, values in TRAIN_DEFAULTS.items()
+                     if name != "_")
+    return f"{one(TRAIN_DEFAULTS['_'])} (any other dataset); {rest}"
+
+
 class CLIError(Exception):
     """A user error reported as one line."""
 
@@ -121,6 +131,17 @@ def _check_output_path(path: str | None, force: bool, what: str) -> None:
         raise CLIError(f"{what}: directory {directory!r} is not writable")
     if os.path.exists(path) and not force:
         raise CLIError(f"{what}: {path!r} exists; pass --force to overwrite it")
+
+
+def _fraction(text: str) -> float:
+    """A number in [0, 1) (argparse type: refused before any work)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
 
 
 def _positive(kind: type):
@@ -393,11 +414,13 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         sizes = [X.shape[1], *_sizes(args.hidden or "4", "--hidden"), n_out]
         model = MLP(sizes, args.activation or "tanh", out_act, loss, seed=args.seed,
                     dtype=args.dtype, backend=args.backend)
+    total = len(y)
     if args.samples is not None:
         X, y = X[: args.samples], y[: args.samples]
     report = gradcheck(model, X, y, n_checks=args.n_checks, seed=args.seed, mode=args.mode,
                        check_input=args.check_input, dtype=args.dtype, h=args.step)
     print(f"model: {model}")
+    print(f"samples: the first {len(y)} of {total} (--samples)")
     print(report)
     return GRADCHECK_EXIT[report.verdict]
 
@@ -455,7 +478,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     X, y = _load_data(args.data, args.label, seed=args.seed)
     Xin = _apply_standardization(model, X)
     print(f"model: {model}")
-    print(f"samples: {len(y)}")
+    print(f"samples: all {len(y)} of {args.data} (a checkpoint does not record its training "
+          "split: with the data it was trained on, this mixes train and test samples)")
     print(f"loss: {model.loss(Xin, y):.6f}")
     if model.is_classifier:
         print(f"accuracy: {model.accuracy(Xin, y):.4f}")
@@ -486,8 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_demo)
 
     q = sub.add_parser("train", help="train a model on a built-in dataset or a file",
-                       description="Train an MLP. Options left out take per-dataset defaults "
-                                   f"({json.dumps(TRAIN_DEFAULTS)}).")
+                       description="Train an MLP. Options left out take per-dataset "
+                                   "defaults: " + _describe_defaults() + ".")
     q.add_argument("--data", default="spirals",
                    help=f"built-in dataset ({', '.join(datasets.DATASETS)}) or a .npz/.csv "
                         "file (default %(default)s)")
@@ -500,19 +524,25 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--init", default="auto", help="weight init (default %(default)s)")
     q.add_argument("--optimizer", default=None, help="sgd, momentum, nesterov, adam, adamw")
     q.add_argument("--lr", type=_positive(float), default=None, help="learning rate")
-    q.add_argument("--schedule", default=None, help="constant, step or cosine")
+    q.add_argument("--schedule", default=None, choices=["constant", "step", "cosine"],
+                   help="learning-rate schedule (default constant)")
     q.add_argument("--clip-norm", type=_positive(float), default=None,
                    help="clip gradients to this global norm")
     q.add_argument("--epochs", type=_positive(int), default=None)
     q.add_argument("--batch-size", type=_positive(int), default=None)
     q.add_argument("--test-size", type=float, default=None,
                    help="held-out fraction (default 0.2; 0 for none)")
-    q.add_argument("--validation-split", type=float, default=0.0)
-    q.add_argument("--early-stopping", type=_positive(int), default=None, metavar="PATIENCE")
+    q.add_argument("--validation-split", type=_fraction, default=0.0,
+                   help="fraction of the training data held out for validation, in [0, 1)")
+    q.add_argument("--early-stopping", type=_positive(int), default=None, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a lower validation loss "
+                        "(needs --validation-split)")
     q.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                    help="standardise features with training statistics (default on; saved "
                         "in the checkpoint)")
-    q.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    q.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="the network's dtype (default float32 here; Python's MLP defaults to "
+                        "float64)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--out", default=None, help="checkpoint file to write (.npz)")
     q.add_argument("--force", action="store_true", help="overwrite an existing --out")
