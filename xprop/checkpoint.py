@@ -144,6 +144,7 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
     for key in ("layer_sizes", "activations", "loss", "bias", "dtype", "parameters"):
         if key not in header:
             raise CheckpointError(f"checkpoint: {path!r} header lacks {key!r}")
+    _check_header_types(header, path)
     for name, shape in header["parameters"].items():
         if name not in arrays:
             raise CheckpointError(f"checkpoint: {path!r} lacks parameter {name!r}")
@@ -153,6 +154,32 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
                 f"header says {tuple(shape)}"
             )
     return header, arrays
+
+
+def _check_header_types(header: dict, path: str) -> None:
+    """Every header field of the kind it must be, before anything uses it."""
+    def bad(key: str, expected: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint: {path!r} header {key}: expected {expected}, got "
+                               f"{header[key]!r}")
+
+    sizes = header["layer_sizes"]
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes)):
+        raise bad("layer_sizes", "a list of at least 2 integers >= 1")
+    acts = header["activations"]
+    if not (isinstance(acts, list) and len(acts) == len(sizes) - 1
+            and all(isinstance(a, str) for a in acts)):
+        raise bad("activations", f"a list of {len(sizes) - 1} names (one per layer)")
+    if not isinstance(header["loss"], str):
+        raise bad("loss", "a name")
+    if not isinstance(header["bias"], bool):
+        raise bad("bias", "true or false")
+    if header["dtype"] not in ("float32", "float64"):
+        raise bad("dtype", "'float32' or 'float64'")
+    params = header["parameters"]
+    if not (isinstance(params, dict) and all(
+            isinstance(v, list) and all(isinstance(d, int) for d in v) for v in params.values())):
+        raise bad("parameters", "an object name -> shape")
 
 
 def load(path: str | os.PathLike, backend: Any = None, device: Any = None,
@@ -175,7 +202,7 @@ def load(path: str | os.PathLike, backend: Any = None, device: Any = None,
         raise CheckpointError(f"checkpoint: {path!r} lacks parameter {e}") from None
     except BackendError:
         raise  # the caller's backend/dtype choice, not the file, is at fault
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"checkpoint: {path!r} is inconsistent: {e}") from None
