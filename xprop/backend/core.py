@@ -194,11 +194,15 @@ class Backend:
         target = dtype_name(dtype, self.xp)
         if target not in FLOAT_DTYPES or x.size == 0:
             return
-        xp = np if isinstance(x, np.ndarray) else self.xp
         with np.errstate(invalid="ignore", over="ignore"):
-            finite = xp.isfinite(x) if xp.isdtype(x.dtype, "real floating") else None
-            mag = xp.abs(x) if finite is None else xp.where(finite, xp.abs(x), 0)
-            big = float(xp.max(mag))
+            if isinstance(x, np.ndarray):  # host data (NumPy 1.x has no isdtype)
+                mag = np.abs(x[np.isfinite(x)]) if x.dtype.kind == "f" else np.abs(x)
+                big = float(np.max(mag, initial=0.0))
+            else:
+                xp = self.xp
+                floating = xp.isdtype(x.dtype, "real floating")
+                mag = xp.where(xp.isfinite(x), xp.abs(x), 0) if floating else xp.abs(x)
+                big = float(xp.max(mag))
         limit = float(np.finfo(target).max)
         if big > limit:
             raise ValueError(f"{name}: values up to {big:.3g} overflow {target} (largest "
