@@ -229,3 +229,23 @@ def test_train_help_is_readable_and_states_the_dtype(tmp_path):
     assert r.returncode == 0
     assert "{" not in r.stdout.split("options:")[0].split("\n\n", 1)[1]  # no raw JSON
     assert "--hidden 64,64" in r.stdout and "float32" in r.stdout
+
+
+def test_seed_errors_name_the_option_and_numpy_seeds_work_everywhere(tmp_path):
+    assert_cli_error(run_cli(tmp_path, "train", "--data", "xor", "--seed", "-1"), "--seed")
+    X, y = _data()
+    m = xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy", seed=np.int64(3))
+    m.fit(X, y, epochs=1, seed=np.int64(4))
+    assert xprop.gradcheck(m, X, y, seed=np.int64(5), n_checks=2).passed
+
+
+def test_evaluate_can_score_the_test_part_train_held_out(tmp_path):
+    r = run_cli(tmp_path, "train", "--data", "digits", "--epochs", "3", "--quiet", "--out",
+                "d.npz")
+    assert r.returncode == 0, r.stderr
+    trained = r.stdout.split("test accuracy")[1].split()[0]
+    r = run_cli(tmp_path, "evaluate", "--checkpoint", "d.npz", "--data", "digits",
+                "--test-size", "0.2")
+    assert r.returncode == 0, r.stderr
+    assert "the 359 test samples of digits" in r.stdout
+    assert f"accuracy: {trained}" in r.stdout

@@ -133,6 +133,17 @@ def _check_output_path(path: str | None, force: bool, what: str) -> None:
         raise CLIError(f"{what}: {path!r} exists; pass --force to overwrite it")
 
 
+def _seed(text: str) -> int:
+    """A seed: an integer >= 0 (argparse type: its error names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     """A number in [0, 1) (argparse type: refused before any work)."""
     try:
@@ -476,10 +487,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.checkpoint, backend=args.backend)
     X, y = _load_data(args.data, args.label, seed=args.seed)
-    Xin = _apply_standardization(model, X)
     print(f"model: {model}")
-    print(f"samples: all {len(y)} of {args.data} (a checkpoint does not record its training "
-          "split: with the data it was trained on, this mixes train and test samples)")
+    if args.test_size > 0:
+        stratify = np.asarray(y).dtype.kind in "iub"
+        _, X, _, y = datasets.train_test_split(X, y, args.test_size, args.seed,
+                                               stratify=stratify)
+        print(f"samples: the {len(y)} test samples of {args.data} that xprop train holds out "
+              f"with --test-size {args.test_size:g} --seed {args.seed}")
+    else:
+        print(f"samples: all {len(y)} of {args.data} (a checkpoint does not record its training "
+              "split: with the data it was trained on, this mixes train and test samples; "
+              "--test-size picks the test part)")
+    Xin = _apply_standardization(model, X)
     print(f"loss: {model.loss(Xin, y):.6f}")
     if model.is_classifier:
         print(f"accuracy: {model.accuracy(Xin, y):.4f}")
@@ -543,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="the network's dtype (default float32 here; Python's MLP defaults to "
                         "float64)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=_seed, default=0)
     q.add_argument("--out", default=None, help="checkpoint file to write (.npz)")
     q.add_argument("--force", action="store_true", help="overwrite an existing --out")
     q.add_argument("--plot", default=None, metavar="FILE.png",
@@ -574,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--check-input", action="store_true", help="check dL/dX too")
     q.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="evaluation dtype; float32 (loose) for devices without float64")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=_seed, default=0)
     backend_arg(q, "numpy")
     q.set_defaults(func=cmd_gradcheck)
 
@@ -590,7 +609,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--label", default=None,
                        help="CSV label column" + (" to drop (default: none)"
                                                   if name == "predict" else " (default: last)"))
-        q.add_argument("--seed", type=int, default=0, help="seed of a generated dataset")
+        q.add_argument("--seed", type=_seed, default=0,
+                       help="seed of a generated dataset (and of --test-size's split)")
+        if name == "evaluate":
+            q.add_argument("--test-size", type=_fraction, default=0.0,
+                           help="score only the test part of the split xprop train makes "
+                                "with this fraction and --seed (default 0: every sample)")
         if name == "predict":
             q.add_argument("--out", default=None, help="CSV file for the predictions")
             q.add_argument("--force", action="store_true")

@@ -48,6 +48,7 @@ at float32 precision.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -288,7 +289,7 @@ def _validate(h: float | None, method: str, n_checks: int | None, seed: int, mod
     if n_checks is not None and (isinstance(n_checks, bool) or not isinstance(n_checks, int)
                                  or n_checks < 1):
         raise ValueError(f"n_checks: expected an integer >= 1 or None, got {n_checks!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     step = float(GRADCHECK[dtype]["h"] if h is None else h)
     if not math.isfinite(step) or step <= 0:
