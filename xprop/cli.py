@@ -547,8 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate schedule (default constant)")
     q.add_argument("--clip-norm", type=_positive(float), default=None,
                    help="clip gradients to this global norm")
-    q.add_argument("--epochs", type=_positive(int), default=None)
-    q.add_argument("--batch-size", type=_positive(int), default=None)
+    q.add_argument("--epochs", type=_positive(int), default=None,
+                   help="passes over the training data (per-dataset default above)")
+    q.add_argument("--batch-size", type=_positive(int), default=None,
+                   help="samples per step (per-dataset default above)")
     q.add_argument("--test-size", type=float, default=None,
                    help="held-out fraction (default 0.2; 0 for none)")
     q.add_argument("--validation-split", type=_fraction, default=0.0,
@@ -562,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="the network's dtype (default float32 here; Python's MLP defaults to "
                         "float64)")
-    q.add_argument("--seed", type=_seed, default=0)
+    q.add_argument("--seed", type=_seed, default=0,
+                   help="seed of the weights, the shuffling, the splits and generated data")
     q.add_argument("--out", default=None, help="checkpoint file to write (.npz)")
     q.add_argument("--force", action="store_true", help="overwrite an existing --out")
     q.add_argument("--plot", default=None, metavar="FILE.png",
@@ -593,7 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--check-input", action="store_true", help="check dL/dX too")
     q.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="evaluation dtype; float32 (loose) for devices without float64")
-    q.add_argument("--seed", type=_seed, default=0)
+    q.add_argument("--seed", type=_seed, default=0,
+                   help="seed of the weights, the shuffling, the splits and generated data")
     backend_arg(q, "numpy")
     q.set_defaults(func=cmd_gradcheck)
 
