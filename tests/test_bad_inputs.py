@@ -249,3 +249,17 @@ def test_evaluate_can_score_the_test_part_train_held_out(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "the 359 test samples of digits" in r.stdout
     assert f"accuracy: {trained}" in r.stdout
+
+
+def test_empty_and_bool_label_npz_files(tmp_path):
+    """Before: an empty .npz crashed in a reduction; bool labels chose a model, printed it,
+    then refused it."""
+    np.savez(tmp_path / "empty.npz", X=np.zeros((0, 2)), y=np.zeros(0, dtype=int))
+    r = run_cli(tmp_path, "train", "--data", "empty.npz", "--epochs", "2")
+    assert_cli_error(r, "y")
+    assert r.stdout == ""
+    X, y = _data(40)
+    np.savez(tmp_path / "bools.npz", X=X, y=y.astype(bool))
+    r = run_cli(tmp_path, "train", "--data", "bools.npz", "--epochs", "5", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "softmax" in r.stdout and "train accuracy" in r.stdout
