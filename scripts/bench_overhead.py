@@ -160,6 +160,15 @@ def bench_digits(rounds: int, epochs: int) -> dict[str, float]:
     return interleave(fns, rounds, epochs)
 
 
+def report(title: str, res: dict[str, float], unit: str, scale: float, target: float) -> None:
+    """Per-epoch times and the ratio of fit to the hand-written loop."""
+    print(f"{title}, per epoch:")
+    for k, t in res.items():
+        print(f"  {k:<26} {t * scale:8.3f} {unit}")
+    ratio = res["xprop fit"] / res["hand-written loop"]
+    print(f"  RATIO fit / hand-written loop:          {ratio:.3f}  (target <= {target})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
@@ -169,21 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{time.strftime('%Y-%m-%d')}: python {platform.python_version()}, numpy "
           f"{np.__version__}, xprop {xprop.__version__}, {platform.machine()}")
     res = bench_xor(rounds, 200 if args.quick else 2000)
-    print("XOR 2-4-1, full-batch GD, float64, per epoch:")
-    for k, t in res.items():
-        print(f"  {k:<26} {t * 1e6:8.2f} us")
-    ratio = res["xprop fit"] / res["hand-written loop"]
-    print(f"  RATIO fit / hand-written loop:          {ratio:.3f}"
-          "  (target <= 1.2)")
+    report("XOR 2-4-1, full-batch GD, float64", res, "us", 1e6, 1.2)
     print(f"  RATIO fit / hand-written loop + loss:   "
           f"{res['xprop fit'] / res['hand-written loop + loss']:.3f}")
     res = bench_digits(rounds, 2 if args.quick else 10)
-    print("digits-sized 64-128-10, Adam, batch 64, float32, per epoch:")
-    for k, t in res.items():
-        print(f"  {k:<26} {t * 1e3:8.3f} ms")
-    ratio = res["xprop fit"] / res["hand-written loop"]
-    print(f"  RATIO fit / hand-written loop:          {ratio:.3f}"
-          "  (target <= 1.1)")
+    report("digits-sized 64-128-10, Adam, batch 64, float32", res, "ms", 1e3, 1.1)
     return 0
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from xprop import network
+from xprop.backend import dtype_name
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer, get_optimizer
 from xprop.train import History, TrainingDivergedError
@@ -74,16 +75,19 @@ class Communicator:
         reduce = self._device[key]
         if reduce is not None:
             return reduce(backend.xp.asarray(x, copy=True))
-        host = np.ascontiguousarray(backend.adapter.to_host(x), dtype=_host_dtype(x, backend))
+        host = np.ascontiguousarray(backend.adapter.to_host(x), dtype=dtype_name(x.dtype,
+                                                                                 backend.xp))
         host = host.copy() if not host.flags.writeable else host
         self.comm.Allreduce(self._mpi.IN_PLACE, host, op=self._mpi.SUM)
-        return backend.from_host(host, host.dtype.name)
+        # a host backend's array is the result itself; a device gets one copy back
+        return host if backend.owns(host) else backend.from_host(host, host.dtype.name)
 
     def broadcast(self, x: Array, backend: Any) -> Array:
         """Rank 0's ``x`` on every rank."""
         if self.size == 1:
             return x
-        host = np.array(backend.adapter.to_host(x), dtype=_host_dtype(x, backend), copy=True)
+        host = np.array(backend.adapter.to_host(x), dtype=dtype_name(x.dtype, backend.xp),
+                        copy=True)
         self.comm.Bcast(host, root=0)
         return backend.from_host(host, host.dtype.name)
 
@@ -112,12 +116,6 @@ class Communicator:
     def abort(self, code: int = 2) -> None:
         """End every rank of the job (after a rank's error was reported)."""
         self.comm.Abort(code)
-
-
-def _host_dtype(x: Array, backend: Any) -> str:
-    from xprop.backend import dtype_name
-
-    return dtype_name(x.dtype, backend.xp)
 
 
 def world() -> Communicator:
@@ -257,8 +255,9 @@ def fit_distributed(model: Any, X: Any, y: Any, *, comm: Communicator | None = N
         offset, records = 0, []
         for s, (lo, hi) in zip(starts, mine):
             count, total = hi - lo, min(s + B, n) - s
-            grad = xp.zeros_like(params.buffer)
-            if count:
+            if not count:  # no rows of this batch here: contribute zeros to the sum
+                grad = xp.zeros_like(params.buffer)
+            else:
                 Xb, Yb = Xr[offset:offset + count, ...], Yr[offset:offset + count, ...]
                 offset += count
                 _, cache = network.forward(params, Xb, arch, xp)
