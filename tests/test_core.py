@@ -254,6 +254,44 @@ def test_adapter_kernels_agree_with_the_portable_versions(case):
     np.testing.assert_array_equal(host(buf[12:]), host(xp.sum(b, axis=0)))
 
 
+def test_named_operation_kernels_agree_with_the_portable_versions(case):
+    """A library's own kernels for named operations (torch: addmm, fused activation
+    forward/backward, ``sub_`` with alpha) agree with the portable Array-API versions to a
+    few ulps, in the namespace, dtype and shape of the portable result."""
+    from xprop.activations import ACTIVATIONS
+    from xprop.backend import Adapter
+
+    xp, adapter, portable = case.xp, case.backend.adapter, Adapter()
+    rng = np.random.default_rng(4)
+    put = case.backend.from_host
+    A, W = put(rng.standard_normal((5, 3)), case.dtype), put(rng.standard_normal((3, 4)),
+                                                             case.dtype)
+    b, G = put(rng.standard_normal(4), case.dtype), put(rng.standard_normal((5, 4)), case.dtype)
+    rtol = 1e-6 if case.dtype == "float32" else 1e-14
+
+    def same(got, want):
+        assert_backend_array(got, case.backend)
+        assert got.dtype == want.dtype and tuple(got.shape) == tuple(want.shape)
+        np.testing.assert_allclose(host(got), host(want), rtol=rtol, atol=rtol)
+
+    same(adapter.affine(A, W, b, xp), portable.affine(A, W, b, xp))
+    same(adapter.affine(A, W, None, xp), A @ W)
+    Z = portable.affine(A, W, b, xp)
+    acts = tuple(ACTIVATIONS[n] for n in ("relu", "sigmoid", "tanh", "gelu"))
+    for act, (f, bwd) in zip(acts, adapter.activation_functions(acts)):
+        a = act.forward(Z, xp)
+        same(f(Z, xp), a)
+        same(bwd(G, Z, a, xp), act.backward(G, Z, a, xp))
+    p1, p2 = put(rng.standard_normal(7), case.dtype), put(rng.standard_normal(7), case.dtype)
+    g = put(rng.standard_normal(7), case.dtype)
+    fast = adapter.sub_scaled(xp.asarray(p1, copy=True), 0.25, g, xp)
+    slow = portable.sub_scaled(xp.asarray(p1, copy=True), 0.25, g, xp)
+    same(fast, slow)
+    kept = xp.asarray(p2, copy=True)
+    got = adapter.sub_scaled(kept, 0.5, g, xp)
+    assert (got is kept) == case.backend.mutable  # in place where arrays are mutable
+
+
 # --------------------------------------------------------------------------- per-sample losses
 
 

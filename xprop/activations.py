@@ -36,6 +36,9 @@ class Activation:
     derivative: Callable[[Array, Array, Any], Array]
     backward: Callable[[Array, Array, Array, Any], Array]
     kink: bool = False
+    #: the name of a named operation a backend may run with its own fused kernels (forward
+    #: and backward; see ``Adapter.activation_functions``); None for made-up activations
+    kernel: str | None = None
 
     def __call__(self, z: Array) -> Array:
         return self.forward(z, array_namespace(z))
@@ -180,17 +183,18 @@ def gelu_derivative(z: Array, a: Array, xp: Any) -> Array:
 
 
 def _make(name: str, f: Callable, d: Callable, backward: Callable | None = None,
-          kink: bool = False) -> Activation:
-    return Activation(name, f, d, backward or _elementwise_backward(d), kink)
+          kink: bool = False, kernel: str | None = None) -> Activation:
+    return Activation(name, f, d, backward or _elementwise_backward(d), kink, kernel)
 
 
 ACTIVATIONS: dict[str, Activation] = {
     "identity": Activation("identity", identity, identity_derivative,
                            lambda g, z, a, xp: g),
-    "relu": _make("relu", relu, relu_derivative, relu_backward, kink=True),
+    "relu": _make("relu", relu, relu_derivative, relu_backward, kink=True, kernel="relu"),
     "leaky_relu": make_leaky_relu(0.01),
-    "sigmoid": _make("sigmoid", sigmoid, sigmoid_derivative, sigmoid_backward),
-    "tanh": _make("tanh", tanh, tanh_derivative, tanh_backward),
+    "sigmoid": _make("sigmoid", sigmoid, sigmoid_derivative, sigmoid_backward,
+                     kernel="sigmoid"),
+    "tanh": _make("tanh", tanh, tanh_derivative, tanh_backward, kernel="tanh"),
     "softmax": _make("softmax", softmax, softmax_derivative, softmax_backward),
     "exp": _make("exp", exp, exp_derivative, exp_backward),
     "softplus": _make("softplus", softplus, softplus_derivative),

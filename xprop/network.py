@@ -82,15 +82,14 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
     """The output ``A_L`` of shape ``(n, sizes[-1])`` for inputs ``X`` of shape
     ``(n, sizes[0])``, and the :class:`Cache` for :func:`backward`."""
     xp = array_namespace(X) if xp is None else xp
+    ops = adapter_of_namespace(xp)  # Z = A @ W + b in one kernel where the library has one
     inputs, pre = [], []
     A = X
-    for (w, b), act in zip(arch.names, arch.activations):
-        Z = A @ params[w]
-        if b is not None:
-            Z += params[b]  # Z is our own temporary: in place where arrays allow, else rebound
+    for (w, b), (f, _) in zip(arch.names, ops.activation_functions(arch.activations)):
+        Z = ops.affine(A, params[w], None if b is None else params[b], xp)
         inputs.append(A)
         pre.append(Z)
-        A = act.forward(Z, xp)
+        A = f(Z, xp)
     return A, Cache(inputs, pre, A)
 
 
@@ -110,9 +109,9 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     (JAX) ignore it and return a new buffer, as without ``out``.
     """
     xp = array_namespace(Y) if xp is None else xp
-    ops = None if out is None else adapter_of_namespace(xp)
-    if ops is not None and not ops.mutable:
-        ops = None
+    adapter = adapter_of_namespace(xp)
+    backwards = [bwd for _, bwd in adapter.activation_functions(arch.activations)]
+    ops = adapter if out is not None and adapter.mutable else None
     dZ = arch.head.output_grad(cache.pre[-1], cache.output, Y, xp)
     if row_weights is not None:
         dZ = dZ * row_weights[:, None]
@@ -130,7 +129,7 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
             ops.matmul_into(cache.inputs[i].T, dZ, out[w], xp)
         if i > 0:
             dA = dZ @ params[w].T
-            dZ = arch.activations[i - 1].backward(dA, cache.pre[i - 1], cache.inputs[i], xp)
+            dZ = backwards[i - 1](dA, cache.pre[i - 1], cache.inputs[i], xp)
         elif input_grad:
             dX = dZ @ params[w].T
     grads = out if ops is not None else Params.wrap(

@@ -18,6 +18,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from xprop.backend.core import adapter_of_namespace
 from xprop.validation import check_int, check_positive
 
 Array = Any
@@ -70,7 +71,42 @@ class Optimizer:
             start += n
 
     def _update(self, buffer: Array, grad: Array, xp: Any) -> Array:
+        buffer, arrays = self.apply(buffer, grad, self.arrays(), self.coefficients(), xp)
+        self.set_arrays(arrays)
+        return buffer
+
+    # The update as a pure function, for compiled training loops (see xprop.compiled): the
+    # state arrays and the step's host scalars come in, the new buffer and state go out.
+    #: whether :meth:`coefficients` change with ``t`` (else only with ``lr``)
+    stepwise: bool = False
+
+    def coefficients(self) -> tuple[float, ...]:
+        """The host scalars of step ``t`` (after :meth:`update` counted it): the learning
+        rate and whatever else depends on ``t`` or ``lr`` only."""
+        return (self.lr,)
+
+    def arrays(self) -> tuple[Array | None, ...]:
+        """The state arrays (None before the first step)."""
+        return ()
+
+    def set_arrays(self, arrays: tuple[Array, ...]) -> None:
+        """Replace the state arrays (the inverse of :meth:`arrays`)."""
+
+    def initial_arrays(self, buffer: Array, xp: Any) -> tuple[Array, ...]:
+        """State arrays to start from that :meth:`apply` treats as its first step."""
+        return tuple(xp.zeros_like(buffer) for _ in self.arrays())
+
+    def apply(self, p: Array, g: Array, arrays: tuple, coeffs: tuple,
+              xp: Any) -> tuple[Array, tuple]:
+        """``(new p, new state arrays)`` from ``p``, gradient ``g``, the state ``arrays`` and
+        :meth:`coefficients` (floats, or 0-d arrays in a compiled loop). ``p`` is updated in
+        place where the namespace allows it."""
         raise NotImplementedError
+
+    def constants(self) -> tuple:
+        """The settings that stay fixed while training (what a compiled step bakes in)."""
+        return tuple((k, v) for k, v in vars(self).items()
+                     if not k.startswith("_") and k not in ("lr", "t"))
 
     def state(self) -> dict[str, Any]:
         """A snapshot of the optimizer's state. State arrays are replaced at every step
@@ -102,17 +138,25 @@ class SGD(Optimizer):
         self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
         self._velocity: Array | None = None
 
-    def _update(self, p: Array, g: Array, xp: Any) -> Array:
-        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+    def arrays(self) -> tuple[Array | None, ...]:
+        return (self._velocity,) if self.momentum else ()
+
+    def set_arrays(self, arrays: tuple[Array, ...]) -> None:
+        if self.momentum:
+            (self._velocity,) = arrays
+
+    def apply(self, p: Array, g: Array, arrays: tuple, coeffs: tuple,
+              xp: Any) -> tuple[Array, tuple]:
+        (lr,) = coeffs
+        mu, wd = self.momentum, self.weight_decay
         if wd:
             g = g + wd * p
         if mu:
-            v = self._velocity
+            (v,) = arrays  # zeros at the first step give v = g, as None does
             v = xp.asarray(g, copy=True) if v is None else mu * v + g
-            self._velocity = v
+            arrays = (v,)
             g = g + mu * v if self.nesterov else v
-        p -= lr * g
-        return p
+        return adapter_of_namespace(xp).sub_scaled(p, lr, g, xp), arrays
 
 
 class Adam(Optimizer):
@@ -134,22 +178,35 @@ class Adam(Optimizer):
         self._m: Array | None = None
         self._v: Array | None = None
 
-    def _update(self, p: Array, g: Array, xp: Any) -> Array:
+    stepwise = True
+
+    def coefficients(self) -> tuple[float, ...]:
+        """``(lr * weight_decay, lr / (1 - b1^t), sqrt(1 - b2^t))``."""
         b1, b2 = self.betas
-        lr, wd, t = self.lr, self.weight_decay, self.t
-        if self._m is None:
-            self._m, self._v = xp.zeros_like(p), xp.zeros_like(p)
-        step_size = lr / (1.0 - b1**t)
-        root_c2 = math.sqrt(1.0 - b2**t)
-        if wd and self.decoupled:
-            p -= (lr * wd) * p
-        elif wd:
-            g = g + wd * p
-        m = b1 * self._m + (1.0 - b1) * g
-        v = b2 * self._v + (1.0 - b2) * (g * g)
-        self._m, self._v = m, v
+        return (self.lr * self.weight_decay, self.lr / (1.0 - b1**self.t),
+                math.sqrt(1.0 - b2**self.t))
+
+    def arrays(self) -> tuple[Array | None, ...]:
+        return self._m, self._v
+
+    def set_arrays(self, arrays: tuple[Array, ...]) -> None:
+        self._m, self._v = arrays
+
+    def apply(self, p: Array, g: Array, arrays: tuple, coeffs: tuple,
+              xp: Any) -> tuple[Array, tuple]:
+        b1, b2 = self.betas
+        lr_wd, step_size, root_c2 = coeffs
+        m, v = arrays
+        if m is None:
+            m, v = xp.zeros_like(p), xp.zeros_like(p)
+        if self.weight_decay and self.decoupled:
+            p -= lr_wd * p
+        elif self.weight_decay:
+            g = g + self.weight_decay * p
+        m = b1 * m + (1.0 - b1) * g
+        v = b2 * v + (1.0 - b2) * (g * g)
         p -= step_size * (m / (xp.sqrt(v) / root_c2 + self.eps))
-        return p
+        return p, (m, v)
 
 
 class AdamW(Adam):

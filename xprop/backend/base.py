@@ -105,6 +105,66 @@ class Adapter:
         """``out[...] = sum(x, axis=0)``."""
         out[...] = xp.sum(x, axis=0)
 
+    # ----------------------------------------------------------------- compiled loops
+    #: the library compiles whole functions (jit) with loops inside (see xprop.compiled)
+    compiles: ClassVar[bool] = False
+
+    def jit(self, fn: Any) -> Any:
+        """``fn`` compiled for this library's arrays (libraries that compile)."""
+        raise NotImplementedError(f"{self.name} does not compile functions")
+
+    def fori_loop(self, lower: Any, upper: Any, body: Any, init: Any) -> Any:
+        """``init`` through ``body(i, carry)`` for ``i`` in ``range(lower, upper)``, inside
+        a compiled function; the bounds may be traced values."""
+        carry = init
+        for i in range(lower, upper):
+            carry = body(i, carry)
+        return carry
+
+    def scan(self, body: Any, init: Any, xs: Any) -> Any:
+        """``carry`` through ``body(carry, x)`` for each ``x`` along the first axis of the
+        arrays in ``xs`` (a tuple): the final carry."""
+        carry = init
+        for i in range(xs[0].shape[0]):
+            carry = body(carry, tuple(x[i, ...] for x in xs))
+        return carry
+
+    def set_at(self, x: Any, index: Any, value: Any) -> Any:
+        """``x`` with ``x[index] = value``: in place where arrays are mutable, else a copy."""
+        x[index] = value
+        return x
+
+    def affine(self, A: Any, W: Any, b: Any | None, xp: Any) -> Any:
+        """``A @ W + b`` (``b`` None: no bias), a new array."""
+        Z = A @ W
+        if b is not None:
+            Z += b  # Z is our own temporary: in place where arrays allow, else rebound
+        return Z
+
+    def sub_scaled(self, p: Any, alpha: Any, g: Any, xp: Any) -> Any:
+        """``p - alpha * g``: ``p`` itself, updated in place, where arrays are mutable."""
+        p -= alpha * g
+        return p
+
+    def kernel(self, name: str) -> tuple[Any, Any] | None:
+        """This library's own ``(forward(z, xp), backward(g, z, a, xp))`` for the named
+        activation ``name`` (either may be None: the portable one), or None."""
+        return None
+
+    def activation_functions(self, activations: tuple) -> tuple[tuple[Any, Any], ...]:
+        """``(forward, backward)`` per activation: the library's kernels where it has them
+        (see :meth:`kernel`), else the portable functions. Remembered per tuple."""
+        cache = self.__dict__.setdefault("_activation_cache", {})
+        hit = cache.get(id(activations))
+        if hit is None or hit[0] is not activations:
+            fns = []
+            for act in activations:
+                own = self.kernel(act.kernel) if act.kernel else None
+                own = own or (None, None)
+                fns.append((own[0] or act.forward, own[1] or act.backward))
+            hit = cache[id(activations)] = (activations, tuple(fns))
+        return hit[1]
+
     def plain(self, x: Any) -> Any:
         """``x`` without library bookkeeping that training must not carry along (a torch
         tensor's autograd graph); ``x`` itself elsewhere."""
@@ -124,6 +184,11 @@ class Adapter:
             return np.asarray(x)
         except Exception:
             return np.from_dlpack(x)
+
+    def from_host(self, xp: Any, host: np.ndarray, device: Any, dtype: Any = None) -> Any:
+        """A copy of the NumPy array ``host`` on ``device`` (in ``dtype`` when given)."""
+        kw = {} if dtype is None else {"dtype": dtype}
+        return xp.asarray(host, device=device, copy=True, **kw)
 
     def supported_float_dtypes(self, xp: Any, device: Any) -> tuple[str, ...]:
         """The names in :data:`FLOAT_DTYPES` that ``device`` supports (asked once per device

@@ -140,7 +140,7 @@ class Backend:
             )
         # floating data names its dtype (array-api-strict on NumPy 1.26 would give float64)
         kw = {"dtype": getattr(self.xp, h.dtype.name)} if h.dtype.kind == "f" else {}
-        x = self.xp.asarray(h, device=self.device, copy=True, **kw)
+        x = self.adapter.from_host(self.xp, h, self.device, kw.get("dtype"))
         if h.dtype.kind == "f" and x.dtype != getattr(self.xp, h.dtype.name):
             raise BackendError(
                 f"dtype: {h.dtype.name} data became {x.dtype} on {self.describe()}; "

@@ -59,6 +59,26 @@ class TorchAdapter(Adapter):
     def plain(self, x: Any) -> Any:
         return x.detach() if x.requires_grad else x
 
+    def affine(self, A: Any, W: Any, b: Any | None, xp: Any) -> Any:
+        # one fused kernel: the bias is the GEMM's C operand (beta = 1)
+        torch = sys.modules["torch"]
+        return A @ W if b is None else torch.addmm(b, A, W)
+
+    def sub_scaled(self, p: Any, alpha: Any, g: Any, xp: Any) -> Any:
+        return p.sub_(g, alpha=alpha)  # one pass, no temporary
+
+    def kernel(self, name: str) -> tuple[Any, Any] | None:
+        torch = sys.modules["torch"]
+        aten = torch.ops.aten
+        return {
+            "relu": (lambda z, xp: torch.relu(z),
+                     lambda g, z, a, xp: aten.threshold_backward(g, a, 0)),
+            "sigmoid": (lambda z, xp: torch.sigmoid(z),
+                        lambda g, z, a, xp: aten.sigmoid_backward(g, a)),
+            "tanh": (lambda z, xp: torch.tanh(z),
+                     lambda g, z, a, xp: aten.tanh_backward(g, a)),
+        }.get(name)
+
     def matmul_into(self, a: Any, b: Any, out: Any, xp: Any) -> None:
         sys.modules["torch"].matmul(a, b, out=out)  # torch is loaded: a is a tensor
 

@@ -1,0 +1,208 @@
+"""Compiled training: whole chunks of epochs as one compiled function, on libraries that compile
+(JAX: ``jax.jit`` with ``lax.fori_loop`` over epochs and ``lax.scan`` over batches).
+
+The compiled function runs the same pure step as the eager loop: :func:`xprop.network.forward`,
+:func:`~xprop.network.backward`, optional clipping, and the optimizer's pure
+:meth:`~xprop.optimizers.Optimizer.apply` on the flat buffer. What the eager loop does on the
+host between steps comes in as arrays: each epoch's shuffle order (the same seeded host
+permutations, shape ``(K, n)``) and each step's optimizer coefficients (learning rate, Adam's
+bias corrections; shape ``(K, steps, c)``, computed on the host exactly as the eager optimizer
+computes them). Per-epoch records (summed loss and hits, from the batch outputs before each
+update, as the eager loop keeps them) are accumulated inside; the host reads them, the finite
+check and nothing else once per chunk.
+
+The chunk length ``k <= K`` is a traced value, so one compilation serves every chunk of a fit
+(and, cached by configuration, later fits of the same shapes). Epochs are laid out as
+``n // B`` full batches scanned in a loop plus one short batch when ``B`` does not divide ``n``;
+shuffled batches are gathered from the data by their rows of the epoch's order.
+Results equal the eager path's within float rounding: the compiler may fuse and reorder.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from xprop import network
+from xprop import validation as V
+from xprop.backend.core import adapter_of_namespace
+from xprop.backend.host import to_numpy
+from xprop.optimizers import Optimizer, clip_scale
+from xprop.params import Params
+
+Array = Any
+
+__all__ = ["EPOCHS_PER_CALL", "CompiledEpochs", "compiled_epochs"]
+
+EPOCHS_PER_CALL = 1024  # K: the most epochs one call of the compiled function trains
+
+_CACHE: dict[Any, Callable] = {}  # configuration -> compiled function (a few per process)
+
+
+def compiled_epochs(model: Any, opt: Optimizer, X: Array, Y: Array, truth: Array | None,
+                    n: int, batch_size: int, shuffled: bool,
+                    clip_norm: float | None) -> CompiledEpochs | None:
+    """A :class:`CompiledEpochs` for this training set-up, or None when the model's library
+    does not compile functions."""
+    ops = adapter_of_namespace(model.xp)
+    if not ops.compiles:
+        return None
+    return CompiledEpochs(model, opt, ops, X, Y, truth, n, batch_size, shuffled, clip_norm)
+
+
+class CompiledEpochs:
+    """Trains chunks of epochs with one compiled call each (see the module docstring)."""
+
+    def __init__(self, model: Any, opt: Optimizer, ops: Any, X: Array, Y: Array,
+                 truth: Array | None, n: int, batch_size: int, shuffled: bool,
+                 clip_norm: float | None) -> None:
+        self.model, self.opt, self.ops = model, opt, ops
+        self.X, self.Y, self.truth = X, Y, truth
+        self.n, self.batch_size, self.shuffled = n, batch_size, shuffled
+        self.steps = -(-n // batch_size)
+        self.dtype = model.params.buffer.dtype
+        key = (model.arch, type(opt), opt.constants(), n, batch_size, shuffled, clip_norm,
+               truth is not None, str(self.dtype), str(X.dtype), ops.name)
+        try:
+            fn = _CACHE.get(key)
+        except TypeError:  # unhashable parts: compile for this fit only
+            key, fn = None, None
+        if fn is None:
+            fn = ops.jit(_chunk_function(model.arch, opt, ops, model.xp, n, batch_size,
+                                         shuffled, clip_norm, truth is not None))
+            if key is not None:
+                if len(_CACHE) >= 8:
+                    _CACHE.pop(next(iter(_CACHE)))
+                _CACHE[key] = fn
+        self.fn = fn
+        self._coeffs: tuple[np.ndarray, Array] | None = None  # the last ones, host and device
+
+    def run(self, epochs: range, lr_at: Callable[[int], float] | None,
+            perms: Iterator[np.ndarray] | None, t0: float
+            ) -> tuple[list[tuple[int, float, Array | None, float]],
+                       list[tuple[float, float]] | None]:
+        """Train ``epochs`` (at most :data:`EPOCHS_PER_CALL`). Returns one ``(index, lr,
+        order, time)`` per epoch (``order``: the host permutation, or None) and the
+        ``(summed loss, hits)`` records, None when a loss or a parameter is not finite.
+        Times are the chunk's wall time spread evenly over its epochs (the host does not
+        see epochs end inside a compiled call)."""
+        model, opt, xp = self.model, self.opt, self.model.xp
+        k, K = len(epochs), EPOCHS_PER_CALL
+        start = time.perf_counter()
+        if lr_at is None and not opt.stepwise:  # one set of coefficients for the chunk
+            lrs = [opt.lr] * k
+            opt.t += k * self.steps
+            rows = [opt.coefficients()]
+        else:
+            lrs, rows = [], []
+            for epoch in epochs:
+                if lr_at is not None:
+                    lr = lr_at(epoch)
+                    if lr != opt.lr:
+                        opt.lr = V.check_positive(lr, f"schedule({epoch})")
+                lrs.append(opt.lr)
+                if opt.stepwise:  # the optimizer's own host arithmetic, step by step
+                    for _ in range(self.steps):
+                        opt.t += 1
+                        rows.append(opt.coefficients())
+                else:  # the same for every step of the epoch
+                    opt.t += self.steps
+                    rows.append(opt.coefficients())
+        c = len(rows[0])
+        host = np.zeros((K, self.steps, c), np.float64)
+        host[:k] = np.reshape(rows, (-1, self.steps if opt.stepwise else 1, c))
+        if self._coeffs is None or not np.array_equal(host, self._coeffs[0]):
+            self._coeffs = host, model.backend.from_host(host, self.dtype)  # often unchanged
+        orders, host_orders = None, [None] * k
+        if self.shuffled:
+            host_orders = [next(perms) for _ in range(k)]
+            stacked = np.zeros((K, self.n), np.int64)
+            stacked[:k] = host_orders
+            orders = model.backend.from_host(stacked)
+        arrays = tuple(xp.zeros_like(model.params.buffer) if a is None else a
+                       for a in opt.arrays())
+        buffer, arrays, records = self.fn(model.params.buffer, arrays, self.X, self.Y,
+                                          self.truth, orders, self._coeffs[1], k)
+        model.params.assign(buffer)
+        opt.set_arrays(arrays)
+        values = np.asarray(to_numpy(records), np.float64)
+        end = time.perf_counter()
+        times = ((start - t0) + (end - start) * np.arange(1, k + 1) / k).tolist()
+        done = list(zip(epochs, lrs, host_orders, times))
+        if not (np.all(np.isfinite(values[:k])) and math.isfinite(values[-1])):
+            return done, None
+        return done, list(zip(values[:k].tolist(), values[K:K + k].tolist()))
+
+
+def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: Any, n: int,
+                    batch_size: int, shuffled: bool, clip_norm: float | None,
+                    classifier: bool) -> Callable:
+    """``run(buffer, arrays, X, Y, truth, orders, coeffs, k) -> (buffer, arrays, records)``
+    training ``k`` epochs; ``records`` is ``[loss_0..loss_{K-1}, hits_0..hits_{K-1}, finite]``
+    (``finite`` is NaN when a parameter is not finite)."""
+    head, layout = arch.head, arch.layout
+    full, tail = divmod(n, batch_size)
+
+    def step(buffer, arrays, Xb, Yb, Tb, c):
+        params = Params.wrap(layout, buffer, xp)
+        _, cache = network.forward(params, Xb, arch, xp)
+        grads = network.backward(params, cache, Yb, arch, xp=xp)
+        g = grads.buffer
+        if clip_norm is not None:
+            g = g * clip_scale(list(grads.values()), clip_norm, xp)[1]
+        coeffs = tuple(c[i] for i in range(c.shape[0]))
+        buffer, arrays = opt.apply(buffer, g, arrays, coeffs, xp)
+        # the records of this batch, from its outputs before the update
+        loss = xp.sum(head.rows(cache.pre[-1], cache.output, Yb, xp))
+        hits = (xp.sum(xp.astype(head.hit_rows(cache.output, Tb, xp), loss.dtype))
+                if classifier else xp.zeros_like(loss))
+        return buffer, arrays, loss, hits
+
+    def run(buffer, arrays, X, Y, truth, orders, coeffs, k):
+        K = coeffs.shape[0]
+        zeros = xp.zeros((K,), dtype=coeffs.dtype)
+
+        def epoch(e, carry):
+            buffer, arrays, losses, hitss = carry
+            ce = coeffs[e, ...]
+            data = (X, Y, truth) if classifier else (X, Y)
+
+            def batch(carry, xs):
+                buffer, arrays, loss, hits = carry
+                if shuffled:  # xs = (indices, coefficients): gather the batch's rows
+                    index, cb = xs
+                    parts = [xp.take(a, index, axis=0) for a in data]
+                else:  # xs = (X rows, Y rows[, truth rows], coefficients)
+                    *parts, cb = xs
+                buffer, arrays, bl, bh = step(buffer, arrays, parts[0], parts[1],
+                                              parts[2] if classifier else None, cb)
+                return buffer, arrays, loss + bl, hits + bh
+
+            total = (buffer, arrays, zeros[0], zeros[0])
+            m = full * batch_size
+            if shuffled:
+                order = orders[e, ...]
+                xs = (xp.reshape(order[:m], (full, batch_size)), ce[:full, ...])
+                last = (order[m:], ce[full, ...])
+            else:
+                xs = (*(xp.reshape(a[:m, ...], (full, batch_size, *a.shape[1:]))
+                        for a in data), ce[:full, ...])
+                last = (*(a[m:, ...] for a in data), ce[full, ...])
+            if full:
+                total = ops.scan(batch, total, xs) if full > 1 else batch(
+                    total, tuple(x[0, ...] for x in xs))
+            if tail:
+                total = batch(total, last)
+            buffer, arrays, loss, hits = total
+            return (buffer, arrays, ops.set_at(losses, e, loss), ops.set_at(hitss, e, hits))
+
+        buffer, arrays, losses, hitss = ops.fori_loop(0, k, epoch,
+                                                      (buffer, arrays, zeros, zeros))
+        finite = xp.reshape(xp.sum(buffer * 0.0), (1,))
+        return buffer, arrays, xp.concat([losses, hitss, xp.astype(finite, losses.dtype)])
+
+    return run
