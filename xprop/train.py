@@ -3,8 +3,12 @@
 One step on a batch ``(X_b, Y_b)``: :func:`xprop.network.forward`, :func:`~xprop.network.backward`
 (no gradient for the input), then ``buffer = optimizer.update(buffer, grad_buffer)`` on the
 model's flat parameter buffer. The data is validated and moved to the model's device once,
-before the first epoch; each epoch draws one host permutation (seeded), gathers the shuffled
-data once with ``xp.take`` and slices contiguous batches. The history's records (loss,
+before the first epoch; each epoch draws one host permutation (seeded) and gathers each batch
+from it on its own (``xp.take`` of the batch's rows), so training holds the data plus a few
+batches, never a shuffled copy of the whole. Unshuffled batches are slices (a full batch is
+the data itself). A NumPy memory-mapped ``X`` (``np.load(path, mmap_mode="r")``) stays on
+the host: it is checked block by block and each batch's rows are read, cast and moved to the
+device on their own, so data larger than memory trains. The history's records (loss,
 accuracy) and the finite check on the loss and the parameter buffer are computed for a chunk
 of epochs at once from the kept batch outputs, with one device sync and one copy of the
 buffer (the snapshot to fall back on) per chunk; a chunk is a single epoch whenever
@@ -24,8 +28,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from xprop import network
 from xprop import validation as V
+from xprop.backend import dtype_name
 from xprop.backend.host import to_numpy
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer, clip_scale, get_optimizer, get_schedule
@@ -38,6 +45,7 @@ __all__ = ["History", "TrainingDivergedError", "fit", "train_step"]
 RECOVERY_DEPTH = 8  # states kept while replaying a diverged chunk (see _recover)
 CHUNK_EPOCHS = 256  # at most this many epochs' records are computed together (see _epochs)
 CHUNK_ELEMENTS = 1 << 20  # ... keeping at most this many output entries for them
+HOST_BLOCK_BYTES = 1 << 26  # a memory-mapped X is checked this many bytes at a time
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -122,6 +130,12 @@ def fit(
     ``cosine`` or ``epoch -> lr``. ``clip_norm`` clips gradients by global norm. Each callback
     gets ``(epoch, logs, model)`` after every epoch and stops training by returning True.
 
+    ``X`` may be a NumPy memory-mapped array (``np.load(path, mmap_mode="r")``, ``np.memmap``):
+    it is not loaded whole but checked block by block, and each batch is read from it and
+    moved to the model's device (a validation split's rows are moved once); the results are
+    those of the same data in memory. Shuffling reads rows in random order: keep the file on
+    a fast disk or in the page cache.
+
     A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
     step; the model then keeps the last parameters (before that step) whose loss and outputs
     on the whole training data are finite.
@@ -175,22 +189,28 @@ def fit(
 
     if y is None:
         raise ValueError("y: fit needs targets (class labels or values), got None")
-    Xd, Yd, labels = model.prepare(X, y)
+    Xd, Yd, labels, host = _prepare(model, X, y)
     n = Xd.shape[0]
     if batch_size is None:
         batch_size = n
     batch_size = V.check_int(batch_size, "batch_size")
     perms = permutation_stream(n, seed)
+    rows = None  # the training rows of Xd, Yd, labels (all of them, in order, when None)
     if validation_split:
         n_val = max(1, round(n * float(validation_split)))
         if n_val >= n:
             raise ValueError(f"validation_split: leaves no training data ({n} samples)")
-        idx = model.backend.from_host(next(perms))
-        Xv, Yv = xp.take(Xd, idx[:n_val], axis=0), xp.take(Yd, idx[:n_val], axis=0)
-        Lv = None if labels is None else xp.take(labels, idx[:n_val], axis=0)
-        Xd, Yd = xp.take(Xd, idx[n_val:], axis=0), xp.take(Yd, idx[n_val:], axis=0)
-        labels = None if labels is None else xp.take(labels, idx[n_val:], axis=0)
+        split = next(perms)
+        rows, at = split[n_val:], model.backend.from_host(split[:n_val])
+        Xv = _to_device(model, Xd, split[:n_val]) if host else xp.take(Xd, at, axis=0)
+        Yv = xp.take(Yd, at, axis=0)
+        Lv = None if labels is None else xp.take(labels, at, axis=0)
         n = n - n_val
+        if batch_size >= n and not host:  # one batch of all the training rows: gather it once
+            at = model.backend.from_host(rows)
+            Xd, Yd = xp.take(Xd, at, axis=0), xp.take(Yd, at, axis=0)
+            labels = None if labels is None else xp.take(labels, at, axis=0)
+            rows = None
         perms = permutation_stream(n, None if seed is None else seed + 1)
         val = (Xv, Yv, Lv)
     elif validation_data is not None:
@@ -202,15 +222,58 @@ def fit(
         val = None
     batch_size = min(batch_size, n)
     try:
-        return _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms,
-                       shuffle, verbose, early_stopping, min_delta, restore_best, clip_norm,
-                       callbacks, log)
+        return _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n,
+                       batch_size, perms, shuffle, verbose, early_stopping, min_delta,
+                       restore_best, clip_norm, callbacks, log)
     finally:
         opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
 
 
-def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms, shuffle,
-            verbose, early_stopping, min_delta, restore_best, clip_norm, callbacks,
+def _prepare(model: Any, X: Any, y: Any) -> tuple[Any, Array, Array | None, bool]:
+    """``model.prepare(X, y)`` plus whether ``X`` stays on the host: a NumPy memory-mapped
+    ``X`` (``np.memmap``, ``np.load(path, mmap_mode="r")``) is checked block by block on the
+    host (no whole copy: its batches go to the device one at a time); its targets are
+    prepared on the device as usual."""
+    if not isinstance(X, np.memmap):
+        return (*model.prepare(X, y), False)
+    _check_host_matrix(X, model.arch.sizes[0], model.params.buffer.dtype, model.xp)
+    Y, labels = model.arch.head.prepare_targets(y, X.shape[0], model.arch.sizes[-1],
+                                                model.backend, model.params.buffer.dtype,
+                                                model.xp)
+    return X, Y, labels, True
+
+
+def _check_host_matrix(X: np.ndarray, n_features: int, dtype: Any, xp: Any) -> None:
+    """The checks ``model.prepare`` makes on ``X`` (real numbers, shape, no value that the
+    cast to ``dtype`` overflows, finite), on a host array read ``HOST_BLOCK_BYTES`` at a time
+    (NumPy 1.x has no isdtype: dtype kinds)."""
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
+    V.check_matrix(X, "X", n_features)
+    if X.dtype.kind == "b":
+        return
+    target = dtype_name(dtype, xp)
+    step = max(1, HOST_BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
+    big, bad = 0.0, 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for s in range(0, X.shape[0], step):
+            block = np.asarray(X[s:s + step])
+            if X.dtype.kind == "f":
+                finite = np.isfinite(block)
+                bad += block.size - int(np.count_nonzero(finite))
+                block = np.where(finite, block, 0)
+            big = max(big, float(np.max(np.abs(block), initial=0.0)))
+    limit = float(np.finfo(target).max)
+    if big > limit:
+        raise ValueError(f"X: values up to {big:.3g} overflow {target} (largest {limit:.3g}); "
+                         "use dtype='float64' or rescale the data")
+    if bad:
+        raise ValueError(f"X: expected finite values, found NaN or inf in {bad} of {X.size} "
+                         "entries")
+
+
+def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch_size, perms,
+            shuffle, verbose, early_stopping, min_delta, restore_best, clip_norm, callbacks,
             log) -> History:
     """The epoch loop of :func:`fit`, on validated, prepared data.
 
@@ -233,7 +296,7 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, val, n, batch_size, perms
     snapshots: deque[_Snapshot] = deque(maxlen=2)  # starts of the previous and current chunk
     replay: list[_Epoch] = []  # the epochs since snapshots[0], for _recover
     t0 = time.perf_counter()
-    data = _Data(Xd, Yd, truth, starts, batch_size, n,
+    data = _Data(Xd, Yd, truth, rows, host, starts, batch_size, n,
                  perms if shuffle and len(starts) > 1 else None, params.copy())
     first = 0
     while first < epochs:
@@ -324,57 +387,85 @@ def _extend(history: History, pending: list[_Epoch], records: list[tuple[float, 
 
 @dataclass
 class _Data:
-    """The prepared training data and how an epoch walks it: batches start at ``starts``;
-    ``perms`` (a host permutation per epoch) is None when epochs are not shuffled."""
+    """The prepared training data and how an epoch walks it.
+
+    ``X`` is on the model's device, or (``host``) a NumPy memory-mapped array whose batches
+    are read and moved to the device one at a time. ``Y`` and ``truth`` are on the device.
+    ``rows``: the host indices of the training rows of ``X``, ``Y``, ``truth`` (the others are
+    the validation split's), None when every row trains. Batches start at ``starts``;
+    ``perms`` (a host permutation of ``range(n)`` per epoch) is None when epochs are not
+    shuffled."""
 
     X: Array
     Y: Array
     truth: Array | None
+    rows: Any
+    host: bool
     starts: list[int]
     batch_size: int
     n: int
     perms: Any
     grads: Params  # the gradient buffer every step writes into (see network.backward)
 
+    def order(self) -> Any:
+        """The next epoch's rows in batch order (a host array), or None when the batches are
+        the contiguous slices ``[s:e]`` of the data."""
+        perm = None if self.perms is None else next(self.perms)
+        if perm is None or self.rows is None:
+            return self.rows if perm is None else perm
+        return self.rows[perm]
 
-def _epoch_data(model: Any, data: _Data, order: Array | None) -> tuple[Array, Array, Array]:
-    """The epoch's ``(X, Y, truth)`` in batch order: gathered once by ``order``, if any."""
-    if order is None:
-        return data.X, data.Y, data.truth
+
+def _to_device(model: Any, X: Any, idx: Any) -> Array:
+    """Rows ``idx`` (host indices, or a slice) of host ``X``, in the model's dtype on its
+    device: read (and cast) on the host, then one copy to the device."""
+    rows = X[idx] if isinstance(idx, slice) else np.take(X, idx, axis=0)
+    return model.backend.from_host(rows, model.params.buffer.dtype)
+
+
+def _batch(model: Any, data: _Data, order: Any, at: Array | None, s: int,
+           e: int) -> tuple[Array, Array, Array | None]:
+    """The batch ``[s:e]`` of an epoch whose rows come in ``order`` (host indices; ``at``: the
+    same on the device), as ``(X, Y, truth)`` on the device: gathered rows (``xp.take``), or
+    slices of the data when ``order`` is None (the whole arrays for a full batch)."""
     xp = model.xp
-    truth = None if data.truth is None else xp.take(data.truth, order, axis=0)
-    return xp.take(data.X, order, axis=0), xp.take(data.Y, order, axis=0), truth
+    if order is None:
+        if s == 0 and e == data.n and not data.host:
+            return data.X, data.Y, data.truth
+        X = _to_device(model, data.X, slice(s, e)) if data.host else data.X[s:e, ...]
+        truth = None if data.truth is None else data.truth[s:e, ...]
+        return X, data.Y[s:e, ...], truth
+    idx = at[s:e, ...]
+    X = _to_device(model, data.X, order[s:e]) if data.host else xp.take(data.X, idx, axis=0)
+    truth = None if data.truth is None else xp.take(data.truth, idx, axis=0)
+    return X, xp.take(data.Y, idx, axis=0), truth
 
 
 def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epochs: range,
            data: _Data, clip_norm: float | None, t0: float) -> _Chunk:
     """Train ``epochs`` and return them as a :class:`_Chunk`, the batches' outputs kept.
+    Each batch is gathered from the epoch's order on its own (never the whole shuffled data).
     Every step writes its gradients into ``data.grads`` (where the namespace allows)."""
     chunk = _Chunk([], [], [], [], [])
-    full_batch = len(data.starts) == 1
+    fixed = None if data.perms is not None or data.rows is None else (
+        data.rows, model.backend.from_host(data.rows))  # unshuffled rows: the same each epoch
     for epoch in epochs:
         if lr_at is not None:
             lr = lr_at(epoch)
             if lr != opt.lr:  # a schedule's new rate (the first is the checked base rate)
                 opt.lr = V.check_positive(lr, f"schedule({epoch})")
-        order = None
-        Xe, Ye = data.X, data.Y
-        if data.perms is not None:
-            order = model.backend.from_host(next(data.perms))
-            Xe, Ye, Te = _epoch_data(model, data, order)
-            chunk.Y.append(Ye)
-            chunk.truth.append(Te)
-        if full_batch:
-            cache = train_step(model, Xe, Ye, opt, clip_norm, data.grads)
+        order, at = fixed if fixed is not None else (data.order(), None)
+        if order is not None and at is None:
+            at = model.backend.from_host(order)
+        for s in data.starts:
+            e = min(s + data.batch_size, data.n)  # in bounds (array-api-strict)
+            Xb, Yb, Tb = _batch(model, data, order, at, s, e)
+            cache = train_step(model, Xb, Yb, opt, clip_norm, data.grads)
             chunk.logits.append(cache.pre[-1])
             chunk.outputs.append(cache.output)
-        else:
-            for s in data.starts:
-                e = min(s + data.batch_size, data.n)  # in bounds (array-api-strict)
-                cache = train_step(model, Xe[s:e, ...], Ye[s:e, ...], opt, clip_norm,
-                                   data.grads)
-                chunk.logits.append(cache.pre[-1])
-                chunk.outputs.append(cache.output)
+            if order is not None:  # the records need the gathered targets
+                chunk.Y.append(Yb)
+                chunk.truth.append(Tb)
         chunk.epochs.append(_Epoch(epoch, opt.lr, order, time.perf_counter() - t0))
     return chunk
 
@@ -390,19 +481,19 @@ class _Snapshot:
 
 @dataclass(slots=True)
 class _Epoch:
-    """A trained epoch: its 0-based index, learning rate, shuffle order (None when not
-    shuffled; what replaying it needs) and the cumulative time at its end."""
+    """A trained epoch: its 0-based index, learning rate, rows in batch order (a host array,
+    see :meth:`_Data.order`; what replaying it needs) and the cumulative time at its end."""
 
     index: int
     lr: float
-    order: Array | None
+    order: Any
     time: float
 
 
 @dataclass
 class _Chunk:
     """Epochs trained since the last records: every batch's logits and outputs in order and,
-    when shuffled, each epoch's targets and truth in batch order (else the data's own)."""
+    when the batches were gathered, every batch's targets and truth (else the data's own)."""
 
     epochs: list[_Epoch]
     logits: list[Array]
@@ -456,6 +547,28 @@ def _finite_on(model: Any, X: Array, Y: Array) -> bool:
     return bool(xp.isfinite(value) & xp.all(xp.isfinite(out)))
 
 
+def _finite_on_training(model: Any, data: _Data) -> bool:
+    """:func:`_finite_on` the training data. Device data is checked at once (the training
+    rows gathered first, on this failure path only, when a validation split set some
+    aside); a memory-mapped ``X`` batch by batch: every batch's outputs finite, and the sum of
+    the per-sample losses (in the model's dtype, as the whole loss adds them up) finite."""
+    xp, head = model.xp, model.arch.head
+    at = None if data.rows is None else model.backend.from_host(data.rows)
+    if not data.host:
+        if at is None:
+            return _finite_on(model, data.X, data.Y)
+        return _finite_on(model, xp.take(data.X, at, axis=0), xp.take(data.Y, at, axis=0))
+    total = None
+    for s in data.starts:
+        Xb, Yb, _ = _batch(model, data, data.rows, at, s, min(s + data.batch_size, data.n))
+        out, cache = network.forward(model.params, Xb, model.arch, xp)
+        if not bool(xp.all(xp.isfinite(out))):
+            return False
+        part = xp.sum(head.rows(cache.pre[-1], out, Yb, xp))
+        total = part if total is None else total + part
+    return bool(xp.isfinite(total))
+
+
 def _recover(model: Any, opt: Optimizer, snapshots: list[_Snapshot], replay: list[_Epoch],
              data: _Data, clip_norm: float | None) -> _Recovery:
     """After a diverged chunk: replay the epochs since the oldest kept snapshot (the previous
@@ -474,10 +587,10 @@ def _recover(model: Any, opt: Optimizer, snapshots: list[_Snapshot], replay: lis
         opt.lr = ep.lr
         recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
                        f"those at the start of epoch {ep.index + 1}"))
-        Xe, Ye, _ = _epoch_data(model, data, ep.order)
+        at = None if ep.order is None else model.backend.from_host(ep.order)
         for step, s in enumerate(data.starts):
             e = min(s + data.batch_size, data.n)
-            Xb, Yb = Xe[s:e, ...], Ye[s:e, ...]
+            Xb, Yb, _ = _batch(model, data, ep.order, at, s, e)
             cache = train_step(model, Xb, Yb, opt, clip_norm)
             value = network.loss_value(cache, Yb, model.arch, xp)
             if not bool(xp.isfinite(value) & xp.all(xp.isfinite(params.buffer))):
@@ -494,7 +607,7 @@ def _recover(model: Any, opt: Optimizer, snapshots: list[_Snapshot], replay: lis
     for buffer, state, words in candidates:
         params.assign(xp.asarray(buffer, copy=True))
         opt.load_state(state)
-        if _finite_on(model, data.X, data.Y):
+        if _finite_on_training(model, data):
             return _Recovery(*failed, words)
     return _Recovery(*failed, candidates[-1][2] + ", whose training loss is not finite "
                      "either: check the data")
