@@ -369,7 +369,7 @@ class MLP:
         accuracy) when the head takes class labels."""
         X = self.backend.accept(X, "X", self.dtype)
         V.check_matrix(X, "X", self.sizes[0])
-        V.check_finite(X, "X", self.xp)
+        _check_finite_rows(X, self.xp)
         if y is None:
             return X, None, None
         Y, labels = self.head.prepare_targets(y, X.shape[0], self.sizes[-1], self.backend,
@@ -420,6 +420,22 @@ class MLP:
         from xprop.checkpoint import save
 
         return save(self, path, **kwargs)
+
+
+FINITE_BLOCK = 1 << 22  # entries of X checked at once by prepare (a bool temporary that size)
+
+
+def _check_finite_rows(X: Array, xp: Any) -> None:
+    """:func:`xprop.validation.check_finite` on ``X``, a block of rows at a time: the check
+    costs a temporary of ``FINITE_BLOCK`` entries, not one the size of the data (and, on
+    failure, the full count for the message)."""
+    step = max(1, FINITE_BLOCK // max(1, X.shape[1]))
+    if X.shape[0] <= step:
+        V.check_finite(X, "X", xp)
+        return
+    for s in range(0, X.shape[0], step):
+        if not bool(xp.all(xp.isfinite(X[s:min(s + step, X.shape[0]), ...]))):
+            V.check_finite(X, "X", xp)  # raises, counting every NaN and inf
 
 
 def _bind(model: MLP, arch: Architecture, backend: Backend, dtype: Any) -> None:

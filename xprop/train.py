@@ -45,7 +45,7 @@ __all__ = ["History", "TrainingDivergedError", "fit", "train_step"]
 RECOVERY_DEPTH = 8  # states kept while replaying a diverged chunk (see _recover)
 CHUNK_EPOCHS = 256  # at most this many epochs' records are computed together (see _epochs)
 CHUNK_ELEMENTS = 1 << 20  # ... keeping at most this many output entries for them
-HOST_BLOCK_BYTES = 1 << 26  # a memory-mapped X is checked this many bytes at a time
+HOST_BLOCK_BYTES = 1 << 24  # a memory-mapped X is checked this many bytes at a time
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -250,19 +250,19 @@ def _check_host_matrix(X: np.ndarray, n_features: int, dtype: Any, xp: Any) -> N
     if X.dtype.kind not in "biuf":
         raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
     V.check_matrix(X, "X", n_features)
-    if X.dtype.kind == "b":
-        return
+    if X.dtype.kind != "f":
+        return  # integers: finite, and within float32's range
     target = dtype_name(dtype, xp)
+    narrowing = X.dtype.itemsize > np.dtype(target).itemsize  # e.g. float64 data, float32 model
     step = max(1, HOST_BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
     big, bad = 0.0, 0
     with np.errstate(invalid="ignore", over="ignore"):
         for s in range(0, X.shape[0], step):
             block = np.asarray(X[s:s + step])
-            if X.dtype.kind == "f":
-                finite = np.isfinite(block)
-                bad += block.size - int(np.count_nonzero(finite))
-                block = np.where(finite, block, 0)
-            big = max(big, float(np.max(np.abs(block), initial=0.0)))
+            finite = np.isfinite(block)
+            bad += block.size - int(np.count_nonzero(finite))
+            if narrowing:
+                big = max(big, float(np.max(np.abs(block), where=finite, initial=0.0)))
     limit = float(np.finfo(target).max)
     if big > limit:
         raise ValueError(f"X: values up to {big:.3g} overflow {target} (largest {limit:.3g}); "
@@ -466,6 +466,7 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
             if order is not None:  # the records need the gathered targets
                 chunk.Y.append(Yb)
                 chunk.truth.append(Tb)
+            del Xb, cache  # not held while the next batch is gathered
         chunk.epochs.append(_Epoch(epoch, opt.lr, order, time.perf_counter() - t0))
     return chunk
 
