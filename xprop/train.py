@@ -33,7 +33,10 @@ import numpy as np
 from xprop import network
 from xprop import validation as V
 from xprop.backend import dtype_name
+from xprop.backend.core import adapter_of_namespace
 from xprop.backend.host import to_numpy
+from xprop.captured import CapturedStep
+from xprop.compiled import EPOCHS_PER_CALL, CompiledEpochs
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer, clip_scale, get_optimizer, get_schedule
 from xprop.params import Params
@@ -117,6 +120,7 @@ def fit(
     clip_norm: float | None = None,
     callbacks: Sequence[Callable[[int, dict, Any], bool | None]] = (),
     log: Callable[[str], None] = print,
+    compiled: bool | None = None,
 ) -> History:
     """Train ``model`` in place and return its :class:`History`.
 
@@ -135,6 +139,12 @@ def fit(
     moved to the model's device (a validation split's rows are moved once); the results are
     those of the same data in memory. Shuffling reads rows in random order: keep the file on
     a fast disk or in the page cache.
+
+    ``compiled``: None (the default) takes the fast path the model's library offers, where
+    it is valid: on JAX whole chunks of epochs compiled into one call (no validation,
+    callbacks or memory-mapped data; :mod:`xprop.compiled`), on CuPy every full batch's step
+    replayed from a CUDA graph (:mod:`xprop.captured`); ``False`` trains eagerly, step by
+    step; ``True`` requires a fast path. Results agree within float rounding.
 
     A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
     step; the model then keeps the last parameters (before that step) whose loss and outputs
@@ -186,6 +196,8 @@ def fit(
         raise ValueError(f"min_delta: expected a finite number >= 0, got {min_delta!r}")
     if callable(callbacks) or not all(callable(cb) for cb in callbacks):
         raise ValueError("callbacks: expected a list of functions (epoch, logs, model)")
+    if compiled not in (None, True, False):
+        raise ValueError(f"compiled: expected None, True or False, got {compiled!r}")
 
     if y is None:
         raise ValueError("y: fit needs targets (class labels or values), got None")
@@ -224,7 +236,7 @@ def fit(
     try:
         return _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n,
                        batch_size, perms, shuffle, verbose, early_stopping, min_delta,
-                       restore_best, clip_norm, callbacks, log)
+                       restore_best, clip_norm, callbacks, log, compiled)
     finally:
         opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
 
@@ -274,7 +286,7 @@ def _check_host_matrix(X: np.ndarray, n_features: int, dtype: Any, xp: Any) -> N
 
 def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch_size, perms,
             shuffle, verbose, early_stopping, min_delta, restore_best, clip_norm, callbacks,
-            log) -> History:
+            log, compiled=None) -> History:
     """The epoch loop of :func:`fit`, on validated, prepared data.
 
     Epochs are trained in chunks whose records (loss, accuracy, the finite check) are computed
@@ -298,6 +310,10 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
     t0 = time.perf_counter()
     data = _Data(Xd, Yd, truth, rows, host, starts, batch_size, n,
                  perms if shuffle and len(starts) > 1 else None, params.copy())
+    fast = _fast_path(model, opt, data, per_epoch, clip_norm, compiled)
+    if isinstance(fast, CompiledEpochs):
+        size = EPOCHS_PER_CALL  # no outputs are kept: the records come out of the call
+    data.step = fast if isinstance(fast, _Capture) else None
     first = 0
     while first < epochs:
         last = min(epochs, first + size)
@@ -305,12 +321,16 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
             last = min(last, (first // verbose + 1) * verbose)
         snapshots.append(_Snapshot(first, xp.asarray(params.buffer, copy=True), opt.state()))
         replay = [ep for ep in replay if ep.index >= snapshots[0].epoch]
-        chunk = _train(model, opt, lr_at, range(first, last), data, clip_norm, t0)
-        pending = chunk.epochs
+        if isinstance(fast, CompiledEpochs):
+            done, records = fast.run(range(first, last), lr_at, data.perms, t0)
+            pending = [_Epoch(*entry) for entry in done]
+        else:
+            chunk = _train(model, opt, lr_at, range(first, last), data, clip_norm, t0)
+            pending = chunk.epochs
+            records = _records(model, chunk, data)
+            del chunk  # the outputs are accounted for
         replay += pending
         first = last
-        records = _records(model, chunk, data)
-        del chunk  # the outputs are accounted for
         if records is None:
             where = _recover(model, opt, list(snapshots), replay, data, clip_norm)
             raise TrainingDivergedError(
@@ -406,6 +426,7 @@ class _Data:
     n: int
     perms: Any
     grads: Params  # the gradient buffer every step writes into (see network.backward)
+    step: Any = None  # a _Capture when steps are replayed from a capture
 
     def order(self) -> Any:
         """The next epoch's rows in batch order (a host array), or None when the batches are
@@ -460,15 +481,61 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
         for s in data.starts:
             e = min(s + data.batch_size, data.n)  # in bounds (array-api-strict)
             Xb, Yb, Tb = _batch(model, data, order, at, s, e)
-            cache = train_step(model, Xb, Yb, opt, clip_norm, data.grads)
-            chunk.logits.append(cache.pre[-1])
-            chunk.outputs.append(cache.output)
+            if data.step is None:
+                cache = train_step(model, Xb, Yb, opt, clip_norm, data.grads)
+                logits, outputs = cache.pre[-1], cache.output
+            else:  # replayed (full batches) or eager on the same optimizer state
+                step = data.step.get(Xb, Yb)
+                logits, outputs = (step(Xb, Yb) if e - s == data.batch_size
+                                   else step.eager(Xb, Yb))
+                cache = None
+            chunk.logits.append(logits)
+            chunk.outputs.append(outputs)
             if order is not None:  # the records need the gathered targets
                 chunk.Y.append(Yb)
                 chunk.truth.append(Tb)
             del Xb, cache  # not held while the next batch is gathered
         chunk.epochs.append(_Epoch(epoch, opt.lr, order, time.perf_counter() - t0))
+    if data.step is not None:
+        data.step.sync()  # the optimizer's state as of the chunk's end (snapshots read it)
     return chunk
+
+
+class _Capture:
+    """The captured step of a fit, made at the first full batch (see xprop.captured)."""
+
+    def __init__(self, model: Any, opt: Optimizer, grads: Params, clip_norm: float | None):
+        self.model, self.opt, self.grads, self.clip_norm = model, opt, grads, clip_norm
+        self.step: CapturedStep | None = None
+
+    def get(self, X: Array, Y: Array) -> CapturedStep:
+        if self.step is None:
+            self.step = CapturedStep(self.model, self.opt, adapter_of_namespace(self.model.xp),
+                                     X, Y, self.grads, self.clip_norm)
+        return self.step
+
+    def sync(self) -> None:
+        if self.step is not None:
+            self.step.sync()
+
+
+def _fast_path(model: Any, opt: Optimizer, data: _Data, per_epoch: bool,
+               clip_norm: float | None, compiled: bool | None) -> CompiledEpochs | _Capture | None:
+    """The fast path :func:`fit`'s ``compiled`` asks for and the model's library offers."""
+    if compiled is False:
+        return None
+    ops = adapter_of_namespace(model.xp)
+    if ops.compiles and not (per_epoch or data.host or data.rows is not None):
+        return CompiledEpochs(model, opt, ops, data.X, data.Y, data.truth, data.n,
+                              data.batch_size, data.perms is not None, clip_norm)
+    if ops.mutable and ops.can_capture(model.backend.device):
+        return _Capture(model, opt, data.grads, clip_norm)
+    if compiled:
+        why = ("whole epochs compile only without validation, callbacks and memory-mapped "
+               "data" if ops.compiles else
+               f"{model.backend.describe()} neither compiles nor captures steps")
+        raise ValueError(f"compiled: no fast path here ({why}); pass compiled=None or False")
+    return None
 
 
 @dataclass

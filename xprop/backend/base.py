@@ -129,6 +129,16 @@ class Adapter:
             carry = body(carry, tuple(x[i, ...] for x in xs))
         return carry
 
+    def can_capture(self, device: Any) -> bool:
+        """Whether :meth:`capture` works on ``device`` (see xprop.captured)."""
+        return False
+
+    def capture(self, fn: Any, device: Any) -> Any:
+        """Run ``fn()`` (work on fixed arrays, no host syncs) once for real, record the work
+        it queues and return a function replaying the record with one launch (None when
+        the recording failed: ``fn`` did run once)."""
+        raise NotImplementedError(f"{self.name} cannot capture work")
+
     def set_at(self, x: Any, index: Any, value: Any) -> Any:
         """``x`` with ``x[index] = value``: in place where arrays are mutable, else a copy."""
         x[index] = value

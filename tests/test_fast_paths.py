@@ -1,0 +1,168 @@
+"""The fast training paths give the eager loop's numbers: whole epochs compiled on JAX
+(xprop.compiled) and captured steps replayed (xprop.captured; CUDA graphs on CuPy, exercised
+here by a capture that replays by calling the step again, which checks everything but the
+graph itself: static inputs, coefficients, optimizer state, the short last batch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xprop
+from xprop import captured, compiled
+from xprop.backend import resolve_backend
+from xprop.backend.numpy_ import NumpyAdapter
+from xprop.train import train_step
+
+from .helpers import host
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((70, 5))
+LABELS = RNG.integers(0, 3, 70)
+TARGETS = RNG.standard_normal((70, 2))
+
+OPTIMIZERS = {
+    "sgd": lambda: xprop.SGD(lr=0.05),
+    "momentum": lambda: xprop.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam": lambda: xprop.Adam(lr=0.01, weight_decay=1e-3),
+    "adamw": lambda: xprop.AdamW(lr=0.01),
+}
+
+
+def _model(backend, task="classify", dtype="float64"):
+    if task == "classify":
+        return xprop.MLP([5, 8, 3], "tanh", "softmax", "cross_entropy", dtype=dtype, seed=1,
+                         backend=backend)
+    return xprop.MLP([5, 8, 2], "relu", "identity", "mse", dtype=dtype, seed=1,
+                     backend=backend)
+
+
+# --------------------------------------------------------------------------- captured steps
+
+
+@pytest.fixture
+def replaying(monkeypatch):
+    """NumPy's adapter 'captures' by running the step again at every replay."""
+    calls = {"captures": 0}
+
+    def capture(self, fn, device):
+        calls["captures"] += 1
+        fn()
+        return fn
+
+    monkeypatch.setattr(NumpyAdapter, "can_capture", lambda self, device: True)
+    monkeypatch.setattr(NumpyAdapter, "capture", capture)
+    return calls
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("batch_size", [10, 16, 70])
+def test_captured_steps_equal_eager_steps(replaying, opt_name, batch_size):
+    """Replayed steps on static arrays (batch copied in, coefficients as device scalars,
+    optimizer state updated in place, a short last batch run eagerly) give the eager loop's
+    parameters and outputs bit for bit, and the optimizer ends with the same state."""
+    eager, fast = _model("numpy"), _model("numpy")
+    Xd, Yd, _ = eager.prepare(X, LABELS)
+    o1, o2 = OPTIMIZERS[opt_name](), OPTIMIZERS[opt_name]()
+    g1, g2 = eager.params.copy(), fast.params.copy()
+    step = captured.captured_step(fast, o2, Xd[:batch_size], Yd[:batch_size], g2, None)
+    assert step is not None
+    for epoch in range(3):
+        o1.lr = o2.lr = 0.05 / (1 + epoch)  # a schedule: new coefficients each epoch
+        for s in range(0, 70, batch_size):
+            Xb, Yb = Xd[s:s + batch_size], Yd[s:s + batch_size]
+            cache = train_step(eager, Xb, Yb, o1, None, g1)
+            logits, out = step(Xb, Yb) if Xb.shape[0] == batch_size else step.eager(Xb, Yb)
+            np.testing.assert_array_equal(logits, cache.pre[-1])
+            np.testing.assert_array_equal(out, cache.output)
+            np.testing.assert_array_equal(fast.params.buffer, eager.params.buffer)
+    step.sync()
+    assert o1.t == o2.t
+    for a, b in zip(o1.arrays(), o2.arrays()):
+        np.testing.assert_array_equal(a, b)
+    assert replaying["captures"] == 1
+
+
+def test_fit_uses_captured_steps_where_the_library_captures(replaying):
+    """fit replays full batches and runs the last short one eagerly: the same history and
+    parameters as without capture; a new parameter buffer is captured again."""
+    plain, fast = _model("numpy"), _model("numpy")
+    kw = dict(epochs=4, batch_size=16, optimizer="adam", lr=0.01, seed=3, schedule="cosine")
+    h_fast = fast.fit(X, LABELS, **kw)
+    assert replaying["captures"] == 1
+    h_plain = plain.fit(X, LABELS, compiled=False, **kw)
+    assert replaying["captures"] == 1  # compiled=False: the eager loop
+    np.testing.assert_array_equal(fast.params.buffer, plain.params.buffer)
+    assert h_fast.loss == h_plain.loss and h_fast.accuracy == h_plain.accuracy
+
+
+def test_no_capture_where_the_library_cannot():
+    m = _model("numpy")
+    Xd, Yd, _ = m.prepare(X, LABELS)
+    assert captured.captured_step(m, xprop.SGD(lr=0.1), Xd, Yd, m.params.copy(), None) is None
+
+
+# --------------------------------------------------------------------------- compiled epochs
+
+jax = pytest.importorskip("jax")
+
+
+@pytest.mark.parametrize(("opt_name", "batch_size", "shuffle", "task"), [
+    ("sgd", 16, True, "classify"), ("adam", 10, True, "classify"),
+    ("momentum", None, False, "classify"), ("adamw", 16, False, "regress"),
+    ("adam", 16, True, "regress"), ("sgd", None, False, "regress"),
+])
+def test_compiled_epochs_equal_the_eager_loop(opt_name, batch_size, shuffle, task):
+    """fit on JAX compiles whole chunks of epochs; parameters and history agree with the
+    eager loop within float32 rounding (the compiler fuses and reorders)."""
+    y = LABELS if task == "classify" else TARGETS
+    kw = dict(epochs=12, batch_size=batch_size, shuffle=shuffle, seed=5, clip_norm=5.0,
+              schedule="step")
+    results = []
+    for use in (True, False):
+        m = _model("jax", task, "float32")
+        h = m.fit(X, y, optimizer=OPTIMIZERS[opt_name](), compiled=use, **kw)
+        results.append((host(m.params.buffer), h))
+    (p1, h1), (p2, h2) = results
+    assert p1.dtype == p2.dtype == np.float32 and p1.shape == p2.shape
+    np.testing.assert_allclose(p1, p2, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=2e-5)
+    assert h1.lr == h2.lr and len(h1.time) == 12
+    if task == "classify":
+        np.testing.assert_allclose(h1.accuracy, h2.accuracy, atol=1 / 70 + 1e-9)
+
+
+def test_compiled_chunks_share_one_compilation(monkeypatch):
+    """Chunks of different lengths (verbose boundaries, the last chunk) and a second fit of
+    the same shapes reuse one compiled function."""
+    monkeypatch.setattr(compiled, "EPOCHS_PER_CALL", 8)
+    compiled._CACHE.clear()
+    m = _model("jax", dtype="float32")
+    lines = []
+    m.fit(X, LABELS, epochs=21, batch_size=16, verbose=5, log=lines.append)
+    m.fit(X, LABELS, epochs=3, batch_size=16)
+    assert len(compiled._CACHE) == 1
+    assert len(lines) == 5 and lines[-1].startswith("epoch 21/21")
+
+
+def test_compiled_divergence_names_the_eager_epoch_and_step():
+    """A diverging compiled fit raises the error the eager loop raises (same epoch, step,
+    kept parameters)."""
+    errors, kept = [], []
+    for use in (True, False):
+        m = _model("jax", "regress", "float32")
+        with pytest.raises(xprop.TrainingDivergedError) as e:
+            m.fit(X, TARGETS * 1e3, epochs=50, batch_size=16, lr=1e3, compiled=use)
+        errors.append((e.value.epoch, e.value.step))
+        kept.append(host(m.params.buffer))
+    assert errors[0] == errors[1]
+    np.testing.assert_allclose(kept[0], kept[1], rtol=1e-4)
+
+
+def test_compiled_true_where_nothing_compiles_is_an_error():
+    with pytest.raises(ValueError, match="compiled"):
+        _model("numpy").fit(X, LABELS, epochs=1, compiled=True)
+
+
+def test_resolve_backend_is_jax():
+    assert resolve_backend("jax").adapter.compiles
