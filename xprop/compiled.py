@@ -11,8 +11,9 @@ computes them). Per-epoch records (summed loss and hits, from the batch outputs 
 update, as the eager loop keeps them) are accumulated inside; the host reads them, the finite
 check and nothing else once per chunk.
 
-The chunk length ``k <= K`` is a traced value, so one compilation serves every chunk of a fit
-(and, cached by configuration, later fits of the same shapes). Epochs are laid out as
+The chunk length ``k <= K`` is a traced value and ``K`` the power of two (8 to
+:data:`EPOCHS_PER_CALL`) at or above it, so one compilation serves the chunks of most fits (and,
+cached by configuration, later fits of the same shapes). Epochs are laid out as
 ``n // B`` full batches scanned in a loop plus one short batch when ``B`` does not divide ``n``;
 shuffled batches are gathered from the data by their rows of the epoch's order.
 Results equal the eager path's within float rounding: the compiler may fuse and reorder.
@@ -91,7 +92,9 @@ class CompiledEpochs:
         Times are the chunk's wall time spread evenly over its epochs (the host does not
         see epochs end inside a compiled call)."""
         model, opt, xp = self.model, self.opt, self.model.xp
-        k, K = len(epochs), EPOCHS_PER_CALL
+        k = len(epochs)
+        K = min(EPOCHS_PER_CALL, 8 << max(0, (k - 1).bit_length() - 3))  # few shapes: a
+        # power of two >= k (at least 8): one compilation serves the chunks of most fits
         start = time.perf_counter()
         if lr_at is None and not opt.stepwise:  # one set of coefficients for the chunk
             lrs = [opt.lr] * k
@@ -115,12 +118,13 @@ class CompiledEpochs:
         c = len(rows[0])
         host = np.zeros((K, self.steps, c), np.float64)
         host[:k] = np.reshape(rows, (-1, self.steps if opt.stepwise else 1, c))
-        if self._coeffs is None or not np.array_equal(host, self._coeffs[0]):
+        if self._coeffs is None or host.shape != self._coeffs[0].shape or not np.array_equal(
+                host, self._coeffs[0]):
             self._coeffs = host, model.backend.from_host(host, self.dtype)  # often unchanged
         orders, host_orders = None, [None] * k
         if self.shuffled:
             host_orders = [next(perms) for _ in range(k)]
-            stacked = np.zeros((K, self.n), np.int64)
+            stacked = np.zeros((K, self.n), np.int32 if self.n < 2**31 else np.int64)
             stacked[:k] = host_orders
             orders = model.backend.from_host(stacked)
         arrays = tuple(xp.zeros_like(model.params.buffer) if a is None else a
