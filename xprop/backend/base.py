@@ -158,7 +158,8 @@ class Adapter:
 
     def kernel(self, name: str) -> tuple[Any, Any] | None:
         """This library's own ``(forward(z, xp), backward(g, z, a, xp))`` for the named
-        activation ``name`` (either may be None: the portable one), or None."""
+        activation ``name`` (either may be None: the portable one), or None. A backward
+        kernel may overwrite ``g``: backprop passes it the ``dA`` it just made."""
         return None
 
     def activation_functions(self, activations: tuple) -> tuple[tuple[Any, Any], ...]:

@@ -35,8 +35,19 @@ class NumpyAdapter(Adapter):
     def to_host(self, x: Any) -> np.ndarray:
         return np.asarray(x)
 
+    def kernel(self, name: str) -> tuple[Any, Any] | None:
+        if name == "relu":  # g * [z > 0] written into g (backprop's own temporary dA)
+            return None, _relu_backward_in_place
+        return None
+
     def matmul_into(self, a: Any, b: Any, out: Any, xp: Any) -> None:
         np.matmul(a, b, out=out)
 
     def sum_rows_into(self, x: Any, out: Any, xp: Any) -> None:
         np.add.reduce(x, axis=0, out=out)
+
+
+def _relu_backward_in_place(g: Any, z: Any, a: Any, xp: Any) -> Any:
+    """``g * [z > 0]`` with one pass and no float temporary: ``g`` is overwritten (network.
+    backward hands activations the fresh ``dA`` it owns)."""
+    return np.multiply(g, z > 0, out=g)
