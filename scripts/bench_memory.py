@@ -173,6 +173,8 @@ def main() -> None:
     setup = (f"{FEATURES}-{HIDDEN}-{CLASSES} ReLU/softmax, float32, NumPy backend, Adam, "
              f"batch {BATCH}, shuffled every epoch, one fresh process per run, "
              f"{args.repeat} runs per row (median memory, best samples/s)")
+    paths = {label: rs[0]["xprop"] for (_, _, label), rs in runs.items()}
+    setup += "; xprop imported from " + ", ".join(f"{k}: {v}" for k, v in paths.items())
     print(machine)
     print(setup)
     print("\n".join(lines))
