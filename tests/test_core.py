@@ -288,6 +288,8 @@ def test_named_operation_kernels_agree_with_the_portable_versions(case):
     fast = adapter.sub_scaled(xp.asarray(p1, copy=True), 0.25, g, xp)
     slow = portable.sub_scaled(xp.asarray(p1, copy=True), 0.25, g, xp)
     same(fast, slow)
+    alpha = put(0.25, case.dtype)  # a 0-d array (a captured step's learning rate)
+    same(adapter.sub_scaled(xp.asarray(p1, copy=True), alpha, g, xp), slow)
     kept = xp.asarray(p2, copy=True)
     got = adapter.sub_scaled(kept, 0.5, g, xp)
     assert (got is kept) == case.backend.mutable  # in place where arrays are mutable

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 FLOAT_DTYPES = ("float32", "float64")
+GRAPHS_ENV = "XPROP_CUDA_GRAPHS"  # "0": never capture training steps in CUDA graphs
 
 
 class BackendError(ValueError):

@@ -13,7 +13,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from xprop.backend.base import Adapter, BackendError, BackendUnavailableError
+from xprop.backend.base import GRAPHS_ENV, Adapter, BackendError, BackendUnavailableError
 
 CUDA_INSTALL_HINT = (
     'install CuPy for your CUDA version: pip install "xprop[cuda12]" (CUDA 12) or '
@@ -21,7 +21,6 @@ CUDA_INSTALL_HINT = (
     'e.g. pip install "cupy-cuda12x[ctk]"'
 )
 TF32_ENV = "XPROP_ALLOW_TF32"
-GRAPHS_ENV = "XPROP_CUDA_GRAPHS"  # "0": never capture training steps in CUDA graphs
 _tf32_state: dict[str, Any] = {}
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import warnings
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
-from xprop.backend.base import Adapter, BackendUnavailableError
+from xprop.backend.base import GRAPHS_ENV, Adapter, BackendUnavailableError
 
 
 class TorchAdapter(Adapter):
@@ -65,7 +67,29 @@ class TorchAdapter(Adapter):
         return A @ W if b is None else torch.addmm(b, A, W)
 
     def sub_scaled(self, p: Any, alpha: Any, g: Any, xp: Any) -> Any:
-        return p.sub_(g, alpha=alpha)  # one pass, no temporary
+        if isinstance(alpha, (int, float)):
+            return p.sub_(g, alpha=alpha)  # one pass, no temporary
+        return p.sub_(alpha * g)  # a 0-d tensor (a captured step's learning rate)
+
+    def can_capture(self, device: Any) -> bool:
+        return str(device).startswith("cuda") and os.environ.get(GRAPHS_ENV, "1") != "0"
+
+    def capture(self, fn: Any, device: Any) -> Any:
+        """A CUDA graph of ``fn`` (``torch.cuda.graph``: a side stream and a private memory
+        pool); ``fn`` runs once for real first, on the current stream."""
+        torch = sys.modules["torch"]
+        fn()
+        torch.cuda.synchronize(device)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                fn()
+        except Exception as e:  # the step ran; it just cannot be replayed
+            warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); training "
+                          f"goes on uncaptured (set {GRAPHS_ENV}=0 to skip the attempt)",
+                          RuntimeWarning, stacklevel=2)
+            return None
+        return graph.replay
 
     def kernel(self, name: str) -> tuple[Any, Any] | None:
         torch = sys.modules["torch"]
