@@ -130,7 +130,8 @@ class Head:
         """Whether each prediction in ``out`` (``(..., n, k)``) is right against
         :meth:`truth`: bool ``(..., n)``; with several threshold outputs, all must match."""
         if self.decision == "argmax":
-            return xp.argmax(out, axis=-1) == xp.astype(truth, xp.int64)
+            index = xp.argmax(out, axis=-1)  # the namespace's index dtype (int32: JAX, no x64)
+            return index == xp.astype(truth, index.dtype)
         eq = (out > self.threshold) == truth
         return eq[..., 0] if eq.shape[-1] == 1 else xp.all(eq, axis=-1)
 
