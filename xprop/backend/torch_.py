@@ -62,9 +62,12 @@ class TorchAdapter(Adapter):
         return x.detach() if x.requires_grad else x
 
     def affine(self, A: Any, W: Any, b: Any | None, xp: Any) -> Any:
-        # one fused kernel: the bias is the GEMM's C operand (beta = 1)
-        torch = sys.modules["torch"]
-        return A @ W if b is None else torch.addmm(b, A, W)
+        if b is None:
+            return A @ W
+        if A.is_cuda:  # one kernel: the bias is the GEMM's C operand (cuBLAS epilogue)
+            return sys.modules["torch"].addmm(b, A, W)
+        Z = A @ W  # on the CPU addmm first copies the broadcast bias into the output: slower
+        return Z.add_(b)
 
     def sub_scaled(self, p: Any, alpha: Any, g: Any, xp: Any) -> Any:
         if isinstance(alpha, (int, float)):
