@@ -52,6 +52,7 @@ class Architecture:
     activations: tuple[Activation, ...] = field(init=False, repr=False, compare=False)
     names: tuple[tuple[str, str | None], ...] = field(init=False, repr=False, compare=False)
     n_layers: int = field(init=False, repr=False, compare=False)  # len(sizes) - 1
+    kernels: dict = field(init=False, repr=False, compare=False)  # see kernels_for
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_layers", len(self.sizes) - 1)
@@ -64,6 +65,20 @@ class Architecture:
         object.__setattr__(self, "activations", (*self.hidden, self.head.activation))
         object.__setattr__(self, "names", tuple(
             (f"W{i}", f"b{i}" if self.bias else None) for i in range(self.n_layers)))
+        object.__setattr__(self, "kernels", {})
+
+    def kernels_for(self, xp: Any) -> tuple[Any, Any, Any, tuple, tuple]:
+        """``(xp, adapter, affine, forwards, backwards)`` for namespace ``xp``: its adapter,
+        the adapter's own ``affine`` (None: the portable one, inlined) and, per layer, the
+        activation functions it runs (its own kernels where it has them). Remembered per
+        namespace, so a pass pays one lookup."""
+        hit = self.kernels.get(id(xp))
+        if hit is None or hit[0] is not xp:
+            ops = adapter_of_namespace(xp)
+            fns = ops.activation_functions(self.activations)
+            hit = self.kernels[id(xp)] = (xp, ops, ops.affine if ops.own_affine else None,
+                                          tuple(f for f, _ in fns), tuple(b for _, b in fns))
+        return hit
 
 
 
@@ -82,11 +97,17 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
     """The output ``A_L`` of shape ``(n, sizes[-1])`` for inputs ``X`` of shape
     ``(n, sizes[0])``, and the :class:`Cache` for :func:`backward`."""
     xp = array_namespace(X) if xp is None else xp
-    ops = adapter_of_namespace(xp)  # Z = A @ W + b in one kernel where the library has one
+    _, _, affine, forwards, _ = arch.kernels_for(xp)  # a library's own kernels if any
+    params = params.views() if isinstance(params, Params) else params
     inputs, pre = [], []
     A = X
-    for (w, b), (f, _) in zip(arch.names, ops.activation_functions(arch.activations)):
-        Z = ops.affine(A, params[w], None if b is None else params[b], xp)
+    for (w, b), f in zip(arch.names, forwards):
+        if affine is not None:
+            Z = affine(A, params[w], None if b is None else params[b], xp)
+        else:  # the portable Adapter.affine, inline (small nets count every call)
+            Z = A @ params[w]
+            if b is not None:
+                Z += params[b]  # Z is our own temporary: in place where arrays allow
         inputs.append(A)
         pre.append(Z)
         A = f(Z, xp)
@@ -109,9 +130,10 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     (JAX) ignore it and return a new buffer, as without ``out``.
     """
     xp = array_namespace(Y) if xp is None else xp
-    adapter = adapter_of_namespace(xp)
-    backwards = [bwd for _, bwd in adapter.activation_functions(arch.activations)]
+    _, adapter, _, _, backwards = arch.kernels_for(xp)
     ops = adapter if out is not None and adapter.mutable else None
+    params = params.views() if isinstance(params, Params) else params
+    into = out.views() if ops is not None else None
     dZ = arch.head.output_grad(cache.pre[-1], cache.output, Y, xp)
     if row_weights is not None:
         dZ = dZ * row_weights[:, None]
@@ -125,8 +147,8 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
             parts.append(cache.inputs[i].T @ dZ)  # dW_i
         else:  # the same two, written into out's views
             if b is not None:
-                ops.sum_rows_into(dZ, out[b], xp)
-            ops.matmul_into(cache.inputs[i].T, dZ, out[w], xp)
+                ops.sum_rows_into(dZ, into[b], xp)
+            ops.matmul_into(cache.inputs[i].T, dZ, into[w], xp)
         if i > 0:
             dA = dZ @ params[w].T
             dZ = backwards[i - 1](dA, cache.pre[i - 1], cache.inputs[i], xp)

@@ -43,6 +43,7 @@ class Optimizer:
         self.lr = check_positive(lr, "lr")
         self.t = 0  # steps taken
         self._xp: Any = None
+        self._ops: Any = None  # the adapter of _xp (its in-place kernels)
 
     def update(self, buffer: Array, grad: Array, xp: Any | None = None) -> Array:
         """One step on a flat parameter ``buffer`` with gradient ``grad`` (same shape).
@@ -52,7 +53,8 @@ class Optimizer:
         self.t += 1
         if xp is None:
             xp = self._xp if self._xp is not None else array_namespace(buffer)
-        self._xp = xp
+        if xp is not self._xp:
+            self._xp, self._ops = xp, adapter_of_namespace(xp)
         return self._update(buffer, grad, xp)
 
     def step(self, params: list[Array], grads: list[Array], xp: Any | None = None) -> None:
@@ -138,6 +140,11 @@ class SGD(Optimizer):
         self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
         self._velocity: Array | None = None
 
+    def _update(self, p: Array, g: Array, xp: Any) -> Array:
+        if self.momentum or self.weight_decay:
+            return super()._update(p, g, xp)
+        return self._ops.sub_scaled(p, self.lr, g, xp)  # plain SGD: apply without the state
+
     def arrays(self) -> tuple[Array | None, ...]:
         return (self._velocity,) if self.momentum else ()
 
@@ -156,7 +163,8 @@ class SGD(Optimizer):
             v = xp.asarray(g, copy=True) if v is None else mu * v + g
             arrays = (v,)
             g = g + mu * v if self.nesterov else v
-        return adapter_of_namespace(xp).sub_scaled(p, lr, g, xp), arrays
+        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
+        return ops.sub_scaled(p, lr, g, xp), arrays
 
 
 class Adam(Optimizer):

@@ -129,6 +129,13 @@ class Params(Mapping):
         """Independent parameters with the same values (one copy of the buffer)."""
         return Params(self.layout, self.xp.asarray(self._buffer, copy=True), self.xp)
 
+    def views(self) -> dict[str, Array]:
+        """Name -> view, as a plain dict (the core reads it once per pass: cheaper than a
+        lookup per use). Valid until the next :meth:`assign` of a new buffer."""
+        if self._views is None:
+            self._views = self.layout.views(self._buffer, self.xp)
+        return self._views
+
     def __getitem__(self, name: str) -> Array:
         if self._views is None:
             self._views = self.layout.views(self._buffer, self.xp)

@@ -675,7 +675,7 @@ class _BaseMLP(BaseEstimator):
         if opt is not None:
             fields = {}
             for key, value in vars(opt).items():
-                if key == "_xp":
+                if key in ("_xp", "_ops"):  # looked up again after unpickling
                     value = None
                 elif is_array(value):
                     value = _host(value)

@@ -470,17 +470,20 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     chunk = _Chunk([], [], [], [], [])
     fixed = None if data.perms is not None or data.rows is None else (
         data.rows, model.backend.from_host(data.rows))  # unshuffled rows: the same each epoch
+    spans = [(s, min(s + data.batch_size, data.n)) for s in data.starts]  # in bounds (strict)
+    # unshuffled in-memory data: the same batches (views) every epoch, made once
+    same = None if data.perms is not None or fixed is not None or data.host else [
+        _batch(model, data, None, None, s, e) for s, e in spans]
     for epoch in epochs:
         if lr_at is not None:
             lr = lr_at(epoch)
             if lr != opt.lr:  # a schedule's new rate (the first is the checked base rate)
                 opt.lr = V.check_positive(lr, f"schedule({epoch})")
-        order, at = fixed if fixed is not None else (data.order(), None)
+        order, at = fixed if fixed is not None else (None if same else data.order(), None)
         if order is not None and at is None:
             at = model.backend.from_host(order)
-        for s in data.starts:
-            e = min(s + data.batch_size, data.n)  # in bounds (array-api-strict)
-            Xb, Yb, Tb = _batch(model, data, order, at, s, e)
+        for i, (s, e) in enumerate(spans):
+            Xb, Yb, Tb = same[i] if same else _batch(model, data, order, at, s, e)
             if data.step is None:
                 cache = train_step(model, Xb, Yb, opt, clip_norm, data.grads)
                 logits, outputs = cache.pre[-1], cache.output

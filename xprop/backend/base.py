@@ -145,6 +145,11 @@ class Adapter:
         x[index] = value
         return x
 
+    @property
+    def own_affine(self) -> bool:
+        """Whether this library overrides :meth:`affine` (else callers may inline it)."""
+        return type(self).affine is not Adapter.affine
+
     def affine(self, A: Any, W: Any, b: Any | None, xp: Any) -> Any:
         """``A @ W + b`` (``b`` None: no bias), a new array."""
         Z = A @ W
