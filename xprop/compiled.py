@@ -84,11 +84,11 @@ class CompiledEpochs:
 
     def run(self, epochs: range, lr_at: Callable[[int], float] | None,
             perms: Iterator[np.ndarray] | None, t0: float
-            ) -> tuple[list[tuple[int, float, Array | None, float]],
-                       list[tuple[float, float]] | None]:
-        """Train ``epochs`` (at most :data:`EPOCHS_PER_CALL`). Returns one ``(index, lr,
-        order, time)`` per epoch (``order``: the host permutation, or None) and the
-        ``(summed loss, hits)`` records, None when a loss or a parameter is not finite.
+            ) -> tuple[tuple[list[float], list[Any], list[float]],
+                       tuple[list[float], list[float]] | None]:
+        """Train ``epochs`` (at most :data:`EPOCHS_PER_CALL`). Returns the epochs' columns
+        ``(lrs, orders, times)`` (``orders``: host permutations, or None each) and the
+        records ``(summed losses, hits)``, None when a loss or a parameter is not finite.
         Times are the chunk's wall time spread evenly over its epochs (the host does not
         see epochs end inside a compiled call)."""
         model, opt, xp = self.model, self.opt, self.model.xp
@@ -136,10 +136,10 @@ class CompiledEpochs:
         values = np.asarray(to_numpy(records), np.float64)
         end = time.perf_counter()
         times = ((start - t0) + (end - start) * np.arange(1, k + 1) / k).tolist()
-        done = list(zip(epochs, lrs, host_orders, times))
+        done = (lrs, host_orders, times)
         if not (np.all(np.isfinite(values[:k])) and math.isfinite(values[-1])):
             return done, None
-        return done, list(zip(values[:k].tolist(), values[K:K + k].tolist()))
+        return done, (values[:k].tolist(), values[K:K + k].tolist())
 
 
 def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: Any, n: int,

@@ -306,7 +306,7 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
     best = (math.inf, None)
     since_best = 0
     snapshots: deque[_Snapshot] = deque(maxlen=2)  # starts of the previous and current chunk
-    replay: list[_Epoch] = []  # the epochs since snapshots[0], for _recover
+    replay: list[_Epochs] = []  # the chunks since snapshots[0], for _recover
     t0 = time.perf_counter()
     data = _Data(Xd, Yd, truth, rows, host, starts, batch_size, n,
                  perms if shuffle and len(starts) > 1 else None, params.copy())
@@ -320,19 +320,20 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
         if verbose:  # a chunk ends at every logged epoch
             last = min(last, (first // verbose + 1) * verbose)
         snapshots.append(_Snapshot(first, xp.asarray(params.buffer, copy=True), opt.state()))
-        replay = [ep for ep in replay if ep.index >= snapshots[0].epoch]
+        replay = [c for c in replay if c.first >= snapshots[0].epoch]
         if isinstance(fast, CompiledEpochs):
-            done, records = fast.run(range(first, last), lr_at, data.perms, t0)
-            pending = [_Epoch(*entry) for entry in done]
+            columns, records = fast.run(range(first, last), lr_at, data.perms, t0)
+            pending = _Epochs(first, *columns)
         else:
             chunk = _train(model, opt, lr_at, range(first, last), data, clip_norm, t0)
             pending = chunk.epochs
             records = _records(model, chunk, data)
             del chunk  # the outputs are accounted for
-        replay += pending
+        replay.append(pending)
         first = last
         if records is None:
-            where = _recover(model, opt, list(snapshots), replay, data, clip_norm)
+            where = _recover(model, opt, list(snapshots), [ep for c in replay for ep in c],
+                             data, clip_norm)
             raise TrainingDivergedError(
                 f"training diverged: the loss or a parameter became NaN or inf at epoch "
                 f"{where.epoch}, step {where.step} of {len(starts)} (lr={where.lr:g}); "
@@ -344,7 +345,7 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
         if not per_epoch:  # the whole chunk's records at once; nothing reads them in between
             _extend(history, pending, records, n, head, verbose, epochs, log)
         else:  # chunks of one epoch: the parameters are this epoch's
-            ep, (loss, hits) = pending[0], records[0]
+            ep, loss, hits = pending[0], records[0][0], records[1][0]
             logs: dict[str, float] = {"loss": loss / (1 if head.summed else n), "lr": ep.lr}
             if track_acc:
                 logs["accuracy"] = hits / n
@@ -386,22 +387,23 @@ def _progress(done: int, epochs: int, logs: dict[str, float]) -> str:
         f"{k} {v:.6g}" for k, v in logs.items() if k not in ("lr", "time"))
 
 
-def _extend(history: History, pending: list[_Epoch], records: list[tuple[float, float]],
+def _extend(history: History, pending: _Epochs, records: tuple[list[float], list[float]],
             n: int, head: Any, verbose: int, epochs: int, log: Callable[[str], None]) -> None:
-    """Append a chunk's records to ``history`` and log its ``verbose`` epochs."""
+    """Append a chunk's records (summed losses, hits) to ``history`` and log its ``verbose``
+    epochs."""
+    losses, hits = records
     per = 1 if head.summed else n
-    history.loss.extend(loss / per for loss, _ in records)
-    history.lr.extend(ep.lr for ep in pending)
-    history.time.extend(ep.time for ep in pending)
+    history.loss.extend(losses if per == 1 else [loss / per for loss in losses])
+    history.lr.extend(pending.lrs)
+    history.time.extend(pending.times)
     if head.is_classifier:
-        history.accuracy.extend(hits / n for _, hits in records)
+        history.accuracy.extend([h / n for h in hits])
     if verbose:
-        for ep in pending:
-            done = ep.index + 1
+        for done in range(pending.first + 1, pending.first + len(pending) + 1):
             if done % verbose == 0 or done == epochs:
-                logs = {"loss": history.loss[ep.index]}
+                logs = {"loss": history.loss[done - 1]}
                 if head.is_classifier:
-                    logs["accuracy"] = history.accuracy[ep.index]
+                    logs["accuracy"] = history.accuracy[done - 1]
                 log(_progress(done, epochs, logs))
 
 
@@ -467,7 +469,7 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     """Train ``epochs`` and return them as a :class:`_Chunk`, the batches' outputs kept.
     Each batch is gathered from the epoch's order on its own (never the whole shuffled data).
     Every step writes its gradients into ``data.grads`` (where the namespace allows)."""
-    chunk = _Chunk([], [], [], [], [])
+    chunk = _Chunk(_Epochs(epochs.start, [], [], []), [], [], [], [])
     fixed = None if data.perms is not None or data.rows is None else (
         data.rows, model.backend.from_host(data.rows))  # unshuffled rows: the same each epoch
     spans = [(s, min(s + data.batch_size, data.n)) for s in data.starts]  # in bounds (strict)
@@ -498,7 +500,7 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
                 chunk.Y.append(Yb)
                 chunk.truth.append(Tb)
             del Xb, cache  # not held while the next batch is gathered
-        chunk.epochs.append(_Epoch(epoch, opt.lr, order, time.perf_counter() - t0))
+        chunk.epochs.add(opt.lr, order, time.perf_counter() - t0)
     if data.step is not None:
         data.step.sync()  # the optimizer's state as of the chunk's end (snapshots read it)
     return chunk
@@ -561,19 +563,47 @@ class _Epoch:
     time: float
 
 
+@dataclass(slots=True)
+class _Epochs:
+    """Consecutive trained epochs from ``first`` (0-based), as columns: each one's learning
+    rate, rows in batch order and cumulative time (``_Epochs[i]`` is an :class:`_Epoch`).
+    Columns, so that a compiled chunk of a thousand epochs costs no object per epoch."""
+
+    first: int
+    lrs: list[float]
+    orders: list[Any]
+    times: list[float]
+
+    def add(self, lr: float, order: Any, time: float) -> None:
+        self.lrs.append(lr)
+        self.orders.append(order)
+        self.times.append(time)
+
+    def __len__(self) -> int:
+        return len(self.lrs)
+
+    def __getitem__(self, i: int) -> _Epoch:
+        i = range(len(self.lrs))[i]
+        return _Epoch(self.first + i, self.lrs[i], self.orders[i], self.times[i])
+
+    def __iter__(self) -> Any:
+        return map(_Epoch, range(self.first, self.first + len(self.lrs)), self.lrs,
+                   self.orders, self.times)
+
+
 @dataclass
 class _Chunk:
     """Epochs trained since the last records: every batch's logits and outputs in order and,
     when the batches were gathered, every batch's targets and truth (else the data's own)."""
 
-    epochs: list[_Epoch]
+    epochs: _Epochs
     logits: list[Array]
     outputs: list[Array]
     Y: list[Array]
     truth: list[Array | None]
 
 
-def _records(model: Any, chunk: _Chunk, data: _Data) -> list[tuple[float, float]] | None:
+def _records(model: Any, chunk: _Chunk, data: _Data) -> tuple[list[float], list[float]] | None:
     """``(summed loss, hits)`` of each epoch of ``chunk`` from its kept outputs, or None when
     a loss or a parameter is not finite: per-sample losses and hits of all the epochs at once
     on ``(epochs, n, k)`` stacks, summed per epoch, and one transfer to the host (the only
@@ -599,7 +629,7 @@ def _records(model: Any, chunk: _Chunk, data: _Data) -> list[tuple[float, float]
     values = to_numpy(xp.concat(parts)).tolist()
     if not all(map(math.isfinite, values[:k])) or not math.isfinite(values[-1]):
         return None
-    return list(zip(values[:k], values[k:2 * k] if head.is_classifier else [0.0] * k))
+    return values[:k], values[k:2 * k] if head.is_classifier else [0.0] * k
 
 
 @dataclass
