@@ -21,6 +21,7 @@ Results equal the eager path's within float rounding: the compiler may fuse and 
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +41,8 @@ Array = Any
 __all__ = ["EPOCHS_PER_CALL", "CompiledEpochs", "compiled_epochs"]
 
 EPOCHS_PER_CALL = 1024  # K: the most epochs one call of the compiled function trains
+SMALL_WORK = 1 << 16  # multiply-adds of a step's forward pass at or below which it runs on
+# one thread (thread-pool dispatch per operation costs more than such arithmetic)
 
 _CACHE: dict[Any, Callable] = {}  # configuration -> compiled function (a few per process)
 
@@ -73,8 +76,11 @@ class CompiledEpochs:
         except TypeError:  # unhashable parts: compile for this fit only
             key, fn = None, None
         if fn is None:
+            sizes = model.arch.sizes
+            work = batch_size * sum(a * b for a, b in itertools.pairwise(sizes))
             fn = ops.jit(_chunk_function(model.arch, opt, ops, model.xp, n, batch_size,
-                                         shuffled, clip_norm, truth is not None))
+                                         shuffled, clip_norm, truth is not None),
+                         small=work <= SMALL_WORK)
             if key is not None:
                 if len(_CACHE) >= 8:
                     _CACHE.pop(next(iter(_CACHE)))

@@ -110,8 +110,9 @@ class Adapter:
     #: the library compiles whole functions (jit) with loops inside (see xprop.compiled)
     compiles: ClassVar[bool] = False
 
-    def jit(self, fn: Any) -> Any:
-        """``fn`` compiled for this library's arrays (libraries that compile)."""
+    def jit(self, fn: Any, *, small: bool = False) -> Any:
+        """``fn`` compiled for this library's arrays (libraries that compile); ``small``:
+        its arithmetic is tiny, so compile it to run on one thread."""
         raise NotImplementedError(f"{self.name} does not compile functions")
 
     def fori_loop(self, lower: Any, upper: Any, body: Any, init: Any) -> Any:

@@ -98,8 +98,11 @@ class JaxAdapter(Adapter):
 
     compiles = True
 
-    def jit(self, fn: Any) -> Any:
-        return self._jax().jit(fn)
+    def jit(self, fn: Any, *, small: bool = False) -> Any:
+        # XLA:CPU hands every dot to Eigen's thread pool: for a tiny net that dispatch costs
+        # more than the arithmetic (XOR: 1.5 us an epoch against 0.7 us on one thread)
+        opts = {"xla_cpu_multi_thread_eigen": False} if small else None
+        return self._jax().jit(fn, compiler_options=opts) if opts else self._jax().jit(fn)
 
     def fori_loop(self, lower: Any, upper: Any, body: Any, init: Any) -> Any:
         return self._jax().lax.fori_loop(lower, upper, body, init)
