@@ -320,3 +320,26 @@ def test_head_rows_add_up_to_the_value_also_for_stacks_of_epochs(case64, output,
         total = float(xp.sum(rows)) / (1 if head.summed else 6)
         np.testing.assert_allclose(total, value, rtol=1e-14)
         np.testing.assert_array_equal(host(stacked[i, ...]), host(rows))
+
+
+def test_a_replaced_activation_runs_its_own_functions(case):
+    """``dataclasses.replace`` of a built-in with other functions keeps its name and kernel
+    field, but no library kernel stands in for the new functions."""
+    import dataclasses
+
+    from xprop.activations import ACTIVATIONS
+
+    relu = ACTIVATIONS["relu"]
+    mine = dataclasses.replace(relu, backward=lambda g, z, a, xp: 2.0 * g)
+    assert relu.named_operation == "relu" and mine.named_operation is None
+    (_, bwd), = case.backend.adapter.activation_functions((mine,))
+    assert bwd is mine.backward
+
+
+def test_an_architecture_pickles_after_use():
+    import pickle
+
+    m = xprop.MLP([2, 3, 1], "relu", "sigmoid", "bce")
+    m.forward(np.zeros((1, 2)))
+    arch = pickle.loads(pickle.dumps(m.arch))
+    assert arch == m.arch and arch.kernels == {}

@@ -181,3 +181,40 @@ def test_compiled_true_where_nothing_compiles_is_an_error():
 
 def test_resolve_backend_is_jax():
     assert resolve_backend("jax").adapter.compiles
+
+
+@pytest.mark.parametrize("value", [0, 1, 0.0, "yes"])
+def test_compiled_takes_only_none_or_a_bool(value):
+    with pytest.raises(ValueError, match="compiled: expected None, True or False"):
+        _model("numpy").fit(X, LABELS, epochs=1, compiled=value)
+
+
+def test_an_optimizer_with_its_own_update_trains_eagerly():
+    """A subclass overriding ``_update`` is honoured: the fast paths (which call ``apply``)
+    are skipped, and compiled=True says why."""
+
+    class Frozen(xprop.SGD):
+        def _update(self, p, g, xp):
+            return p  # never moves
+
+    m = _model("jax", dtype="float32")
+    before = host(m.params.buffer).copy()
+    m.fit(X, LABELS, epochs=3, batch_size=16, optimizer=Frozen(lr=0.1))
+    np.testing.assert_array_equal(host(m.params.buffer), before)
+    with pytest.raises(ValueError, match="overrides update or _update"):
+        m.fit(X, LABELS, epochs=1, optimizer=Frozen(lr=0.1), compiled=True)
+
+
+def test_a_cached_compilation_uses_the_settings_of_each_fit():
+    """Compiled functions are cached by the optimizer's settings, and do not hold on to the
+    optimizer that first made them (changing it afterwards changes nothing)."""
+    first = xprop.SGD(lr=0.05, momentum=0.9)
+    _model("jax", dtype="float32").fit(X, LABELS, epochs=3, batch_size=16, optimizer=first)
+    first.momentum = 0.0
+    results = []
+    for use in (True, False):
+        m = _model("jax", dtype="float32")
+        m.fit(X, LABELS, epochs=20, batch_size=16, optimizer=xprop.SGD(lr=0.05, momentum=0.9),
+              compiled=use)
+        results.append(host(m.params.buffer))
+    np.testing.assert_allclose(results[0], results[1], rtol=2e-5, atol=2e-6)

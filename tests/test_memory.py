@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import xprop
+import xprop.backend.host
 import xprop.mlp
 import xprop.train
 from tests.helpers import host
@@ -186,7 +187,7 @@ def test_divergence_on_a_memory_mapped_file_reports_and_keeps_as_in_memory(
 
 def test_memory_mapped_x_is_checked_block_by_block(tmp_path, monkeypatch):
     """Every block is read: a NaN in the last one is found, with the in-memory message."""
-    monkeypatch.setattr(xprop.train, "HOST_BLOCK_BYTES", 5 * 8 * 3)  # 3 rows a block
+    monkeypatch.setattr(xprop.backend.host, "HOST_BLOCK_BYTES", 5 * 8 * 3)  # 3 rows a block
     X, y = _data("clf", n=31)
     X[-1, 2] = np.nan
     X[0, 0] = np.inf
@@ -252,7 +253,7 @@ def test_fit_holds_the_data_plus_a_few_batches(tmp_path, monkeypatch, kw, source
     if source == "mmap" and kw["batch_size"] is None:
         pytest.skip("a full batch read from a file is a copy of the data by definition")
     monkeypatch.setattr(xprop.mlp, "FINITE_BLOCK", 1 << 14)
-    monkeypatch.setattr(xprop.train, "HOST_BLOCK_BYTES", 1 << 17)
+    monkeypatch.setattr(xprop.backend.host, "HOST_BLOCK_BYTES", 1 << 17)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2000, 400))
     y = rng.integers(0, 2, 2000)

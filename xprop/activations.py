@@ -40,6 +40,15 @@ class Activation:
     #: and backward; see ``Adapter.activation_functions``); None for made-up activations
     kernel: str | None = None
 
+    @property
+    def named_operation(self) -> str | None:
+        """:attr:`kernel`, while ``forward`` and ``backward`` are still the built-in
+        functions that name stands for (an activation made with ``dataclasses.replace`` and
+        other functions has none: a library kernel would not compute them)."""
+        if self.kernel is None:
+            return None
+        return self.kernel if NAMED.get(self.kernel) == (self.forward, self.backward) else None
+
     def __call__(self, z: Array) -> Array:
         return self.forward(z, array_namespace(z))
 
@@ -201,6 +210,9 @@ ACTIVATIONS: dict[str, Activation] = {
     "gelu": _make("gelu", gelu, gelu_derivative),
 }
 ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid"}
+#: named operations -> the built-in (forward, backward) they stand for
+NAMED = {name: (ACTIVATIONS[name].forward, ACTIVATIONS[name].backward)
+         for name in ("relu", "sigmoid", "tanh")}
 
 
 BUILT_IN = frozenset(ACTIVATIONS)

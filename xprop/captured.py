@@ -1,6 +1,7 @@
 """Captured training steps: one whole step (forward, backward, clipping, optimizer update)
-recorded once and replayed as one launch, for libraries whose adapter can capture
-(CuPy: a CUDA graph from stream capture, see ``CupyAdapter.capture``).
+recorded once and replayed as one launch, for libraries whose adapter can capture (CuPy:
+a CUDA graph from stream capture, ``CupyAdapter.capture``; PyTorch on CUDA devices:
+``torch.cuda.graph``, ``TorchAdapter.capture``).
 
 A small net's step on a GPU is launch-bound: some twenty kernels of a few microseconds each.
 A captured step replays them all with one graph launch. Capture fixes every address, so the
@@ -10,9 +11,10 @@ replay, the optimizer's per-step scalars (learning rate, bias corrections) into 
 and outputs (what ``fit``'s records read) are copied out of static arrays after it. The
 parameter buffer is the model's own, updated in place.
 
-Valid for fixed shapes: ``fit`` replays full batches and runs a last short batch eagerly (the
-same step, uncaptured). :func:`captured_step` returns None wherever capture is not possible
-(immutable arrays, a library that does not capture), and ``fit`` then trains eagerly.
+Valid for fixed shapes: ``fit`` replays full minibatches and runs a last short batch eagerly
+(the same step, uncaptured, on the same optimizer state). :func:`captured_step` returns None
+wherever capture is not possible (immutable arrays, a library or device that does not
+capture); ``fit`` decides the same way and otherwise trains eagerly.
 """
 
 from __future__ import annotations

@@ -21,41 +21,28 @@ Results equal the eager path's within float rounding: the compiler may fuse and 
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
-
 from xprop import network
 from xprop import validation as V
-from xprop.backend.core import adapter_of_namespace
-from xprop.backend.host import to_numpy
+from xprop.backend.host import padded, to_numpy
 from xprop.optimizers import Optimizer, clip_scale
 from xprop.params import Params
 
 Array = Any
 
-__all__ = ["EPOCHS_PER_CALL", "CompiledEpochs", "compiled_epochs"]
+__all__ = ["EPOCHS_PER_CALL", "CompiledEpochs"]
 
 EPOCHS_PER_CALL = 1024  # K: the most epochs one call of the compiled function trains
 SMALL_WORK = 1 << 16  # multiply-adds of a step's forward pass at or below which it runs on
 # one thread (thread-pool dispatch per operation costs more than such arithmetic)
 
 _CACHE: dict[Any, Callable] = {}  # configuration -> compiled function (a few per process)
-
-
-def compiled_epochs(model: Any, opt: Optimizer, X: Array, Y: Array, truth: Array | None,
-                    n: int, batch_size: int, shuffled: bool,
-                    clip_norm: float | None) -> CompiledEpochs | None:
-    """A :class:`CompiledEpochs` for this training set-up, or None when the model's library
-    does not compile functions."""
-    ops = adapter_of_namespace(model.xp)
-    if not ops.compiles:
-        return None
-    return CompiledEpochs(model, opt, ops, X, Y, truth, n, batch_size, shuffled, clip_norm)
 
 
 class CompiledEpochs:
@@ -78,7 +65,9 @@ class CompiledEpochs:
         if fn is None:
             sizes = model.arch.sizes
             work = batch_size * sum(a * b for a, b in itertools.pairwise(sizes))
-            fn = ops.jit(_chunk_function(model.arch, opt, ops, model.xp, n, batch_size,
+            settings = copy.copy(opt)  # what the function bakes in, apart from its caller
+            settings.set_arrays(tuple(None for _ in opt.arrays()))
+            fn = ops.jit(_chunk_function(model.arch, settings, ops, model.xp, n, batch_size,
                                          shuffled, clip_norm, truth is not None),
                          small=work <= SMALL_WORK)
             if key is not None:
@@ -86,10 +75,10 @@ class CompiledEpochs:
                     _CACHE.pop(next(iter(_CACHE)))
                 _CACHE[key] = fn
         self.fn = fn
-        self._coeffs: tuple[np.ndarray, Array] | None = None  # the last ones, host and device
+        self._coeffs: tuple[Any, Array] | None = None  # the last ones: (what made them, array)
 
     def run(self, epochs: range, lr_at: Callable[[int], float] | None,
-            perms: Iterator[np.ndarray] | None, t0: float
+            perms: Iterator[Any] | None, t0: float
             ) -> tuple[tuple[list[float], list[Any], list[float]],
                        tuple[list[float], list[float]] | None]:
         """Train ``epochs`` (at most :data:`EPOCHS_PER_CALL`). Returns the epochs' columns
@@ -97,6 +86,15 @@ class CompiledEpochs:
         records ``(summed losses, hits)``, None when a loss or a parameter is not finite.
         Times are the chunk's wall time spread evenly over its epochs (the host does not
         see epochs end inside a compiled call)."""
+        before = self.opt.t, self.opt.lr
+        try:
+            return self._run(epochs, lr_at, perms, t0)
+        except BaseException:  # nothing trained: the optimizer's count and rate as before
+            self.opt.t, self.opt.lr = before
+            raise
+
+    def _run(self, epochs: range, lr_at: Callable[[int], float] | None,
+             perms: Iterator[Any] | None, t0: float) -> tuple:
         model, opt, xp = self.model, self.opt, self.model.xp
         k = len(epochs)
         K = min(EPOCHS_PER_CALL, 8 << max(0, (k - 1).bit_length() - 3))  # few shapes: a
@@ -105,7 +103,7 @@ class CompiledEpochs:
         if lr_at is None and not opt.stepwise:  # one set of coefficients for the chunk
             lrs = [opt.lr] * k
             opt.t += k * self.steps
-            rows = [opt.coefficients()]
+            rows = [[opt.coefficients()] * self.steps] * k
         else:
             lrs, rows = [], []
             for epoch in epochs:
@@ -115,37 +113,37 @@ class CompiledEpochs:
                         opt.lr = V.check_positive(lr, f"schedule({epoch})")
                 lrs.append(opt.lr)
                 if opt.stepwise:  # the optimizer's own host arithmetic, step by step
+                    per_step = []
                     for _ in range(self.steps):
                         opt.t += 1
-                        rows.append(opt.coefficients())
+                        per_step.append(opt.coefficients())
+                    rows.append(per_step)
                 else:  # the same for every step of the epoch
                     opt.t += self.steps
-                    rows.append(opt.coefficients())
-        c = len(rows[0])
-        host = np.zeros((K, self.steps, c), np.float64)
-        host[:k] = np.reshape(rows, (-1, self.steps if opt.stepwise else 1, c))
-        if self._coeffs is None or host.shape != self._coeffs[0].shape or not np.array_equal(
-                host, self._coeffs[0]):
-            self._coeffs = host, model.backend.from_host(host, self.dtype)  # often unchanged
+                    rows.append([opt.coefficients()] * self.steps)
+        # the coefficients are often those of the last chunk: then nothing is copied
+        key = (rows[0][0], k, K) if lr_at is None and not opt.stepwise else rows
+        if self._coeffs is None or self._coeffs[0] != key:
+            host = padded(rows, K, (self.steps, len(rows[0][0])), "float64")
+            self._coeffs = key, model.backend.from_host(host, self.dtype)
         orders, host_orders = None, [None] * k
         if self.shuffled:
             host_orders = [next(perms) for _ in range(k)]
-            stacked = np.zeros((K, self.n), np.int32 if self.n < 2**31 else np.int64)
-            stacked[:k] = host_orders
-            orders = model.backend.from_host(stacked)
+            orders = model.backend.from_host(
+                padded(host_orders, K, (self.n,), "int32" if self.n < 2**31 else "int64"))
         arrays = tuple(xp.zeros_like(model.params.buffer) if a is None else a
                        for a in opt.arrays())
         buffer, arrays, records = self.fn(model.params.buffer, arrays, self.X, self.Y,
                                           self.truth, orders, self._coeffs[1], k)
         model.params.assign(buffer)
         opt.set_arrays(arrays)
-        values = np.asarray(to_numpy(records), np.float64)
+        values = to_numpy(records).tolist()
         end = time.perf_counter()
-        times = ((start - t0) + (end - start) * np.arange(1, k + 1) / k).tolist()
+        times = [(start - t0) + (end - start) * (j + 1) / k for j in range(k)]
         done = (lrs, host_orders, times)
-        if not (np.all(np.isfinite(values[:k])) and math.isfinite(values[-1])):
+        if not (all(map(math.isfinite, values[:k])) and math.isfinite(values[-1])):
             return done, None
-        return done, (values[:k].tolist(), values[K:K + k].tolist())
+        return done, (values[:k], values[K:K + k])
 
 
 def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: Any, n: int,

@@ -67,6 +67,13 @@ class Architecture:
             (f"W{i}", f"b{i}" if self.bias else None) for i in range(self.n_layers)))
         object.__setattr__(self, "kernels", {})
 
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "kernels"}  # modules: no pickle
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        object.__setattr__(self, "kernels", {})
+
     def kernels_for(self, xp: Any) -> tuple[Any, Any, Any, tuple, tuple]:
         """``(xp, adapter, affine, forwards, backwards)`` for namespace ``xp``: its adapter,
         the adapter's own ``affine`` (None: the portable one, inlined) and, per layer, the

@@ -94,9 +94,16 @@ class Optimizer:
     def set_arrays(self, arrays: tuple[Array, ...]) -> None:
         """Replace the state arrays (the inverse of :meth:`arrays`)."""
 
-    def initial_arrays(self, buffer: Array, xp: Any) -> tuple[Array, ...]:
-        """State arrays to start from that :meth:`apply` treats as its first step."""
-        return tuple(xp.zeros_like(buffer) for _ in self.arrays())
+    @property
+    def pure(self) -> bool:
+        """Whether every update goes through :meth:`apply` (what compiled and captured
+        training steps call): False for a subclass that overrides ``update`` or
+        ``_update``, which then trains eagerly."""
+        kind = type(self)
+        return (kind.update is Optimizer.update and "update" not in vars(self)
+                and "_update" not in vars(self)
+                and self._update.__func__ in _APPLYING_UPDATES
+                and kind.apply is not Optimizer.apply)
 
     def apply(self, p: Array, g: Array, arrays: tuple, coeffs: tuple,
               xp: Any) -> tuple[Array, tuple]:
@@ -228,6 +235,9 @@ class AdamW(Adam):
         super().__init__(lr, betas, eps, weight_decay)
 
 
+#: the ``_update`` methods that go through ``apply`` (see Optimizer.pure)
+_APPLYING_UPDATES = (Optimizer.__dict__["_update"], SGD.__dict__["_update"])
+
 OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "nesterov": SGD, "adam": Adam, "adamw": AdamW}
 
 
@@ -281,7 +291,8 @@ def clip_scale(grads: list[Array], max_norm: float, xp: Any) -> tuple[Array, Arr
     ``torch.nn.utils.clip_grad_norm_``: ``norm = sqrt(sum_i sum(g_i^2))``,
     ``factor = min(1, max_norm / (norm + 1e-6))``; 0-d arrays, no device sync."""
     total = xp.sqrt(sum(xp.sum(g * g) for g in grads))
-    return total, xp.clip(max_norm / (total + 1e-6), max=1.0)
+    factor = max_norm / (total + 1e-6)
+    return total, xp.minimum(factor, xp.ones_like(factor))  # elementwise: no host sync
 
 
 def clip_grad_norm(grads: list[Array], max_norm: float, xp: Any | None = None) -> Array:

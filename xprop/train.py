@@ -28,13 +28,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from xprop import network
 from xprop import validation as V
 from xprop.backend import dtype_name
 from xprop.backend.core import adapter_of_namespace
-from xprop.backend.host import to_numpy
+from xprop.backend.host import host_matrix_problems, host_rows, is_memmap, to_numpy
 from xprop.captured import CapturedStep
 from xprop.compiled import EPOCHS_PER_CALL, CompiledEpochs
 from xprop.init import permutation_stream
@@ -48,7 +46,6 @@ __all__ = ["History", "TrainingDivergedError", "fit", "train_step"]
 RECOVERY_DEPTH = 8  # states kept while replaying a diverged chunk (see _recover)
 CHUNK_EPOCHS = 256  # at most this many epochs' records are computed together (see _epochs)
 CHUNK_ELEMENTS = 1 << 20  # ... keeping at most this many output entries for them
-HOST_BLOCK_BYTES = 1 << 24  # a memory-mapped X is checked this many bytes at a time
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -142,9 +139,10 @@ def fit(
 
     ``compiled``: None (the default) takes the fast path the model's library offers, where
     it is valid: on JAX whole chunks of epochs compiled into one call (no validation,
-    callbacks or memory-mapped data; :mod:`xprop.compiled`), on CuPy every full batch's step
-    replayed from a CUDA graph (:mod:`xprop.captured`); ``False`` trains eagerly, step by
-    step; ``True`` requires a fast path. Results agree within float rounding.
+    callbacks or memory-mapped data; :mod:`xprop.compiled`), on CuPy and PyTorch CUDA
+    devices every full minibatch's step replayed from a CUDA graph (:mod:`xprop.captured`);
+    ``False`` trains eagerly, step by step; ``True`` requires a fast path. Results agree
+    within float rounding. Optimizers that override ``update``/``_update`` train eagerly.
 
     A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
     step; the model then keeps the last parameters (before that step) whose loss and outputs
@@ -196,8 +194,10 @@ def fit(
         raise ValueError(f"min_delta: expected a finite number >= 0, got {min_delta!r}")
     if callable(callbacks) or not all(callable(cb) for cb in callbacks):
         raise ValueError("callbacks: expected a list of functions (epoch, logs, model)")
-    if compiled not in (None, True, False):
+    if compiled is not None and not (isinstance(compiled, bool)
+                                     or type(compiled).__name__ == "bool_"):
         raise ValueError(f"compiled: expected None, True or False, got {compiled!r}")
+    compiled = None if compiled is None else bool(compiled)
 
     if y is None:
         raise ValueError("y: fit needs targets (class labels or values), got None")
@@ -246,7 +246,7 @@ def _prepare(model: Any, X: Any, y: Any) -> tuple[Any, Array, Array | None, bool
     ``X`` (``np.memmap``, ``np.load(path, mmap_mode="r")``) is checked block by block on the
     host (no whole copy: its batches go to the device one at a time); its targets are
     prepared on the device as usual."""
-    if not isinstance(X, np.memmap):
+    if not is_memmap(X):
         return (*model.prepare(X, y), False)
     _check_host_matrix(X, model.arch.sizes[0], model.params.buffer.dtype, model.xp)
     Y, labels = model.arch.head.prepare_targets(y, X.shape[0], model.arch.sizes[-1],
@@ -255,33 +255,15 @@ def _prepare(model: Any, X: Any, y: Any) -> tuple[Any, Array, Array | None, bool
     return X, Y, labels, True
 
 
-def _check_host_matrix(X: np.ndarray, n_features: int, dtype: Any, xp: Any) -> None:
+def _check_host_matrix(X: Any, n_features: int, dtype: Any, xp: Any) -> None:
     """The checks ``model.prepare`` makes on ``X`` (real numbers, shape, no value that the
-    cast to ``dtype`` overflows, finite), on a host array read ``HOST_BLOCK_BYTES`` at a time
-    (NumPy 1.x has no isdtype: dtype kinds)."""
+    cast to ``dtype`` overflows, finite), on a host array read a block at a time."""
     if X.dtype.kind not in "biuf":
         raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
     V.check_matrix(X, "X", n_features)
-    if X.dtype.kind != "f":
-        return  # integers: finite, and within float32's range
-    target = dtype_name(dtype, xp)
-    narrowing = X.dtype.itemsize > np.dtype(target).itemsize  # e.g. float64 data, float32 model
-    step = max(1, HOST_BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
-    big, bad = 0.0, 0
-    with np.errstate(invalid="ignore", over="ignore"):
-        for s in range(0, X.shape[0], step):
-            block = np.asarray(X[s:s + step])
-            finite = np.isfinite(block)
-            bad += block.size - int(np.count_nonzero(finite))
-            if narrowing:
-                big = max(big, float(np.max(np.abs(block), where=finite, initial=0.0)))
-    limit = float(np.finfo(target).max)
-    if big > limit:
-        raise ValueError(f"X: values up to {big:.3g} overflow {target} (largest {limit:.3g}); "
-                         "use dtype='float64' or rescale the data")
-    if bad:
-        raise ValueError(f"X: expected finite values, found NaN or inf in {bad} of {X.size} "
-                         "entries")
+    problem = host_matrix_problems(X, dtype_name(dtype, xp))
+    if problem is not None:
+        raise ValueError(f"X: {problem}")
 
 
 def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch_size, perms,
@@ -311,8 +293,10 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
     data = _Data(Xd, Yd, truth, rows, host, starts, batch_size, n,
                  perms if shuffle and len(starts) > 1 else None, params.copy())
     fast = _fast_path(model, opt, data, per_epoch, clip_norm, compiled)
-    if isinstance(fast, CompiledEpochs):
-        size = EPOCHS_PER_CALL  # no outputs are kept: the records come out of the call
+    if isinstance(fast, CompiledEpochs):  # no outputs are kept: the records come out of the
+        # call; shuffled chunks send (and keep, for _recover) each epoch's order of n rows
+        size = EPOCHS_PER_CALL if data.perms is None else max(
+            1, min(EPOCHS_PER_CALL, CHUNK_ELEMENTS // n))
     data.step = fast if isinstance(fast, _Capture) else None
     first = 0
     while first < epochs:
@@ -442,8 +426,7 @@ class _Data:
 def _to_device(model: Any, X: Any, idx: Any) -> Array:
     """Rows ``idx`` (host indices, or a slice) of host ``X``, in the model's dtype on its
     device: read (and cast) on the host, then one copy to the device."""
-    rows = X[idx] if isinstance(idx, slice) else np.take(X, idx, axis=0)
-    return model.backend.from_host(rows, model.params.buffer.dtype)
+    return model.backend.from_host(host_rows(X, idx), model.params.buffer.dtype)
 
 
 def _batch(model: Any, data: _Data, order: Any, at: Array | None, s: int,
@@ -476,6 +459,17 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     # unshuffled in-memory data: the same batches (views) every epoch, made once
     same = None if data.perms is not None or fixed is not None or data.host else [
         _batch(model, data, None, None, s, e) for s, e in spans]
+    try:
+        _train_epochs(model, opt, lr_at, epochs, data, clip_norm, t0, chunk, spans, same, fixed)
+    finally:
+        if data.step is not None:
+            data.step.sync()  # the optimizer's state as of now (snapshots, errors read it)
+    return chunk
+
+
+def _train_epochs(model, opt, lr_at, epochs, data, clip_norm, t0, chunk, spans, same,
+                  fixed) -> None:
+    """:func:`_train`'s loop."""
     for epoch in epochs:
         if lr_at is not None:
             lr = lr_at(epoch)
@@ -501,9 +495,6 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
                 chunk.truth.append(Tb)
             del Xb, cache  # not held while the next batch is gathered
         chunk.epochs.add(opt.lr, order, time.perf_counter() - t0)
-    if data.step is not None:
-        data.step.sync()  # the optimizer's state as of the chunk's end (snapshots read it)
-    return chunk
 
 
 class _Capture:
@@ -530,15 +521,20 @@ def _fast_path(model: Any, opt: Optimizer, data: _Data, per_epoch: bool,
     if compiled is False:
         return None
     ops = adapter_of_namespace(model.xp)
-    if ops.compiles and not (per_epoch or data.host or data.rows is not None):
+    standard = opt.pure
+    if standard and ops.compiles and not (per_epoch or data.host or data.rows is not None):
         return CompiledEpochs(model, opt, ops, data.X, data.Y, data.truth, data.n,
                               data.batch_size, data.perms is not None, clip_norm)
-    if ops.mutable and ops.can_capture(model.backend.device):
+    if (standard and ops.mutable and data.batch_size < data.n
+            and ops.can_capture(model.backend.device)):  # a full batch: nothing to gain
         return _Capture(model, opt, data.grads, clip_norm)
     if compiled:
-        why = ("whole epochs compile only without validation, callbacks and memory-mapped "
+        why = ("the optimizer overrides update or _update, which compiled or captured "
+               "steps would skip" if not standard else
+               "whole epochs compile only without validation, callbacks and memory-mapped "
                "data" if ops.compiles else
-               f"{model.backend.describe()} neither compiles nor captures steps")
+               f"{model.backend.describe()} neither compiles nor captures steps (CUDA graphs: "
+               "minibatches on CuPy or torch CUDA devices, unless XPROP_CUDA_GRAPHS=0)")
         raise ValueError(f"compiled: no fast path here ({why}); pass compiled=None or False")
     return None
 

@@ -171,17 +171,14 @@ class Adapter:
 
     def activation_functions(self, activations: tuple) -> tuple[tuple[Any, Any], ...]:
         """``(forward, backward)`` per activation: the library's kernels where it has them
-        (see :meth:`kernel`), else the portable functions. Remembered per tuple."""
-        cache = self.__dict__.setdefault("_activation_cache", {})
-        hit = cache.get(id(activations))
-        if hit is None or hit[0] is not activations:
-            fns = []
-            for act in activations:
-                own = self.kernel(act.kernel) if act.kernel else None
-                own = own or (None, None)
-                fns.append((own[0] or act.forward, own[1] or act.backward))
-            hit = cache[id(activations)] = (activations, tuple(fns))
-        return hit[1]
+        (see :meth:`kernel`), else the portable functions (``Architecture.kernels_for``
+        remembers the answer per namespace)."""
+        fns = []
+        for act in activations:
+            name = getattr(act, "named_operation", None)
+            own = (self.kernel(name) if name else None) or (None, None)
+            fns.append((own[0] or act.forward, own[1] or act.backward))
+        return tuple(fns)
 
     def plain(self, x: Any) -> Any:
         """``x`` without library bookkeeping that training must not carry along (a torch

@@ -162,17 +162,20 @@ class CupyAdapter(Adapter):
         return os.environ.get(GRAPHS_ENV, "1") != "0"
 
     def capture(self, fn: Any, device: Any) -> Any:
-        """A CUDA graph of ``fn``'s kernels. ``fn`` runs once for real first, with a private
+        """A CUDA graph of ``fn``'s kernels. ``fn`` runs once for real first, on a side
+        stream that waits for the current one (the copies into its inputs), with a private
         memory pool: the graph's temporaries are that pool's blocks, which nothing else
-        allocates, and the capture finds them cached (no cudaMalloc while capturing). The
-        graph is captured on a side stream and launched on the current one, after the copies
-        into its inputs."""
+        allocates, and the capture on the same side stream finds them cached. The graph is
+        launched on the current stream, after the next copies into its inputs."""
         cupy = importlib.import_module("cupy")
         pool = cupy.cuda.MemoryPool()
-        side = cupy.cuda.Stream(non_blocking=True)
         with device, cupy.cuda.using_allocator(pool.malloc):
-            fn()
-            cupy.cuda.get_current_stream().synchronize()
+            side = cupy.cuda.Stream(non_blocking=True)
+            current = cupy.cuda.get_current_stream()
+            side.wait_event(current.record())
+            with side:
+                fn()
+            side.synchronize()
             try:
                 with side:
                     side.begin_capture()

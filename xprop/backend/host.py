@@ -67,3 +67,51 @@ def fast_namespace(xp: Any) -> Any:
 
     ns.sum, ns.max = sum, max
     return ns
+
+
+# --------------------------------------------------------------------------- host-side data
+HOST_BLOCK_BYTES = 1 << 24  # memory-mapped data is checked this many bytes at a time
+
+
+def padded(rows: Any, length: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A host array of ``length`` entries of ``shape`` whose first ``len(rows)`` entries are
+    ``rows`` and the rest zeros: fixed-shape inputs for a compiled function."""
+    out = np.zeros((length, *shape), dtype)
+    if len(rows):
+        out[:len(rows)] = np.reshape(np.asarray(rows, dtype), (len(rows), -1, *shape[1:]))
+    return out
+
+
+def is_memmap(x: Any) -> bool:
+    """A NumPy memory-mapped array (``np.memmap``, ``np.load(path, mmap_mode=...)``)."""
+    return isinstance(x, np.memmap)
+
+
+def host_rows(X: Any, idx: Any) -> np.ndarray:
+    """Rows ``idx`` (host indices, or a slice) of the host array ``X``, read into memory."""
+    return X[idx] if isinstance(idx, slice) else np.take(X, idx, axis=0)
+
+
+def host_matrix_problems(X: Any, target: str) -> str | None:
+    """What is wrong with the values of the host matrix ``X`` for a model of dtype ``target``
+    (NaN or inf, values that overflow the cast), read ``HOST_BLOCK_BYTES`` at a time; None
+    when nothing is. Integer data is always fine."""
+    if X.dtype.kind != "f":
+        return None
+    narrowing = X.dtype.itemsize > np.dtype(target).itemsize  # e.g. float64 data, float32 model
+    step = max(1, HOST_BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
+    big, bad = 0.0, 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for s in range(0, X.shape[0], step):
+            block = np.asarray(X[s:s + step])
+            finite = np.isfinite(block)
+            bad += block.size - int(np.count_nonzero(finite))
+            if narrowing:
+                big = max(big, float(np.max(np.abs(block), where=finite, initial=0.0)))
+    limit = float(np.finfo(target).max)
+    if big > limit:
+        return (f"values up to {big:.3g} overflow {target} (largest {limit:.3g}); use "
+                "dtype='float64' or rescale the data")
+    if bad:
+        return f"expected finite values, found NaN or inf in {bad} of {X.size} entries"
+    return None

@@ -81,17 +81,18 @@ class TorchAdapter(Adapter):
         """A CUDA graph of ``fn`` (``torch.cuda.graph``: a side stream and a private memory
         pool); ``fn`` runs once for real first, on the current stream."""
         torch = sys.modules["torch"]
-        fn()
-        torch.cuda.synchronize(device)
-        graph = torch.cuda.CUDAGraph()
-        try:
-            with torch.cuda.graph(graph):
-                fn()
-        except Exception as e:  # the step ran; it just cannot be replayed
-            warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); training "
-                          f"goes on uncaptured (set {GRAPHS_ENV}=0 to skip the attempt)",
-                          RuntimeWarning, stacklevel=2)
-            return None
+        with torch.cuda.device(device):
+            fn()
+            torch.cuda.synchronize(device)
+            graph = torch.cuda.CUDAGraph()
+            try:
+                with torch.cuda.graph(graph, stream=torch.cuda.Stream(device)):
+                    fn()
+            except Exception as e:  # the step ran; it just cannot be replayed
+                warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); "
+                              f"training goes on uncaptured (set {GRAPHS_ENV}=0 to skip the "
+                              "attempt)", RuntimeWarning, stacklevel=2)
+                return None
         return graph.replay
 
     def kernel(self, name: str) -> tuple[Any, Any] | None:
