@@ -13,7 +13,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import xprop
@@ -56,6 +56,7 @@ arrays = st.one_of(
 @SETTINGS
 @given(contents=st.dictionaries(st.sampled_from(["X", "y", "z", "labels"]), arrays,
                                 max_size=3))
+@example(contents={"X": np.zeros((3, 2)), "y": np.array(3.0)})  # a 0-d y (found by CI)
 def test_npz_loader(contents):
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "f.npz")

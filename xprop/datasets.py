@@ -275,6 +275,9 @@ def _check_xy(X: np.ndarray, y: np.ndarray | None,
                          + ("" if y is None else f", {y.dtype}"))
     if X.ndim != 2:
         raise ValueError(f"data file {path!r}: X must be 2-D, got shape {X.shape}")
+    if y is not None and y.ndim not in (1, 2):
+        raise ValueError(f"data file {path!r}: y must be 1-D (labels, values) or 2-D "
+                         f"(one column per output), got shape {y.shape}")
     if y is not None and y.shape[0] != X.shape[0]:
         raise ValueError(
             f"data file {path!r}: X has {X.shape[0]} rows but y has {y.shape[0]} entries"
