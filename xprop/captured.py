@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from xprop import network
 from xprop.backend.core import adapter_of_namespace
-from xprop.optimizers import Optimizer, clip_scale
+from xprop.optimizers import Optimizer
 from xprop.params import Params
+from xprop.step import gradient, train_step
 
 Array = Any
 
@@ -69,12 +69,8 @@ class CapturedStep:
 
     def _body(self) -> None:
         """The step on the static arrays (what is captured)."""
-        xp, arch, params = self.xp, self.arch, self.model.params
-        _, cache = network.forward(params, self.X, arch, xp)
-        grads = network.backward(params, cache, self.Y, arch, out=self.grads, xp=xp)
-        g = grads.buffer
-        if self.clip_norm is not None:
-            g = g * clip_scale(list(grads.values()), self.clip_norm, xp)[1]
+        xp, params = self.xp, self.model.params
+        cache, g = gradient(params, self.X, self.Y, self.arch, xp, self.clip_norm, self.grads)
         coeffs = tuple(self.coeffs[i] for i in range(self.coeffs.shape[0]))
         buffer, arrays = self.opt.apply(params.buffer, g, self.arrays, coeffs, xp)
         if buffer is not params.buffer:
@@ -120,8 +116,6 @@ class CapturedStep:
     def eager(self, X: Array, Y: Array) -> tuple[Array, Array]:
         """A step on a batch of another shape (a last short batch), uncaptured, on the same
         optimizer state."""
-        from xprop.train import train_step
-
         self.sync()
         cache = train_step(self.model, X, Y, self.opt, self.clip_norm, self.grads)
         for static, new in zip(self.arrays, self.opt.arrays()):

@@ -31,8 +31,9 @@ from typing import Any
 from xprop import network
 from xprop import validation as V
 from xprop.backend.host import padded, to_numpy
-from xprop.optimizers import Optimizer, clip_scale
+from xprop.optimizers import Optimizer
 from xprop.params import Params
+from xprop.step import gradient
 
 Array = Any
 
@@ -156,12 +157,7 @@ def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
     full, tail = divmod(n, batch_size)
 
     def step(buffer, arrays, Xb, Yb, Tb, c):
-        params = Params.wrap(layout, buffer, xp)
-        _, cache = network.forward(params, Xb, arch, xp)
-        grads = network.backward(params, cache, Yb, arch, xp=xp)
-        g = grads.buffer
-        if clip_norm is not None:
-            g = g * clip_scale(list(grads.values()), clip_norm, xp)[1]
+        cache, g = gradient(Params.wrap(layout, buffer, xp), Xb, Yb, arch, xp, clip_norm)
         coeffs = tuple(c[i] for i in range(c.shape[0]))
         buffer, arrays = opt.apply(buffer, g, arrays, coeffs, xp)
         # the records of this batch, from its outputs before the update

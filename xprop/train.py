@@ -36,8 +36,9 @@ from xprop.backend.host import host_matrix_problems, host_rows, is_memmap, to_nu
 from xprop.captured import CapturedStep
 from xprop.compiled import EPOCHS_PER_CALL, CompiledEpochs
 from xprop.init import permutation_stream
-from xprop.optimizers import Optimizer, clip_scale, get_optimizer, get_schedule
+from xprop.optimizers import Optimizer, get_optimizer, get_schedule
 from xprop.params import Params
+from xprop.step import train_step
 
 Array = Any
 
@@ -79,21 +80,6 @@ class History:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items()}
-
-
-def train_step(model: Any, X: Array, Y: Array, optimizer: Optimizer,
-               clip_norm: float | None = None, grads: Params | None = None) -> network.Cache:
-    """One forward/backward/update on prepared data (model dtype and device, ``(n, k)``
-    targets). Returns the forward cache (its output is the pre-update prediction).
-    ``grads``: a gradient buffer to reuse (see :func:`xprop.network.backward`'s ``out``)."""
-    arch, params, xp = model.arch, model.params, model.xp
-    _, cache = network.forward(params, X, arch, xp)
-    grads = network.backward(params, cache, Y, arch, out=grads, xp=xp)
-    grad = grads.buffer
-    if clip_norm is not None:
-        grad = grad * clip_scale(list(grads.values()), clip_norm, xp)[1]
-    params.assign(optimizer.update(params.buffer, grad, xp))
-    return cache
 
 
 def fit(
