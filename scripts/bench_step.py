@@ -389,20 +389,22 @@ def xprop_model(spec: ModelSpec, backend: str) -> Any:
 def xprop_variants(model: Any, X: np.ndarray, Y: np.ndarray, labels: np.ndarray | None,
                    with_loss: bool) -> tuple[dict[str, Variant], Any, Any]:
     """xprop's ``train_step`` (and, with ``with_loss``, the step plus the loss value) on the
-    model's device; returns the variants and the device data."""
+    model's device, writing its gradients into one reused buffer as ``fit`` does; returns the
+    variants and the device data."""
     be = model.backend
     Xd, Yd, _ = model.prepare(X, Y if labels is None else labels)
     opt = xprop.SGD(lr=LR)
+    grads = model.params.copy()  # the gradient buffer fit reuses every step
 
     def sync(r: Any) -> None:
         be.synchronize(r)
 
     def step() -> Any:
-        train_step(model, Xd, Yd, opt)
+        train_step(model, Xd, Yd, opt, grads=grads)
         return model.params.buffer
 
     def step_with_loss() -> Any:
-        cache = train_step(model, Xd, Yd, opt)
+        cache = train_step(model, Xd, Yd, opt, grads=grads)
         return network.loss_value(cache, Yd, model.arch, model.xp)
 
     out = {"xprop step": Variant(step, sync)}

@@ -295,6 +295,48 @@ def test_named_operation_kernels_agree_with_the_portable_versions(case):
     assert (got is kept) == case.backend.mutable  # in place where arrays are mutable
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(3, 5), (64, 128), (300, 700)])
+def test_numpy_relu_kernel_is_np_maximum_bit_for_bit(dtype, shape):
+    """NumPy's ReLU kernel (blocks against zeros above a size) gives the values, zero signs
+    and NaNs of ``np.maximum(z, 0.0)``, for contiguous and strided inputs, across blocks."""
+    from xprop.activations import ACTIVATIONS
+    from xprop.backend.numpy_ import BLOCK, NumpyAdapter
+
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal(shape).astype(dtype)
+    z.reshape(-1)[::7] = -0.0
+    z.reshape(-1)[3::11] = np.nan
+    z.reshape(-1)[5::13] = -np.inf
+    z.reshape(-1)[-1] = np.inf
+    (forward, _), = NumpyAdapter().activation_functions((ACTIVATIONS["relu"],))
+    assert shape[0] * shape[1] < BLOCK or shape[0] * shape[1] > 2 * BLOCK  # one or 3+ blocks
+    for x in (z, z[:, ::2], z.T):
+        got, want = forward(x, np), np.maximum(x, 0.0)
+        assert type(got) is np.ndarray and got.dtype == x.dtype and got.shape == x.shape
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_sliced_update_is_the_one_expression_bit_for_bit(dtype):
+    """NumPy's ``sub_scaled`` on a long buffer (slices through a small temporary) writes
+    what ``p -= alpha * g`` writes, for Python, 0-d and NumPy-scalar learning rates."""
+    from xprop.backend.numpy_ import UPDATE_BLOCK, NumpyAdapter
+
+    rng = np.random.default_rng(6)
+    n = 2 * UPDATE_BLOCK + 12345
+    p0, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    g[::97] = np.nan
+    for alpha in (0.1, np.asarray(0.1, dtype=dtype), np.float64(0.1), np.float32(0.1)):
+        want = p0.copy()
+        want -= alpha * g
+        p = p0.copy()
+        got = NumpyAdapter().sub_scaled(p, alpha, g, np)
+        assert got is p and got.dtype == p0.dtype
+        np.testing.assert_array_equal(got, want)
+
+
 # --------------------------------------------------------------------------- per-sample losses
 
 
