@@ -31,8 +31,8 @@ each backend stays within 3% of the fastest (a tie on this noisy machine).
 
 Where the library has a fast path, ``fit(compiled=True)`` on one batch (one step an epoch) is
 timed per step too: ``xprop fit compiled, /step`` in the model tables, ``xprop jax jit`` in the
-sweep (JAX: chunks of epochs compiled into one call, :mod:`xprop.compiled`; CuPy: captured CUDA
-graphs). ``xprop step`` is always the eager :func:`xprop.train.train_step`.
+sweep (JAX: chunks of epochs compiled into one call, :mod:`xprop.compiled`; PyTorch on CUDA:
+captured CUDA graphs). ``xprop step`` is always the eager :func:`xprop.train.train_step`.
 
 The hand-written step and the GEMMs-alone reference are written once against the Array API
 (``array_api_compat.array_namespace``; NumPy itself for NumPy arrays, with its ufunc
@@ -415,15 +415,18 @@ def xprop_variants(model: Any, X: np.ndarray, Y: np.ndarray, labels: np.ndarray 
 
 def compiled_fit_variant(spec: ModelSpec, backend: str, X: np.ndarray, Y: np.ndarray,
                          labels: np.ndarray | None, target: float) -> Variant | None:
-    """``fit(..., compiled=True)`` on one batch (``n = batch_size``: one step an epoch), timed
-    per step: the library's fast path, where it has one (JAX: chunks of epochs compiled into
-    one call, see :mod:`xprop.compiled`; CuPy: captured CUDA graphs). None where there is no
-    fast path (fit raises ValueError). Its model is a second one with the same weights."""
+    """``fit(..., compiled=True)`` on two batches (the data twice: two steps an epoch, as
+    captured steps need more than one batch), timed per step: the library's fast path, where
+    it has one (JAX: chunks of epochs compiled into one call, see :mod:`xprop.compiled`;
+    PyTorch on CUDA: a captured CUDA graph, captured again at each fit, which the per-step
+    time includes). None where there is no fast path (fit raises ValueError). Its model is a
+    second one with the same weights."""
     model = xprop_model(spec, backend)
     be = model.backend
-    with be.context():
-        Xd, _, _ = model.prepare(X)
     y = Y if labels is None else labels
+    with be.context():
+        Xd, _, _ = model.prepare(np.concatenate([X, X]))
+    y = np.concatenate([y, y])
     opt = xprop.SGD(lr=LR)
 
     def run(k: int) -> Any:
@@ -441,9 +444,9 @@ def compiled_fit_variant(spec: ModelSpec, backend: str, X: np.ndarray, Y: np.nda
         return None
     t0 = time.perf_counter()
     be.synchronize(run(2))
-    per_step = (time.perf_counter() - t0) / 2
-    k = max(2, min(1024, round(target / max(per_step, 1e-7))))
-    return Variant(lambda: run(k), be.synchronize, steps=k)
+    per_step = (time.perf_counter() - t0) / 4
+    k = max(2, min(1024, round(target / max(2 * per_step, 1e-7))))  # epochs of two steps
+    return Variant(lambda: run(k), be.synchronize, steps=2 * k)
 
 
 def lib_name(model: Any) -> str:
@@ -659,14 +662,15 @@ def set_precision(gpu: bool, backend: str) -> None:
     line = (f"TF32: CUPY_TF32={cupy_tf32!r} XPROP_ALLOW_TF32="
             f"{os.environ.get('XPROP_ALLOW_TF32')!r} NVIDIA_TF32_OVERRIDE="
             f"{os.environ.get('NVIDIA_TF32_OVERRIDE')!r}")
-    if backend.startswith("cupy"):
+    cupy_set = backend.startswith("cupy")
+    if cupy_set:  # an explicit compute type, which CuPy then uses whatever CUPY_TF32 says
         from xprop.backend import set_tf32
 
         line += f"; xprop CuPy: {set_tf32(False)}"
     print(line)
-    if cupy_tf32 == "1":
-        print("WARNING: CUPY_TF32=1 makes CuPy use TF32 tensor cores: float32 figures are not "
-              "true float32; unset it")
+    if cupy_tf32 == "1" and not cupy_set:
+        print("WARNING: CUPY_TF32=1 makes CuPy use TF32 tensor cores: float32 figures of "
+              "CuPy code not run through xprop's backend are not true float32; unset it")
     jax = sys.modules.get("jax")
     if jax is not None and gpu:
         jax.config.update("jax_default_matmul_precision", "highest")

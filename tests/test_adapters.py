@@ -317,3 +317,55 @@ def test_every_public_name_is_importable_from_the_package():
     assert set(B.__all__) <= set(dir(B))
     b = resolve_backend()
     assert b.adapter is ADAPTERS["numpy"] and b.synchronize() is None
+
+
+# ------------------------------------------------------------------- CUDA-only code, on fakes
+
+
+def test_torch_cuda_without_an_index_names_the_current_device(monkeypatch):
+    """``torch:cuda`` resolves to ``cuda:N`` (N the current device): tensors report their
+    index, and ``device('cuda') != device('cuda:0')`` would refuse the model's own arrays."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    adapter = B.ADAPTERS["torch"]
+    assert adapter.parse_device(None, "cuda") == torch.device("cuda", 1)
+    assert adapter.parse_device(None, "cuda:0") == torch.device("cuda", 0)
+    assert adapter.parse_device(None, None) == torch.device("cpu")
+
+
+def test_cupy_without_nccl_reduces_on_the_host(monkeypatch):
+    """``cupy.cuda.nccl`` imports without NCCL (``available`` False): the device all-reduce
+    is then None (the host MPI reduce), before any rank waits for a unique id."""
+    nccl = types.ModuleType("cupy.cuda.nccl")
+    nccl.available = False
+    cuda = types.ModuleType("cupy.cuda")
+    cuda.nccl = nccl
+    cupy = types.ModuleType("cupy")
+    cupy.cuda = cuda
+    for name, module in (("cupy", cupy), ("cupy.cuda", cuda), ("cupy.cuda.nccl", nccl)):
+        monkeypatch.setitem(sys.modules, name, module)
+
+    class NoComm:
+        def __getattr__(self, name):
+            raise AssertionError(f"the communicator was used: {name}")
+
+    assert B.ADAPTERS["cupy"].device_allreduce(NoComm(), None) is None
+
+
+def test_entry_points_run_with_the_model_device_current(monkeypatch):
+    """xprop.fit (not only MLP.fit) enters the backend's device context (CuPy device N)."""
+    import contextlib
+
+    entered = []
+
+    @contextlib.contextmanager
+    def context(self, device):
+        entered.append(device)
+        yield
+
+    monkeypatch.setattr(type(B.ADAPTERS["numpy"]), "context", context)
+    m = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+    xprop.fit(m, np.zeros((4, 2)), np.array([0, 1, 1, 0]), epochs=1)
+    assert entered == ["cpu"]

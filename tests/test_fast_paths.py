@@ -98,6 +98,22 @@ def test_captured_steps_equal_eager_steps(replaying, opt_name, batch_size, backe
     assert replaying["captures"] == 1
 
 
+def test_captured_static_arrays_live_on_the_model_device():
+    """The static logits/output arrays are made on the parameters' device, not the library's
+    default one (array-api-strict's ``device1`` stands in for a GPU)."""
+    import array_api_compat
+
+    m = xprop.MLP([5, 8, 3], "tanh", "softmax", "cross_entropy", seed=1,
+                  backend="array_api_strict:device1")
+    Xd, Yd, _ = m.prepare(X[:16], LABELS[:16])
+    step = captured.CapturedStep(m, xprop.SGD(lr=0.1), m.backend.adapter, Xd, Yd,
+                                 m.params.copy(), None)
+    device = array_api_compat.device(m.params.buffer)
+    assert str(device) == "array_api_strict.Device('device1')"
+    for a in (step.logits, step.output, step.X, step.Y):
+        assert array_api_compat.device(a) == device
+
+
 def test_fit_uses_captured_steps_where_the_library_captures(replaying):
     """fit replays full batches and runs the last short one eagerly: the same history and
     parameters as without capture; a new parameter buffer is captured again."""
@@ -150,7 +166,7 @@ def test_compiled_epochs_equal_the_eager_loop(opt_name, batch_size, shuffle, tas
 def test_compiled_chunks_share_one_compilation(monkeypatch):
     """Chunks of different lengths (verbose boundaries, the last chunk) and a second fit of
     the same shapes reuse one compiled function."""
-    monkeypatch.setattr(compiled, "EPOCHS_PER_CALL", 8)
+    monkeypatch.setattr(compiled, "EPOCHS_PER_CALL", 8)  # chunks of 8 epochs
     compiled._CACHE.clear()
     m = _model("jax", dtype="float32")
     lines = []
@@ -158,6 +174,29 @@ def test_compiled_chunks_share_one_compilation(monkeypatch):
     m.fit(X, LABELS, epochs=3, batch_size=16)
     assert len(compiled._CACHE) == 1
     assert len(lines) == 5 and lines[-1].startswith("epoch 21/21")
+
+
+def test_compiled_chunks_are_bounded_by_work(monkeypatch):
+    """A net whose epochs are heavy trains in shorter compiled calls (the host regains control
+    every WORK_PER_CALL multiply-adds), with the numbers of one long call."""
+    macs = 3 * 70 * (5 * 8 + 8 * 3)  # forward and backward of one epoch of the classifier
+    calls = []
+    run = compiled.CompiledEpochs.run
+
+    def counting(self, epochs, *args):
+        calls.append(len(epochs))
+        return run(self, epochs, *args)
+
+    monkeypatch.setattr(compiled.CompiledEpochs, "run", counting)
+    results = []
+    for work in (compiled.WORK_PER_CALL, 3 * macs):
+        monkeypatch.setattr(compiled, "WORK_PER_CALL", work)
+        m = _model("jax", dtype="float32")
+        h = m.fit(X, LABELS, epochs=10, batch_size=16, shuffle=False, compiled=True)
+        results.append((host(m.params.buffer), h.loss))
+    assert calls == [10, 3, 3, 3, 1]
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6)
 
 
 def test_compiled_divergence_names_the_eager_epoch_and_step():

@@ -1,7 +1,8 @@
 """Captured training steps: one whole step (forward, backward, clipping, optimizer update)
-recorded once and replayed as one launch, for libraries whose adapter can capture (CuPy:
-a CUDA graph from stream capture, ``CupyAdapter.capture``; PyTorch on CUDA devices:
-``torch.cuda.graph``, ``TorchAdapter.capture``).
+recorded once and replayed as one launch, for libraries whose adapter can capture (PyTorch on
+CUDA devices: ``torch.cuda.graph``, ``TorchAdapter.capture``). CuPy cannot: it refuses every
+cuBLAS call during stream capture (``NotImplementedError``, cupy/cupy#6290), and a step is
+mostly GEMMs.
 
 A small net's step on a GPU is launch-bound: some twenty kernels of a few microseconds each.
 A captured step replays them all with one graph launch. Capture fixes every address, so the
@@ -20,6 +21,8 @@ capture); ``fit`` decides the same way and otherwise trains eagerly.
 from __future__ import annotations
 
 from typing import Any
+
+import array_api_compat
 
 from xprop.backend.core import adapter_of_namespace
 from xprop.optimizers import Optimizer
@@ -60,7 +63,8 @@ class CapturedStep:
         self.grads = grads
         self.clip_norm = clip_norm
         out = arch.sizes[-1]
-        self.logits = xp.zeros((X.shape[0], out), dtype=buffer.dtype)
+        self.logits = xp.zeros((X.shape[0], out), dtype=buffer.dtype,
+                               device=array_api_compat.device(buffer))  # not the default
         self.output = xp.zeros_like(self.logits)
         self.arch, self.xp = arch, xp
         self.buffer = buffer  # the storage the captured graph updates

@@ -23,6 +23,7 @@ from xprop.backend import (
     BackendError,
     BackendUnavailableError,
     backend_info,
+    device_str,
     resolve_backend,
     to_numpy,
 )
@@ -254,6 +255,8 @@ def _rank_backend(args: argparse.Namespace, comm: Any) -> Any:
         return args.backend
     be = resolve_backend(args.backend)
     devices = be.adapter.devices(be.xp)
+    accelerators = [d for d in devices if not device_str(d).startswith("cpu")]  # torch: CPU too
+    devices = accelerators or devices
     return resolve_backend(be.name, devices[comm.local_rank % len(devices)]) \
         if len(devices) > 1 else be
 

@@ -9,10 +9,11 @@ permutations, shape ``(K, n)``) and each step's optimizer coefficients (learning
 bias corrections; shape ``(K, steps, c)``, computed on the host exactly as the eager optimizer
 computes them). Per-epoch records (summed loss and hits, from the batch outputs before each
 update, as the eager loop keeps them) are accumulated inside; the host reads them, the finite
-check and nothing else once per chunk.
+check and nothing else once per chunk. A chunk is at most :data:`EPOCHS_PER_CALL` epochs and
+:data:`WORK_PER_CALL` multiply-adds.
 
-The chunk length ``k <= K`` is a traced value and ``K`` the power of two (8 to
-:data:`EPOCHS_PER_CALL`) at or above it, so one compilation serves the chunks of most fits (and,
+The chunk length ``k <= K`` is a traced value and ``K`` the power of two (at least 8) at or
+above it, so one compilation serves the chunks of most fits (and,
 cached by configuration, later fits of the same shapes). Epochs are laid out as
 ``n // B`` full batches scanned in a loop plus one short batch when ``B`` does not divide ``n``;
 shuffled batches are gathered from the data by their rows of the epoch's order.
@@ -23,14 +24,13 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from xprop import network
 from xprop import validation as V
-from xprop.backend.host import padded, to_numpy
+from xprop.backend.host import epoch_records, padded
 from xprop.optimizers import Optimizer
 from xprop.params import Params
 from xprop.step import gradient
@@ -39,7 +39,9 @@ Array = Any
 
 __all__ = ["EPOCHS_PER_CALL", "CompiledEpochs"]
 
-EPOCHS_PER_CALL = 1024  # K: the most epochs one call of the compiled function trains
+EPOCHS_PER_CALL = 4096  # K: the most epochs one call of the compiled function trains
+WORK_PER_CALL = 1 << 33  # ... and the most multiply-adds (about 0.1 s of a 2-core CPU): the
+# host regains control (Ctrl-C, the records, the divergence check) at least that often
 SMALL_WORK = 1 << 16  # multiply-adds of a step's forward pass at or below which it runs on
 # one thread (thread-pool dispatch per operation costs more than such arithmetic)
 
@@ -57,6 +59,9 @@ class CompiledEpochs:
         self.n, self.batch_size, self.shuffled = n, batch_size, shuffled
         self.steps = -(-n // batch_size)
         self.dtype = model.params.buffer.dtype
+        macs = sum(a * b for a, b in itertools.pairwise(model.arch.sizes))
+        #: the most epochs one call trains: forward and backward are ~3 n macs per epoch
+        self.epochs_per_call = max(1, min(EPOCHS_PER_CALL, WORK_PER_CALL // (3 * n * macs)))
         key = (model.arch, type(opt), opt.constants(), n, batch_size, shuffled, clip_norm,
                truth is not None, str(self.dtype), str(X.dtype), ops.name)
         try:
@@ -64,8 +69,7 @@ class CompiledEpochs:
         except TypeError:  # unhashable parts: compile for this fit only
             key, fn = None, None
         if fn is None:
-            sizes = model.arch.sizes
-            work = batch_size * sum(a * b for a, b in itertools.pairwise(sizes))
+            work = batch_size * macs
             settings = copy.copy(opt)  # what the function bakes in, apart from its caller
             settings.set_arrays(tuple(None for _ in opt.arrays()))
             fn = ops.jit(_chunk_function(model.arch, settings, ops, model.xp, n, batch_size,
@@ -82,9 +86,9 @@ class CompiledEpochs:
             perms: Iterator[Any] | None, t0: float
             ) -> tuple[tuple[list[float], list[Any], list[float]],
                        tuple[list[float], list[float]] | None]:
-        """Train ``epochs`` (at most :data:`EPOCHS_PER_CALL`). Returns the epochs' columns
+        """Train ``epochs`` (at most :attr:`epochs_per_call`). Returns the epochs' columns
         ``(lrs, orders, times)`` (``orders``: host permutations, or None each) and the
-        records ``(summed losses, hits)``, None when a loss or a parameter is not finite.
+        records ``(mean losses, accuracies)``, None when a loss or a parameter is not finite.
         Times are the chunk's wall time spread evenly over its epochs (the host does not
         see epochs end inside a compiled call)."""
         before = self.opt.t, self.opt.lr
@@ -98,8 +102,8 @@ class CompiledEpochs:
              perms: Iterator[Any] | None, t0: float) -> tuple:
         model, opt, xp = self.model, self.opt, self.model.xp
         k = len(epochs)
-        K = min(EPOCHS_PER_CALL, 8 << max(0, (k - 1).bit_length() - 3))  # few shapes: a
-        # power of two >= k (at least 8): one compilation serves the chunks of most fits
+        K = 8 << max(0, (k - 1).bit_length() - 3)  # few shapes: the power of two >= k (at
+        # least 8): one compilation serves the chunks of most fits
         start = time.perf_counter()
         if lr_at is None and not opt.stepwise:  # one set of coefficients for the chunk
             lrs = [opt.lr] * k
@@ -138,13 +142,13 @@ class CompiledEpochs:
                                           self.truth, orders, self._coeffs[1], k)
         model.params.assign(buffer)
         opt.set_arrays(arrays)
-        values = to_numpy(records).tolist()
+        head = model.arch.head
+        columns = epoch_records(records, k, K if self.truth is not None else None,
+                                1 if head.summed else self.n, self.n)
         end = time.perf_counter()
-        times = [(start - t0) + (end - start) * (j + 1) / k for j in range(k)]
-        done = (lrs, host_orders, times)
-        if not (all(map(math.isfinite, values[:k])) and math.isfinite(values[-1])):
-            return done, None
-        return done, (values[:k], values[K:K + k])
+        spread = (end - start) / k  # times: C-level running sums, no Python loop per epoch
+        times = list(itertools.accumulate(itertools.repeat(spread, k), initial=start - t0))
+        return (lrs, host_orders, times[1:]), columns
 
 
 def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: Any, n: int,

@@ -29,6 +29,7 @@ import numpy as np
 
 from xprop import network
 from xprop.backend import dtype_name
+from xprop.backend.core import on_device
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer, get_optimizer
 from xprop.train import History, TrainingDivergedError
@@ -195,6 +196,7 @@ def _evaluate(model: Any, X: Array, Y: Array) -> tuple[float, float]:
     return (value if head.summed else value * X.shape[0]), hits
 
 
+@on_device
 def fit_distributed(model: Any, X: Any, y: Any, *, comm: Communicator | None = None,
                     lr: float | None = None, epochs: int = 100, batch_size: int | None = None,
                     optimizer: str | Optimizer = "sgd", shuffle: bool = True, seed: int = 0,

@@ -12,7 +12,6 @@ of converting them.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +32,7 @@ from xprop.backend import (
     to_backend,
     to_numpy,
 )
+from xprop.backend.core import on_device
 from xprop.head import Head, make_head
 from xprop.init import draw_parameters
 from xprop.losses import Loss
@@ -43,17 +43,6 @@ from xprop.train import History, fit
 Array = Any
 
 __all__ = ["MLP"]
-
-
-def _on_device(method):
-    """Run an entry point with the model's device current (matters for CuPy device N > 0)."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with self.backend.context():
-            return method(self, *args, **kwargs)
-
-    return wrapper
 
 
 class MLP:
@@ -325,7 +314,7 @@ class MLP:
                 f"{x.dtype}; cast it with xp.astype or use fit/predict, which do"
             )
 
-    @_on_device
+    @on_device
     def forward(self, X: Array) -> tuple[Array, Cache]:
         """Output ``(n, sizes[-1])`` and the cache for :meth:`backward`
         (:func:`xprop.network.forward` with this model's parameters). ``X`` must be a
@@ -334,7 +323,7 @@ class MLP:
         V.check_matrix(X, "X", self.sizes[0])
         return network.forward(self.params, X, self.arch, self.xp)
 
-    @_on_device
+    @on_device
     def backward(
         self, cache: Cache, y: Array, input_grad: bool = False
     ) -> dict[str, Array]:
@@ -376,27 +365,27 @@ class MLP:
                                               self.dtype, self.xp)
         return X, Y, labels
 
-    @_on_device
+    @on_device
     def loss(self, X: Any, y: Any) -> float:
         """The loss on ``(X, y)`` as a Python float."""
         X, Y, _ = self.prepare(X, y)
         _, cache = network.forward(self.params, X, self.arch, self.xp)
         return float(network.loss_value(cache, Y, self.arch, self.xp))
 
-    @_on_device
+    @on_device
     def predict_output(self, X: Any) -> Array:
         """The network output ``(n, sizes[-1])`` for host or device data."""
         X, _, _ = self.prepare(X)
         return network.forward(self.params, X, self.arch, self.xp)[0]
 
-    @_on_device
+    @on_device
     def predict(self, X: Any) -> Array:
         """The head's decision: class indices ``(n,)`` for a softmax output (argmax), 0/1 for
         a sigmoid output (threshold 0.5; logit 0 for ``bce_with_logits``; shape ``(n,)`` for
         one output), the raw output otherwise. Arrays of the model's backend."""
         return self.head.decide(self.predict_output(X), self.xp)
 
-    @_on_device
+    @on_device
     def accuracy(self, X: Any, y: Any) -> float:
         """Fraction of samples whose prediction equals ``y`` (class labels, 0/1 targets, or
         one-hot; with several sigmoid outputs every output must match)."""
@@ -410,7 +399,7 @@ class MLP:
         out = network.forward(self.params, X, self.arch, self.xp)[0]
         return float(self.head.hits(out, Y, labels, self.xp)) / X.shape[0]
 
-    @_on_device
+    @on_device
     def fit(self, X: Any, y: Any, **kwargs: Any) -> History:
         """Train in place; see :func:`xprop.train.fit` for the options. Returns the history."""
         return fit(self, X, y, **kwargs)

@@ -31,10 +31,10 @@ from typing import Any
 from xprop import network
 from xprop import validation as V
 from xprop.backend import dtype_name
-from xprop.backend.core import adapter_of_namespace
-from xprop.backend.host import host_matrix_problems, host_rows, is_memmap, to_numpy
+from xprop.backend.core import adapter_of_namespace, on_device
+from xprop.backend.host import epoch_records, host_matrix_problems, host_rows, is_memmap
 from xprop.captured import CapturedStep
-from xprop.compiled import EPOCHS_PER_CALL, CompiledEpochs
+from xprop.compiled import CompiledEpochs
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer, get_optimizer, get_schedule
 from xprop.params import Params
@@ -82,6 +82,7 @@ class History:
         return {k: v for k, v in vars(self).items()}
 
 
+@on_device
 def fit(
     model: Any,
     X: Any,
@@ -125,8 +126,8 @@ def fit(
 
     ``compiled``: None (the default) takes the fast path the model's library offers, where
     it is valid: on JAX whole chunks of epochs compiled into one call (no validation,
-    callbacks or memory-mapped data; :mod:`xprop.compiled`), on CuPy and PyTorch CUDA
-    devices every full minibatch's step replayed from a CUDA graph (:mod:`xprop.captured`);
+    callbacks or memory-mapped data; :mod:`xprop.compiled`), on PyTorch CUDA devices every
+    full minibatch's step replayed from a CUDA graph (:mod:`xprop.captured`);
     ``False`` trains eagerly, step by step; ``True`` requires a fast path. Results agree
     within float rounding. Optimizers that override ``update``/``_update`` train eagerly.
 
@@ -281,8 +282,8 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
     fast = _fast_path(model, opt, data, per_epoch, clip_norm, compiled)
     if isinstance(fast, CompiledEpochs):  # no outputs are kept: the records come out of the
         # call; shuffled chunks send (and keep, for _recover) each epoch's order of n rows
-        size = EPOCHS_PER_CALL if data.perms is None else max(
-            1, min(EPOCHS_PER_CALL, CHUNK_ELEMENTS // n))
+        size = fast.epochs_per_call if data.perms is None else max(
+            1, min(fast.epochs_per_call, CHUNK_ELEMENTS // n))
     data.step = fast if isinstance(fast, _Capture) else None
     first = 0
     while first < epochs:
@@ -315,10 +316,10 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
         if not per_epoch:  # the whole chunk's records at once; nothing reads them in between
             _extend(history, pending, records, n, head, verbose, epochs, log)
         else:  # chunks of one epoch: the parameters are this epoch's
-            ep, loss, hits = pending[0], records[0][0], records[1][0]
-            logs: dict[str, float] = {"loss": loss / (1 if head.summed else n), "lr": ep.lr}
+            ep, loss, accuracy = pending[0], records[0][0], records[1][0]
+            logs: dict[str, float] = {"loss": loss, "lr": ep.lr}
             if track_acc:
-                logs["accuracy"] = hits / n
+                logs["accuracy"] = accuracy
             if val is not None:
                 Xv, Yv, Lv = val
                 _, vcache = network.forward(params, Xv, arch, xp)
@@ -359,15 +360,14 @@ def _progress(done: int, epochs: int, logs: dict[str, float]) -> str:
 
 def _extend(history: History, pending: _Epochs, records: tuple[list[float], list[float]],
             n: int, head: Any, verbose: int, epochs: int, log: Callable[[str], None]) -> None:
-    """Append a chunk's records (summed losses, hits) to ``history`` and log its ``verbose``
+    """Append a chunk's records (losses, accuracies) to ``history`` and log its ``verbose``
     epochs."""
-    losses, hits = records
-    per = 1 if head.summed else n
-    history.loss.extend(losses if per == 1 else [loss / per for loss in losses])
+    losses, accuracies = records
+    history.loss.extend(losses)
     history.lr.extend(pending.lrs)
     history.time.extend(pending.times)
     if head.is_classifier:
-        history.accuracy.extend([h / n for h in hits])
+        history.accuracy.extend(accuracies)
     if verbose:
         for done in range(pending.first + 1, pending.first + len(pending) + 1):
             if done % verbose == 0 or done == epochs:
@@ -586,7 +586,7 @@ class _Chunk:
 
 
 def _records(model: Any, chunk: _Chunk, data: _Data) -> tuple[list[float], list[float]] | None:
-    """``(summed loss, hits)`` of each epoch of ``chunk`` from its kept outputs, or None when
+    """``(loss, accuracy)`` of each epoch of ``chunk`` from its kept outputs, or None when
     a loss or a parameter is not finite: per-sample losses and hits of all the epochs at once
     on ``(epochs, n, k)`` stacks, summed per epoch, and one transfer to the host (the only
     sync)."""
@@ -608,10 +608,8 @@ def _records(model: Any, chunk: _Chunk, data: _Data) -> tuple[list[float], list[
         parts.append(xp.sum(xp.astype(hit, rows.dtype), axis=-1))
     # 0 * every parameter: NaN if any is NaN or inf
     parts.append(xp.reshape(xp.sum(params.buffer * 0.0), (1,)))
-    values = to_numpy(xp.concat(parts)).tolist()
-    if not all(map(math.isfinite, values[:k])) or not math.isfinite(values[-1]):
-        return None
-    return values[:k], values[k:2 * k] if head.is_classifier else [0.0] * k
+    return epoch_records(xp.concat(parts), k, k if head.is_classifier else None,
+                         1 if head.summed else n, n)
 
 
 @dataclass

@@ -80,6 +80,18 @@ def device_str(device: Any) -> str:
     return str(device)
 
 
+def on_device(fn: Any) -> Any:
+    """Decorate a function whose first argument is a model: it runs with the model's device
+    current (``model.backend.context()``; what CuPy device N > 0 needs)."""
+
+    @functools.wraps(fn)
+    def wrapper(model: Any, *args: Any, **kwargs: Any) -> Any:
+        with model.backend.context():
+            return fn(model, *args, **kwargs)
+
+    return wrapper
+
+
 # --------------------------------------------------------------------------- Backend
 
 

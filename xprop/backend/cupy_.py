@@ -6,14 +6,13 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
-from xprop.backend.base import GRAPHS_ENV, Adapter, BackendError, BackendUnavailableError
+from xprop.backend.base import Adapter, BackendError, BackendUnavailableError
 
 CUDA_INSTALL_HINT = (
     'install CuPy for your CUDA version: pip install "xprop[cuda12]" (CUDA 12) or '
@@ -146,54 +145,21 @@ class CupyAdapter(Adapter):
             nccl = importlib.import_module("cupy.cuda.nccl")
         except ImportError:
             return None
+        if not getattr(nccl, "available", False):  # the module imports without NCCL too
+            return None
         uid = comm.bcast(nccl.get_unique_id() if comm.Get_rank() == 0 else None, root=0)
         with device:
             nc = nccl.NcclCommunicator(comm.Get_size(), uid, comm.Get_rank())
         kinds = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
 
         def allreduce(x: Any) -> Any:
+            with device:  # the stream of the communicator's device, whatever is current
+                stream = cupy.cuda.get_current_stream().ptr
             nc.allReduce(x.data.ptr, x.data.ptr, x.size, kinds[x.dtype.name], nccl.NCCL_SUM,
-                         cupy.cuda.get_current_stream().ptr)
+                         stream)
             return x
 
         return allreduce
-
-    def can_capture(self, device: Any) -> bool:
-        return os.environ.get(GRAPHS_ENV, "1") != "0"
-
-    def capture(self, fn: Any, device: Any) -> Any:
-        """A CUDA graph of ``fn``'s kernels. ``fn`` runs once for real first, on a side
-        stream that waits for the current one (the copies into its inputs), with a private
-        memory pool: the graph's temporaries are that pool's blocks, which nothing else
-        allocates, and the capture on the same side stream finds them cached. The graph is
-        launched on the current stream, after the next copies into its inputs."""
-        cupy = importlib.import_module("cupy")
-        pool = cupy.cuda.MemoryPool()
-        with device, cupy.cuda.using_allocator(pool.malloc):
-            side = cupy.cuda.Stream(non_blocking=True)
-            current = cupy.cuda.get_current_stream()
-            side.wait_event(current.record())
-            with side:
-                fn()
-            side.synchronize()
-            try:
-                with side:
-                    side.begin_capture()
-                    try:
-                        fn()
-                    finally:
-                        graph = side.end_capture()
-            except Exception as e:  # the step ran; it just cannot be replayed
-                warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); "
-                              f"training goes on uncaptured (set {GRAPHS_ENV}=0 to skip "
-                              "the attempt)", RuntimeWarning, stacklevel=2)
-                return None
-
-        def replay() -> None:
-            graph.launch(cupy.cuda.get_current_stream())
-
-        replay.keep = (pool, side, graph)  # alive as long as the replay function
-        return replay
 
     def devices(self, xp: Any) -> list[Any]:
         cupy = importlib.import_module("cupy")

@@ -82,6 +82,20 @@ def padded(rows: Any, length: int, shape: tuple[int, ...], dtype: Any) -> np.nda
     return out
 
 
+def epoch_records(values: Any, k: int, hits_at: int | None, per: int, n: int
+                  ) -> tuple[list[float], list[float]] | None:
+    """``(mean losses, accuracies)`` of ``k`` epochs, as Python floats, from one read of
+    ``values`` = ``[summed losses (k), ..., hits (k, from hits_at), ..., finite check]``:
+    the losses divided by ``per`` and the hits by ``n`` in float64 (what ``loss / per`` gives
+    per number, in one pass); no hits: accuracies of 0. None when a loss or the last value
+    (NaN when a parameter is not finite) is not finite."""
+    v = np.asarray(to_numpy(values), dtype=np.float64)
+    if not (np.isfinite(v[:k]).all() and np.isfinite(v[-1])):
+        return None
+    hits = (v[hits_at:hits_at + k] / n).tolist() if hits_at is not None else [0.0] * k
+    return (v[:k] / per).tolist(), hits
+
+
 def is_memmap(x: Any) -> bool:
     """A NumPy memory-mapped array (``np.memmap``, ``np.load(path, mmap_mode=...)``)."""
     return isinstance(x, np.memmap)

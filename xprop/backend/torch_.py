@@ -40,6 +40,8 @@ class TorchAdapter(Adapter):
                 raise BackendUnavailableError(
                     f"device: torch device {dev} does not exist ({n} CUDA device(s) visible)"
                 )
+            if dev.index is None:  # tensors say cuda:N, and device('cuda') != device('cuda:0')
+                dev = torch.device("cuda", torch.cuda.current_device())
         return dev
 
     def devices(self, xp: Any) -> list[Any]:
@@ -79,14 +81,18 @@ class TorchAdapter(Adapter):
 
     def capture(self, fn: Any, device: Any) -> Any:
         """A CUDA graph of ``fn`` (``torch.cuda.graph``: a side stream and a private memory
-        pool); ``fn`` runs once for real first, on the current stream."""
+        pool); ``fn`` runs once for real first, on that side stream."""
         torch = sys.modules["torch"]
         with torch.cuda.device(device):
-            fn()
+            side = torch.cuda.Stream(device)  # warm-up and capture on one stream, as the
+            side.wait_stream(torch.cuda.current_stream(device))  # torch.cuda.graph docs do:
+            with torch.cuda.stream(side):  # cuBLAS workspaces are made per stream, lazily
+                fn()
+            torch.cuda.current_stream(device).wait_stream(side)
             torch.cuda.synchronize(device)
             graph = torch.cuda.CUDAGraph()
             try:
-                with torch.cuda.graph(graph, stream=torch.cuda.Stream(device)):
+                with torch.cuda.graph(graph, stream=side):
                     fn()
             except Exception as e:  # the step ran; it just cannot be replayed
                 warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); "
