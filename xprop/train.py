@@ -277,8 +277,10 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
     snapshots: deque[_Snapshot] = deque(maxlen=2)  # starts of the previous and current chunk
     replay: list[_Epochs] = []  # the chunks since snapshots[0], for _recover
     t0 = time.perf_counter()
+    mutable = adapter_of_namespace(xp).mutable  # immutable arrays need no defensive copies
     data = _Data(Xd, Yd, truth, rows, host, starts, batch_size, n,
-                 perms if shuffle and len(starts) > 1 else None, params.copy())
+                 perms if shuffle and len(starts) > 1 else None,
+                 params.copy() if mutable else None)
     fast = _fast_path(model, opt, data, per_epoch, clip_norm, compiled)
     if isinstance(fast, CompiledEpochs):  # no outputs are kept: the records come out of the
         # call; shuffled chunks send (and keep, for _recover) each epoch's order of n rows
@@ -290,7 +292,8 @@ def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch
         last = min(epochs, first + size)
         if verbose:  # a chunk ends at every logged epoch
             last = min(last, (first // verbose + 1) * verbose)
-        snapshots.append(_Snapshot(first, xp.asarray(params.buffer, copy=True), opt.state()))
+        kept = xp.asarray(params.buffer, copy=True) if mutable else params.buffer
+        snapshots.append(_Snapshot(first, kept, opt.state()))
         replay = [c for c in replay if c.first >= snapshots[0].epoch]
         if isinstance(fast, CompiledEpochs):
             columns, records = fast.run(range(first, last), lr_at, data.perms, t0)
@@ -397,7 +400,8 @@ class _Data:
     batch_size: int
     n: int
     perms: Any
-    grads: Params  # the gradient buffer every step writes into (see network.backward)
+    grads: Params | None  # the gradient buffer every step writes into (see network.backward;
+    # None for immutable arrays, which are never written into)
     step: Any = None  # a _Capture when steps are replayed from a capture
 
     def order(self) -> Any:
