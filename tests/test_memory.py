@@ -268,3 +268,19 @@ def test_fit_holds_the_data_plus_a_few_batches(tmp_path, monkeypatch, kw, source
     # the validation rows are copied to the device (from a file: read, then copied)
     limit = 0.2 + (1 if source == "memory" else 2) * kw.get("validation_split", 0.0)
     assert peak < limit * X.nbytes, f"fit allocated {peak / X.nbytes:.2f} x the data"
+
+
+def test_narrowing_cast_check_holds_no_copy_of_the_data():
+    """float64 data for a float32 model: prepare holds the float32 copy and blocks of the
+    overflow check, not the float64-sized temporaries of a whole-array check (which held
+    twice the data); values that overflow float32 are still refused."""
+    import xprop.backend.core as core
+
+    m = _model("clf", dtype="float32", n_in=64)
+    X = np.random.default_rng(0).standard_normal((4 * core.CHECK_BLOCK_BYTES // 512, 64))
+    y = np.zeros(X.shape[0], dtype=int)
+    peak = _peak_during(lambda: m.prepare(X, y))
+    assert peak < X.nbytes // 2 + 2 * core.CHECK_BLOCK_BYTES  # the float32 copy + blocks
+    X[-1, 3] = 1e39
+    with pytest.raises(ValueError, match="X: values up to 1e\\+39 overflow float32"):
+        m.prepare(X, y)

@@ -35,6 +35,7 @@ ADAPTERS: dict[str, Adapter] = {
     for a in (NumpyAdapter(), CupyAdapter(), TorchAdapter(), StrictAdapter(), JaxAdapter())
 }
 AUTO = "auto"
+CHECK_BLOCK_BYTES = 1 << 24  # host data is checked for overflowing casts this much at a time
 BACKEND_NAMES = (*ADAPTERS, AUTO)
 ENV_VAR = "XPROP_BACKEND"
 DEFAULT = NumpyAdapter.name
@@ -202,20 +203,30 @@ class Backend:
         return self.from_host(h, dtype)
 
     def _check_fits(self, x: Any, dtype: Any, name: str) -> None:
-        """Refuse finite values that a cast to floating ``dtype`` would turn into inf."""
+        """Refuse finite values that a cast to floating ``dtype`` would turn into inf. Only
+        a narrowing float cast can (integers fit float32); host data is read a block at a
+        time, so the check holds no temporary the size of the data."""
         target = dtype_name(dtype, self.xp)
         if target not in FLOAT_DTYPES or x.size == 0:
             return
+        limit = float(np.finfo(target).max)
         with np.errstate(invalid="ignore", over="ignore"):
             if isinstance(x, np.ndarray):  # host data (NumPy 1.x has no isdtype)
-                mag = np.abs(x[np.isfinite(x)]) if x.dtype.kind == "f" else np.abs(x)
-                big = float(np.max(mag, initial=0.0))
+                if x.dtype.kind != "f" or float(np.finfo(x.dtype).max) <= limit:
+                    return
+                rows = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
+                step = max(1, CHECK_BLOCK_BYTES // max(1, rows.shape[1] * x.itemsize))
+                big = 0.0
+                for s in range(0, rows.shape[0], step):
+                    block = rows[s:s + step]
+                    big = max(big, float(np.max(np.abs(block), where=np.isfinite(block),
+                                                initial=0.0)))
             else:
                 xp = self.xp
-                floating = xp.isdtype(x.dtype, "real floating")
-                mag = xp.where(xp.isfinite(x), xp.abs(x), 0) if floating else xp.abs(x)
-                big = float(xp.max(mag))
-        limit = float(np.finfo(target).max)
+                if not xp.isdtype(x.dtype, "real floating") or \
+                        float(xp.finfo(x.dtype).max) <= limit:
+                    return
+                big = float(xp.max(xp.where(xp.isfinite(x), xp.abs(x), 0)))
         if big > limit:
             raise ValueError(f"{name}: values up to {big:.3g} overflow {target} (largest "
                              f"{limit:.3g}); use dtype='float64' or rescale the data")
