@@ -34,12 +34,16 @@ CELLS = [
 
 def enable_jax_float64() -> None:
     """JAX computes in float32 unless x64 is on (xprop refuses float64 then): switch it on
-    before any JAX array exists, as the test suite does, so the jax rows cover both dtypes."""
+    before any JAX array exists, as the test suite does, so the jax rows cover both dtypes.
+    On a GPU, as there too: true float32 dots (JAX's GPU default is TF32-like) and no
+    preallocation of most of the GPU's memory (CuPy and torch run in the same process)."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     try:
         import jax
     except ImportError:
         return
     jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_default_matmul_precision", "highest")
 
 
 def environment() -> list[str]:
@@ -65,6 +69,13 @@ def environment() -> list[str]:
         )
     else:
         lines.append(f"- GPU: none usable here ({cupy['reason']})")
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():  # true float32 matmuls, as CuPy's
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+        lines.append(f"- torch CUDA: {torch.cuda.get_device_name()}, TF32 off "
+                     f"(float32_matmul_precision={torch.get_float32_matmul_precision()})")
     return lines
 
 

@@ -3,9 +3,9 @@
 ``backend_dtype`` (and ``backend``) parametrise a test over NumPy, array-api-strict on its
 default device, on ``device1`` (a stand-in for a non-host device: any missing ``device=`` fails
 there) and on ``no_float64`` (float32 only), PyTorch and JAX (immutable arrays; x64 switched on
-here) when installed, and CuPy when a CUDA device really works (marker ``cuda``). Unusable
-backends are skipped with the reason; with
-``XPROP_REQUIRE_CUDA=1`` an unusable CuPy fails the test instead.
+here) when installed, and PyTorch on ``cuda`` and CuPy when a CUDA device really works (marker
+``cuda``). Unusable backends are skipped with the reason; with ``XPROP_REQUIRE_CUDA=1`` an
+unusable CuPy or torch CUDA fails the test instead.
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from dataclasses import dataclass
 import pytest
 
 import xprop
-from xprop.backend import Backend, resolve_backend
+from xprop.backend import Backend, BackendError, BackendUnavailableError, resolve_backend
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_JAX = importlib.util.find_spec("jax") is not None
-if HAS_JAX:  # float64 on JAX needs x64 switched on before any array is made
+if HAS_JAX:  # float64 on JAX needs x64 switched on before any array is made; on a GPU, true
+    # float32 dots (JAX's default there is TF32-like) and memory left for CuPy and torch
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_default_matmul_precision", "highest")
 REQUIRE_CUDA = os.environ.get("XPROP_REQUIRE_CUDA", "") not in ("", "0")
 
 BACKEND_SPECS = [
@@ -36,6 +39,8 @@ BACKEND_SPECS = [
                  marks=pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")),
     pytest.param(("jax", None), id="jax",
                  marks=pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")),
+    pytest.param(("torch", "cuda"), id="torch-cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
+        not HAS_TORCH, reason="torch is not installed")]),
     pytest.param(("cupy", None), id="cupy", marks=pytest.mark.cuda),
 ]
 
@@ -47,6 +52,13 @@ def make_backend(name: str, device: str | None) -> Backend:
             if REQUIRE_CUDA:
                 pytest.fail(f"XPROP_REQUIRE_CUDA=1 but CuPy is unusable: {probe.reason}")
             pytest.skip(f"CuPy is unusable: {probe.reason}")
+    if device == "cuda":
+        try:
+            return resolve_backend(name, device)
+        except (BackendError, BackendUnavailableError) as e:  # no CUDA device or CUDA build
+            if REQUIRE_CUDA:
+                pytest.fail(f"XPROP_REQUIRE_CUDA=1 but {name} has no CUDA device: {e}")
+            pytest.skip(f"{name} has no CUDA device: {e}")
     return resolve_backend(name, device)
 
 

@@ -168,18 +168,27 @@ def test_import_loads_no_optional_library():
 # --------------------------------------------------------------------------- JAX
 
 
-@pytest.mark.parametrize("spec", ["jax", "JAX", "jax:cpu", "jax:cpu:0", "jax:0"])
-def test_jax_resolves(spec):
+@pytest.mark.parametrize("spec", ["jax", "JAX", "jax:0"])
+def test_jax_resolves_to_its_default_device(spec):
+    """The first of ``jax.devices()`` (cpu:0 here; cuda:0 where JAX has a GPU)."""
     jax = _jax()
     b = resolve_backend(spec)
     assert b.name == "jax" and b.xp is jax.numpy
-    assert b.describe() == "jax (device cpu:0)"
+    assert b.describe() == f"jax (device {B.device_str(jax.devices()[0])})"
     assert resolve_backend("jax", 0) == b and resolve_backend("jax", jax.devices()[0]) == b
+
+
+@pytest.mark.parametrize("spec", ["jax:cpu", "jax:cpu:0"])
+def test_jax_resolves_its_cpu(spec):
+    jax = _jax()
+    b = resolve_backend(spec)
+    assert b.describe() == "jax (device cpu:0)"
+    assert resolve_backend("jax", jax.devices("cpu")[0]) == b
 
 
 def test_jax_devices_that_do_not_exist():
     jax = _jax()
-    with pytest.raises(BackendError, match=r"device: expected one of \['cpu:0'.*got 'cpu:7'"):
+    with pytest.raises(BackendError, match=r"device: expected one of \[.*'cpu:0'.*got 'cpu:7'"):
         resolve_backend("jax:cpu:7")
     with pytest.raises(BackendError, match=r"device: .*got 'nonsense'"):
         resolve_backend("jax", "nonsense")
@@ -200,7 +209,7 @@ def test_jax_arrays_are_described_as_jax():
     jnp = _jax().numpy
     x = jnp.ones((2, 2))
     b = backend_of(x=x)
-    assert b.describe() == "jax (device cpu:0)"
+    assert b.describe() == f"jax (device {B.device_str(_jax().devices()[0])})"
     assert b == resolve_backend("jax") and b.owns(x)
     assert not resolve_backend("numpy").owns(x)
 

@@ -1,7 +1,8 @@
 """The fast training paths give the eager loop's numbers: whole epochs compiled on JAX
-(xprop.compiled) and captured steps replayed (xprop.captured; CUDA graphs on CuPy, exercised
-here by a capture that replays by calling the step again, which checks everything but the
-graph itself: static inputs, coefficients, optimizer state, the short last batch)."""
+(xprop.compiled) and captured steps replayed (xprop.captured; CUDA graphs on torch CUDA,
+exercised without a GPU by a capture that replays by calling the step again, which checks
+everything but the graph itself: static inputs, coefficients, optimizer state, the short last
+batch; with a GPU by a real graph)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from xprop.backend.numpy_ import NumpyAdapter
 from xprop.backend.torch_ import TorchAdapter
 from xprop.train import train_step
 
+from .conftest import REQUIRE_CUDA
 from .helpers import host
 
 RNG = np.random.default_rng(0)
@@ -131,6 +133,42 @@ def test_no_capture_where_the_library_cannot():
     m = _model("numpy")
     Xd, Yd, _ = m.prepare(X, LABELS)
     assert captured.captured_step(m, xprop.SGD(lr=0.1), Xd, Yd, m.params.copy(), None) is None
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_torch_cuda_graph_steps_equal_eager_steps(opt_name):
+    """A real CUDA graph (no fake capture): fit captures on torch CUDA, without a warning,
+    and trains to the eager loop's parameters and history within float32 rounding."""
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        if REQUIRE_CUDA:
+            pytest.fail("XPROP_REQUIRE_CUDA=1 but torch sees no CUDA device")
+        pytest.skip("torch sees no CUDA device")
+    captures = []
+    real = TorchAdapter.capture
+
+    def counting(self, fn, device):
+        replay = real(self, fn, device)
+        captures.append(replay is not None)
+        return replay
+
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a failed capture warns
+        for use in (None, False):
+            m = _model("torch:cuda", "classify", "float32")
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(TorchAdapter, "capture", counting)
+                h = m.fit(X, LABELS, optimizer=OPTIMIZERS[opt_name](), epochs=4,
+                          batch_size=16, seed=3, compiled=use)
+            results.append((host(m.params.buffer), h))
+    assert captures == [True]
+    (p1, h1), (p2, h2) = results
+    np.testing.assert_allclose(p1, p2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- compiled epochs

@@ -524,7 +524,7 @@ def _fast_path(model: Any, opt: Optimizer, data: _Data, per_epoch: bool,
                "whole epochs compile only without validation, callbacks and memory-mapped "
                "data" if ops.compiles else
                f"{model.backend.describe()} neither compiles nor captures steps (CUDA graphs: "
-               "minibatches on CuPy or torch CUDA devices, unless XPROP_CUDA_GRAPHS=0)")
+               "minibatches on torch CUDA devices, unless XPROP_CUDA_GRAPHS=0)")
         raise ValueError(f"compiled: no fast path here ({why}); pass compiled=None or False")
     return None
 
