@@ -440,7 +440,7 @@ def compiled_fit_variant(spec: ModelSpec, backend: str, X: np.ndarray, Y: np.nda
     warnings.filterwarnings("ignore", message="Explicitly requested dtype int64")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", RuntimeWarning)  # a CUDA graph capture that fails
+            warnings.filterwarnings("error", "CUDA graph capture failed", RuntimeWarning)
             be.synchronize(run(2))  # compiles (once per configuration) or captures
     except RuntimeWarning as e:  # would time eager steps under the fast path's name
         print(f"   (no compiled fit row: {e})")

@@ -332,13 +332,22 @@ def test_every_public_name_is_importable_from_the_package():
 
 
 def test_torch_cuda_without_an_index_names_the_current_device(monkeypatch):
-    """``torch:cuda`` resolves to ``cuda:N`` (N the current device): tensors report their
-    index, and ``device('cuda') != device('cuda:0')`` would refuse the model's own arrays."""
+    """``torch:cuda`` resolves to ``cuda:N`` (N the current device, 0 before CUDA starts, found
+    without starting it): tensors report their index, and ``device('cuda') !=
+    device('cuda:0')`` would refuse the model's own arrays."""
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
     adapter = B.ADAPTERS["torch"]
+
+    def no_init():
+        raise AssertionError("asking for the current device initialises CUDA")
+
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "current_device", no_init)
+    assert adapter.parse_device(None, "cuda") == torch.device("cuda", 0)  # CUDA's default
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
     assert adapter.parse_device(None, "cuda") == torch.device("cuda", 1)
     assert adapter.parse_device(None, "cuda:0") == torch.device("cuda", 0)
     assert adapter.parse_device(None, None) == torch.device("cpu")

@@ -695,3 +695,15 @@ def test_binary_files_give_clear_data_errors(tmp_path):
     assert_cli_error(r, "junk.npz", "not an .npz (zip) archive")
     r = run_cli(tmp_path, "evaluate", "--checkpoint", "junk.npz", "--data", "xor")
     assert_cli_error(r, "junk.npz", "not an .npz (zip) archive")
+
+
+def test_distributed_ranks_take_the_gpus_before_the_cpu():
+    """``--distributed``: node-local ranks take the GPUs in turn (torch lists the CPU first;
+    one GPU takes every rank), else the devices in turn when there are several."""
+    from xprop.cli import rank_device
+
+    assert [rank_device(["cpu", "cuda:0"], r) for r in range(3)] == ["cuda:0"] * 3
+    assert [rank_device(["cpu", "cuda:0", "cuda:1"], r) for r in range(3)] == [
+        "cuda:0", "cuda:1", "cuda:0"]
+    assert [rank_device(["cpu:0", "cpu:1"], r) for r in range(3)] == ["cpu:0", "cpu:1", "cpu:0"]
+    assert rank_device(["cpu"], 1) is None

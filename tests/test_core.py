@@ -318,6 +318,23 @@ def test_numpy_relu_kernel_is_np_maximum_bit_for_bit(dtype, shape):
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
+def test_numpy_relu_kernel_keeps_what_np_maximum_does_for_other_arrays(tmp_path):
+    """Above a block, ndarray subclasses (np.matrix, memmap) and integer arrays still get
+    ``np.maximum(z, 0.0)``'s result and type."""
+    from xprop.activations import ACTIVATIONS
+    from xprop.backend.numpy_ import BLOCK, NumpyAdapter
+
+    (forward, _), = NumpyAdapter().activation_functions((ACTIVATIONS["relu"],))
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal((300, BLOCK // 100))
+    mm = np.lib.format.open_memmap(tmp_path / "z.npy", mode="w+", dtype=z.dtype, shape=z.shape)
+    mm[...] = z
+    for x in (np.asmatrix(z), mm, (z * 10).astype(np.int64)):
+        got, want = forward(x, np), np.maximum(x, 0.0)
+        assert type(got) is type(want) and got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_numpy_sliced_update_is_the_one_expression_bit_for_bit(dtype):
     """NumPy's ``sub_scaled`` on a long buffer (slices through a small temporary) writes
@@ -328,13 +345,23 @@ def test_numpy_sliced_update_is_the_one_expression_bit_for_bit(dtype):
     n = 2 * UPDATE_BLOCK + 12345
     p0, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
     g[::97] = np.nan
-    for alpha in (0.1, np.asarray(0.1, dtype=dtype), np.float64(0.1), np.float32(0.1)):
+    for alpha in (0.1, np.asarray(0.1, dtype=dtype), np.float64(0.1), np.float32(0.1),
+                  np.full(n, 0.1, dtype=dtype)):
         want = p0.copy()
         want -= alpha * g
         p = p0.copy()
         got = NumpyAdapter().sub_scaled(p, alpha, g, np)
         assert got is p and got.dtype == p0.dtype
         np.testing.assert_array_equal(got, want)
+    other = g.astype(np.float64 if dtype == "float32" else np.float32)  # another dtype
+    want, p = p0.copy(), p0.copy()
+    want -= 0.1 * other
+    np.testing.assert_array_equal(NumpyAdapter().sub_scaled(p, 0.1, other, np), want)
+    buf = np.concatenate([p0, p0[:1]])  # g overlapping p one element further on
+    want = buf.copy()
+    want[:-1] -= 0.1 * want[1:]
+    np.testing.assert_array_equal(NumpyAdapter().sub_scaled(buf[:-1], 0.1, buf[1:], np),
+                                  want[:-1])
 
 
 # --------------------------------------------------------------------------- per-sample losses

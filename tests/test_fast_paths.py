@@ -215,8 +215,9 @@ def test_compiled_chunks_share_one_compilation(monkeypatch):
 
 
 def test_compiled_chunks_are_bounded_by_work(monkeypatch):
-    """A net whose epochs are heavy trains in shorter compiled calls (the host regains control
-    every WORK_PER_CALL multiply-adds), with the numbers of one long call."""
+    """A net whose epochs are heavy, or hold many steps, trains in shorter compiled calls (the
+    host regains control every WORK_PER_CALL multiply-adds or STEPS_PER_CALL steps), with the
+    numbers of one long call."""
     macs = 3 * 70 * (5 * 8 + 8 * 3)  # forward and backward of one epoch of the classifier
     calls = []
     run = compiled.CompiledEpochs.run
@@ -227,14 +228,17 @@ def test_compiled_chunks_are_bounded_by_work(monkeypatch):
 
     monkeypatch.setattr(compiled.CompiledEpochs, "run", counting)
     results = []
-    for work in (compiled.WORK_PER_CALL, 3 * macs):
+    for work, steps in ((compiled.WORK_PER_CALL, compiled.STEPS_PER_CALL), (3 * macs, 1000),
+                        (compiled.WORK_PER_CALL, 2 * 5)):  # 5 steps an epoch
         monkeypatch.setattr(compiled, "WORK_PER_CALL", work)
+        monkeypatch.setattr(compiled, "STEPS_PER_CALL", steps)
         m = _model("jax", dtype="float32")
         h = m.fit(X, LABELS, epochs=10, batch_size=16, shuffle=False, compiled=True)
         results.append((host(m.params.buffer), h.loss))
-    assert calls == [10, 3, 3, 3, 1]
-    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6)
+    assert calls == [10, 3, 3, 3, 1, 2, 2, 2, 2, 2]
+    for p, loss in results[1:]:
+        np.testing.assert_allclose(results[0][0], p, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(results[0][1], loss, rtol=1e-6)
 
 
 def test_compiled_divergence_names_the_eager_epoch_and_step():

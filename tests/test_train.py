@@ -649,3 +649,26 @@ def test_divergence_in_a_later_chunk_reports_as_a_per_epoch_run_does(monkeypatch
     assert str(e1) == str(e4)
     np.testing.assert_array_equal(host(m1.params.buffer), host(m4.params.buffer))
     _assert_finite_on(m4, X, y)
+
+
+def test_an_adapter_that_claims_immutable_arrays_is_never_written_into(monkeypatch):
+    """fit keeps references, not copies, as snapshots of arrays its adapter calls immutable,
+    so nothing may write into them: a diverging run reports and keeps what it does when the
+    same arrays are treated as mutable (array-api-strict, whose arrays could be written)."""
+    from xprop.backend.strict import StrictAdapter
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 3))
+    y = 1e3 * (X @ np.array([1.0, -2.0, 3.0]))
+    outcomes = []
+    for mutable in (True, False):
+        monkeypatch.setattr(StrictAdapter, "mutable", mutable)
+        model = xprop.MLP([3, 8, 1], "tanh", "identity", "mse", seed=0,
+                          backend="array_api_strict")
+        with pytest.raises(xprop.TrainingDivergedError) as err:
+            model.fit(X, y, lr=1e6, epochs=200, batch_size=8)
+        e = err.value
+        outcomes.append((e.epoch, e.step, str(e), host(model.params.buffer)))
+    assert outcomes[0][:3] == outcomes[1][:3]
+    assert np.all(np.isfinite(outcomes[1][3]))
+    np.testing.assert_array_equal(outcomes[0][3], outcomes[1][3])

@@ -254,11 +254,18 @@ def _rank_backend(args: argparse.Namespace, comm: Any) -> Any:
     if comm is None or ":" in str(args.backend or ""):
         return args.backend
     be = resolve_backend(args.backend)
-    devices = be.adapter.devices(be.xp)
-    accelerators = [d for d in devices if not device_str(d).startswith("cpu")]  # torch: CPU too
-    devices = accelerators or devices
-    return resolve_backend(be.name, devices[comm.local_rank % len(devices)]) \
-        if len(devices) > 1 else be
+    device = rank_device(be.adapter.devices(be.xp), comm.local_rank)
+    return be if device is None else resolve_backend(be.name, device)
+
+
+def rank_device(devices: list[Any], local_rank: int) -> Any:
+    """The device of node-local rank ``local_rank``: the GPUs (or other non-CPU devices) in
+    turn when there are any, else the devices in turn when there are several, else None (the
+    backend's default)."""
+    accelerators = [d for d in devices if not device_str(d).lower().startswith("cpu")]
+    if accelerators:  # torch lists the CPU too: one GPU still takes every rank
+        return accelerators[local_rank % len(accelerators)]
+    return devices[local_rank % len(devices)] if len(devices) > 1 else None
 
 
 def _distributed_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,8 +9,8 @@ permutations, shape ``(K, n)``) and each step's optimizer coefficients (learning
 bias corrections; shape ``(K, steps, c)``, computed on the host exactly as the eager optimizer
 computes them). Per-epoch records (summed loss and hits, from the batch outputs before each
 update, as the eager loop keeps them) are accumulated inside; the host reads them, the finite
-check and nothing else once per chunk. A chunk is at most :data:`EPOCHS_PER_CALL` epochs and
-:data:`WORK_PER_CALL` multiply-adds.
+check and nothing else once per chunk. A chunk is at most :data:`EPOCHS_PER_CALL` epochs,
+:data:`WORK_PER_CALL` multiply-adds and :data:`STEPS_PER_CALL` steps.
 
 The chunk length ``k <= K`` is a traced value and ``K`` the power of two (at least 8) at or
 above it, so one compilation serves the chunks of most fits (and,
@@ -40,8 +40,9 @@ Array = Any
 __all__ = ["EPOCHS_PER_CALL", "CompiledEpochs"]
 
 EPOCHS_PER_CALL = 4096  # K: the most epochs one call of the compiled function trains
-WORK_PER_CALL = 1 << 33  # ... and the most multiply-adds (about 0.1 s of a 2-core CPU): the
-# host regains control (Ctrl-C, the records, the divergence check) at least that often
+WORK_PER_CALL = 1 << 33  # ... the most multiply-adds (about 0.1 s of a 2-core CPU): the host
+# regains control (Ctrl-C, the records, the divergence check) at least that often
+STEPS_PER_CALL = 1 << 16  # ... and the most steps (each has a row of host coefficients)
 SMALL_WORK = 1 << 16  # multiply-adds of a step's forward pass at or below which it runs on
 # one thread (thread-pool dispatch per operation costs more than such arithmetic)
 
@@ -61,7 +62,8 @@ class CompiledEpochs:
         self.dtype = model.params.buffer.dtype
         macs = sum(a * b for a, b in itertools.pairwise(model.arch.sizes))
         #: the most epochs one call trains: forward and backward are ~3 n macs per epoch
-        self.epochs_per_call = max(1, min(EPOCHS_PER_CALL, WORK_PER_CALL // (3 * n * macs)))
+        self.epochs_per_call = max(1, min(EPOCHS_PER_CALL, WORK_PER_CALL // (3 * n * macs),
+                                          STEPS_PER_CALL // self.steps))
         key = (model.arch, type(opt), opt.constants(), n, batch_size, shuffled, clip_norm,
                truth is not None, str(self.dtype), str(X.dtype), ops.name)
         try:

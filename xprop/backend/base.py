@@ -159,7 +159,11 @@ class Adapter:
         return Z
 
     def sub_scaled(self, p: Any, alpha: Any, g: Any, xp: Any) -> Any:
-        """``p - alpha * g``: ``p`` itself, updated in place, where arrays are mutable."""
+        """``p - alpha * g``: ``p`` itself, updated in place, where arrays are mutable; a new
+        array elsewhere (xprop never writes into arrays it treats as immutable, so it keeps
+        references to them as snapshots)."""
+        if not self.mutable:
+            return p - alpha * g
         p -= alpha * g
         return p
 

@@ -40,8 +40,10 @@ class TorchAdapter(Adapter):
                 raise BackendUnavailableError(
                     f"device: torch device {dev} does not exist ({n} CUDA device(s) visible)"
                 )
-            if dev.index is None:  # tensors say cuda:N, and device('cuda') != device('cuda:0')
-                dev = torch.device("cuda", torch.cuda.current_device())
+            if dev.index is None:  # tensors say cuda:N, and device('cuda') != device('cuda:0');
+                # the current device is 0 until CUDA is initialised (asking would initialise it)
+                dev = torch.device("cuda", torch.cuda.current_device()
+                                   if torch.cuda.is_initialized() else 0)
         return dev
 
     def devices(self, xp: Any) -> list[Any]:
