@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import xprop
+import xprop.backend.base
 import xprop.backend.host
 import xprop.mlp
 import xprop.train
@@ -187,7 +188,7 @@ def test_divergence_on_a_memory_mapped_file_reports_and_keeps_as_in_memory(
 
 def test_memory_mapped_x_is_checked_block_by_block(tmp_path, monkeypatch):
     """Every block is read: a NaN in the last one is found, with the in-memory message."""
-    monkeypatch.setattr(xprop.backend.host, "HOST_BLOCK_BYTES", 5 * 8 * 3)  # 3 rows a block
+    monkeypatch.setattr(xprop.backend.base, "HOST_BLOCK_BYTES", 5 * 8 * 3)  # 3 rows a block
     X, y = _data("clf", n=31)
     X[-1, 2] = np.nan
     X[0, 0] = np.inf
@@ -253,7 +254,7 @@ def test_fit_holds_the_data_plus_a_few_batches(tmp_path, monkeypatch, kw, source
     if source == "mmap" and kw["batch_size"] is None:
         pytest.skip("a full batch read from a file is a copy of the data by definition")
     monkeypatch.setattr(xprop.mlp, "FINITE_BLOCK", 1 << 14)
-    monkeypatch.setattr(xprop.backend.host, "HOST_BLOCK_BYTES", 1 << 17)
+    monkeypatch.setattr(xprop.backend.base, "HOST_BLOCK_BYTES", 1 << 17)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2000, 400))
     y = rng.integers(0, 2, 2000)
@@ -274,13 +275,13 @@ def test_narrowing_cast_check_holds_no_copy_of_the_data():
     """float64 data for a float32 model: prepare holds the float32 copy and blocks of the
     overflow check, not the float64-sized temporaries of a whole-array check (which held
     twice the data); values that overflow float32 are still refused."""
-    import xprop.backend.core as core
+    import xprop.backend.base as base
 
     m = _model("clf", dtype="float32", n_in=64)
-    X = np.random.default_rng(0).standard_normal((4 * core.CHECK_BLOCK_BYTES // 512, 64))
+    X = np.random.default_rng(0).standard_normal((4 * base.HOST_BLOCK_BYTES // 512, 64))
     y = np.zeros(X.shape[0], dtype=int)
     peak = _peak_during(lambda: m.prepare(X, y))
-    assert peak < X.nbytes // 2 + 2 * core.CHECK_BLOCK_BYTES  # the float32 copy + blocks
+    assert peak < X.nbytes // 2 + 2 * base.HOST_BLOCK_BYTES  # the float32 copy + blocks
     X[-1, 3] = 1e39
     with pytest.raises(ValueError, match="X: values up to 1e\\+39 overflow float32"):
         m.prepare(X, y)

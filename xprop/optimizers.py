@@ -214,14 +214,15 @@ class Adam(Optimizer):
         m, v = arrays
         if m is None:
             m, v = xp.zeros_like(p), xp.zeros_like(p)
+        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
         if self.weight_decay and self.decoupled:
-            p -= lr_wd * p
+            p = ops.sub_scaled(p, lr_wd, p, xp)
         elif self.weight_decay:
             g = g + self.weight_decay * p
         m = b1 * m + (1.0 - b1) * g
         v = b2 * v + (1.0 - b2) * (g * g)
-        p -= step_size * (m / (xp.sqrt(v) / root_c2 + self.eps))
-        return p, (m, v)
+        # the parameters are written by the adapter only: in place where arrays are mutable
+        return ops.sub_scaled(p, step_size, m / (xp.sqrt(v) / root_c2 + self.eps), xp), (m, v)
 
 
 class AdamW(Adam):

@@ -137,9 +137,7 @@ class Params(Mapping):
         return self._views
 
     def __getitem__(self, name: str) -> Array:
-        if self._views is None:
-            self._views = self.layout.views(self._buffer, self.xp)
-        return self._views[name]
+        return self.views()[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.layout.names)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 FLOAT_DTYPES = ("float32", "float64")
+HOST_BLOCK_BYTES = 1 << 24  # host data is checked this many bytes (of rows) at a time
 GRAPHS_ENV = "XPROP_CUDA_GRAPHS"  # "0": never capture training steps in CUDA graphs
 
 
@@ -280,3 +281,20 @@ def dtype_name(dtype: Any, xp: Any = None) -> str:
     if name not in FLOAT_DTYPES:
         raise BackendError(f"dtype: expected one of {FLOAT_DTYPES}, got {dtype!r}")
     return name
+
+
+def scan_host(x: np.ndarray, magnitude: bool = True) -> tuple[float, int]:
+    """``(largest finite |value|, number of NaN and inf)`` of the floating host array ``x``
+    (a memory-mapped one too), read :data:`HOST_BLOCK_BYTES` of rows at a time, so no
+    temporary is the size of the data; the magnitude is 0 unless ``magnitude``."""
+    rows = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
+    step = max(1, HOST_BLOCK_BYTES // max(1, rows.shape[1] * x.itemsize))
+    big, bad = 0.0, 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for s in range(0, rows.shape[0], step):
+            block = np.asarray(rows[s:s + step])
+            finite = np.isfinite(block)
+            bad += block.size - int(np.count_nonzero(finite))
+            if magnitude:
+                big = max(big, float(np.max(np.abs(block), where=finite, initial=0.0)))
+    return big, bad

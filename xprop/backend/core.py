@@ -22,6 +22,7 @@ from xprop.backend.base import (
     DeviceMismatchError,
     GenericAdapter,
     dtype_name,
+    scan_host,
 )
 from xprop.backend.cupy_ import CupyAdapter, probe_cupy
 from xprop.backend.jax_ import JaxAdapter
@@ -35,7 +36,6 @@ ADAPTERS: dict[str, Adapter] = {
     for a in (NumpyAdapter(), CupyAdapter(), TorchAdapter(), StrictAdapter(), JaxAdapter())
 }
 AUTO = "auto"
-CHECK_BLOCK_BYTES = 1 << 24  # host data is checked for overflowing casts this much at a time
 BACKEND_NAMES = (*ADAPTERS, AUTO)
 ENV_VAR = "XPROP_BACKEND"
 DEFAULT = NumpyAdapter.name
@@ -210,23 +210,16 @@ class Backend:
         if target not in FLOAT_DTYPES or x.size == 0:
             return
         limit = float(np.finfo(target).max)
-        with np.errstate(invalid="ignore", over="ignore"):
-            if isinstance(x, np.ndarray):  # host data (NumPy 1.x has no isdtype)
-                if x.dtype.kind != "f" or float(np.finfo(x.dtype).max) <= limit:
-                    return
-                rows = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
-                step = max(1, CHECK_BLOCK_BYTES // max(1, rows.shape[1] * x.itemsize))
-                big = 0.0
-                for s in range(0, rows.shape[0], step):
-                    block = rows[s:s + step]
-                    big = max(big, float(np.max(np.abs(block), where=np.isfinite(block),
-                                                initial=0.0)))
-            else:
-                xp = self.xp
-                if not xp.isdtype(x.dtype, "real floating") or \
-                        float(xp.finfo(x.dtype).max) <= limit:
-                    return
-                big = float(xp.max(xp.where(xp.isfinite(x), xp.abs(x), 0)))
+        if isinstance(x, np.ndarray):  # host data (NumPy 1.x has no isdtype)
+            if x.dtype.kind != "f" or float(np.finfo(x.dtype).max) <= limit:
+                return
+            big = scan_host(x)[0]
+        else:
+            xp = self.xp
+            if not xp.isdtype(x.dtype, "real floating") or \
+                    float(xp.finfo(x.dtype).max) <= limit:
+                return
+            big = float(xp.max(xp.where(xp.isfinite(x), xp.abs(x), 0)))
         if big > limit:
             raise ValueError(f"{name}: values up to {big:.3g} overflow {target} (largest "
                              f"{limit:.3g}); use dtype='float64' or rescale the data")

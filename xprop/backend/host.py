@@ -9,6 +9,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from xprop.backend.base import scan_host
 from xprop.backend.core import Backend, adapter_for, resolve_backend
 
 
@@ -70,9 +71,6 @@ def fast_namespace(xp: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- host-side data
-HOST_BLOCK_BYTES = 1 << 24  # memory-mapped data is checked this many bytes at a time
-
-
 def padded(rows: Any, length: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     """A host array of ``length`` entries of ``shape`` whose first ``len(rows)`` entries are
     ``rows`` and the rest zeros: fixed-shape inputs for a compiled function."""
@@ -108,21 +106,13 @@ def host_rows(X: Any, idx: Any) -> np.ndarray:
 
 def host_matrix_problems(X: Any, target: str) -> str | None:
     """What is wrong with the values of the host matrix ``X`` for a model of dtype ``target``
-    (NaN or inf, values that overflow the cast), read ``HOST_BLOCK_BYTES`` at a time; None
-    when nothing is. Integer data is always fine."""
+    (NaN or inf, values that overflow the cast), read a block at a time
+    (:func:`~xprop.backend.base.scan_host`); None when nothing is. Integer data is always
+    fine."""
     if X.dtype.kind != "f":
         return None
-    narrowing = X.dtype.itemsize > np.dtype(target).itemsize  # e.g. float64 data, float32 model
-    step = max(1, HOST_BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
-    big, bad = 0.0, 0
-    with np.errstate(invalid="ignore", over="ignore"):
-        for s in range(0, X.shape[0], step):
-            block = np.asarray(X[s:s + step])
-            finite = np.isfinite(block)
-            bad += block.size - int(np.count_nonzero(finite))
-            if narrowing:
-                big = max(big, float(np.max(np.abs(block), where=finite, initial=0.0)))
     limit = float(np.finfo(target).max)
+    big, bad = scan_host(X, magnitude=float(np.finfo(X.dtype).max) > limit)  # narrowing
     if big > limit:
         return (f"values up to {big:.3g} overflow {target} (largest {limit:.3g}); use "
                 "dtype='float64' or rescale the data")
