@@ -306,6 +306,44 @@ def test_accept_refuses_foreign_arrays_and_strings():
     assert dev1.owns(got) and got.dtype == array_api_strict.float32
 
 
+def test_stage_keeps_host_data_on_the_host_until_place(backend):
+    # host data: a NumPy array cast as accept casts it, in NumPy's namespace
+    dt = backend.dtype(backend.supported_float_dtypes()[0])
+    h, xq = backend.stage([[1, 2], [3, 4]], "X", dt)
+    assert isinstance(h, np.ndarray) and h.dtype.name == B.dtype_name(dt, backend.xp)
+    assert xq is B.core.HOST_XP
+    x = backend.place(h)
+    assert backend.owns(x) and x.dtype == dt
+    np.testing.assert_array_equal(to_numpy(x), [[1, 2], [3, 4]])
+    # an array of the backend: as accept returns it, in the backend's namespace
+    d = backend.from_host(np.ones((2, 2), dtype=B.dtype_name(dt, backend.xp)))
+    got, xq = backend.stage(d, "X", dt)
+    assert got is d and xq is backend.xp and backend.place(got) is got
+    assert backend.place(None) is None
+    with pytest.raises(TypeError, match=r"y: expected real numbers"):
+        backend.stage([["a"]], "y")
+
+
+def test_bad_host_data_never_reaches_the_device(monkeypatch):
+    # prepare checks host data on the host: a NaN in X or y is refused before any copy
+    m = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", backend=resolve_backend(
+        "array_api_strict", "device1"))
+    copies = []
+    real = B.Backend.from_host
+    monkeypatch.setattr(B.Backend, "from_host",
+                        lambda self, h, *a: copies.append(h) or real(self, h, *a))
+    X = np.array([[0.0, 1.0], [1.0, np.nan]])
+    with pytest.raises(ValueError, match=r"X: expected finite values, found NaN or inf in 1 of 4"):
+        m.prepare(X, [0, 1])
+    with pytest.raises(ValueError, match=r"y: bce expects targets in \[0, 1\], got values "
+                                         r"from 0.0 to 2.0"):
+        m.prepare(np.ones((2, 2)), [0, 2])
+    assert copies == []
+    X, Y, labels = m.prepare(np.ones((2, 2)), [0, 1])
+    assert len(copies) == 2 and labels is None
+    assert m.backend.owns(X) and m.backend.owns(Y) and Y.shape == (2, 1)
+
+
 def test_float64_on_a_device_without_it_is_an_error_not_a_cast():
     b = resolve_backend("array_api_strict", "no_float64")
     assert b.supported_float_dtypes() == ("float32",)

@@ -34,6 +34,7 @@ from array_api_compat import array_namespace
 
 from xprop import validation as V
 from xprop.activations import Activation, get_activation
+from xprop.backend.base import dtype_name
 from xprop.losses import Loss, get_loss, one_hot
 
 Array = Any
@@ -154,8 +155,19 @@ class Head:
         """User targets -> ``(Y, labels)``: ``Y`` of shape ``(n, k)`` and the model's dtype on
         its device, ``labels`` the integer classes (``None`` unless the head takes labels).
         Raises ValueError/TypeError naming ``y`` for anything that does not fit."""
+        if self.targets == "labels":  # integer labels keep their type
+            y, xq = backend.stage(y, "y", float_dtype=dtype)
+        else:
+            y, xq = backend.stage(y, "y", dtype)
+        # host targets are checked on the host (no device read per check), then moved
+        Y, labels = self._targets(y, n, k, getattr(xq, dtype_name(dtype, xp)), xq)
+        return backend.place(Y), backend.place(labels)
+
+    def _targets(self, y: Array, n: int, k: int, dtype: Any,
+                 xp: Any) -> tuple[Array, Array | None]:
+        """:meth:`prepare_targets` on targets ``y`` of namespace ``xp`` (cast to ``dtype``
+        unless they are class labels)."""
         if self.targets == "labels":
-            y = backend.accept(y, "y", float_dtype=dtype)
             if y.ndim == 1:
                 labels = self._labels(y, n, k, xp)
                 return one_hot(labels, k, dtype, xp), labels
@@ -165,7 +177,6 @@ class Head:
             if self.loss.targets == "labels":  # cross-entropy needs distributions
                 V.check_distributions(Y, "y", xp)
             return Y, xp.argmax(Y, axis=1)
-        y = backend.accept(y, "y", dtype)
         if y.ndim == 1 and k == 1:
             y = xp.reshape(y, (-1, 1))
         _check_targets_shape(y, n, k)

@@ -356,14 +356,14 @@ class MLP:
         model's dtype on its device, ``y`` to ``(n, k)`` targets (see
         :meth:`xprop.head.Head.prepare_targets`); also returns the integer labels (for
         accuracy) when the head takes class labels."""
-        X = self.backend.accept(X, "X", self.dtype)
+        X, xq = self.backend.stage(X, "X", self.dtype)  # host data is checked on the host
         V.check_matrix(X, "X", self.sizes[0])
-        _check_finite_rows(X, self.xp)
+        _check_finite_rows(X, xq)
         if y is None:
-            return X, None, None
+            return self.backend.place(X), None, None
         Y, labels = self.head.prepare_targets(y, X.shape[0], self.sizes[-1], self.backend,
                                               self.dtype, self.xp)
-        return X, Y, labels
+        return self.backend.place(X), Y, labels
 
     @on_device
     def loss(self, X: Any, y: Any) -> float:
