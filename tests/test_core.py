@@ -335,24 +335,57 @@ def test_numpy_relu_kernel_keeps_what_np_maximum_does_for_other_arrays(tmp_path)
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("blas", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_numpy_sliced_update_is_the_one_expression_bit_for_bit(dtype):
-    """NumPy's ``sub_scaled`` on a long buffer (slices through a small temporary) writes
-    what ``p -= alpha * g`` writes, for Python, 0-d and NumPy-scalar learning rates."""
+def test_numpy_long_update_is_the_one_expression(dtype, blas, monkeypatch):
+    """NumPy's ``sub_scaled`` on a long buffer (BLAS ``?axpy`` where NumPy's wheel has it,
+    else slices through a small temporary) writes what ``p -= alpha * g`` writes, for Python,
+    0-d and NumPy-scalar learning rates: bit for bit through the temporary; through BLAS
+    within the rounding of the product, which a fused multiply-add saves (NaN, inf and
+    signed zeros alike)."""
+    from xprop.backend import numpy_
     from xprop.backend.numpy_ import UPDATE_BLOCK, NumpyAdapter
 
+    if not blas:
+        monkeypatch.setattr(numpy_, "blas_axpy", dict)
+    calls = []
+    if blas and numpy_.blas_axpy():
+        def counted(f):
+            return lambda *a: calls.append(a[0]) or f(*a)
+
+        wrapped = {k: counted(f) for k, f in numpy_.blas_axpy().items()}
+        monkeypatch.setattr(numpy_, "blas_axpy", lambda: wrapped)
     rng = np.random.default_rng(6)
     n = 2 * UPDATE_BLOCK + 12345
     p0, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
     g[::97] = np.nan
+    g[5::101] = np.inf
+    p0[7::89] = -0.0
+    g[7::178] = 0.0
+
+    def check(got, want, alpha):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        if not blas:
+            np.testing.assert_array_equal(got, want)
+        nan = np.isnan(want)
+        np.testing.assert_array_equal(np.isnan(got), nan)
+        np.testing.assert_array_equal(np.signbit(got[~nan]), np.signbit(want[~nan]))
+        fin = np.isfinite(want)
+        np.testing.assert_array_equal(got[~fin & ~nan], want[~fin & ~nan])  # +-inf
+        # the product's own rounding, which a fused multiply-add skips, plus the result's
+        tol = np.spacing(np.abs(alpha * g)) + np.spacing(np.abs(want))
+        assert np.all(np.abs(got[fin] - want[fin]) <= tol[fin])
+
     for alpha in (0.1, np.asarray(0.1, dtype=dtype), np.float64(0.1), np.float32(0.1),
-                  np.full(n, 0.1, dtype=dtype)):
+                  np.full(n, 0.1, dtype=dtype), 0.0):
         want = p0.copy()
         want -= alpha * g
         p = p0.copy()
         got = NumpyAdapter().sub_scaled(p, alpha, g, np)
-        assert got is p and got.dtype == p0.dtype
-        np.testing.assert_array_equal(got, want)
+        assert got is p
+        check(got, want, alpha)
+    if blas and numpy_.blas_axpy():  # the 0.1 cases of the model's dtype (not 0, not a vector)
+        assert calls == [n] * 3
     other = g.astype(np.float64 if dtype == "float32" else np.float32)  # another dtype
     want, p = p0.copy(), p0.copy()
     want -= 0.1 * other
@@ -362,6 +395,29 @@ def test_numpy_sliced_update_is_the_one_expression_bit_for_bit(dtype):
     want[:-1] -= 0.1 * want[1:]
     np.testing.assert_array_equal(NumpyAdapter().sub_scaled(buf[:-1], 0.1, buf[1:], np),
                                   want[:-1])
+    frozen = p0.copy()
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        NumpyAdapter().sub_scaled(frozen, 0.1, g, np)
+
+
+def test_numpy_blas_axpy_is_found_in_numpy_wheels_and_can_be_turned_off(monkeypatch):
+    """NumPy's Linux, macOS and Windows wheels bundle an ILP64 OpenBLAS: the update finds
+    its ``?axpy`` there (other builds fall back to NumPy, which the test above covers);
+    ``XPROP_NUMPY_BLAS_AXPY=0`` turns it off."""
+    from xprop.backend import numpy_
+
+    cfg = getattr(np, "__config__", None)
+    blas = str(getattr(cfg, "CONFIG", {}).get("Build Dependencies", {}).get("blas", {}))
+    if "scipy-openblas" not in blas:
+        pytest.skip("NumPy was not built with the OpenBLAS of its wheels")
+    assert set(numpy_.blas_axpy()) == {"float32", "float64"}
+    numpy_.blas_axpy.cache_clear()
+    try:
+        monkeypatch.setenv(numpy_.AXPY_ENV, "0")
+        assert numpy_.blas_axpy() == {}
+    finally:
+        numpy_.blas_axpy.cache_clear()
 
 
 # --------------------------------------------------------------------------- per-sample losses
