@@ -395,6 +395,11 @@ def test_numpy_long_update_is_the_one_expression(dtype, blas, monkeypatch):
     want[:-1] -= 0.1 * want[1:]
     np.testing.assert_array_equal(NumpyAdapter().sub_scaled(buf[:-1], 0.1, buf[1:], np),
                                   want[:-1])
+    swapped = p0.astype(p0.dtype.newbyteorder())  # same values, other byte order
+    want = p0.copy()
+    want -= 0.1 * g
+    got = NumpyAdapter().sub_scaled(swapped, 0.1, g.astype(swapped.dtype), np)
+    np.testing.assert_array_equal(got, want)
     frozen = p0.copy()
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):

@@ -58,8 +58,9 @@ class NumpyAdapter(Adapter):
             p -= alpha * g
             return p
         axpy = blas_axpy().get(p.dtype.name)
-        if (axpy is not None and p.flags.c_contiguous and p.flags.writeable
-                and g.flags.c_contiguous and alpha != 0):  # BLAS skips alpha == 0 (0 * inf)
+        if (axpy is not None and p.dtype.isnative and p.flags.c_contiguous  # native floats
+                and p.flags.writeable and g.flags.c_contiguous
+                and alpha != 0):  # BLAS skips alpha == 0 (0 * inf)
             axpy(p.size, -float(alpha), g.ctypes.data, p.ctypes.data)
             return p
         tmp = np.empty(UPDATE_BLOCK, p.dtype)
