@@ -344,6 +344,30 @@ def test_bad_host_data_never_reaches_the_device(monkeypatch):
     assert m.backend.owns(X) and m.backend.owns(Y) and Y.shape == (2, 1)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int32", "int64", "bool"])
+def test_class_labels_of_any_integer_dtype_host_or_device(backend, dtype):
+    # the same signed labels and targets whether they come from the host or the device
+    m = xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy", backend=backend,
+                  dtype=backend.supported_float_dtypes()[0])
+    X = np.ones((4, 2))
+    host = np.array([0, 1, 1, 0]).astype(dtype)
+    try:
+        device = backend.from_host(host)
+    except Exception as e:  # the library has no such dtype (e.g. uint16 on some)
+        pytest.skip(f"{backend.name} has no {dtype} arrays: {e}")
+    results = [m.prepare(X, y) for y in (host, device)]
+    for _, Y, labels in results:
+        assert backend.owns(Y) and backend.owns(labels)
+        assert m.xp.isdtype(labels.dtype, "signed integer")
+        np.testing.assert_array_equal(to_numpy(labels), [0, 1, 1, 0])
+        np.testing.assert_array_equal(to_numpy(Y), [[1, 0], [0, 1], [0, 1], [1, 0]])
+    assert m.accuracy(X, device) == m.accuracy(X, host)
+    with pytest.raises(ValueError, match=r"y: expected class labels in \[0, 2\) for 2 "
+                                         r"outputs, got labels from 0 to 3"):
+        m.prepare(X, backend.from_host(np.array([0, 3, 1, 0]).astype(dtype))
+                  if dtype != "bool" else np.array([0, 3, 1, 0]))
+
+
 def test_float64_on_a_device_without_it_is_an_error_not_a_cast():
     b = resolve_backend("array_api_strict", "no_float64")
     assert b.supported_float_dtypes() == ("float32",)

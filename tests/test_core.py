@@ -337,7 +337,7 @@ def test_numpy_relu_kernel_keeps_what_np_maximum_does_for_other_arrays(tmp_path)
 
 @pytest.mark.parametrize("blas", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_numpy_long_update_is_the_one_expression(dtype, blas, monkeypatch):
+def test_numpy_long_update_is_the_one_expression(dtype, blas, monkeypatch, tmp_path):
     """NumPy's ``sub_scaled`` on a long buffer (BLAS ``?axpy`` where NumPy's wheel has it,
     else slices through a small temporary) writes what ``p -= alpha * g`` writes, for Python,
     0-d and NumPy-scalar learning rates: bit for bit through the temporary; through BLAS
@@ -377,15 +377,22 @@ def test_numpy_long_update_is_the_one_expression(dtype, blas, monkeypatch):
         assert np.all(np.abs(got[fin] - want[fin]) <= tol[fin])
 
     for alpha in (0.1, np.asarray(0.1, dtype=dtype), np.float64(0.1), np.float32(0.1),
-                  np.full(n, 0.1, dtype=dtype), 0.0):
+                  np.full(n, 0.1, dtype=dtype), 0.0, 1e-50):  # 1e-50: 0 in float32
         want = p0.copy()
         want -= alpha * g
         p = p0.copy()
         got = NumpyAdapter().sub_scaled(p, alpha, g, np)
         assert got is p
         check(got, want, alpha)
-    if blas and numpy_.blas_axpy():  # the 0.1 cases of the model's dtype (not 0, not a vector)
-        assert calls == [n] * 3
+    if blas and numpy_.blas_axpy():  # the 0.1 cases of the model's dtype (not 0, not a
+        # vector), and 1e-50 in float64
+        assert calls == [n] * (3 if dtype == "float32" else 4)
+        mapped = np.memmap(tmp_path / "p.bin", dtype=dtype, mode="w+", shape=(n,))
+        mapped[:] = p0
+        want = p0.copy()
+        want -= 0.1 * g
+        check(NumpyAdapter().sub_scaled(mapped, 0.1, g, np), want, 0.1)
+        assert len(calls) == (3 if dtype == "float32" else 4)  # memmaps: NumPy's update
     other = g.astype(np.float64 if dtype == "float32" else np.float32)  # another dtype
     want, p = p0.copy(), p0.copy()
     want -= 0.1 * other

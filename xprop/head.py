@@ -197,8 +197,8 @@ class Head:
         """1-D targets of a softmax head as integer class labels in [0, k)."""
         if y.shape[0] != n:
             raise ValueError(f"y: expected {n} targets (one per row of X), got {y.shape[0]}")
-        if xp.isdtype(y.dtype, "bool"):
-            y = xp.astype(y, xp.int64)
+        if xp.isdtype(y.dtype, ("bool", "unsigned integer")):  # labels are signed, as
+            y = xp.astype(y, xp.int64)  # PyTorch has no min/max for its unsigned tensors
         elif xp.isdtype(y.dtype, "real floating"):
             V.check_finite(y, "y", xp)
             if not bool(xp.all(y == xp.round(y))):

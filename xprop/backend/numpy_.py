@@ -58,11 +58,13 @@ class NumpyAdapter(Adapter):
             p -= alpha * g
             return p
         axpy = blas_axpy().get(p.dtype.name)
-        if (axpy is not None and p.dtype.isnative and p.flags.c_contiguous  # native floats
-                and p.flags.writeable and g.flags.c_contiguous
-                and alpha != 0):  # BLAS skips alpha == 0 (0 * inf)
-            axpy(p.size, -float(alpha), g.ctypes.data, p.ctypes.data)
-            return p
+        if (axpy is not None and type(p) is np.ndarray and type(g) is np.ndarray  # no memmaps:
+                and p.dtype.isnative and p.flags.c_contiguous  # two maps of one file alias
+                and p.flags.writeable and g.flags.c_contiguous):  # unseen by may_share_memory
+            a = p.dtype.type(alpha)  # the rate BLAS gets: as the product rounds it (NEP 50)
+            if a != 0 and np.isfinite(a):  # BLAS skips a == 0 (0 * inf is NaN in NumPy)
+                axpy(p.size, -float(a), g.ctypes.data, p.ctypes.data)
+                return p
         tmp = np.empty(UPDATE_BLOCK, p.dtype)
         for i in range(0, p.size, UPDATE_BLOCK):
             part = p[i:i + UPDATE_BLOCK]
@@ -121,17 +123,18 @@ def blas_axpy() -> dict[str, Callable[[int, float, int, int], None]]:
     """``{"float32": saxpy, "float64": daxpy}``, each ``f(n, alpha, x_ptr, y_ptr)`` doing
     ``y += alpha * x`` over ``n`` contiguous entries, from the OpenBLAS library in NumPy's own
     wheel directory (the copy NumPy already loaded, with its thread pool). Empty for other
-    builds (MKL, Accelerate, a system BLAS), when ``XPROP_NUMPY_BLAS_AXPY=0``, or when a
-    self-check on known values fails: NumPy's update is then used."""
-    if os.environ.get(AXPY_ENV, "1").strip() == "0":
-        return {}
+    builds (MKL, Accelerate, a system BLAS), on Windows, when ``XPROP_NUMPY_BLAS_AXPY=0``
+    (read once, at the first long update), or when a self-check on known values fails:
+    NumPy's update is then used."""
+    if os.environ.get(AXPY_ENV, "1").strip() == "0" or not hasattr(os, "RTLD_NOLOAD"):
+        return {}  # (Windows has no RTLD_NOLOAD: its NumPy keeps its own update)
     root = Path(np.__file__).parent
     libs = sorted(p for d in (root.parent / "numpy.libs", root / ".dylibs", root / ".libs")
                   if d.is_dir() for p in d.iterdir() if "openblas" in p.name.lower())
     found: dict[str, Callable[[int, float, int, int], None]] = {}
     for path in libs:
-        try:
-            lib = ctypes.CDLL(str(path))
+        try:  # only a library the process has loaded already (NumPy's): never a second copy
+            lib = ctypes.CDLL(str(path), mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
         except OSError:
             continue
         for t, name, ctype in (("s", "float32", ctypes.c_float), ("d", "float64", ctypes.c_double)):
@@ -150,8 +153,9 @@ def _call_axpy(fn: Any, n: int, alpha: float, x: int, y: int) -> None:
 
 
 def _axpy_works(f: Callable[[int, float, int, int], None], dtype: str) -> bool:
-    """``f`` gives ``y + alpha x`` (within one rounding) on values where a wrong integer
-    width or argument order would show."""
+    """``f`` gives ``y + alpha x`` (within one rounding) on values where a wrong argument
+    order, stride or count would show (the symbols looked up are the ILP64 ones only: a
+    32-bit count would pass this check)."""
     x = np.arange(1, 40, dtype=dtype)
     y = np.full(39, 0.5, dtype=dtype)
     f(37, -0.25, x.ctypes.data, y.ctypes.data)
