@@ -190,8 +190,11 @@ class Backend:
         return x, (HOST_XP if on_host else self.xp)
 
     def place(self, x: Any) -> Any:
-        """An array from :meth:`stage` on this backend's device (None stays None)."""
-        return x if x is None or self.owns(x) else self.from_host(x)
+        """An array from :meth:`stage` on this backend's device (None stays None). ``stage``
+        returns this backend's arrays or NumPy ones, so only NumPy arrays need a look."""
+        if x is None or not isinstance(x, np.ndarray) or self.owns(x):
+            return x
+        return self.from_host(x)
 
     def _stage(self, x: Any, name: str, dtype: Any | None,
                float_dtype: Any | None) -> tuple[Any, bool]:
