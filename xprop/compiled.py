@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from xprop import network
 from xprop import validation as V
-from xprop.backend.host import epoch_records, padded
+from xprop.backend.host import epoch_records, host_floats, padded
 from xprop.optimizers import Optimizer
 from xprop.params import Params
 from xprop.step import gradient
@@ -52,31 +54,39 @@ _CACHE: dict[Any, Callable] = {}  # configuration -> compiled function (a few pe
 class CompiledEpochs:
     """Trains chunks of epochs with one compiled call each (see the module docstring)."""
 
-    def __init__(self, model: Any, opt: Optimizer, ops: Any, X: Array, Y: Array,
-                 truth: Array | None, n: int, batch_size: int, shuffled: bool,
-                 clip_norm: float | None) -> None:
+    def __init__(self, model: Any, opt: Optimizer, ops: Any, data: Any, config: Any) -> None:
+        """``data``: the fit's prepared data (:class:`xprop.train._Data`: ``X``, ``Y``,
+        ``truth``, ``n``, ``batch_size``, ``perms``, ``val``); ``config``: its
+        :class:`~xprop.config.FitConfig` (``clip_norm``, ``early_stopping``, ``min_delta``)."""
         self.model, self.opt, self.ops = model, opt, ops
-        self.X, self.Y, self.truth = X, Y, truth
-        self.n, self.batch_size, self.shuffled = n, batch_size, shuffled
-        self.steps = -(-n // batch_size)
+        self.X, self.Y, self.truth, self.val = data.X, data.Y, data.truth, data.val
+        self.n, self.batch_size = data.n, data.batch_size
+        self.shuffled = data.perms is not None
+        self.steps = -(-self.n // self.batch_size)
         self.dtype = model.params.buffer.dtype
         macs = sum(a * b for a, b in itertools.pairwise(model.arch.sizes))
+        n_val = 0 if self.val is None else self.val[0].shape[0]
         #: the most epochs one call trains: forward and backward are ~3 n macs per epoch
-        self.epochs_per_call = max(1, min(EPOCHS_PER_CALL, WORK_PER_CALL // (3 * n * macs),
+        self.epochs_per_call = max(1, min(EPOCHS_PER_CALL,
+                                          WORK_PER_CALL // ((3 * self.n + n_val) * macs),
                                           STEPS_PER_CALL // self.steps))
-        key = (model.arch, type(opt), opt.constants(), n, batch_size, shuffled, clip_norm,
-               truth is not None, str(self.dtype), str(X.dtype), ops.name)
+        #: early stopping: the best parameters so far, and what a validation loss must beat
+        self.track = None if config.early_stopping is None else float(config.min_delta)
+        self.best_buffer: Array | None = None
+        self.threshold = model.backend.from_host([math.inf], self.dtype)[0]
+        shape = _Shape(self.n, self.batch_size, self.shuffled, config.clip_norm,
+                       self.truth is not None, self.val is not None, self.track)
+        key = (model.arch, type(opt), opt.constants(), shape, str(self.dtype),
+               str(self.X.dtype), ops.name)
         try:
             fn = _CACHE.get(key)
         except TypeError:  # unhashable parts: compile for this fit only
             key, fn = None, None
         if fn is None:
-            work = batch_size * macs
             settings = copy.copy(opt)  # what the function bakes in, apart from its caller
             settings.set_arrays(tuple(None for _ in opt.arrays()))
-            fn = ops.jit(_chunk_function(model.arch, settings, ops, model.xp, n, batch_size,
-                                         shuffled, clip_norm, truth is not None),
-                         small=work <= SMALL_WORK)
+            fn = ops.jit(_chunk_function(model.arch, settings, ops, model.xp, shape),
+                         small=self.batch_size * macs <= SMALL_WORK)
             if key is not None:
                 if len(_CACHE) >= 8:
                     _CACHE.pop(next(iter(_CACHE)))
@@ -85,14 +95,14 @@ class CompiledEpochs:
         self._coeffs: tuple[Any, Array] | None = None  # the last ones: (what made them, array)
 
     def run(self, epochs: range, lr_at: Callable[[int], float] | None,
-            perms: Iterator[Any] | None, t0: float
-            ) -> tuple[tuple[list[float], list[Any], list[float]],
-                       tuple[list[float], list[float]] | None]:
+            perms: Iterator[Any] | None, t0: float) -> tuple:
         """Train ``epochs`` (at most :attr:`epochs_per_call`). Returns the epochs' columns
-        ``(lrs, orders, times)`` (``orders``: host permutations, or None each) and the
-        records ``(mean losses, accuracies)``, None when a loss or a parameter is not finite.
-        Times are the chunk's wall time spread evenly over its epochs (the host does not
-        see epochs end inside a compiled call)."""
+        ``(lrs, orders, times)`` (``orders``: host permutations, or None each), the records
+        ``(mean losses, accuracies)``, None when a loss or a parameter is not finite, and
+        the validation ``(val losses, val accuracies, improved)`` (``improved``: whether each
+        epoch's validation loss beat the best by more than ``min_delta``, None without early
+        stopping), None without validation. Times are the chunk's wall time spread evenly over
+        its epochs (the host does not see epochs end inside a compiled call)."""
         before = self.opt.t, self.opt.lr
         try:
             return self._run(epochs, lr_at, perms, t0)
@@ -100,13 +110,11 @@ class CompiledEpochs:
             self.opt.t, self.opt.lr = before
             raise
 
-    def _run(self, epochs: range, lr_at: Callable[[int], float] | None,
-             perms: Iterator[Any] | None, t0: float) -> tuple:
-        model, opt, xp = self.model, self.opt, self.model.xp
-        k = len(epochs)
-        K = 8 << max(0, (k - 1).bit_length() - 3)  # few shapes: the power of two >= k (at
-        # least 8): one compilation serves the chunks of most fits
-        start = time.perf_counter()
+    def _coefficients(self, epochs: range, lr_at: Callable[[int], float] | None,
+                      K: int) -> list[float]:
+        """The epochs' learning rates; the steps' optimizer coefficients ``(K, steps, c)`` on
+        the device (the optimizer's own host arithmetic, its step count advanced)."""
+        opt, k = self.opt, len(epochs)
         if lr_at is None and not opt.stepwise:  # one set of coefficients for the chunk
             lrs = [opt.lr] * k
             opt.t += k * self.steps
@@ -119,7 +127,7 @@ class CompiledEpochs:
                     if lr != opt.lr:
                         opt.lr = V.check_positive(lr, f"schedule({epoch})")
                 lrs.append(opt.lr)
-                if opt.stepwise:  # the optimizer's own host arithmetic, step by step
+                if opt.stepwise:  # step by step
                     per_step = []
                     for _ in range(self.steps):
                         opt.t += 1
@@ -132,7 +140,17 @@ class CompiledEpochs:
         key = (rows[0][0], k, K) if lr_at is None and not opt.stepwise else rows
         if self._coeffs is None or self._coeffs[0] != key:
             host = padded(rows, K, (self.steps, len(rows[0][0])), "float64")
-            self._coeffs = key, model.backend.from_host(host, self.dtype)
+            self._coeffs = key, self.model.backend.from_host(host, self.dtype)
+        return lrs
+
+    def _run(self, epochs: range, lr_at: Callable[[int], float] | None,
+             perms: Iterator[Any] | None, t0: float) -> tuple:
+        model, opt, xp = self.model, self.opt, self.model.xp
+        k = len(epochs)
+        K = 8 << max(0, (k - 1).bit_length() - 3)  # few shapes: the power of two >= k (at
+        # least 8): one compilation serves the chunks of most fits
+        start = time.perf_counter()
+        lrs = self._coefficients(epochs, lr_at, K)
         orders, host_orders = None, [None] * k
         if self.shuffled:
             host_orders = [next(perms) for _ in range(k)]
@@ -140,30 +158,62 @@ class CompiledEpochs:
                 padded(host_orders, K, (self.n,), "int32" if self.n < 2**31 else "int64"))
         arrays = tuple(xp.zeros_like(model.params.buffer) if a is None else a
                        for a in opt.arrays())
-        buffer, arrays, records = self.fn(model.params.buffer, arrays, self.X, self.Y,
-                                          self.truth, orders, self._coeffs[1], k)
+        best = (self.threshold, model.params.buffer if self.best_buffer is None
+                else self.best_buffer)
+        buffer, arrays, best, records = self.fn(
+            model.params.buffer, arrays, (self.X, self.Y, self.truth), self.val, orders,
+            self._coeffs[1], best, k)
         model.params.assign(buffer)
         opt.set_arrays(arrays)
-        head = model.arch.head
-        columns = epoch_records(records, k, K if self.truth is not None else None,
-                                1 if head.summed else self.n, self.n)
+        if self.track is not None:
+            self.threshold, self.best_buffer = best
+        columns, vals = self._records(records, k, K)
         end = time.perf_counter()
         spread = (end - start) / k  # times: C-level running sums, no Python loop per epoch
         times = list(itertools.accumulate(itertools.repeat(spread, k), initial=start - t0))
-        return (lrs, host_orders, times[1:]), columns
+        return (lrs, host_orders, times[1:]), columns, vals
+
+    def _records(self, records: Array, k: int, K: int) -> tuple[Any, Any]:
+        """The training records and the validation of a call, from its ``records`` array
+        (one read)."""
+        host = host_floats(records)
+        head = self.model.arch.head
+        columns = epoch_records(host, k, K if self.truth is not None else None,
+                                1 if head.summed else self.n, self.n)
+        if self.val is None or columns is None:
+            return columns, None
+        n_val = self.val[0].shape[0]
+        losses = host[2 * K:2 * K + k].tolist()
+        accuracies = (host[3 * K:3 * K + k] / n_val).tolist()
+        improved = None if self.track is None else (host[4 * K:4 * K + k] > 0).tolist()
+        return columns, (losses, accuracies, improved)
 
 
-def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: Any, n: int,
-                    batch_size: int, shuffled: bool, clip_norm: float | None,
-                    classifier: bool) -> Callable:
-    """``run(buffer, arrays, X, Y, truth, orders, coeffs, k) -> (buffer, arrays, records)``
-    training ``k`` epochs; ``records`` is ``[loss_0..loss_{K-1}, hits_0..hits_{K-1}, finite]``
-    (``finite`` is NaN when a parameter is not finite)."""
+@dataclass(frozen=True)
+class _Shape:
+    """What the compiled function's structure depends on, besides the model and optimizer."""
+
+    n: int
+    batch_size: int
+    shuffled: bool
+    clip_norm: float | None
+    classifier: bool
+    validates: bool
+    min_delta: float | None  # early stopping's (None: no best parameters tracked)
+
+
+def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: Any,
+                    shape: _Shape) -> Callable:
+    """``run(buffer, arrays, data, val, orders, coeffs, best, k) -> (buffer, arrays, best,
+    records)`` training ``k`` epochs; ``records`` is ``[loss_0..loss_{K-1}, hits (K),
+    val losses (K), val hits (K), improved (K), finite]`` (``finite`` is NaN when a parameter
+    is not finite); ``best`` is ``(threshold, best buffer)`` for early stopping."""
     head, layout = arch.head, arch.layout
+    n, batch_size, classifier = shape.n, shape.batch_size, shape.classifier
     full, tail = divmod(n, batch_size)
 
     def step(buffer, arrays, Xb, Yb, Tb, c):
-        cache, g = gradient(Params.wrap(layout, buffer, xp), Xb, Yb, arch, xp, clip_norm)
+        cache, g = gradient(Params.wrap(layout, buffer, xp), Xb, Yb, arch, xp, shape.clip_norm)
         coeffs = tuple(c[i] for i in range(c.shape[0]))
         buffer, arrays = opt.apply(buffer, g, arrays, coeffs, xp)
         # the records of this batch, from its outputs before the update
@@ -172,47 +222,72 @@ def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
                 if classifier else xp.zeros_like(loss))
         return buffer, arrays, loss, hits
 
-    def run(buffer, arrays, X, Y, truth, orders, coeffs, k):
+    def train_epoch(buffer, arrays, data, order, ce, zero):
+        """One epoch's steps: ``(buffer, arrays, summed loss, hits)``."""
+        data = data if classifier else data[:2]
+
+        def batch(carry, xs):
+            buffer, arrays, loss, hits = carry
+            if shape.shuffled:  # xs = (indices, coefficients): gather the batch's rows
+                index, cb = xs
+                parts = [xp.take(a, index, axis=0) for a in data]
+            else:  # xs = (X rows, Y rows[, truth rows], coefficients)
+                *parts, cb = xs
+            buffer, arrays, bl, bh = step(buffer, arrays, parts[0], parts[1],
+                                          parts[2] if classifier else None, cb)
+            return buffer, arrays, loss + bl, hits + bh
+
+        total = (buffer, arrays, zero, zero)
+        m = full * batch_size
+        if shape.shuffled:
+            xs = (xp.reshape(order[:m], (full, batch_size)), ce[:full, ...])
+            last = (order[m:], ce[full, ...])
+        else:
+            xs = (*(xp.reshape(a[:m, ...], (full, batch_size, *a.shape[1:]))
+                    for a in data), ce[:full, ...])
+            last = (*(a[m:, ...] for a in data), ce[full, ...])
+        if full:
+            total = ops.scan(batch, total, xs) if full > 1 else batch(
+                total, tuple(x[0, ...] for x in xs))
+        if tail:
+            total = batch(total, last)
+        return total
+
+    def validate(buffer, val, best):
+        """The validation loss and hits of ``buffer``, and the early-stopping state after."""
+        Xv, Yv, Lv = val
+        out, cache = network.forward(Params.wrap(layout, buffer, xp), Xv, arch, xp)
+        loss = head.value(cache.pre[-1], out, Yv, xp)
+        hits = xp.astype(head.hits(out, Yv, Lv, xp), loss.dtype) if classifier \
+            else xp.zeros_like(loss)
+        if shape.min_delta is None:
+            return loss, hits, xp.zeros_like(loss), best
+        threshold, kept = best
+        improved = loss < threshold
+        best = (xp.where(improved, loss - shape.min_delta, threshold),
+                xp.where(improved, buffer, kept))
+        return loss, hits, xp.astype(improved, loss.dtype), best
+
+    def run(buffer, arrays, data, val, orders, coeffs, best, k):
         K = coeffs.shape[0]
         zeros = xp.zeros((K,), dtype=coeffs.dtype)
 
         def epoch(e, carry):
-            buffer, arrays, losses, hitss = carry
-            ce = coeffs[e, ...]
-            data = (X, Y, truth) if classifier else (X, Y)
+            buffer, arrays, best, columns = carry
+            order = orders[e, ...] if shape.shuffled else None
+            buffer, arrays, loss, hits = train_epoch(buffer, arrays, data, order,
+                                                     coeffs[e, ...], zeros[0])
+            values = (loss, hits)
+            if shape.validates:
+                *checked, best = validate(buffer, val, best)
+                values += tuple(checked)
+            columns = tuple(ops.set_at(c, e, v) for c, v in zip(columns, values))
+            return buffer, arrays, best, columns
 
-            def batch(carry, xs):
-                buffer, arrays, loss, hits = carry
-                if shuffled:  # xs = (indices, coefficients): gather the batch's rows
-                    index, cb = xs
-                    parts = [xp.take(a, index, axis=0) for a in data]
-                else:  # xs = (X rows, Y rows[, truth rows], coefficients)
-                    *parts, cb = xs
-                buffer, arrays, bl, bh = step(buffer, arrays, parts[0], parts[1],
-                                              parts[2] if classifier else None, cb)
-                return buffer, arrays, loss + bl, hits + bh
-
-            total = (buffer, arrays, zeros[0], zeros[0])
-            m = full * batch_size
-            if shuffled:
-                order = orders[e, ...]
-                xs = (xp.reshape(order[:m], (full, batch_size)), ce[:full, ...])
-                last = (order[m:], ce[full, ...])
-            else:
-                xs = (*(xp.reshape(a[:m, ...], (full, batch_size, *a.shape[1:]))
-                        for a in data), ce[:full, ...])
-                last = (*(a[m:, ...] for a in data), ce[full, ...])
-            if full:
-                total = ops.scan(batch, total, xs) if full > 1 else batch(
-                    total, tuple(x[0, ...] for x in xs))
-            if tail:
-                total = batch(total, last)
-            buffer, arrays, loss, hits = total
-            return (buffer, arrays, ops.set_at(losses, e, loss), ops.set_at(hitss, e, hits))
-
-        buffer, arrays, losses, hitss = ops.fori_loop(0, k, epoch,
-                                                      (buffer, arrays, zeros, zeros))
+        width = 5 if shape.validates else 2
+        buffer, arrays, best, columns = ops.fori_loop(
+            0, k, epoch, (buffer, arrays, best, (zeros,) * width))
         finite = xp.reshape(xp.sum(buffer * 0.0), (1,))
-        return buffer, arrays, xp.concat([losses, hitss, xp.astype(finite, losses.dtype)])
+        return buffer, arrays, best, xp.concat([*columns, xp.astype(finite, zeros.dtype)])
 
     return run

@@ -12,7 +12,7 @@ of converting them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -37,6 +37,7 @@ from xprop.head import Head, make_head
 from xprop.init import draw_parameters
 from xprop.losses import Loss
 from xprop.network import Architecture, Cache
+from xprop.optimizers import Optimizer
 from xprop.params import Params
 from xprop.train import History, fit
 
@@ -399,10 +400,39 @@ class MLP:
         out = network.forward(self.params, X, self.arch, self.xp)[0]
         return float(self.head.hits(out, Y, labels, self.xp)) / X.shape[0]
 
-    @on_device
-    def fit(self, X: Any, y: Any, **kwargs: Any) -> History:
-        """Train in place; see :func:`xprop.train.fit` for the options. Returns the history."""
-        return fit(self, X, y, **kwargs)
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        lr: float | None = None,
+        epochs: int = 100,
+        batch_size: int | None = None,
+        optimizer: str | Optimizer = "sgd",
+        shuffle: bool = True,
+        seed: int | None = 0,
+        verbose: int = 0,
+        validation_data: tuple[Any, Any] | None = None,
+        validation_split: float = 0.0,
+        early_stopping: int | None = None,
+        min_delta: float = 0.0,
+        restore_best: bool = True,
+        schedule: str | Callable[[int], float] | None = None,
+        clip_norm: float | None = None,
+        callbacks: Sequence[Callable[[int, dict, Any], bool | None]] = (),
+        progress: Callable[[int, dict], None] | None = None,
+        log: Callable[[str], None] = print,
+        compiled: bool | None = None,
+    ) -> History:
+        """Train in place and return the :class:`~xprop.train.History`; every option means
+        what it means for :func:`xprop.fit` (and is checked by
+        :class:`~xprop.config.FitConfig` before any data is read)."""
+        return fit(self, X, y, lr=lr, epochs=epochs, batch_size=batch_size,
+                   optimizer=optimizer, shuffle=shuffle, seed=seed, verbose=verbose,
+                   validation_data=validation_data, validation_split=validation_split,
+                   early_stopping=early_stopping, min_delta=min_delta,
+                   restore_best=restore_best, schedule=schedule, clip_norm=clip_norm,
+                   callbacks=callbacks, progress=progress, log=log, compiled=compiled)
 
     def save(self, path: Any, **kwargs: Any) -> str:
         """Write a checkpoint (see :func:`xprop.checkpoint.save`); returns the path."""

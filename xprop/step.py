@@ -1,13 +1,14 @@
 """One training step, the piece every loop shares: eager ``fit``, compiled epochs
 (:mod:`xprop.compiled`) and captured steps (:mod:`xprop.captured`).
 
-``gradient`` is forward, backward and optional clipping by global norm; a loop then updates
-the parameter buffer with its optimizer (``update`` eagerly, the pure ``apply`` when compiled
-or captured).
+``gradient`` is forward, backward, the gradient hook (data-parallel training's all-reduce)
+and optional clipping by global norm; a loop then updates the parameter buffer with its
+optimizer (``update`` eagerly, the pure ``apply`` when compiled or captured).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from xprop import network
@@ -20,25 +21,32 @@ __all__ = ["gradient", "train_step"]
 
 
 def gradient(params: Params, X: Array, Y: Array, arch: network.Architecture, xp: Any,
-             clip_norm: float | None = None,
-             out: Params | None = None) -> tuple[network.Cache, Array]:
+             clip_norm: float | None = None, out: Params | None = None,
+             hook: Callable[[Array], Array] | None = None) -> tuple[network.Cache, Array]:
     """``(cache, g)``: the forward cache on ``X`` and the flat gradient buffer of the loss
-    against ``Y``, scaled by ``min(1, clip_norm / ||g||)`` when ``clip_norm`` is given.
-    ``out``: a gradient buffer to write into (see :func:`xprop.network.backward`)."""
+    against ``Y``, passed through ``hook`` (``g -> g``) when given, then scaled by
+    ``min(1, clip_norm / ||g||)`` when ``clip_norm`` is given. ``out``: a gradient buffer to
+    write into (see :func:`xprop.network.backward`)."""
     _, cache = network.forward(params, X, arch, xp)
     grads = network.backward(params, cache, Y, arch, out=out, xp=xp)
     g = grads.buffer
+    if hook is not None:
+        g = hook(g)
     if clip_norm is not None:
-        g = g * clip_scale(list(grads.values()), clip_norm, xp)[1]
+        views = list(grads.values()) if hook is None else list(
+            Params.wrap(arch.layout, g, xp).values())
+        g = g * clip_scale(views, clip_norm, xp)[1]
     return cache, g
 
 
 def train_step(model: Any, X: Array, Y: Array, optimizer: Optimizer,
-               clip_norm: float | None = None, grads: Params | None = None) -> network.Cache:
+               clip_norm: float | None = None, grads: Params | None = None,
+               hook: Callable[[Array], Array] | None = None) -> network.Cache:
     """One forward/backward/update on prepared data (model dtype and device, ``(n, k)``
     targets). Returns the forward cache (its output is the pre-update prediction).
-    ``grads``: a gradient buffer to reuse (see :func:`xprop.network.backward`'s ``out``)."""
+    ``grads``: a gradient buffer to reuse (see :func:`xprop.network.backward`'s ``out``);
+    ``hook``: see :func:`gradient`."""
     params, xp = model.params, model.xp
-    cache, g = gradient(params, X, Y, model.arch, xp, clip_norm, grads)
+    cache, g = gradient(params, X, Y, model.arch, xp, clip_norm, grads, hook)
     params.assign(optimizer.update(params.buffer, g, xp))
     return cache

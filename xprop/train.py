@@ -1,18 +1,25 @@
-"""The training loop: full-batch gradient descent or seeded minibatch SGD with any optimizer.
+"""The training engine: one epoch driver behind :func:`fit`, ``MLP.fit``,
+:func:`xprop.distributed.fit_distributed` and ``xprop train``.
 
-One step on a batch ``(X_b, Y_b)``: :func:`xprop.network.forward`, :func:`~xprop.network.backward`
-(no gradient for the input), then ``buffer = optimizer.update(buffer, grad_buffer)`` on the
-model's flat parameter buffer. The data is validated and moved to the model's device once,
-before the first epoch; each epoch draws one host permutation (seeded) and gathers each batch
-from it on its own (``xp.take`` of the batch's rows), so training holds the data plus a few
-batches, never a shuffled copy of the whole. Unshuffled batches are slices (a full batch is
-the data itself). A NumPy memory-mapped ``X`` (``np.load(path, mmap_mode="r")``) stays on
-the host: it is checked block by block and each batch's rows are read, cast and moved to the
-device on their own, so data larger than memory trains. The history's records (loss,
-accuracy) and the finite check on the loss and the parameter buffer are computed for a chunk
-of epochs at once from the kept batch outputs, with one device sync and one copy of the
-buffer (the snapshot to fall back on) per chunk; a chunk is a single epoch whenever
-validation, early stopping or callbacks read every epoch (see :func:`_epochs`).
+A fit is a validated :class:`~xprop.config.FitConfig`, prepared data (:class:`_Data`: checked
+and moved to the model's device once) and the driver (:class:`_Run`), which trains chunks of
+epochs and, between chunks, owns everything that is not a step: the optimizer's schedule,
+history records, the finite check and divergence recovery, validation, early stopping with
+restore, callbacks, progress, and keeping finished epochs when interrupted.
+
+One step on a batch ``(X_b, Y_b)`` (:func:`xprop.step.train_step`): forward, backward, the
+data's *gradient hook* (the all-reduce of data-parallel training; None here), optional
+clipping, then ``buffer = optimizer.update(buffer, grad)``. How a chunk of steps runs is a
+*step strategy*: eager (step by step, every batch gathered on its own from the epoch's seeded
+host permutation), captured (PyTorch CUDA graphs, :mod:`xprop.captured`) or compiled (JAX:
+whole chunks of epochs in one call, :mod:`xprop.compiled`). Results agree within float
+rounding; eager NumPy is the reference.
+
+Records (loss, accuracy) and the finite check of a chunk are computed at its end from the
+kept batch outputs with one device sync; a chunk is one epoch when callbacks read every
+epoch's model, and otherwise up to ``CHUNK_EPOCHS`` epochs (validation and early stopping run
+inside compiled chunks, and between eager chunks of one epoch). A NumPy memory-mapped ``X``
+stays on the host and each batch's rows are read and moved on their own.
 
 The model is anything with the public attributes ``arch`` (an
 :class:`~xprop.network.Architecture`), ``params`` (:class:`~xprop.params.Params`), ``xp``,
@@ -24,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,17 +42,18 @@ from xprop.backend.core import adapter_of_namespace, on_device
 from xprop.backend.host import epoch_records, host_matrix_problems, host_rows, is_memmap
 from xprop.captured import CapturedStep
 from xprop.compiled import CompiledEpochs
+from xprop.config import FitConfig
 from xprop.init import permutation_stream
-from xprop.optimizers import Optimizer, get_optimizer, get_schedule
+from xprop.optimizers import Optimizer
 from xprop.params import Params
 from xprop.step import train_step
 
 Array = Any
 
-__all__ = ["History", "TrainingDivergedError", "fit", "train_step"]
+__all__ = ["FitConfig", "History", "TrainingDivergedError", "fit", "run", "train_step"]
 
 RECOVERY_DEPTH = 8  # states kept while replaying a diverged chunk (see _recover)
-CHUNK_EPOCHS = 256  # at most this many epochs' records are computed together (see _epochs)
+CHUNK_EPOCHS = 256  # at most this many epochs' records are computed together
 CHUNK_ELEMENTS = 1 << 20  # ... keeping at most this many output entries for them
 
 
@@ -103,6 +111,7 @@ def fit(
     schedule: str | Callable[[int], float] | None = None,
     clip_norm: float | None = None,
     callbacks: Sequence[Callable[[int, dict, Any], bool | None]] = (),
+    progress: Callable[[int, dict], None] | None = None,
     log: Callable[[str], None] = print,
     compiled: bool | None = None,
 ) -> History:
@@ -111,121 +120,100 @@ def fit(
     ``batch_size=None`` is full-batch gradient descent; ``batch_size=1`` is classic per-sample
     SGD. ``optimizer`` is a name (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``, made
     with ``lr``, default 0.1) or an :class:`~xprop.optimizers.Optimizer` (which carries its own
-    learning rate; passing ``lr`` too is an error). ``verbose=k`` logs every k epochs.
-    ``early_stopping=p`` stops after ``p`` epochs without a validation-loss improvement larger
-    than ``min_delta`` and (``restore_best``) restores the best parameters; it needs
-    ``validation_data`` or ``validation_split``. ``schedule``: ``constant``, ``step``,
+    learning rate; passing ``lr`` too is an error). ``verbose=k`` logs every k epochs through
+    ``log``. ``early_stopping=p`` stops after ``p`` epochs without a validation-loss
+    improvement larger than ``min_delta`` and (``restore_best``) restores the best parameters;
+    it needs ``validation_data`` or ``validation_split``. ``schedule``: ``constant``, ``step``,
     ``cosine`` or ``epoch -> lr``. ``clip_norm`` clips gradients by global norm. Each callback
-    gets ``(epoch, logs, model)`` after every epoch and stops training by returning True.
+    gets ``(epoch, logs, model)`` after every epoch (the model as of that epoch, so callbacks
+    train in chunks of one epoch: compiled ones on JAX) and stops training by returning True.
+    ``progress(epoch, logs)`` is told every epoch's logs as soon as they are known (at the end
+    of each chunk: it never slows training down).
 
     ``X`` may be a NumPy memory-mapped array (``np.load(path, mmap_mode="r")``, ``np.memmap``):
     it is not loaded whole but checked block by block, and each batch is read from it and
     moved to the model's device (a validation split's rows are moved once); the results are
-    those of the same data in memory. Shuffling reads rows in random order: keep the file on
-    a fast disk or in the page cache.
+    those of the same data in memory.
 
     ``compiled``: None (the default) takes the fast path the model's library offers, where
-    it is valid: on JAX whole chunks of epochs compiled into one call (no validation,
-    callbacks or memory-mapped data; :mod:`xprop.compiled`), on PyTorch CUDA devices every
-    full minibatch's step replayed from a CUDA graph (:mod:`xprop.captured`);
+    it is valid: on JAX whole chunks of epochs compiled into one call, validation and early
+    stopping included (not with memory-mapped data; :mod:`xprop.compiled`), on PyTorch CUDA
+    devices every full minibatch's step replayed from a CUDA graph (:mod:`xprop.captured`);
     ``False`` trains eagerly, step by step; ``True`` requires a fast path. Results agree
     within float rounding. Optimizers that override ``update``/``_update`` train eagerly.
 
     A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
     step; the model then keeps the last parameters (before that step) whose loss and outputs
-    on the whole training data are finite.
-    """
-    epochs = V.check_int(epochs, "epochs")
-    verbose = V.check_int(verbose, "verbose", 0)
-    if isinstance(optimizer, Optimizer):
-        if lr is not None:
-            raise ValueError(
-                f"lr: the optimizer {optimizer!r} carries its own learning rate; "
-                f"pass lr to it, not to fit (got lr={lr!r})"
-            )
-        opt = optimizer
-    else:
-        opt = get_optimizer(optimizer, lr=V.check_positive(0.1 if lr is None else lr, "lr"))
-    xp = model.xp
-    if clip_norm is not None:
-        V.check_positive(clip_norm, "clip_norm")
-    if schedule is not None and not (callable(schedule) or isinstance(schedule, str)):
-        raise ValueError(f"schedule: expected a name or a function epoch -> lr, got {schedule!r}")
-    base_lr = opt.lr
-    lr_at = schedule if callable(schedule) else get_schedule(schedule, base_lr, epochs)
-    if schedule is None or (isinstance(schedule, str) and schedule.strip().lower() == "constant"):
-        lr_at = None  # the rate stays the optimizer's own
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
-            or not 0.0 <= float(validation_split) < 1.0:
-        raise ValueError(
-            f"validation_split: expected a fraction in [0, 1), got {validation_split!r}"
-        )
-    if validation_data is not None:
-        if validation_split:
-            raise ValueError("validation_data, validation_split: give one of them, not both")
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError(
-                "validation_data: expected a pair (X_val, y_val), got "
-                f"{type(validation_data).__name__}"
-                + (f" of length {len(validation_data)}" if isinstance(
-                    validation_data, (tuple, list)) else "")
-            )
-    if early_stopping is not None:
-        early_stopping = V.check_int(early_stopping, "early_stopping")
-        if validation_data is None and not validation_split:
-            raise ValueError(
-                "early_stopping: needs validation_data=(X_val, y_val) or validation_split > 0"
-            )
-    if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not (
-            math.isfinite(min_delta) and min_delta >= 0):
-        raise ValueError(f"min_delta: expected a finite number >= 0, got {min_delta!r}")
-    if callable(callbacks) or not all(callable(cb) for cb in callbacks):
-        raise ValueError("callbacks: expected a list of functions (epoch, logs, model)")
-    if compiled is not None and not (isinstance(compiled, bool)
-                                     or type(compiled).__name__ == "bool_"):
-        raise ValueError(f"compiled: expected None, True or False, got {compiled!r}")
-    compiled = None if compiled is None else bool(compiled)
+    on the whole training data are finite. A ``KeyboardInterrupt`` leaves the model with the
+    parameters of the last completed epoch and carries the :class:`History` of the completed
+    epochs as its ``history`` attribute.
 
-    if y is None:
-        raise ValueError("y: fit needs targets (class labels or values), got None")
+    Every option is validated (by :class:`~xprop.config.FitConfig`) before any data is read.
+    """
+    config = FitConfig(
+        epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, shuffle=shuffle,
+        seed=seed, verbose=verbose, validation_data=validation_data,
+        validation_split=validation_split, early_stopping=early_stopping, min_delta=min_delta,
+        restore_best=restore_best, schedule=schedule, clip_norm=clip_norm,
+        callbacks=callbacks, progress=progress, log=log, compiled=compiled)
+    return run(model, X, y, config)
+
+
+def run(model: Any, X: Any, y: Any, config: FitConfig, data: _Data | None = None) -> History:
+    """Train ``model`` as ``config`` says on ``(X, y)``, or on ``data`` already prepared (what
+    :func:`xprop.distributed.fit_distributed` passes: its ranks' shards and all-reduce)."""
+    opt = config.make_optimizer()
+    base_lr = opt.lr
+    try:
+        if data is None:
+            if y is None:
+                raise ValueError("y: fit needs targets (class labels or values), got None")
+            data = prepare_data(model, X, y, config)
+        return _Run(model, config, opt, data).train()
+    finally:
+        opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
+
+
+def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> _Data:
+    """The training data (and validation data) of a fit on this process, checked and on the
+    model's device, with the epochs' seeded host permutations."""
     Xd, Yd, labels, host = _prepare(model, X, y)
     n = Xd.shape[0]
-    if batch_size is None:
-        batch_size = n
-    batch_size = V.check_int(batch_size, "batch_size")
-    perms = permutation_stream(n, seed)
-    rows = None  # the training rows of Xd, Yd, labels (all of them, in order, when None)
-    if validation_split:
-        n_val = max(1, round(n * float(validation_split)))
+    perms = permutation_stream(n, config.seed)
+    rows = val = None  # the training rows of Xd, Yd, labels (all of them, in order, when None)
+    if config.validation_split:
+        n_val = max(1, round(n * config.validation_split))
         if n_val >= n:
             raise ValueError(f"validation_split: leaves no training data ({n} samples)")
         split = next(perms)
         rows, at = split[n_val:], model.backend.from_host(split[:n_val])
+        xp = model.xp
         Xv = _to_device(model, Xd, split[:n_val]) if host else xp.take(Xd, at, axis=0)
-        Yv = xp.take(Yd, at, axis=0)
-        Lv = None if labels is None else xp.take(labels, at, axis=0)
+        val = (Xv, xp.take(Yd, at, axis=0),
+               None if labels is None else xp.take(labels, at, axis=0))
         n = n - n_val
-        if batch_size >= n and not host:  # one batch of all the training rows: gather it once
+        batch = n if config.batch_size is None else config.batch_size
+        if not host and (batch >= n or _compiles(model, config)):  # gather the rows once
             at = model.backend.from_host(rows)
             Xd, Yd = xp.take(Xd, at, axis=0), xp.take(Yd, at, axis=0)
             labels = None if labels is None else xp.take(labels, at, axis=0)
             rows = None
-        perms = permutation_stream(n, None if seed is None else seed + 1)
-        val = (Xv, Yv, Lv)
-    elif validation_data is not None:
+        perms = permutation_stream(n, None if config.seed is None else config.seed + 1)
+    elif config.validation_data is not None:
         try:
-            val = model.prepare(*validation_data)
+            val = model.prepare(*config.validation_data)
         except (ValueError, TypeError) as e:
             raise type(e)(f"validation_data: {e}") from None
-    else:
-        val = None
-    batch_size = min(batch_size, n)
-    try:
-        return _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n,
-                       batch_size, perms, shuffle, verbose, early_stopping, min_delta,
-                       restore_best, clip_norm, callbacks, log, compiled)
-    finally:
-        opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
+    batch_size = min(n if config.batch_size is None else config.batch_size, n)
+    truth = model.arch.head.truth(Yd, labels, model.xp) if model.arch.head.is_classifier \
+        else None
+    return _Data(Xd, Yd, truth, rows, host, batch_size, n,
+                 perms if config.shuffle and batch_size < n else None, val)
+
+
+def _compiles(model: Any, config: FitConfig) -> bool:
+    """Whether a fit may take the compiled path (its training rows are then gathered once)."""
+    return config.compiled is not False and adapter_of_namespace(model.xp).compiles
 
 
 def _prepare(model: Any, X: Any, y: Any) -> tuple[Any, Array, Array | None, bool]:
@@ -253,164 +241,128 @@ def _check_host_matrix(X: Any, n_features: int, dtype: Any, xp: Any) -> None:
         raise ValueError(f"X: {problem}")
 
 
-def _epochs(model, opt, lr_at, epochs, Xd, Yd, labels, rows, host, val, n, batch_size, perms,
-            shuffle, verbose, early_stopping, min_delta, restore_best, clip_norm, callbacks,
-            log, compiled=None) -> History:
-    """The epoch loop of :func:`fit`, on validated, prepared data.
-
-    Epochs are trained in chunks whose records (loss, accuracy, the finite check) are computed
-    together at the chunk's end from the batches' kept outputs, with one device sync: a
-    chunk is one epoch when something reads every epoch's logs (validation, early stopping,
-    callbacks), ends at every ``verbose`` epoch, and is otherwise up to ``CHUNK_EPOCHS``
-    epochs holding at most ``CHUNK_ELEMENTS`` output entries. Each chunk starts with one copy
-    of the parameter buffer, the state that :func:`_recover` replays from.
-    """
-    xp, arch, params, head = model.xp, model.arch, model.params, model.arch.head
-    starts = list(range(0, n, batch_size))
-    track_acc = head.is_classifier
-    truth = head.truth(Yd, labels, xp) if track_acc else None
-    per_epoch = bool(callbacks) or val is not None
-    size = 1 if per_epoch else max(1, min(CHUNK_EPOCHS, CHUNK_ELEMENTS // (n * arch.sizes[-1])))
-    history = History()
-    best = (math.inf, None)
-    since_best = 0
-    snapshots: deque[_Snapshot] = deque(maxlen=2)  # starts of the previous and current chunk
-    replay: list[_Epochs] = []  # the chunks since snapshots[0], for _recover
-    t0 = time.perf_counter()
-    mutable = adapter_of_namespace(xp).mutable  # immutable arrays need no defensive copies
-    data = _Data(Xd, Yd, truth, rows, host, starts, batch_size, n,
-                 perms if shuffle and len(starts) > 1 else None,
-                 params.copy() if mutable else None)
-    fast = _fast_path(model, opt, data, per_epoch, clip_norm, compiled)
-    if isinstance(fast, CompiledEpochs):  # no outputs are kept: the records come out of the
-        # call; shuffled chunks send (and keep, for _recover) each epoch's order of n rows
-        size = fast.epochs_per_call if data.perms is None else max(
-            1, min(fast.epochs_per_call, CHUNK_ELEMENTS // n))
-    data.step = fast if isinstance(fast, _Capture) else None
-    first = 0
-    while first < epochs:
-        last = min(epochs, first + size)
-        if verbose:  # a chunk ends at every logged epoch
-            last = min(last, (first // verbose + 1) * verbose)
-        kept = xp.asarray(params.buffer, copy=True) if mutable else params.buffer
-        snapshots.append(_Snapshot(first, kept, opt.state()))
-        replay = [c for c in replay if c.first >= snapshots[0].epoch]
-        if isinstance(fast, CompiledEpochs):
-            columns, records = fast.run(range(first, last), lr_at, data.perms, t0)
-            pending = _Epochs(first, *columns)
-        else:
-            chunk = _train(model, opt, lr_at, range(first, last), data, clip_norm, t0)
-            pending = chunk.epochs
-            records = _records(model, chunk, data)
-            del chunk  # the outputs are accounted for
-        replay.append(pending)
-        first = last
-        if records is None:
-            where = _recover(model, opt, list(snapshots), [ep for c in replay for ep in c],
-                             data, clip_norm)
-            raise TrainingDivergedError(
-                f"training diverged: the loss or a parameter became NaN or inf at epoch "
-                f"{where.epoch}, step {where.step} of {len(starts)} (lr={where.lr:g}); "
-                f"the model keeps its last finite parameters ({where.kept}, the last with a "
-                f"finite loss and finite outputs on the training data). Try a smaller lr.",
-                where.epoch, where.step,
-            )
-        stop = False
-        if not per_epoch:  # the whole chunk's records at once; nothing reads them in between
-            _extend(history, pending, records, n, head, verbose, epochs, log)
-        else:  # chunks of one epoch: the parameters are this epoch's
-            ep, loss, accuracy = pending[0], records[0][0], records[1][0]
-            logs: dict[str, float] = {"loss": loss, "lr": ep.lr}
-            if track_acc:
-                logs["accuracy"] = accuracy
-            if val is not None:
-                Xv, Yv, Lv = val
-                _, vcache = network.forward(params, Xv, arch, xp)
-                logs["val_loss"] = float(network.loss_value(vcache, Yv, arch, xp))
-                if track_acc:
-                    logs["val_accuracy"] = float(
-                        head.hits(vcache.output, Yv, Lv, xp)) / Xv.shape[0]
-            logs["time"] = time.perf_counter() - t0
-            for key, value in logs.items():
-                getattr(history, key).append(value)
-            done = ep.index + 1
-            if verbose and (done % verbose == 0 or done == epochs):
-                log(_progress(done, epochs, logs))
-            if early_stopping is not None:
-                if logs["val_loss"] < best[0] - min_delta:
-                    best = (logs["val_loss"], xp.asarray(params.buffer, copy=True))
-                    history.best_epoch = done
-                    since_best = 0
-                else:
-                    since_best += 1
-                    if since_best >= early_stopping:
-                        stop = history.stopped_early = True
-            for cb in callbacks:
-                if cb(done, logs, model):
-                    stop = True
-        if stop:
-            break
-    if early_stopping is not None and restore_best and best[1] is not None:
-        params.assign(best[1])
-    return history
-
-
-def _progress(done: int, epochs: int, logs: dict[str, float]) -> str:
-    """The ``verbose`` line of one epoch."""
-    return f"epoch {done:>{len(str(epochs))}d}/{epochs}  " + "  ".join(
-        f"{k} {v:.6g}" for k, v in logs.items() if k not in ("lr", "time"))
-
-
-def _extend(history: History, pending: _Epochs, records: tuple[list[float], list[float]],
-            n: int, head: Any, verbose: int, epochs: int, log: Callable[[str], None]) -> None:
-    """Append a chunk's records (losses, accuracies) to ``history`` and log its ``verbose``
-    epochs."""
-    losses, accuracies = records
-    history.loss.extend(losses)
-    history.lr.extend(pending.lrs)
-    history.time.extend(pending.times)
-    if head.is_classifier:
-        history.accuracy.extend(accuracies)
-    if verbose:
-        for done in range(pending.first + 1, pending.first + len(pending) + 1):
-            if done % verbose == 0 or done == epochs:
-                logs = {"loss": history.loss[done - 1]}
-                if head.is_classifier:
-                    logs["accuracy"] = history.accuracy[done - 1]
-                log(_progress(done, epochs, logs))
-
-
 @dataclass
 class _Data:
-    """The prepared training data and how an epoch walks it.
+    """The prepared training data of a fit and how an epoch walks it.
 
     ``X`` is on the model's device, or (``host``) a NumPy memory-mapped array whose batches
-    are read and moved to the device one at a time. ``Y`` and ``truth`` are on the device.
-    ``rows``: the host indices of the training rows of ``X``, ``Y``, ``truth`` (the others are
-    the validation split's), None when every row trains. Batches start at ``starts``;
-    ``perms`` (a host permutation of ``range(n)`` per epoch) is None when epochs are not
-    shuffled."""
+    are read and moved to the device one at a time. ``Y`` and ``truth`` (what accuracy
+    compares with, classifiers only) are on the device. ``rows``: the host indices of the
+    training rows of ``X``, ``Y``, ``truth`` (the others are the validation split's), None
+    when every row trains. ``perms`` (a host permutation of ``range(n)`` per epoch) is None
+    when epochs are not shuffled. ``val``: the validation ``(X, Y, labels)`` or None.
+
+    The methods that data-parallel training overrides (:mod:`xprop.distributed`) are the
+    collective ones: :meth:`batches` (with each batch's gradient hook), :meth:`validate`,
+    :meth:`reduce` and :meth:`agree`. Here they are this process's alone.
+    """
 
     X: Array
     Y: Array
     truth: Array | None
     rows: Any
     host: bool
-    starts: list[int]
     batch_size: int
     n: int
     perms: Any
-    grads: Params | None  # the gradient buffer every step writes into (see network.backward;
-    # None for immutable arrays, which are never written into)
+    val: tuple[Array, Array, Array | None] | None = None
+    grads: Params | None = None  # the gradient buffer every step writes into (None for
+    # immutable arrays, which are never written into)
     step: Any = None  # a _Capture when steps are replayed from a capture
+    local: bool = True  # False: steps need the other ranks (no compiled or captured chunks)
 
-    def order(self) -> Any:
-        """The next epoch's rows in batch order (a host array), or None when the batches are
-        the contiguous slices ``[s:e]`` of the data."""
-        perm = None if self.perms is None else next(self.perms)
-        if perm is None or self.rows is None:
-            return self.rows if perm is None else perm
-        return self.rows[perm]
+    def __post_init__(self) -> None:
+        self.starts = list(range(0, self.n, self.batch_size))
+        self.spans = [(s, min(s + self.batch_size, self.n)) for s in self.starts]
+        self._same = self._fixed = None
+
+    def begin(self, model: Any) -> None:
+        """Once per fit: what every epoch shares (the device rows of unshuffled training
+        rows; the batches themselves for unshuffled in-memory data)."""
+        if self.perms is None and self.rows is not None:
+            self._fixed = (self.rows, model.backend.from_host(self.rows))
+        elif self.perms is None and not self.host:
+            self._same = [(*self._batch(model, None, None, s, e), None) for s, e in self.spans]
+
+    def epoch(self, model: Any) -> tuple[Any, Iterator[tuple[Array, Array, Array | None, Any]]]:
+        """The next epoch's rows in batch order (a host array; None when the batches are the
+        contiguous slices of the data) and its batches."""
+        if self._same is not None:
+            return None, iter(self._same)
+        if self._fixed is not None:
+            return self._fixed[0], self.batches(model, *self._fixed)
+        order = next(self.perms)
+        if self.rows is not None:
+            order = self.rows[order]
+        return order, self.batches(model, order)
+
+    def batches(self, model: Any, order: Any, at: Array | None = None
+                ) -> Iterator[tuple[Array, Array, Array | None, Any]]:
+        """``(X_b, Y_b, truth_b, hook)`` for each batch of an epoch whose rows come in
+        ``order`` (``at``: the same on the device); ``hook`` is the batch's gradient hook."""
+        if order is not None and at is None:
+            at = model.backend.from_host(order)
+        for s, e in self.spans:
+            yield (*self._batch(model, order, at, s, e), None)
+
+    def _batch(self, model: Any, order: Any, at: Array | None, s: int,
+               e: int) -> tuple[Array, Array, Array | None]:
+        """The batch ``[s:e]`` as ``(X, Y, truth)`` on the device: gathered rows
+        (``xp.take``), or slices of the data when ``order`` is None (the whole arrays for a
+        full batch)."""
+        xp = model.xp
+        if order is None:
+            if s == 0 and e == self.n and not self.host:
+                return self.X, self.Y, self.truth
+            X = _to_device(model, self.X, slice(s, e)) if self.host else self.X[s:e, ...]
+            truth = None if self.truth is None else self.truth[s:e, ...]
+            return X, self.Y[s:e, ...], truth
+        idx = at[s:e, ...]
+        X = _to_device(model, self.X, order[s:e]) if self.host else xp.take(self.X, idx, axis=0)
+        truth = None if self.truth is None else xp.take(self.truth, idx, axis=0)
+        return X, xp.take(self.Y, idx, axis=0), truth
+
+    def records_Y(self) -> tuple[Array, Array | None]:
+        """The targets and truth the records of unshuffled epochs compare with."""
+        return self.Y, self.truth
+
+    def reduce(self, values: Array) -> Array:
+        """Sums over every process (an all-reduce when distributed)."""
+        return values
+
+    def agree(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on every process."""
+        return flag
+
+    def validate(self, model: Any) -> dict[str, float]:
+        """``val_loss`` (and ``val_accuracy``) of the model on the validation data."""
+        xp, arch = model.xp, model.arch
+        Xv, Yv, Lv = self.val
+        _, cache = network.forward(model.params, Xv, arch, xp)
+        logs = {"val_loss": float(network.loss_value(cache, Yv, arch, xp))}
+        if arch.head.is_classifier:
+            logs["val_accuracy"] = float(arch.head.hits(cache.output, Yv, Lv, xp)) / Xv.shape[0]
+        return logs
+
+    def finite_on_training(self, model: Any) -> bool:
+        """Whether the loss and every output on the training rows are finite. Device data
+        is checked at once (the training rows gathered first, on this failure path only);
+        a memory-mapped ``X`` batch by batch: every batch's outputs finite, and the sum of
+        the per-sample losses (in the model's dtype, as the loss adds them up) finite."""
+        xp, head = model.xp, model.arch.head
+        at = None if self.rows is None else model.backend.from_host(self.rows)
+        if not self.host:
+            if at is None:
+                return _finite_on(model, self.X, self.Y)
+            return _finite_on(model, xp.take(self.X, at, axis=0), xp.take(self.Y, at, axis=0))
+        total = None
+        for Xb, Yb, _, _ in self.batches(model, self.rows, at):
+            out, cache = network.forward(model.params, Xb, model.arch, xp)
+            if not bool(xp.all(xp.isfinite(out))):
+                return False
+            part = xp.sum(head.rows(cache.pre[-1], out, Yb, xp))
+            total = part if total is None else total + part
+        return bool(xp.isfinite(total))
 
 
 def _to_device(model: Any, X: Any, idx: Any) -> Array:
@@ -419,72 +371,212 @@ def _to_device(model: Any, X: Any, idx: Any) -> Array:
     return model.backend.from_host(host_rows(X, idx), model.params.buffer.dtype)
 
 
-def _batch(model: Any, data: _Data, order: Any, at: Array | None, s: int,
-           e: int) -> tuple[Array, Array, Array | None]:
-    """The batch ``[s:e]`` of an epoch whose rows come in ``order`` (host indices; ``at``: the
-    same on the device), as ``(X, Y, truth)`` on the device: gathered rows (``xp.take``), or
-    slices of the data when ``order`` is None (the whole arrays for a full batch)."""
+def _finite_on(model: Any, X: Array, Y: Array) -> bool:
+    """Whether the loss and every output on ``(X, Y)`` are finite (one forward, one sync)."""
     xp = model.xp
-    if order is None:
-        if s == 0 and e == data.n and not data.host:
-            return data.X, data.Y, data.truth
-        X = _to_device(model, data.X, slice(s, e)) if data.host else data.X[s:e, ...]
-        truth = None if data.truth is None else data.truth[s:e, ...]
-        return X, data.Y[s:e, ...], truth
-    idx = at[s:e, ...]
-    X = _to_device(model, data.X, order[s:e]) if data.host else xp.take(data.X, idx, axis=0)
-    truth = None if data.truth is None else xp.take(data.truth, idx, axis=0)
-    return X, xp.take(data.Y, idx, axis=0), truth
+    out, cache = network.forward(model.params, X, model.arch, xp)
+    value = network.loss_value(cache, Y, model.arch, xp)
+    return bool(xp.isfinite(value) & xp.all(xp.isfinite(out)))
+
+
+class _Run:
+    """One fit's epoch driver (see the module docstring): chunks of epochs trained by the
+    step strategy, then records, the finite check, validation, early stopping, callbacks and
+    progress, the same under every strategy."""
+
+    def __init__(self, model: Any, config: FitConfig, opt: Optimizer, data: _Data) -> None:
+        self.model, self.config, self.opt, self.data = model, config, opt, data
+        self.xp, self.head = model.xp, model.arch.head
+        self.lr_at = config.rate_schedule(opt.lr)
+        self.history = History()
+        self.best: tuple[float, Array | None] = (math.inf, None)
+        self.since_best = 0
+        self.snapshots: deque[_Snapshot] = deque(maxlen=2)  # starts of the last two chunks
+        self.replay: list[_Epochs] = []  # the chunks since snapshots[0], for _recover
+        self.mutable = adapter_of_namespace(self.xp).mutable  # immutable: no defensive copies
+        if self.mutable and data.grads is None:
+            data.grads = model.params.copy()
+        data.begin(model)
+        self.fast = _fast_path(model, opt, data, config)
+        data.step = self.fast if isinstance(self.fast, _Capture) else None
+        self.per_epoch = bool(config.callbacks) or (data.val is not None and not isinstance(
+            self.fast, CompiledEpochs))  # something reads the model of every epoch
+        n, out = max(1, data.n), model.arch.sizes[-1]
+        if isinstance(self.fast, CompiledEpochs):  # no outputs kept: the records come out of
+            # the call; shuffled chunks send (and keep, for _recover) each epoch's order
+            self.size = self.fast.epochs_per_call if data.perms is None else max(
+                1, min(self.fast.epochs_per_call, CHUNK_ELEMENTS // n))
+        else:
+            self.size = max(1, min(CHUNK_EPOCHS, CHUNK_ELEMENTS // (n * out)))
+
+    def train(self) -> History:
+        """Every epoch of the fit, chunk by chunk; the :class:`History`."""
+        self.t0 = time.perf_counter()
+        first, epochs = 0, self.config.epochs
+        try:
+            while first < epochs:
+                last = self._chunk_end(first)
+                self._snapshot(first)
+                pending, records, vals = self._train_chunk(range(first, last))
+                self.replay.append(pending)
+                if records is None:
+                    self._diverged()
+                first = last
+                if self._record(pending, records, vals):
+                    break
+        except KeyboardInterrupt as e:
+            self._interrupted(e)
+            raise
+        if self.config.early_stopping is not None and self.config.restore_best \
+                and self.best[1] is not None:
+            self.model.params.assign(self.best[1])
+        return self.history
+
+    def _chunk_end(self, first: int) -> int:
+        """The end of the chunk from ``first``: one epoch when something reads every epoch's
+        model; never past a ``verbose`` epoch, nor past the first epoch at which early
+        stopping could stop (so the compiled strategy never trains past it)."""
+        config = self.config
+        last = min(config.epochs, first + (1 if self.per_epoch else self.size))
+        if config.verbose:
+            last = min(last, (first // config.verbose + 1) * config.verbose)
+        if config.early_stopping is not None:
+            last = min(last, first + config.early_stopping - self.since_best)
+        return last
+
+    def _snapshot(self, first: int) -> None:
+        """Keep the parameters and optimizer state before epoch ``first`` (what an
+        interrupted or diverged fit returns to)."""
+        params = self.model.params
+        kept = self.xp.asarray(params.buffer, copy=True) if self.mutable else params.buffer
+        self.snapshots.append(_Snapshot(first, kept, self.opt.state()))
+        self.replay = [c for c in self.replay if c.first >= self.snapshots[0].epoch]
+
+    def _train_chunk(self, epochs: range) -> tuple[_Epochs, Any, Any]:
+        """Train ``epochs`` with the step strategy: ``(epochs, records, validation)``."""
+        if isinstance(self.fast, CompiledEpochs):
+            columns, records, vals = self.fast.run(epochs, self.lr_at, self.data.perms,
+                                                   self.t0)
+            return _Epochs(epochs.start, *columns), records, vals
+        chunk = _train(self.model, self.opt, self.lr_at, epochs, self.data,
+                       self.config.clip_norm, self.t0)
+        return chunk.epochs, _records(self.model, chunk, self.data), None
+
+    def _record(self, pending: _Epochs, records: tuple, vals: Any) -> bool:
+        """Append a trained chunk's epochs to the history, validating and running callbacks
+        (chunks of one epoch) or taking the compiled chunk's validation; True to stop."""
+        losses, accuracies = records
+        stop = False
+        for i, ep in enumerate(pending):
+            logs: dict[str, float] = {"loss": losses[i], "lr": ep.lr}
+            if self.head.is_classifier:
+                logs["accuracy"] = accuracies[i]
+            improved = None
+            if vals is not None:
+                logs["val_loss"] = vals[0][i]
+                if self.head.is_classifier:
+                    logs["val_accuracy"] = vals[1][i]
+                improved = vals[2][i] if vals[2] is not None else None
+            elif self.data.val is not None:
+                logs.update(self.data.validate(self.model))
+            logs["time"] = ep.time
+            for key, value in logs.items():
+                getattr(self.history, key).append(value)
+            stop = self._after_epoch(ep.index + 1, logs, improved) or stop
+        return stop
+
+    def _after_epoch(self, done: int, logs: dict[str, float], improved: bool | None) -> bool:
+        """Progress, logging, early stopping and callbacks after epoch ``done``."""
+        config = self.config
+        if config.progress is not None:
+            config.progress(done, logs)
+        if config.verbose and (done % config.verbose == 0 or done == config.epochs):
+            config.log(_progress_line(done, config.epochs, logs))
+        stop = False
+        if config.early_stopping is not None:
+            compiled = improved is not None  # the compiled chunk decided and kept it
+            if not compiled:
+                improved = logs["val_loss"] < self.best[0] - config.min_delta
+            if improved:
+                kept = self.fast.best_buffer if compiled else self.xp.asarray(
+                    self.model.params.buffer, copy=True)
+                self.best = (logs["val_loss"], kept)
+                self.history.best_epoch, self.since_best = done, 0
+            else:
+                self.since_best += 1
+                stop = self.history.stopped_early = self.since_best >= config.early_stopping
+        for cb in config.callbacks:
+            if cb(done, logs, self.model):
+                stop = True
+        return stop
+
+    def _diverged(self) -> None:
+        """Return to the last finite parameters and raise :class:`TrainingDivergedError`."""
+        where = _recover(self.model, self.opt, list(self.snapshots),
+                         [ep for c in self.replay for ep in c], self.data, self.config.clip_norm)
+        raise TrainingDivergedError(
+            f"training diverged: the loss or a parameter became NaN or inf at epoch "
+            f"{where.epoch}, step {where.step} of {len(self.data.starts)} (lr={where.lr:g}); "
+            f"the model keeps its last finite parameters ({where.kept}, the last with a "
+            f"finite loss and finite outputs on the training data). Try a smaller lr.",
+            where.epoch, where.step,
+        )
+
+    def _interrupted(self, error: BaseException) -> None:
+        """Ctrl-C: back to the parameters after the last recorded epoch; the history of the
+        recorded epochs goes with the exception (``error.history``)."""
+        if self.data.step is not None:
+            self.data.step.sync()
+        done = len(self.history)
+        kept = next((s for s in reversed(self.snapshots) if s.epoch == done), None)
+        if kept is not None:
+            self.model.params.assign(self.xp.asarray(kept.buffer, copy=True))
+            self.opt.load_state(kept.opt_state)
+        error.history = self.history  # type: ignore[attr-defined]
+
+
+def _progress_line(done: int, epochs: int, logs: dict[str, float]) -> str:
+    """The ``verbose`` line of one epoch."""
+    return f"epoch {done:>{len(str(epochs))}d}/{epochs}  " + "  ".join(
+        f"{k} {v:.6g}" for k, v in logs.items() if k not in ("lr", "time"))
 
 
 def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epochs: range,
            data: _Data, clip_norm: float | None, t0: float) -> _Chunk:
-    """Train ``epochs`` and return them as a :class:`_Chunk`, the batches' outputs kept.
-    Each batch is gathered from the epoch's order on its own (never the whole shuffled data).
-    Every step writes its gradients into ``data.grads`` (where the namespace allows)."""
+    """Train ``epochs`` step by step and return them as a :class:`_Chunk`, the batches'
+    outputs kept. Every step writes its gradients into ``data.grads`` (where the namespace
+    allows)."""
     chunk = _Chunk(_Epochs(epochs.start, [], [], []), [], [], [], [])
-    fixed = None if data.perms is not None or data.rows is None else (
-        data.rows, model.backend.from_host(data.rows))  # unshuffled rows: the same each epoch
-    spans = [(s, min(s + data.batch_size, data.n)) for s in data.starts]  # in bounds (strict)
-    # unshuffled in-memory data: the same batches (views) every epoch, made once
-    same = None if data.perms is not None or fixed is not None or data.host else [
-        _batch(model, data, None, None, s, e) for s, e in spans]
     try:
-        _train_epochs(model, opt, lr_at, epochs, data, clip_norm, t0, chunk, spans, same, fixed)
+        for epoch in epochs:
+            if lr_at is not None:
+                lr = lr_at(epoch)
+                if lr != opt.lr:  # a schedule's new rate (the first is the checked base rate)
+                    opt.lr = V.check_positive(lr, f"schedule({epoch})")
+            order, batches = data.epoch(model)
+            for Xb, Yb, Tb, hook in batches:
+                logits, outputs = _step(model, opt, data, Xb, Yb, hook, clip_norm)
+                chunk.logits.append(logits)
+                chunk.outputs.append(outputs)
+                if order is not None:  # the records need the gathered targets
+                    chunk.Y.append(Yb)
+                    chunk.truth.append(Tb)
+                del Xb  # not held while the next batch is gathered
+            chunk.epochs.add(opt.lr, order, time.perf_counter() - t0)
     finally:
         if data.step is not None:
             data.step.sync()  # the optimizer's state as of now (snapshots, errors read it)
     return chunk
 
 
-def _train_epochs(model, opt, lr_at, epochs, data, clip_norm, t0, chunk, spans, same,
-                  fixed) -> None:
-    """:func:`_train`'s loop."""
-    for epoch in epochs:
-        if lr_at is not None:
-            lr = lr_at(epoch)
-            if lr != opt.lr:  # a schedule's new rate (the first is the checked base rate)
-                opt.lr = V.check_positive(lr, f"schedule({epoch})")
-        order, at = fixed if fixed is not None else (None if same else data.order(), None)
-        if order is not None and at is None:
-            at = model.backend.from_host(order)
-        for i, (s, e) in enumerate(spans):
-            Xb, Yb, Tb = same[i] if same else _batch(model, data, order, at, s, e)
-            if data.step is None:
-                cache = train_step(model, Xb, Yb, opt, clip_norm, data.grads)
-                logits, outputs = cache.pre[-1], cache.output
-            else:  # replayed (full batches) or eager on the same optimizer state
-                step = data.step.get(Xb, Yb)
-                logits, outputs = (step(Xb, Yb) if e - s == data.batch_size
-                                   else step.eager(Xb, Yb))
-                cache = None
-            chunk.logits.append(logits)
-            chunk.outputs.append(outputs)
-            if order is not None:  # the records need the gathered targets
-                chunk.Y.append(Yb)
-                chunk.truth.append(Tb)
-            del Xb, cache  # not held while the next batch is gathered
-        chunk.epochs.add(opt.lr, order, time.perf_counter() - t0)
+def _step(model: Any, opt: Optimizer, data: _Data, Xb: Array, Yb: Array, hook: Any,
+          clip_norm: float | None) -> tuple[Array, Array]:
+    """One step, eager or replayed from a capture: the batch's ``(logits, outputs)``."""
+    if data.step is None:
+        cache = train_step(model, Xb, Yb, opt, clip_norm, data.grads, hook)
+        return cache.pre[-1], cache.output
+    step = data.step.get(Xb, Yb)  # replayed (full batches) or eager on the same state
+    return step(Xb, Yb) if Xb.shape[0] == data.batch_size else step.eager(Xb, Yb)
 
 
 class _Capture:
@@ -505,24 +597,24 @@ class _Capture:
             self.step.sync()
 
 
-def _fast_path(model: Any, opt: Optimizer, data: _Data, per_epoch: bool,
-               clip_norm: float | None, compiled: bool | None) -> CompiledEpochs | _Capture | None:
-    """The fast path :func:`fit`'s ``compiled`` asks for and the model's library offers."""
-    if compiled is False:
+def _fast_path(model: Any, opt: Optimizer, data: _Data,
+               config: FitConfig) -> CompiledEpochs | _Capture | None:
+    """The step strategy ``config.compiled`` asks for and the model's library offers (None:
+    eager steps)."""
+    if config.compiled is False:
         return None
     ops = adapter_of_namespace(model.xp)
-    standard = opt.pure
-    if standard and ops.compiles and not (per_epoch or data.host or data.rows is not None):
-        return CompiledEpochs(model, opt, ops, data.X, data.Y, data.truth, data.n,
-                              data.batch_size, data.perms is not None, clip_norm)
+    standard = opt.pure and data.local
+    if standard and ops.compiles and not (data.host or data.rows is not None):
+        return CompiledEpochs(model, opt, ops, data, config)
     if (standard and ops.mutable and data.batch_size < data.n
             and ops.can_capture(model.backend.device)):  # a full batch: nothing to gain
-        return _Capture(model, opt, data.grads, clip_norm)
-    if compiled:
+        return _Capture(model, opt, data.grads, config.clip_norm)
+    if config.compiled:
         why = ("the optimizer overrides update or _update, which compiled or captured "
-               "steps would skip" if not standard else
-               "whole epochs compile only without validation, callbacks and memory-mapped "
-               "data" if ops.compiles else
+               "steps would skip" if not opt.pure else
+               "data-parallel steps run eagerly" if not data.local else
+               "whole epochs compile only with data in memory" if ops.compiles else
                f"{model.backend.describe()} neither compiles nor captures steps (CUDA graphs: "
                "minibatches on torch CUDA devices, unless XPROP_CUDA_GRAPHS=0)")
         raise ValueError(f"compiled: no fast path here ({why}); pass compiled=None or False")
@@ -541,7 +633,7 @@ class _Snapshot:
 @dataclass(slots=True)
 class _Epoch:
     """A trained epoch: its 0-based index, learning rate, rows in batch order (a host array,
-    see :meth:`_Data.order`; what replaying it needs) and the cumulative time at its end."""
+    see :meth:`_Data.epoch`; what replaying it needs) and the cumulative time at its end."""
 
     index: int
     lr: float
@@ -568,10 +660,6 @@ class _Epochs:
     def __len__(self) -> int:
         return len(self.lrs)
 
-    def __getitem__(self, i: int) -> _Epoch:
-        i = range(len(self.lrs))[i]
-        return _Epoch(self.first + i, self.lrs[i], self.orders[i], self.times[i])
-
     def __iter__(self) -> Any:
         return map(_Epoch, range(self.first, self.first + len(self.lrs)), self.lrs,
                    self.orders, self.times)
@@ -592,28 +680,29 @@ class _Chunk:
 def _records(model: Any, chunk: _Chunk, data: _Data) -> tuple[list[float], list[float]] | None:
     """``(loss, accuracy)`` of each epoch of ``chunk`` from its kept outputs, or None when
     a loss or a parameter is not finite: per-sample losses and hits of all the epochs at once
-    on ``(epochs, n, k)`` stacks, summed per epoch, and one transfer to the host (the only
-    sync)."""
+    on ``(epochs, rows, k)`` stacks, summed per epoch, summed over the processes
+    (:meth:`_Data.reduce`), and one transfer to the host (the only sync)."""
     xp, head, params = model.xp, model.arch.head, model.params
-    k, n = len(chunk.epochs), data.n
+    k = len(chunk.epochs)
 
     def stack(arrays: list[Array]) -> Array:
-        """``(k, n, ...)`` from the chunk's batches in order (one copy)."""
+        """``(k, rows, ...)`` from the chunk's batches in order (one copy)."""
         joined = arrays[0] if len(arrays) == 1 else xp.concat(arrays, axis=0)
-        return xp.reshape(joined, (k, n, *joined.shape[1:]))
+        return xp.reshape(joined, (k, joined.shape[0] // k, *joined.shape[1:]))
 
     outputs = stack(chunk.outputs)
-    Y = stack(chunk.Y) if chunk.Y else data.Y  # unshuffled: one array, broadcast
+    Y, truth = data.records_Y()
+    Y = stack(chunk.Y) if chunk.Y else Y  # unshuffled: one array, broadcast
     rows = head.rows(stack(chunk.logits), outputs, Y, xp)
     parts = [xp.sum(rows, axis=-1)]
     if head.is_classifier:
-        truth = stack(chunk.truth) if chunk.truth else data.truth
+        truth = stack(chunk.truth) if chunk.truth else truth
         hit = head.hit_rows(outputs, truth, xp)
         parts.append(xp.sum(xp.astype(hit, rows.dtype), axis=-1))
     # 0 * every parameter: NaN if any is NaN or inf
     parts.append(xp.reshape(xp.sum(params.buffer * 0.0), (1,)))
-    return epoch_records(xp.concat(parts), k, k if head.is_classifier else None,
-                         1 if head.summed else n, n)
+    return epoch_records(data.reduce(xp.concat(parts)), k, k if head.is_classifier else None,
+                         1 if head.summed else data.n, data.n)
 
 
 @dataclass
@@ -622,36 +711,6 @@ class _Recovery:
     step: int
     lr: float  # that epoch's learning rate
     kept: str  # which parameters the model kept, in words
-
-
-def _finite_on(model: Any, X: Array, Y: Array) -> bool:
-    """Whether the loss and every output on ``(X, Y)`` are finite (one forward, one sync)."""
-    xp = model.xp
-    out, cache = network.forward(model.params, X, model.arch, xp)
-    value = network.loss_value(cache, Y, model.arch, xp)
-    return bool(xp.isfinite(value) & xp.all(xp.isfinite(out)))
-
-
-def _finite_on_training(model: Any, data: _Data) -> bool:
-    """:func:`_finite_on` the training data. Device data is checked at once (the training
-    rows gathered first, on this failure path only, when a validation split set some
-    aside); a memory-mapped ``X`` batch by batch: every batch's outputs finite, and the sum of
-    the per-sample losses (in the model's dtype, as the whole loss adds them up) finite."""
-    xp, head = model.xp, model.arch.head
-    at = None if data.rows is None else model.backend.from_host(data.rows)
-    if not data.host:
-        if at is None:
-            return _finite_on(model, data.X, data.Y)
-        return _finite_on(model, xp.take(data.X, at, axis=0), xp.take(data.Y, at, axis=0))
-    total = None
-    for s in data.starts:
-        Xb, Yb, _ = _batch(model, data, data.rows, at, s, min(s + data.batch_size, data.n))
-        out, cache = network.forward(model.params, Xb, model.arch, xp)
-        if not bool(xp.all(xp.isfinite(out))):
-            return False
-        part = xp.sum(head.rows(cache.pre[-1], out, Yb, xp))
-        total = part if total is None else total + part
-    return bool(xp.isfinite(total))
 
 
 def _recover(model: Any, opt: Optimizer, snapshots: list[_Snapshot], replay: list[_Epoch],
@@ -664,35 +723,40 @@ def _recover(model: Any, opt: Optimizer, snapshots: list[_Snapshot], replay: lis
     this failure path, so its syncs cost nothing in training."""
     xp, params = model.xp, model.params
     recent: deque = deque(maxlen=RECOVERY_DEPTH)  # (buffer copy, opt state, description)
-    first = snapshots[0]
-    params.assign(xp.asarray(first.buffer, copy=True))
-    opt.load_state(first.opt_state)
+    params.assign(xp.asarray(snapshots[0].buffer, copy=True))
+    opt.load_state(snapshots[0].opt_state)
     failed = replay[-1].index + 1, len(data.starts), replay[-1].lr
     for ep in replay:
         opt.lr = ep.lr
         recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
                        f"those at the start of epoch {ep.index + 1}"))
-        at = None if ep.order is None else model.backend.from_host(ep.order)
-        for step, s in enumerate(data.starts):
-            e = min(s + data.batch_size, data.n)
-            Xb, Yb, _ = _batch(model, data, ep.order, at, s, e)
-            cache = train_step(model, Xb, Yb, opt, clip_norm)
-            value = network.loss_value(cache, Yb, model.arch, xp)
-            if not bool(xp.isfinite(value) & xp.all(xp.isfinite(params.buffer))):
-                failed = ep.index + 1, step + 1, ep.lr
-                break
-            recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
-                           f"those after step {step + 1} of epoch {ep.index + 1}"))
-        else:
-            continue
-        break
+        step = _replay_epoch(model, opt, data, ep, clip_norm, recent)
+        if step is not None:
+            failed = ep.index + 1, step, ep.lr
+            break
     candidates = list(reversed(recent))
     candidates += [(sn.buffer, sn.opt_state, f"those at the start of epoch {sn.epoch + 1}")
                    for sn in reversed(snapshots)]
     for buffer, state, words in candidates:
         params.assign(xp.asarray(buffer, copy=True))
         opt.load_state(state)
-        if _finite_on_training(model, data):
+        if data.agree(data.finite_on_training(model)):
             return _Recovery(*failed, words)
     return _Recovery(*failed, candidates[-1][2] + ", whose training loss is not finite "
                      "either: check the data")
+
+
+def _replay_epoch(model: Any, opt: Optimizer, data: _Data, ep: _Epoch,
+                  clip_norm: float | None, recent: deque) -> int | None:
+    """Replay epoch ``ep`` step by step, keeping each finite state in ``recent``; the 1-based
+    step whose batch loss or update is not finite (on any process), or None."""
+    xp, params = model.xp, model.params
+    for step, (Xb, Yb, _, hook) in enumerate(data.batches(model, ep.order), start=1):
+        cache = train_step(model, Xb, Yb, opt, clip_norm, None, hook)
+        value = data.reduce(xp.reshape(xp.sum(
+            model.arch.head.rows(cache.pre[-1], cache.output, Yb, xp)), (1,)))
+        if not data.agree(bool(xp.isfinite(value[0]) & xp.all(xp.isfinite(params.buffer)))):
+            return step
+        recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
+                       f"those after step {step} of epoch {ep.index + 1}"))
+    return None

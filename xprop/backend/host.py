@@ -80,6 +80,11 @@ def padded(rows: Any, length: int, shape: tuple[int, ...], dtype: Any) -> np.nda
     return out
 
 
+def host_floats(values: Any) -> np.ndarray:
+    """A float64 host copy of ``values`` (one read of a device array)."""
+    return np.asarray(to_numpy(values), dtype=np.float64)
+
+
 def epoch_records(values: Any, k: int, hits_at: int | None, per: int, n: int
                   ) -> tuple[list[float], list[float]] | None:
     """``(mean losses, accuracies)`` of ``k`` epochs, as Python floats, from one read of
@@ -87,7 +92,7 @@ def epoch_records(values: Any, k: int, hits_at: int | None, per: int, n: int
     the losses divided by ``per`` and the hits by ``n`` in float64 (what ``loss / per`` gives
     per number, in one pass); no hits: accuracies of 0. None when a loss or the last value
     (NaN when a parameter is not finite) is not finite."""
-    v = np.asarray(to_numpy(values), dtype=np.float64)
+    v = host_floats(values)
     if not (np.isfinite(v[:k]).all() and np.isfinite(v[-1])):
         return None
     hits = (v[hits_at:hits_at + k] / n).tolist() if hits_at is not None else [0.0] * k
