@@ -254,3 +254,153 @@ def test_a_rank_that_fails_while_the_others_train_ends_the_job(tmp_path):
     r = _mpirun(tmp_path, 2, source)
     assert r.returncode != 0
     assert "error on rank 1: rank 1 cannot train" in r.stderr
+
+
+BAD_OPTIONS_SCRIPT = """
+import sys, numpy as np, xprop
+from xprop import datasets
+from xprop.distributed import fit_distributed, world
+comm = world()
+X, y = datasets.xor()
+if not comm.is_root:
+    X = y = None
+cases = [dict(epochs=0), dict(batch_size=2.5), dict(batch_size=0),
+         dict(validation_split=-0.5), dict(optimizer=xprop.Adam(lr=0.1), lr=0.5),
+         dict(shuffle="no"), dict(early_stopping=3)]
+out = open(sys.argv[1] + f".{comm.rank}.txt", "w")
+for options in cases:
+    m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+    try:
+        h = fit_distributed(m, X, y, comm=comm, **options)
+        out.write(f"TRAINED {len(h)}\\n")
+    except ValueError as e:
+        assert "\\n" not in str(e)
+        out.write(f"REFUSED {comm.rank} {e}\\n")
+"""
+
+
+@needs_mpiexec
+def test_every_option_is_checked_as_fit_checks_it_on_every_rank(tmp_path):
+    """The options fit refuses are refused by fit_distributed, on every rank, before any
+    data moves (they used to truncate, hold out a row, or be silently ignored)."""
+    r = _mpirun(tmp_path, 2, BAD_OPTIONS_SCRIPT, str(tmp_path / "bad"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [line for rank in range(2)
+             for line in (tmp_path / f"bad.{rank}.txt").read_text().splitlines()]
+    assert not [line for line in lines if line.startswith("TRAINED")]
+    refusals = [line for line in lines if line.startswith("REFUSED")]
+    assert len(refusals) == 2 * 7
+    text = "\n".join(refusals)
+    for words in ("epochs: expected an integer >= 1, got 0",
+                  "batch_size: expected an integer >= 1, got 2.5",
+                  "batch_size: expected an integer >= 1, got 0",
+                  "validation_split: expected a fraction in [0, 1), got -0.5",
+                  "lr: the optimizer", "shuffle: expected True or False, got 'no'",
+                  "early_stopping: needs validation_data"):
+        assert text.count(words) == 2, words  # once on each rank
+
+
+DIVERGE_SCRIPT = """
+import sys, numpy as np, xprop
+from xprop import datasets
+from xprop.distributed import fit_distributed, world
+comm = world()
+X, y = datasets.moons(64, noise=0.1, seed=0)
+if not comm.is_root:
+    X = y = None
+m = xprop.MLP([2, 8, 2], "relu", "softmax", "cross_entropy", seed=0)
+try:
+    fit_distributed(m, X, y, comm=comm, optimizer="sgd", lr=1e6, epochs=200, batch_size=8)
+    print("NO ERROR", flush=True)
+except xprop.TrainingDivergedError as e:
+    open(sys.argv[1] + f".{comm.rank}.txt", "w").write(
+        f"DIVERGED {comm.rank} {e.epoch} {e.step} {m.all_finite()}")
+    np.save(sys.argv[1] + f".{comm.rank}.npy", xprop.to_numpy(m.params.buffer))
+"""
+
+
+@needs_mpiexec
+def test_divergence_keeps_finite_parameters_on_every_rank(tmp_path):
+    r = _mpirun(tmp_path, 2, DIVERGE_SCRIPT, str(tmp_path / "d"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [(tmp_path / f"d.{rank}.txt").read_text().split() for rank in range(2)]
+    assert len(lines) == 2, r.stdout
+    assert all(words[-1] == "True" for words in lines)  # all_finite on both ranks
+    assert lines[0][2:4] == lines[1][2:4]  # the same epoch and step
+    np.testing.assert_array_equal(np.load(tmp_path / "d.0.npy"), np.load(tmp_path / "d.1.npy"))
+
+
+MISMATCH_SCRIPT = """
+import sys, time, xprop
+from xprop import datasets
+from xprop.distributed import fit_distributed, world
+comm = world()
+X, y = datasets.xor()
+hidden = 4 if comm.rank == 0 else 5
+m = xprop.MLP([2, hidden, 1], "tanh", "sigmoid", "bce", seed=0)
+t0 = time.perf_counter()
+try:
+    fit_distributed(m, X, y, comm=comm, epochs=3)
+except ValueError as e:
+    open(sys.argv[1] + f".{comm.rank}.txt", "w").write(
+        f"REFUSED {comm.rank} {time.perf_counter() - t0:.3f} {e}")
+"""
+
+
+@needs_mpiexec
+def test_ranks_with_different_models_fail_at_once_instead_of_hanging(tmp_path):
+    r = _mpirun(tmp_path, 2, MISMATCH_SCRIPT, str(tmp_path / "m"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [(tmp_path / f"m.{rank}.txt").read_text() for rank in range(2)]
+    assert all(line.startswith("REFUSED") for line in lines), lines
+    assert len(lines) == 2, r.stdout + r.stderr
+    for line in lines:
+        assert "disagree on layer sizes" in line and "[2, 4, 1]" in line and "[2, 5, 1]" in line
+        assert float(line.split()[2]) < 5.0
+
+
+@needs_mpiexec
+def test_cli_ranks_given_different_epochs_fail_at_once(tmp_path):
+    """``--epochs 3`` on rank 0 and ``--epochs 5`` on rank 1: a one-line error from every
+    rank within seconds, not a hang."""
+    source = """
+    import sys
+    from mpi4py import MPI
+    from xprop.cli import main
+    epochs = "3" if MPI.COMM_WORLD.Get_rank() == 0 else "5"
+    sys.exit(main(["train", "--data", "xor", "--epochs", epochs, "--quiet", "--distributed"]))
+    """
+    r = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-c", textwrap.dedent(source)],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode != 0
+    assert "disagree on epochs" in r.stderr and "rank 0: 3" in r.stderr, r.stderr
+
+
+SCHEDULE_SCRIPT = """
+import sys, numpy as np, xprop
+from xprop import datasets
+from xprop.distributed import fit_distributed, world
+comm = world()
+X, y = datasets.digits()
+X, y = X[:300] / 16.0, y[:300]
+if not comm.is_root:
+    X = y = None
+m = xprop.MLP([64, 16, 10], "relu", "softmax", "cross_entropy", seed=0)
+h = fit_distributed(m, X, y, comm=comm, optimizer="momentum", lr=0.05, epochs=4,
+                    batch_size=40, seed=5, schedule="cosine", clip_norm=0.5)
+np.save(sys.argv[1] + f".{comm.rank}.npy", xprop.to_numpy(m.params.buffer))
+"""
+
+
+@needs_mpiexec
+def test_schedules_and_clipping_train_as_fit_does(tmp_path):
+    """What fit does, fit_distributed now does too (clipping after the all-reduce)."""
+    r = _mpirun(tmp_path, 2, SCHEDULE_SCRIPT, str(tmp_path / "s"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    X, y = datasets.digits()
+    m = xprop.MLP([64, 16, 10], "relu", "softmax", "cross_entropy", seed=0)
+    m.fit(X[:300] / 16.0, y[:300], optimizer="momentum", lr=0.05, epochs=4, batch_size=40,
+          seed=5, schedule="cosine", clip_norm=0.5)
+    for rank in range(2):
+        np.testing.assert_allclose(np.load(tmp_path / f"s.{rank}.npy"),
+                                   xprop.to_numpy(m.params.buffer), rtol=0, atol=1e-12)

@@ -299,3 +299,95 @@ def test_a_cached_compilation_uses_the_settings_of_each_fit():
               compiled=use)
         results.append(host(m.params.buffer))
     np.testing.assert_allclose(results[0], results[1], rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("validation", ["split", "data"])
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_validation_and_early_stopping_stay_compiled(validation, restore_best):
+    """Validation (a split or given data) and early stopping run inside compiled chunks on
+    JAX (compiled=True is accepted), and give the eager loop's history, stopping epoch and
+    parameters within float32 rounding."""
+    pytest.importorskip("jax")
+    kw = dict(optimizer="adam", lr=0.05, epochs=80, batch_size=16, seed=3, early_stopping=4,
+              min_delta=1e-4, restore_best=restore_best)
+    if validation == "split":
+        kw["validation_split"] = 0.25
+    else:
+        kw["validation_data"] = (X[:20], LABELS[:20])
+    results = []
+    for use in (True, False):
+        m = _model("jax", dtype="float32")
+        h = m.fit(X, LABELS, compiled=use, **kw)
+        results.append((host(m.params.buffer), h))
+    (p1, h1), (p2, h2) = results
+    assert h1.stopped_early and h2.stopped_early and len(h1) < 80
+    assert h1.best_epoch == h2.best_epoch and len(h1) == len(h2)
+    np.testing.assert_allclose(h1.val_loss, h2.val_loss, rtol=1e-4)
+    np.testing.assert_allclose(h1.val_accuracy, h2.val_accuracy, atol=1 / 17)
+    np.testing.assert_allclose(p1, p2, rtol=1e-3, atol=1e-4)
+
+
+def test_callbacks_and_progress_see_every_epoch_on_the_compiled_path():
+    """Callbacks get every epoch with that epoch's model (one-epoch compiled chunks);
+    progress gets every epoch's logs; compiled=True holds with both."""
+    pytest.importorskip("jax")
+    seen, shown = [], []
+
+    def callback(epoch, logs, model):
+        seen.append((epoch, float(host(model.params.buffer)[0])))
+
+    m = _model("jax", dtype="float32")
+    h = m.fit(X, LABELS, optimizer="adam", lr=0.01, epochs=5, batch_size=16, compiled=True,
+              callbacks=[callback], progress=lambda epoch, logs: shown.append(epoch),
+              validation_split=0.2)
+    assert [e for e, _ in seen] == [1, 2, 3, 4, 5] == shown
+    assert len({w for _, w in seen}) == 5  # the model changed between the calls
+    assert len(h.val_loss) == 5
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_ctrl_c_keeps_the_finished_epochs(backend):
+    """A KeyboardInterrupt inside fit carries the history of the finished epochs; the model
+    keeps the parameters after the last of them."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    kw = dict(optimizer="adam", lr=0.01, batch_size=16, seed=2)
+
+    def interrupt(epoch, logs, model):
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    m = _model(backend, dtype="float32")
+    with pytest.raises(KeyboardInterrupt) as info:
+        m.fit(X, LABELS, epochs=10, callbacks=[interrupt], **kw)
+    ref = _model(backend, dtype="float32")
+    h = ref.fit(X, LABELS, epochs=3, **kw)
+    assert len(info.value.history) == 3
+    np.testing.assert_allclose(info.value.history.loss, h.loss, rtol=1e-5)
+    np.testing.assert_allclose(host(m.params.buffer), host(ref.params.buffer), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_ctrl_c_inside_a_chunk_returns_to_its_start(monkeypatch):
+    """Interrupted in the middle of a chunk of epochs (records not yet read): the model
+    returns to the chunk's start, the last epoch whose record exists."""
+    import xprop.train as engine
+
+    calls = {"n": 0}
+    real = engine.train_step
+
+    def step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 16:  # in epoch 4 of 5 steps each
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    kw = dict(optimizer="adam", lr=0.01, batch_size=16, seed=2, shuffle=True)
+    ref = _model("numpy")
+    h = ref.fit(X, LABELS, epochs=2, **kw)
+    monkeypatch.setattr(engine, "train_step", step)
+    m = _model("numpy")
+    with pytest.raises(KeyboardInterrupt) as info:
+        m.fit(X, LABELS, epochs=10, verbose=2, log=lambda line: None, **kw)
+    assert info.value.history.loss == h.loss
+    np.testing.assert_array_equal(host(m.params.buffer), host(ref.params.buffer))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -30,10 +31,10 @@ from xprop.backend import (
 from xprop.checkpoint import check_writable
 from xprop.checkpoint import load as load_checkpoint
 from xprop.checkpoint import save as save_checkpoint
+from xprop.config import FitConfig
 from xprop.gradcheck import gradcheck
 from xprop.head import infer_task
 from xprop.mlp import MLP
-from xprop.optimizers import get_optimizer
 
 # The exit code of a gradient check, by verdict.
 GRADCHECK_EXIT = {"passed": 0, "FAILED": 1, "inconclusive": 3}
@@ -84,7 +85,7 @@ class Progress:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.t0 = time.perf_counter()
 
-    def __call__(self, epoch: int, logs: dict, model: Any) -> None:
+    def __call__(self, epoch: int, logs: dict) -> None:
         if not self.enabled:
             return
         done = int(self.width * epoch / self.epochs)
@@ -226,15 +227,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _communicator(args: argparse.Namespace) -> Any:
-    """MPI's world for ``--distributed`` (None otherwise), after refusing what data-parallel
-    training does not do yet."""
+    """MPI's world for ``--distributed`` (None otherwise)."""
     if not args.distributed:
         return None
-    unsupported = [name for name, value in (
-        ("--schedule", args.schedule not in (None, "constant")),
-        ("--clip-norm", args.clip_norm), ("--plot", args.plot)) if value]
-    if unsupported:
-        raise CLIError(f"{unsupported[0]}: not available with --distributed yet")
     from xprop.distributed import world
 
     try:
@@ -268,34 +263,45 @@ def rank_device(devices: list[Any], local_rank: int) -> Any:
     return devices[local_rank % len(devices)] if len(devices) > 1 else None
 
 
-def _distributed_options(args: argparse.Namespace) -> dict[str, Any]:
+def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The training options of ``xprop train`` (one set for a process and for MPI ranks)."""
     return dict(optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
-                batch_size=args.batch_size, seed=args.seed,
-                validation_split=args.validation_split, early_stopping=args.early_stopping)
+                batch_size=args.batch_size, seed=args.seed, schedule=args.schedule,
+                clip_norm=args.clip_norm, validation_split=args.validation_split,
+                early_stopping=args.early_stopping)
+
+
+def _check_fit_options(args: argparse.Namespace) -> None:
+    """The training options checked by the engine's one configuration before any work, its
+    errors naming the command-line flags."""
+    try:
+        FitConfig(**_fit_options(args))
+    except ValueError as e:
+        message = str(e)
+        for name in _fit_options(args):
+            message = re.sub(rf"\b{name}\b", "--" + name.replace("_", "-"), message)
+        raise CLIError(message) from None
+
+
+def _fit(model: MLP, X: Any, y: Any, args: argparse.Namespace, comm: Any,
+         progress: Any = None) -> Any:
+    """Train with the engine: on this process, or data-parallel over ``comm``'s ranks."""
+    if comm is None:
+        return model.fit(X, y, progress=progress, **_fit_options(args))
+    from xprop.distributed import fit_distributed
+
+    return fit_distributed(model, X, y, comm=comm, progress=progress, **_fit_options(args))
 
 
 def _train_rank(args: argparse.Namespace, comm: Any) -> int:
     """A rank other than 0 of ``xprop train --distributed``: it never reads the data; it
     builds rank 0's model from its description and trains on the rows it receives."""
-    from xprop.distributed import fit_distributed
-
     spec = comm.comm.bcast(None, root=0)
     model = MLP(spec["sizes"], args.activation, spec["output_activation"], spec["loss"],
                 init=args.init, seed=args.seed, dtype=args.dtype,
                 backend=_rank_backend(args, comm))
-    fit_distributed(model, None, None, comm=comm, **_distributed_options(args))
+    _fit(model, None, None, args, comm)
     return 0
-
-
-class _LastEpoch:
-    """A ``fit`` callback keeping a copy of the parameters after each completed epoch (what
-    an interrupted ``xprop train --out`` saves)."""
-
-    def __init__(self) -> None:
-        self.epoch, self.buffer = 0, None
-
-    def __call__(self, epoch: int, logs: dict, model: Any) -> None:
-        self.epoch, self.buffer = epoch, model.xp.asarray(model.params.buffer, copy=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -312,9 +318,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 from None
     if not 0.0 <= args.test_size < 1.0:
         raise CLIError(f"--test-size: expected a fraction in [0, 1), got {args.test_size}")
-    get_optimizer(args.optimizer, lr=args.lr)  # unknown names fail before any work
-    if args.early_stopping and not args.validation_split:
-        raise CLIError("--early-stopping: needs --validation-split > 0 (e.g. 0.1)")
+    _check_fit_options(args)
     if args.plot:
         _check_output_path(args.plot, True, "--plot")
         from xprop.plots import require_matplotlib
@@ -360,31 +364,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"batch {args.batch_size}, seed {args.seed}"
         + (f", {comm.size} MPI ranks (global batch)" if comm is not None else ""))
     progress = Progress(args.epochs, enabled=False if args.quiet or not root else None)
-    if comm is not None:
-        from xprop.distributed import fit_distributed
-
-        hist = fit_distributed(model, Xtr_in, ytr, comm=comm, **_distributed_options(args))
-    else:
-        last = _LastEpoch()
-        try:
-            hist = model.fit(Xtr_in, ytr, optimizer=args.optimizer, lr=args.lr,
-                             epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                             schedule=args.schedule, clip_norm=args.clip_norm,
-                             validation_split=args.validation_split,
-                             early_stopping=args.early_stopping, callbacks=[progress, last])
-        except KeyboardInterrupt:
-            if progress.enabled:
-                progress.close()
-            if not (args.out and last.buffer is not None):
-                raise
-            model.params.assign(last.buffer)
-            if scaler is not None:
-                model.input_mean, model.input_std = scaler.mean, scaler.std
-            path = save_checkpoint(model, args.out, overwrite=args.force,
-                                   input_mean=model.input_mean, input_std=model.input_std)
-            print(f"xprop: interrupted; saved the model after epoch {last.epoch} (the last "
-                  f"completed) to {path}", file=sys.stderr)
-            return 130
+    try:
+        hist = _fit(model, Xtr_in, ytr, args, comm, progress)
+    except KeyboardInterrupt as e:  # the engine kept the last completed epoch
+        if progress.enabled:
+            progress.close()
+        done = len(getattr(e, "history", ()))
+        if not (args.out and done and root):
+            raise
+        if scaler is not None:
+            model.input_mean, model.input_std = scaler.mean, scaler.std
+        path = save_checkpoint(model, args.out, overwrite=args.force,
+                               input_mean=model.input_mean, input_std=model.input_std)
+        print(f"xprop: interrupted; saved the model after epoch {done} (the last "
+              f"completed) to {path}", file=sys.stderr)
+        return 130
     if len(hist) < args.epochs and progress.enabled:
         progress.close()
     epochs_run = len(hist)

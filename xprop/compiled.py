@@ -55,7 +55,7 @@ class CompiledEpochs:
     """Trains chunks of epochs with one compiled call each (see the module docstring)."""
 
     def __init__(self, model: Any, opt: Optimizer, ops: Any, data: Any, config: Any) -> None:
-        """``data``: the fit's prepared data (:class:`xprop.train._Data`: ``X``, ``Y``,
+        """``data``: the fit's prepared data (:class:`xprop.train.TrainingData`: ``X``, ``Y``,
         ``truth``, ``n``, ``batch_size``, ``perms``, ``val``); ``config``: its
         :class:`~xprop.config.FitConfig` (``clip_norm``, ``early_stopping``, ``min_delta``)."""
         self.model, self.opt, self.ops = model, opt, ops

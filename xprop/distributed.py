@@ -1,18 +1,23 @@
 """Data-parallel training over MPI (mpi4py): the same model on 1 or N processes.
 
-Every rank holds the whole model; only rank 0 needs the data, and every epoch each rank
-receives just the rows of its shards (one ``Scatterv``). Each global batch of ``B`` rows (the
-same sequence of batches for any number of ranks: one seeded permutation per epoch, as
-:func:`xprop.fit` draws it) is split into ``R`` contiguous shards, one per rank; each rank
-computes the mean gradient over its rows weighted by its share of the batch, one
-``Allreduce`` of the flat gradient buffer (MPI's buffer API, no pickling) adds them into the
-batch's mean gradient, and every rank applies the same update. The parameters start from rank
-0's (one ``Bcast``). The epoch's loss, hits and validation metrics are reduced once per epoch,
-so every rank records the same history and stops early, or diverges, at the same epoch.
+:func:`fit_distributed` is :func:`xprop.fit`'s engine (:mod:`xprop.train`) with collective
+data: the same validated configuration, epoch driver, schedules, clipping, validation, early
+stopping, callbacks and divergence recovery. Every rank holds the whole model; only rank 0
+needs the data, and every epoch each rank receives just the rows of its shards (one
+``Scatterv``). Each global batch of ``B`` rows (the same sequence of batches for any number of
+ranks: one seeded permutation per epoch, as :func:`xprop.fit` draws it) is split into ``R``
+contiguous shards, one per rank; each step's gradient hook weights the rank's mean gradient by
+its share of the batch and all-reduces the flat buffer (one ``Allreduce``, MPI's buffer API, no
+pickling), so every rank applies the batch's mean gradient (clipped after the reduction). The
+parameters start from rank 0's (one ``Bcast``). Records, validation metrics and finite checks
+are summed over the ranks, so every rank records the same history and stops early, or
+diverges and returns to the same finite parameters, at the same epoch. Before any of this the
+ranks compare their models and options in one ``allgather``: a difference or an error on any
+rank is the same one-line error on every rank, never a hang.
 
-With one rank this is exactly minibatch training; with several, the gradient of each batch
-is the same sum taken in another order, so parameters agree with the single-process run to
-float64 rounding (a few ulps per step, growing slowly with the number of steps).
+With one rank this is exactly ``fit``; with several, the gradient of each batch is the same
+sum taken in another order, so parameters agree with the single-process run to float64
+rounding (a few ulps per step, growing slowly with the number of steps).
 
 Arrays of a host library (NumPy) are reduced in place. Device arrays are reduced on their
 device when the backend's adapter offers it (CuPy: NCCL, written but not yet run on a GPU),
@@ -22,7 +27,7 @@ else through a host copy reduced with MPI (the portable path, tested).
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,9 +35,11 @@ import numpy as np
 from xprop import network
 from xprop.backend import dtype_name
 from xprop.backend.core import on_device
+from xprop.backend.host import host_floats
+from xprop.config import FitConfig
 from xprop.init import permutation_stream
-from xprop.optimizers import Optimizer, get_optimizer
-from xprop.train import History, TrainingDivergedError
+from xprop.optimizers import Optimizer
+from xprop.train import History, TrainingData, run
 
 Array = Any
 
@@ -91,6 +98,10 @@ class Communicator:
                         copy=True)
         self.comm.Bcast(host, root=0)
         return backend.from_host(host, host.dtype.name)
+
+    def allgather(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` (small Python objects), in rank order, on every rank."""
+        return [value] if self.size == 1 else self.comm.allgather(value)
 
     def sum_floats(self, values: list[float]) -> list[float]:
         """Python floats summed over all ranks (one Allreduce)."""
@@ -151,49 +162,196 @@ def shard(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
     return lo, hi
 
 
-class _Shards:
-    """A data set on rank 0 (host copies ``(n, d)`` inputs and ``(n, k)`` prepared targets)
-    that every rank receives a part of, rows chosen by rank 0's index lists."""
+class _Shards(TrainingData):
+    """Data-parallel training data (the collective side of :class:`xprop.train.TrainingData`).
 
-    def __init__(self, comm: Communicator, model: Any, X: Any, y: Any) -> None:
-        self.comm, self.model = comm, model
-        self.X = self.Y = None
-        shape = np.zeros(3, dtype=np.int64)
-        if comm.is_root:
-            Xd, Yd, _ = model.prepare(X, y)
-            self.X = np.asarray(model.backend.adapter.to_host(Xd), dtype=np.float64)
-            self.Y = np.asarray(model.backend.adapter.to_host(Yd), dtype=np.float64)
-            shape[:] = (self.X.shape[0], self.X.shape[1], self.Y.shape[1])
-        if comm.size > 1:
-            comm.comm.Bcast(shape, root=0)
-        self.n, self.d, self.k = (int(v) for v in shape)
+    Rank 0 holds the host copies ``source = (X (n, d), Y (n, k))`` (float64; None elsewhere).
+    Each epoch every rank receives its rows of every batch of the epoch's order (one
+    ``Scatterv`` each for ``X`` and ``Y``); its part of batch ``[s, e)`` is the contiguous
+    shard :func:`shard` gives. Each batch's gradient hook weights the rank's gradient by its
+    share of the batch and all-reduces it, so every rank applies the batch's mean gradient.
+    Records, validation and the finite checks are summed over the ranks, so every rank
+    records, stops and recovers alike."""
 
-    def subset(self, idx: np.ndarray) -> _Shards:
-        """Rows ``idx`` (rank 0's data; the same shape on every rank)."""
-        out = _Shards.__new__(_Shards)
-        out.comm, out.model, out.n, out.d, out.k = self.comm, self.model, len(idx), self.d, \
-            self.k
-        out.X = None if self.X is None else self.X[idx]
-        out.Y = None if self.Y is None else self.Y[idx]
-        return out
+    def __init__(self, comm: Communicator, model: Any, source: tuple | None,
+                 dims: tuple[int, int], n: int, batch_size: int, perms: Any) -> None:
+        super().__init__(None, None, None, None, False, batch_size, n, perms, local=False)
+        self.comm, self.model, self.source, self.dims = comm, model, source, dims
+        self._kept: tuple | None = None  # this rank's rows of unshuffled epochs
+
+    def begin(self, model: Any) -> None:
+        """Nothing is shared by every epoch before the first is received."""
+
+    def epoch(self, model: Any) -> tuple[Any, Iterator[tuple[Array, Array, Array | None, Any]]]:
+        order = np.arange(self.n) if self.perms is None else next(self.perms)
+        return order, self.batches(model, order)
+
+    def batches(self, model: Any, order: Any, at: Any = None
+                ) -> Iterator[tuple[Array, Array, Array | None, Any]]:
+        """This rank's rows of each batch of ``order``, and the batch's all-reduce hook."""
+        size, rank = self.comm.size, self.comm.rank
+        bounds = [[shard(s, e, r, size) for s, e in self.spans] for r in range(size)]
+        if self._kept is None or self.perms is not None:  # receive the epoch's rows
+            parts = [np.concatenate([order[lo:hi] for lo, hi in b]) for b in bounds]
+            Xr, Yr = self.receive(parts)
+            head = model.arch.head
+            truth = head.truth(Yr, None, model.xp) if head.is_classifier else None
+            self._kept = (Xr, Yr, truth)
+        Xr, Yr, truth = self._kept
+        offset = 0
+        for (s, e), (lo, hi) in zip(self.spans, bounds[rank]):
+            count = hi - lo
+            rows = slice(offset, offset + count)
+            offset += count
+            yield (Xr[rows, ...], Yr[rows, ...], None if truth is None else truth[rows, ...],
+                   self._hook(count, e - s))
+
+    def _hook(self, count: int, total: int) -> Any:
+        """The batch's gradient hook: a mean loss's gradient weighted by this rank's share of
+        the batch (exactly ``g`` on one rank), a summed loss's as it is, then summed over the
+        ranks."""
+        comm, backend = self.comm, self.model.backend
+        weight = None if self.model.arch.head.summed else count / float(total)
+        return lambda g: comm.allreduce_sum(g if weight is None else g * weight, backend)
 
     def receive(self, parts: list[np.ndarray]) -> tuple[Array, Array]:
-        """This rank's rows ``parts[rank]`` as device arrays of the model's dtype."""
-        Xr = self.comm.scatter_rows(self.X, parts, self.d)
-        Yr = self.comm.scatter_rows(self.Y, parts, self.k)
+        """This rank's rows ``parts[rank]`` of rank 0's data, as device arrays of the
+        model's dtype."""
+        X, Y = (None, None) if self.source is None else self.source
+        d, k = self.dims
+        Xr = self.comm.scatter_rows(X, parts, d)
+        Yr = self.comm.scatter_rows(Y, parts, k)
         be, dtype = self.model.backend, self.model.dtype
         return be.from_host(Xr, dtype), be.from_host(Yr, dtype)
 
+    def reduce(self, values: Array) -> np.ndarray:
+        return np.asarray(self.comm.sum_floats(host_floats(values).tolist()))
 
-def _evaluate(model: Any, X: Array, Y: Array) -> tuple[float, float]:
-    """``(summed loss, hits)`` of the model on this rank's rows (zeros for none)."""
-    if X.shape[0] == 0:
-        return 0.0, 0.0
-    xp, arch, head = model.xp, model.arch, model.arch.head
-    _, cache = network.forward(model.params, X, arch, xp)
-    value = float(network.loss_value(cache, Y, arch, xp))
-    hits = float(head.hits(cache.output, Y, None, xp)) if head.is_classifier else 0.0
-    return (value if head.summed else value * X.shape[0]), hits
+    def agree(self, flag: bool) -> bool:
+        return self.comm.sum_floats([0.0 if flag else 1.0])[0] == 0.0
+
+    def validate(self, model: Any) -> dict[str, float]:
+        """The validation metrics over every rank's part of the validation rows."""
+        Xv, Yv, n_val = self.val
+        xp, head = model.xp, model.arch.head
+        sums = [0.0, 0.0]
+        if Xv.shape[0]:
+            out, cache = network.forward(model.params, Xv, model.arch, xp)
+            sums[0] = float(xp.sum(head.rows(cache.pre[-1], out, Yv, xp)))
+            if head.is_classifier:
+                sums[1] = float(head.hits(out, Yv, None, xp))
+        total, hits = self.comm.sum_floats(sums)
+        logs = {"val_loss": total / (1 if head.summed else n_val)}
+        if head.is_classifier:
+            logs["val_accuracy"] = hits / n_val
+        return logs
+
+    def finite_on_training(self, model: Any) -> bool:
+        """Whether this rank's outputs and summed loss on its rows of the training data are
+        finite (the caller agrees over the ranks)."""
+        xp, head = model.xp, model.arch.head
+        total = 0.0
+        for Xb, Yb, _, _ in self.batches(model, np.arange(self.n)):
+            out, cache = network.forward(model.params, Xb, model.arch, xp)
+            if not bool(xp.all(xp.isfinite(out))):
+                return False
+            total += float(xp.sum(head.rows(cache.pre[-1], out, Yb, xp)))
+        if self.perms is not None:
+            self._kept = None
+        return math.isfinite(total)
+
+
+def describe_model(model: Any) -> dict[str, str]:
+    """What every rank's model must share: layer sizes, activations, loss, bias, dtype."""
+    return {"layer sizes": repr(list(model.arch.sizes)),
+            "activations": repr([a.name for a in model.arch.activations]),
+            "loss": repr(model.arch.head.loss.name), "bias": repr(model.arch.bias),
+            "dtype": dtype_name(model.params.buffer.dtype, model.xp)}
+
+
+def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, Any]
+           ) -> tuple[FitConfig, dict[str, Any]]:
+    """Every rank validates its options (and rank 0 its data) and the ranks compare what
+    they must share, in one collective: any rank's error, or any difference, is the same
+    one-line ``ValueError`` on every rank (never a hang). Returns the configuration and rank
+    0's data (host arrays there, shapes everywhere)."""
+    mine: dict[str, Any] = {}
+    try:
+        if not comm.is_root and options["validation_data"] is None \
+                and not options["validation_split"]:
+            options = dict(options, validation_data=(None, None))  # rank 0's, if any
+        config = FitConfig(**options)
+        mine = {**describe_model(model), **config.describe()}
+        mine.pop("validation_data")
+        if comm.is_root:
+            mine["data"] = _root_data(model, X, y, config)
+    except Exception as e:  # any rank's error ends every rank (below), never a hang
+        mine = {"error": f"{type(e).__name__}: {e}"}
+    everyone = comm.allgather(mine)
+    for rank, theirs in enumerate(everyone):
+        if "error" in theirs:
+            raise ValueError(f"fit_distributed: rank {rank} of {comm.size} refused to "
+                             f"start: {theirs['error']}")
+    for key in everyone[0]:
+        if key != "data" and len({str(d.get(key)) for d in everyone}) > 1:
+            values = ", ".join(f"rank {r}: {d.get(key)}" for r, d in enumerate(everyone))
+            raise ValueError(f"fit_distributed: the ranks disagree on {key} ({values}); "
+                             "every rank must build the same model and options")
+    data = everyone[0]["data"]
+    if not comm.is_root:
+        data = {k: v for k, v in data.items() if k in ("n", "d", "k", "n_val")}
+    return config, data
+
+
+def _root_data(model: Any, X: Any, y: Any, config: FitConfig) -> dict[str, Any]:
+    """Rank 0's training (and validation) data checked and as float64 host copies; only the
+    shapes travel to the other ranks (the rows go with each epoch)."""
+    if y is None:
+        raise ValueError("y: fit needs targets (class labels or values), got None")
+    Xd, Yd, _ = model.prepare(X, y)
+    host = model.backend.adapter.to_host
+    Xh, Yh = (np.asarray(host(a), dtype=np.float64) for a in (Xd, Yd))
+    out = {"n": Xh.shape[0], "d": Xh.shape[1], "k": Yh.shape[1], "n_val": 0}
+    if config.validation_data is not None:
+        try:
+            Xv, Yv, _ = model.prepare(*config.validation_data)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"validation_data: {e}") from None
+        out["val"] = tuple(np.asarray(host(a), dtype=np.float64) for a in (Xv, Yv))
+        out["n_val"] = Xv.shape[0]
+    elif config.validation_split:
+        n = Xh.shape[0]
+        n_val = max(1, round(n * config.validation_split))
+        if n_val >= n:
+            raise ValueError(f"validation_split: leaves no training data ({n} samples)")
+        out["n_val"] = n_val
+    out["X"], out["Y"] = Xh, Yh
+    return out
+
+
+def _shards(comm: Communicator, model: Any, config: FitConfig, data: dict[str, Any]) -> _Shards:
+    """The training shards and this rank's part of the validation rows (received once)."""
+    n, n_val = data["n"], data["n_val"]
+    dims = (data["d"], data["k"])
+    perms = permutation_stream(n, config.seed)
+    source = (data["X"], data["Y"]) if comm.is_root else None
+    val_source = data.get("val")
+    if config.validation_split:  # the same split as fit: the first permutation's head
+        idx = next(perms)
+        if comm.is_root:
+            val_source = tuple(a[idx[:n_val]] for a in source)
+            source = tuple(a[idx[n_val:]] for a in source)
+        n -= n_val
+        perms = permutation_stream(n, None if config.seed is None else config.seed + 1)
+    batch_size = min(n if config.batch_size is None else config.batch_size, n)
+    shards = _Shards(comm, model, source, dims, n, batch_size,
+                     perms if config.shuffle and batch_size < n else None)
+    if n_val:
+        held = _Shards(comm, model, val_source, dims, n_val, n_val, None)
+        Xv, Yv = held.receive([np.arange(*shard(0, n_val, r, comm.size))
+                               for r in range(comm.size)])
+        shards.val = (Xv, Yv, n_val)
+    return shards
 
 
 @on_device
@@ -202,110 +360,33 @@ def fit_distributed(model: Any, X: Any, y: Any, *, comm: Communicator | None = N
                     optimizer: str | Optimizer = "sgd", shuffle: bool = True, seed: int = 0,
                     validation_data: tuple[Any, Any] | None = None,
                     validation_split: float = 0.0, early_stopping: int | None = None,
-                    min_delta: float = 0.0, restore_best: bool = True, verbose: int = 0,
+                    min_delta: float = 0.0, restore_best: bool = True,
+                    schedule: Any = None, clip_norm: float | None = None,
+                    callbacks: Any = (), progress: Any = None, verbose: int = 0,
                     log: Any = print) -> History:
     """Train ``model`` data-parallel over ``comm`` (default: MPI's world) and return the
     :class:`~xprop.train.History` every rank shares; see the module docstring.
 
-    Only rank 0 needs the data: ``X, y`` (and ``validation_data``) may be None elsewhere;
-    each epoch every rank receives just the rows of its shards (one ``Scatterv``).
-    ``batch_size`` is the *global* batch (None: all rows). Validation metrics are reduced
-    over the ranks, so early stopping decides alike everywhere. The other arguments mean
-    what they mean for :func:`xprop.fit`. Only rank 0 logs."""
+    The engine of :func:`xprop.fit` with the all-reduce as each step's gradient hook: every
+    option means what it means there and is checked the same way. Only rank 0 needs the
+    data: ``X, y`` (and ``validation_data``) may be None elsewhere; each epoch every rank
+    receives just the rows of its shards. ``batch_size`` is the *global* batch (None: all
+    rows). Before anything else the ranks compare their models and options in one
+    collective: a difference, or an error on any rank, is a ``ValueError`` on every rank.
+    Validation metrics, records and the finite checks are reduced over the ranks, so every
+    rank stops early, or diverges and recovers, at the same epoch. Only rank 0 logs."""
     comm = world() if comm is None else comm
-    if isinstance(optimizer, Optimizer):
-        opt = optimizer
-    else:
-        opt = get_optimizer(optimizer, lr=0.1 if lr is None else lr)
-    if early_stopping is not None and validation_data is None and not validation_split:
-        raise ValueError("early_stopping: needs validation_data=(X_val, y_val) or "
-                         "validation_split > 0")
-    xp, arch, params, be = model.xp, model.arch, model.params, model.backend
-    head = arch.head
-    params.assign(comm.broadcast(params.buffer, be))
-    data = _Shards(comm, model, X, y)
-    n = data.n
-    perms = permutation_stream(n, seed)
-    val = None
-    if validation_split:
-        n_val = max(1, round(n * float(validation_split)))
-        if n_val >= n:
-            raise ValueError(f"validation_split: leaves no training data ({n} samples)")
-        idx = next(perms)
-        val, data = data.subset(idx[:n_val]), data.subset(idx[n_val:])
-        n = n - n_val
-        perms = permutation_stream(n, None if seed is None else seed + 1)
-    elif validation_data is not None:
-        val = _Shards(comm, model, *(validation_data if comm.is_root else (None, None)))
-    if val is not None:  # fixed contiguous shards, received once
-        Xv, Yv = val.receive([np.arange(*shard(0, val.n, r, comm.size))
-                              for r in range(comm.size)])
-    B = n if batch_size is None else min(int(batch_size), n)
-    starts = list(range(0, n, B))
-    history = History()
-    best, since_best = (math.inf, None), 0
-    parts = None
-    t0 = time.perf_counter()
-    for epoch in range(epochs):
-        order = next(perms) if shuffle and B < n else np.arange(n)
-        if parts is None or (shuffle and B < n):  # this epoch's rows of every rank
-            bounds = [[shard(s, min(s + B, n), r, comm.size) for s in starts]
-                      for r in range(comm.size)]
-            parts = [np.concatenate([order[lo:hi] for lo, hi in b]) for b in bounds]
-            Xr, Yr = data.receive(parts)
-            mine = bounds[comm.rank]
-        offset, records = 0, []
-        for s, (lo, hi) in zip(starts, mine):
-            count, total = hi - lo, min(s + B, n) - s
-            if not count:  # no rows of this batch here: contribute zeros to the sum
-                grad = xp.zeros_like(params.buffer)
-            else:
-                Xb, Yb = Xr[offset:offset + count, ...], Yr[offset:offset + count, ...]
-                offset += count
-                _, cache = network.forward(params, Xb, arch, xp)
-                g = network.backward(params, cache, Yb, arch, xp=xp).buffer
-                # a mean loss: the shard's mean gradient weighted by its share of the batch
-                # (exactly g on one rank); a summed loss: the shard's sum
-                grad = g if head.summed else g * (count / float(total))
-                value = network.loss_value(cache, Yb, arch, xp)
-                records.append(value if head.summed else value * float(count))
-                if head.is_classifier:
-                    records.append(head.hits(cache.output, Yb, None, xp))
-            params.assign(opt.update(params.buffer, comm.allreduce_sum(grad, be), xp))
-        local = [float(v) for v in records]
-        pairs = 2 if head.is_classifier else 1
-        sums = [sum(local[0::pairs]), sum(local[1::pairs]) if pairs == 2 else 0.0]
-        if val is not None:
-            sums += list(_evaluate(model, Xv, Yv))
-        sums = comm.sum_floats(sums)
-        loss = sums[0] / (1 if head.summed else n)
-        if not math.isfinite(loss) or not model.all_finite():
-            raise TrainingDivergedError(
-                f"training diverged: the loss or a parameter became NaN or inf at epoch "
-                f"{epoch + 1} (lr={opt.lr:g}); try a smaller lr", epoch + 1, 0)
-        logs = {"loss": loss}
-        if head.is_classifier:
-            logs["accuracy"] = sums[1] / n
-        if val is not None:
-            logs["val_loss"] = sums[2] / (1 if head.summed else val.n)
-            if head.is_classifier:
-                logs["val_accuracy"] = sums[3] / val.n
-        for key, value in logs.items():
-            getattr(history, key).append(value)
-        history.lr.append(opt.lr)
-        history.time.append(time.perf_counter() - t0)
-        if verbose and comm.is_root and ((epoch + 1) % verbose == 0 or epoch + 1 == epochs):
-            log(f"epoch {epoch + 1:>{len(str(epochs))}d}/{epochs}  " + "  ".join(
-                f"{k} {v:.6g}" for k, v in logs.items()))
-        if early_stopping is not None:
-            if logs["val_loss"] < best[0] - min_delta:
-                best = (logs["val_loss"], xp.asarray(params.buffer, copy=True))
-                history.best_epoch, since_best = epoch + 1, 0
-            else:
-                since_best += 1
-                if since_best >= early_stopping:
-                    history.stopped_early = True
-                    break
-    if early_stopping is not None and restore_best and best[1] is not None:
-        params.assign(best[1])
-    return history
+    options = dict(lr=lr, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   shuffle=shuffle, seed=seed, validation_data=validation_data,
+                   validation_split=validation_split, early_stopping=early_stopping,
+                   min_delta=min_delta, restore_best=restore_best, schedule=schedule,
+                   clip_norm=clip_norm, callbacks=callbacks, verbose=verbose,
+                   progress=progress if comm.is_root else None,
+                   log=log if comm.is_root else _silent, compiled=False)
+    config, data = _start(comm, model, X, y, options)
+    model.params.assign(comm.broadcast(model.params.buffer, model.backend))
+    return run(model, None, None, config, _shards(comm, model, config, data))
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """The log of ranks other than 0."""

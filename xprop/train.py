@@ -1,7 +1,7 @@
 """The training engine: one epoch driver behind :func:`fit`, ``MLP.fit``,
 :func:`xprop.distributed.fit_distributed` and ``xprop train``.
 
-A fit is a validated :class:`~xprop.config.FitConfig`, prepared data (:class:`_Data`: checked
+A fit is a validated :class:`~xprop.config.FitConfig`, prepared data (:class:`TrainingData`: checked
 and moved to the model's device once) and the driver (:class:`_Run`), which trains chunks of
 epochs and, between chunks, owns everything that is not a step: the optimizer's schedule,
 history records, the finite check and divergence recovery, validation, early stopping with
@@ -159,7 +159,7 @@ def fit(
     return run(model, X, y, config)
 
 
-def run(model: Any, X: Any, y: Any, config: FitConfig, data: _Data | None = None) -> History:
+def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None = None) -> History:
     """Train ``model`` as ``config`` says on ``(X, y)``, or on ``data`` already prepared (what
     :func:`xprop.distributed.fit_distributed` passes: its ranks' shards and all-reduce)."""
     opt = config.make_optimizer()
@@ -174,7 +174,7 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: _Data | None = None
         opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
 
 
-def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> _Data:
+def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
     """The training data (and validation data) of a fit on this process, checked and on the
     model's device, with the epochs' seeded host permutations."""
     Xd, Yd, labels, host = _prepare(model, X, y)
@@ -207,7 +207,7 @@ def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> _Data:
     batch_size = min(n if config.batch_size is None else config.batch_size, n)
     truth = model.arch.head.truth(Yd, labels, model.xp) if model.arch.head.is_classifier \
         else None
-    return _Data(Xd, Yd, truth, rows, host, batch_size, n,
+    return TrainingData(Xd, Yd, truth, rows, host, batch_size, n,
                  perms if config.shuffle and batch_size < n else None, val)
 
 
@@ -242,7 +242,7 @@ def _check_host_matrix(X: Any, n_features: int, dtype: Any, xp: Any) -> None:
 
 
 @dataclass
-class _Data:
+class TrainingData:
     """The prepared training data of a fit and how an epoch walks it.
 
     ``X`` is on the model's device, or (``host``) a NumPy memory-mapped array whose batches
@@ -384,7 +384,7 @@ class _Run:
     step strategy, then records, the finite check, validation, early stopping, callbacks and
     progress, the same under every strategy."""
 
-    def __init__(self, model: Any, config: FitConfig, opt: Optimizer, data: _Data) -> None:
+    def __init__(self, model: Any, config: FitConfig, opt: Optimizer, data: TrainingData) -> None:
         self.model, self.config, self.opt, self.data = model, config, opt, data
         self.xp, self.head = model.xp, model.arch.head
         self.lr_at = config.rate_schedule(opt.lr)
@@ -542,7 +542,7 @@ def _progress_line(done: int, epochs: int, logs: dict[str, float]) -> str:
 
 
 def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epochs: range,
-           data: _Data, clip_norm: float | None, t0: float) -> _Chunk:
+           data: TrainingData, clip_norm: float | None, t0: float) -> _Chunk:
     """Train ``epochs`` step by step and return them as a :class:`_Chunk`, the batches'
     outputs kept. Every step writes its gradients into ``data.grads`` (where the namespace
     allows)."""
@@ -569,7 +569,7 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     return chunk
 
 
-def _step(model: Any, opt: Optimizer, data: _Data, Xb: Array, Yb: Array, hook: Any,
+def _step(model: Any, opt: Optimizer, data: TrainingData, Xb: Array, Yb: Array, hook: Any,
           clip_norm: float | None) -> tuple[Array, Array]:
     """One step, eager or replayed from a capture: the batch's ``(logits, outputs)``."""
     if data.step is None:
@@ -597,7 +597,7 @@ class _Capture:
             self.step.sync()
 
 
-def _fast_path(model: Any, opt: Optimizer, data: _Data,
+def _fast_path(model: Any, opt: Optimizer, data: TrainingData,
                config: FitConfig) -> CompiledEpochs | _Capture | None:
     """The step strategy ``config.compiled`` asks for and the model's library offers (None:
     eager steps)."""
@@ -633,7 +633,7 @@ class _Snapshot:
 @dataclass(slots=True)
 class _Epoch:
     """A trained epoch: its 0-based index, learning rate, rows in batch order (a host array,
-    see :meth:`_Data.epoch`; what replaying it needs) and the cumulative time at its end."""
+    see :meth:`TrainingData.epoch`; what replaying it needs) and the cumulative time at its end."""
 
     index: int
     lr: float
@@ -677,11 +677,12 @@ class _Chunk:
     truth: list[Array | None]
 
 
-def _records(model: Any, chunk: _Chunk, data: _Data) -> tuple[list[float], list[float]] | None:
+def _records(model: Any, chunk: _Chunk,
+             data: TrainingData) -> tuple[list[float], list[float]] | None:
     """``(loss, accuracy)`` of each epoch of ``chunk`` from its kept outputs, or None when
     a loss or a parameter is not finite: per-sample losses and hits of all the epochs at once
     on ``(epochs, rows, k)`` stacks, summed per epoch, summed over the processes
-    (:meth:`_Data.reduce`), and one transfer to the host (the only sync)."""
+    (:meth:`TrainingData.reduce`), and one transfer to the host (the only sync)."""
     xp, head, params = model.xp, model.arch.head, model.params
     k = len(chunk.epochs)
 
@@ -714,7 +715,7 @@ class _Recovery:
 
 
 def _recover(model: Any, opt: Optimizer, snapshots: list[_Snapshot], replay: list[_Epoch],
-             data: _Data, clip_norm: float | None) -> _Recovery:
+             data: TrainingData, clip_norm: float | None) -> _Recovery:
     """After a diverged chunk: replay the epochs since the oldest kept snapshot (the previous
     chunk's start), step by step (same batches, same order: deterministic), up to the first
     step whose batch loss or update is not finite. Of the states met on the way, keep the last
@@ -746,7 +747,7 @@ def _recover(model: Any, opt: Optimizer, snapshots: list[_Snapshot], replay: lis
                      "either: check the data")
 
 
-def _replay_epoch(model: Any, opt: Optimizer, data: _Data, ep: _Epoch,
+def _replay_epoch(model: Any, opt: Optimizer, data: TrainingData, ep: _Epoch,
                   clip_norm: float | None, recent: deque) -> int | None:
     """Replay epoch ``ep`` step by step, keeping each finite state in ``recent``; the 1-based
     step whose batch loss or update is not finite (on any process), or None."""
