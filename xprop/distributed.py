@@ -39,6 +39,7 @@ from xprop.backend.host import host_floats
 from xprop.config import FitConfig
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer
+from xprop.step import Batch
 from xprop.train import History, TrainingData, run
 
 Array = Any
@@ -175,19 +176,18 @@ class _Shards(TrainingData):
 
     def __init__(self, comm: Communicator, model: Any, source: tuple | None,
                  dims: tuple[int, int], n: int, batch_size: int, perms: Any) -> None:
-        super().__init__(None, None, None, None, False, batch_size, n, perms, local=False)
+        super().__init__(None, None, None, None, False, batch_size, n, perms, plain=False)
         self.comm, self.model, self.source, self.dims = comm, model, source, dims
         self._kept: tuple | None = None  # this rank's rows of unshuffled epochs
 
     def begin(self, model: Any) -> None:
         """Nothing is shared by every epoch before the first is received."""
 
-    def epoch(self, model: Any) -> tuple[Any, Iterator[tuple[Array, Array, Array | None, Any]]]:
+    def epoch(self, model: Any) -> tuple[Any, Iterator[Batch]]:
         order = np.arange(self.n) if self.perms is None else next(self.perms)
         return order, self.batches(model, order)
 
-    def batches(self, model: Any, order: Any, at: Any = None
-                ) -> Iterator[tuple[Array, Array, Array | None, Any]]:
+    def batches(self, model: Any, order: Any, at: Any = None) -> Iterator[Batch]:
         """This rank's rows of each batch of ``order``, and the batch's all-reduce hook."""
         size, rank = self.comm.size, self.comm.rank
         bounds = [[shard(s, e, r, size) for s, e in self.spans] for r in range(size)]
@@ -203,8 +203,8 @@ class _Shards(TrainingData):
             count = hi - lo
             rows = slice(offset, offset + count)
             offset += count
-            yield (Xr[rows, ...], Yr[rows, ...], None if truth is None else truth[rows, ...],
-                   self._hook(count, e - s))
+            yield Batch(Xr[rows, ...], Yr[rows, ...],
+                        None if truth is None else truth[rows, ...], self._hook(count, e - s))
 
     def _hook(self, count: int, total: int) -> Any:
         """The batch's gradient hook: a mean loss's gradient weighted by this rank's share of
@@ -212,7 +212,7 @@ class _Shards(TrainingData):
         ranks."""
         comm, backend = self.comm, self.model.backend
         weight = None if self.model.arch.head.summed else count / float(total)
-        return lambda g: comm.allreduce_sum(g if weight is None else g * weight, backend)
+        return lambda g, cache: comm.allreduce_sum(g if weight is None else g * weight, backend)
 
     def receive(self, parts: list[np.ndarray]) -> tuple[Array, Array]:
         """This rank's rows ``parts[rank]`` of rank 0's data, as device arrays of the
@@ -251,7 +251,7 @@ class _Shards(TrainingData):
         finite (the caller agrees over the ranks)."""
         xp, head = model.xp, model.arch.head
         total = 0.0
-        for Xb, Yb, _, _ in self.batches(model, np.arange(self.n)):
+        for Xb, Yb, *_ in self.batches(model, np.arange(self.n)):
             out, cache = network.forward(model.params, Xb, model.arch, xp)
             if not bool(xp.all(xp.isfinite(out))):
                 return False

@@ -28,6 +28,8 @@ __all__ = [
     "Adam",
     "AdamW",
     "Optimizer",
+    "SklearnAdam",
+    "SklearnSGD",
     "clip_grad_norm",
     "clip_scale",
     "get_optimizer",
@@ -234,6 +236,73 @@ class AdamW(Adam):
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.01) -> None:
         super().__init__(lr, betas, eps, weight_decay)
+
+
+class SklearnSGD(Optimizer):
+    """scikit-learn's ``SGDOptimizer`` on the flat buffer, bit for bit: ``v = mu v - lr g``
+    (``v = 0`` before the first step), then ``p += mu v - lr g`` with Nesterov's momentum,
+    else ``p += v``. The estimators change ``lr`` between epochs (``invscaling``,
+    ``adaptive``)."""
+
+    def __init__(self, lr: float = 0.001, momentum: float = 0.9, nesterov: bool = True) -> None:
+        super().__init__(lr)
+        self.momentum = float(momentum)  # in [0, 1], checked by the estimator
+        self.nesterov = bool(nesterov)
+        self._velocity: Array | None = None
+
+    def arrays(self) -> tuple[Array | None, ...]:
+        return (self._velocity,)
+
+    def set_arrays(self, arrays: tuple[Array, ...]) -> None:
+        (self._velocity,) = arrays
+
+    def apply(self, p: Array, g: Array, arrays: tuple, coeffs: tuple,
+              xp: Any) -> tuple[Array, tuple]:
+        (lr,) = coeffs
+        (v,) = arrays
+        v = self.momentum * (xp.zeros_like(g) if v is None else v) - lr * g
+        step = self.momentum * v - lr * g if self.nesterov else v
+        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
+        return ops.sub_scaled(p, -1.0, step, xp), (v,)  # p - (-1) step: p + step exactly
+
+
+class SklearnAdam(Optimizer):
+    """scikit-learn's ``AdamOptimizer`` on the flat buffer, bit for bit:
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``, ``p += -lr_t m / (sqrt(v) + eps)`` (no bias
+    correction of ``v`` inside the root, unlike :class:`Adam`)."""
+
+    stepwise = True
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        super().__init__(lr)
+        self.betas = (_check_fraction(betas[0], "beta_1"), _check_fraction(betas[1], "beta_2"))
+        self.eps = check_positive(eps, "epsilon")
+        self._m: Array | None = None
+        self._v: Array | None = None
+
+    def coefficients(self) -> tuple[float, ...]:
+        """``(lr_t,)``, as scikit-learn computes it on the host."""
+        b1, b2 = self.betas
+        return (self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t),)
+
+    def arrays(self) -> tuple[Array | None, ...]:
+        return self._m, self._v
+
+    def set_arrays(self, arrays: tuple[Array, ...]) -> None:
+        self._m, self._v = arrays
+
+    def apply(self, p: Array, g: Array, arrays: tuple, coeffs: tuple,
+              xp: Any) -> tuple[Array, tuple]:
+        b1, b2 = self.betas
+        (lr_t,) = coeffs
+        m, v = (xp.zeros_like(g), xp.zeros_like(g)) if arrays[0] is None else arrays
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * (g * g)
+        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
+        step = -lr_t * m / (xp.sqrt(v) + self.eps)  # scikit-learn's order of operations
+        return ops.sub_scaled(p, -1.0, step, xp), (m, v)
 
 
 #: the ``_update`` methods that go through ``apply`` (see Optimizer.pure)

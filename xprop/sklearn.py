@@ -70,10 +70,12 @@ from xprop.backend import (
     resolve_backend,
     to_numpy,
 )
+from xprop.config import FitConfig
 from xprop.lbfgs import minimize_lbfgs
 from xprop.mlp import MLP
-from xprop.optimizers import Optimizer
-from xprop.sk_solvers import AdamSolver, OptimizerSolver, SGDSolver
+from xprop.optimizers import Optimizer, SklearnAdam, SklearnSGD
+from xprop.step import Batch
+from xprop.train import TrainingData, TrainingDivergedError, run
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -119,6 +121,57 @@ class _Samples:
 
     def dense(self) -> Any:
         return self.rows(0, self.n)
+
+
+class _SklearnEpochs(TrainingData):
+    """scikit-learn's epochs on xprop's engine (the estimators' :class:`TrainingData`): rows
+    shuffled by ``sklearn.utils.shuffle`` with the estimator's random state (each epoch
+    shuffles the last epoch's order, as scikit-learn does, whatever the batch size), sample
+    weights in each batch's backward pass, and each batch's gradient hook adding the L2 term
+    of ``alpha`` and recording the batch's loss as scikit-learn reports it."""
+
+    def __init__(self, model: MLP, X: _Samples, Y: Any, sw: Any, batch_size: int,
+                 random_state: np.random.RandomState | None, loss: Any) -> None:
+        """``random_state``: None without shuffling; ``loss(cache, Y, sw, g) -> (value, g)``:
+        scikit-learn's loss of a batch and its gradient (see ``_BaseMLP._penalized``)."""
+        head, sparse = model.arch.head, _is_sparse(X.X)
+        truth = head.truth(Y, None, model.xp) if head.is_classifier else None
+        shuffles = None if random_state is None else self._shuffles(X.n, random_state)
+        super().__init__(X.X, Y, truth, None, sparse, batch_size, X.n, shuffles, plain=False)
+        self.model, self.sw, self.loss = model, sw, loss
+        self.losses: list[Any] = []  # each batch's loss times its size, this epoch
+
+    @staticmethod
+    def _shuffles(n: int, random_state: np.random.RandomState) -> Any:
+        idx = np.arange(n)
+        while True:
+            idx = sk_shuffle(idx, random_state=random_state)
+            yield idx
+
+    def batches(self, model: Any, order: Any, at: Any = None) -> Any:
+        xp = model.xp
+        if order is not None and at is None:
+            at = model.backend.from_host(order)
+        for batch, (s, e) in zip(super().batches(model, order, at), self.spans):
+            sw = None if self.sw is None else (
+                self.sw[s:e] if order is None else xp.take(self.sw, at[s:e], axis=0))
+            weights = None if sw is None else sw * (float(e - s) / xp.sum(sw))
+            yield Batch(batch.X, batch.Y, batch.truth, self._hook(batch.Y, sw), weights)
+
+    def _hook(self, Y: Any, sw: Any) -> Any:
+        def hook(g: Any, cache: Any) -> Any:
+            value, g = self.loss(cache, Y, sw, g)
+            self.losses.append(value * float(Y.shape[0]))
+            return g
+
+        return hook
+
+    def epoch_loss(self) -> float:
+        """The loss of the epoch's batches as scikit-learn reports it (one read)."""
+        xp = self.model.xp
+        loss = float(xp.sum(xp.stack(self.losses))) / self.n
+        self.losses.clear()
+        return loss
 
 
 def _stochastic_solver(estimator: Any) -> bool:
@@ -309,13 +362,14 @@ class _BaseMLP(BaseEstimator):
     def _hidden_activation(self) -> str:
         return _SK_ACTIVATIONS.get(self.activation, self.activation)
 
-    def _make_solver(self) -> SGDSolver | AdamSolver | OptimizerSolver:
+    def _make_solver(self) -> Optimizer:
+        """``solver``'s update rule as an optimizer on the flat buffer (scikit-learn's, bit for
+        bit), or a copy of the ``optimizer`` given (never train the parameter itself)."""
         if self.optimizer is not None:
-            return OptimizerSolver(copy.deepcopy(self.optimizer))  # never train the parameter
+            return copy.deepcopy(self.optimizer)
         if self.solver == "sgd":
-            return SGDSolver(self.learning_rate_init, self.learning_rate, self.momentum,
-                             self.nesterovs_momentum, self.power_t)
-        return AdamSolver(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+            return SklearnSGD(self.learning_rate_init, self.momentum, self.nesterovs_momentum)
+        return SklearnAdam(self.learning_rate_init, (self.beta_1, self.beta_2), self.epsilon)
 
     def _resolve_backend(self, X: Any) -> Backend:
         """The backend of a new model: ``backend``/``device``, or the arrays' own when
@@ -422,23 +476,30 @@ class _BaseMLP(BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
 
-    def _objective(self, X: Any, Y: Any, sw: Any, grads: Any, per_output: float,
+    def _objective(self, X: Any, Y: Any, sw: Any, per_output: float,
                    mask: Any) -> tuple[Any, Any]:
         """``(loss, gradient buffer)`` of the network on ``(X, Y)`` as scikit-learn's
-        ``_backprop`` defines them: the data loss (weighted mean with ``sw``) divided by
-        ``per_output``, plus ``alpha / 2 |W|^2 / sum(w)`` (``n`` without weights) on the
-        weights; the gradient is written into ``grads`` where it can be."""
+        ``_backprop`` defines them (see :meth:`_penalized`)."""
         model = self.model_
         xp, arch, params = model.xp, model.arch, model.params
         _, cache = network.forward(params, X, arch, xp)
+        weights = None if sw is None else sw * (float(X.shape[0]) / xp.sum(sw))
+        g = network.backward(params, cache, Y, arch, xp=xp, row_weights=weights).buffer
+        return self._penalized(cache, Y, sw, g, per_output, mask)
+
+    def _penalized(self, cache: Any, Y: Any, sw: Any, g: Any, per_output: float,
+                   mask: Any) -> tuple[Any, Any]:
+        """scikit-learn's loss of a forward pass and its gradient ``g`` (weighted by ``sw``
+        already): the data loss (weighted mean with ``sw``) divided by ``per_output``, plus
+        ``alpha / 2 |W|^2 / sum(w)`` (``n`` without weights) on the weights, whose gradient
+        ``alpha W / sum(w)`` is added to ``g``."""
+        model = self.model_
+        xp, arch, params = model.xp, model.arch, model.params
         if sw is None:
-            denom = float(X.shape[0])
-            g = network.backward(params, cache, Y, arch, out=grads, xp=xp).buffer
+            denom = float(Y.shape[0])
             value = network.loss_value(cache, Y, arch, xp)
         else:
             denom = xp.sum(sw)
-            g = network.backward(params, cache, Y, arch, out=grads, xp=xp,
-                                 row_weights=sw * (float(X.shape[0]) / denom)).buffer
             value = xp.sum(arch.head.rows(cache.pre[-1], cache.output, Y, xp) * sw) / denom
         value = value / per_output
         if mask is not None:
@@ -459,7 +520,7 @@ class _BaseMLP(BaseEstimator):
 
         def fg(buffer: Any) -> tuple[float, Any]:
             params.assign(buffer)
-            value, g = self._objective(X, Y, sw, None, 1.0, mask)
+            value, g = self._objective(X, Y, sw, 1.0, mask)
             return float(value), g
 
         result = minimize_lbfgs(fg, xp.asarray(params.buffer, copy=True), xp=xp,
@@ -467,7 +528,7 @@ class _BaseMLP(BaseEstimator):
                                 gtol=float(self.tol))
         params.assign(result.x)
         self.n_iter_ = result.n_iter
-        self.loss_ = float(self._objective(X, Y, sw, None, self._per_output(), mask)[0])
+        self.loss_ = float(self._objective(X, Y, sw, self._per_output(), mask)[0])
         if not result.converged:
             warnings.warn(
                 f"lbfgs failed to converge after {result.n_iter} iteration(s): "
@@ -481,43 +542,31 @@ class _BaseMLP(BaseEstimator):
     def _fit_solver(self, X: Any, Y: Any, sw: Any, stratify: np.ndarray | None,
                     incremental: bool) -> None:
         """Train with ``solver`` on device arrays, then refuse non-finite weights."""
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X.dense(), Y, sw)
-        else:
-            self._fit_stochastic(X, Y, sw, stratify, incremental)
-        if not self.model_.all_finite():
+        diverged = False
+        try:
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X.dense(), Y, sw)
+            else:
+                self._fit_stochastic(X, Y, sw, stratify, incremental)
+        except TrainingDivergedError:  # the model keeps its last finite parameters
+            diverged = True
+        if diverged or not self.model_.all_finite():
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
 
     def _fit_stochastic(self, X: Any, Y: Any, sw: Any, stratify: np.ndarray | None,
                         incremental: bool) -> None:
         """scikit-learn's ``_fit_stochastic`` (same order of random draws, same stopping
-        rules, same messages) on device targets ``Y`` of shape ``(n, n_outputs_)``, through
-        xprop's core: one forward and backward per batch, L2 ``alpha`` on the weights divided
-        by the batch size (or its weight), one update of the flat buffer."""
-        model = self.model_
-        xp, be, params = model.xp, model.backend, model.params
+        rules, same messages) on xprop's training engine: :class:`_SklearnEpochs` gives the
+        batches (scikit-learn's shuffles, sample weights, L2 ``alpha`` and the loss it
+        reports), the solver is an optimizer on the flat buffer and the stopping rules run
+        after every epoch (:meth:`_epoch_end`)."""
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_solver()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        early = bool(self.early_stopping)
-        n_all = X.n
-        if early:
-            train_idx, val_idx = train_test_split(
-                np.arange(n_all), random_state=self._random_state,
-                test_size=self.validation_fraction, stratify=stratify)
-            if val_idx.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase "
-                                 "'validation_fraction' or the size of your dataset.")
-            tr, va = be.from_host(train_idx), be.from_host(val_idx)
-            X_train, Y_train = X.take(train_idx), xp.take(Y, tr, axis=0)
-            sw_train = None if sw is None else xp.take(sw, tr, axis=0)
-            val = (X.take(val_idx).dense(), _host(xp.take(Y, va, axis=0)),
-                   None if sw is None else _host(xp.take(sw, va, axis=0)))
-        else:
-            X_train, Y_train, sw_train, val = X, Y, sw, None
-        n = X_train.n
+        train, val = self._split(X, Y, sw, stratify)
+        n = train[0].n
         if self.batch_size == "auto":
             batch = min(200, n)
         else:
@@ -525,53 +574,86 @@ class _BaseMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                               "going to be clipped", stacklevel=3)
             batch = int(np.clip(self.batch_size, 1, n))
-        mask = _weight_mask(model) if self.alpha else None
-        grads = params.copy() if be.mutable else None  # one gradient buffer, reused
+        mask = _weight_mask(self.model_) if self.alpha else None
         per_output = self._per_output()
-        sample_idx = np.arange(n)
+        self._epochs = _SklearnEpochs(
+            self.model_, *train, batch, self._random_state if self.shuffle else None,
+            lambda cache, Y, sw, g: self._penalized(cache, Y, sw, g, per_output, mask))
+        config = FitConfig(epochs=1 if incremental else int(self.max_iter), batch_size=batch,
+                           optimizer=self._optimizer, shuffle=bool(self.shuffle), seed=None,
+                           callbacks=[lambda epoch, logs, model: self._epoch_end(val)])
         self.n_iter_ = 0
         try:
-            for _ in range(int(self.max_iter)):
-                Xe, Ye, swe = X_train, Y_train, sw_train
-                if self.shuffle:
-                    sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
-                    order = be.from_host(sample_idx)
-                    Xe, Ye = X_train.take(sample_idx), xp.take(Y_train, order, axis=0)
-                    swe = None if sw_train is None else xp.take(sw_train, order, axis=0)
-                losses = []
-                for s in range(0, n, batch):
-                    e = min(s + batch, n)
-                    value, g = self._objective(
-                        Xe.rows(s, e), Ye[s:e, ...], None if swe is None else swe[s:e],
-                        grads, per_output, mask)
-                    losses.append(value * float(e - s))
-                    params.assign(self._optimizer.step(params.buffer, g, xp, be.mutable))
-                self.n_iter_ += 1
-                self.loss_ = float(xp.sum(xp.stack(losses))) / n  # one sync per epoch
-                self.t_ += n
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                self._update_no_improvement_count(early, val)
-                self._optimizer.iteration_ends(self.t_)
-                if self._no_improvement_count > self.n_iter_no_change:
-                    what = "Validation score" if early else "Training loss"
-                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
-                           f"{self.n_iter_no_change} consecutive epochs.")
-                    if self._optimizer.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
-                        "and the optimization hasn't converged yet.", ConvergenceWarning,
-                        stacklevel=3)
+            run(self.model_, None, None, config, self._epochs)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)
-        if early:
-            params.assign(self._best_buffer)
+        finally:
+            del self._epochs
+        if self.early_stopping:
+            self.model_.params.assign(self._best_buffer)
+
+    def _split(self, X: Any, Y: Any, sw: Any, stratify: np.ndarray | None) -> tuple:
+        """``((X, Y, sw) of training, (X, Y, sw) of validation or None)``: scikit-learn's
+        early-stopping split (``train_test_split`` with ``random_state``), the validation
+        part on the host."""
+        if not self.early_stopping:
+            return (X, Y, sw), None
+        be, xp = self.model_.backend, self.model_.xp
+        train_idx, val_idx = train_test_split(
+            np.arange(X.n), random_state=self._random_state,
+            test_size=self.validation_fraction, stratify=stratify)
+        if val_idx.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase "
+                             "'validation_fraction' or the size of your dataset.")
+        tr, va = be.from_host(train_idx), be.from_host(val_idx)
+        train = (X.take(train_idx), xp.take(Y, tr, axis=0),
+                 None if sw is None else xp.take(sw, tr, axis=0))
+        val = (X.take(val_idx).dense(), _host(xp.take(Y, va, axis=0)),
+               None if sw is None else _host(xp.take(sw, va, axis=0)))
+        return train, val
+
+    def _epoch_end(self, val: tuple[Any, Any, Any] | None) -> bool:
+        """scikit-learn's bookkeeping after an epoch: the loss it reports, ``t_``, the curves,
+        the no-improvement count, the solver's schedule and stopping; True to stop."""
+        epochs = self._epochs
+        self.n_iter_ += 1
+        self.loss_ = epochs.epoch_loss()
+        self.t_ += epochs.n
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+        self._update_no_improvement_count(val is not None, val)
+        if isinstance(self._optimizer, SklearnSGD) and self.learning_rate == "invscaling":
+            self._optimizer.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+        if self._no_improvement_count > self.n_iter_no_change:
+            what = "Validation score" if val is not None else "Training loss"
+            msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                   f"{self.n_iter_no_change} consecutive epochs.")
+            if self._trigger_stopping(msg):
+                return True
+            self._no_improvement_count = 0
+        if self.n_iter_ == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                          "and the optimization hasn't converged yet.", ConvergenceWarning,
+                          stacklevel=5)
+        return False
+
+    def _trigger_stopping(self, msg: str) -> bool:
+        """scikit-learn's ``trigger_stopping``: ``adaptive`` SGD divides its rate by 5 (and
+        stops below 1e-6), everything else stops."""
+        opt = self._optimizer
+        if not (isinstance(opt, SklearnSGD) and self.learning_rate == "adaptive"):
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if opt.lr <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        opt.lr /= 5.0
+        if self.verbose:
+            print(msg + f" Setting learning rate to {opt.lr:f}")
+        return False
 
     def _update_no_improvement_count(self, early: bool, val: tuple[Any, Any] | None) -> None:
         if early:

@@ -9,7 +9,7 @@ optimizer (``update`` eagerly, the pure ``apply`` when compiled or captured).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from xprop import network
 from xprop.optimizers import Optimizer, clip_scale
@@ -17,21 +17,40 @@ from xprop.params import Params
 
 Array = Any
 
-__all__ = ["gradient", "train_step"]
+__all__ = ["Batch", "Hook", "gradient", "train_step"]
+
+
+class Batch(NamedTuple):
+    """One batch of a training epoch on the model's device: inputs ``X`` ``(n, d)``, targets
+    ``Y`` ``(n, k)``, ``truth`` (what accuracy compares with; classifiers), the batch's
+    gradient ``hook`` and per-sample loss ``weights`` ``(n,)`` (None: none)."""
+
+    X: Array
+    Y: Array
+    truth: Array | None = None
+    hook: Hook | None = None
+    weights: Array | None = None
+
+
+#: ``hook(g, cache) -> g``: what a training loop does to a batch's flat gradient between
+#: backward and the update (an all-reduce, an L2 term, recording a loss of its own)
+Hook = Callable[[Array, network.Cache], Array]
 
 
 def gradient(params: Params, X: Array, Y: Array, arch: network.Architecture, xp: Any,
              clip_norm: float | None = None, out: Params | None = None,
-             hook: Callable[[Array], Array] | None = None) -> tuple[network.Cache, Array]:
+             hook: Hook | None = None,
+             weights: Array | None = None) -> tuple[network.Cache, Array]:
     """``(cache, g)``: the forward cache on ``X`` and the flat gradient buffer of the loss
-    against ``Y``, passed through ``hook`` (``g -> g``) when given, then scaled by
-    ``min(1, clip_norm / ||g||)`` when ``clip_norm`` is given. ``out``: a gradient buffer to
-    write into (see :func:`xprop.network.backward`)."""
+    against ``Y`` (each sample's term times ``weights``, when given: see
+    :func:`xprop.network.backward`'s ``row_weights``), passed through ``hook`` when given,
+    then scaled by ``min(1, clip_norm / ||g||)`` when ``clip_norm`` is given. ``out``: a
+    gradient buffer to write into."""
     _, cache = network.forward(params, X, arch, xp)
-    grads = network.backward(params, cache, Y, arch, out=out, xp=xp)
+    grads = network.backward(params, cache, Y, arch, out=out, row_weights=weights, xp=xp)
     g = grads.buffer
     if hook is not None:
-        g = hook(g)
+        g = hook(g, cache)
     if clip_norm is not None:
         views = list(grads.values()) if hook is None else list(
             Params.wrap(arch.layout, g, xp).values())
@@ -41,12 +60,12 @@ def gradient(params: Params, X: Array, Y: Array, arch: network.Architecture, xp:
 
 def train_step(model: Any, X: Array, Y: Array, optimizer: Optimizer,
                clip_norm: float | None = None, grads: Params | None = None,
-               hook: Callable[[Array], Array] | None = None) -> network.Cache:
+               hook: Hook | None = None, weights: Array | None = None) -> network.Cache:
     """One forward/backward/update on prepared data (model dtype and device, ``(n, k)``
     targets). Returns the forward cache (its output is the pre-update prediction).
     ``grads``: a gradient buffer to reuse (see :func:`xprop.network.backward`'s ``out``);
-    ``hook``: see :func:`gradient`."""
+    ``hook``, ``weights``: see :func:`gradient`."""
     params, xp = model.params, model.xp
-    cache, g = gradient(params, X, Y, model.arch, xp, clip_norm, grads, hook)
+    cache, g = gradient(params, X, Y, model.arch, xp, clip_norm, grads, hook, weights)
     params.assign(optimizer.update(params.buffer, g, xp))
     return cache

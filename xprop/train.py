@@ -46,7 +46,7 @@ from xprop.config import FitConfig
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer
 from xprop.params import Params
-from xprop.step import train_step
+from xprop.step import Batch, train_step
 
 Array = Any
 
@@ -171,7 +171,8 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
             data = prepare_data(model, X, y, config)
         return _Run(model, config, opt, data).train()
     finally:
-        opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
+        if config.schedule is not None:
+            opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
 
 
 def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
@@ -269,7 +270,8 @@ class TrainingData:
     grads: Params | None = None  # the gradient buffer every step writes into (None for
     # immutable arrays, which are never written into)
     step: Any = None  # a _Capture when steps are replayed from a capture
-    local: bool = True  # False: steps need the other ranks (no compiled or captured chunks)
+    plain: bool = True  # steps are forward, backward, update (no hooks, no weights): the
+    # compiled and captured strategies apply
 
     def __post_init__(self) -> None:
         self.starts = list(range(0, self.n, self.batch_size))
@@ -282,9 +284,9 @@ class TrainingData:
         if self.perms is None and self.rows is not None:
             self._fixed = (self.rows, model.backend.from_host(self.rows))
         elif self.perms is None and not self.host:
-            self._same = [(*self._batch(model, None, None, s, e), None) for s, e in self.spans]
+            self._same = list(self.batches(model, None))
 
-    def epoch(self, model: Any) -> tuple[Any, Iterator[tuple[Array, Array, Array | None, Any]]]:
+    def epoch(self, model: Any) -> tuple[Any, Iterator[Batch]]:
         """The next epoch's rows in batch order (a host array; None when the batches are the
         contiguous slices of the data) and its batches."""
         if self._same is not None:
@@ -296,14 +298,13 @@ class TrainingData:
             order = self.rows[order]
         return order, self.batches(model, order)
 
-    def batches(self, model: Any, order: Any, at: Array | None = None
-                ) -> Iterator[tuple[Array, Array, Array | None, Any]]:
-        """``(X_b, Y_b, truth_b, hook)`` for each batch of an epoch whose rows come in
-        ``order`` (``at``: the same on the device); ``hook`` is the batch's gradient hook."""
+    def batches(self, model: Any, order: Any, at: Array | None = None) -> Iterator[Batch]:
+        """The :class:`~xprop.step.Batch` es of an epoch whose rows come in ``order``
+        (``at``: the same on the device)."""
         if order is not None and at is None:
             at = model.backend.from_host(order)
         for s, e in self.spans:
-            yield (*self._batch(model, order, at, s, e), None)
+            yield Batch(*self._batch(model, order, at, s, e))
 
     def _batch(self, model: Any, order: Any, at: Array | None, s: int,
                e: int) -> tuple[Array, Array, Array | None]:
@@ -356,7 +357,7 @@ class TrainingData:
                 return _finite_on(model, self.X, self.Y)
             return _finite_on(model, xp.take(self.X, at, axis=0), xp.take(self.Y, at, axis=0))
         total = None
-        for Xb, Yb, _, _ in self.batches(model, self.rows, at):
+        for Xb, Yb, *_ in self.batches(model, self.rows, at):
             out, cache = network.forward(model.params, Xb, model.arch, xp)
             if not bool(xp.all(xp.isfinite(out))):
                 return False
@@ -554,14 +555,14 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
                 if lr != opt.lr:  # a schedule's new rate (the first is the checked base rate)
                     opt.lr = V.check_positive(lr, f"schedule({epoch})")
             order, batches = data.epoch(model)
-            for Xb, Yb, Tb, hook in batches:
-                logits, outputs = _step(model, opt, data, Xb, Yb, hook, clip_norm)
+            for batch in batches:
+                logits, outputs = _step(model, opt, data, batch, clip_norm)
                 chunk.logits.append(logits)
                 chunk.outputs.append(outputs)
                 if order is not None:  # the records need the gathered targets
-                    chunk.Y.append(Yb)
-                    chunk.truth.append(Tb)
-                del Xb  # not held while the next batch is gathered
+                    chunk.Y.append(batch.Y)
+                    chunk.truth.append(batch.truth)
+                del batch  # not held while the next batch is gathered
             chunk.epochs.add(opt.lr, order, time.perf_counter() - t0)
     finally:
         if data.step is not None:
@@ -569,11 +570,13 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     return chunk
 
 
-def _step(model: Any, opt: Optimizer, data: TrainingData, Xb: Array, Yb: Array, hook: Any,
+def _step(model: Any, opt: Optimizer, data: TrainingData, batch: Batch,
           clip_norm: float | None) -> tuple[Array, Array]:
     """One step, eager or replayed from a capture: the batch's ``(logits, outputs)``."""
+    Xb, Yb = batch.X, batch.Y
     if data.step is None:
-        cache = train_step(model, Xb, Yb, opt, clip_norm, data.grads, hook)
+        cache = train_step(model, Xb, Yb, opt, clip_norm, data.grads, batch.hook,
+                           batch.weights)
         return cache.pre[-1], cache.output
     step = data.step.get(Xb, Yb)  # replayed (full batches) or eager on the same state
     return step(Xb, Yb) if Xb.shape[0] == data.batch_size else step.eager(Xb, Yb)
@@ -604,7 +607,7 @@ def _fast_path(model: Any, opt: Optimizer, data: TrainingData,
     if config.compiled is False:
         return None
     ops = adapter_of_namespace(model.xp)
-    standard = opt.pure and data.local
+    standard = opt.pure and data.plain
     if standard and ops.compiles and not (data.host or data.rows is not None):
         return CompiledEpochs(model, opt, ops, data, config)
     if (standard and ops.mutable and data.batch_size < data.n
@@ -613,7 +616,7 @@ def _fast_path(model: Any, opt: Optimizer, data: TrainingData,
     if config.compiled:
         why = ("the optimizer overrides update or _update, which compiled or captured "
                "steps would skip" if not opt.pure else
-               "data-parallel steps run eagerly" if not data.local else
+               "steps with gradient hooks run eagerly" if not data.plain else
                "whole epochs compile only with data in memory" if ops.compiles else
                f"{model.backend.describe()} neither compiles nor captures steps (CUDA graphs: "
                "minibatches on torch CUDA devices, unless XPROP_CUDA_GRAPHS=0)")
@@ -752,11 +755,11 @@ def _replay_epoch(model: Any, opt: Optimizer, data: TrainingData, ep: _Epoch,
     """Replay epoch ``ep`` step by step, keeping each finite state in ``recent``; the 1-based
     step whose batch loss or update is not finite (on any process), or None."""
     xp, params = model.xp, model.params
-    for step, (Xb, Yb, _, hook) in enumerate(data.batches(model, ep.order), start=1):
-        cache = train_step(model, Xb, Yb, opt, clip_norm, None, hook)
-        value = data.reduce(xp.reshape(xp.sum(
-            model.arch.head.rows(cache.pre[-1], cache.output, Yb, xp)), (1,)))
-        if not data.agree(bool(xp.isfinite(value[0]) & xp.all(xp.isfinite(params.buffer)))):
+    for step, batch in enumerate(data.batches(model, ep.order), start=1):
+        cache = train_step(model, batch.X, batch.Y, opt, clip_norm, None, batch.hook,
+                           batch.weights)
+        value = xp.sum(model.arch.head.rows(cache.pre[-1], cache.output, batch.Y, xp))
+        if not data.agree(bool(xp.isfinite(value) & xp.all(xp.isfinite(params.buffer)))):
             return step
         recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
                        f"those after step {step} of epoch {ep.index + 1}"))

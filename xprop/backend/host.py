@@ -105,7 +105,10 @@ def is_memmap(x: Any) -> bool:
 
 
 def host_rows(X: Any, idx: Any) -> np.ndarray:
-    """Rows ``idx`` (host indices, or a slice) of the host array ``X``, read into memory."""
+    """Rows ``idx`` (host indices, or a slice) of the host array ``X`` (or SciPy sparse
+    matrix), read into memory as a dense array."""
+    if not isinstance(X, np.ndarray):  # a sparse matrix: the rows, densified
+        return X[idx].toarray()
     return X[idx] if isinstance(idx, slice) else np.take(X, idx, axis=0)
 
 
