@@ -52,7 +52,6 @@ class Architecture:
     activations: tuple[Activation, ...] = field(init=False, repr=False, compare=False)
     names: tuple[tuple[str, str | None], ...] = field(init=False, repr=False, compare=False)
     n_layers: int = field(init=False, repr=False, compare=False)  # len(sizes) - 1
-    kernels: dict = field(init=False, repr=False, compare=False)  # see kernels_for
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_layers", len(self.sizes) - 1)
@@ -65,28 +64,6 @@ class Architecture:
         object.__setattr__(self, "activations", (*self.hidden, self.head.activation))
         object.__setattr__(self, "names", tuple(
             (f"W{i}", f"b{i}" if self.bias else None) for i in range(self.n_layers)))
-        object.__setattr__(self, "kernels", {})
-
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "kernels"}  # modules: no pickle
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        object.__setattr__(self, "kernels", {})
-
-    def kernels_for(self, xp: Any) -> tuple[Any, Any, Any, tuple, tuple]:
-        """``(xp, adapter, affine, forwards, backwards)`` for namespace ``xp``: its adapter,
-        the adapter's own ``affine`` (None: the portable one, inlined) and, per layer, the
-        activation functions it runs (its own kernels where it has them). Remembered per
-        namespace, so a pass pays one lookup."""
-        hit = self.kernels.get(id(xp))
-        if hit is None or hit[0] is not xp:
-            ops = adapter_of_namespace(xp)
-            fns = ops.activation_functions(self.activations)
-            hit = self.kernels[id(xp)] = (xp, ops, ops.affine if ops.own_affine else None,
-                                          tuple(f for f, _ in fns), tuple(b for _, b in fns))
-        return hit
-
 
 
 @dataclass(slots=True)
@@ -102,22 +79,18 @@ class Cache:
 def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
             xp: Any = None) -> tuple[Array, Cache]:
     """The output ``A_L`` of shape ``(n, sizes[-1])`` for inputs ``X`` of shape
-    ``(n, sizes[0])``, and the :class:`Cache` for :func:`backward`."""
+    ``(n, sizes[0])``, and the :class:`Cache` for :func:`backward`. The library's adapter
+    computes each formula (its own kernel where it has a faster one)."""
     xp = array_namespace(X) if xp is None else xp
-    _, _, affine, forwards, _ = arch.kernels_for(xp)  # a library's own kernels if any
+    ops = adapter_of_namespace(xp)
     params = params.views() if isinstance(params, Params) else params
     inputs, pre = [], []
     A = X
-    for (w, b), f in zip(arch.names, forwards):
-        if affine is not None:
-            Z = affine(A, params[w], None if b is None else params[b], xp)
-        else:  # the portable Adapter.affine, inline (small nets count every call)
-            Z = A @ params[w]
-            if b is not None:
-                Z += params[b]  # Z is our own temporary: in place where arrays allow
+    for (w, b), (f, _) in zip(arch.names, ops.activation_functions(arch.activations)):
+        Z = ops.affine(A, params[w], None if b is None else params[b], xp)  # A @ W_i + b_i
         inputs.append(A)
         pre.append(Z)
-        A = f(Z, xp)
+        A = f(Z, xp)  # A_{i+1} = f_i(Z_i)
     return A, Cache(inputs, pre, A)
 
 
@@ -137,33 +110,31 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     (JAX) ignore it and return a new buffer, as without ``out``.
     """
     xp = array_namespace(Y) if xp is None else xp
-    _, adapter, _, _, backwards = arch.kernels_for(xp)
-    ops = adapter if out is not None and adapter.mutable else None
+    ops = adapter_of_namespace(xp)
+    backwards = [b for _, b in ops.activation_functions(arch.activations)]
     params = params.views() if isinstance(params, Params) else params
-    into = out.views() if ops is not None else None
+    into = out.views() if out is not None and ops.mutable else {}
     dZ = arch.head.output_grad(cache.pre[-1], cache.output, Y, xp)
     if row_weights is not None:
         dZ = dZ * row_weights[:, None]
-    parts: list[Array] = []  # gradients from the last layer to the first (no out)
+    grads: dict[str, Array] = {}
     dX = None
     for i in range(arch.n_layers - 1, -1, -1):
         w, b = arch.names[i]
-        if ops is None:
-            if b is not None:
-                parts.append(xp.sum(dZ, axis=0))  # db_i
-            parts.append(cache.inputs[i].T @ dZ)  # dW_i
-        else:  # the same two, written into out's views
-            if b is not None:
-                ops.sum_rows_into(dZ, into[b], xp)
-            ops.matmul_into(cache.inputs[i].T, dZ, into[w], xp)
+        if b is not None:
+            grads[b] = ops.sum_rows(dZ, xp, out=into.get(b))  # db_i = sum(dZ_i, axis=0)
+        grads[w] = ops.matmul(cache.inputs[i].T, dZ, xp, out=into.get(w))  # A_i.T @ dZ_i
         if i > 0:
-            dA = dZ @ params[w].T
-            dZ = backwards[i - 1](dA, cache.pre[i - 1], cache.inputs[i], xp)
+            dA = dZ @ params[w].T  # dA_i = dZ_i @ W_i.T
+            dZ = backwards[i - 1](dA, cache.pre[i - 1], cache.inputs[i], xp)  # f' * dA_i
         elif input_grad:
             dX = dZ @ params[w].T
-    grads = out if ops is not None else Params.wrap(
-        arch.layout, arch.layout.flatten(parts[::-1], xp), xp)
-    return (grads, dX) if input_grad else grads
+    if into:
+        grads_out = out
+    else:
+        grads_out = Params.wrap(arch.layout, arch.layout.flatten(
+            [grads[name] for name in arch.layout.names], xp), xp)
+    return (grads_out, dX) if input_grad else grads_out
 
 
 def loss_value(cache: Cache, Y: Array, arch: Architecture, xp: Any = None) -> Array:

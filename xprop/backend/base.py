@@ -99,13 +99,19 @@ class Adapter:
     # Named operations that write into an existing array (a view into a gradient buffer) on
     # mutable libraries. The portable versions compute and assign; a library whose functions
     # take ``out=`` overrides them to skip the temporary. Tests check both agree.
-    def matmul_into(self, a: Any, b: Any, out: Any, xp: Any) -> None:
-        """``out[...] = a @ b``."""
+    def matmul(self, a: Any, b: Any, xp: Any, out: Any = None) -> Any:
+        """``a @ b``: a new array, or written into ``out`` (and returned)."""
+        if out is None:
+            return a @ b
         out[...] = a @ b
+        return out
 
-    def sum_rows_into(self, x: Any, out: Any, xp: Any) -> None:
-        """``out[...] = sum(x, axis=0)``."""
+    def sum_rows(self, x: Any, xp: Any, out: Any = None) -> Any:
+        """``sum(x, axis=0)``: a new array, or written into ``out`` (and returned)."""
+        if out is None:
+            return xp.sum(x, axis=0)
         out[...] = xp.sum(x, axis=0)
+        return out
 
     # ----------------------------------------------------------------- compiled loops
     #: the library compiles whole functions (jit) with loops inside (see xprop.compiled)
@@ -147,11 +153,6 @@ class Adapter:
         x[index] = value
         return x
 
-    @property
-    def own_affine(self) -> bool:
-        """Whether this library overrides :meth:`affine` (else callers may inline it)."""
-        return type(self).affine is not Adapter.affine
-
     def affine(self, A: Any, W: Any, b: Any | None, xp: Any) -> Any:
         """``A @ W + b`` (``b`` None: no bias), a new array."""
         Z = A @ W
@@ -176,14 +177,20 @@ class Adapter:
 
     def activation_functions(self, activations: tuple) -> tuple[tuple[Any, Any], ...]:
         """``(forward, backward)`` per activation: the library's kernels where it has them
-        (see :meth:`kernel`), else the portable functions (``Architecture.kernels_for``
-        remembers the answer per namespace)."""
-        fns = []
-        for act in activations:
-            name = getattr(act, "named_operation", None)
-            own = (self.kernel(name) if name else None) or (None, None)
-            fns.append((own[0] or act.forward, own[1] or act.backward))
-        return tuple(fns)
+        (see :meth:`kernel`), else the portable functions; resolved once per tuple of
+        activations (an architecture's), so a pass pays one lookup."""
+        resolved = self.__dict__.setdefault("_resolved", {})
+        hit = resolved.get(id(activations))
+        if hit is None or hit[0] is not activations:
+            if len(resolved) >= 64:  # many architectures (a search): start again
+                resolved.clear()
+            fns = []
+            for act in activations:
+                name = getattr(act, "named_operation", None)
+                own = (self.kernel(name) if name else None) or (None, None)
+                fns.append((own[0] or act.forward, own[1] or act.backward))
+            hit = resolved[id(activations)] = (activations, tuple(fns))
+        return hit[1]
 
     def plain(self, x: Any) -> Any:
         """``x`` without library bookkeeping that training must not carry along (a torch

@@ -72,11 +72,11 @@ class NumpyAdapter(Adapter):
             part -= scaled
         return p
 
-    def matmul_into(self, a: Any, b: Any, out: Any, xp: Any) -> None:
-        np.matmul(a, b, out=out)
+    def matmul(self, a: Any, b: Any, xp: Any, out: Any = None) -> Any:
+        return np.matmul(a, b, out=out)  # no temporary when writing into out
 
-    def sum_rows_into(self, x: Any, out: Any, xp: Any) -> None:
-        np.add.reduce(x, axis=0, out=out)
+    def sum_rows(self, x: Any, xp: Any, out: Any = None) -> Any:
+        return np.add.reduce(x, axis=0, out=out)
 
 
 def _relu_backward_in_place(g: Any, z: Any, a: Any, xp: Any) -> Any:
