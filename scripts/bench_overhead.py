@@ -12,6 +12,12 @@ loops doing the same updates, interleaved in one process (medians of per-epoch t
    (per-epoch permutation and gather, forward, backward, Adam per parameter array). Target:
    fit <= 1.1x the loop.
 
+3. The same digits-sized fit with ``validation_split=0.1`` on JAX (validation runs inside the
+   compiled chunks) against NumPy. Target of issue 18: JAX >= 2x faster per epoch.
+4. ``xprop train --data spirals`` (the CLI's whole run: data, model, 200 epochs of Adam,
+   progress, evaluation) on ``--backend jax`` against ``--backend numpy``, in this process
+   after one JAX run that compiles. Target of issue 18: JAX no slower than NumPy.
+
 ``fit`` keeps its history, divergence check and snapshot; the ratios are xprop time / loop time
 (lower is better). With JAX installed, both models also train through ``fit`` on JAX, whose
 epochs are compiled (issue 12 targets: XOR >= 10x faster per epoch than the hand-written NumPy
@@ -202,6 +208,48 @@ def bench_digits(rounds: int, epochs: int) -> dict[str, float]:
     return interleave(fns, rounds, epochs)
 
 
+def bench_validation(rounds: int, epochs: int) -> dict[str, float]:
+    """Digits-sized fit with a 10% validation split: NumPy and (compiled) JAX per epoch."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1797, 64)).astype(np.float32)
+    labels = rng.integers(0, 10, 1797)
+
+    def fit(backend: str, n_epochs: int = epochs):
+        m = xprop.MLP([64, 128, 10], "relu", "softmax", "cross_entropy", dtype="float32",
+                      seed=0, backend=backend)
+        return m.fit(X, labels, optimizer="adam", lr=1e-3, epochs=n_epochs, batch_size=64,
+                     seed=0, validation_split=0.1)
+
+    fns = {"numpy": lambda: fit("numpy")}
+    if jax_ready():
+        t0 = time.perf_counter()
+        fit("jax", 2)
+        COMPILE["digits with validation"] = time.perf_counter() - t0
+        fns["jax"] = lambda: fit("jax")
+    return interleave(fns, rounds, epochs)
+
+
+def bench_cli(rounds: int) -> dict[str, float]:
+    """Seconds of a whole ``xprop train --data spirals --quiet`` per backend (stdout
+    swallowed); JAX after one compiling run."""
+    import contextlib
+    import io
+
+    from xprop.cli import main as cli
+
+    def run(backend: str) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert cli(["train", "--data", "spirals", "--backend", backend, "--quiet"]) == 0
+
+    fns = {"numpy": lambda: run("numpy")}
+    if jax_ready():
+        t0 = time.perf_counter()
+        run("jax")
+        COMPILE["spirals CLI"] = time.perf_counter() - t0
+        fns["jax"] = lambda: run("jax")
+    return interleave(fns, rounds, 1)
+
+
 def report(title: str, res: dict[str, float], unit: str, scale: float, target: float) -> None:
     """Per-epoch times and the ratio of fit to the hand-written loop."""
     print(f"{title}, per epoch:")
@@ -229,6 +277,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{res['xprop fit'] / res['hand-written loop + loss']:.3f}")
     res = bench_digits(rounds, 2 if args.quick else 10)
     report("digits-sized 64-128-10, Adam, batch 64, float32", res, "ms", 1e3, 1.1)
+    res = bench_validation(rounds, 2 if args.quick else 10)
+    print("digits-sized fit with validation_split=0.1, per epoch:")
+    for k, t in res.items():
+        print(f"  {k:<26} {t * 1e3:8.3f} ms")
+    if "jax" in res:
+        print(f"  RATIO speed of jax vs numpy, validating: {res['numpy'] / res['jax']:.2f}x "
+              "(target >= 2)")
+    res = bench_cli(rounds)
+    print("xprop train --data spirals --quiet (whole run):")
+    for k, t in res.items():
+        print(f"  {k:<26} {t:8.3f} s")
+    if "jax" in res:
+        print(f"  RATIO jax / numpy time: {res['jax'] / res['numpy']:.2f} (target <= 1, "
+              "compilation excluded)")
     for name, t in COMPILE.items():
         print(f"jax: the first {name} fit, compilation included: {t:.2f} s (later fits of the "
               "same shapes reuse it)")

@@ -23,7 +23,7 @@ from xprop.backend import (
     to_numpy,
     use_backend,
 )
-from xprop.checkpoint import CheckpointError, load
+from xprop.checkpoint import CheckpointError
 from xprop.gradcheck import (
     GradcheckReport,
     check_activation,
@@ -32,7 +32,7 @@ from xprop.gradcheck import (
     gradcheck,
 )
 from xprop.losses import LOSSES, Loss, get_loss, make_loss, register_loss
-from xprop.mlp import MLP
+from xprop.mlp import MLP, load
 from xprop.optimizers import SGD, Adam, AdamW, Optimizer, clip_grad_norm, get_optimizer
 from xprop.train import History, TrainingDivergedError, fit
 

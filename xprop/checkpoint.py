@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 
 from xprop._version import __version__
-from xprop.backend import BackendError, dtype_name
+from xprop.backend import dtype_name
 from xprop.datasets import read_npz
-from xprop.mlp import MLP
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "load", "save"]
+__all__ = ["FORMAT_VERSION", "CheckpointError", "read", "save", "standardization"]
 
 FORMAT = "xprop-mlp"
 FORMAT_VERSION = 1
@@ -63,7 +62,7 @@ def check_writable(path: str, overwrite: bool, what: str = "checkpoint") -> str:
     return path
 
 
-def save(model: MLP, path: str | os.PathLike, *, overwrite: bool = True,
+def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
          input_mean: Any = None, input_std: Any = None) -> str:
     """Write ``model`` to ``path`` (``.npz`` is appended when missing); returns the path."""
     path = check_writable(path, overwrite)
@@ -182,40 +181,7 @@ def _check_header_types(header: dict, path: str) -> None:
         raise bad("parameters", "an object name -> shape")
 
 
-def load(path: str | os.PathLike, backend: Any = None, device: Any = None,
-         dtype: Any = None) -> MLP:
-    """The model saved at ``path``, on ``backend``/``device`` (any), in its saved dtype unless
-    ``dtype`` is given. A saved standardisation is attached as ``model.input_mean`` and
-    ``model.input_std`` (host arrays) and applied by the CLI."""
-    header, arrays = read(path)
-    sizes = header["layer_sizes"]
-    n = len(sizes) - 1
-    try:
-        weights = [arrays[f"W{i}"] for i in range(n)]
-        biases = [arrays[f"b{i}"] for i in range(n)] if header["bias"] else None
-        model = MLP.from_arrays(
-            weights, biases, activation=header["activations"][:-1],
-            output_activation=header["activations"][-1], loss=header["loss"],
-            dtype=dtype or header["dtype"], backend=backend, device=device,
-        )
-    except KeyError as e:
-        raise CheckpointError(f"checkpoint: {path!r} lacks parameter {e}") from None
-    except BackendError:
-        raise  # the caller's backend/dtype choice, not the file, is at fault
-    except (ValueError, TypeError) as e:
-        if isinstance(e, CheckpointError):
-            raise
-        raise CheckpointError(f"checkpoint: {path!r} is inconsistent: {e}") from None
-    if model.sizes != list(sizes):
-        raise CheckpointError(
-            f"checkpoint: {path!r} parameters give layer sizes {model.sizes}, "
-            f"header says {sizes}"
-        )
-    model.input_mean, model.input_std = _standardization(arrays, sizes[0], path)
-    return model
-
-
-def _standardization(arrays: dict, n_inputs: int, path: str) -> tuple[Any, Any]:
+def standardization(arrays: dict, n_inputs: int, path: str) -> tuple[Any, Any]:
     """The saved ``(input_mean, input_std)``, checked whole: both or neither, finite float
     vectors of one value per input, every std > 0."""
     mean, std = arrays.get("input_mean"), arrays.get("input_std")

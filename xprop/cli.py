@@ -29,12 +29,12 @@ from xprop.backend import (
     to_numpy,
 )
 from xprop.checkpoint import check_writable
-from xprop.checkpoint import load as load_checkpoint
 from xprop.checkpoint import save as save_checkpoint
 from xprop.config import FitConfig
 from xprop.gradcheck import gradcheck
 from xprop.head import infer_task
 from xprop.mlp import MLP
+from xprop.mlp import load as load_checkpoint
 
 # The exit code of a gradient check, by verdict.
 GRADCHECK_EXIT = {"passed": 0, "FAILED": 1, "inconclusive": 3}
@@ -304,7 +304,10 @@ def _train_rank(args: argparse.Namespace, comm: Any) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _check_train_args(args: argparse.Namespace) -> None:
+    """``xprop train``'s defaults filled in and every option checked before any work: the
+    output files, the split, the training options (the engine's configuration) and the
+    plot's file type."""
     defaults = dict(TRAIN_DEFAULTS["_"], test_size=0.2)
     defaults.update(TRAIN_DEFAULTS.get(args.data, {}))
     for key, value in defaults.items():
@@ -333,6 +336,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if suffix not in kinds:
             raise CLIError(f"--plot: expected a file ending in one of "
                            f"{', '.join('.' + k for k in sorted(kinds))}, got {args.plot!r}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _check_train_args(args)
     comm = _communicator(args)
     if comm is not None and not comm.is_root:
         return _train_rank(args, comm)
@@ -340,63 +347,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     if y is None:
         raise CLIError("data: training needs labels or targets (y)")
     task = _task(y, args.loss, args.output_activation)
-    n_out, out_act, loss, y = task.n_outputs, task.output_activation, task.loss, task.y
+    y = task.y
     if args.test_size > 0:
-        stratify = y.dtype.kind in "iub"
         Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, args.test_size, args.seed,
-                                                       stratify=stratify)
+                                                       stratify=y.dtype.kind in "iub")
     else:
         Xtr, Xte, ytr, yte = X, None, y, None
     scaler = datasets.Standardizer().fit(Xtr) if args.standardize else None
     Xtr_in = scaler.transform(Xtr) if scaler else Xtr
     Xte_in = scaler.transform(Xte) if scaler and Xte is not None else Xte
-    sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), n_out]
+    sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), task.n_outputs]
     if comm is not None:  # the other ranks build the same model from this
-        comm.comm.bcast({"sizes": sizes, "output_activation": out_act, "loss": loss}, root=0)
-    model = MLP(sizes, args.activation, out_act, loss, init=args.init, seed=args.seed,
-                dtype=args.dtype, backend=_rank_backend(args, comm))
-    root = comm is None or comm.is_root  # only rank 0 prints and writes
-    say = print if root else (lambda *a, **k: None)
-    say(f"data: {args.data} ({len(ytr)} train"
-        + (f" / {len(yte)} test" if yte is not None else "") + f", {X.shape[1]} features)")
-    say(f"model: {model}, {model.count_parameters()} parameters")
-    say(f"training: {args.optimizer} lr={args.lr:g}, {args.epochs} epochs, "
-        f"batch {args.batch_size}, seed {args.seed}"
-        + (f", {comm.size} MPI ranks (global batch)" if comm is not None else ""))
-    progress = Progress(args.epochs, enabled=False if args.quiet or not root else None)
+        comm.comm.bcast({"sizes": sizes, "output_activation": task.output_activation,
+                         "loss": task.loss}, root=0)
+    model = MLP(sizes, args.activation, task.output_activation, task.loss, init=args.init,
+                seed=args.seed, dtype=args.dtype, backend=_rank_backend(args, comm))
+    if scaler is not None:  # saved with the model, interrupted or not
+        model.input_mean, model.input_std = scaler.mean, scaler.std
+    print(f"data: {args.data} ({len(ytr)} train"
+          + (f" / {len(yte)} test" if yte is not None else "") + f", {X.shape[1]} features)")
+    print(f"model: {model}, {model.count_parameters()} parameters")
+    print(f"training: {args.optimizer} lr={args.lr:g}, {args.epochs} epochs, "
+          f"batch {args.batch_size}, seed {args.seed}"
+          + (f", {comm.size} MPI ranks (global batch)" if comm is not None else ""))
+    progress = Progress(args.epochs, enabled=False if args.quiet else None)
     try:
         hist = _fit(model, Xtr_in, ytr, args, comm, progress)
     except KeyboardInterrupt as e:  # the engine kept the last completed epoch
-        if progress.enabled:
-            progress.close()
-        done = len(getattr(e, "history", ()))
-        if not (args.out and done and root):
-            raise
-        if scaler is not None:
-            model.input_mean, model.input_std = scaler.mean, scaler.std
-        path = save_checkpoint(model, args.out, overwrite=args.force,
-                               input_mean=model.input_mean, input_std=model.input_std)
-        print(f"xprop: interrupted; saved the model after epoch {done} (the last "
-              f"completed) to {path}", file=sys.stderr)
-        return 130
+        return _save_interrupted(args, model, progress, len(getattr(e, "history", ())))
     if len(hist) < args.epochs and progress.enabled:
         progress.close()
-    epochs_run = len(hist)
-    per_epoch = hist.time[-1] / epochs_run
-    line = (f"done: {epochs_run} epochs in {hist.time[-1]:.2f} s ({per_epoch * 1e3:.2f} ms/epoch)"
-            f", train loss {model.loss(Xtr_in, ytr):.4f}")
-    if hist.best_epoch is not None:
-        print(f"early stopping: best validation loss at epoch {hist.best_epoch} of "
-              f"{epochs_run}; the model has that epoch's parameters")
-    if model.is_classifier:
-        line += f", train accuracy {model.accuracy(Xtr_in, ytr):.4f}"
-        if yte is not None:
-            line += f", test accuracy {model.accuracy(Xte_in, yte):.4f}"
-    elif yte is not None:
-        line += f", test loss {model.loss(Xte_in, yte):.4f}"
-    print(line)
-    if scaler is not None:
-        model.input_mean, model.input_std = scaler.mean, scaler.std
+    _report(model, hist, (Xtr_in, ytr), (Xte_in, yte))
     if args.out:
         path = save_checkpoint(model, args.out, overwrite=args.force,
                                input_mean=model.input_mean, input_std=model.input_std)
@@ -410,6 +391,39 @@ def cmd_train(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"note: {note}")
     return 0
+
+
+def _save_interrupted(args: argparse.Namespace, model: MLP, progress: Progress,
+                      done: int) -> int:
+    """Ctrl-C during ``xprop train``: with ``--out``, save the model of the last completed
+    epoch (``done``) and say so in one line; exit status 130."""
+    if progress.enabled:
+        progress.close()
+    if not (args.out and done):
+        raise KeyboardInterrupt
+    path = save_checkpoint(model, args.out, overwrite=args.force,
+                           input_mean=model.input_mean, input_std=model.input_std)
+    print(f"xprop: interrupted; saved the model after epoch {done} (the last "
+          f"completed) to {path}", file=sys.stderr)
+    return 130
+
+
+def _report(model: MLP, hist: Any, train: tuple[Any, Any], test: tuple[Any, Any]) -> None:
+    """The closing lines of ``xprop train``: epochs, time, training and test figures."""
+    epochs_run = len(hist)
+    per_epoch = hist.time[-1] / epochs_run
+    line = (f"done: {epochs_run} epochs in {hist.time[-1]:.2f} s ({per_epoch * 1e3:.2f} ms/epoch)"
+            f", train loss {model.loss(*train):.4f}")
+    if hist.best_epoch is not None:
+        print(f"early stopping: best validation loss at epoch {hist.best_epoch} of "
+              f"{epochs_run}; the model has that epoch's parameters")
+    if model.is_classifier:
+        line += f", train accuracy {model.accuracy(*train):.4f}"
+        if test[1] is not None:
+            line += f", test accuracy {model.accuracy(*test):.4f}"
+    elif test[1] is not None:
+        line += f", test loss {model.loss(*test):.4f}"
+    print(line)
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:

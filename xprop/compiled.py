@@ -208,9 +208,41 @@ def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
     records)`` training ``k`` epochs; ``records`` is ``[loss_0..loss_{K-1}, hits (K),
     val losses (K), val hits (K), improved (K), finite]`` (``finite`` is NaN when a parameter
     is not finite); ``best`` is ``(threshold, best buffer)`` for early stopping."""
-    head, layout = arch.head, arch.layout
-    n, batch_size, classifier = shape.n, shape.batch_size, shape.classifier
-    full, tail = divmod(n, batch_size)
+    train_epoch = _epoch_function(arch, opt, ops, xp, shape)
+    validate = _validation_function(arch, xp, shape)
+
+    def run(buffer, arrays, data, val, orders, coeffs, best, k):
+        K = coeffs.shape[0]
+        zeros = xp.zeros((K,), dtype=coeffs.dtype)
+
+        def epoch(e, carry):
+            buffer, arrays, best, columns = carry
+            order = orders[e, ...] if shape.shuffled else None
+            buffer, arrays, loss, hits = train_epoch(buffer, arrays, data, order,
+                                                     coeffs[e, ...], zeros[0])
+            values = (loss, hits)
+            if shape.validates:
+                *checked, best = validate(buffer, val, best)
+                values += tuple(checked)
+            columns = tuple(ops.set_at(c, e, v) for c, v in zip(columns, values))
+            return buffer, arrays, best, columns
+
+        width = 5 if shape.validates else 2
+        buffer, arrays, best, columns = ops.fori_loop(
+            0, k, epoch, (buffer, arrays, best, (zeros,) * width))
+        finite = xp.reshape(xp.sum(buffer * 0.0), (1,))
+        return buffer, arrays, best, xp.concat([*columns, xp.astype(finite, zeros.dtype)])
+
+    return run
+
+
+def _epoch_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: Any,
+                    shape: _Shape) -> Callable:
+    """``train_epoch(buffer, arrays, data, order, coeffs, zero) -> (buffer, arrays, summed
+    loss, hits)``: one epoch's steps, the full batches scanned and a short last one after."""
+    head, layout, classifier = arch.head, arch.layout, shape.classifier
+    batch_size = shape.batch_size
+    full, tail = divmod(shape.n, batch_size)
 
     def step(buffer, arrays, Xb, Yb, Tb, c):
         cache, g = gradient(Params.wrap(layout, buffer, xp), Xb, Yb, arch, xp, shape.clip_norm)
@@ -223,7 +255,6 @@ def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
         return buffer, arrays, loss, hits
 
     def train_epoch(buffer, arrays, data, order, ce, zero):
-        """One epoch's steps: ``(buffer, arrays, summed loss, hits)``."""
         data = data if classifier else data[:2]
 
         def batch(carry, xs):
@@ -253,12 +284,20 @@ def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
             total = batch(total, last)
         return total
 
+    return train_epoch
+
+
+def _validation_function(arch: network.Architecture, xp: Any, shape: _Shape) -> Callable:
+    """``validate(buffer, val, best) -> (loss, hits, improved, best)``: the validation loss
+    and hits of ``buffer`` and the early-stopping state ``(threshold, best buffer)`` after
+    (a loss below the threshold improves: the threshold becomes it minus ``min_delta``)."""
+    head, layout = arch.head, arch.layout
+
     def validate(buffer, val, best):
-        """The validation loss and hits of ``buffer``, and the early-stopping state after."""
         Xv, Yv, Lv = val
         out, cache = network.forward(Params.wrap(layout, buffer, xp), Xv, arch, xp)
         loss = head.value(cache.pre[-1], out, Yv, xp)
-        hits = xp.astype(head.hits(out, Yv, Lv, xp), loss.dtype) if classifier \
+        hits = xp.astype(head.hits(out, Yv, Lv, xp), loss.dtype) if shape.classifier \
             else xp.zeros_like(loss)
         if shape.min_delta is None:
             return loss, hits, xp.zeros_like(loss), best
@@ -268,26 +307,4 @@ def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
                 xp.where(improved, buffer, kept))
         return loss, hits, xp.astype(improved, loss.dtype), best
 
-    def run(buffer, arrays, data, val, orders, coeffs, best, k):
-        K = coeffs.shape[0]
-        zeros = xp.zeros((K,), dtype=coeffs.dtype)
-
-        def epoch(e, carry):
-            buffer, arrays, best, columns = carry
-            order = orders[e, ...] if shape.shuffled else None
-            buffer, arrays, loss, hits = train_epoch(buffer, arrays, data, order,
-                                                     coeffs[e, ...], zeros[0])
-            values = (loss, hits)
-            if shape.validates:
-                *checked, best = validate(buffer, val, best)
-                values += tuple(checked)
-            columns = tuple(ops.set_at(c, e, v) for c, v in zip(columns, values))
-            return buffer, arrays, best, columns
-
-        width = 5 if shape.validates else 2
-        buffer, arrays, best, columns = ops.fori_loop(
-            0, k, epoch, (buffer, arrays, best, (zeros,) * width))
-        finite = xp.reshape(xp.sum(buffer * 0.0), (1,))
-        return buffer, arrays, best, xp.concat([*columns, xp.astype(finite, zeros.dtype)])
-
-    return run
+    return validate

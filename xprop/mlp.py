@@ -12,16 +12,18 @@ of converting them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from os import PathLike
 from typing import Any
 
 from array_api_compat import array_namespace
 
-from xprop import network
+from xprop import checkpoint, network
 from xprop import validation as V
 from xprop.activations import Activation, get_activation
 from xprop.backend import (
     Backend,
+    BackendError,
     DeviceMismatchError,
     backend_of,
     dtype_name,
@@ -37,13 +39,12 @@ from xprop.head import Head, make_head
 from xprop.init import draw_parameters
 from xprop.losses import Loss
 from xprop.network import Architecture, Cache
-from xprop.optimizers import Optimizer
 from xprop.params import Params
-from xprop.train import History, fit
+from xprop.train import fit
 
 Array = Any
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "load"]
 
 
 class MLP:
@@ -400,45 +401,13 @@ class MLP:
         out = network.forward(self.params, X, self.arch, self.xp)[0]
         return float(self.head.hits(out, Y, labels, self.xp)) / X.shape[0]
 
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        *,
-        lr: float | None = None,
-        epochs: int = 100,
-        batch_size: int | None = None,
-        optimizer: str | Optimizer = "sgd",
-        shuffle: bool = True,
-        seed: int | None = 0,
-        verbose: int = 0,
-        validation_data: tuple[Any, Any] | None = None,
-        validation_split: float = 0.0,
-        early_stopping: int | None = None,
-        min_delta: float = 0.0,
-        restore_best: bool = True,
-        schedule: str | Callable[[int], float] | None = None,
-        clip_norm: float | None = None,
-        callbacks: Sequence[Callable[[int, dict, Any], bool | None]] = (),
-        progress: Callable[[int, dict], None] | None = None,
-        log: Callable[[str], None] = print,
-        compiled: bool | None = None,
-    ) -> History:
-        """Train in place and return the :class:`~xprop.train.History`; every option means
-        what it means for :func:`xprop.fit` (and is checked by
-        :class:`~xprop.config.FitConfig` before any data is read)."""
-        return fit(self, X, y, lr=lr, epochs=epochs, batch_size=batch_size,
-                   optimizer=optimizer, shuffle=shuffle, seed=seed, verbose=verbose,
-                   validation_data=validation_data, validation_split=validation_split,
-                   early_stopping=early_stopping, min_delta=min_delta,
-                   restore_best=restore_best, schedule=schedule, clip_norm=clip_norm,
-                   callbacks=callbacks, progress=progress, log=log, compiled=compiled)
+    #: ``model.fit(X, y, ...)``: :func:`xprop.fit` (the same signature and options, checked by
+    #: :class:`~xprop.config.FitConfig` before any data is read); returns the History
+    fit = fit
 
     def save(self, path: Any, **kwargs: Any) -> str:
         """Write a checkpoint (see :func:`xprop.checkpoint.save`); returns the path."""
-        from xprop.checkpoint import save
-
-        return save(self, path, **kwargs)
+        return checkpoint.save(self, path, **kwargs)
 
 
 FINITE_BLOCK = 1 << 22  # entries of X checked at once by prepare (a bool temporary that size)
@@ -507,3 +476,36 @@ def _shape_of(nested: Any) -> tuple[int, ...]:
             break
         nested = nested[0]
     return tuple(shape)
+
+
+def load(path: str | PathLike, backend: Any = None, device: Any = None,
+         dtype: Any = None) -> MLP:
+    """The model saved at ``path``, on ``backend``/``device`` (any), in its saved dtype unless
+    ``dtype`` is given. A saved standardisation is attached as ``model.input_mean`` and
+    ``model.input_std`` (host arrays) and applied by the CLI."""
+    header, arrays = checkpoint.read(path)
+    sizes = header["layer_sizes"]
+    n = len(sizes) - 1
+    try:
+        weights = [arrays[f"W{i}"] for i in range(n)]
+        biases = [arrays[f"b{i}"] for i in range(n)] if header["bias"] else None
+        model = MLP.from_arrays(
+            weights, biases, activation=header["activations"][:-1],
+            output_activation=header["activations"][-1], loss=header["loss"],
+            dtype=dtype or header["dtype"], backend=backend, device=device,
+        )
+    except KeyError as e:
+        raise checkpoint.CheckpointError(f"checkpoint: {path!r} lacks parameter {e}") from None
+    except BackendError:
+        raise  # the caller's backend/dtype choice, not the file, is at fault
+    except (ValueError, TypeError) as e:
+        if isinstance(e, checkpoint.CheckpointError):
+            raise
+        raise checkpoint.CheckpointError(f"checkpoint: {path!r} is inconsistent: {e}") from None
+    if model.sizes != list(sizes):
+        raise checkpoint.CheckpointError(
+            f"checkpoint: {path!r} parameters give layer sizes {model.sizes}, "
+            f"header says {sizes}"
+        )
+    model.input_mean, model.input_std = checkpoint.standardization(arrays, sizes[0], path)
+    return model

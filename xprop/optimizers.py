@@ -266,32 +266,20 @@ class SklearnSGD(Optimizer):
         return ops.sub_scaled(p, -1.0, step, xp), (v,)  # p - (-1) step: p + step exactly
 
 
-class SklearnAdam(Optimizer):
+class SklearnAdam(Adam):
     """scikit-learn's ``AdamOptimizer`` on the flat buffer, bit for bit:
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
     ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``, ``p += -lr_t m / (sqrt(v) + eps)`` (no bias
-    correction of ``v`` inside the root, unlike :class:`Adam`)."""
-
-    stepwise = True
+    correction of ``v`` inside the root, unlike :class:`Adam`; no weight decay)."""
 
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
-        super().__init__(lr)
-        self.betas = (_check_fraction(betas[0], "beta_1"), _check_fraction(betas[1], "beta_2"))
-        self.eps = check_positive(eps, "epsilon")
-        self._m: Array | None = None
-        self._v: Array | None = None
+        super().__init__(lr, betas, eps)
 
     def coefficients(self) -> tuple[float, ...]:
         """``(lr_t,)``, as scikit-learn computes it on the host."""
         b1, b2 = self.betas
         return (self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t),)
-
-    def arrays(self) -> tuple[Array | None, ...]:
-        return self._m, self._v
-
-    def set_arrays(self, arrays: tuple[Array, ...]) -> None:
-        self._m, self._v = arrays
 
     def apply(self, p: Array, g: Array, arrays: tuple, coeffs: tuple,
               xp: Any) -> tuple[Array, tuple]:
@@ -300,9 +288,9 @@ class SklearnAdam(Optimizer):
         m, v = (xp.zeros_like(g), xp.zeros_like(g)) if arrays[0] is None else arrays
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * (g * g)
-        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
         step = -lr_t * m / (xp.sqrt(v) + self.eps)  # scikit-learn's order of operations
-        return ops.sub_scaled(p, -1.0, step, xp), (m, v)
+        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
+        return ops.sub_scaled(p, -1.0, step, xp), (m, v)  # p - (-1) step: p + step exactly
 
 
 #: the ``_update`` methods that go through ``apply`` (see Optimizer.pure)

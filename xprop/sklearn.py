@@ -10,11 +10,13 @@ scikit-learn is an optional dependency: this module imports it and says how to i
 it is missing (``pip install "xprop[datasets]"`` or ``pip install scikit-learn``, version 1.7 or
 newer).
 
-Training is scikit-learn's algorithm, step for step: the same initial weights, early-stopping
-split and shuffles drawn from ``check_random_state(random_state)``, scikit-learn's SGD and Adam
-update rules (:mod:`xprop.sk_solvers`) on the flat parameter buffer, ``alpha`` as L2 on the
-weights divided by the batch size (or its weight), the loss as scikit-learn reports it, the
-same stopping rules and warnings; ``solver="lbfgs"`` is :func:`xprop.lbfgs.minimize_lbfgs`
+Training is scikit-learn's algorithm, step for step, on xprop's one training engine
+(:mod:`xprop.train`): the same initial weights, early-stopping split and shuffles drawn from
+``check_random_state(random_state)``, scikit-learn's SGD and Adam update rules as optimizers on
+the flat parameter buffer (:class:`xprop.optimizers.SklearnSGD`,
+:class:`~xprop.optimizers.SklearnAdam`), sample weights in the backward pass and ``alpha`` as
+L2 on the weights divided by the batch size (or its weight) in each batch's gradient hook,
+the loss as scikit-learn reports it, the same stopping rules and warnings after each epoch; ``solver="lbfgs"`` is :func:`xprop.lbfgs.minimize_lbfgs`
 with SciPy's stopping rules. On NumPy the fitted models equal scikit-learn's to float64
 rounding (``tests/test_sklearn_dropin.py``).
 

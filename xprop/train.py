@@ -293,6 +293,8 @@ class TrainingData:
             return None, iter(self._same)
         if self._fixed is not None:
             return self._fixed[0], self.batches(model, *self._fixed)
+        if self.perms is None:  # memory-mapped rows in order: read slice by slice
+            return None, self.batches(model, None)
         order = next(self.perms)
         if self.rows is not None:
             order = self.rows[order]
