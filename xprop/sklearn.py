@@ -16,7 +16,8 @@ Training is scikit-learn's algorithm, step for step, on xprop's one training eng
 the flat parameter buffer (:class:`xprop.optimizers.SklearnSGD`,
 :class:`~xprop.optimizers.SklearnAdam`), sample weights in the backward pass and ``alpha`` as
 L2 on the weights divided by the batch size (or its weight) in each batch's gradient hook,
-the loss as scikit-learn reports it, the same stopping rules and warnings after each epoch; ``solver="lbfgs"`` is :func:`xprop.lbfgs.minimize_lbfgs`
+the loss as scikit-learn reports it, the same stopping rules and warnings after each epoch;
+``solver="lbfgs"`` is :func:`xprop.lbfgs.minimize_lbfgs`
 with SciPy's stopping rules. On NumPy the fitted models equal scikit-learn's to float64
 rounding (``tests/test_sklearn_dropin.py``).
 
