@@ -111,7 +111,7 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     """
     xp = array_namespace(Y) if xp is None else xp
     ops = adapter_of_namespace(xp)
-    backwards = [b for _, b in ops.activation_functions(arch.activations)]
+    fns = ops.activation_functions(arch.activations)  # (forward, backward) per layer
     params = params.views() if isinstance(params, Params) else params
     into = out.views() if out is not None and ops.mutable else {}
     dZ = arch.head.output_grad(cache.pre[-1], cache.output, Y, xp)
@@ -126,7 +126,7 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
         grads[w] = ops.matmul(cache.inputs[i].T, dZ, xp, out=into.get(w))  # A_i.T @ dZ_i
         if i > 0:
             dA = dZ @ params[w].T  # dA_i = dZ_i @ W_i.T
-            dZ = backwards[i - 1](dA, cache.pre[i - 1], cache.inputs[i], xp)  # f' * dA_i
+            dZ = fns[i - 1][1](dA, cache.pre[i - 1], cache.inputs[i], xp)  # f' * dA_i
         elif input_grad:
             dX = dZ @ params[w].T
     if into:

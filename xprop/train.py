@@ -466,26 +466,34 @@ class _Run:
         return chunk.epochs, _records(self.model, chunk, self.data), None
 
     def _record(self, pending: _Epochs, records: tuple, vals: Any) -> bool:
-        """Append a trained chunk's epochs to the history, validating and running callbacks
-        (chunks of one epoch) or taking the compiled chunk's validation; True to stop."""
+        """Append a trained chunk's epochs to the history (the compiled chunk's validation, or
+        the model's now for an eager chunk of one epoch), then run what reads every epoch;
+        True to stop."""
         losses, accuracies = records
-        stop = False
-        for i, ep in enumerate(pending):
-            logs: dict[str, float] = {"loss": losses[i], "lr": ep.lr}
+        columns: dict[str, list] = {"loss": losses, "lr": pending.lrs}
+        if self.head.is_classifier:
+            columns["accuracy"] = accuracies
+        improved = None
+        if vals is not None:
+            columns["val_loss"] = vals[0]
             if self.head.is_classifier:
-                logs["accuracy"] = accuracies[i]
-            improved = None
-            if vals is not None:
-                logs["val_loss"] = vals[0][i]
-                if self.head.is_classifier:
-                    logs["val_accuracy"] = vals[1][i]
-                improved = vals[2][i] if vals[2] is not None else None
-            elif self.data.val is not None:
-                logs.update(self.data.validate(self.model))
-            logs["time"] = ep.time
-            for key, value in logs.items():
-                getattr(self.history, key).append(value)
-            stop = self._after_epoch(ep.index + 1, logs, improved) or stop
+                columns["val_accuracy"] = vals[1]
+            improved = vals[2]
+        elif self.data.val is not None:  # an eager chunk of one epoch: validate its model
+            columns.update({k: [v] for k, v in self.data.validate(self.model).items()})
+        columns["time"] = pending.times
+        for key, column in columns.items():
+            getattr(self.history, key).extend(column)
+        config = self.config
+        if not (config.progress or config.verbose or config.callbacks
+                or config.early_stopping is not None):
+            return False
+        stop = False
+        for i in range(len(pending)):
+            logs = {key: column[i] for key, column in columns.items()}
+            done = pending.first + i + 1
+            stop = self._after_epoch(done, logs, None if improved is None else improved[i]) \
+                or stop
         return stop
 
     def _after_epoch(self, done: int, logs: dict[str, float], improved: bool | None) -> bool:
@@ -550,6 +558,8 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     outputs kept. Every step writes its gradients into ``data.grads`` (where the namespace
     allows)."""
     chunk = _Chunk(_Epochs(epochs.start, [], [], []), [], [], [], [])
+    logits, outputs, clock = chunk.logits, chunk.outputs, time.perf_counter
+    step = _step if data.step is not None else None
     try:
         for epoch in epochs:
             if lr_at is not None:
@@ -558,14 +568,21 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
                     opt.lr = V.check_positive(lr, f"schedule({epoch})")
             order, batches = data.epoch(model)
             for batch in batches:
-                logits, outputs = _step(model, opt, data, batch, clip_norm)
-                chunk.logits.append(logits)
-                chunk.outputs.append(outputs)
+                if step is None:  # an eager step
+                    cache = train_step(model, batch.X, batch.Y, opt, clip_norm, data.grads,
+                                       batch.hook, batch.weights)
+                    logits.append(cache.pre[-1])
+                    outputs.append(cache.output)
+                    del cache
+                else:
+                    z, a = step(model, opt, data, batch, clip_norm)
+                    logits.append(z)
+                    outputs.append(a)
                 if order is not None:  # the records need the gathered targets
                     chunk.Y.append(batch.Y)
                     chunk.truth.append(batch.truth)
                 del batch  # not held while the next batch is gathered
-            chunk.epochs.add(opt.lr, order, time.perf_counter() - t0)
+            chunk.epochs.add(opt.lr, order, clock() - t0)
     finally:
         if data.step is not None:
             data.step.sync()  # the optimizer's state as of now (snapshots, errors read it)
@@ -574,13 +591,10 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
 
 def _step(model: Any, opt: Optimizer, data: TrainingData, batch: Batch,
           clip_norm: float | None) -> tuple[Array, Array]:
-    """One step, eager or replayed from a capture: the batch's ``(logits, outputs)``."""
+    """A captured step (replayed for full batches; eager on the same optimizer state for a
+    short last batch): the batch's ``(logits, outputs)``."""
     Xb, Yb = batch.X, batch.Y
-    if data.step is None:
-        cache = train_step(model, Xb, Yb, opt, clip_norm, data.grads, batch.hook,
-                           batch.weights)
-        return cache.pre[-1], cache.output
-    step = data.step.get(Xb, Yb)  # replayed (full batches) or eager on the same state
+    step = data.step.get(Xb, Yb)
     return step(Xb, Yb) if Xb.shape[0] == data.batch_size else step.eager(Xb, Yb)
 
 
