@@ -44,6 +44,7 @@ __all__ = ["EPOCHS_PER_CALL", "CompiledEpochs"]
 EPOCHS_PER_CALL = 4096  # K: the most epochs one call of the compiled function trains
 WORK_PER_CALL = 1 << 33  # ... the most multiply-adds (about 0.1 s of a 2-core CPU): the host
 # regains control (Ctrl-C, the records, the divergence check) at least that often
+CHUNK_ELEMENTS = 1 << 20  # shuffled chunks: at most this many host order entries kept
 STEPS_PER_CALL = 1 << 16  # ... and the most steps (each has a row of host coefficients)
 SMALL_WORK = 1 << 16  # multiply-adds of a step's forward pass at or below which it runs on
 # one thread (thread-pool dispatch per operation costs more than such arithmetic)
@@ -61,6 +62,7 @@ class CompiledEpochs:
         self.model, self.opt, self.ops = model, opt, ops
         self.X, self.Y, self.truth, self.val = data.X, data.Y, data.truth, data.val
         self.n, self.batch_size = data.n, data.batch_size
+        self.perms = data.perms
         self.shuffled = data.perms is not None
         self.steps = -(-self.n // self.batch_size)
         self.dtype = model.params.buffer.dtype
@@ -70,6 +72,11 @@ class CompiledEpochs:
         self.epochs_per_call = max(1, min(EPOCHS_PER_CALL,
                                           WORK_PER_CALL // ((3 * self.n + n_val) * macs),
                                           STEPS_PER_CALL // self.steps))
+        #: the most epochs a chunk trains: shuffled chunks send (and the driver keeps, for
+        #: its divergence replay) each epoch's order of n rows
+        self.chunk_epochs = self.epochs_per_call if not self.shuffled else max(
+            1, min(self.epochs_per_call, CHUNK_ELEMENTS // max(1, self.n)))
+        self.validates = self.val is not None  # validation runs inside the call
         #: early stopping: the best parameters so far, and what a validation loss must beat
         self.track = None if config.early_stopping is None else float(config.min_delta)
         self.best_buffer: Array | None = None
@@ -94,8 +101,7 @@ class CompiledEpochs:
         self.fn = fn
         self._coeffs: tuple[Any, Array] | None = None  # the last ones: (what made them, array)
 
-    def run(self, epochs: range, lr_at: Callable[[int], float] | None,
-            perms: Iterator[Any] | None, t0: float) -> tuple:
+    def run(self, epochs: range, lr_at: Callable[[int], float] | None, t0: float) -> tuple:
         """Train ``epochs`` (at most :attr:`epochs_per_call`). Returns the epochs' columns
         ``(lrs, orders, times)`` (``orders``: host permutations, or None each), the records
         ``(mean losses, accuracies)``, None when a loss or a parameter is not finite, and
@@ -105,7 +111,7 @@ class CompiledEpochs:
         its epochs (the host does not see epochs end inside a compiled call)."""
         before = self.opt.t, self.opt.lr
         try:
-            return self._run(epochs, lr_at, perms, t0)
+            return self._run(epochs, lr_at, self.perms, t0)
         except BaseException:  # nothing trained: the optimizer's count and rate as before
             self.opt.t, self.opt.lr = before
             raise

@@ -7,13 +7,17 @@ epochs and, between chunks, owns everything that is not a step: the optimizer's 
 history records, the finite check and divergence recovery, validation, early stopping with
 restore, callbacks, progress, and keeping finished epochs when interrupted.
 
-One step on a batch ``(X_b, Y_b)`` (:func:`xprop.step.train_step`): forward, backward, the
-data's *gradient hook* (the all-reduce of data-parallel training; None here), optional
-clipping, then ``buffer = optimizer.update(buffer, grad)``. How a chunk of steps runs is a
-*step strategy*: eager (step by step, every batch gathered on its own from the epoch's seeded
-host permutation), captured (PyTorch CUDA graphs, :mod:`xprop.captured`) or compiled (JAX:
-whole chunks of epochs in one call, :mod:`xprop.compiled`). Results agree within float
-rounding; eager NumPy is the reference.
+One step on a batch (:class:`xprop.step.Batch`, :func:`xprop.step.train_step`): forward,
+backward (per-sample weights when the batch has them), the batch's *gradient hook* (the
+all-reduce of data-parallel training, scikit-learn's L2 term; None here), optional clipping,
+then ``buffer = optimizer.update(buffer, grad)``. How a chunk of steps runs is a *step
+strategy*, one object behind one small protocol (``run(epochs, lr_at, t0) -> ((lrs, orders,
+times), records, validation)`` and ``chunk_epochs``): eager (:class:`_EagerChunks`: step by
+step, every batch gathered on its own from the epoch's seeded host permutation; on PyTorch
+CUDA devices each full batch's step replayed from a CUDA graph, :mod:`xprop.captured`) or
+compiled (:class:`~xprop.compiled.CompiledEpochs`, JAX: whole chunks of epochs in one call,
+validation and early stopping inside). Results agree within float rounding; eager NumPy is
+the reference.
 
 Records (loss, accuracy) and the finite check of a chunk are computed at its end from the
 kept batch outputs with one device sync; a chunk is one epoch when callbacks read every
@@ -400,17 +404,11 @@ class _Run:
         if self.mutable and data.grads is None:
             data.grads = model.params.copy()
         data.begin(model)
-        self.fast = _fast_path(model, opt, data, config)
-        data.step = self.fast if isinstance(self.fast, _Capture) else None
-        self.per_epoch = bool(config.callbacks) or (data.val is not None and not isinstance(
-            self.fast, CompiledEpochs))  # something reads the model of every epoch
-        n, out = max(1, data.n), model.arch.sizes[-1]
-        if isinstance(self.fast, CompiledEpochs):  # no outputs kept: the records come out of
-            # the call; shuffled chunks send (and keep, for _recover) each epoch's order
-            self.size = self.fast.epochs_per_call if data.perms is None else max(
-                1, min(self.fast.epochs_per_call, CHUNK_ELEMENTS // n))
-        else:
-            self.size = max(1, min(CHUNK_EPOCHS, CHUNK_ELEMENTS // (n * out)))
+        #: the step strategy: ``run(epochs, lr_at, t0) -> ((lrs, orders, times), records,
+        #: validation)``, and ``chunk_epochs``, the most epochs it trains in one chunk
+        self.strategy = _strategy(model, opt, data, config)
+        self.per_epoch = bool(config.callbacks) or (
+            data.val is not None and not self.strategy.validates)  # reads every epoch's model
 
     def train(self) -> History:
         """Every epoch of the fit, chunk by chunk; the :class:`History`."""
@@ -440,7 +438,7 @@ class _Run:
         model; never past a ``verbose`` epoch, nor past the first epoch at which early
         stopping could stop (so the compiled strategy never trains past it)."""
         config = self.config
-        last = min(config.epochs, first + (1 if self.per_epoch else self.size))
+        last = min(config.epochs, first + (1 if self.per_epoch else self.strategy.chunk_epochs))
         if config.verbose:
             last = min(last, (first // config.verbose + 1) * config.verbose)
         if config.early_stopping is not None:
@@ -457,13 +455,8 @@ class _Run:
 
     def _train_chunk(self, epochs: range) -> tuple[_Epochs, Any, Any]:
         """Train ``epochs`` with the step strategy: ``(epochs, records, validation)``."""
-        if isinstance(self.fast, CompiledEpochs):
-            columns, records, vals = self.fast.run(epochs, self.lr_at, self.data.perms,
-                                                   self.t0)
-            return _Epochs(epochs.start, *columns), records, vals
-        chunk = _train(self.model, self.opt, self.lr_at, epochs, self.data,
-                       self.config.clip_norm, self.t0)
-        return chunk.epochs, _records(self.model, chunk, self.data), None
+        columns, records, vals = self.strategy.run(epochs, self.lr_at, self.t0)
+        return _Epochs(epochs.start, *columns), records, vals
 
     def _record(self, pending: _Epochs, records: tuple, vals: Any) -> bool:
         """Append a trained chunk's epochs to the history (the compiled chunk's validation, or
@@ -509,7 +502,7 @@ class _Run:
             if not compiled:
                 improved = logs["val_loss"] < self.best[0] - config.min_delta
             if improved:
-                kept = self.fast.best_buffer if compiled else self.xp.asarray(
+                kept = self.strategy.best_buffer if compiled else self.xp.asarray(
                     self.model.params.buffer, copy=True)
                 self.best = (logs["val_loss"], kept)
                 self.history.best_epoch, self.since_best = done, 0
@@ -616,19 +609,44 @@ class _Capture:
             self.step.sync()
 
 
-def _fast_path(model: Any, opt: Optimizer, data: TrainingData,
-               config: FitConfig) -> CompiledEpochs | _Capture | None:
-    """The step strategy ``config.compiled`` asks for and the model's library offers (None:
-    eager steps)."""
+class _EagerChunks:
+    """The eager step strategy: every batch of every epoch stepped on its own (replayed from
+    a CUDA graph when ``capture`` is given), the outputs kept and the records computed from
+    them at the chunk's end."""
+
+    validates = False  # the driver validates each epoch's model
+    best_buffer = None
+
+    def __init__(self, model: Any, opt: Optimizer, data: TrainingData, clip_norm: float | None,
+                 capture: _Capture | None = None) -> None:
+        self.model, self.opt, self.data, self.clip_norm = model, opt, data, clip_norm
+        data.step = capture
+        n, out = max(1, data.n), model.arch.sizes[-1]
+        self.chunk_epochs = max(1, min(CHUNK_EPOCHS, CHUNK_ELEMENTS // (n * out)))
+
+    def run(self, epochs: range, lr_at: Callable[[int], float] | None,
+            t0: float) -> tuple[tuple[list, list, list], Any, None]:
+        chunk = _train(self.model, self.opt, lr_at, epochs, self.data, self.clip_norm, t0)
+        pending = chunk.epochs
+        records = _records(self.model, chunk, self.data)
+        return (pending.lrs, pending.orders, pending.times), records, None
+
+
+def _strategy(model: Any, opt: Optimizer, data: TrainingData,
+              config: FitConfig) -> _EagerChunks | CompiledEpochs:
+    """The step strategy ``config.compiled`` asks for and the model's library offers:
+    compiled chunks (JAX), eager steps replayed from a capture (torch CUDA), or eager."""
+    eager = _EagerChunks(model, opt, data, config.clip_norm)
     if config.compiled is False:
-        return None
+        return eager
     ops = adapter_of_namespace(model.xp)
     standard = opt.pure and data.plain
     if standard and ops.compiles and not (data.host or data.rows is not None):
         return CompiledEpochs(model, opt, ops, data, config)
     if (standard and ops.mutable and data.batch_size < data.n
             and ops.can_capture(model.backend.device)):  # a full batch: nothing to gain
-        return _Capture(model, opt, data.grads, config.clip_norm)
+        return _EagerChunks(model, opt, data, config.clip_norm,
+                            _Capture(model, opt, data.grads, config.clip_norm))
     if config.compiled:
         why = ("the optimizer overrides update or _update, which compiled or captured "
                "steps would skip" if not opt.pure else
@@ -637,7 +655,7 @@ def _fast_path(model: Any, opt: Optimizer, data: TrainingData,
                f"{model.backend.describe()} neither compiles nor captures steps (CUDA graphs: "
                "minibatches on torch CUDA devices, unless XPROP_CUDA_GRAPHS=0)")
         raise ValueError(f"compiled: no fast path here ({why}); pass compiled=None or False")
-    return None
+    return eager
 
 
 @dataclass
