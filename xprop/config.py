@@ -15,7 +15,6 @@ ValueError: epochs: expected an integer >= 1, got 0
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -172,7 +171,7 @@ class FitConfig:
                 continue
             value = getattr(self, f.name)
             if isinstance(value, Optimizer):
-                value = repr(copy.copy(value))
+                value = repr(value)
             elif callable(value):
                 value = f"a function {getattr(value, '__qualname__', type(value).__name__)}"
             out[f.name] = repr(value)

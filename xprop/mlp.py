@@ -25,6 +25,7 @@ from xprop.backend import (
     Backend,
     BackendError,
     DeviceMismatchError,
+    HostArray,
     backend_of,
     dtype_name,
     fast_namespace,
@@ -226,6 +227,17 @@ class MLP:
             f"bias={self.bias}, dtype={dtype_name(self.dtype, self.xp)}, "
             f"backend={self.backend.describe()})"
         )
+
+    def __reduce__(self) -> tuple:
+        """Pickling and deep copies: the parameters as a host copy that knows its backend,
+        device and dtype (rebuilt there), the architecture by its names (registered custom
+        activations and losses by their registered names), every other attribute as is."""
+        arch = self.arch
+        names = (list(arch.sizes), [a.name for a in arch.hidden], arch.head.activation.name,
+                 arch.head.loss.name, arch.bias)
+        rest = {k: v for k, v in vars(self).items()
+                if k not in ("arch", "backend", "xp", "dtype", "params")}
+        return (_unpickle, (type(self), names, HostArray(self.params.buffer), rest))
 
     # ------------------------------------------------------------------ parameters
 
@@ -466,6 +478,22 @@ def _architecture(sizes: list[int], activation: Any, output_activation: Any, los
         raise ValueError(f"bias: expected True or False, got {bias!r}")
     head = make_head(output_activation, loss)
     return Architecture(tuple(sizes), tuple(get_activation(a) for a in hidden), head, bias)
+
+
+def _unpickle(cls: type, names: tuple, buffer: HostArray, rest: dict) -> MLP:
+    """A model from :meth:`MLP.__reduce__`'s parts."""
+    try:
+        arch = _architecture(*names)
+    except ValueError as e:
+        raise ValueError(f"unpickling an MLP: {e} (custom activations and losses must be "
+                         "registered, xprop.register_activation / register_loss, before "
+                         "loading)") from None
+    model = cls.__new__(cls)
+    values = buffer.restore()
+    _bind(model, arch, buffer.target(), buffer.values.dtype.name)
+    model.params = Params(arch.layout, values, model.xp)
+    vars(model).update(rest)
+    return model
 
 
 def _shape_of(nested: Any) -> tuple[int, ...]:

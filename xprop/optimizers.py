@@ -19,6 +19,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from xprop.backend.core import adapter_of_namespace
+from xprop.backend.host import HostArray, is_array
 from xprop.validation import check_int, check_positive
 
 Array = Any
@@ -127,6 +128,16 @@ class Optimizer:
     def load_state(self, state: dict[str, Any]) -> None:
         """Return to a :meth:`state` snapshot."""
         vars(self).update(state)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling and deep copies: namespaces are looked up again, state arrays travel as
+        host copies that know their backend and device."""
+        return {k: None if k in ("_xp", "_ops") else HostArray(v) if is_array(v) else v
+                for k, v in vars(self).items()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update({k: v.restore() if isinstance(v, HostArray) else v
+                           for k, v in state.items()})
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()

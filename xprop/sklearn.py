@@ -68,7 +68,6 @@ from xprop.backend import (
     Backend,
     DeviceMismatchError,
     backend_of,
-    device_str,
     is_array,
     resolve_backend,
     to_numpy,
@@ -737,59 +736,12 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------------ pickling
 
     def __getstate__(self) -> dict[str, Any]:
-        """The fitted model and optimizer hold array namespaces (modules), which cannot be
-        pickled: store host copies of their arrays and a recipe to rebuild them."""
-        state = super().__getstate__()
-        state = dict(state)
-        state.pop("_best_buffer", None)  # only needed during fit
-        model = state.pop("model_", None)
-        if model is not None:
-            weights = [_host(w) for w in model.weights]
-            state["_pickled_model"] = {
-                "weights": weights,
-                "biases": None if model.biases is None else [_host(b) for b in model.biases],
-                "activation": [a.name for a in model.activations[:-1]],
-                "output_activation": model.activations[-1].name,
-                "loss": model.loss_fn.name,
-                "dtype": str(weights[0].dtype),
-                "backend": model.backend.name,
-                "device": device_str(model.backend.device),
-                "seed": model.seed,
-            }
-        opt = state.pop("_optimizer", None)
-        if opt is not None:
-            fields = {}
-            for key, value in vars(opt).items():
-                if key in ("_xp", "_ops"):  # looked up again after unpickling
-                    value = None
-                elif is_array(value):
-                    value = _host(value)
-                fields[key] = value
-            state["_pickled_optimizer"] = (type(opt), fields)
+        """The fitted model and optimizer pickle themselves (host copies that return to their
+        backend and device); the best parameters of early stopping are needed during fit
+        only."""
+        state = dict(super().__getstate__())
+        state.pop("_best_buffer", None)
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        state = dict(state)
-        spec = state.pop("_pickled_model", None)
-        opt_spec = state.pop("_pickled_optimizer", None)
-        if spec is not None:
-            be = resolve_backend(spec["backend"], spec["device"])
-            model = MLP.from_arrays(
-                spec["weights"], spec["biases"], activation=spec["activation"],
-                output_activation=spec["output_activation"], loss=spec["loss"],
-                dtype=spec["dtype"], backend=be,
-            )
-            model.seed = spec["seed"]
-            state["model_"] = model
-            if opt_spec is not None:
-                cls, fields = opt_spec
-                opt = cls.__new__(cls)
-                for key, value in fields.items():
-                    if isinstance(value, np.ndarray):
-                        value = be.from_host(value)
-                    setattr(opt, key, value)
-                state["_optimizer"] = opt
-        super().__setstate__(state)
 
 
 _PARAMS_DOC = """

@@ -36,7 +36,14 @@ from xprop.backend.core import (
     use_backend,
 )
 from xprop.backend.cupy_ import CUDA_INSTALL_HINT, TF32_ENV, ProbeResult, probe_cupy, set_tf32
-from xprop.backend.host import fast_namespace, is_array, is_host_data, to_backend, to_numpy
+from xprop.backend.host import (
+    HostArray,
+    fast_namespace,
+    is_array,
+    is_host_data,
+    to_backend,
+    to_numpy,
+)
 from xprop.backend.info import backend_info
 
 __all__ = [
@@ -52,6 +59,7 @@ __all__ = [
     "BackendUnavailableError",
     "DeviceMismatchError",
     "GenericAdapter",
+    "HostArray",
     "ProbeResult",
     "adapter_for",
     "adapter_of_namespace",

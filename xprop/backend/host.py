@@ -10,7 +10,7 @@ import array_api_compat
 import numpy as np
 
 from xprop.backend.base import scan_host
-from xprop.backend.core import Backend, adapter_for, resolve_backend
+from xprop.backend.core import Backend, adapter_for, backend_of, device_str, resolve_backend
 
 
 def is_array(x: Any) -> bool:
@@ -42,6 +42,25 @@ def to_backend(x: Any, backend: str | Backend, device: Any = None, dtype: Any = 
     """
     b = resolve_backend(backend, device)
     return b.from_host(to_numpy(x), dtype)
+
+
+class HostArray:
+    """A picklable host copy of a backend array that knows where it came from: the backend's
+    name, device and dtype (what pickling and deep copies of models and optimizers store;
+    :meth:`restore` copies it back there)."""
+
+    def __init__(self, x: Any) -> None:
+        be = backend_of(x=x)
+        self.values = to_numpy(x, copy=True)
+        self.backend, self.device = be.name, device_str(be.device)
+
+    def target(self) -> Backend:
+        """The backend and device the array came from."""
+        return resolve_backend(self.backend, self.device)
+
+    def restore(self) -> Any:
+        """The array again, on its backend and device, with its values and dtype."""
+        return self.target().from_host(self.values, self.values.dtype.name)
 
 
 @functools.lru_cache(maxsize=8)
