@@ -338,6 +338,7 @@ comm = world()
 X, y = datasets.xor()
 hidden = 4 if comm.rank == 0 else 5
 m = xprop.MLP([2, hidden, 1], "tanh", "sigmoid", "bce", seed=0)
+comm.comm.Barrier()  # both ranks started: time the refusal alone
 t0 = time.perf_counter()
 try:
     fit_distributed(m, X, y, comm=comm, epochs=3)
@@ -404,3 +405,24 @@ def test_schedules_and_clipping_train_as_fit_does(tmp_path):
     for rank in range(2):
         np.testing.assert_allclose(np.load(tmp_path / f"s.{rank}.npy"),
                                    xprop.to_numpy(m.params.buffer), rtol=0, atol=1e-12)
+
+
+CALLBACK_SCRIPT = """
+import sys, numpy as np, xprop
+from xprop import datasets
+from xprop.distributed import fit_distributed, world
+comm = world()
+X, y = datasets.xor()
+m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+stop_at = 3 if comm.rank == 1 else None  # only rank 1's callback asks to stop
+h = fit_distributed(m, X, y, comm=comm, epochs=50,
+                    callbacks=[lambda epoch, logs, model: epoch == stop_at])
+open(sys.argv[1] + f".{comm.rank}.txt", "w").write(str(len(h)))
+"""
+
+
+@needs_mpiexec
+def test_a_callback_that_stops_one_rank_stops_every_rank(tmp_path):
+    r = _mpirun(tmp_path, 2, CALLBACK_SCRIPT, str(tmp_path / "c"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [(tmp_path / f"c.{rank}.txt").read_text() for rank in range(2)] == ["3", "3"]

@@ -423,7 +423,8 @@ class _Run:
                 if records is None:
                     self._diverged()
                 first = last
-                if self._record(pending, records, vals):
+                stop = self._record(pending, records, vals)
+                if not self.data.agree(not stop):  # any process's callback stops them all
                     break
         except KeyboardInterrupt as e:
             self._interrupted(e)
