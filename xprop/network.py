@@ -85,9 +85,9 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
     ops = adapter_of_namespace(xp)
     params = params.views() if isinstance(params, Params) else params
     inputs, pre = [], []
-    A = X
+    A, affine = X, ops.affine
     for (w, b), (f, _) in zip(arch.names, ops.activation_functions(arch.activations)):
-        Z = ops.affine(A, params[w], None if b is None else params[b], xp)  # A @ W_i + b_i
+        Z = affine(A, params[w], None if b is None else params[b], xp)  # A_i @ W_i + b_i
         inputs.append(A)
         pre.append(Z)
         A = f(Z, xp)  # A_{i+1} = f_i(Z_i)

@@ -179,7 +179,10 @@ class Adapter:
         """``(forward, backward)`` per activation: the library's kernels where it has them
         (see :meth:`kernel`), else the portable functions; resolved once per tuple of
         activations (an architecture's), so a pass pays one lookup."""
-        resolved = self.__dict__.setdefault("_resolved", {})
+        try:
+            resolved = self._resolved
+        except AttributeError:
+            resolved = self._resolved = {}
         hit = resolved.get(id(activations))
         if hit is None or hit[0] is not activations:
             if len(resolved) >= 64:  # many architectures (a search): start again
