@@ -426,3 +426,44 @@ def test_a_callback_that_stops_one_rank_stops_every_rank(tmp_path):
     r = _mpirun(tmp_path, 2, CALLBACK_SCRIPT, str(tmp_path / "c"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert [(tmp_path / f"c.{rank}.txt").read_text() for rank in range(2)] == ["3", "3"]
+
+
+TINY_SCRIPT = """
+import sys, numpy as np, xprop
+from xprop.distributed import fit_distributed, world
+comm = world()
+X = np.array([[0., 1.], [1., 0.], [1., 1.]])
+heads = {"softmax": ([2, 3, 2], "softmax", "cross_entropy", np.array([1, 1, 0])),
+         "bce": ([2, 3, 1], "sigmoid", "bce", np.array([1, 1, 0])),
+         "mse": ([2, 3, 1], "identity", "mse", np.array([0.5, -1.0, 2.0]))}
+out = {}
+for name, (sizes, act, loss, y) in heads.items():
+    m = xprop.MLP(sizes, "tanh", act, loss, seed=0)
+    h = fit_distributed(m, X if comm.is_root else None, y if comm.is_root else None, comm=comm,
+                        epochs=4, batch_size=2, validation_split=0.34, optimizer="adam", lr=0.1)
+    out[name] = xprop.to_numpy(m.params.buffer)
+    out[name + "_loss"] = np.asarray(h.loss)
+    out[name + "_val"] = np.asarray(h.val_loss)
+np.savez(sys.argv[1] + f".{comm.rank}.npz", **out)
+"""
+
+
+@needs_mpiexec
+def test_more_ranks_than_rows_of_a_batch(tmp_path):
+    """4 ranks, 2 training rows in batches of 2 and 1 validation row: most ranks hold no row
+    of a batch (their gradient is zero, their records empty) and training equals fit's."""
+    r = _mpirun(tmp_path, 4, TINY_SCRIPT, str(tmp_path / "t"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    X = np.array([[0., 1.], [1., 0.], [1., 1.]])
+    cases = {"softmax": ([2, 3, 2], "softmax", "cross_entropy", np.array([1, 1, 0])),
+             "bce": ([2, 3, 1], "sigmoid", "bce", np.array([1, 1, 0])),
+             "mse": ([2, 3, 1], "identity", "mse", np.array([0.5, -1.0, 2.0]))}
+    for name, (sizes, act, loss, y) in cases.items():
+        m = xprop.MLP(sizes, "tanh", act, loss, seed=0)
+        h = m.fit(X, y, epochs=4, batch_size=2, validation_split=0.34, optimizer="adam", lr=0.1)
+        for rank in range(4):
+            got = np.load(tmp_path / f"t.{rank}.npz")
+            np.testing.assert_allclose(got[name], xprop.to_numpy(m.params.buffer), rtol=0,
+                                       atol=1e-12)
+            np.testing.assert_allclose(got[name + "_loss"], h.loss, rtol=1e-12)
+            np.testing.assert_allclose(got[name + "_val"], h.val_loss, rtol=1e-12)

@@ -90,7 +90,9 @@ def _same_dtype(value: Array, like: Array, xp: Any) -> Array:
 
 
 def _count(a: Array) -> float:
-    return float(a.shape[0] * a.shape[1])
+    """The entries a mean divides by; at least 1, so that an empty batch (a data-parallel
+    rank's empty shard of a batch) gives an empty gradient, not a division by zero."""
+    return float(max(a.shape[0] * a.shape[1], 1))
 
 
 def squared_error(a: Array, y: Array, xp: Any) -> Array:
@@ -108,7 +110,7 @@ def half_sse_grad(a: Array, y: Array, xp: Any) -> Array:
 
 
 def half_squared_error_grad(a: Array, y: Array, xp: Any) -> Array:
-    return (a - y) * (1.0 / a.shape[0])
+    return (a - y) * (1.0 / max(a.shape[0], 1))  # max: see _count
 
 
 def bce_terms(a: Array, y: Array, xp: Any) -> Array:
@@ -131,7 +133,7 @@ def bce_with_logits_grad(z: Array, y: Array, xp: Any) -> Array:
 
 def fused_mean_grad(a: Array, y: Array, xp: Any) -> Array:
     """(a - y) / (n k): dL/dz for sigmoid + bce."""
-    return (a - y) * (1.0 / (a.shape[0] * a.shape[1]))
+    return (a - y) * (1.0 / max(a.shape[0] * a.shape[1], 1))
 
 
 def cross_entropy_terms(a: Array, y: Array, xp: Any) -> Array:
@@ -140,7 +142,7 @@ def cross_entropy_terms(a: Array, y: Array, xp: Any) -> Array:
 
 
 def cross_entropy_grad(a: Array, y: Array, xp: Any) -> Array:
-    return y / (a + EPS) * (-1.0 / float(a.shape[0]))
+    return y / (a + EPS) * (-1.0 / float(max(a.shape[0], 1)))
 
 
 def softmax_cross_entropy_logit_terms(z: Array, y: Array, xp: Any) -> Array:
@@ -151,7 +153,7 @@ def softmax_cross_entropy_logit_terms(z: Array, y: Array, xp: Any) -> Array:
 
 
 def binary_log_loss_grad(a: Array, y: Array, xp: Any) -> Array:
-    return ((1.0 - y) / (1.0 - a + EPS) - y / (a + EPS)) * (1.0 / float(a.shape[0]))
+    return ((1.0 - y) / (1.0 - a + EPS) - y / (a + EPS)) * (1.0 / float(max(a.shape[0], 1)))
 
 
 def _xlogy_self(y: Array, xp: Any) -> Array:
@@ -165,7 +167,7 @@ def poisson_terms(a: Array, y: Array, xp: Any) -> Array:
 
 
 def poisson_grad(a: Array, y: Array, xp: Any) -> Array:
-    return (1.0 - y / a) * (1.0 / float(a.shape[0]))
+    return (1.0 - y / a) * (1.0 / float(max(a.shape[0], 1)))
 
 
 def poisson_logit_terms(z: Array, y: Array, xp: Any) -> Array:
@@ -175,7 +177,7 @@ def poisson_logit_terms(z: Array, y: Array, xp: Any) -> Array:
 
 def fused_row_grad(a: Array, y: Array, xp: Any) -> Array:
     """(a - y) / n: dL/dz for softmax + cross_entropy."""
-    return (a - y) * (1.0 / float(a.shape[0]))
+    return (a - y) * (1.0 / float(max(a.shape[0], 1)))
 
 
 LOSSES: dict[str, Loss] = {
