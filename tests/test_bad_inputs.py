@@ -110,23 +110,29 @@ def test_ctrl_c_during_train_saves_the_last_completed_epoch(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     proc = subprocess.Popen([sys.executable, "-u", "-m", "xprop", "train", "--data", "digits",
-                             "--epochs", "1000000", "--quiet", "--out", "m.npz"],
+                             "--epochs", "1000000", "--quiet", "--verbose", "1", "--out",
+                             "m.npz"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    import threading
+
+    watchdog = threading.Timer(120, proc.kill)  # never a hang, whatever is printed
+    watchdog.start()
     try:
         for line in proc.stdout:
-            if line.startswith("training:"):
-                break
-        time.sleep(2.0)  # some epochs complete
+            if line.split()[:2] == ["epoch", "2/1000000"]:  # epochs 1 and 2 are recorded:
+                break  # no sleep, no race
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
+        watchdog.cancel()
         proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted; saved the model after epoch" in err and err.count("\n") == 1
+    done = int(err.split("after epoch ")[1].split()[0])
+    assert done >= 2
     model = xprop.load(tmp_path / "m.npz")
     assert model.sizes[0] == 64 and model.all_finite()
 

@@ -707,3 +707,13 @@ def test_distributed_ranks_take_the_gpus_before_the_cpu():
         "cuda:0", "cuda:1", "cuda:0"]
     assert [rank_device(["cpu:0", "cpu:1"], r) for r in range(3)] == ["cpu:0", "cpu:1", "cpu:0"]
     assert rank_device(["cpu"], 1) is None
+
+
+def test_train_verbose_prints_a_line_every_n_epochs(tmp_path):
+    """For logs (nohup, SLURM, CI), where the progress bar is not shown."""
+    r = run_cli(tmp_path, "train", "--data", "xor", "--epochs", "6", "--verbose", "3",
+                "--quiet")
+    assert_ok(r)
+    lines = [line.split() for line in r.stdout.splitlines() if line.startswith("epoch")]
+    assert [words[1] for words in lines] == ["3/6", "6/6"]
+    assert all("loss" in words and "accuracy" in words for words in lines)

@@ -268,7 +268,7 @@ def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
     return dict(optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
                 batch_size=args.batch_size, seed=args.seed, schedule=args.schedule,
                 clip_norm=args.clip_norm, validation_split=args.validation_split,
-                early_stopping=args.early_stopping)
+                early_stopping=args.early_stopping, verbose=args.verbose)
 
 
 def _check_fit_options(args: argparse.Namespace) -> None:
@@ -589,6 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--plot", default=None, metavar="FILE.png",
                    help="write loss/accuracy curves (and the decision boundary for 2-D data)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--verbose", type=_positive(int), default=0, metavar="N",
+                   help="print a line every N epochs (loss, accuracy, validation): for logs, "
+                        "where the progress bar is not shown")
     q.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: mpiexec -n 4 python -m mpi4py -m xprop train "
                         "--distributed ... (--batch-size is the global batch)")
