@@ -90,7 +90,7 @@ class FitConfig:
                     f"schedule: expected a name or a function epoch -> lr, got {self.schedule!r}")
             get_schedule(self.schedule, 1.0, self.epochs)  # an unknown name fails here
         callbacks = self.callbacks
-        if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not isinstance(
+        if callable(callbacks) or isinstance(callbacks, str | bytes) or not isinstance(
                 callbacks, Sequence) or not all(callable(cb) for cb in callbacks):
             raise ValueError("callbacks: expected a list of functions (epoch, logs, model), "
                              f"got {callbacks!r}")
@@ -120,8 +120,8 @@ class FitConfig:
         if data is not None:
             if split:
                 raise ValueError("validation_data, validation_split: give one of them, not both")
-            if not isinstance(data, (tuple, list)) or len(data) != 2:
-                size = f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""
+            if not isinstance(data, tuple | list) or len(data) != 2:
+                size = f" of length {len(data)}" if isinstance(data, tuple | list) else ""
                 raise ValueError("validation_data: expected a pair (X_val, y_val), got "
                                  f"{type(data).__name__}{size}")
         if self.early_stopping is not None:
