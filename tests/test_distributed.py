@@ -98,6 +98,21 @@ def test_n_ranks_train_the_model_of_one(tmp_path, ranks):
 
 
 @needs_mpiexec
+def test_ranks_whose_clocks_disagree_train_chunks_of_one_length(tmp_path):
+    """Each rank's timing suggests its next chunk's length; the ranks take the smallest, so
+    their collectives pair up (rank 0 alone would train 1, 2 and 2 epochs per chunk)."""
+    uneven = ("import xprop.train\nfrom xprop.distributed import world\n"
+              "xprop.train.CHUNK_SECONDS = 1e9 if world().rank == 0 else 0.0\n")
+    r = _mpirun(tmp_path, 2, uneven + textwrap.dedent(SCRIPT), str(tmp_path / "out"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    ref, h_ref = _reference()
+    for rank in range(2):
+        got = np.load(tmp_path / f"out.{rank}.npz")
+        np.testing.assert_allclose(got["buffer"], ref, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got["loss"], h_ref.loss, rtol=1e-12)
+
+
+@needs_mpiexec
 def test_the_cli_on_two_ranks_gives_the_single_process_model(tmp_path):
     common = ["-m", "xprop", "train", "--data", "digits", "--epochs", "4", "--quiet",
               "--dtype", "float64", "--seed", "3"]

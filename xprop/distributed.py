@@ -230,6 +230,9 @@ class _Shards(TrainingData):
     def agree(self, flag: bool) -> bool:
         return self.comm.sum_floats([0.0 if flag else 1.0])[0] == 0.0
 
+    def smallest(self, n: int) -> int:
+        return min(self.comm.allgather(n))
+
     def validate(self, model: Any) -> dict[str, float]:
         """The validation metrics over every rank's part of the validation rows."""
         Xv, Yv, n_val = self.val

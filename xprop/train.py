@@ -343,6 +343,11 @@ class TrainingData:
         """Whether ``flag`` holds on every process."""
         return flag
 
+    def smallest(self, n: int) -> int:
+        """The smallest ``n`` of every process (a chunk's length, which each process's own
+        timing suggests, must be the same everywhere: its collectives pair up)."""
+        return n
+
     def validate(self, model: Any) -> dict[str, float]:
         """``val_loss`` (and ``val_accuracy``) of the model on the validation data."""
         xp, arch = model.xp, model.arch
@@ -446,7 +451,7 @@ class _Run:
             last = min(last, (first // config.verbose + 1) * config.verbose)
         if config.early_stopping is not None:
             last = min(last, first + config.early_stopping - self.since_best)
-        return last
+        return first + self.data.smallest(last - first)
 
     def _snapshot(self, first: int) -> None:
         """Keep the parameters and optimizer state before epoch ``first`` (what an
