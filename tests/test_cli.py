@@ -589,6 +589,50 @@ def test_evaluate(trained):
     assert r2.stdout != out
 
 
+def _fields(stdout: str) -> dict[str, str]:
+    return dict(ln.split(": ", 1) for ln in stdout.splitlines() if ln.startswith(("loss", "acc")))
+
+
+def test_a_cli_checkpoint_gives_the_clis_numbers_in_python(trained):
+    """Before: ``xprop.load(path).accuracy`` on spirals gave 0.29 where the CLI said 1.0 (the
+    standardisation lived in the CLI); now the model carries it."""
+    import xprop
+
+    d, path, _, _ = trained
+    model = xprop.load(path)
+    assert model.standardizer is not None
+    X, y = xprop.datasets.spirals(seed=0)  # what --data spirals reads (seed 0)
+    ev = run_cli(d, "evaluate", "--checkpoint", str(path), "--data", "spirals")
+    assert_ok(ev)
+    assert _fields(ev.stdout) == {"loss": f"{model.loss(X, y):.6f}",
+                                  "accuracy": f"{model.accuracy(X, y):.4f}"}
+    pr = run_cli(d, "predict", "--checkpoint", str(path), "--data", "spirals")
+    assert_ok(pr)
+    assert pr.stdout.split() == [str(v) for v in xprop.to_numpy(model.predict(X))]
+
+
+def test_a_cli_checkpoint_predicts_a_csv_as_python_does(tmp_path):
+    """Before: ``predict`` on a CSV gave ``[0 2]`` in Python and ``0 1`` from the CLI."""
+    import xprop
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 2)) * [30.0, 0.1] + [500.0, -4.0]  # far from standardised
+    y = ((X[:, 0] - 500) / 30 + (X[:, 1] + 4) / 0.1 > 0).astype(np.int64) + \
+        (X[:, 0] > 530).astype(np.int64)
+    write_csv(tmp_path / "train.csv", None, [[a, b, c] for (a, b), c in zip(X, y, strict=True)])
+    assert_ok(run_cli(tmp_path, "train", "--data", "train.csv", "--epochs", "30",
+                      "--out", "m.npz", "--quiet"))
+    write_csv(tmp_path / "new.csv", None, X[:25])
+    pr = run_cli(tmp_path, "predict", "--checkpoint", "m.npz", "--data", "new.csv")
+    assert_ok(pr)
+    model = xprop.load(tmp_path / "m.npz")
+    Xcsv, _ = xprop.datasets.load_csv(str(tmp_path / "new.csv"), label=None)
+    python = [str(v) for v in xprop.to_numpy(model.predict(Xcsv))]
+    assert pr.stdout.split() == python
+    model.set_standardizer(None)  # the old behaviour: raw features into the network
+    assert [str(v) for v in xprop.to_numpy(model.predict(Xcsv))] != python
+
+
 def test_evaluate_missing_checkpoint(tmp_path):
     r = run_cli(tmp_path, "evaluate", "--checkpoint", "nope.npz", "--data", "spirals")
     assert_cli_error(r, "checkpoint", "nope.npz", "does not exist")

@@ -21,9 +21,9 @@ import numpy as np
 
 from xprop._version import __version__
 from xprop.backend import dtype_name
-from xprop.datasets import read_npz
+from xprop.datasets import Standardizer, read_npz
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "read", "save", "standardization"]
+__all__ = ["FORMAT_VERSION", "CheckpointError", "check", "contents", "read", "save"]
 
 FORMAT = "xprop-mlp"
 FORMAT_VERSION = 1
@@ -62,16 +62,8 @@ def check_writable(path: str, overwrite: bool, what: str = "checkpoint") -> str:
     return path
 
 
-def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
-         input_mean: Any = None, input_std: Any = None) -> str:
-    """Write ``model`` to ``path`` (``.npz`` is appended when missing); returns the path."""
-    path = check_writable(path, overwrite)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not model.all_finite():
-        raise ValueError(
-            "model: its parameters contain NaN or inf (a diverged run?); refusing to save a "
-            "checkpoint that could not be loaded"
-        )
+def contents(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and host arrays a checkpoint of ``model`` holds, unchecked."""
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -83,17 +75,34 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
         "dtype": dtype_name(model.dtype, model.xp),
         "parameters": {k: list(v) for k, v in model.parameter_shapes().items()},
     }
-    from xprop.activations import get_activation
-
-    for name in header["activations"]:
-        get_activation(name)  # custom activation objects cannot be restored by name
     arrays = {k: np.ascontiguousarray(v) for k, v in model.to_numpy_parameters().items()}
-    if (input_mean is None) != (input_std is None):
-        raise ValueError("input_mean, input_std: give both (a standardisation) or neither")
-    if input_mean is not None:
-        arrays["input_mean"] = np.asarray(input_mean, dtype=np.float64)
-        arrays["input_std"] = np.asarray(input_std, dtype=np.float64)
+    standardizer = model.standardizer
+    if standardizer is not None:
+        arrays["input_mean"], arrays["input_std"] = standardizer.mean, standardizer.std
+    return header, arrays
+
+
+def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
+         input_mean: Any = None, input_std: Any = None) -> str:
+    """Write ``model`` to ``path`` (``.npz`` is appended when missing); returns the path.
+
+    The model's standardizer is saved with it (``input_mean`` and ``input_std`` give another).
+    What is written is first checked by :func:`check`, as :func:`read` checks it, so every
+    file ``save`` writes loads, and a refused model leaves an existing file untouched."""
+    path = check_writable(path, overwrite)
+    header, arrays = contents(model)
+    if input_mean is not None or input_std is not None:
+        arrays.pop("input_mean", None)
+        arrays.pop("input_std", None)
+        for name, value in (("input_mean", input_mean), ("input_std", input_std)):
+            if value is not None:
+                arrays[name] = np.asarray(value)
+    check(header, arrays, path)
+    for name in ("input_mean", "input_std"):
+        if name in arrays:
+            arrays[name] = arrays[name].astype(np.float64)
     arrays["header"] = np.array(json.dumps(header))
+    directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".xprop-", suffix=".npz.tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -112,7 +121,7 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
 
 
 def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The header and host arrays of a checkpoint, validated."""
+    """The header and host arrays of a checkpoint, checked by :func:`check`."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint: {path!r} does not exist")
@@ -124,35 +133,79 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
         raise CheckpointError(f"checkpoint: {path!r} has no xprop header (not an xprop file?)")
     try:
         header = json.loads(str(arrays.pop("header")[()]))
-    except (json.JSONDecodeError, TypeError, IndexError) as e:
+    except (json.JSONDecodeError, TypeError, IndexError, ValueError) as e:
         raise CheckpointError(f"checkpoint: {path!r} has an unreadable header ({e})") from None
+    check(header, arrays, path)
+    return header, arrays
+
+
+def check(header: Any, arrays: dict[str, Any], path: str) -> None:
+    """Every check a checkpoint passes, for :func:`save` (before writing) and :func:`read`
+    (after reading) alike: the format and version; every header field of its kind; names
+    of registered activations and losses that make a valid output head; exactly the
+    parameters ``W0, b0, ...`` that the layer sizes and ``bias`` call for, real, finite and
+    of those shapes; a standardisation of both vectors or none, one finite value per input,
+    every std > 0. Raises :class:`CheckpointError` naming ``path``."""
+    where = f"checkpoint: {path!r}"
     if not isinstance(header, dict):
-        raise CheckpointError(
-            f"checkpoint: {path!r} header is not a JSON object (got {type(header).__name__})"
-        )
+        raise CheckpointError(f"{where} header is not a JSON object (got "
+                              f"{type(header).__name__})")
     if header.get("format") != FORMAT:
-        raise CheckpointError(
-            f"checkpoint: {path!r} has format {header.get('format')!r}, expected {FORMAT!r}"
-        )
+        raise CheckpointError(f"{where} has format {header.get('format')!r}, expected "
+                              f"{FORMAT!r}")
     version = header.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint: {path!r} has format_version {version!r}; this xprop "
-            f"({__version__}) reads version {FORMAT_VERSION}"
-        )
+        raise CheckpointError(f"{where} has format_version {version!r}; this xprop "
+                              f"({__version__}) reads version {FORMAT_VERSION}")
     for key in ("layer_sizes", "activations", "loss", "bias", "dtype", "parameters"):
         if key not in header:
-            raise CheckpointError(f"checkpoint: {path!r} header lacks {key!r}")
+            raise CheckpointError(f"{where} header lacks {key!r}")
     _check_header_types(header, path)
-    for name, shape in header["parameters"].items():
+    _check_head(header, where)
+    sizes, names = header["layer_sizes"], set(header["parameters"])
+    expected = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        expected[f"W{i}"] = [fan_in, fan_out]
+        if header["bias"]:
+            expected[f"b{i}"] = [fan_out]
+    if names != set(expected):
+        raise CheckpointError(f"{where} header parameters: expected {sorted(expected)} for "
+                              f"layer sizes {sizes} (bias {header['bias']}), got "
+                              f"{sorted(names)}")
+    for name, shape in expected.items():
         if name not in arrays:
-            raise CheckpointError(f"checkpoint: {path!r} lacks parameter {name!r}")
-        if list(arrays[name].shape) != list(shape):
-            raise CheckpointError(
-                f"checkpoint: {path!r} parameter {name} has shape {arrays[name].shape}, "
-                f"header says {tuple(shape)}"
-            )
-    return header, arrays
+            raise CheckpointError(f"{where} lacks parameter {name!r}")
+        a = arrays[name]
+        if header["parameters"][name] != shape or list(a.shape) != shape:
+            raise CheckpointError(f"{where} parameter {name} has shape {tuple(a.shape)}, "
+                                  f"expected {tuple(shape)} (layer sizes {sizes})")
+        if a.dtype.kind not in "fiu":
+            raise CheckpointError(f"{where} parameter {name}: expected real numbers, got "
+                                  f"dtype {a.dtype}")
+        if not np.all(np.isfinite(a)):
+            bad = int(np.sum(~np.isfinite(a)))
+            raise CheckpointError(f"{where} parameter {name}: expected finite values, got "
+                                  f"{bad} NaN or inf (a diverged run?)")
+    mean, std = arrays.get("input_mean"), arrays.get("input_std")
+    if mean is not None or std is not None:
+        Standardizer.from_arrays(mean, std, sizes[0], where=f"{where} ",
+                                 error=CheckpointError)
+
+
+def _check_head(header: dict, where: str) -> None:
+    """The activations and loss name registered functions that make a valid head."""
+    from xprop.activations import get_activation
+    from xprop.head import make_head
+
+    acts = header["activations"]
+    try:
+        for name in acts[:-1]:
+            get_activation(name)
+        make_head(acts[-1], header["loss"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{where} {e} (custom activations and losses must be "
+                              "registered, xprop.register_activation / register_loss, before "
+                              "saving or loading)") from None
 
 
 def _check_header_types(header: dict, path: str) -> None:
@@ -179,24 +232,3 @@ def _check_header_types(header: dict, path: str) -> None:
     if not (isinstance(params, dict) and all(
             isinstance(v, list) and all(isinstance(d, int) for d in v) for v in params.values())):
         raise bad("parameters", "an object name -> shape")
-
-
-def standardization(arrays: dict, n_inputs: int, path: str) -> tuple[Any, Any]:
-    """The saved ``(input_mean, input_std)``, checked whole: both or neither, finite float
-    vectors of one value per input, every std > 0."""
-    mean, std = arrays.get("input_mean"), arrays.get("input_std")
-    if mean is None and std is None:
-        return None, None
-    if (mean is None) != (std is None):
-        present = "input_mean" if std is None else "input_std"
-        raise CheckpointError(f"checkpoint: {path!r} has {present} without the other")
-    for name, a in (("input_mean", mean), ("input_std", std)):
-        if a.dtype.kind not in "fiu" or a.shape != (n_inputs,):
-            raise CheckpointError(f"checkpoint: {path!r} {name}: expected {n_inputs} numbers "
-                                  f"(one per input), got dtype {a.dtype}, shape {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise CheckpointError(f"checkpoint: {path!r} {name}: expected finite values")
-    if np.any(std <= 0):
-        raise CheckpointError(f"checkpoint: {path!r} input_std: expected values > 0, got "
-                              f"{float(np.min(std))}")
-    return mean.astype(np.float64), std.astype(np.float64)

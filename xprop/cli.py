@@ -194,14 +194,6 @@ def _task(y: np.ndarray, loss: str | None = None, output_activation: str | None 
         raise CLIError(str(e).replace("loss ", "--loss ", 1)) from None
 
 
-def _apply_standardization(model: MLP, X: np.ndarray) -> np.ndarray:
-    if model.input_mean is None:
-        return X
-    if X.shape[1] != model.input_mean.shape[0]:
-        raise CLIError(f"data: expected {model.input_mean.shape[0]} features, got {X.shape[1]}")
-    return (X - model.input_mean) / model.input_std
-
-
 # --------------------------------------------------------------------------- commands
 
 
@@ -300,6 +292,7 @@ def _train_rank(args: argparse.Namespace, comm: Any) -> int:
     model = MLP(spec["sizes"], args.activation, spec["output_activation"], spec["loss"],
                 init=args.init, seed=args.seed, dtype=args.dtype,
                 backend=_rank_backend(args, comm))
+    model.set_standardizer(spec["standardizer"])  # rank 0's model, whole
     _fit(model, None, None, args, comm)
     return 0
 
@@ -353,17 +346,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                                                        stratify=y.dtype.kind in "iub")
     else:
         Xtr, Xte, ytr, yte = X, None, y, None
-    scaler = datasets.Standardizer().fit(Xtr) if args.standardize else None
-    Xtr_in = scaler.transform(Xtr) if scaler else Xtr
-    Xte_in = scaler.transform(Xte) if scaler and Xte is not None else Xte
     sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), task.n_outputs]
+    scaler = datasets.Standardizer().fit(Xtr) if args.standardize else None
     if comm is not None:  # the other ranks build the same model from this
         comm.comm.bcast({"sizes": sizes, "output_activation": task.output_activation,
-                         "loss": task.loss}, root=0)
+                         "loss": task.loss, "standardizer": scaler}, root=0)
     model = MLP(sizes, args.activation, task.output_activation, task.loss, init=args.init,
                 seed=args.seed, dtype=args.dtype, backend=_rank_backend(args, comm))
-    if scaler is not None:  # saved with the model, interrupted or not
-        model.input_mean, model.input_std = scaler.mean, scaler.std
+    model.set_standardizer(scaler)  # the model standardises what it is given, and saves it
     print(f"data: {args.data} ({len(ytr)} train"
           + (f" / {len(yte)} test" if yte is not None else "") + f", {X.shape[1]} features)")
     print(f"model: {model}, {model.count_parameters()} parameters")
@@ -372,15 +362,14 @@ def cmd_train(args: argparse.Namespace) -> int:
           + (f", {comm.size} MPI ranks (global batch)" if comm is not None else ""))
     progress = Progress(args.epochs, enabled=False if args.quiet else None)
     try:
-        hist = _fit(model, Xtr_in, ytr, args, comm, progress)
+        hist = _fit(model, Xtr, ytr, args, comm, progress)
     except KeyboardInterrupt as e:  # the engine kept the last completed epoch
         return _save_interrupted(args, model, progress, len(getattr(e, "history", ())))
     if len(hist) < args.epochs and progress.enabled:
         progress.close()
-    _report(model, hist, (Xtr_in, ytr), (Xte_in, yte))
+    _report(model, hist, (Xtr, ytr), (Xte, yte))
     if args.out:
-        path = save_checkpoint(model, args.out, overwrite=args.force,
-                               input_mean=model.input_mean, input_std=model.input_std)
+        path = save_checkpoint(model, args.out, overwrite=args.force)
         print(f"saved checkpoint: {path}")
     if args.plot:
         from xprop.plots import plot_training
@@ -401,8 +390,7 @@ def _save_interrupted(args: argparse.Namespace, model: MLP, progress: Progress,
         progress.close()
     if not (args.out and done):
         raise KeyboardInterrupt
-    path = save_checkpoint(model, args.out, overwrite=args.force,
-                           input_mean=model.input_mean, input_std=model.input_std)
+    path = save_checkpoint(model, args.out, overwrite=args.force)
     print(f"xprop: interrupted; saved the model after epoch {done} (the last "
           f"completed) to {path}", file=sys.stderr)
     return 130
@@ -436,7 +424,6 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
             raise CLIError(f"{given[0]}: describes a model to build; with --checkpoint the "
                            "saved model is checked")
         model = load_checkpoint(args.checkpoint, backend=args.backend)
-        X = _apply_standardization(model, X)
     else:
         task = _task(y, args.loss, args.output_activation)
         n_out, out_act, loss, y = task.n_outputs, task.output_activation, task.loss, task.y
@@ -491,7 +478,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _check_output_path(args.out, args.force, "--out")
     model = load_checkpoint(args.checkpoint, backend=args.backend)
     X, _ = _load_data(args.data, args.label, labels=False, seed=args.seed)
-    pred = to_numpy(model.predict(_apply_standardization(model, X)))
+    pred = to_numpy(model.predict(X))
     if args.out:
         np.savetxt(args.out, pred.reshape(len(pred), -1), delimiter=",",
                    fmt="%d" if pred.dtype.kind in "iub" else "%.9g")
@@ -516,10 +503,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"samples: all {len(y)} of {args.data} (a checkpoint does not record its training "
               "split: with the data it was trained on, this mixes train and test samples; "
               "--test-size picks the test part)")
-    Xin = _apply_standardization(model, X)
-    print(f"loss: {model.loss(Xin, y):.6f}")
+    print(f"loss: {model.loss(X, y):.6f}")
     if model.is_classifier:
-        print(f"accuracy: {model.accuracy(Xin, y):.4f}")
+        print(f"accuracy: {model.accuracy(X, y):.4f}")
     return 0
 
 

@@ -307,17 +307,57 @@ def _is_int_text(text: str) -> bool:
 # --------------------------------------------------------------------------- preprocessing
 
 
-@dataclass
+@dataclass(eq=False)
 class Standardizer:
     """Per-feature ``(x - mean) / std`` fitted on training data (std 0 is treated as 1).
 
     The statistics are taken on each column divided by its largest magnitude ``s`` and scaled
     back (``mean = s mean(x / s)``, ``std = s std(x / s)``), so features near the largest
     float64 do not overflow the squares of the variance; data that still cannot be
-    standardised (non-finite, or differences beyond float64) is refused with a reason."""
+    standardised (non-finite, or differences beyond float64) is refused with a reason.
+
+    A model carries one as ``model.standardizer`` (``xprop train`` fits it on the training
+    split): its ``predict``, ``loss``, ``accuracy``, ``fit`` and ``xprop.gradcheck`` take raw
+    features and standardise them, and checkpoints save it."""
 
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
+
+    @classmethod
+    def from_arrays(cls, mean: Any, std: Any, n_features: int | None = None, *,
+                    where: str = "", error: type[ValueError] = ValueError) -> Standardizer:
+        """A fitted standardizer from given statistics, checked whole: both or neither
+        given, ``n_features`` finite numbers each, every std > 0 (errors start with
+        ``where`` and are of class ``error``)."""
+        if (mean is None) != (std is None):
+            present = "input_mean" if std is None else "input_std"
+            raise error(f"{where}{present} without the other (give both, or neither)")
+        arrays = {}
+        for name, a in (("input_mean", mean), ("input_std", std)):
+            a = np.asarray(a)
+            n = a.shape[0] if n_features is None and a.ndim == 1 else n_features
+            if a.dtype.kind not in "fiu" or a.shape != (n,):
+                expected = "a 1-D array of numbers" if n is None else \
+                    f"{n} numbers (one per input)"
+                raise error(f"{where}{name}: expected {expected}, got dtype {a.dtype}, shape "
+                            f"{a.shape}")
+            if not np.all(np.isfinite(a)):
+                raise error(f"{where}{name}: expected finite values")
+            arrays[name] = a.astype(np.float64)
+        if arrays["input_mean"].shape != arrays["input_std"].shape:
+            raise error(f"{where}input_std: expected {arrays['input_mean'].shape[0]} numbers "
+                        f"(as input_mean), got shape {arrays['input_std'].shape}")
+        if np.any(arrays["input_std"] <= 0):
+            raise error(f"{where}input_std: expected values > 0, got "
+                        f"{float(np.min(arrays['input_std']))}")
+        return cls(arrays["input_mean"], arrays["input_std"])
+
+    @property
+    def n_features(self) -> int | None:
+        return None if self.mean is None else int(self.mean.shape[0])
+
+    def __repr__(self) -> str:
+        return f"Standardizer(n_features={self.n_features})"
 
     def fit(self, X: Any) -> Standardizer:
         X = np.asarray(X, dtype=np.float64)
@@ -335,6 +375,7 @@ class Standardizer:
         return self
 
     def transform(self, X: Any) -> np.ndarray:
+        """``(X - mean) / std`` in float64 on the host (NaN and inf pass through)."""
         if self.mean is None:
             raise ValueError("Standardizer: call fit(X_train) before transform")
         X = np.asarray(X, dtype=np.float64)

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import Any
 
+import numpy as np
 from array_api_compat import array_namespace
 
 from xprop import checkpoint, network
@@ -36,6 +37,7 @@ from xprop.backend import (
     to_numpy,
 )
 from xprop.backend.core import on_device
+from xprop.datasets import Standardizer
 from xprop.head import Head, make_head
 from xprop.init import draw_parameters
 from xprop.losses import Loss
@@ -68,8 +70,11 @@ class MLP:
     backend, device: where the parameters live (see :func:`xprop.resolve_backend`).
     """
 
-    input_mean: Any = None  # set by xprop.load when a checkpoint carries a standardisation
-    input_std: Any = None
+    #: the input preprocessing (a fitted :class:`xprop.datasets.Standardizer`, or None):
+    #: ``prepare`` (so ``predict``, ``loss``, ``accuracy``, ``fit``, ``xprop.gradcheck``)
+    #: applies it to the features it is given; checkpoints, ``to``, ``astype`` and pickles
+    #: keep it; ``forward``/``backward`` take the network's own (standardised) inputs
+    standardizer: Standardizer | None = None
 
     def __init__(
         self,
@@ -220,6 +225,39 @@ class MLP:
         """Whether the head predicts classes (softmax, sigmoid, or ``bce_with_logits``)."""
         return self.arch.head.is_classifier
 
+    @property
+    def input_mean(self) -> Any:
+        """The standardizer's mean (host float64), or None."""
+        return None if self.standardizer is None else self.standardizer.mean
+
+    @property
+    def input_std(self) -> Any:
+        """The standardizer's std (host float64), or None."""
+        return None if self.standardizer is None else self.standardizer.std
+
+    def standardize(self, X: Any) -> MLP:
+        """Fit a :class:`~xprop.datasets.Standardizer` on the features ``X`` (host data, e.g.
+        the training split) and keep it: from now on this model standardises the features
+        given to ``fit``, ``predict``, ``loss``, ``accuracy`` and ``xprop.gradcheck``, and
+        checkpoints save it. Returns the model."""
+        if is_array(X) and not isinstance(X, np.ndarray):
+            X = to_numpy(X)
+        X = np.asarray(X)
+        V.check_matrix(X, "X", self.sizes[0])
+        self.set_standardizer(Standardizer().fit(X))
+        return self
+
+    def set_standardizer(self, standardizer: Standardizer | None) -> None:
+        """Attach a fitted standardizer (checked: one finite mean and std > 0 per input), or
+        None to take features as they are."""
+        if standardizer is not None:
+            if not isinstance(standardizer, Standardizer):
+                raise TypeError(f"standardizer: expected a fitted xprop.datasets.Standardizer "
+                                f"or None, got {type(standardizer).__name__}")
+            standardizer = Standardizer.from_arrays(standardizer.mean, standardizer.std,
+                                                    self.sizes[0], where="standardizer: ")
+        self.standardizer = standardizer
+
     def __repr__(self) -> str:
         acts = ",".join(a.name for a in self.arch.activations)
         return (
@@ -367,11 +405,19 @@ class MLP:
 
     def prepare(self, X: Any, y: Any | None = None) -> tuple[Array, Array | None, Array | None]:
         """Validate and convert user data once: ``X`` to a ``(n, sizes[0])`` array of the
-        model's dtype on its device, ``y`` to ``(n, k)`` targets (see
+        model's dtype on its device (standardised by the model's :attr:`standardizer`), ``y`` to ``(n, k)`` targets (see
         :meth:`xprop.head.Head.prepare_targets`); also returns the integer labels (for
         accuracy) when the head takes class labels."""
-        X, xq = self.backend.stage(X, "X", self.dtype)  # host data is checked on the host
+        std = self.standardizer
+        on_host = std is not None and is_host_data(X)
+        X, xq = self.backend.stage(X, "X", None if on_host else self.dtype)  # checked there
         V.check_matrix(X, "X", self.sizes[0])
+        if std is not None:  # host data in float64, device arrays in the model's dtype
+            X = std.transform(X) if on_host else \
+                (X - self.backend.from_host(std.mean, self.dtype)) / \
+                self.backend.from_host(std.std, self.dtype)
+            if on_host:
+                X, xq = self.backend.stage(X, "X", self.dtype)
         _check_finite_rows(X, xq)
         if y is None:
             return self.backend.place(X), None, None
@@ -418,7 +464,8 @@ class MLP:
     fit = fit
 
     def save(self, path: Any, **kwargs: Any) -> str:
-        """Write a checkpoint (see :func:`xprop.checkpoint.save`); returns the path."""
+        """Write a checkpoint, standardizer included (see :func:`xprop.checkpoint.save`: it
+        refuses what :func:`xprop.load` would refuse, before writing); returns the path."""
         return checkpoint.save(self, path, **kwargs)
 
 
@@ -509,8 +556,8 @@ def _shape_of(nested: Any) -> tuple[int, ...]:
 def load(path: str | PathLike, backend: Any = None, device: Any = None,
          dtype: Any = None) -> MLP:
     """The model saved at ``path``, on ``backend``/``device`` (any), in its saved dtype unless
-    ``dtype`` is given. A saved standardisation is attached as ``model.input_mean`` and
-    ``model.input_std`` (host arrays) and applied by the CLI."""
+    ``dtype`` is given, with its saved :attr:`MLP.standardizer` (so ``predict`` and the
+    others take the raw features, as ``xprop predict`` does)."""
     header, arrays = checkpoint.read(path)
     sizes = header["layer_sizes"]
     n = len(sizes) - 1
@@ -535,5 +582,7 @@ def load(path: str | PathLike, backend: Any = None, device: Any = None,
             f"checkpoint: {path!r} parameters give layer sizes {model.sizes}, "
             f"header says {sizes}"
         )
-    model.input_mean, model.input_std = checkpoint.standardization(arrays, sizes[0], path)
+    if "input_mean" in arrays:
+        model.standardizer = Standardizer(arrays["input_mean"].astype(np.float64),
+                                          arrays["input_std"].astype(np.float64))
     return model

@@ -62,11 +62,7 @@ def plot_training(path: str | os.PathLike, history: Any, model: Any = None,
         gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], 300),
                              np.linspace(lo[1] - pad[1], hi[1] + pad[1], 300))
         grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
-        if getattr(model, "input_mean", None) is not None:
-            grid_in = (grid - model.input_mean) / model.input_std
-        else:
-            grid_in = grid
-        pred = to_numpy(model.predict(grid_in)).reshape(gx.shape)
+        pred = to_numpy(model.predict(grid)).reshape(gx.shape)  # standardised by the model
         ax = axes[2]
         ax.contourf(gx, gy, pred, alpha=0.3, cmap="viridis")
         ax.scatter(X[:, 0], X[:, 1], c=np.asarray(y), s=12, cmap="viridis", edgecolors="k",

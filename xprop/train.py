@@ -381,8 +381,12 @@ class TrainingData:
 
 def _to_device(model: Any, X: Any, idx: Any) -> Array:
     """Rows ``idx`` (host indices, or a slice) of host ``X``, in the model's dtype on its
-    device: read (and cast) on the host, then one copy to the device."""
-    return model.backend.from_host(host_rows(X, idx), model.params.buffer.dtype)
+    device: read (standardised as ``model.prepare`` does, and cast) on the host, then one
+    copy to the device."""
+    rows = host_rows(X, idx)
+    if getattr(model, "standardizer", None) is not None:
+        rows = model.standardizer.transform(rows)
+    return model.backend.from_host(rows, model.params.buffer.dtype)
 
 
 def _finite_on(model: Any, X: Array, Y: Array) -> bool:

@@ -1,0 +1,96 @@
+"""Preprocessing is part of the model: ``model.standardizer`` is applied by every entry point
+that takes features (``prepare``: ``predict``, ``predict_output``, ``loss``, ``accuracy``,
+``fit``, ``xprop.gradcheck``), kept by ``to``, ``astype``, pickles and checkpoints, and is the
+CLI's own code path. ``forward``/``backward`` take the network's (standardised) inputs."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import xprop
+from tests.helpers import host
+from xprop.datasets import Standardizer
+from xprop.tolerances import parity_atol, parity_rtol
+
+
+def _data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * [1.0, 50.0, 0.01] + [3.0, -200.0, 7.0]
+    y = (X[:, 0] - 3 + (X[:, 1] + 200) / 50 > 0).astype(np.int64)
+    return X, y
+
+
+def _pair():
+    """A model that standardises, and the same network without (fed standardised data)."""
+    X, y = _data()
+    m = xprop.MLP([3, 5, 2], "tanh", "softmax", "cross_entropy", seed=1).standardize(X)
+    plain = copy.deepcopy(m)
+    plain.set_standardizer(None)
+    return m, plain, X, y, m.standardizer.transform(X)
+
+
+def test_every_entry_point_standardises_the_features_it_is_given():
+    m, plain, X, y, Z = _pair()
+    np.testing.assert_array_equal(m.predict_output(X), plain.predict_output(Z))
+    np.testing.assert_array_equal(m.predict(X), plain.predict(Z))
+    assert m.loss(X, y) == plain.loss(Z, y)
+    assert m.accuracy(X, y) == plain.accuracy(Z, y)
+    assert m.accuracy(X, y) != plain.accuracy(X, y) or m.loss(X, y) != plain.loss(X, y)
+    a, b = xprop.gradcheck(m, X[:8], y[:8], seed=0), xprop.gradcheck(plain, Z[:8], y[:8], seed=0)
+    assert a.max_rel_error == b.max_rel_error and a.verdict == b.verdict == "passed"
+
+
+def test_fit_trains_on_standardised_features_in_memory_and_memory_mapped(tmp_path):
+    m, plain, X, y, Z = _pair()
+    h = m.fit(X, y, epochs=4, batch_size=16, seed=0, validation_data=(X[:10], y[:10]))
+    hp = plain.fit(Z, y, epochs=4, batch_size=16, seed=0, validation_data=(Z[:10], y[:10]))
+    assert h.loss == hp.loss and h.val_loss == hp.val_loss
+    np.testing.assert_array_equal(m.params.buffer, plain.params.buffer)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    again, _, _, _, _ = _pair()
+    assert again.fit(mapped, y, epochs=4, batch_size=16, seed=0,
+                     validation_split=0.2).loss == \
+        _pair()[0].fit(X, y, epochs=4, batch_size=16, seed=0, validation_split=0.2).loss
+
+
+def test_to_astype_pickle_and_deepcopy_keep_it(case):
+    m, _, X, _, _ = _pair()
+    m = m.astype(case.dtype)
+    ref, tol = m.predict_output(X), dict(rtol=parity_rtol(case.dtype),
+                                         atol=parity_atol(case.dtype))
+    for other in (m.to(case.backend), copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert other.standardizer is not None
+        np.testing.assert_array_equal(other.input_mean, m.input_mean)
+        np.testing.assert_allclose(host(other.predict_output(X)), ref, **tol)
+    assert m.astype("float64").standardizer is m.standardizer
+
+
+def test_device_arrays_are_standardised_on_the_device(case):
+    """Host data is standardised in float64 on the host; arrays of the model's backend in
+    its dtype, on its device: the same values within the dtype's parity tolerance."""
+    m, _, X, _, _ = _pair()
+    m = m.astype(case.dtype)
+    d = m.to(case.backend)
+    Xd = case.backend.from_host(X, case.backend.dtype(case.dtype))
+    np.testing.assert_allclose(host(d.predict_output(Xd)), m.predict_output(X),
+                               rtol=parity_rtol(case.dtype), atol=parity_atol(case.dtype))
+
+
+def test_a_bad_standardizer_is_refused_with_the_argument_named():
+    m = xprop.MLP([3, 4, 1])
+    with pytest.raises(ValueError, match="standardizer: input_mean: expected 3 numbers"):
+        m.set_standardizer(Standardizer(np.zeros(2), np.ones(2)))
+    with pytest.raises(ValueError, match=r"standardizer: input_std: expected values > 0"):
+        m.set_standardizer(Standardizer(np.zeros(3), np.array([1.0, 0.0, 1.0])))
+    with pytest.raises(TypeError, match="standardizer: expected a fitted"):
+        m.set_standardizer((np.zeros(3), np.ones(3)))
+    with pytest.raises(ValueError, match="X: expected"):
+        m.standardize(np.ones((4, 2)))
+    assert m.standardizer is None
+    with pytest.raises(ValueError, match="X: expected shape|X: expected"):
+        m.standardize(np.ones((4, 3))).predict(np.ones((2, 4)))
