@@ -420,7 +420,9 @@ def test_inconsistent_layers(tmp_path):
         xprop.load(out)
     # parameters that chain but disagree with layer_sizes
     out = _rewrite(path, tmp_path / "sizes.npz", {"layer_sizes": [2, 6, 1]})
-    with pytest.raises(xprop.CheckpointError, match=r"W0 has shape \(2, 5\), expected \(2, 6\) \(layer sizes \[2, 6, 1\]\)"):
+    with pytest.raises(xprop.CheckpointError,
+                       match=r"W0 has shape \(2, 5\), expected \(2, 6\) \(layer sizes "
+                             r"\[2, 6, 1\]\)"):
         xprop.load(out)
 
 

@@ -92,5 +92,5 @@ def test_a_bad_standardizer_is_refused_with_the_argument_named():
     with pytest.raises(ValueError, match="X: expected"):
         m.standardize(np.ones((4, 2)))
     assert m.standardizer is None
-    with pytest.raises(ValueError, match="X: expected shape|X: expected"):
+    with pytest.raises(ValueError, match="X: expected"):
         m.standardize(np.ones((4, 3))).predict(np.ones((2, 4)))

@@ -12,6 +12,7 @@ over the target, so a crash never leaves a half-written checkpoint.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -164,7 +165,7 @@ def check(header: Any, arrays: dict[str, Any], path: str) -> None:
     _check_head(header, where)
     sizes, names = header["layer_sizes"], set(header["parameters"])
     expected = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         expected[f"W{i}"] = [fan_in, fan_out]
         if header["bias"]:
             expected[f"b{i}"] = [fan_out]

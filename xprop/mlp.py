@@ -405,8 +405,9 @@ class MLP:
 
     def prepare(self, X: Any, y: Any | None = None) -> tuple[Array, Array | None, Array | None]:
         """Validate and convert user data once: ``X`` to a ``(n, sizes[0])`` array of the
-        model's dtype on its device (standardised by the model's :attr:`standardizer`), ``y`` to ``(n, k)`` targets (see
-        :meth:`xprop.head.Head.prepare_targets`); also returns the integer labels (for
+        model's dtype on its device (standardised by the model's :attr:`standardizer`),
+        ``y`` to ``(n, k)`` targets (see :meth:`xprop.head.Head.prepare_targets`); also
+        returns the integer labels (for
         accuracy) when the head takes class labels."""
         std = self.standardizer
         on_host = std is not None and is_host_data(X)
