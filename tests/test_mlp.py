@@ -969,3 +969,62 @@ def test_unpickling_an_unregistered_custom_activation_says_what_to_do():
     data = pickle.dumps(m)
     with pytest.raises(ValueError, match="register_activation"):
         pickle.loads(data)
+
+
+@pytest.mark.parametrize(("activation", "output", "loss"), [
+    ("relu", "identity", "mse"), ("leaky_relu(0.2)", "softmax", "cross_entropy"),
+    ("gelu", "sigmoid", "bce"), ("tanh", "identity", "bce_with_logits"),
+    ("softplus", "exp", "poisson"), ("sigmoid", "identity", "half_sse")])
+def test_architectures_activations_and_losses_pickle_by_name(activation, output, loss):
+    """Before: ``pickle.dumps(MLP([2, 3, 1]).arch)`` failed on a lambda (identity's
+    backward); activations and losses now pickle by name (a few hundred bytes)."""
+    import copy
+    import pickle
+
+    arch = xprop.MLP([2, 3, 2], activation, output, loss).arch
+    for twin in (pickle.loads(pickle.dumps(arch)), copy.deepcopy(arch)):
+        assert [a.name for a in twin.activations] == [a.name for a in arch.activations]
+        assert twin.head.loss.name == arch.head.loss.name and twin.sizes == arch.sizes
+        assert twin.head.fused == arch.head.fused
+    assert len(pickle.dumps(arch)) < 1000
+    if "(" not in activation:  # leaky_relu(alpha)'s functions are made per alpha
+        assert pickle.loads(pickle.dumps(arch)) == arch
+
+
+def test_a_model_goes_through_joblib_worker_processes(tmp_path):
+    """joblib (as scikit-learn's searches use it) sends models to worker processes and back,
+    and dumps them to files: the results are the ones trained in this process, bit for bit."""
+    pytest.importorskip("joblib")
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import joblib, numpy as np, xprop
+
+        def train(model, X, y, seed):
+            model.fit(X, y, optimizer="adam", lr=0.01, epochs=3, batch_size=8, seed=seed)
+            return model
+
+        if __name__ == "__main__":
+            rng = np.random.default_rng(0)
+            X, y = rng.normal(size=(40, 3)) * 20 + 5, rng.integers(0, 3, 40)
+            m = xprop.MLP([3, 6, 3], "tanh", "softmax", "cross_entropy", seed=1).standardize(X)
+            remote = joblib.Parallel(n_jobs=2)(
+                joblib.delayed(train)(m, X, y, s) for s in (0, 1))
+            for seed, got in zip((0, 1), remote):
+                here = train(xprop.MLP([3, 6, 3], "tanh", "softmax", "cross_entropy",
+                                       seed=1).standardize(X), X, y, seed)
+                assert got.standardizer is not None
+                assert np.array_equal(got.params.buffer, here.params.buffer), seed
+                assert np.array_equal(got.predict_output(X), here.predict_output(X)), seed
+            joblib.dump(remote[0], sys.argv[1])
+            back = joblib.load(sys.argv[1])
+            assert np.array_equal(back.predict(X), remote[0].predict(X))
+            print("ok")
+    """))
+    r = subprocess.run([sys.executable, str(script), str(tmp_path / "m.joblib")],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr

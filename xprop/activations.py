@@ -52,10 +52,45 @@ class Activation:
     def __call__(self, z: Array) -> Array:
         return self.forward(z, array_namespace(z))
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickled (and deep-copied) by name when the name stands for these functions (the
+        built-ins, ``leaky_relu(alpha)``, registered activations); by value otherwise."""
+        return by_name(self, get_activation, ("forward", "derivative", "backward"), protocol)
+
     def grad(self, z: Array) -> Array:
         """``f'(z)`` for a lone array (looks the namespace up; models use ``derivative``)."""
         xp = array_namespace(z)
         return self.derivative(z, self.forward(z, xp), xp)
+
+
+def by_name(obj: Any, lookup: Callable[[str], Any], fields: tuple[str, ...],
+            protocol: Any) -> Any:
+    """``__reduce_ex__`` of a named function bundle (an :class:`Activation` or a loss): by
+    name, rebuilt with ``lookup(name)``, when that gives the same functions (by module and
+    qualified name: lambdas and closures pickle this way, as names); by value otherwise."""
+    try:
+        known = lookup(obj.name)
+    except ValueError:
+        known = None
+
+    def where(fn: Any) -> tuple[Any, Any]:
+        return getattr(fn, "__module__", None), getattr(fn, "__qualname__", fn)
+
+    if known is not None and type(known) is type(obj) and all(
+            where(getattr(known, f)) == where(getattr(obj, f)) for f in fields):
+        return _named, (lookup, obj.name)
+    return object.__reduce_ex__(obj, protocol)
+
+
+def _named(lookup: Callable[[str], Any], name: str) -> Any:
+    """An activation or loss from its pickled name; a clear error when this process has not
+    registered it."""
+    try:
+        return lookup(name)
+    except ValueError as e:
+        raise ValueError(f"unpickling {name!r}: {e}; custom activations and losses must be "
+                         "registered (xprop.register_activation / register_loss) before "
+                         "loading") from None
 
 
 def _elementwise_backward(derivative: Callable) -> Callable:

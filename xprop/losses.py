@@ -26,7 +26,7 @@ from typing import Any
 
 from array_api_compat import device
 
-from xprop.activations import sigmoid
+from xprop.activations import by_name, sigmoid
 
 Array = Any
 EPS = 1e-12  # the classic eps inside the log of bce / cross_entropy on probabilities
@@ -56,6 +56,12 @@ class Loss:
     logit_terms: Callable[[Array, Array, Any], Array] | None = None
     targets: str = "real"  # "real", "counts" (>= 0), "binary" ([0, 1]) or "labels" (classes)
     scale: str = "elements"  # "elements", "samples", "half", "half_samples" (class docstring)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickled by name when the name stands for these functions (built-in or
+        registered); by value otherwise."""
+        return by_name(self, get_loss, ("terms", "grad", "fused_grad", "logit_terms"),
+                       protocol)
 
     @property
     def reduction(self) -> str:

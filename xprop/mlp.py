@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import Any
 
-import numpy as np
 from array_api_compat import array_namespace
 
 from xprop import checkpoint, network
@@ -240,9 +239,7 @@ class MLP:
         the training split) and keep it: from now on this model standardises the features
         given to ``fit``, ``predict``, ``loss``, ``accuracy`` and ``xprop.gradcheck``, and
         checkpoints save it. Returns the model."""
-        if is_array(X) and not isinstance(X, np.ndarray):
-            X = to_numpy(X)
-        X = np.asarray(X)
+        X, _ = self.backend.stage(to_numpy(X) if is_array(X) else X, "X")  # on the host
         V.check_matrix(X, "X", self.sizes[0])
         self.set_standardizer(Standardizer().fit(X))
         return self
@@ -583,7 +580,7 @@ def load(path: str | PathLike, backend: Any = None, device: Any = None,
             f"checkpoint: {path!r} parameters give layer sizes {model.sizes}, "
             f"header says {sizes}"
         )
-    if "input_mean" in arrays:
-        model.standardizer = Standardizer(arrays["input_mean"].astype(np.float64),
-                                          arrays["input_std"].astype(np.float64))
+    if "input_mean" in arrays:  # checked by checkpoint.read
+        model.standardizer = Standardizer.from_arrays(arrays["input_mean"],
+                                                      arrays["input_std"])
     return model
