@@ -104,9 +104,12 @@ def test_the_cli_honours_xprop_backend_and_refuses_a_bad_one(tmp_path):
     assert explicit.returncode == 0, explicit.stderr
 
 
-def test_ctrl_c_during_train_saves_the_last_completed_epoch(tmp_path):
-    """Before: a clean 'interrupted' but every epoch lost. Now --out gets the model of the
-    last completed epoch, and the message says so."""
+@pytest.mark.parametrize(("name", "status", "said"), [
+    ("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated (SIGTERM)")])
+def test_a_signal_during_train_saves_the_last_completed_epoch(tmp_path, name, status, said):
+    """Before: Ctrl-C said 'interrupted' but lost every epoch, and SIGTERM (``timeout``,
+    SLURM, Kubernetes, ``docker stop``) left no file. Now --out gets the model of the last
+    completed epoch, and one line says so."""
     import signal
     import subprocess
     import sys
@@ -124,13 +127,14 @@ def test_ctrl_c_during_train_saves_the_last_completed_epoch(tmp_path):
         for line in proc.stdout:
             if line.split()[:2] == ["epoch", "2/1000000"]:  # epochs 1 and 2 are recorded:
                 break  # no sleep, no race
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, name))
         _, err = proc.communicate(timeout=120)
     finally:
         watchdog.cancel()
         proc.kill()
-    assert proc.returncode == 130, err
-    assert "interrupted; saved the model after epoch" in err and err.count("\n") == 1
+    assert proc.returncode == status, err
+    assert err.startswith(f"xprop: {said}; saved the model after epoch") \
+        and err.count("\n") == 1, err
     done = int(err.split("after epoch ")[1].split()[0])
     assert done >= 2
     model = xprop.load(tmp_path / "m.npz")

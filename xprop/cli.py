@@ -8,7 +8,9 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -363,8 +365,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = Progress(args.epochs, enabled=False if args.quiet else None)
     try:
         hist = _fit(model, Xtr, ytr, args, comm, progress)
-    except KeyboardInterrupt as e:  # the engine kept the last completed epoch
-        return _save_interrupted(args, model, progress, len(getattr(e, "history", ())))
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the engine kept the last epoch
+        return _save_interrupted(args, model, progress, e)
     if len(hist) < args.epochs and progress.enabled:
         progress.close()
     _report(model, hist, (Xtr, ytr), (Xte, yte))
@@ -382,18 +384,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, SLURM, Kubernetes, ``docker stop``), raised where the program
+    is, as Ctrl-C raises KeyboardInterrupt: the same handlers keep the finished work."""
+
+    exit_status, said = 143, "terminated (SIGTERM)"
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _stopped(e: KeyboardInterrupt) -> tuple[int, str]:
+    """The exit status and the word for an interruption: 130 Ctrl-C, 143 SIGTERM."""
+    return (e.exit_status, e.said) if isinstance(e, Terminated) else (130, "interrupted")
+
+
 def _save_interrupted(args: argparse.Namespace, model: MLP, progress: Progress,
-                      done: int) -> int:
-    """Ctrl-C during ``xprop train``: with ``--out``, save the model of the last completed
-    epoch (``done``) and say so in one line; exit status 130."""
+                      error: KeyboardInterrupt) -> int:
+    """Ctrl-C or SIGTERM during ``xprop train``: with ``--out``, save the model of the last
+    completed epoch and say so in one line; exit status 130 (Ctrl-C) or 143 (SIGTERM)."""
     if progress.enabled:
         progress.close()
+    done = len(getattr(error, "history", ()))
     if not (args.out and done):
-        raise KeyboardInterrupt
+        raise error
     path = save_checkpoint(model, args.out, overwrite=args.force)
-    print(f"xprop: interrupted; saved the model after epoch {done} (the last "
-          f"completed) to {path}", file=sys.stderr)
-    return 130
+    status, said = _stopped(error)
+    print(f"xprop: {said}; saved the model after epoch {done} (the last completed) to "
+          f"{path}", file=sys.stderr)
+    return status
 
 
 def _report(model: MLP, hist: Any, train: tuple[Any, Any], test: tuple[Any, Any]) -> None:
@@ -656,6 +676,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["demo", *argv]
     args = parser.parse_args(argv)
+    on_term = None
+    if threading.current_thread() is threading.main_thread():
+        on_term = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         _choose_backend(args)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -666,9 +689,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print("xprop: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        status, said = _stopped(e)
+        print(f"xprop: {said}", file=sys.stderr)
+        return status
     except Exception as e:
         if os.environ.get("XPROP_DEBUG"):
             raise
@@ -679,6 +703,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             comm.abort(2)
         print(f"xprop: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
 
 
 __all__ = ["build_parser", "main"]
