@@ -91,7 +91,7 @@ BACKEND_GRID = [
 def test_every_backend_agrees_with_numpy(case64, activation, loss, depth, bias):
     X, y = make_data(loss, seed=7)
     ref = make_model(activation, loss, depth, bias)
-    model = make_model(activation, loss, depth, bias, backend=case64.backend)
+    model = make_model(activation, loss, depth, bias, backend=case64.backend, dtype="float64")
     # data on the model's device, as a user with device arrays would pass it
     Xd = case64.backend.from_host(X, "float64")
     yd = case64.backend.from_host(y, None if loss == "cross_entropy" else "float64")

@@ -595,7 +595,9 @@ def test_unknown_names(kwargs, error, name):
 
 def test_float64_refused_on_float32_only_device():
     with pytest.raises(xprop.BackendError, match="dtype"):
-        MLP([2, 3], backend="array_api_strict", device="no_float64")
+        MLP([2, 3], backend="array_api_strict", device="no_float64", dtype="float64")
+    assert MLP([2, 3], backend="array_api_strict", device="no_float64").dtype == \
+        xprop.resolve_backend("array_api_strict", "no_float64").xp.float32  # its default
 
 
 def _nan_at(a, value=np.nan):

@@ -37,6 +37,10 @@ from xprop.gradcheck import gradcheck
 from xprop.head import infer_task
 from xprop.mlp import MLP
 from xprop.mlp import load as load_checkpoint
+from xprop.train import format_duration, progress_line
+
+# Off a terminal, xprop train prints a progress line after this many seconds of training.
+LOG_SECONDS = 30.0
 
 # The exit code of a gradient check, by verdict.
 GRADCHECK_EXIT = {"passed": 0, "FAILED": 1, "inconclusive": 3}
@@ -79,16 +83,33 @@ class _Parser(argparse.ArgumentParser):
 
 
 class Progress:
-    """A one-line progress bar on stderr, updated each epoch; silent when stderr is not a
-    terminal (logs, pipes, CI)."""
+    """``xprop train``'s progress: on a terminal a one-line bar on stderr (loss, accuracy,
+    validation loss, time per epoch, ETA) updated each epoch; elsewhere (logs, nohup, SLURM,
+    CI) a :func:`~xprop.train.progress_line` on stdout every ``every`` seconds of training,
+    so long runs show they are alive. ``enabled=False`` (``--quiet``, ``--verbose N``, whose
+    lines the engine prints) shows nothing."""
 
-    def __init__(self, epochs: int, enabled: bool | None = None, width: int = 24) -> None:
-        self.epochs, self.width = epochs, width
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.t0 = time.perf_counter()
+    def __init__(self, epochs: int, enabled: bool | None = None, width: int = 24,
+                 every: float = LOG_SECONDS, stream: Any = None, clock: Any = None) -> None:
+        self.epochs, self.width, self.every = epochs, width, every
+        self.stream = stream or sys.stderr
+        self.bar = self.stream.isatty() if enabled is None else enabled
+        self.lines = enabled is None and not self.bar
+        self.clock = clock or time.perf_counter
+        self.t0 = self.said = self.clock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.bar
 
     def __call__(self, epoch: int, logs: dict) -> None:
-        if not self.enabled:
+        if self.lines:
+            now = self.clock()
+            if now - self.said >= self.every and epoch < self.epochs:
+                self.said = now
+                print(progress_line(epoch, self.epochs, logs), flush=True)
+            return
+        if not self.bar:
             return
         done = int(self.width * epoch / self.epochs)
         bar = "#" * done + "-" * (self.width - done)
@@ -97,16 +118,17 @@ class Progress:
             parts.append(f"acc {logs['accuracy']:.3f}")
         if "val_loss" in logs:
             parts.append(f"val_loss {logs['val_loss']:.4f}")
-        rate = (time.perf_counter() - self.t0) / epoch
-        sys.stderr.write(f"\r[{bar}] epoch {epoch}/{self.epochs}  {'  '.join(parts)}  "
-                         f"{rate * 1e3:.1f} ms/epoch ")
+        rate = (self.clock() - self.t0) / epoch
+        self.stream.write(f"\r[{bar}] epoch {epoch}/{self.epochs}  {'  '.join(parts)}  "
+                          f"{rate * 1e3:.1f} ms/epoch  ETA "
+                          f"{format_duration(rate * (self.epochs - epoch))} ")
         if epoch == self.epochs:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            self.stream.write("\n")
+        self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+        if self.bar:
+            self.stream.write("\n")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -362,7 +384,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training: {args.optimizer} lr={args.lr:g}, {args.epochs} epochs, "
           f"batch {args.batch_size}, seed {args.seed}"
           + (f", {comm.size} MPI ranks (global batch)" if comm is not None else ""))
-    progress = Progress(args.epochs, enabled=False if args.quiet else None)
+    progress = Progress(args.epochs, enabled=False if args.quiet or args.verbose else None)
     try:
         hist = _fit(model, Xtr, ytr, args, comm, progress)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the engine kept the last epoch

@@ -177,26 +177,57 @@ class GradcheckReport:
         out["entries"] = [{**asdict(e), "passed": e.passed} for e in self.entries]
         return out
 
-    def __str__(self) -> str:
-        lines = [f"gradient check ({self.mode}, {self.method} differences, h={self.h:g}, "
-                 f"{self.dtype}, rounding of f {self.noise:.1e}) on {self.backend}"]
-        if self.fast is not None:
-            f = self.fast
-            lines.append(
-                f"  random direction: numeric {f['numeric']:.10g}  analytic {f['analytic']:.10g}"
+    _COLUMNS = ("param", "shape", "checked", "kinks", "max error", "tol", "worst", "numeric",
+                "analytic", "verdict")
+
+    def _title(self) -> str:
+        return (f"gradient check ({self.mode}, {self.method} differences, h={self.h:g}, "
+                f"{self.dtype}, rounding of f {self.noise:.1e}) on {self.backend}")
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        """One row of :attr:`_COLUMNS` per checked array."""
+        return [(e.name, "x".join(map(str, e.shape)), f"{e.n_checked:d}", f"{e.n_kinks:d}",
+                 f"{e.max_error:.1e}", f"{e.tolerance:.1e}",
+                 "-" if e.worst_index is None else ",".join(map(str, e.worst_index)),
+                 f"{e.numeric:.6e}", f"{e.analytic:.6e}", e.verdict) for e in self.entries]
+
+    def _direction(self) -> str | None:
+        f = self.fast
+        if f is None:
+            return None
+        return (f"random direction: numeric {f['numeric']:.10g}  analytic {f['analytic']:.10g}"
                 f"  error {f['error']:.1e} (tol {f['tolerance']:.1e})  {f['verdict']}")
+
+    def __str__(self) -> str:
+        lines = [self._title()]
+        if self.fast is not None:
+            lines.append(f"  {self._direction()}")
         if self.entries:
-            lines.append(f"  {'param':<6} {'shape':<10} {'checked':>7} {'kinks':>5} "
-                         f"{'max error':>9} {'tol':>8} {'worst':<8} {'numeric':>14} "
-                         f"{'analytic':>14}  verdict")
-            for e in self.entries:
-                worst = "-" if e.worst_index is None else ",".join(map(str, e.worst_index))
-                lines.append(
-                    f"  {e.name:<6} {'x'.join(map(str, e.shape)):<10} {e.n_checked:>7d} "
-                    f"{e.n_kinks:>5d} {e.max_error:>9.1e} {e.tolerance:>8.1e} {worst:<8} "
-                    f"{e.numeric:>14.6e} {e.analytic:>14.6e}  {e.verdict}")
+            widths = (-6, -10, 7, 5, 9, 8, -8, 14, 14)  # negative: left-aligned
+            cells = [self._COLUMNS, *self._rows()]
+            for row in cells:
+                lines.append("  " + " ".join(
+                    f"{v:<{-w}}" if w < 0 else f"{v:>{w}}"
+                    for v, w in zip(row[:-1], widths, strict=True)) + f"  {row[-1]}")
         lines.append(f"  verdict: {self.verdict.upper()}: {self.reason}")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"GradcheckReport({self.verdict}: {self.reason}; {len(self.entries)} arrays, "
+                f"max rel error {self.max_rel_error:.1e}, {self.dtype}, {self.backend})")
+
+    def _repr_html_(self) -> str:
+        """The table as HTML (Jupyter shows it for a report)."""
+        from html import escape
+
+        head = "".join(f"<th>{escape(c)}</th>" for c in self._COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>"
+                       for row in self._rows())
+        direction = self._direction()
+        extra = f"<p>{escape(direction)}</p>" if direction else ""
+        return (f"<div><p>{escape(self._title())}</p>{extra}<table><thead><tr>{head}</tr>"
+                f"</thead><tbody>{body}</tbody></table><p><b>verdict: "
+                f"{escape(self.verdict.upper())}</b>: {escape(self.reason)}</p></div>")
 
 
 # ----------------------------------------------------------------------------- the engine

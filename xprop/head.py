@@ -120,6 +120,17 @@ class Head:
         pred = xp.astype(out > self.threshold, xp.int64)
         return pred[:, 0] if out.shape[1] == 1 else pred
 
+    def probabilities(self, out: Array, xp: Any) -> Array:
+        """Class probabilities ``(n, k)`` from the output: softmax rows, sigmoid values per
+        output; for logits (``bce_with_logits``, threshold 0) their sigmoid. Classifiers
+        only."""
+        if self.decision == "none":
+            raise ValueError(f"predict_proba: defined for classifiers; this model has a "
+                             f"{self.name} head (regression)")
+        if self.decision == "threshold" and self.threshold == 0.0:  # logits
+            return get_activation("sigmoid").forward(out, xp)
+        return out
+
     def truth(self, Y: Array, labels: Array | None, xp: Any) -> Array:
         """What predictions are compared with: the class ``labels`` for argmax heads, else
         ``Y > 0.5`` (bool, shape ``(n, k)``). Computed once per data set by training loops."""

@@ -65,7 +65,9 @@ class MLP:
     init: ``auto``, ``xavier_normal``/``glorot_normal``, ``xavier_uniform``/``glorot_uniform``,
         ``he``, ``he_uniform``, ``normal(scale)``, ``uniform``; or one per layer.
     seed: seed of the host generator that draws the weights (same seed, same bits everywhere).
-    dtype: ``"float32"`` or ``"float64"``; fixed for the life of the model.
+    dtype: ``"float32"`` or ``"float64"``, fixed for the life of the model; None (the
+        default): the namespace's default real floating dtype on the device (float64 on
+        NumPy and CuPy, ``torch.get_default_dtype()`` on torch, float32 on JAX without x64).
     backend, device: where the parameters live (see :func:`xprop.resolve_backend`).
     """
 
@@ -85,7 +87,7 @@ class MLP:
         bias: bool = True,
         init: str | Sequence[str] = "auto",
         seed: int = 0,
-        dtype: Any = "float64",
+        dtype: Any = None,
         backend: str | Backend | None = None,
         device: Any = None,
     ) -> None:
@@ -153,9 +155,9 @@ class MLP:
             chosen = found
         else:
             chosen = resolve_backend(backend, device)
-        if dtype is None:  # the weights' own floating dtype, else float64
-            name = str(getattr(weights[0], "dtype", "float64")).rsplit(".", 1)[-1]
-            dtype = name if name in ("float32", "float64") else "float64"
+        if dtype is None:  # the weights' own floating dtype, else the namespace's default
+            name = str(getattr(weights[0], "dtype", None)).rsplit(".", 1)[-1]
+            dtype = name if name in ("float32", "float64") else None
         shapes = [tuple(getattr(w, "shape", None) or _shape_of(w)) for w in weights]
         sizes = []
         for i, shp in enumerate(shapes):
@@ -262,6 +264,50 @@ class MLP:
             f"bias={self.bias}, dtype={dtype_name(self.dtype, self.xp)}, "
             f"backend={self.backend.describe()})"
         )
+
+    def _layers(self) -> list[tuple[str, str, str, int]]:
+        """One row per layer: ``(name, shape, activation, parameters)``."""
+        rows = []
+        for i, (w, b) in enumerate(self.arch.names):
+            fan_in, fan_out = self.sizes[i], self.sizes[i + 1]
+            shape = f"{fan_in} -> {fan_out}"
+            count = fan_in * fan_out + (fan_out if b else 0)
+            rows.append((f"{w}" + (f", {b}" if b else ""), shape,
+                         self.arch.activations[i].name, count))
+        return rows
+
+    def _facts(self) -> list[tuple[str, str]]:
+        std = self.standardizer
+        return [("loss", self.loss_fn.name), ("backend", self.backend.describe()),
+                ("dtype", dtype_name(self.dtype, self.xp)),
+                ("parameters", f"{self.count_parameters():,}"),
+                ("inputs", f"{self.sizes[0]} features" + (
+                    ", standardised (model.standardizer)" if std is not None else ""))]
+
+    def summary(self) -> str:
+        """A table of the layers (shapes, activations, parameter counts) and the model's
+        loss, backend, device, dtype, parameter count and input standardisation."""
+        rows = [("layer", "shape", "activation", "parameters")] + [
+            (name, shape, act, f"{count:,}") for name, shape, act, count in self._layers()]
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        lines = [f"{'  '.join(v.ljust(w) for v, w in zip(r[:3], widths[:3], strict=True))}  "
+                 f"{r[3]:>{widths[3]}}" for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines += [f"{key}: {value}" for key, value in self._facts()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The :meth:`summary` as an HTML table (Jupyter shows it for a model)."""
+        from html import escape
+
+        body = "".join(
+            f"<tr><td>{escape(n)}</td><td>{escape(s)}</td><td>{escape(a)}</td>"
+            f"<td style='text-align:right'>{c:,}</td></tr>" for n, s, a, c in self._layers())
+        facts = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th>"
+                        f"<td colspan='3'>{escape(v)}</td></tr>" for k, v in self._facts())
+        return ("<table><caption>xprop.MLP</caption><thead><tr><th>layer</th><th>shape</th>"
+                f"<th>activation</th><th>parameters</th></tr></thead><tbody>{body}{facts}"
+                "</tbody></table>")
 
     def __reduce__(self) -> tuple:
         """Pickling and deep copies: the parameters as a host copy that knows its backend,
@@ -442,6 +488,12 @@ class MLP:
         a sigmoid output (threshold 0.5; logit 0 for ``bce_with_logits``; shape ``(n,)`` for
         one output), the raw output otherwise. Arrays of the model's backend."""
         return self.head.decide(self.predict_output(X), self.xp)
+
+    @on_device
+    def predict_proba(self, X: Any) -> Array:
+        """Class probabilities ``(n, k)`` of a classifier: softmax rows, or one sigmoid value
+        per output (of the logits for ``bce_with_logits``); arrays of the model's backend."""
+        return self.head.probabilities(self.predict_output(X), self.xp)
 
     @on_device
     def accuracy(self, X: Any, y: Any) -> float:

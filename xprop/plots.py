@@ -9,7 +9,7 @@ import numpy as np
 
 from xprop.backend import to_numpy
 
-__all__ = ["plot_training", "require_matplotlib"]
+__all__ = ["plot_training", "require_matplotlib", "training_figure"]
 
 
 def require_matplotlib() -> Any:
@@ -30,14 +30,29 @@ def plot_training(path: str | os.PathLike, history: Any, model: Any = None,
                   X: Any = None, y: Any = None, title: str = "") -> list[str]:
     """Write a PNG with the loss and accuracy curves and, for 2-D inputs, the model's decision
     regions with the points; returns notes (e.g. why no boundary was drawn)."""
-    plt = require_matplotlib()
+    fig, notes = training_figure(history, model, X, y, title)
+    fig.savefig(os.fspath(path), dpi=100)
+    return notes
+
+
+def training_figure(history: Any, model: Any = None, X: Any = None, y: Any = None,
+                    title: str = "") -> tuple[Any, list[str]]:
+    """A matplotlib ``Figure`` (made without pyplot: no global state, shown by notebooks as
+    it is) of the loss and accuracy curves and, for a model with 2-D inputs ``X``, its
+    decision regions; and notes (e.g. why no boundary was drawn)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError(f"plots need matplotlib ({e}); install it with: "
+                          "pip install \"xprop[plot]\"") from None
     notes = []
     boundary = model is not None and X is not None and np.asarray(X).shape[1] == 2
     if model is not None and X is not None and not boundary:
         notes.append(f"no decision boundary: the data has {np.asarray(X).shape[1]} features, "
                      "not 2")
     n_panels = 3 if boundary else 2
-    fig, axes = plt.subplots(1, n_panels, figsize=(5 * n_panels, 4.2))
+    fig = Figure(figsize=(5 * n_panels, 4.2))
+    axes = fig.subplots(1, n_panels)
     epochs = np.arange(1, len(history.loss) + 1)
     ax = axes[0]
     ax.plot(epochs, history.loss, label="train")
@@ -71,6 +86,4 @@ def plot_training(path: str | os.PathLike, history: Any, model: Any = None,
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(os.fspath(path), dpi=100)
-    plt.close(fig)
-    return notes
+    return fig, notes

@@ -234,6 +234,18 @@ class Adapter:
             _DTYPE_CACHE[key] = cached
         return cached
 
+    def default_float_dtype(self, xp: Any, device: Any) -> str:
+        """The name of the namespace's default real floating dtype on ``device`` (the Array
+        API inspection API: float64 on NumPy and CuPy, ``torch.get_default_dtype()`` on
+        torch, float32 on JAX without x64), or the first the device supports."""
+        supported = self.supported_float_dtypes(xp, device)
+        try:
+            found = xp.__array_namespace_info__().default_dtypes(device=device)
+            name = dtype_name(found["real floating"], xp)
+        except Exception:  # libraries without the inspection API
+            name = "float64"
+        return name if name in supported else supported[0]
+
     def dtype_advice(self, dtype: str) -> str | None:
         """What to tell a user who asked for unsupported ``dtype`` (None: the generic advice)."""
         return None

@@ -123,7 +123,10 @@ class Backend:
 
     def dtype(self, dtype: Any) -> Any:
         """The namespace's floating dtype for ``dtype`` (a name or dtype object), checked
-        against what this device supports."""
+        against what this device supports; for None the namespace's default real floating
+        dtype on this device (:meth:`default_float_dtype`)."""
+        if dtype is None:
+            return getattr(self.xp, self.default_float_dtype())
         name = dtype_name(dtype, self.xp)
         supported = self.supported_float_dtypes()
         if name not in supported:
@@ -136,6 +139,10 @@ class Backend:
 
     def supported_float_dtypes(self) -> tuple[str, ...]:
         return self.adapter.supported_float_dtypes(self.xp, self.device)
+
+    def default_float_dtype(self) -> str:
+        """The name of the namespace's default real floating dtype on this device."""
+        return self.adapter.default_float_dtype(self.xp, self.device)
 
     def from_host(self, host: Any, dtype: Any | None = None) -> Any:
         """Copy host data (NumPy array or nested sequence) onto this backend's device.
