@@ -281,7 +281,7 @@ def test_load_csv_non_numeric_cells(tmp_path):
     with pytest.raises(ValueError, match=r"non-numeric cell 'abc' at line 3, column 2"):
         D.load_csv(path)
     path = _write(tmp_path, "a,b,y\n1,,0\n", name="empty_cell.csv")
-    with pytest.raises(ValueError, match=r"non-numeric cell '' at line 2, column 2"):
+    with pytest.raises(ValueError, match=r"an empty cell at line 2, column 2"):
         D.load_csv(path)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from array_api_compat import array_namespace, device
 
-from xprop.validation import parse_parameter
+from xprop.validation import parse_parameter, show
 
 Array = Any
 
@@ -263,10 +263,10 @@ def make_activation(name: str, forward: Callable[[Array, Any], Array],
     (``a = f(z)``); ``backward(g, z, a, xp)`` defaults to ``g * derivative``. ``kink=True``
     when it is not differentiable at ``z == 0`` (the gradient check then watches ``z > 0``)."""
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"name: expected a non-empty string, got {name!r}")
+        raise ValueError(f"name: expected a non-empty string, got {show(name)}")
     for arg, fn in (("forward", forward), ("derivative", derivative)):
         if not callable(fn):
-            raise ValueError(f"{arg}: expected a function, got {fn!r}")
+            raise ValueError(f"{arg}: expected a function, got {show(fn)}")
     return _make(name.strip().lower(), forward, derivative, backward, kink)
 
 
@@ -292,20 +292,20 @@ def get_activation(spec: str | Activation) -> Activation:
         return spec
     if not isinstance(spec, str):
         raise ValueError(
-            f"activation: expected a name from {sorted(ACTIVATIONS)}, got {spec!r}"
+            f"activation: expected a name from {sorted(ACTIVATIONS)}, got {show(spec)}"
         )
     key = spec.strip().lower()
     alpha = parse_parameter(key, "leaky_relu")
     if alpha is not None:
         if not math.isfinite(alpha) or alpha < 0:
             raise ValueError(
-                f"activation: leaky_relu slope must be a finite number >= 0, got {spec!r}"
+                f"activation: leaky_relu slope must be a finite number >= 0, got {show(spec)}"
             )
         return make_leaky_relu(alpha)
     key = ALIASES.get(key, key)
     if key not in ACTIVATIONS:
         raise ValueError(
             f"activation: expected one of {sorted(ACTIVATIONS)} (or 'leaky_relu(alpha)'), "
-            f"got {spec!r}"
+            f"got {show(spec)}"
         )
     return ACTIVATIONS[key]

@@ -34,20 +34,22 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, truncated, of another version or inconsistent."""
 
 
-def check_writable(path: str, overwrite: bool, what: str = "checkpoint") -> str:
-    """The path a checkpoint goes to (``.npz`` appended when missing), after checking that
-    it can be written there: not a directory (nor a name ending in a separator, which would
-    write a hidden ``dir/.npz``), an existing, writable directory (a real test file is made
-    and removed), and not an existing file unless ``overwrite``."""
+def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkpoint",
+                   suffix: str | None = ".npz") -> str:
+    """The path an output file goes to (``suffix`` appended unless the name already ends
+    with it, in any case), after checking that it can be written there: not a directory
+    (nor ``.`` or a name ending in a separator), in an existing, writable directory (a real
+    test file is made and removed), and not an existing file unless ``overwrite``."""
     path = os.fspath(path)
-    if path.endswith((os.sep, "/")):
+    if path.endswith((os.sep, "/")) or os.path.basename(path) in ("", ".", "..") or (
+            os.path.isdir(path) and not suffix):
         raise IsADirectoryError(f"{what}: {path!r} names a directory; give a file name such "
-                                f"as {os.path.join(path, 'model.npz')!r}")
-    if not path.endswith(".npz"):
-        path += ".npz"
+                                f"as {os.path.join(path, 'model' + (suffix or ''))!r}")
+    if suffix and not path.lower().endswith(suffix.lower()):
+        path += suffix
     if os.path.isdir(path):
         raise IsADirectoryError(f"{what}: {path!r} is a directory; give a file name such as "
-                                f"{os.path.join(path, 'model.npz')!r}")
+                                f"{os.path.join(path, 'model' + (suffix or ''))!r}")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{what}: directory {directory!r} does not exist")
@@ -60,6 +62,28 @@ def check_writable(path: str, overwrite: bool, what: str = "checkpoint") -> str:
     except OSError as e:
         raise PermissionError(f"{what}: cannot write in directory {directory!r} "
                               f"({e.strerror or e})") from None
+    return path
+
+
+def write_atomically(path: str, write: Any) -> str:
+    """Call ``write(file)`` on a temporary file in ``path``'s directory, flush it to disk and
+    rename it over ``path``: readers see the old file or the whole new one, never a part
+    (an error or Ctrl-C on the way removes the temporary file). Returns ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".xprop-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file follows the umask
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     return path
 
 
@@ -103,27 +127,14 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
         if name in arrays:
             arrays[name] = arrays[name].astype(np.float64)
     arrays["header"] = np.array(json.dumps(header))
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".xprop-", suffix=".npz.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file follows the umask
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomically(path, lambda fh: np.savez(fh, **arrays))
 
 
 def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header and host arrays of a checkpoint, checked by :func:`check`."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"checkpoint: {path!r} is a directory, not a checkpoint file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint: {path!r} does not exist")
     try:

@@ -30,7 +30,7 @@ from xprop.backend import (
     resolve_backend,
     to_numpy,
 )
-from xprop.checkpoint import check_writable
+from xprop.checkpoint import check_writable, write_atomically
 from xprop.checkpoint import save as save_checkpoint
 from xprop.config import FitConfig
 from xprop.gradcheck import gradcheck
@@ -41,6 +41,9 @@ from xprop.train import format_duration, progress_line
 
 # Off a terminal, xprop train prints a progress line after this many seconds of training.
 LOG_SECONDS = 30.0
+
+HEADER_HELP = ("CSV: the first row names the columns (--no-header: it is data; default: a "
+               "header when no cell of the first row is empty or a number)")
 
 # The exit code of a gradient check, by verdict.
 GRADCHECK_EXIT = {"passed": 0, "FAILED": 1, "inconclusive": 3}
@@ -146,17 +149,17 @@ def _sizes(text: str, name: str) -> list[int]:
     return sizes
 
 
-def _check_output_path(path: str | None, force: bool, what: str) -> None:
-    """Fail before any work when an output cannot be written."""
+def _check_output_path(path: str | None, force: bool, what: str,
+                       suffix: str | None = None) -> str | None:
+    """The output path, checked before any work (:func:`xprop.checkpoint.check_writable`:
+    not a directory, a writable directory, no existing file without ``--force``)."""
     if path is None:
-        return
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CLIError(f"{what}: directory {directory!r} does not exist")
-    if not os.access(directory, os.W_OK):
-        raise CLIError(f"{what}: directory {directory!r} is not writable")
-    if os.path.exists(path) and not force:
-        raise CLIError(f"{what}: {path!r} exists; pass --force to overwrite it")
+        return None
+    try:
+        return check_writable(path, force, what, suffix)
+    except OSError as e:
+        raise CLIError(str(e).replace("pass overwrite=True (--force)", "pass --force")) \
+            from None
 
 
 def _seed(text: str) -> int:
@@ -195,7 +198,8 @@ def _positive(kind: type):
     return parse
 
 
-def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0):
+def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0,
+               header: bool | None = None):
     kwargs: dict[str, Any] = {}
     if spec in datasets.DATASETS and label is not None:
         raise CLIError(f"--label: only for data files; {spec!r} is a built-in dataset")
@@ -206,6 +210,7 @@ def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0)
         kwargs["labels"] = labels
     else:
         kwargs["label"] = (label if label is not None else -1) if labels else label
+        kwargs["header"] = "auto" if header is None else header
     return datasets.load(spec, **kwargs)
 
 
@@ -330,17 +335,12 @@ def _check_train_args(args: argparse.Namespace) -> None:
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    if args.out:
-        try:  # where save() will write, checked (writable, not a directory) before training
-            args.out = check_writable(args.out, args.force, "--out")
-        except OSError as e:
-            raise CLIError(str(e).replace("pass overwrite=True (--force)", "pass --force")) \
-                from None
+    args.out = _check_output_path(args.out, args.force, "--out", ".npz")  # before training
     if not 0.0 <= args.test_size < 1.0:
         raise CLIError(f"--test-size: expected a fraction in [0, 1), got {args.test_size}")
     _check_fit_options(args)
     if args.plot:
-        _check_output_path(args.plot, True, "--plot")
+        args.plot = _check_output_path(args.plot, True, "--plot")
         from xprop.plots import require_matplotlib
 
         try:
@@ -360,7 +360,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     comm = _communicator(args)
     if comm is not None and not comm.is_root:
         return _train_rank(args, comm)
-    X, y = _load_data(args.data, args.label, seed=args.seed)
+    X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
     if y is None:
         raise CLIError("data: training needs labels or targets (y)")
     task = _task(y, args.loss, args.output_activation)
@@ -457,7 +457,7 @@ def _report(model: MLP, hist: Any, train: tuple[Any, Any], test: tuple[Any, Any]
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    X, y = _load_data(args.data, args.label, seed=args.seed)
+    X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
     built = {"--hidden": args.hidden, "--activation": args.activation,
              "--output-activation": args.output_activation, "--loss": args.loss}
     if args.checkpoint:
@@ -517,13 +517,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    _check_output_path(args.out, args.force, "--out")
+    args.out = _check_output_path(args.out, args.force, "--out")
     model = load_checkpoint(args.checkpoint, backend=args.backend)
-    X, _ = _load_data(args.data, args.label, labels=False, seed=args.seed)
+    X, _ = _load_data(args.data, args.label, labels=False, seed=args.seed, header=args.header)
     pred = to_numpy(model.predict(X))
     if args.out:
-        np.savetxt(args.out, pred.reshape(len(pred), -1), delimiter=",",
-                   fmt="%d" if pred.dtype.kind in "iub" else "%.9g")
+        fmt = "%d" if pred.dtype.kind in "iub" else "%.9g"
+        write_atomically(args.out, lambda fh: np.savetxt(fh, pred.reshape(len(pred), -1),
+                                                         delimiter=",", fmt=fmt))
         print(f"saved {len(pred)} predictions: {args.out}")
     else:
         for row in pred.reshape(len(pred), -1):
@@ -533,7 +534,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.checkpoint, backend=args.backend)
-    X, y = _load_data(args.data, args.label, seed=args.seed)
+    X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
     print(f"model: {model}")
     if args.test_size > 0:
         stratify = np.asarray(y).dtype.kind in "iub"
@@ -581,6 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"built-in dataset ({', '.join(datasets.DATASETS)}) or a .npz/.csv "
                         "file (default %(default)s)")
     q.add_argument("--label", default=None, help="CSV label column: name or index (default: last)")
+    q.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help=HEADER_HELP)
     q.add_argument("--hidden", default=None, help="hidden layer sizes, e.g. 64,64")
     q.add_argument("--activation", default=None, help="hidden activation (relu, tanh, ...)")
     q.add_argument("--output-activation", default=None,
@@ -631,6 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--checkpoint", default=None, help="a saved model (else one is built)")
     q.add_argument("--data", default="xor", help="dataset name or file (default %(default)s)")
     q.add_argument("--label", default=None)
+    q.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help=HEADER_HELP)
     q.add_argument("--samples", type=_positive(int), default=64,
                    help="use the first N samples (default %(default)s)")
     q.add_argument("--hidden", default=None, help="hidden sizes of a built model (default 4)")
@@ -662,6 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--label", default=None,
                        help="CSV label column" + (" to drop (default: none)"
                                                   if name == "predict" else " (default: last)"))
+        q.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                       help=HEADER_HELP)
         q.add_argument("--seed", type=_seed, default=0,
                        help="seed of a generated dataset (and of --test-size's split)")
         if name == "evaluate":

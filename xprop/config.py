@@ -27,16 +27,6 @@ from xprop.optimizers import Optimizer, get_optimizer, get_schedule
 __all__ = ["FitConfig"]
 
 
-def _flag(value: Any, name: str, none: bool = False) -> bool | None:
-    """A bool (or NumPy's ``bool_``), or None where ``none``: no truthy strings or numbers."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
-        return bool(value)
-    if none and value is None:
-        return None
-    expected = "None, True or False" if none else "True or False"
-    raise ValueError(f"{name}: expected {expected}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class FitConfig:
     """How to train (see :func:`xprop.fit` for each option's meaning), validated once.
@@ -77,9 +67,9 @@ class FitConfig:
             put("batch_size", V.check_int(self.batch_size, "batch_size"))
         if self.seed is not None:
             put("seed", V.check_seed(self.seed))
-        put("shuffle", _flag(self.shuffle, "shuffle"))
-        put("restore_best", _flag(self.restore_best, "restore_best"))
-        put("compiled", _flag(self.compiled, "compiled", none=True))
+        put("shuffle", V.check_bool(self.shuffle, "shuffle"))
+        put("restore_best", V.check_bool(self.restore_best, "restore_best"))
+        put("compiled", V.check_bool(self.compiled, "compiled", none=True))
         self._check_optimizer()
         self._check_validation()
         if self.clip_norm is not None:
@@ -87,25 +77,26 @@ class FitConfig:
         if self.schedule is not None and not callable(self.schedule):
             if not isinstance(self.schedule, str):
                 raise ValueError(
-                    f"schedule: expected a name or a function epoch -> lr, got {self.schedule!r}")
+                    "schedule: expected a name or a function epoch -> lr, got "
+                    f"{V.show(self.schedule)}")
             get_schedule(self.schedule, 1.0, self.epochs)  # an unknown name fails here
         callbacks = self.callbacks
         if callable(callbacks) or isinstance(callbacks, str | bytes) or not isinstance(
                 callbacks, Sequence) or not all(callable(cb) for cb in callbacks):
             raise ValueError("callbacks: expected a list of functions (epoch, logs, model), "
-                             f"got {callbacks!r}")
+                             f"got {V.show(callbacks)}")
         put("callbacks", tuple(callbacks))
         for name in ("progress", "log"):
             value = getattr(self, name)
             if value is not None and not callable(value):
-                raise ValueError(f"{name}: expected a function, got {value!r}")
+                raise ValueError(f"{name}: expected a function, got {V.show(value)}")
 
     def _check_optimizer(self) -> None:
         if isinstance(self.optimizer, Optimizer):
             if self.lr is not None:
                 raise ValueError(
-                    f"lr: the optimizer {self.optimizer!r} carries its own learning rate; "
-                    f"pass lr to it, not to fit (got lr={self.lr!r})")
+                    f"lr: the optimizer {V.show(self.optimizer)} carries its own learning rate; "
+                    f"pass lr to it, not to fit (got lr={V.show(self.lr)})")
             return
         if self.lr is not None:
             object.__setattr__(self, "lr", V.check_positive(self.lr, "lr"))
@@ -114,7 +105,8 @@ class FitConfig:
     def _check_validation(self) -> None:
         split = self.validation_split
         if isinstance(split, bool) or not isinstance(split, Real) or not 0.0 <= split < 1.0:
-            raise ValueError(f"validation_split: expected a fraction in [0, 1), got {split!r}")
+            raise ValueError("validation_split: expected a fraction in [0, 1), got "
+                             f"{V.show(split)}")
         object.__setattr__(self, "validation_split", float(split))
         data = self.validation_data
         if data is not None:
@@ -133,7 +125,7 @@ class FitConfig:
         delta = self.min_delta
         if isinstance(delta, bool) or not isinstance(delta, Real) or not (
                 math.isfinite(delta) and delta >= 0):
-            raise ValueError(f"min_delta: expected a finite number >= 0, got {delta!r}")
+            raise ValueError(f"min_delta: expected a finite number >= 0, got {V.show(delta)}")
         object.__setattr__(self, "min_delta", float(delta))
 
     @property

@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from xprop import validation as V
+from xprop.validation import show
+
 __all__ = [
     "DATASETS",
     "Standardizer",
@@ -33,7 +36,7 @@ __all__ = [
 
 
 def _rng(seed: int | None) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(seed))
+    return np.random.Generator(np.random.PCG64(None if seed is None else V.check_seed(seed)))
 
 
 def xor(signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +50,7 @@ def xor(signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
 def moons(n: int = 400, noise: float = 0.1, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles (as scikit-learn's ``make_moons``), ``n`` points, 2 classes."""
     n = _check_n(n, 2)
+    noise = V.check_real(noise, "noise", 0.0)
     rng = _rng(seed)
     n0 = n // 2
     t0 = np.linspace(0, math.pi, n0)
@@ -64,6 +68,8 @@ def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
             seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two concentric circles (radius 1 and ``factor``), 2 classes (1 = inner)."""
     n = _check_n(n, 2)
+    noise = V.check_real(noise, "noise", 0.0)
+    factor = V.check_real(factor, "factor", 0.0)
     rng = _rng(seed)
     n0 = n // 2
     t0 = np.linspace(0, 2 * math.pi, n0, endpoint=False)
@@ -81,8 +87,10 @@ def spirals(n: int = 600, arms: int = 3, noise: float = 0.2, turns: float = 1.0,
             seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """``arms`` interleaved spirals (the CS231n toy set), ``n`` points, ``arms`` classes."""
     if isinstance(arms, bool) or not isinstance(arms, int) or arms < 2:
-        raise ValueError(f"arms: expected an integer >= 2, got {arms!r}")
+        raise ValueError(f"arms: expected an integer >= 2, got {show(arms)}")
     n = _check_n(n, arms)
+    noise = V.check_real(noise, "noise", 0.0)
+    turns = V.check_real(turns, "turns", 0.0)
     rng = _rng(seed)
     per = [n // arms + (1 if i < n % arms else 0) for i in range(arms)]
     Xs, ys = [], []
@@ -120,7 +128,7 @@ DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
 
 def _check_n(n: Any, minimum: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        raise ValueError(f"n: expected an integer >= {minimum}, got {n!r}")
+        raise ValueError(f"n: expected an integer >= {minimum}, got {show(n)}")
     return n
 
 
@@ -171,32 +179,42 @@ def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
         ) from None
 
 
-def load_csv(path: str | os.PathLike, label: str | int | None = -1,
-             delimiter: str = ",") -> tuple[np.ndarray, np.ndarray]:
-    """A numeric CSV file; ``label`` names the label column (header name or index, default the
-    last; ``None``: no label column, ``y`` is ``None``). A header row is detected when its
-    cells are not numbers. Labels that are all integers come back as int64 class labels, others
-    as float64 targets."""
+def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: str = ",",
+             header: bool | str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """A numeric CSV file (UTF-8, a byte-order mark is dropped); ``label`` names the label
+    column (header name or index, default the last; ``None``: no label column, ``y`` is
+    ``None``). ``header``: ``True`` (the first row names the columns), ``False`` (every row is
+    data) or ``"auto"`` (the first row is a header when none of its cells is empty or a
+    number). Every other cell must be a number: an empty or non-numeric cell is an error
+    naming its line and column. Labels that are all whole numbers come back as int64 class
+    labels (when they fit int64: never wrapped), others as float64."""
     path = os.fspath(path)
     _check_readable(path)
+    if not (isinstance(header, str) and header == "auto"):
+        header = V.check_bool(header, "header")
+    if label is not None and (isinstance(label, bool) or not isinstance(label, (str, int))):
+        raise ValueError(f"label: expected a column name or an integer index, got {show(label)}")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: drops a BOM
             reader = csv.reader(fh, delimiter=delimiter)
             # (line number in the file, cells), blank lines dropped
             numbered = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
     except UnicodeDecodeError as e:
         raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({e.reason} at byte "
                          f"{e.start})") from None
+    except csv.Error as e:
+        raise ValueError(f"data file {path!r}: not a CSV file ({e})") from None
     lines = [n for n, _ in numbered]
     rows = [r for _, r in numbered]
     if not rows:
         raise ValueError(f"data file {path!r}: no rows")
-    header = None
-    if not all(_is_number(c) for c in rows[0]):
-        header, rows, lines = [c.strip() for c in rows[0]], rows[1:], lines[1:]
+    names = None
+    if header is True or (header == "auto" and all(
+            c.strip() and not _is_number(c) for c in rows[0])):
+        names, rows, lines = [c.strip() for c in rows[0]], rows[1:], lines[1:]
     if not rows:
         raise ValueError(f"data file {path!r}: a header but no data rows")
-    width = len(header) if header else len(rows[0])
+    width = len(names) if names else len(rows[0])
     for i, r in enumerate(rows):
         if len(r) != width:
             line = lines[i]
@@ -207,12 +225,12 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1,
     if label is None:
         col = None
     elif isinstance(label, str) and not _is_int_text(label):
-        if header is None or label not in header:
+        if names is None or label not in names:
             raise ValueError(
                 f"label: column {label!r} does not exist in {path!r} "
-                f"(columns: {header if header else f'{width} unnamed'})"
+                f"(columns: {names if names else f'{width} unnamed'})"
             )
-        col = header.index(label)
+        col = names.index(label)
     else:
         col = int(label)
         if not -width <= col < width:
@@ -226,17 +244,24 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1,
             try:
                 values[i, j] = float(c)
             except ValueError:
-                line = lines[i]
-                raise ValueError(
-                    f"data file {path!r}: non-numeric cell {c!r} at line {line}, column {j + 1}"
-                ) from None
+                what = "an empty cell" if not c.strip() else f"non-numeric cell {c!r}"
+                hint = " (a header? pass header=True, --header)" if i == 0 and \
+                    header is not True and not _is_number(c) and c.strip() else ""
+                raise ValueError(f"data file {path!r}: {what} at line {lines[i]}, column "
+                                 f"{j + 1}{hint}") from None
     if col is None:
         return _check_xy(values, None, path)
     y = values[:, col]
     X = np.delete(values, col, axis=1)
     if np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        y = y.astype(np.int64)
+        y = _whole_labels(y)
     return _check_xy(X, y, path)
+
+
+def _whole_labels(y: np.ndarray) -> np.ndarray:
+    """Whole-number float labels as int64 when they fit; beyond int64 they stay float64
+    (unchanged: :func:`xprop.head.infer_task` refuses them as class labels)."""
+    return y.astype(np.int64) if np.all(np.abs(y) < 2.0**63) else y
 
 
 def load(name_or_path: str, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -257,7 +282,7 @@ def load(name_or_path: str, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         return load_csv(name_or_path, **kwargs)
     raise ValueError(
         f"data: expected a dataset name from {sorted(DATASETS)} or a .npz/.csv file, "
-        f"got {name_or_path!r}"
+        f"got {show(name_or_path)}"
     )
 
 
@@ -403,7 +428,7 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     if y.shape[0] != n:
         raise ValueError(f"y: expected {n} entries (one per row of X), got {y.shape[0]}")
     if not 0.0 < float(test_size) < 1.0:
-        raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
+        raise ValueError(f"test_size: expected a fraction in (0, 1), got {show(test_size)}")
     rng = _rng(seed)
     if stratify:
         test = []

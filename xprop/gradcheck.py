@@ -56,7 +56,8 @@ from typing import Any
 from array_api_compat import array_namespace, device
 
 from xprop import network
-from xprop.backend import BackendError, dtype_name
+from xprop import validation as V
+from xprop.backend import BackendError, dtype_name, is_array, to_numpy
 from xprop.init import random_directions, sample_indices
 from xprop.tolerances import (
     FLOAT_EPS,
@@ -288,6 +289,15 @@ def check_gradients(
     the module docstring. ``f(*inputs)`` returns a scalar (a 0-d array or a float);
     ``kinks(*inputs)``, when given, returns the arrays whose change marks a kink (e.g.
     ``[z > 0]`` for a ReLU input ``z``). Works on any backend, in the inputs' dtype."""
+    if not callable(f):
+        raise TypeError(f"f: expected a function of the inputs, got {type(f).__name__}")
+    for what, arrays in (("inputs", inputs), ("grads", grads)):
+        if not isinstance(arrays, (list, tuple)):
+            raise TypeError(f"{what}: expected a list of arrays, got {type(arrays).__name__}")
+        for i, a in enumerate(arrays):
+            if not is_array(a):
+                raise TypeError(f"{what}[{i}]: expected an array (NumPy, CuPy, torch, JAX, "
+                                f"...), got {type(a).__name__}")
     inputs, grads = list(inputs), list(grads)
     if len(inputs) != len(grads) or not inputs:
         raise ValueError(f"grads: expected one gradient per input ({len(inputs)}), "
@@ -305,27 +315,32 @@ def check_gradients(
         raise ValueError(f"inputs: expected float32 or float64 arrays, got {dtype}")
 
     def evaluate(arrays: list[Array]) -> tuple[float, list[Array]]:
-        return float(f(*arrays)), (list(kinks(*arrays)) if kinks is not None else [])
+        return _scalar(f(*arrays)), (list(kinks(*arrays)) if kinks is not None else [])
 
     return _check(evaluate, inputs, grads, names, xp, dtype, h, method, n_checks, seed, mode,
                   backend or xp.__name__.removeprefix("array_api_compat."), "inputs: f")
 
 
+def _scalar(value: Any) -> float:
+    """``f``'s value as a float: a number, or an array of one element."""
+    if is_array(value):
+        if math.prod(value.shape) != 1:
+            raise ValueError(f"f: expected a scalar (a number or an array of one element), "
+                             f"got an array of shape {tuple(value.shape)}")
+        return float(to_numpy(value).reshape(()))
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"f: expected a number or a 0-d array, got {type(value).__name__}")
+    return float(value)
+
+
 def _validate(h: float | None, method: str, n_checks: int | None, seed: int, mode: str,
               dtype: str, h_name: str = "h") -> float:
-    if method not in _STENCILS:
-        raise ValueError(f"method: expected one of {sorted(_STENCILS)}, got {method!r}")
-    if mode not in ("full", "fast"):
-        raise ValueError(f"mode: expected 'full' or 'fast', got {mode!r}")
-    if n_checks is not None and (isinstance(n_checks, bool) or not isinstance(n_checks, int)
-                                 or n_checks < 1):
-        raise ValueError(f"n_checks: expected an integer >= 1 or None, got {n_checks!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-    step = float(GRADCHECK[dtype]["h"] if h is None else h)
-    if not math.isfinite(step) or step <= 0:
-        raise ValueError(f"{h_name}: expected a finite number > 0, got {h!r}")
-    return step
+    V.check_choice(method, "method", list(_STENCILS))
+    V.check_choice(mode, "mode", ("full", "fast"))
+    if n_checks is not None:
+        V.check_int(n_checks, "n_checks")
+    V.check_seed(seed)
+    return float(GRADCHECK[dtype]["h"]) if h is None else V.check_positive(h, h_name)
 
 
 def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: list[str],
@@ -511,9 +526,11 @@ def gradcheck(
         if h is not None:
             raise ValueError("h, eps: give the step once (eps is the old name of h)")
         h, h_name = eps, "eps"
-    if dtype not in GRADCHECK:
-        raise ValueError(f"dtype: expected one of {sorted(GRADCHECK)}, got {dtype!r}")
+    V.check_choice(dtype, "dtype", list(GRADCHECK))
+    if not (hasattr(model, "arch") and hasattr(model, "backend") and hasattr(model, "prepare")):
+        raise TypeError(f"model: expected an xprop.MLP, got {type(model).__name__}")
     h = _validate(h, method, n_checks, seed, mode, dtype, h_name)
+    V.check_bool(check_input, "check_input")
     if dtype not in model.backend.supported_float_dtypes():
         raise BackendError(
             f"dtype: the gradient check evaluates in {dtype}, which "

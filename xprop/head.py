@@ -262,7 +262,11 @@ def _valid_pairs() -> str:
 def make_head(output_activation: str | Activation, loss: str | Loss) -> Head:
     """The head for an output activation and a loss (names or objects), or a ValueError
     that names the valid pairs."""
-    act, lossf = get_activation(output_activation), get_loss(loss)
+    try:
+        act = get_activation(output_activation)
+    except ValueError as e:  # its message names "activation"; this one is the output's
+        raise ValueError(f"output_{e}") from None
+    lossf = get_loss(loss)
     base = act.name.split("(")[0]
     allowed = _ONLY.get(lossf.name)
     if allowed is not None and base not in allowed:
@@ -307,6 +311,8 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
     - 1-D integer labels, and 1-D floats that are all whole numbers (``0.0``/``1.0`` read from
       a file), are class labels: ``max + 1`` softmax outputs with ``cross_entropy``;
     - with ``loss`` ``bce``/``bce_with_logits``: 0/1 targets, one output per column;
+    - with a regression loss (``mse``, ``half_sse``, ``poisson``) or an ``identity``/``exp``
+      output and no loss: regression on the values, whole numbers included;
     - anything else is regression: identity outputs with ``mse``.
     """
     xp = array_namespace(y)
@@ -316,8 +322,19 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
         raise ValueError("y: expected at least one target, got none")
     if xp.isdtype(y.dtype, "bool"):
         y = xp.astype(y, xp.int64)
+    if xp.isdtype(y.dtype, "unsigned integer") and y.shape[0] and \
+            int(xp.max(y)) > 2**63 - 1:  # int64 would wrap them to negative numbers
+        raise ValueError(f"y: labels up to {int(xp.max(y))} do not fit 64-bit integers "
+                         "(class labels are 0, 1, 2, ...)")
     loss_name = get_loss(loss).name if loss else None
     n_cols = 1 if y.ndim == 1 else int(y.shape[1])
+    if (loss_name is not None and get_loss(loss_name).targets in ("real", "counts")) or \
+            (output_activation is not None and loss_name is None
+             and output_activation in ("identity", "exp")):
+        # an explicit regression head means regression, whole-number targets included
+        yf = xp.astype(y, xp.float64)
+        return Task(n_cols, output_activation or default_output_activation(
+            loss_name or "mse"), loss_name or "mse", yf)
     if loss_name in ("bce", "bce_with_logits"):
         yf = xp.astype(y, xp.float64)
         if not bool(xp.all((yf == 0.0) | (yf == 1.0))):
@@ -331,6 +348,10 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
             and bool(xp.all(y == xp.round(y))))
     )
     if whole:
+        if xp.isdtype(y.dtype, "real floating") and float(xp.max(xp.abs(y))) >= 2.0**63:
+            raise ValueError(f"y: whole-number labels up to {float(xp.max(xp.abs(y))):g} do "
+                             "not fit 64-bit integers (class labels are 0, 1, 2, ...); for "
+                             "regression pass loss='mse' (--loss mse)")
         labels = xp.astype(y, xp.int64)
         lo = int(xp.min(labels))
         if lo < 0:

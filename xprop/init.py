@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xprop.validation import parse_parameter
+from xprop.validation import parse_parameter, show
 
 __all__ = ["INITS", "draw_parameters", "draw_weights", "parse_init", "permutation_stream",
            "random_directions", "sample_indices", "standard_normal"]
@@ -42,16 +42,16 @@ _RELU_LIKE = ("relu", "leaky_relu", "gelu")
 def parse_init(spec: str) -> tuple[str, float | None]:
     """``"normal(0.1)"`` -> ``("normal", 0.1)``; names are checked against :data:`INITS`."""
     if not isinstance(spec, str):
-        raise ValueError(f"init: expected one of {INITS} or 'normal(scale)', got {spec!r}")
+        raise ValueError(f"init: expected one of {INITS} or 'normal(scale)', got {show(spec)}")
     key = spec.strip().lower()
     scale = parse_parameter(key, "normal")
     if scale is not None:
         if not math.isfinite(scale) or scale <= 0:
-            raise ValueError(f"init: normal(scale) needs a finite scale > 0, got {spec!r}")
+            raise ValueError(f"init: normal(scale) needs a finite scale > 0, got {show(spec)}")
         return "normal", scale
     key = _ALIASES.get(key, key)
     if key not in INITS:
-        raise ValueError(f"init: expected one of {INITS} or 'normal(scale)', got {spec!r}")
+        raise ValueError(f"init: expected one of {INITS} or 'normal(scale)', got {show(spec)}")
     return key, (0.01 if key == "normal" else None)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from array_api_compat import device
 
 from xprop.activations import by_name, sigmoid
+from xprop.validation import show
 
 Array = Any
 EPS = 1e-12  # the classic eps inside the log of bce / cross_entropy on probabilities
@@ -229,16 +230,16 @@ def make_loss(name: str, terms: Callable[[Array, Array, Any], Array],
     ``"elements"`` n k, ``"samples"`` n, ``"half"`` 2). ``targets``: ``"real"``, ``"binary"``
     or ``"labels"``."""
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"name: expected a non-empty string, got {name!r}")
+        raise ValueError(f"name: expected a non-empty string, got {show(name)}")
     if scale not in ("elements", "samples", "half", "half_samples"):
         raise ValueError(f"scale: expected 'elements', 'samples', 'half' or 'half_samples', "
-                         f"got {scale!r}")
+                         f"got {show(scale)}")
     if targets not in ("real", "counts", "binary", "labels"):
         raise ValueError(f"targets: expected 'real', 'counts', 'binary' or 'labels', got "
                          f"{targets!r}")
     for arg, fn in (("terms", terms), ("grad", grad)):
         if not callable(fn):
-            raise ValueError(f"{arg}: expected a function, got {fn!r}")
+            raise ValueError(f"{arg}: expected a function, got {show(fn)}")
     return Loss(name.strip().lower(), terms, grad, targets=targets, scale=scale)
 
 
@@ -247,7 +248,7 @@ def register_loss(loss: Loss, *, replace: bool = False) -> Loss:
     take it like a built-in). Built-in names are refused; another registered name only with
     ``replace=True``."""
     if not isinstance(loss, Loss):
-        raise ValueError(f"loss: expected a Loss (see make_loss), got {loss!r}")
+        raise ValueError(f"loss: expected a Loss (see make_loss), got {show(loss)}")
     if loss.name in BUILT_IN or loss.name in ALIASES:
         raise ValueError(f"loss: {loss.name!r} is a built-in loss; pick another name")
     if loss.name in LOSSES and not replace:
@@ -261,11 +262,11 @@ def get_loss(spec: str | Loss) -> Loss:
     if isinstance(spec, Loss):
         return spec
     if not isinstance(spec, str):
-        raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {spec!r}")
+        raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {show(spec)}")
     key = spec.strip().lower()
     key = ALIASES.get(key, key)
     if key not in LOSSES:
-        raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {spec!r}")
+        raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {show(spec)}")
     return LOSSES[key]
 
 

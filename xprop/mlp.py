@@ -43,6 +43,7 @@ from xprop.losses import Loss
 from xprop.network import Architecture, Cache
 from xprop.params import Params
 from xprop.train import fit
+from xprop.validation import show
 
 Array = Any
 
@@ -95,7 +96,7 @@ class MLP:
         seed = V.check_seed(seed)
         if not isinstance(init, str) and not (isinstance(init, (list, tuple))
                                               and all(isinstance(i, str) for i in init)):
-            raise ValueError(f"init: expected a name or a list of names, got {init!r}")
+            raise ValueError(f"init: expected a name or a list of names, got {show(init)}")
         arch = _architecture(sizes, activation, output_activation, loss, bias)
         n_layers = len(sizes) - 1
         inits = [init] * n_layers if isinstance(init, str) else list(init)
@@ -173,6 +174,10 @@ class MLP:
                     f"weights[{i - 1}] with {sizes[-1]} outputs, got {shp}"
                 )
             sizes.append(int(shp[1]))
+        try:
+            sizes = V.check_layer_sizes(sizes)
+        except ValueError as e:
+            raise ValueError(f"weights: shapes {shapes} give {e}") from None
         if biases is not None and len(biases) != len(weights):
             raise ValueError(
                 f"biases: expected {len(weights)} bias vectors (one per layer), got {len(biases)}"
@@ -345,6 +350,9 @@ class MLP:
         """Replace parameters by name (copied into a new buffer; shapes, backend and device
         are checked; host data is moved to the model's device and cast to its dtype). A
         failed call changes nothing."""
+        if not isinstance(values, Mapping):
+            raise TypeError(f"parameters: expected a mapping name -> array (as "
+                            f"model.parameters() gives), got {type(values).__name__}")
         names = self.arch.layout.names
         new = dict(self.params)
         for name, v in values.items():
@@ -472,7 +480,7 @@ class MLP:
     @on_device
     def loss(self, X: Any, y: Any) -> float:
         """The loss on ``(X, y)`` as a Python float."""
-        X, Y, _ = self.prepare(X, y)
+        X, Y, _ = self.prepare(X, V.check_given(y, "y", "targets (class labels or values)"))
         _, cache = network.forward(self.params, X, self.arch, self.xp)
         return float(network.loss_value(cache, Y, self.arch, self.xp))
 
@@ -499,7 +507,7 @@ class MLP:
     def accuracy(self, X: Any, y: Any) -> float:
         """Fraction of samples whose prediction equals ``y`` (class labels, 0/1 targets, or
         one-hot; with several sigmoid outputs every output must match)."""
-        X, Y, labels = self.prepare(X, y)
+        X, Y, labels = self.prepare(X, V.check_given(y, "y", "class labels or 0/1 targets"))
         if not self.is_classifier:
             raise ValueError(
                 "accuracy: defined for classifiers (softmax or sigmoid output, or "
@@ -563,7 +571,7 @@ def _architecture(sizes: list[int], activation: Any, output_activation: Any, los
     if isinstance(activation, (str, Activation)):
         hidden = [activation] * n_hidden
     elif not isinstance(activation, (list, tuple)):
-        raise ValueError(f"activation: expected a name or a list of names, got {activation!r}")
+        raise ValueError(f"activation: expected a name or a list of names, got {show(activation)}")
     else:
         hidden = list(activation)
         if len(hidden) != n_hidden:
@@ -571,9 +579,12 @@ def _architecture(sizes: list[int], activation: Any, output_activation: Any, los
                 f"activation: expected 1 name or {n_hidden} (one per hidden layer), "
                 f"got {len(hidden)}"
             )
-    if not isinstance(bias, bool):
-        raise ValueError(f"bias: expected True or False, got {bias!r}")
+    bias = V.check_bool(bias, "bias")
     head = make_head(output_activation, loss)
+    if head.activation.name == "softmax" and sizes[-1] < 2:
+        raise ValueError(f"output_activation: softmax needs at least 2 outputs, got "
+                         f"layer_sizes[-1] = {sizes[-1]} (two classes: 2 softmax outputs, or 1 "
+                         "sigmoid output with loss='bce')")
     return Architecture(tuple(sizes), tuple(get_activation(a) for a in hidden), head, bias)
 
 

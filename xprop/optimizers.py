@@ -20,7 +20,7 @@ from array_api_compat import array_namespace
 
 from xprop.backend.core import adapter_of_namespace
 from xprop.backend.host import HostArray, is_array
-from xprop.validation import check_int, check_positive
+from xprop.validation import check_int, check_positive, show
 
 Array = Any
 
@@ -198,7 +198,7 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
+            raise ValueError(f"betas: expected a pair (beta1, beta2), got {show(betas)}")
         b1, b2 = betas
         self.betas = (_check_fraction(b1, "betas[0]"), _check_fraction(b2, "betas[1]"))
         self.eps = check_positive(eps, "eps")
@@ -316,10 +316,10 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
     if isinstance(spec, Optimizer):
         return spec
     if not isinstance(spec, str):
-        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {spec!r}")
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {show(spec)}")
     key = spec.strip().lower()
     if key not in OPTIMIZERS:
-        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {spec!r}")
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {show(spec)}")
     if key in ("momentum", "nesterov"):
         kwargs.setdefault("momentum", 0.9)
         kwargs.setdefault("nesterov", key == "nesterov")
@@ -352,7 +352,7 @@ def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
         return lambda epoch: eta_min + (lr - eta_min) * 0.5 * (
             1.0 + math.cos(math.pi * min(epoch, epochs) / epochs)
         )
-    raise ValueError(f"schedule: expected one of ['constant', 'cosine', 'step'], got {spec!r}")
+    raise ValueError(f"schedule: expected one of ['constant', 'cosine', 'step'], got {show(spec)}")
 
 
 def clip_scale(grads: list[Array], max_norm: float, xp: Any) -> tuple[Array, Array]:
@@ -377,17 +377,17 @@ def clip_grad_norm(grads: list[Array], max_norm: float, xp: Any | None = None) -
 
 def _check_fraction(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+        raise ValueError(f"{name}: expected a number in [0, 1), got {show(value)}")
     v = float(value)
     if not 0.0 <= v < 1.0:
-        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+        raise ValueError(f"{name}: expected a number in [0, 1), got {show(value)}")
     return v
 
 
 def _check_nonnegative(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+        raise ValueError(f"{name}: expected a finite number >= 0, got {show(value)}")
     v = float(value)
     if not math.isfinite(v) or v < 0.0:
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+        raise ValueError(f"{name}: expected a finite number >= 0, got {show(value)}")
     return v

@@ -30,8 +30,12 @@ def plot_training(path: str | os.PathLike, history: Any, model: Any = None,
                   X: Any = None, y: Any = None, title: str = "") -> list[str]:
     """Write a PNG with the loss and accuracy curves and, for 2-D inputs, the model's decision
     regions with the points; returns notes (e.g. why no boundary was drawn)."""
+    from xprop.checkpoint import write_atomically
+
     fig, notes = training_figure(history, model, X, y, title)
-    fig.savefig(os.fspath(path), dpi=100)
+    path = os.fspath(path)
+    kind = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    write_atomically(path, lambda fh: fig.savefig(fh, dpi=100, format=kind))
     return notes
 
 

@@ -64,6 +64,7 @@ except ImportError as e:  # scikit-learn missing, or older than 1.6 (no validate
 import itertools
 
 from xprop import network
+from xprop import validation as V
 from xprop.backend import (
     Backend,
     DeviceMismatchError,
@@ -78,6 +79,7 @@ from xprop.mlp import MLP
 from xprop.optimizers import Optimizer, SklearnAdam, SklearnSGD
 from xprop.step import Batch
 from xprop.train import TrainingData, TrainingDivergedError, run
+from xprop.validation import show
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -303,7 +305,7 @@ class _BaseMLP(BaseEstimator):
         def integer(value: Any, name: str, minimum: int = 1) -> None:
             if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
                     or value < minimum):
-                raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+                raise ValueError(f"{name}: expected an integer >= {minimum}, got {show(value)}")
 
         def real(value: Any, name: str, low: float, high: float = math.inf,
                  low_open: bool = False, high_open: bool = False) -> None:
@@ -313,16 +315,18 @@ class _BaseMLP(BaseEstimator):
             if not ok:
                 interval = (f"{'(' if low_open else '['}{low:g}, {high:g}"
                             f"{')' if high_open or high == math.inf else ']'}")
-                raise ValueError(f"{name}: expected a number in {interval}, got {value!r}")
+                raise ValueError(f"{name}: expected a number in {interval}, got {show(value)}")
 
         def choice(value: Any, name: str, options: tuple[str, ...]) -> None:
             if value not in options:
-                raise ValueError(f"{name}: expected one of {list(options)}, got {value!r}")
+                raise ValueError(f"{name}: expected one of {list(options)}, got {show(value)}")
 
         choice(self.solver, "solver", _SOLVERS)
+        for flag in ("shuffle", "early_stopping", "warm_start", "nesterovs_momentum"):
+            V.check_bool(getattr(self, flag), flag)
         if self.optimizer is not None and not isinstance(self.optimizer, Optimizer):
             raise ValueError(f"optimizer: expected None or an xprop.optimizers.Optimizer "
-                             f"(xprop.SGD, xprop.Adam, ...), got {self.optimizer!r}")
+                             f"(xprop.SGD, xprop.Adam, ...), got {show(self.optimizer)}")
         choice(self.learning_rate, "learning_rate", _SCHEDULES)
         integer(self.max_iter, "max_iter")
         integer(self.n_iter_no_change, "n_iter_no_change")
@@ -959,7 +963,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> MLPRegressor:
         self._check_params()
         if self.loss not in ("squared_error", "poisson"):
-            raise ValueError(f"loss: expected 'squared_error' or 'poisson', got {self.loss!r}")
+            raise ValueError(f"loss: expected 'squared_error' or 'poisson', got {show(self.loss)}")
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
         if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] < 1):

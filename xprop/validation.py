@@ -42,7 +42,7 @@ def check_layer_sizes(sizes: Any) -> list[int]:
     """``layer_sizes``: at least two integers >= 1 (inputs, ..., outputs)."""
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
         raise ValueError(
-            f"layer_sizes: expected a list of at least 2 integers >= 1, got {sizes!r}"
+            f"layer_sizes: expected a list of at least 2 integers >= 1, got {show(sizes)}"
         )
     if len(sizes) < 2:
         raise ValueError(
@@ -59,24 +59,67 @@ def check_layer_sizes(sizes: Any) -> list[int]:
 def check_positive(value: Any, name: str) -> float:
     """A finite real number > 0 (learning rates, scales)."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+        raise ValueError(f"{name}: expected a finite number > 0, got {show(value)}")
     v = float(value)
     if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+        raise ValueError(f"{name}: expected a finite number > 0, got {show(value)}")
     return v
 
 
 def check_int(value: Any, name: str, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (epochs, batch sizes)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {show(value)}")
     return int(value)
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """``value`` for a one-line message: an array as its type, shape and dtype, anything
+    else as its ``repr`` on one line, cut at ``limit`` characters."""
+    shape = None if isinstance(value, type) else getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "dtype") and not isinstance(shape, type(None)):
+        return f"{type(value).__name__} of shape {tuple(shape)} and dtype {value.dtype}"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_bool(value: Any, name: str, none: bool = False) -> bool | None:
+    """A bool (or NumPy's ``bool_``), or None where ``none``: no truthy strings or numbers."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    if none and value is None:
+        return None
+    expected = "None, True or False" if none else "True or False"
+    raise ValueError(f"{name}: expected {expected}, got {show(value)}")
+
+
+def check_real(value: Any, name: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """A finite real number in ``[low, high]`` (noise levels, factors)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
+            or not low <= value <= high:
+        interval = f"[{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"
+        raise ValueError(f"{name}: expected a finite number {interval}, got {show(value)}")
+    return float(value) + 0.0  # -0.0 is 0.0
+
+
+def check_given(value: Any, name: str, expected: str) -> Any:
+    """``value`` itself, or a ValueError when it is None."""
+    if value is None:
+        raise ValueError(f"{name}: expected {expected}, got None")
+    return value
+
+
+def check_choice(value: Any, name: str, options: Sequence[str]) -> str:
+    """One of the names ``options`` (anything else, arrays and lists included, refused)."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name}: expected one of {sorted(options)}, got {show(value)}")
+    return value
 
 
 def check_seed(value: Any, name: str = "seed") -> int:
     """A seed: an integer >= 0 (Python or NumPy integers)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
-        raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
+        raise ValueError(f"{name}: expected an integer >= 0, got {show(value)}")
     return int(value)
 
 

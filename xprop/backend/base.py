@@ -12,7 +12,10 @@ import contextlib
 import importlib
 from typing import Any, ClassVar
 
+import array_api_compat
 import numpy as np
+
+from xprop.validation import show
 
 FLOAT_DTYPES = ("float32", "float64")
 HOST_BLOCK_BYTES = 1 << 24  # host data is checked this many bytes (of rows) at a time
@@ -289,6 +292,10 @@ def dtype_name(dtype: Any, xp: Any = None) -> str:
     """``'float32'`` or ``'float64'`` for a name or a dtype object of any namespace."""
     if isinstance(dtype, str):
         name = dtype
+    elif isinstance(dtype, (list, tuple, dict)) or (
+            not isinstance(dtype, type) and array_api_compat.is_array_api_obj(dtype)):
+        raise BackendError(f"dtype: expected one of {FLOAT_DTYPES} (a name or a dtype), got "
+                           f"{show(dtype)}")
     else:
         name = ""
         for cand in FLOAT_DTYPES:
@@ -301,7 +308,7 @@ def dtype_name(dtype: Any, xp: Any = None) -> str:
                 break
         name = name or str(dtype)
     if name not in FLOAT_DTYPES:
-        raise BackendError(f"dtype: expected one of {FLOAT_DTYPES}, got {dtype!r}")
+        raise BackendError(f"dtype: expected one of {FLOAT_DTYPES}, got {show(dtype)}")
     return name
 
 

@@ -30,6 +30,7 @@ from xprop.backend.jax_ import JaxAdapter
 from xprop.backend.numpy_ import NumpyAdapter
 from xprop.backend.strict import StrictAdapter
 from xprop.backend.torch_ import TorchAdapter
+from xprop.validation import show
 
 #: The registry: backend name -> adapter. The only place a library gets a name.
 ADAPTERS: dict[str, Adapter] = {
@@ -316,11 +317,16 @@ def resolve_backend(backend: str | Backend | None = None, device: Any = None) ->
         if ctx is not None:
             backend, ctx_device = ctx
             device = ctx_device if device is None else device
+        elif os.environ.get(ENV_VAR):
+            try:
+                return resolve_backend(os.environ[ENV_VAR], device)
+            except BackendError as e:  # say where the name came from
+                raise BackendError(f"{ENV_VAR}={os.environ[ENV_VAR]}: {e}") from None
         else:
-            backend = os.environ.get(ENV_VAR) or DEFAULT
+            backend = DEFAULT
     if not isinstance(backend, str):
         raise BackendError(
-            f"backend: expected one of {', '.join(BACKEND_NAMES)} (a name), got {backend!r}"
+            f"backend: expected one of {', '.join(BACKEND_NAMES)} (a name), got {show(backend)}"
         )
     name, spec_device = _split(backend)
     if spec_device is not None:
@@ -338,7 +344,7 @@ def resolve_backend(backend: str | Backend | None = None, device: Any = None) ->
             device = None
     if name not in ADAPTERS:
         raise BackendError(
-            f"backend: expected one of {', '.join(BACKEND_NAMES)}, got {backend!r}"
+            f"backend: expected one of {', '.join(BACKEND_NAMES)}, got {show(backend)}"
         )
     if device is None or isinstance(device, (str, int)):
         return _make_cached(name, None if device is None else str(device))

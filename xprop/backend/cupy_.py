@@ -13,6 +13,7 @@ import array_api_compat
 import numpy as np
 
 from xprop.backend.base import Adapter, BackendError, BackendUnavailableError
+from xprop.validation import show
 
 CUDA_INSTALL_HINT = (
     'install CuPy for your CUDA version: pip install "xprop[cuda12]" (CUDA 12) or '
@@ -128,7 +129,7 @@ class CupyAdapter(Adapter):
                 idx = int(text or 0)
             except ValueError:
                 raise BackendError(
-                    f"device: expected a CUDA device index like 0 or 'cuda:1', got {spec!r}"
+                    f"device: expected a CUDA device index like 0 or 'cuda:1', got {show(spec)}"
                 ) from None
         if not 0 <= idx < n:
             raise BackendError(

@@ -11,6 +11,7 @@ import array_api_compat
 import numpy as np
 
 from xprop.backend.base import FLOAT_DTYPES, Adapter, BackendError, BackendUnavailableError
+from xprop.validation import show
 
 X64_ADVICE = (
     'float64 on JAX needs jax.config.update("jax_enable_x64", True) (or env JAX_ENABLE_X64=1) '
@@ -65,7 +66,7 @@ class JaxAdapter(Adapter):
         else:
             pool = []  # not a JAX platform
         if idx is None or not 0 <= idx < len(pool):
-            raise BackendError(f"device: expected one of {names} or an index, got {spec!r}")
+            raise BackendError(f"device: expected one of {names} or an index, got {show(spec)}")
         return pool[idx]
 
     @staticmethod

@@ -14,6 +14,7 @@ import array_api_compat
 import numpy as np
 
 from xprop.backend.base import Adapter, BackendError
+from xprop.validation import show
 
 
 class NumpyAdapter(Adapter):
@@ -28,7 +29,7 @@ class NumpyAdapter(Adapter):
 
     def parse_device(self, xp: Any, spec: Any) -> Any:
         if spec not in (None, "cpu"):
-            raise BackendError(f"device: numpy runs on 'cpu' only, got {spec!r}")
+            raise BackendError(f"device: numpy runs on 'cpu' only, got {show(spec)}")
         return "cpu"
 
     def devices(self, xp: Any) -> list[Any]:

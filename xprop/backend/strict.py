@@ -11,6 +11,7 @@ import array_api_compat
 import numpy as np
 
 from xprop.backend.base import Adapter, BackendError, BackendUnavailableError
+from xprop.validation import show
 
 _DEVICE_REPR = re.compile(r"Device\('([^']*)'\)")
 
@@ -39,9 +40,9 @@ class StrictAdapter(Adapter):
         if not isinstance(spec, str):
             if self.device_str(spec) in names:
                 return spec
-            raise BackendError(f"device: expected one of {names}, got {spec!r}")
+            raise BackendError(f"device: expected one of {names}, got {show(spec)}")
         if spec not in names:
-            raise BackendError(f"device: expected one of {names}, got {spec!r}")
+            raise BackendError(f"device: expected one of {names}, got {show(spec)}")
         return xp.Device(spec)
 
     def device_str(self, device: Any) -> str:
