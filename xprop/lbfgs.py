@@ -81,7 +81,8 @@ def minimize_lbfgs(fg: Callable[[Array], tuple[float, Array]], x0: Array, *, xp:
         if not slope < 0:  # not a descent direction (rounding): restart from -g
             pairs.clear()
             d, slope = -g, -dot(g, g)
-        first = 1.0 if pairs else min(1.0, 1.0 / max(float(xp.sum(xp.abs(g))), 1e-300))
+        # the first step: 1 / ||g||_2 along -g, as L-BFGS-B takes it with nothing bounded
+        first = 1.0 if pairs else min(1.0, 1.0 / max(math.sqrt(dot(g, g)), 1e-300))
         try:
             step, f_new, g_new = _wolfe(evaluate, x, f, slope, d, first, dot)
         except _Budget:

@@ -261,6 +261,11 @@ class SklearnSGD(Optimizer):
         self.nesterov = bool(nesterov)
         self._velocity: Array | None = None
 
+    @property
+    def learning_rate(self) -> float:
+        """The current rate, under scikit-learn's name (``SGDOptimizer.learning_rate``)."""
+        return self.lr
+
     def arrays(self) -> tuple[Array | None, ...]:
         return (self._velocity,)
 
@@ -286,6 +291,12 @@ class SklearnAdam(Adam):
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
         super().__init__(lr, betas, eps)
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate of the last step, ``lr_t`` (``AdamOptimizer.learning_rate``): ``lr``
+        before the first."""
+        return self.coefficients()[0] if self.t else self.lr
 
     def coefficients(self) -> tuple[float, ...]:
         """``(lr_t,)``, as scikit-learn computes it on the host."""

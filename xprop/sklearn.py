@@ -132,7 +132,11 @@ class _SklearnEpochs(TrainingData):
     shuffled by ``sklearn.utils.shuffle`` with the estimator's random state (each epoch
     shuffles the last epoch's order, as scikit-learn does, whatever the batch size), sample
     weights in each batch's backward pass, and each batch's gradient hook adding the L2 term
-    of ``alpha`` and recording the batch's loss as scikit-learn reports it."""
+    of ``alpha`` and recording the batch's loss as scikit-learn reports it. A non-finite loss
+    does not stop the epochs (scikit-learn's solvers go on; the estimator refuses non-finite
+    weights at the end, unless early stopping kept finite ones)."""
+
+    stop_on_divergence = False
 
     def __init__(self, model: MLP, X: _Samples, Y: Any, sw: Any, batch_size: int,
                  random_state: np.random.RandomState | None, loss: Any) -> None:
@@ -329,7 +333,8 @@ class _BaseMLP(BaseEstimator):
                              f"(xprop.SGD, xprop.Adam, ...), got {show(self.optimizer)}")
         choice(self.learning_rate, "learning_rate", _SCHEDULES)
         integer(self.max_iter, "max_iter")
-        integer(self.n_iter_no_change, "n_iter_no_change")
+        if self.n_iter_no_change != math.inf:  # inf: never stop for lack of improvement
+            integer(self.n_iter_no_change, "n_iter_no_change")
         integer(self.max_fun, "max_fun")
         if self.batch_size != "auto":
             integer(self.batch_size, "batch_size")
@@ -664,7 +669,9 @@ class _BaseMLP(BaseEstimator):
     def _update_no_improvement_count(self, early: bool, val: tuple[Any, Any] | None) -> None:
         if early:
             X_val, Y_val, sw_val = val
-            score = self._validation_score(self.model_.predict_output(X_val), Y_val, sw_val)
+            out = self.model_.predict_output(X_val)
+            finite = bool(self.model_.xp.all(self.model_.xp.isfinite(out)))
+            score = self._validation_score(out, Y_val, sw_val) if finite else math.nan
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -830,6 +837,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             source = y if classes is None or multilabel else np.asarray(classes)
             self._label_binarizer = LabelBinarizer().fit(source)
             self.classes_ = self._label_binarizer.classes_
+        elif self.warm_start and not incremental and not multilabel and \
+                set(np.unique(y).tolist()) != set(self.classes_.tolist()):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the previous "
+                f"call to fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
                 f"`classes={np.unique(classes).tolist()!r}` is not the same as on last call "
@@ -850,7 +862,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Xd = _Samples(X, model)
         Yd = model.backend.from_host(Y, model.dtype)
         sw = self._sample_weight(sample_weight, X)
-        self._fit_solver(Xd, Yd, sw, Y if Y.shape[1] == 1 else None, incremental)
+        stratify = Y.astype(bool) if Y.shape[1] == 1 else None  # as scikit-learn: bools
+        self._fit_solver(Xd, Yd, sw, stratify, incremental)
         return self
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:

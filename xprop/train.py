@@ -38,7 +38,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from xprop import network
 from xprop import validation as V
@@ -324,6 +324,9 @@ class TrainingData:
     step: Any = None  # a _Capture when steps are replayed from a capture
     plain: bool = True  # steps are forward, backward, update (no hooks, no weights): the
     # compiled and captured strategies apply
+    #: a non-finite loss or parameter stops the fit (TrainingDivergedError, the model back
+    #: at its last finite parameters); False: the epochs go on (scikit-learn's solvers do)
+    stop_on_divergence: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         self.starts = list(range(0, self.n, self.batch_size))
@@ -477,8 +480,10 @@ class _Run:
                 self._snapshot(first)
                 pending, records, vals = self._train_chunk(range(first, last))
                 self.replay.append(pending)
-                if records is None:
+                if records is None and self.data.stop_on_divergence:
                     self._diverged()
+                if records is None:  # epochs that go on: their records are NaN
+                    records = ([math.nan] * len(pending), [math.nan] * len(pending))
                 first = last
                 stop = self._record(pending, records, vals)
                 if not self.data.agree(not stop):  # any process's callback stops them all
