@@ -5,6 +5,7 @@ backend, float32 handling, the fast (directional) mode, kinks and argument check
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 import pytest
@@ -300,14 +301,23 @@ def test_relu_kinks_are_flagged_and_skipped():
     assert 0 < abs(z[1, 0]) < GRADCHECK["float64"]["h"]
 
     report = gradcheck(model, X, y)
-    assert report.n_kinks > 0
     assert report.passed, str(report)
-    assert f"{report.n_kinks} on kinks, not judged" in str(report)
     by_name = {e.name: e for e in report.entries}
-    assert by_name["W0"].n_kinks > 0 and by_name["b0"].n_kinks > 0
-    assert by_name["W1"].n_kinks == 0  # the output layer is linear
-    # a kink at an entry means that entry was not judged, not that the check was skipped
-    assert all(e.n_kinks < e.n_checked for e in report.entries)
+    # z = 0 exactly: judged one-sided (the slope from below); z = 1e-4 changes the pattern on
+    # both sides at h but not at h/16: judged there (before: a kink, not judged)
+    assert by_name["W0"].n_one_sided > 0 and by_name["b0"].n_one_sided > 0
+    assert report.n_kinks == 0
+    assert by_name["W1"].n_one_sided == 0  # the output layer is linear
+    # with the smaller steps off, the same entries are kinks, not judged
+    G = sys.modules["xprop.gradcheck"]  # the module (xprop.gradcheck is the function)
+    halvings = G.GRADCHECK_HALVINGS
+    try:
+        G.GRADCHECK_HALVINGS = 0
+        coarse = gradcheck(model, X, y)
+    finally:
+        G.GRADCHECK_HALVINGS = halvings
+    assert coarse.n_kinks > 0 and f"{coarse.n_kinks} on kinks, not judged" in str(coarse)
+    assert all(e.n_kinks < e.n_checked for e in coarse.entries)
 
 
 def test_smooth_model_reports_no_kinks():

@@ -346,3 +346,69 @@ def test_corpus_of_trained_models_passes(spec):
     assert xprop.gradcheck(m, X, y, mode="fast").passed
     low = xprop.gradcheck(m.astype("float32"), X, y, n_checks=10, dtype="float32")
     assert low.verdict != "FAILED", str(low)
+
+
+# --------------------------------------------------------------------------- steps f can take
+
+
+@pytest.mark.parametrize("K", [10.0, 3300.0, 1e4, 1e6])
+def test_a_rough_function_with_correct_gradients_never_fails(K):
+    """Before: sum(sin(K x)) was FAILED for K = 3300 and 1e4 (h = 1e-3 is 3 to 10 radians
+    there): the differences at h and 2h disagree, so the step is halved until they settle."""
+    x = np.random.default_rng(0).uniform(-1, 1, 12)
+    report = xprop.check_gradients(lambda v: np.sum(np.sin(K * v)), [x], [K * np.cos(K * x)])
+    assert report.verdict == "passed", str(report)
+    # the step reached resolves at least GRADCHECK_RESOLVE = 10% relative errors (smooth
+    # scales much smaller ones: 1e-3 at K = 10)
+    for relative in (0.1, 1e-3) if K == 10.0 else (0.1,):
+        wrong = K * np.cos(K * x)
+        wrong[3] *= 1 + relative
+        assert xprop.check_gradients(lambda v: np.sum(np.sin(K * v)), [x],
+                                     [wrong]).verdict == "FAILED", (K, relative)
+
+
+def test_slogdet_near_a_singular_matrix_passes():
+    """Before: FAILED (five-point values 139.3 at h and 34.7 at 2h against the true 9012):
+    an eigenvalue of 1e-4 is smaller than h."""
+    Q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(4, 4)))
+    A = Q @ np.diag([1.0, 0.5, 0.3, 1e-4]) @ Q.T
+    report = xprop.check_gradients(lambda a: np.linalg.slogdet(a)[1], [A],
+                                   [np.linalg.inv(A).T])
+    assert report.verdict == "passed", str(report)
+
+
+@pytest.mark.parametrize("scale", [100.0, 1000.0, 1e4])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "softplus", "gelu"])
+def test_unstandardised_inputs_never_fail_correct_gradients(scale, activation):
+    """Before: at 1000x moons' inputs tanh failed; at 1e4x two of four seeds failed for
+    tanh, sigmoid, softplus and gelu (the gradients agree with autograd to 4.5e-16)."""
+    X, y = datasets.moons(64, noise=0.1, seed=0)
+    for seed in range(4):
+        m = xprop.MLP([2, 8, 8, 2], activation, "softmax", "cross_entropy", seed=seed)
+        report = xprop.gradcheck(m, scale * X, y)
+        assert report.verdict != "FAILED", str(report)
+
+
+@pytest.mark.parametrize("h", [0.3, 1.0])
+def test_a_step_too_large_for_the_model_never_fails(h):
+    X, y = datasets.moons(64, noise=0.1, seed=0)
+    m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy", seed=0)
+    assert xprop.gradcheck(m, X, y, h=h).verdict != "FAILED"
+
+
+def test_passed_only_when_every_parameter_was_judged():
+    """Before: W0 and b0 were inconclusive (every entry too small to resolve at 1e4 x the
+    inputs) and the verdict was PASSED, so a bug in them would have passed."""
+    X, y = datasets.moons(64, noise=0.1, seed=0)
+    m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "mse", seed=0)
+    report = xprop.gradcheck(m, 1e4 * X, y)
+    unjudged = [e.name for e in report.entries if e.verdict != "passed"]
+    assert unjudged, str(report)
+    assert report.verdict == "inconclusive" and not report.passed
+    assert report.reason.startswith(f"{', '.join(unjudged)}: no entry could be judged")
+
+
+def test_the_cli_with_a_step_of_one_does_not_fail_a_fresh_model(tmp_path):
+    """Before: ``xprop gradcheck --step 1`` exited 1 (FAILED) on a correct fresh model."""
+    r = run_cli(tmp_path, "gradcheck", "--step", "1")
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -27,15 +27,27 @@ An entry with claimed gradient ``g`` is judged against ``tol = SAFETY * E + floo
 have seen a relative error of ``RESOLVE`` there). The constants live in
 :mod:`xprop.tolerances`.
 
+**Steps.** The error model holds only where ``h`` is small for ``f`` (the differences then
+shrink as their order says). An entry that does not pass at ``h`` (it fails, or is unresolved
+while truncation dominates its estimate, or sits on a kink) is judged again at ``h/2``,
+``h/4``, ... (six evaluations per step, at most ``GRADCHECK_HALVINGS`` of them), until it
+passes; or stays unresolved with rounding dominating; or fails with rounding dominating its
+estimate and fails again at half the step with a difference within that tolerance (a real
+error: a smooth ``f`` confirms it in one extra step). A failure that never settles is
+inconclusive, "no step resolves it (too rough at this scale)". So a step too large for ``f``
+(a user's ``h``, unstandardised inputs, ``sin(K x)`` for large ``K``) never gives FAILED, and an
+entry that passes at ``h`` costs its six evaluations as before.
+
 **Kinks.** With ``kinks`` (a function giving the activation pattern, e.g. which ReLU inputs are
 > 0), an entry whose pattern changes on one side of ``theta_j`` is judged by the one-sided
 difference of the other side: that is the derivative xprop's activations use at a kink (the
-slope from below, ``relu'(0) = 0``). If the pattern changes on both sides the entry is a kink
-and not judged.
+slope from below, ``relu'(0) = 0``). If the pattern changes on both sides at every step down to
+``h / 2**GRADCHECK_HALVINGS``, the entry is a kink and not judged.
 
-**Verdicts.** ``FAILED`` when any judged entry fails; otherwise ``inconclusive`` when no judged
-entry is resolved (vanishing gradients, saturation, a loss too flat or too rough for ``h``, or
-every entry on a kink), with the reason in one line; otherwise ``passed``. ``passed`` is true
+**Verdicts.** ``FAILED`` when any judged entry fails; otherwise ``inconclusive`` when an array
+(a parameter, or the input) has no resolved entry (vanishing gradients, saturation, a loss too
+flat or too rough, or every entry on a kink), naming it, with the reason in one line;
+otherwise ``passed``: every array had judged entries and all of them passed. ``passed`` is true
 only for passed. ``mode="fast"`` first checks one seeded random direction (the directional
 derivative against ``sum(g * d)``, same error model) and falls back to the entry table unless
 that passes.
@@ -63,6 +75,7 @@ from xprop.tolerances import (
     FLOAT_EPS,
     GRADCHECK,
     GRADCHECK_FLOOR,
+    GRADCHECK_HALVINGS,
     GRADCHECK_PROBE,
     GRADCHECK_RESOLVE,
     GRADCHECK_SAFETY,
@@ -243,20 +256,25 @@ class _Judge:
     noise: float
     floor: float
 
-    def difference(self, values: dict[int, float], base: float,
-                   side: int) -> tuple[float, float]:
-        """``(D(h), E)`` from ``values[s] = L(s)``; ``side`` 0 central, +1/-1 one-sided."""
+    def difference(self, values: dict[int, float], base: float, side: int,
+                   h: float) -> tuple[float, float]:
+        """``(D(h), E)`` from ``values[s] = L(s)`` at step ``h``; ``side`` 0 central, +1/-1
+        one-sided."""
         p, stencil = _STENCILS[self.method] if side == 0 else _ONE_SIDED
         values = {**values, 0: base}
 
         def at(scale: int) -> float:
             return sum(w * values[side * s * scale if side else s * scale]
-                       for s, w in stencil) * (side or 1) / (scale * self.h)
+                       for s, w in stencil) * (side or 1) / (scale * h)
 
         d1, d2 = at(1), at(2)
-        weights = sum(abs(w) for _, w in stencil)
-        estimate = abs(d1 - d2) / (2**p - 1) + weights * self.noise / self.h
+        estimate = abs(d1 - d2) / (2**p - 1) + self.rounding(side, h)
         return d1, estimate
+
+    def rounding(self, side: int, h: float) -> float:
+        """The rounding part of a difference's error at step ``h``: ``S dL / h``."""
+        stencil = _STENCILS[self.method][1] if side == 0 else _ONE_SIDED[1]
+        return sum(abs(w) for _, w in stencil) * self.noise / h
 
     def judge(self, numeric: float, estimate: float, claimed: float) -> tuple[float, float, str]:
         """``(error, tol, status)``: status ``ok``, ``unresolved`` or ``fail``."""
@@ -360,20 +378,60 @@ def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: l
     def changed(pattern: list[Array]) -> bool:
         return any(bool(xp.any(p != b)) for p, b in zip(pattern, base_pattern))
 
-    def along(direction: list[Array | None]) -> tuple[float, float, int] | None:
-        """``(D, E, side)`` along ``direction`` (one array per input, None for none):
-        central (side 0), or one-sided (+1/-1) when the pattern changes on the other side;
-        None when it changes on both."""
+    def along(direction: list[Array | None], step: float = h
+              ) -> tuple[float, float, int] | None:
+        """``(D, E, side)`` along ``direction`` (one array per input, None for none) at
+        ``step``: central (side 0), or one-sided (+1/-1) when the pattern changes on the
+        other side; None when it changes on both."""
         values, moved = {}, {1: False, -1: False}
         for s in _POINTS:
-            arrays = [x + (s * h) * d if d is not None else x for x, d in zip(inputs, direction)]
+            arrays = [x + (s * step) * d if d is not None else x
+                      for x, d in zip(inputs, direction)]
             values[s], pattern = evaluate(arrays)
             if pattern and changed(pattern):
                 moved[1 if s > 0 else -1] = True
         if moved[1] and moved[-1]:
             return None
         side = 0 if not (moved[1] or moved[-1]) else (-1 if moved[1] else 1)
-        return (*judge.difference(values, base, side), side)
+        return (*judge.difference(values, base, side, step), side)
+
+    def judged(direction: list[Array | None], claimed: float,
+               first: tuple[float, float, int] | None
+               ) -> tuple[float, float, float, float, str, int]:
+        """``(D, E, error, tol, status, side)`` of the difference ``first`` along ``direction``
+        against ``claimed``, at a step ``f`` can take (the module docstring's "Steps"):
+        an entry that does not pass is judged again at half the step, and again, until it
+        passes, or stays unresolved with rounding dominating its estimate, or fails with
+        rounding dominating its estimate and fails again at half the step with a difference
+        within its tolerance (the failure stands), or ``GRADCHECK_HALVINGS`` halvings pass
+        (a failure is then ``rough``: no step resolves it)."""
+        step = h
+        while first is None:  # the pattern changes on both sides: try a smaller step
+            step /= 2
+            if step < h / 2**GRADCHECK_HALVINGS:
+                return math.nan, math.nan, math.nan, math.nan, "kink", 0
+            first = along(direction, step)
+        num, est, side = first
+        err, tol, status = judge.judge(num, est, claimed)
+        suspect = None  # (D, tol) of a failure waiting for its confirmation at half the step
+        for _ in range(GRADCHECK_HALVINGS):
+            if status == "ok" or not (math.isfinite(num) and math.isfinite(claimed)):
+                return num, est, err, tol, status, side
+            if status == "fail" and suspect is not None and abs(num - suspect[0]) <= suspect[1]:
+                return num, est, err, tol, status, side  # failed at two steps, the same difference
+            floor = est <= 2 * judge.rounding(side, step)  # rounding dominates the estimate
+            if status == "unresolved" and floor:
+                return num, est, err, tol, status, side
+            suspect = (num, tol) if status == "fail" and floor else None
+            finer = along(direction, step / 2)
+            if finer is None:  # a kink on both sides at the smaller step: not judged
+                return num, est, err, tol, "kink", side
+            num, est, side = finer
+            step /= 2
+            err, tol, status = judge.judge(num, est, claimed)
+        if status == "fail":  # no step small enough before the halvings ran out
+            return num, est, err, tol, "rough", side
+        return num, est, err, tol, status, side
 
     report = GradcheckReport([], PASSED, "", dtype, method, h, noise, backend, mode)
     if mode == "fast":
@@ -381,13 +439,8 @@ def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: l
         dirs = [xp.asarray(d, dtype=inputs[0].dtype, device=device(x))
                 for d, x in zip(random_directions(shapes, seed), inputs)]
         claimed = sum(float(xp.sum(g * d)) for g, d in zip(grads, dirs))
-        res = along(dirs)
-        if res is not None:
-            num, est, _ = res
-            err, tol, status = judge.judge(num, est, claimed)
-            verdict = {"ok": PASSED, "fail": FAILED, "unresolved": INCONCLUSIVE}[status]
-        else:
-            num, err, tol, verdict = math.nan, math.nan, math.nan, INCONCLUSIVE
+        num, _, err, tol, status, _ = judged(dirs, claimed, along(dirs))
+        verdict = FAILED if status == "fail" else PASSED if status == "ok" else INCONCLUSIVE
         scale_d = max(abs(num), abs(claimed)) if math.isfinite(num) else 0.0
         report.fast = {"numeric": num, "analytic": claimed, "error": err, "tolerance": tol,
                        "rel_error": err / scale_d if scale_d else 0.0, "verdict": verdict,
@@ -398,33 +451,31 @@ def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: l
             return report
 
     for i, (name, x, g) in enumerate(zip(names, inputs, grads)):
-        report.entries.append(_check_array(name, i, x, g, inputs, along, judge, n_checks,
+        report.entries.append(_check_array(name, i, x, g, inputs, along, judged, n_checks,
                                            seed + i, xp))
     report.verdict, report.reason = _overall(report, scale, noise, h)
     return report
 
 
 def _check_array(name: str, slot: int, x: Array, g: Array, inputs: list[Array],
-                 along: Callable, judge: _Judge, n_checks: int | None, seed: int,
+                 along: Callable, judged: Callable, n_checks: int | None, seed: int,
                  xp: Any) -> ParamCheck:
     shape = tuple(x.shape)
     size = math.prod(shape)
     flat_g = xp.reshape(g, (-1,))
     positions = xp.arange(size, device=device(x))
     checked = sample_indices(size, n_checks, seed)
-    counts = {"kink": 0, "one_sided": 0, "unresolved": 0, "ok": 0, "fail": 0}
+    counts = {"kink": 0, "one_sided": 0, "unresolved": 0, "ok": 0, "fail": 0, "rough": 0}
     worst = (-1.0, math.nan, 0.0, 0.0, None, 0.0, 0.0)  # ratio, err, tol, est, idx, num, ana
     for k in checked:
         basis = xp.reshape(xp.astype(positions == k, x.dtype), shape)
-        res = along([basis if j == slot else None for j in range(len(inputs))])
-        if res is None:
-            counts["kink"] += 1
-            continue
-        num, est, side = res
-        counts["one_sided"] += side != 0
+        direction = [basis if j == slot else None for j in range(len(inputs))]
         ana = float(flat_g[k])
-        err, tol, status = judge.judge(num, est, ana)
+        num, est, err, tol, status, side = judged(direction, ana, along(direction))
         counts[status] += 1
+        counts["one_sided"] += status != "kink" and side != 0
+        if status in ("kink", "rough"):
+            continue
         ratio = math.inf if not math.isfinite(err) else err / tol if tol > 0 else (
             math.inf if err > 0 else 0.0)
         if ratio > worst[0]:
@@ -438,7 +489,9 @@ def _check_array(name: str, slot: int, x: Array, g: Array, inputs: list[Array],
     else:
         verdict = INCONCLUSIVE
         reason = ("every checked entry is on a kink" if counts["kink"] == len(checked)
+                  else "no step resolves it (too rough at this scale)" if counts["rough"]
                   else "no entry could be resolved")
+    counts["unresolved"] += counts["rough"]
     return ParamCheck(name, shape, len(checked), counts["kink"], counts["one_sided"],
                       counts["unresolved"], 0.0 if math.isnan(err) else err,
                       tol, est, idx, num, ana, verdict, reason)
@@ -453,7 +506,13 @@ def _overall(report: GradcheckReport, scale: float, noise: float, h: float) -> t
         return FAILED, (f"{', '.join(x.name for x in failed)}: {e.name}{where} numeric "
                         f"{e.numeric:.8g} vs analytic {e.analytic:.8g}, error {e.max_error:.1e} "
                         f"> tolerance {e.tolerance:.1e}")
-    if any(e.verdict == PASSED for e in entries):
+    unjudged = [e for e in entries if e.verdict != PASSED]
+    if unjudged and len(unjudged) < len(entries):  # an array never judged: not "passed"
+        return INCONCLUSIVE, (
+            f"{', '.join(e.name for e in unjudged)}: no entry could be judged ("
+            + "; ".join(f"{e.name}: {e.reason}" for e in unjudged)
+            + "); the other arrays agree within their error estimates")
+    if entries and not unjudged:
         skipped = sum(e.n_kinks for e in entries)
         unresolved = sum(e.n_unresolved for e in entries)
         notes = [f"{skipped} on kinks, not judged" if skipped else "",

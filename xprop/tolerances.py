@@ -31,6 +31,9 @@ GRADCHECK_FLOOR = 10.0
 # check would have seen an error of that relative size there. A check passes only with at
 # least one resolved entry and no failure.
 GRADCHECK_RESOLVE = 0.1
+# How many times the step of an entry that fails (or is unresolved) while truncation dominates
+# its error estimate may be halved, looking for a step f can take: 6 evaluations each.
+GRADCHECK_HALVINGS = 24
 # The noise probe: k second differences along random directions with entries of relative size
 # `size`, the largest times `factor` (rounding of one evaluation of f).
 GRADCHECK_PROBE = {"k": 4, "size": {"float64": 1e-11, "float32": 1e-6}, "factor": 4.0}
