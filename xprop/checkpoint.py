@@ -23,6 +23,7 @@ import numpy as np
 from xprop._version import __version__
 from xprop.backend import dtype_name
 from xprop.datasets import Standardizer, read_npz
+from xprop.validation import check_path
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "check", "contents", "read", "save"]
 
@@ -40,7 +41,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     with it, in any case), after checking that it can be written there: not a directory
     (nor ``.`` or a name ending in a separator), in an existing, writable directory (a real
     test file is made and removed), and not an existing file unless ``overwrite``."""
-    path = os.fspath(path)
+    path = check_path(path, "path" if what == "checkpoint" else what)
     if path.endswith((os.sep, "/")) or os.path.basename(path) in ("", ".", "..") or (
             os.path.isdir(path) and not suffix):
         raise IsADirectoryError(f"{what}: {path!r} names a directory; give a file name such "
@@ -132,7 +133,7 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
 
 def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header and host arrays of a checkpoint, checked by :func:`check`."""
-    path = os.fspath(path)
+    path = check_path(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"checkpoint: {path!r} is a directory, not a checkpoint file")
     if not os.path.isfile(path):

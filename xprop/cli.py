@@ -220,7 +220,7 @@ def _task(y: np.ndarray, loss: str | None = None, output_activation: str | None 
     try:
         return infer_task(y, loss, output_activation)
     except ValueError as e:
-        raise CLIError(str(e).replace("loss ", "--loss ", 1)) from None
+        raise _flags(e, ("loss", "output_activation")) from None
 
 
 # --------------------------------------------------------------------------- commands
@@ -292,16 +292,33 @@ def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
                 early_stopping=args.early_stopping, verbose=args.verbose)
 
 
+def _flags(error: Exception, names: Sequence[str]) -> CLIError:
+    """``error`` as a CLI error whose message names the command-line flags of the Python
+    arguments ``names`` it mentions (``early_stopping`` -> ``--early-stopping``)."""
+    pattern = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+    return CLIError(re.sub(rf"(?<![\w-])({pattern})\b",
+                           lambda m: "--" + m.group(1).replace("_", "-"), str(error)))
+
+
+#: the model's arguments that ``xprop train`` and ``xprop gradcheck`` take as flags
+MODEL_FLAGS = ("output_activation", "activation", "loss", "init", "dtype", "seed")
+
+
+def _model(*args: Any, **kwargs: Any) -> MLP:
+    """``MLP(*args, **kwargs)``, its errors naming the command-line flags."""
+    try:
+        return MLP(*args, **kwargs)
+    except ValueError as e:
+        raise _flags(e, MODEL_FLAGS) from None
+
+
 def _check_fit_options(args: argparse.Namespace) -> None:
     """The training options checked by the engine's one configuration before any work, its
     errors naming the command-line flags."""
     try:
         FitConfig(**_fit_options(args))
     except ValueError as e:
-        message = str(e)
-        for name in _fit_options(args):
-            message = re.sub(rf"\b{name}\b", "--" + name.replace("_", "-"), message)
-        raise CLIError(message) from None
+        raise _flags(e, list(_fit_options(args))) from None
 
 
 def _fit(model: MLP, X: Any, y: Any, args: argparse.Namespace, comm: Any,
@@ -318,7 +335,7 @@ def _train_rank(args: argparse.Namespace, comm: Any) -> int:
     """A rank other than 0 of ``xprop train --distributed``: it never reads the data; it
     builds rank 0's model from its description and trains on the rows it receives."""
     spec = comm.comm.bcast(None, root=0)
-    model = MLP(spec["sizes"], args.activation, spec["output_activation"], spec["loss"],
+    model = _model(spec["sizes"], args.activation, spec["output_activation"], spec["loss"],
                 init=args.init, seed=args.seed, dtype=args.dtype,
                 backend=_rank_backend(args, comm))
     model.set_standardizer(spec["standardizer"])  # rank 0's model, whole
@@ -375,7 +392,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if comm is not None:  # the other ranks build the same model from this
         comm.comm.bcast({"sizes": sizes, "output_activation": task.output_activation,
                          "loss": task.loss, "standardizer": scaler}, root=0)
-    model = MLP(sizes, args.activation, task.output_activation, task.loss, init=args.init,
+    model = _model(sizes, args.activation, task.output_activation, task.loss, init=args.init,
                 seed=args.seed, dtype=args.dtype, backend=_rank_backend(args, comm))
     model.set_standardizer(scaler)  # the model standardises what it is given, and saves it
     print(f"data: {args.data} ({len(ytr)} train"
@@ -470,7 +487,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         task = _task(y, args.loss, args.output_activation)
         n_out, out_act, loss, y = task.n_outputs, task.output_activation, task.loss, task.y
         sizes = [X.shape[1], *_sizes(args.hidden or "4", "--hidden"), n_out]
-        model = MLP(sizes, args.activation or "tanh", out_act, loss, seed=args.seed,
+        model = _model(sizes, args.activation or "tanh", out_act, loss, seed=args.seed,
                     dtype=args.dtype, backend=args.backend)
     total = len(y)
     if args.samples is not None:
@@ -525,7 +542,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         fmt = "%d" if pred.dtype.kind in "iub" else "%.9g"
         write_atomically(args.out, lambda fh: np.savetxt(fh, pred.reshape(len(pred), -1),
                                                          delimiter=",", fmt=fmt))
-        print(f"saved {len(pred)} predictions: {args.out}")
+        print(f"saved {len(pred)} predictions: {args.out} (data: {args.data}, {X.shape[0]} "
+              f"rows, {X.shape[1]} features)")
     else:
         for row in pred.reshape(len(pred), -1):
             print(",".join(str(v) for v in row))
@@ -536,6 +554,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.checkpoint, backend=args.backend)
     X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
     print(f"model: {model}")
+    print(f"data: {args.data} ({X.shape[0]} rows, {X.shape[1]} features)")
     if args.test_size > 0:
         stratify = np.asarray(y).dtype.kind in "iub"
         _, X, _, y = datasets.train_test_split(X, y, args.test_size, args.seed,

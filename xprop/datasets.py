@@ -143,7 +143,7 @@ def _shuffle(X: np.ndarray, y: np.ndarray, rng: np.random.Generator):
 def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Arrays ``X`` and ``y`` from an ``.npz`` file (read without pickle); with
     ``labels=False`` only ``X`` is required (``y`` is ``None`` when absent)."""
-    path = os.fspath(path)
+    path = V.check_path(path)
     _check_readable(path)
     arrays = read_npz(path, f"data file {path!r}")
     missing = [k for k in (("X", "y") if labels else ("X",)) if k not in arrays]
@@ -188,7 +188,7 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     number). Every other cell must be a number: an empty or non-numeric cell is an error
     naming its line and column. Labels that are all whole numbers come back as int64 class
     labels (when they fit int64: never wrapped), others as float64."""
-    path = os.fspath(path)
+    path = V.check_path(path)
     _check_readable(path)
     if not (isinstance(header, str) and header == "auto"):
         header = V.check_bool(header, "header")
@@ -385,7 +385,10 @@ class Standardizer:
         return f"Standardizer(n_features={self.n_features})"
 
     def fit(self, X: Any) -> Standardizer:
-        X = np.asarray(X, dtype=np.float64)
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"X: expected a 2-D array of real numbers ({e})") from None
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"X: expected a non-empty (n, features) array, got shape "
                              f"{X.shape}")
@@ -427,7 +430,8 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     n = X.shape[0]
     if y.shape[0] != n:
         raise ValueError(f"y: expected {n} entries (one per row of X), got {y.shape[0]}")
-    if not 0.0 < float(test_size) < 1.0:
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or \
+            not 0.0 < float(test_size) < 1.0:
         raise ValueError(f"test_size: expected a fraction in (0, 1), got {show(test_size)}")
     rng = _rng(seed)
     if stratify:

@@ -301,7 +301,7 @@ class _BaseMLP(BaseEstimator):
         ):
             raise ValueError(
                 "hidden_layer_sizes: expected an integer >= 1 or a sequence of them, got "
-                f"{self.hidden_layer_sizes!r}"
+                f"{show(self.hidden_layer_sizes)}"
             )
         return [int(s) for s in sizes]
 
@@ -313,7 +313,8 @@ class _BaseMLP(BaseEstimator):
 
         def real(value: Any, name: str, low: float, high: float = math.inf,
                  low_open: bool = False, high_open: bool = False) -> None:
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and \
+                math.isfinite(value) and (
                 (low < value if low_open else low <= value)
                 and (value < high if high_open else value <= high))
             if not ok:
@@ -322,10 +323,12 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"{name}: expected a number in {interval}, got {show(value)}")
 
         def choice(value: Any, name: str, options: tuple[str, ...]) -> None:
-            if value not in options:
-                raise ValueError(f"{name}: expected one of {list(options)}, got {show(value)}")
+            V.check_choice(value, name, options)
 
         choice(self.solver, "solver", _SOLVERS)
+        if not isinstance(self.activation, str):
+            raise ValueError(f"activation: expected a name such as 'relu', 'tanh', 'logistic' "
+                             f"or 'identity', got {show(self.activation)}")
         for flag in ("shuffle", "early_stopping", "warm_start", "nesterovs_momentum"):
             V.check_bool(getattr(self, flag), flag)
         if self.optimizer is not None and not isinstance(self.optimizer, Optimizer):
@@ -333,10 +336,12 @@ class _BaseMLP(BaseEstimator):
                              f"(xprop.SGD, xprop.Adam, ...), got {show(self.optimizer)}")
         choice(self.learning_rate, "learning_rate", _SCHEDULES)
         integer(self.max_iter, "max_iter")
-        if self.n_iter_no_change != math.inf:  # inf: never stop for lack of improvement
-            integer(self.n_iter_no_change, "n_iter_no_change")
+        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
+            integer(self.n_iter_no_change, "n_iter_no_change")  # inf: never stop for that
+        if not isinstance(self.verbose, bool):
+            integer(self.verbose, "verbose", 0)
         integer(self.max_fun, "max_fun")
-        if self.batch_size != "auto":
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             integer(self.batch_size, "batch_size")
         real(self.alpha, "alpha", 0.0)
         real(self.learning_rate_init, "learning_rate_init", 0.0, low_open=True)
@@ -347,9 +352,8 @@ class _BaseMLP(BaseEstimator):
         real(self.beta_1, "beta_1", 0.0, 1.0, high_open=True)
         real(self.beta_2, "beta_2", 0.0, 1.0, high_open=True)
         real(self.epsilon, "epsilon", 0.0, low_open=True)
-        if self.dtype not in (None, "float32", "float64"):
-            raise ValueError(f"dtype: expected None, 'float32' or 'float64', got "
-                             f"{self.dtype!r}")
+        if self.dtype is not None:
+            V.check_choice(self.dtype, "dtype", ("float32", "float64"))
         self._hidden_sizes()
 
     def _sample_weight(self, sample_weight: Any, X: Any) -> Any:

@@ -7,6 +7,7 @@ the Array API (one device sync each), never NumPy.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -114,6 +115,19 @@ def check_choice(value: Any, name: str, options: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name}: expected one of {sorted(options)}, got {show(value)}")
     return value
+
+
+def check_path(path: Any, name: str = "path") -> str:
+    """A file name: a ``str`` or an ``os.PathLike``, as ``os.fspath`` gives it."""
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name}: expected a file name (str or os.PathLike), got "
+                        f"{show(path)}") from None
+    if not isinstance(path, str):
+        raise TypeError(f"{name}: expected a file name (str or os.PathLike), got "
+                        f"{show(path)}")
+    return path
 
 
 def check_seed(value: Any, name: str = "seed") -> int:

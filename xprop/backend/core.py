@@ -328,6 +328,11 @@ def resolve_backend(backend: str | Backend | None = None, device: Any = None) ->
         raise BackendError(
             f"backend: expected one of {', '.join(BACKEND_NAMES)} (a name), got {show(backend)}"
         )
+    if isinstance(device, (list, tuple, dict, float, bool)) or (
+            device is not None and getattr(device, "shape", None) is not None
+            and not isinstance(device, type)):
+        raise BackendError(f"device: expected a device (a name such as 'cpu' or 'cuda:0', an "
+                           f"index, or the library's device object), got {show(device)}")
     name, spec_device = _split(backend)
     if spec_device is not None:
         if device is not None and str(device) != spec_device:
