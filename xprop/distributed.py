@@ -27,6 +27,8 @@ else through a host copy reduced with MPI (the portable path, tested).
 from __future__ import annotations
 
 import math
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,8 +129,21 @@ class Communicator:
         return mine
 
     def abort(self, code: int = 2) -> None:
-        """End every rank of the job (after a rank's error was reported)."""
+        """End every rank of the job (after a rank's error was reported). ``MPI_Abort`` kills
+        the job at once, and ``mpiexec`` forwards a rank's output asynchronously: the streams
+        are flushed and given ``ABORT_GRACE`` seconds to reach the launcher first, so the
+        one line that says why is not lost (it was, under load, without this)."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(code)
+
+
+#: seconds a failing rank waits after its error line before ``MPI_Abort`` (output forwarding)
+ABORT_GRACE = 0.5
 
 
 def world() -> Communicator:
