@@ -222,33 +222,8 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
                 f"data file {path!r}: ragged rows: line {line} has {len(r)} cells, "
                 f"expected {width}"
             )
-    if label is None:
-        col = None
-    elif isinstance(label, str) and not _is_int_text(label):
-        if names is None or label not in names:
-            raise ValueError(
-                f"label: column {label!r} does not exist in {path!r} "
-                f"(columns: {names if names else f'{width} unnamed'})"
-            )
-        col = names.index(label)
-    else:
-        col = int(label)
-        if not -width <= col < width:
-            raise ValueError(
-                f"label: column index {col} does not exist in {path!r} ({width} columns)"
-            )
-        col %= width
-    values = np.empty((len(rows), width), dtype=np.float64)
-    for i, r in enumerate(rows):
-        for j, c in enumerate(r):
-            try:
-                values[i, j] = float(c)
-            except ValueError:
-                what = "an empty cell" if not c.strip() else f"non-numeric cell {c!r}"
-                hint = " (a header? pass header=True, --header)" if i == 0 and \
-                    header is not True and not _is_number(c) and c.strip() else ""
-                raise ValueError(f"data file {path!r}: {what} at line {lines[i]}, column "
-                                 f"{j + 1}{hint}") from None
+    col = _label_column(label, names, width, path)
+    values = _parse_cells(rows, lines, width, path, header is not True)
     if col is None:
         return _check_xy(values, None, path)
     y = values[:, col]
@@ -256,6 +231,44 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     if np.all(np.isfinite(y)) and np.all(y == np.round(y)):
         y = _whole_labels(y)
     return _check_xy(X, y, path)
+
+
+def _label_column(label: str | int | None, names: list[str] | None, width: int,
+                  path: str) -> int | None:
+    """The index of the label column ``label`` names (a header name or an index), or None."""
+    if label is None:
+        return None
+    if isinstance(label, str) and not _is_int_text(label):
+        if names is None or label not in names:
+            raise ValueError(
+                f"label: column {label!r} does not exist in {path!r} "
+                f"(columns: {names if names else f'{width} unnamed'})"
+            )
+        return names.index(label)
+    col = int(label)
+    if not -width <= col < width:
+        raise ValueError(
+            f"label: column index {col} does not exist in {path!r} ({width} columns)"
+        )
+    return col % width
+
+
+def _parse_cells(rows: list[list[str]], lines: list[int], width: int, path: str,
+                 hint: bool) -> np.ndarray:
+    """The cells as float64 ``(rows, width)``; an empty or non-numeric cell is an error
+    naming its line and column (``hint``: on the first row, ask whether it is a header)."""
+    values = np.empty((len(rows), width), dtype=np.float64)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(r):
+            try:
+                values[i, j] = float(c)
+            except ValueError:
+                what = "an empty cell" if not c.strip() else f"non-numeric cell {c!r}"
+                header = " (a header? pass header=True, --header)" if i == 0 and hint \
+                    and c.strip() and not _is_number(c) else ""
+                raise ValueError(f"data file {path!r}: {what} at line {lines[i]}, column "
+                                 f"{j + 1}{header}") from None
+    return values
 
 
 def _whole_labels(y: np.ndarray) -> np.ndarray:

@@ -361,6 +361,80 @@ def _validate(h: float | None, method: str, n_checks: int | None, seed: int, mod
     return float(GRADCHECK[dtype]["h"]) if h is None else V.check_positive(h, h_name)
 
 
+@dataclass
+class _Probe:
+    """Differences of ``f`` (``evaluate(arrays) -> (value, pattern)``) around ``inputs``
+    along directions, judged by ``judge`` at step ``h`` or the smaller steps the module
+    docstring's "Steps" describe."""
+
+    evaluate: Callable
+    inputs: list[Array]
+    base: float
+    base_pattern: list[Array]
+    judge: _Judge
+    h: float
+    xp: Any
+
+    def changed(self, pattern: list[Array]) -> bool:
+        xp = self.xp
+        return any(bool(xp.any(p != b)) for p, b in zip(pattern, self.base_pattern))
+
+    def along(self, direction: list[Array | None], step: float
+              ) -> tuple[float, float, int] | None:
+        """``(D, E, side)`` along ``direction`` (one array per input, None for none) at
+        ``step``: central (side 0), or one-sided (+1/-1) when the pattern changes on the
+        other side; None when it changes on both."""
+        values, moved = {}, {1: False, -1: False}
+        for s in _POINTS:
+            arrays = [x + (s * step) * d if d is not None else x
+                      for x, d in zip(self.inputs, direction)]
+            values[s], pattern = self.evaluate(arrays)
+            if pattern and self.changed(pattern):
+                moved[1 if s > 0 else -1] = True
+        if moved[1] and moved[-1]:
+            return None
+        side = 0 if not (moved[1] or moved[-1]) else (-1 if moved[1] else 1)
+        return (*self.judge.difference(values, self.base, side, step), side)
+
+    def judged(self, direction: list[Array | None], claimed: float
+               ) -> tuple[float, float, float, float, str, int]:
+        """``(D, E, error, tol, status, side)`` of the difference along ``direction`` against
+        ``claimed``, at a step ``f`` can take (the module docstring's "Steps"): an entry that
+        does not pass is judged again at half the step, and again, until it passes, or stays
+        unresolved with rounding dominating its estimate, or fails with rounding dominating
+        its estimate and fails again at half the step with a difference within its tolerance
+        (the failure stands), or ``GRADCHECK_HALVINGS`` halvings pass (a failure is then
+        ``rough``: no step resolves it)."""
+        judge, h = self.judge, self.h
+        step, first = h, self.along(direction, h)
+        while first is None:  # the pattern changes on both sides: try a smaller step
+            step /= 2
+            if step < h / 2**GRADCHECK_HALVINGS:
+                return math.nan, math.nan, math.nan, math.nan, "kink", 0
+            first = self.along(direction, step)
+        num, est, side = first
+        err, tol, status = judge.judge(num, est, claimed)
+        suspect = None  # (D, tol) of a failure waiting for its confirmation at half the step
+        for _ in range(GRADCHECK_HALVINGS):
+            if status == "ok" or not (math.isfinite(num) and math.isfinite(claimed)):
+                return num, est, err, tol, status, side
+            if status == "fail" and suspect is not None and abs(num - suspect[0]) <= suspect[1]:
+                return num, est, err, tol, status, side  # failed twice, the same difference
+            floor = est <= 2 * judge.rounding(side, step)  # rounding dominates the estimate
+            if status == "unresolved" and floor:
+                return num, est, err, tol, status, side
+            suspect = (num, tol) if status == "fail" and floor else None
+            finer = self.along(direction, step / 2)
+            if finer is None:  # a kink on both sides at the smaller step: not judged
+                return num, est, err, tol, "kink", side
+            num, est, side = finer
+            step /= 2
+            err, tol, status = judge.judge(num, est, claimed)
+        if status == "fail":  # no step small enough before the halvings ran out
+            return num, est, err, tol, "rough", side
+        return num, est, err, tol, status, side
+
+
 def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: list[str],
            xp: Any, dtype: str, h: float | None, method: str, n_checks: int | None, seed: int,
            mode: str, backend: str, what: str) -> GradcheckReport:
@@ -375,71 +449,14 @@ def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: l
     judge = _Judge(method, h, noise, GRADCHECK_FLOOR * u * scale if math.isfinite(scale)
                    else 0.0)
 
-    def changed(pattern: list[Array]) -> bool:
-        return any(bool(xp.any(p != b)) for p, b in zip(pattern, base_pattern))
-
-    def along(direction: list[Array | None], step: float = h
-              ) -> tuple[float, float, int] | None:
-        """``(D, E, side)`` along ``direction`` (one array per input, None for none) at
-        ``step``: central (side 0), or one-sided (+1/-1) when the pattern changes on the
-        other side; None when it changes on both."""
-        values, moved = {}, {1: False, -1: False}
-        for s in _POINTS:
-            arrays = [x + (s * step) * d if d is not None else x
-                      for x, d in zip(inputs, direction)]
-            values[s], pattern = evaluate(arrays)
-            if pattern and changed(pattern):
-                moved[1 if s > 0 else -1] = True
-        if moved[1] and moved[-1]:
-            return None
-        side = 0 if not (moved[1] or moved[-1]) else (-1 if moved[1] else 1)
-        return (*judge.difference(values, base, side, step), side)
-
-    def judged(direction: list[Array | None], claimed: float,
-               first: tuple[float, float, int] | None
-               ) -> tuple[float, float, float, float, str, int]:
-        """``(D, E, error, tol, status, side)`` of the difference ``first`` along ``direction``
-        against ``claimed``, at a step ``f`` can take (the module docstring's "Steps"):
-        an entry that does not pass is judged again at half the step, and again, until it
-        passes, or stays unresolved with rounding dominating its estimate, or fails with
-        rounding dominating its estimate and fails again at half the step with a difference
-        within its tolerance (the failure stands), or ``GRADCHECK_HALVINGS`` halvings pass
-        (a failure is then ``rough``: no step resolves it)."""
-        step = h
-        while first is None:  # the pattern changes on both sides: try a smaller step
-            step /= 2
-            if step < h / 2**GRADCHECK_HALVINGS:
-                return math.nan, math.nan, math.nan, math.nan, "kink", 0
-            first = along(direction, step)
-        num, est, side = first
-        err, tol, status = judge.judge(num, est, claimed)
-        suspect = None  # (D, tol) of a failure waiting for its confirmation at half the step
-        for _ in range(GRADCHECK_HALVINGS):
-            if status == "ok" or not (math.isfinite(num) and math.isfinite(claimed)):
-                return num, est, err, tol, status, side
-            if status == "fail" and suspect is not None and abs(num - suspect[0]) <= suspect[1]:
-                return num, est, err, tol, status, side  # failed at two steps, the same difference
-            floor = est <= 2 * judge.rounding(side, step)  # rounding dominates the estimate
-            if status == "unresolved" and floor:
-                return num, est, err, tol, status, side
-            suspect = (num, tol) if status == "fail" and floor else None
-            finer = along(direction, step / 2)
-            if finer is None:  # a kink on both sides at the smaller step: not judged
-                return num, est, err, tol, "kink", side
-            num, est, side = finer
-            step /= 2
-            err, tol, status = judge.judge(num, est, claimed)
-        if status == "fail":  # no step small enough before the halvings ran out
-            return num, est, err, tol, "rough", side
-        return num, est, err, tol, status, side
-
+    probe = _Probe(evaluate, inputs, base, base_pattern, judge, h, xp)
     report = GradcheckReport([], PASSED, "", dtype, method, h, noise, backend, mode)
     if mode == "fast":
         shapes = [tuple(x.shape) for x in inputs]
         dirs = [xp.asarray(d, dtype=inputs[0].dtype, device=device(x))
                 for d, x in zip(random_directions(shapes, seed), inputs)]
         claimed = sum(float(xp.sum(g * d)) for g, d in zip(grads, dirs))
-        num, _, err, tol, status, _ = judged(dirs, claimed, along(dirs))
+        num, _, err, tol, status, _ = probe.judged(dirs, claimed)
         verdict = FAILED if status == "fail" else PASSED if status == "ok" else INCONCLUSIVE
         scale_d = max(abs(num), abs(claimed)) if math.isfinite(num) else 0.0
         report.fast = {"numeric": num, "analytic": claimed, "error": err, "tolerance": tol,
@@ -451,15 +468,13 @@ def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: l
             return report
 
     for i, (name, x, g) in enumerate(zip(names, inputs, grads)):
-        report.entries.append(_check_array(name, i, x, g, inputs, along, judged, n_checks,
-                                           seed + i, xp))
+        report.entries.append(_check_array(name, i, x, g, probe, n_checks, seed + i, xp))
     report.verdict, report.reason = _overall(report, scale, noise, h)
     return report
 
 
-def _check_array(name: str, slot: int, x: Array, g: Array, inputs: list[Array],
-                 along: Callable, judged: Callable, n_checks: int | None, seed: int,
-                 xp: Any) -> ParamCheck:
+def _check_array(name: str, slot: int, x: Array, g: Array, probe: _Probe,
+                 n_checks: int | None, seed: int, xp: Any) -> ParamCheck:
     shape = tuple(x.shape)
     size = math.prod(shape)
     flat_g = xp.reshape(g, (-1,))
@@ -469,9 +484,9 @@ def _check_array(name: str, slot: int, x: Array, g: Array, inputs: list[Array],
     worst = (-1.0, math.nan, 0.0, 0.0, None, 0.0, 0.0)  # ratio, err, tol, est, idx, num, ana
     for k in checked:
         basis = xp.reshape(xp.astype(positions == k, x.dtype), shape)
-        direction = [basis if j == slot else None for j in range(len(inputs))]
+        direction = [basis if j == slot else None for j in range(len(probe.inputs))]
         ana = float(flat_g[k])
-        num, est, err, tol, status, side = judged(direction, ana, along(direction))
+        num, est, err, tol, status, side = probe.judged(direction, ana)
         counts[status] += 1
         counts["one_sided"] += status != "kink" and side != 0
         if status in ("kink", "rough"):
