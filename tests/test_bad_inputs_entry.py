@@ -198,6 +198,24 @@ def test_a_bad_backend_variable_is_named(tmp_path, monkeypatch):
 #: the README's "Errors" paragraph (xprop's BackendError, CheckpointError, ... are ValueErrors)
 DOCUMENTED = (ValueError, TypeError, OSError, ImportError, xprop.BackendUnavailableError)
 
+def _library_arrays() -> list:
+    """Arrays of the other installed libraries (torch, JAX): values an argument may receive."""
+    found = []
+    try:
+        import torch
+
+        found += [torch.ones((3, 2)), torch.tensor(0.5), torch.tensor([1, 2])]
+    except ImportError:
+        pass
+    try:
+        import jax.numpy as jnp
+
+        found += [jnp.ones((3, 2)), jnp.asarray(0.5)]
+    except ImportError:
+        pass
+    return found
+
+
 hostile = st.one_of(
     st.none(), st.booleans(), st.text(max_size=6),
     st.integers(-10**20, 10**20), st.floats(allow_nan=True, allow_infinity=True),
@@ -205,7 +223,8 @@ hostile = st.one_of(
     st.lists(st.lists(st.floats(-5, 5), min_size=1, max_size=3), min_size=1, max_size=3),
     st.sampled_from([np.zeros((0, 2)), np.ones((2, 2, 2)), np.array(["a", "b"]),
                      np.array([1 + 2j, 3j]), np.full((3, 2), np.nan), np.ones((3, 5)),
-                     np.array([[1e300, 1e300], [1, 2], [0, 0]]), {"a": 1}, (1, 2), object()]),
+                     np.array([[1e300, 1e300], [1, 2], [0, 0]]), {"a": 1}, (1, 2), object(),
+                     *_library_arrays()]),
 )
 
 def _distributed(**options):
