@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,27 @@ def test_a_quadratic_on_every_backend(case64):
                                   np.zeros(12), jac=True, method="L-BFGS-B",
                                   options={"gtol": 1e-7, "ftol": 0.0})
     np.testing.assert_allclose(host(res.x), ref.x, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["iris", "digits"])
+def test_the_estimators_lbfgs_follows_scikit_learns(name):
+    """scikit-learn calls SciPy's L-BFGS-B: the same first step (1/||g||_2, uncapped: iris's
+    gradient norm is below 1, so a cap at 1 made the first iterate differ by 6% in the loss)
+    and the same stopping rules give the same iterates here."""
+    sk = pytest.importorskip("sklearn.neural_network")
+    from sklearn import datasets as skd
+    from sklearn.preprocessing import StandardScaler
+
+    from xprop.sklearn import MLPClassifier
+
+    X, y = getattr(skd, f"load_{name}")(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    for max_iter, loss_rtol, coef_rtol in ((20, 1e-8, 1e-6), (50, 1e-8, 1e-6)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = sk.MLPClassifier(solver="lbfgs", max_iter=max_iter, random_state=1).fit(X, y)
+            got = MLPClassifier(solver="lbfgs", max_iter=max_iter, random_state=1).fit(X, y)
+        assert got.n_iter_ == ref.n_iter_
+        assert got.loss_ == pytest.approx(ref.loss_, rel=loss_rtol)
+        for a, b in zip(got.coefs_, ref.coefs_, strict=True):
+            assert np.max(np.abs(a - b)) <= coef_rtol * np.max(np.abs(b))

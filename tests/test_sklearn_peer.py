@@ -17,10 +17,8 @@ IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
 #: tests of scikit-learn's private methods, and why they cannot pass
 PRIVATE = {"test_fit": "sets coefs_ by hand and calls _forward_pass/_backprop",
            "test_gradient": "calls _loss_grad_lbfgs"}
-#: failing for a reason xprop has not fixed yet (each one is an open issue)
-KNOWN = {"test_lbfgs_classification_maxfun[X1-y1]":
-         "xprop's L-BFGS line search is not SciPy's dcsrch: on binary digits with relu it "
-         "converges within max_fun=10 evaluations where SciPy does not"}
+#: failing for a reason xprop has not fixed yet (each one an open issue): none now
+KNOWN: dict[str, str] = {}
 CONFTEST = '''
 import os
 import pytest

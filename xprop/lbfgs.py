@@ -4,7 +4,9 @@ device: no copy to the host, only scalars cross).
 Nocedal & Wright, *Numerical Optimization* (2nd ed.): the search direction is ``d = -H g``
 by the two-loop recursion (Algorithm 7.4) over the last ``history`` pairs
 ``s = x_{k+1} - x_k``, ``y = g_{k+1} - g_k`` (pairs with ``s.y <= eps |s| |y|`` are skipped),
-with ``H_0 = (s.y / y.y) I``; the step length satisfies the strong Wolfe conditions
+with ``H_0 = (s.y / y.y) I``; the first step is ``1 / ||g||_2`` along ``-g`` (as SciPy's
+L-BFGS-B takes it with nothing bounded), later ones start at 1; the step length satisfies the
+strong Wolfe conditions
 ``f(x + a d) <= f(x) + c1 a g.d`` and ``|g(x + a d).d| <= c2 |g.d|`` (c1 = 1e-4, c2 = 0.9;
 Algorithms 3.5 and 3.6, zoom by safeguarded cubic interpolation).
 
@@ -82,7 +84,7 @@ def minimize_lbfgs(fg: Callable[[Array], tuple[float, Array]], x0: Array, *, xp:
             pairs.clear()
             d, slope = -g, -dot(g, g)
         # the first step: 1 / ||g||_2 along -g, as L-BFGS-B takes it with nothing bounded
-        first = 1.0 if pairs else min(1.0, 1.0 / max(math.sqrt(dot(g, g)), 1e-300))
+        first = 1.0 if pairs else 1.0 / max(math.sqrt(dot(g, g)), 1e-300)
         try:
             step, f_new, g_new = _wolfe(evaluate, x, f, slope, d, first, dot)
         except _Budget:
