@@ -109,7 +109,14 @@ def case64(request) -> Case:
 
 
 def pytest_terminal_summary(terminalreporter):
-    """One line with the reason the CUDA tests were skipped (instead of one per test)."""
+    """One line per reason tests were skipped (instead of one per test), and the results that
+    tests report with ``record_property("summary", line)`` (the peer-suite count)."""
+    lines = [value for key in ("passed", "failed") for rep in terminalreporter.stats.get(key, [])
+             for name, value in getattr(rep, "user_properties", ()) if name == "summary"]
+    if lines:
+        terminalreporter.section("results reported by tests")
+        for line in lines:
+            terminalreporter.write_line(line)
     skipped = terminalreporter.stats.get("skipped", [])
     reasons: dict[str, int] = {}
     for rep in skipped:

@@ -1,19 +1,22 @@
 """L-BFGS on a flat parameter buffer, written once against the Array API (any backend, any
-device: no copy to the host, only scalars cross).
+device: no copy to the host, only scalars cross), on the path SciPy's L-BFGS-B takes when
+nothing is bounded (what scikit-learn's ``solver="lbfgs"`` runs).
 
 Nocedal & Wright, *Numerical Optimization* (2nd ed.): the search direction is ``d = -H g``
 by the two-loop recursion (Algorithm 7.4) over the last ``history`` pairs
-``s = x_{k+1} - x_k``, ``y = g_{k+1} - g_k`` (pairs with ``s.y <= eps |s| |y|`` are skipped),
-with ``H_0 = (s.y / y.y) I``; the first step is ``1 / ||g||_2`` along ``-g`` (as SciPy's
-L-BFGS-B takes it with nothing bounded), later ones start at 1; the step length satisfies the
-strong Wolfe conditions
-``f(x + a d) <= f(x) + c1 a g.d`` and ``|g(x + a d).d| <= c2 |g.d|`` (c1 = 1e-4, c2 = 0.9;
-Algorithms 3.5 and 3.6, zoom by safeguarded cubic interpolation).
+``s = x_{k+1} - x_k``, ``y = g_{k+1} - g_k``, with ``H_0 = (s.y / y.y) I`` (L-BFGS-B's compact
+form gives the same direction); a pair with ``s.y <= eps (-g_k.s)`` is skipped, as L-BFGS-B
+skips it. The first step is ``1 / ||g||_2`` along ``-g``, later ones start at 1; the step
+length comes from the Moré–Thuente line search (:mod:`xprop.linesearch`, L-BFGS-B's
+``ftol=1e-3, gtol=0.9, xtol=0.1``) with at most ``max_ls`` evaluations. A search that fails
+(no descent direction, or ``max_ls`` evaluations spent) drops the pairs and starts again
+along ``-g``; when it fails along ``-g`` the run ends (SciPy's "ABNORMAL").
 
-Stopping rules are SciPy's L-BFGS-B's (what scikit-learn's ``solver="lbfgs"`` uses): the
-largest gradient entry ``<= gtol``, a relative decrease ``(f_k - f_{k+1}) / max(|f_k|,
-|f_{k+1}|, 1) <= ftol`` (default ``2.2e-9``, SciPy's ``factr = 1e7``), ``max_iter``
-iterations or ``max_fun`` evaluations of ``f``.
+After each iteration, in SciPy's order: ``max_iter`` iterations, more than ``max_fun``
+evaluations of ``f`` (a line search in progress is finished first; as SciPy counts them, a
+point evaluated twice in a row counts once), the largest gradient entry
+``<= gtol``, a relative decrease ``(f_k - f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) <= ftol``
+(default ``2.2e-9``, SciPy's ``factr = 1e7``).
 """
 
 from __future__ import annotations
@@ -24,88 +27,115 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from xprop.linesearch import MoreThuente
+
 Array = Any
 
 __all__ = ["LbfgsResult", "minimize_lbfgs"]
 
-FTOL = 1e7 * 2.220446049250313e-16  # SciPy's default factr times the float64 epsilon
+EPS = 2.220446049250313e-16
+FTOL = 1e7 * EPS  # SciPy's default factr times the float64 epsilon
+STEP_MAX = 1e10  # L-BFGS-B's largest step when nothing is bounded
 
 
 @dataclass
 class LbfgsResult:
     """``x`` (an array of ``x0``'s namespace), its value ``fun``, iterations ``n_iter``,
-    evaluations ``n_fev``, whether a convergence test (``gtol``/``ftol``) stopped it, and why
-    it stopped, in words."""
+    evaluations ``n_fev``, ``status`` as SciPy's (0: a convergence test stopped it, 1: a limit,
+    2: the line search failed), whether it ``converged`` (status 0) and why it stopped."""
 
     x: Array
     fun: float
     n_iter: int
     n_fev: int
-    converged: bool
+    status: int
     message: str
 
-
-class _Budget(Exception):
-    """Raised inside the line search when ``max_fun`` evaluations are spent."""
+    @property
+    def converged(self) -> bool:
+        """Whether a convergence test (``gtol`` or ``ftol``) stopped it."""
+        return self.status == 0
 
 
 def minimize_lbfgs(fg: Callable[[Array], tuple[float, Array]], x0: Array, *, xp: Any,
                    max_iter: int = 200, max_fun: int = 15000, gtol: float = 1e-5,
-                   ftol: float = FTOL, history: int = 10) -> LbfgsResult:
+                   ftol: float = FTOL, history: int = 10, max_ls: int = 20) -> LbfgsResult:
     """Minimize ``f`` from ``x0`` (a 1-D array); ``fg(x)`` returns ``(f(x), grad f(x))``,
     ``f`` a Python float and the gradient an array like ``x``. See the module docstring."""
-    n_fev = 0
+    n_fev, last = 0, None
 
     def evaluate(x: Array) -> tuple[float, Array]:
-        nonlocal n_fev
-        if n_fev >= max_fun:
-            raise _Budget
+        """``fg(x)``, counted; the point just evaluated again is not (as SciPy's cache)."""
+        nonlocal n_fev, last
+        if last is not None and bool(xp.all(x == last[0])):
+            return last[1], last[2]
         n_fev += 1
         f, g = fg(x)
-        return float(f), g
+        last = (x, float(f), g)
+        return last[1], g
 
     def dot(a: Array, b: Array) -> float:
         return float(xp.sum(a * b))
 
+    def largest(g: Array) -> float:
+        return float(xp.max(xp.abs(g)))
+
     x = x0
     f, g = evaluate(x)
+    if largest(g) <= gtol:
+        return LbfgsResult(x, f, 0, n_fev, 0, "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL")
     pairs: deque[tuple[Array, Array, float]] = deque(maxlen=history)  # (s, y, 1 / s.y)
-    message, converged, k = "", False, 0
+    k = 0
     while True:
-        if float(xp.max(xp.abs(g))) <= gtol:
-            message, converged = "the largest gradient entry is <= gtol", True
-            break
-        if k >= max_iter:
-            message = f"STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT ({max_iter})"
-            break
         d = _direction(g, pairs, xp, dot)
-        slope = dot(g, d)
-        if not slope < 0:  # not a descent direction (rounding): restart from -g
-            pairs.clear()
-            d, slope = -g, -dot(g, g)
-        # the first step: 1 / ||g||_2 along -g, as L-BFGS-B takes it with nothing bounded
-        first = 1.0 if pairs else 1.0 / max(math.sqrt(dot(g, g)), 1e-300)
-        try:
-            step, f_new, g_new = _wolfe(evaluate, x, f, slope, d, first, dot)
-        except _Budget:
-            message = f"STOP: TOTAL NO. OF f AND g EVALUATIONS EXCEEDS LIMIT ({max_fun})"
-            break
-        if step == 0.0:
-            message = "ABNORMAL: the line search found no step that decreases f"
-            break
-        s = step * d
-        x_new = x + s
-        y = g_new - g
-        sy = dot(s, y)
-        if sy > 2.220446049250313e-16 * math.sqrt(dot(s, s) * dot(y, y)):
-            pairs.append((s, y, 1.0 / sy))
+        first = 1.0 / math.sqrt(dot(d, d)) if k == 0 else 1.0
+        found = _line_search(evaluate, x, f, dot(g, d), d, min(first, STEP_MAX), max_ls, dot)
+        if found is None:
+            if not pairs:
+                return LbfgsResult(x, f, k, n_fev, 2, "ABNORMAL: the line search failed")
+            pairs.clear()  # L-BFGS-B refreshes its memory and starts again along -g
+            continue
+        step, x_new, f_new, g_new = found
         k += 1
-        decrease = (f - f_new) / max(abs(f), abs(f_new), 1.0)
+        status, message = _stopped(k, n_fev, f, f_new, largest(g_new), max_iter, max_fun,
+                                   gtol, ftol)
+        if status is not None:
+            return LbfgsResult(x_new, f_new, k, n_fev, status, message)
+        # s.y and g_k.s from the directional derivatives, as L-BFGS-B forms them
+        sy = (dot(g_new, d) - dot(g, d)) * step
+        if sy > EPS * (-dot(g, d) * step):
+            pairs.append((step * d, g_new - g, 1.0 / sy))
         x, f, g = x_new, f_new, g_new
-        if decrease <= ftol:
-            message, converged = "the relative decrease of f is <= ftol", True
-            break
-    return LbfgsResult(x, f, k, n_fev, converged, message)
+
+
+def _stopped(k: int, n_fev: int, f: float, f_new: float, largest_g: float, max_iter: int,
+             max_fun: int, gtol: float, ftol: float) -> tuple[int | None, str]:
+    """SciPy's tests after iteration ``k``, in its order: ``(status, message)``, or
+    ``(None, "")`` to go on."""
+    if k >= max_iter:
+        return 1, f"STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT ({max_iter})"
+    if n_fev > max_fun:
+        return 1, f"STOP: TOTAL NO. OF f AND g EVALUATIONS EXCEEDS LIMIT ({max_fun})"
+    if largest_g <= gtol:
+        return 0, "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
+    if f - f_new <= ftol * max(abs(f), abs(f_new), 1.0):
+        return 0, "CONVERGENCE: REL_REDUCTION_OF_F <= FACTR*EPSMCH"
+    return None, ""
+
+
+def _line_search(evaluate: Callable, x: Array, f0: float, slope0: float, d: Array,
+                 step: float, max_ls: int, dot: Callable) -> tuple | None:
+    """``(step, x + step d, f, g)`` where the Moré–Thuente search stops, within ``max_ls``
+    evaluations; ``None`` when ``d`` is not a descent direction or the evaluations run out."""
+    if not slope0 < 0:
+        return None
+    search = MoreThuente(f0, slope0, step, stpmax=STEP_MAX)
+    for _ in range(max_ls):
+        x_new = x + search.step * d
+        f, g = evaluate(x_new)
+        if search.update(f, dot(g, d)) is not None:
+            return search.step, x_new, f, g
+    return None
 
 
 def _direction(g: Array, pairs: deque, xp: Any, dot: Callable) -> Array:
@@ -123,72 +153,3 @@ def _direction(g: Array, pairs: deque, xp: Any, dot: Callable) -> Array:
         b = rho * dot(y, q)
         q = q + (a - b) * s
     return -q
-
-
-def _wolfe(evaluate: Callable, x: Array, f0: float, slope0: float, d: Array, step: float,
-           dot: Callable, c1: float = 1e-4, c2: float = 0.9,
-           max_steps: int = 40) -> tuple[float, float, Array]:
-    """A step satisfying the strong Wolfe conditions along ``d`` (Algorithm 3.5), or the best
-    decreasing step found; ``(0, f0, None)`` when none decreases ``f``."""
-    prev_step, prev_f, prev_slope = 0.0, f0, slope0
-    best = (0.0, f0, None)
-    for i in range(max_steps):
-        f, g = evaluate(x + step * d)
-        slope = dot(g, d)
-        if math.isfinite(f) and f < best[1]:
-            best = (step, f, g)
-        if not math.isfinite(f) or f > f0 + c1 * step * slope0 or (i > 0 and f >= prev_f):
-            return _zoom(evaluate, x, f0, slope0, d, prev_step, prev_f, prev_slope, step, f,
-                         slope, dot, c1, c2, best)
-        if abs(slope) <= -c2 * slope0:
-            return step, f, g
-        if slope >= 0:
-            return _zoom(evaluate, x, f0, slope0, d, step, f, slope, prev_step, prev_f,
-                         prev_slope, dot, c1, c2, best)
-        prev_step, prev_f, prev_slope = step, f, slope
-        step *= 2.0
-    return best
-
-
-def _zoom(evaluate: Callable, x: Array, f0: float, slope0: float, d: Array, lo: float,
-          f_lo: float, slope_lo: float, hi: float, f_hi: float, slope_hi: float,
-          dot: Callable, c1: float, c2: float, best: tuple,
-          max_steps: int = 30) -> tuple[float, float, Array]:
-    """Algorithm 3.6: shrink ``[lo, hi]`` (``lo`` the best step so far satisfying the
-    sufficient decrease) by cubic interpolation, bisection when it falls outside."""
-    for _ in range(max_steps):
-        step = _cubic(lo, f_lo, slope_lo, hi, f_hi, slope_hi)
-        width = abs(hi - lo)
-        if not (min(lo, hi) + 0.1 * width <= step <= max(lo, hi) - 0.1 * width):
-            step = 0.5 * (lo + hi)
-        f, g = evaluate(x + step * d)
-        slope = dot(g, d)
-        if math.isfinite(f) and f < best[1]:
-            best = (step, f, g)
-        if not math.isfinite(f) or f > f0 + c1 * step * slope0 or f >= f_lo:
-            hi, f_hi, slope_hi = step, f, slope
-        else:
-            if abs(slope) <= -c2 * slope0:
-                return step, f, g
-            if slope * (hi - lo) >= 0:
-                hi, f_hi, slope_hi = lo, f_lo, slope_lo
-            lo, f_lo, slope_lo = step, f, slope
-        if abs(hi - lo) <= 1e-12 * max(1.0, abs(lo)):
-            break
-    return best
-
-
-def _cubic(a: float, fa: float, da: float, b: float, fb: float, db: float) -> float:
-    """The minimizer of the cubic through ``(a, fa, da)`` and ``(b, fb, db)`` (Nocedal & Wright
-    eq. 3.59), NaN when it has none."""
-    if not all(map(math.isfinite, (fa, da, fb, db))) or a == b:
-        return math.nan
-    d1 = da + db - 3.0 * (fa - fb) / (a - b)
-    disc = d1 * d1 - da * db
-    if disc < 0:
-        return math.nan
-    d2 = math.copysign(math.sqrt(disc), b - a)
-    denom = db - da + 2.0 * d2
-    if denom == 0:
-        return math.nan
-    return b - (b - a) * (db + d2 - d1) / denom
