@@ -34,6 +34,7 @@ from xprop.gradcheck import (
 from xprop.losses import LOSSES, Loss, get_loss, make_loss, register_loss
 from xprop.mlp import MLP, load
 from xprop.optimizers import SGD, Adam, AdamW, Optimizer, clip_grad_norm, get_optimizer
+from xprop.tracing import Trace, trace
 from xprop.train import History, TrainingDivergedError, fit
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "History",
     "Loss",
     "Optimizer",
+    "Trace",
     "TrainingDivergedError",
     "__version__",
     "backend_info",
@@ -75,5 +77,6 @@ __all__ = [
     "resolve_backend",
     "to_backend",
     "to_numpy",
+    "trace",
     "use_backend",
 ]

@@ -109,14 +109,17 @@ def squared_error(a: Array, y: Array, xp: Any) -> Array:
 
 
 def mse_grad(a: Array, y: Array, xp: Any) -> Array:
+    """2 (a - y) / (n k)"""
     return (a - y) * (2.0 / _count(a))
 
 
 def half_sse_grad(a: Array, y: Array, xp: Any) -> Array:
+    """a - y"""
     return a - y
 
 
 def half_squared_error_grad(a: Array, y: Array, xp: Any) -> Array:
+    """(a - y) / n"""
     return (a - y) * (1.0 / max(a.shape[0], 1))  # max: see _count
 
 
@@ -126,6 +129,7 @@ def bce_terms(a: Array, y: Array, xp: Any) -> Array:
 
 
 def bce_grad(a: Array, y: Array, xp: Any) -> Array:
+    """((1 - y) / (1 - a + eps) - y / (a + eps)) / (n k)"""
     return ((1.0 - y) / (1.0 - a + EPS) - y / (a + EPS)) * (1.0 / _count(a))
 
 
@@ -135,6 +139,7 @@ def bce_logit_terms(z: Array, y: Array, xp: Any) -> Array:
 
 
 def bce_with_logits_grad(z: Array, y: Array, xp: Any) -> Array:
+    """(sigmoid(z) - y) / (n k)"""
     return (sigmoid(z, xp) - y) * (1.0 / _count(z))
 
 
@@ -144,22 +149,24 @@ def fused_mean_grad(a: Array, y: Array, xp: Any) -> Array:
 
 
 def cross_entropy_terms(a: Array, y: Array, xp: Any) -> Array:
-    """-y log(a + eps) on probabilities a."""
+    """-y log(a + eps): on probabilities a."""
     return -(y * xp.log(a + EPS))
 
 
 def cross_entropy_grad(a: Array, y: Array, xp: Any) -> Array:
+    """-y / ((a + eps) n)"""
     return y / (a + EPS) * (-1.0 / float(max(a.shape[0], 1)))
 
 
 def softmax_cross_entropy_logit_terms(z: Array, y: Array, xp: Any) -> Array:
-    """-y (z - logsumexp(z)), with the row max subtracted for stability."""
+    """-y (z - logsumexp(z)): the row max subtracted first, for stability."""
     s = z - xp.max(z, axis=-1, keepdims=True)
     log_p = s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
     return -(y * log_p)
 
 
 def binary_log_loss_grad(a: Array, y: Array, xp: Any) -> Array:
+    """((1 - y) / (1 - a + eps) - y / (a + eps)) / n"""
     return ((1.0 - y) / (1.0 - a + EPS) - y / (a + EPS)) * (1.0 / float(max(a.shape[0], 1)))
 
 
@@ -174,6 +181,7 @@ def poisson_terms(a: Array, y: Array, xp: Any) -> Array:
 
 
 def poisson_grad(a: Array, y: Array, xp: Any) -> Array:
+    """(1 - y / a) / n"""
     return (1.0 - y / a) * (1.0 / float(max(a.shape[0], 1)))
 
 
@@ -183,7 +191,7 @@ def poisson_logit_terms(z: Array, y: Array, xp: Any) -> Array:
 
 
 def fused_row_grad(a: Array, y: Array, xp: Any) -> Array:
-    """(a - y) / n: dL/dz for softmax + cross_entropy."""
+    """(a - y) / n: dL/dz for softmax + cross_entropy and exp + poisson."""
     return (a - y) * (1.0 / float(max(a.shape[0], 1)))
 
 

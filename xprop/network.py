@@ -96,6 +96,7 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
 
 def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architecture, *,
              input_grad: bool = False, out: Params | None = None, row_weights: Array | None = None,
+             record: dict[str, Array] | None = None,
              xp: Any = None) -> Params | tuple[Params, Array]:
     """Gradients of the loss with respect to every parameter, for targets ``Y`` of shape
     ``(n, sizes[-1])`` (prepared by the head). With ``input_grad=True`` returns
@@ -108,6 +109,10 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     ``out``: gradients of the same layout to write into (a training loop's gradient buffer,
     reused every step); then the result *is* ``out``. Namespaces that cannot write in place
     (JAX) ignore it and return a new buffer, as without ``out``.
+
+    ``record``: a dict that receives every ``dZ_i`` (as ``"dZ{i}"``) and ``dA_i`` for
+    ``i >= 1`` (``"dA{i}"``, copied: an activation's backward may overwrite it), for
+    :func:`xprop.trace`.
     """
     xp = array_namespace(Y) if xp is None else xp
     ops = adapter_of_namespace(xp)
@@ -121,11 +126,15 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     dX = None
     for i in range(arch.n_layers - 1, -1, -1):
         w, b = arch.names[i]
+        if record is not None:
+            record[f"dZ{i}"] = dZ
         if b is not None:
             grads[b] = ops.sum_rows(dZ, xp, out=into.get(b))  # db_i = sum(dZ_i, axis=0)
         grads[w] = ops.matmul(cache.inputs[i].T, dZ, xp, out=into.get(w))  # A_i.T @ dZ_i
         if i > 0:
             dA = dZ @ params[w].T  # dA_i = dZ_i @ W_i.T
+            if record is not None:
+                record[f"dA{i}"] = xp.asarray(dA, copy=True)
             dZ = fns[i - 1][1](dA, cache.pre[i - 1], cache.inputs[i], xp)  # f' * dA_i
         elif input_grad:
             dX = dZ @ params[w].T
