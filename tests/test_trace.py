@@ -158,3 +158,80 @@ def test_bad_input_is_one_line_naming_the_argument(kwargs, message):
     with pytest.raises((ValueError, TypeError)) as e:
         xprop.trace(_worked_model(), args.pop("X"), args.pop("y"), **args)
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli(capsys, *argv):
+    from xprop.cli import main
+
+    status = main(["trace", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli_traces_weights_from_json_and_npz(tmp_path, capsys):
+    spec = {"W0": W0, "b0": B[0], "W1": W1, "b1": B[1], "activation": "sigmoid",
+            "output_activation": "sigmoid", "loss": "half_sse"}
+    (tmp_path / "w.json").write_text(json.dumps(spec))
+    status, out, _ = _cli(capsys, "--weights", str(tmp_path / "w.json"), "--x", "0.05,0.10",
+                          "--y", "0.01,0.99", "--lr", "0.5")
+    assert status == 0
+    assert out.strip() == str(xprop.trace(_worked_model(), X1, Y1, lr=0.5))
+    np.savez(tmp_path / "w.npz", W0=W0, b0=B[0], W1=W1, b1=B[1])
+    status, out, _ = _cli(capsys, "--weights", str(tmp_path / "w.npz"), "--activation",
+                          "sigmoid", "--output-activation", "sigmoid", "--loss", "half_sse",
+                          "--x", "0.05,0.10", "--y", "0.01,0.99", "--json")
+    d = json.loads(out)
+    assert status == 0 and d["loss"] == xprop.trace(_worked_model(), X1, Y1).loss
+
+
+def test_cli_traces_a_checkpoint_on_data_as_python_does(tmp_path, capsys):
+    X, y = xprop.datasets.moons(30, noise=0.1, seed=0)
+    model = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy", seed=0).standardize(X)
+    model.save(tmp_path / "m.npz")
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    status, out, _ = _cli(capsys, "--checkpoint", str(tmp_path / "m.npz"), "--data",
+                          str(tmp_path / "d.npz"), "--samples", "3")
+    assert status == 0
+    assert out.strip() == str(xprop.trace(xprop.load(tmp_path / "m.npz"), X[:3], y[:3]))
+    status, out, _ = _cli(capsys, "--checkpoint", str(tmp_path / "m.npz"), "--x", "0.1,0.2",
+                          "--y", "1")  # a class label
+    assert status == 0 and "(1, 2)" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "--checkpoint/--weights: expected exactly one of them, got neither"),
+    (["--weights", "W.json"], "--x/--data: expected samples"),
+    (["--weights", "w.txt", "--x", "1,2", "--y", "1"], "--weights: expected a .json or .npz"),
+    (["--weights", "W.json", "--x", "1,2"], "--y: expected one target row per --x (1), got 0"),
+    (["--weights", "W.json", "--x", "1,a", "--y", "1"], "--x: expected comma-separated"),
+    (["--weights", "bad.json", "--x", "1,2", "--y", "1"], "--weights: expected arrays W0, b0"),
+    (["--weights", "W.json", "--x", "1,2", "--y", "1", "--loss", "nope"], "--loss"),
+    (["--weights", "W.json", "--x", "1,2,3", "--y", "1"], "X: expected"),
+])
+def test_cli_errors_name_the_flag(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "W.json").write_text(json.dumps({"W0": [[1.0], [2.0]], "b0": [0.0]}))
+    (tmp_path / "bad.json").write_text(json.dumps({"W0": [[1.0], [2.0]], "c0": [0.0]}))
+    status, out, err = _cli(capsys, *argv)
+    assert status == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_the_readmes_trace_command_prints_the_numbers_it_quotes(capsys, monkeypatch):
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if ln.startswith("xprop trace --weights"))
+    monkeypatch.chdir(root)
+    status, out, _ = _cli(capsys, *shlex.split(line)[2:])
+    assert status == 0
+    section = readme[readme.index("## Learn: every number"):readme.index("## What is in it")]
+    quoted = re.findall(r"\b0\.\d{6,}\b", section)
+    assert len(quoted) >= 3
+    for number in quoted:
+        assert number in out, number

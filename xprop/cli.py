@@ -37,6 +37,7 @@ from xprop.gradcheck import gradcheck
 from xprop.head import infer_task
 from xprop.mlp import MLP
 from xprop.mlp import load as load_checkpoint
+from xprop.tracing import trace
 from xprop.train import format_duration, progress_line
 
 # Off a terminal, xprop train prints a progress line after this many seconds of training.
@@ -571,6 +572,102 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    """One forward and backward pass of a saved model (or of weights in a file) on a few
+    samples, every number with its formula (:func:`xprop.trace`)."""
+    if (args.checkpoint is None) == (args.weights is None):
+        raise CLIError("--checkpoint/--weights: expected exactly one of them, got "
+                       + ("both" if args.checkpoint else "neither"))
+    if args.x is None and args.data is None:
+        raise CLIError("--x/--data: expected samples (--x 0.05,0.1 --y 0.01,0.99, repeated "
+                       "per sample, or --data NAME|FILE), got neither")
+    if args.checkpoint is not None:
+        given = [f for f, v in (("--activation", args.activation), ("--loss", args.loss),
+                                ("--output-activation", args.output_activation)) if v]
+        if given:
+            raise CLIError(f"{given[0]}: describes the model of --weights; a checkpoint "
+                           "records its own")
+        model = load_checkpoint(args.checkpoint, backend=args.backend)
+    else:
+        model = _weights_model(args)
+    X, y = _trace_samples(args, model)
+    try:
+        result = trace(model, X, y, lr=args.lr)
+    except ValueError as e:
+        raise _flags(e, ("lr",)) from None
+    print(json.dumps(result.to_dict(), indent=1) if args.json else result)
+    return 0
+
+
+def _weights_model(args: argparse.Namespace) -> MLP:
+    """The model of ``--weights``: ``W0, b0, W1, ...`` from a .json or .npz file; the
+    activations and loss from the flags or, for JSON, the file's ``activation``,
+    ``output_activation`` and ``loss`` keys."""
+    path, settings = args.weights, {}
+    if path.lower().endswith(".json"):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                content = json.load(fh)
+        except (OSError, ValueError) as e:
+            raise CLIError(f"--weights: cannot read {path!r} as JSON: {e}") from None
+        if not isinstance(content, dict):
+            raise CLIError(f"--weights: expected a JSON object of W0, b0, ..., got "
+                           f"{type(content).__name__}")
+        settings = {k: content.pop(k) for k in ("activation", "output_activation", "loss")
+                    if k in content}
+        arrays = content
+    elif path.lower().endswith(".npz"):
+        arrays = datasets.read_npz(path, "--weights")
+    else:
+        raise CLIError(f"--weights: expected a .json or .npz file, got {path!r}")
+    unknown = sorted(k for k in arrays if not re.fullmatch(r"[Wb]\d+", k))
+    n = sum(1 for k in arrays if k.startswith("W"))
+    missing = [k for k in (f"W{i}" for i in range(n)) if k not in arrays]
+    if unknown or missing or n == 0:
+        raise CLIError(f"--weights: expected arrays W0, b0, W1, ... (W0..W{max(n - 1, 0)}), "
+                       f"got {', '.join(sorted(arrays)) or 'none'}")
+    has_b = any(k.startswith("b") for k in arrays)
+    biases = [arrays.get(f"b{i}") for i in range(n)] if has_b else None
+    if biases is not None and any(b is None for b in biases):
+        raise CLIError(f"--weights: expected b0..b{n - 1} (one bias per layer) or none, got "
+                       f"{', '.join(sorted(k for k in arrays if k.startswith('b')))}")
+    kwargs = {k: v for k, v in (("activation", args.activation or settings.get("activation")),
+                                ("output_activation", args.output_activation
+                                 or settings.get("output_activation")),
+                                ("loss", args.loss or settings.get("loss"))) if v}
+    try:
+        return MLP.from_arrays([arrays[f"W{i}"] for i in range(n)], biases, **kwargs,
+                               dtype=args.dtype, backend=args.backend)
+    except (ValueError, TypeError) as e:
+        raise _flags(e, ("output_activation", "activation", "loss", "weights")) from None
+
+
+def _trace_samples(args: argparse.Namespace, model: MLP) -> tuple[Any, Any]:
+    """``(X, y)`` from ``--x``/``--y`` (one comma-separated row per sample) or the first
+    ``--samples`` rows of ``--data``."""
+    if args.data is not None:
+        if args.x is not None or args.y is not None:
+            raise CLIError("--x/--y: give samples either with --x/--y or with --data, not both")
+        X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
+        return X[: args.samples], y[: args.samples]
+    if args.y is None or len(args.y) != len(args.x):
+        raise CLIError(f"--y: expected one target row per --x ({len(args.x)}), got "
+                       f"{0 if args.y is None else len(args.y)}")
+    X = np.array([_numbers(r, "--x") for r in args.x])
+    Y = [_numbers(r, "--y") for r in args.y]
+    if model.head.targets == "labels" and all(len(r) == 1 for r in Y):
+        return X, np.array([r[0] for r in Y], dtype=np.int64)  # class labels
+    return X, np.array(Y)
+
+
+def _numbers(text: str, flag: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise CLIError(f"{flag}: expected comma-separated numbers like 0.05,0.1, got "
+                       f"{text!r}") from None
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -674,6 +771,34 @@ def build_parser() -> argparse.ArgumentParser:
     backend_arg(q, "numpy")
     q.set_defaults(func=cmd_gradcheck)
 
+    q = sub.add_parser("trace", help="every number of one forward and backward pass, with "
+                       "its formula, on a few samples")
+    q.add_argument("--checkpoint", default=None, help="a saved model (.npz from xprop train)")
+    q.add_argument("--weights", default=None, metavar="FILE",
+                   help="or weights W0, b0, W1, ... in a .json (may also hold activation, "
+                        "output_activation and loss) or .npz file")
+    q.add_argument("--activation", default=None, help="hidden activation of --weights")
+    q.add_argument("--output-activation", default=None, help="output activation of --weights")
+    q.add_argument("--loss", default=None, help="loss of --weights")
+    q.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="dtype of a --weights model (default %(default)s)")
+    q.add_argument("--x", action="append", default=None, metavar="X1,X2,...",
+                   help="one sample's inputs; repeat per sample")
+    q.add_argument("--y", action="append", default=None, metavar="Y1,...",
+                   help="that sample's targets (or class label); repeat per sample")
+    q.add_argument("--data", default=None, help="or a dataset name or .npz/.csv file")
+    q.add_argument("--label", default=None, help="CSV label column (default: last)")
+    q.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help=HEADER_HELP)
+    q.add_argument("--samples", type=_positive(int), default=4,
+                   help="with --data: trace its first N samples (default %(default)s)")
+    q.add_argument("--seed", type=_seed, default=0, help="seed of a generated dataset")
+    q.add_argument("--lr", type=_positive(float), default=None,
+                   help="also show the parameters after one gradient step of this rate")
+    q.add_argument("--json", action="store_true", help="print the trace as JSON")
+    backend_arg(q, "numpy")
+    q.set_defaults(func=cmd_trace)
+
     q = sub.add_parser("info", help="backends, devices, versions and why any is unusable")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_info)
@@ -720,7 +845,7 @@ def _choose_backend(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("demo", "train", "gradcheck", "info", "predict", "evaluate")
+    commands = ("demo", "train", "gradcheck", "trace", "info", "predict", "evaluate")
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["demo", *argv]
     args = parser.parse_args(argv)
