@@ -215,7 +215,7 @@ def test_cli_errors_name_the_flag(tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "W.json").write_text(json.dumps({"W0": [[1.0], [2.0]], "b0": [0.0]}))
     (tmp_path / "bad.json").write_text(json.dumps({"W0": [[1.0], [2.0]], "c0": [0.0]}))
-    status, out, err = _cli(capsys, *argv)
+    status, _, err = _cli(capsys, *argv)
     assert status == 2 and message in err and err.count("\n") == 1, err
 
 
