@@ -217,9 +217,10 @@ class GradcheckReport:
         if self.fast is not None:
             lines.append(f"  {self._direction()}")
         if self.entries:
-            widths = (-6, -10, 7, 5, 9, 8, -8, 14, 14)  # negative: left-aligned
             cells = [self._COLUMNS, *self._rows()]
-            for row in cells:
+            widths = [int(math.copysign(max(abs(w), *(len(r[i]) for r in cells)), w))
+                      for i, w in enumerate((-6, -10, 7, 5, 9, 8, -8, 14, 14))]
+            for row in cells:  # negative widths: left-aligned; a long name widens its column
                 lines.append("  " + " ".join(
                     f"{v:<{-w}}" if w < 0 else f"{v:>{w}}"
                     for v, w in zip(row[:-1], widths, strict=True)) + f"  {row[-1]}")
