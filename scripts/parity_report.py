@@ -3,11 +3,13 @@
     python scripts/parity_report.py                       # prints the report
     python scripts/parity_report.py --out docs/parity/cpu.md
     python scripts/parity_report.py --quick               # the reduced grid of the test suite
+    python scripts/parity_report.py --backends numpy,torch:cuda,cupy   # only these cells
 
 For every backend x device x dtype that can run here, every model of the grid (hidden activation
 x loss x depth 1-4 x bias on/off) is compared with the NumPy float64 reference; the table gives,
 per quantity, the worst max-abs and norm-wise relative difference over the grid, the tolerance
-and how many models passed. Exit code 1 if anything failed.
+and how many models passed. Exit code 1 if anything failed, or if a cell named in --backends
+cannot run here (without --backends such cells are listed as unavailable and skipped).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 import xprop
 from xprop import parity as P
-from xprop.backend import BackendError, BackendUnavailableError, resolve_backend
+from xprop.backend import BACKEND_NAMES, BackendError, BackendUnavailableError, resolve_backend
 
 CELLS = [
     ("numpy", None), ("array_api_strict", None), ("array_api_strict", "device1"),
@@ -79,11 +81,33 @@ def environment() -> list[str]:
     return lines
 
 
+def write(path: str, lines: list[str]) -> None:
+    """Replace ``path`` at once with ``lines`` (a reader never sees half a file)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=None, help="write the Markdown here (else print it)")
     ap.add_argument("--quick", action="store_true", help="the reduced grid (as the tests)")
+    ap.add_argument("--backends", default=None,
+                    help="comma list of cells, each a backend name or name:device (numpy, "
+                         "array_api_strict:device1, torch:cuda, cupy, jax:gpu, ...; default: "
+                         "every cell of " + ",".join(n + (f":{d}" if d else "") for n, d in CELLS)
+                         + ")")
     args = ap.parse_args(argv)
+    cells = CELLS
+    if args.backends is not None:
+        cells = [(n, d or None) for n, _, d in
+                 (c.strip().partition(":") for c in args.backends.split(",") if c.strip())]
+        bad = [n for n, _ in cells if n not in BACKEND_NAMES]
+        if not cells or bad:
+            ap.error(f"--backends: expected a comma list of {', '.join(BACKEND_NAMES)} (each "
+                     f"optionally :device), got {args.backends!r}")
     enable_jax_float64()
     specs = P.grid(full=not args.quick)
     lines = ["# xprop device parity report", "", *environment(), "",
@@ -96,13 +120,14 @@ def main(argv: list[str] | None = None) -> int:
              "the difference from NumPy's check of the same model.", "",
              "| backend | device | dtype | quantity | max abs diff | max rel diff | tolerance "
              "| passed |", "|---|---|---|---|---|---|---|---|"]
-    failed = 0
+    failed = missing = 0
     t0 = time.perf_counter()
-    for name, device in CELLS:
+    for name, device in cells:
         try:
             b = resolve_backend(name, device)
         except (BackendError, BackendUnavailableError) as e:
             lines.append(f"| {name} | {device or '-'} | - | unavailable: {str(e)[:90]} | | | | |")
+            missing += args.backends is not None  # asked for by name: a failure
             continue
         for dtype in b.supported_float_dtypes():
             rows: dict[str, dict] = {}
@@ -125,17 +150,20 @@ def main(argv: list[str] | None = None) -> int:
                 )
             print(f"{b.describe()} {dtype}: done ({time.perf_counter() - t0:.0f} s)",
                   file=sys.stderr)
-    lines += ["", f"Verdict: {'all passed' if not failed else f'{failed} quantity rows FAILED'} "
+            if args.out:  # what is done so far survives a run cut short (a time limit)
+                write(args.out, [*lines, "", f"Verdict: incomplete, the run stopped after "
+                                 f"{b.describe()} {dtype} ({failed} quantity rows FAILED so "
+                                 "far)."])
+    verdict = [f"{failed} quantity rows FAILED"] if failed else []
+    verdict += [f"{missing} requested cells unavailable"] if missing else []
+    lines += ["", f"Verdict: {'; '.join(verdict) or 'all passed'} "
               f"({time.perf_counter() - t0:.0f} s)."]
-    text = "\n".join(lines) + "\n"
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        write(args.out, lines)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
-        print(text)
-    return 1 if failed else 0
+        print("\n".join(lines))
+    return 1 if failed or missing else 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pytest
 
 from xprop import parity as P
 
+pytestmark = pytest.mark.parity  # -m "cuda or parity": the GPU check (scripts/gpu_check.py)
 SPECS = P.grid(full=True)
 
 
