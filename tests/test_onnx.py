@@ -141,28 +141,38 @@ def test_ndonnx_is_identified_by_its_namespace():
 
 
 @needs_onnx
-@pytest.mark.parametrize("bias", [True, False])
-def test_affine_kernel_agrees_with_the_portable_one(bias):
-    """The adapter's MatMul + Add against ndonnx's ``@`` and ``+`` (the portable
-    ``Adapter.affine``): the same values, for 3 rows and for none."""
+@pytest.mark.parametrize(("bias", "dtype"), [(True, "float64"), (False, "float32")])
+def test_kernels_agree_with_the_portable_ones(bias, dtype):
+    """The adapter's own nodes against what ndonnx records for xprop's portable code: the
+    affine map (MatMul + Add against ``@`` and ``+``) and softmax (one Softmax against
+    ``exp(z - max) / sum``), for 3 rows and for none."""
     import ndonnx
 
-    adapter = ADAPTERS["ndonnx"]
+    from xprop.activations import ACTIVATIONS
+
+    adapter, softmax = ADAPTERS["ndonnx"], ACTIVATIONS["softmax"]
     rng = np.random.default_rng(0)
-    W, b = rng.standard_normal((4, 5)), rng.standard_normal(5)
-    x = adapter.graph_input(ndonnx, ("batch", 4), ndonnx.float64)
+    W, b = rng.standard_normal((4, 5)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    x = adapter.graph_input(ndonnx, ("batch", 4), getattr(ndonnx, dtype))
     args = (x, ndonnx.asarray(W), ndonnx.asarray(b) if bias else None, ndonnx)
-    kernel, portable = adapter.affine(*args), Adapter.affine(adapter, *args)
-    assert kernel.dtype == portable.dtype == ndonnx.float64 and kernel.ndim == 2
-    proto = adapter.build(ndonnx, {"input": x}, {"kernel": kernel, "portable": portable})
+    z = adapter.affine(*args)
+    (fast, _), = adapter.activation_functions((softmax,))
+    outputs = {"affine": z, "portable affine": Adapter.affine(adapter, *args),
+               "softmax": fast(z, ndonnx), "portable softmax": softmax.forward(z, ndonnx)}
+    assert fast is not softmax.forward
+    assert all(v.dtype == getattr(ndonnx, dtype) and v.ndim == 2 for v in outputs.values())
+    proto = adapter.build(ndonnx, {"input": x}, outputs)
+    tol = {"rtol": parity_rtol(dtype, 4), "atol": parity_atol(dtype)}
     for n in (3, 0):
-        X = rng.standard_normal((n, 4))
+        X = rng.standard_normal((n, 4)).astype(dtype)
         out = _run(proto, X)
-        assert out["kernel"].shape == (n, 5) and out["kernel"].dtype == np.float64
-        np.testing.assert_array_equal(out["kernel"], out["portable"])
-        np.testing.assert_allclose(out["kernel"], X @ W + (b if bias else 0.0), rtol=1e-12)
+        assert out["affine"].shape == out["softmax"].shape == (n, 5)
+        assert out["affine"].dtype == out["softmax"].dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(out["affine"], out["portable affine"])
+        np.testing.assert_allclose(out["affine"], X @ W + (b if bias else 0), **tol)
+        np.testing.assert_allclose(out["softmax"], out["portable softmax"], **tol)
     with pytest.raises(TypeError, match=r"^affine: expected operands of one dtype"):
-        adapter.affine(x, ndonnx.asarray(W.astype(np.float32)), None, ndonnx)
+        adapter.affine(x, ndonnx.asarray(W.astype(np.float16)), None, ndonnx)
 
 
 # --------------------------------------------------------------------------- parity
