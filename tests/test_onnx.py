@@ -196,7 +196,7 @@ def test_parity_every_activation_and_head_in_both_dtypes():
 
 
 @needs_onnx
-@pytest.mark.slow  # about 130 s on 2 cores: 896 models recorded and run
+@pytest.mark.slow  # about 30 s on 2 cores: 896 models recorded and run
 def test_parity_full_grid():
     failures = _grid_mismatches(P.grid(full=True))
     assert not failures, f"{len(failures)} mismatches\n" + "\n".join(failures[:20])
