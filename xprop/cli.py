@@ -577,8 +577,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """A checkpoint as an ONNX graph (see :mod:`xprop.export`); ``--out`` is checked first."""
     args.out = _check_output_path(args.out, args.force, "--out", ".onnx")
-    try:
-        model = load_checkpoint(args.checkpoint)
+    try:  # on NumPy whatever $XPROP_BACKEND says: the graph is made from host copies
+        model = load_checkpoint(args.checkpoint, backend="numpy")
     except (ValueError, OSError) as e:  # "checkpoint: 'm.npz' does not exist" names the flag
         message = str(e).removeprefix("checkpoint: ")
         raise CLIError(f"--checkpoint: {message}") from None
