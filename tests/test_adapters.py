@@ -56,7 +56,8 @@ def x64(request):
 
 
 def test_registry_covers_every_backend_name():
-    assert set(ADAPTERS) == set(BACKEND_NAMES) - {"auto"}
+    # every registered library is a backend name, but a recording one (ndonnx) only exports
+    assert {n for n, a in ADAPTERS.items() if not a.records} == set(BACKEND_NAMES) - {"auto"}
     assert "jax" in BACKEND_NAMES
     for name, adapter in ADAPTERS.items():
         assert isinstance(adapter, Adapter) and adapter.name == name

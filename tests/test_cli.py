@@ -19,7 +19,7 @@ import pytest
 
 TIMEOUT = 120
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SUBCOMMANDS = ["demo", "train", "gradcheck", "info", "predict", "evaluate"]
+SUBCOMMANDS = ["demo", "train", "gradcheck", "info", "predict", "evaluate", "export"]
 FAST = ["--epochs", "5"]
 
 

@@ -239,7 +239,8 @@ ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": _make("sigmoid", sigmoid, sigmoid_derivative, sigmoid_backward,
                      kernel="sigmoid"),
     "tanh": _make("tanh", tanh, tanh_derivative, tanh_backward, kernel="tanh"),
-    "softmax": _make("softmax", softmax, softmax_derivative, softmax_backward),
+    "softmax": _make("softmax", softmax, softmax_derivative, softmax_backward,
+                     kernel="softmax"),
     "exp": _make("exp", exp, exp_derivative, exp_backward),
     "softplus": _make("softplus", softplus, softplus_derivative),
     "gelu": _make("gelu", gelu, gelu_derivative),
@@ -247,7 +248,7 @@ ACTIVATIONS: dict[str, Activation] = {
 ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid"}
 #: named operations -> the built-in (forward, backward) they stand for
 NAMED = {name: (ACTIVATIONS[name].forward, ACTIVATIONS[name].backward)
-         for name in ("relu", "sigmoid", "tanh")}
+         for name in ("relu", "sigmoid", "tanh", "softmax")}
 
 
 BUILT_IN = frozenset(ACTIVATIONS)

@@ -1,6 +1,7 @@
 """The ``xprop`` command line: ``demo`` (the default), ``train``, ``gradcheck``, ``info``,
-``predict`` and ``evaluate``. Errors are one line on stderr with exit code 2; a gradient check
-exits with 0 (passed), 1 (FAILED) or 3 (inconclusive). Set ``XPROP_DEBUG=1`` for tracebacks."""
+``predict``, ``evaluate`` and ``export`` (ONNX). Errors are one line on stderr with exit code 2;
+a gradient check exits with 0 (passed), 1 (FAILED) or 3 (inconclusive). Set ``XPROP_DEBUG=1``
+for tracebacks."""
 
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ from xprop.backend import (
     BackendUnavailableError,
     backend_info,
     device_str,
+    dtype_name,
     resolve_backend,
     to_numpy,
 )
 from xprop.checkpoint import check_writable, write_atomically
 from xprop.checkpoint import save as save_checkpoint
 from xprop.config import FitConfig
+from xprop.export import export_onnx
 from xprop.gradcheck import gradcheck
 from xprop.head import infer_task
 from xprop.mlp import MLP
@@ -668,6 +671,22 @@ def _numbers(text: str, flag: str) -> list[float]:
                        f"{text!r}") from None
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """A checkpoint as an ONNX graph (see :mod:`xprop.export`); ``--out`` is checked first."""
+    args.out = _check_output_path(args.out, args.force, "--out", ".onnx")
+    try:  # on NumPy whatever $XPROP_BACKEND says: the graph is made from host copies
+        model = load_checkpoint(args.checkpoint, backend="numpy")
+    except (ValueError, OSError) as e:  # "checkpoint: 'm.npz' does not exist" names the flag
+        message = str(e).removeprefix("checkpoint: ")
+        raise CLIError(f"--checkpoint: {message}") from None
+    export_onnx(model, args.out, overwrite=True)
+    outputs = "probabilities, label" if model.is_classifier else "output"
+    print(f"exported {args.checkpoint} to {args.out}: input 'input' (batch, {model.sizes[0]}) "
+          f"{dtype_name(model.dtype, model.xp)}, outputs {outputs}"
+          + (", standardised inside the graph" if model.standardizer is not None else ""))
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -824,6 +843,13 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--force", action="store_true")
         backend_arg(q, "numpy")
         q.set_defaults(func=func)
+
+    q = sub.add_parser("export", help="write a saved model as an ONNX graph (pip install "
+                       '"xprop[onnx]")')
+    q.add_argument("--checkpoint", required=True, help="a saved model (.npz)")
+    q.add_argument("--out", required=True, help="the ONNX file to write (.onnx)")
+    q.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    q.set_defaults(func=cmd_export)
     return p
 
 
@@ -845,7 +871,7 @@ def _choose_backend(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("demo", "train", "gradcheck", "trace", "info", "predict", "evaluate")
+    commands = ("demo", "train", "gradcheck", "trace", "info", "predict", "evaluate", "export")
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["demo", *argv]
     args = parser.parse_args(argv)

@@ -425,11 +425,17 @@ class Standardizer:
                 f"X: expected shape (n, {self.mean.shape[0]}), got {X.shape}"
             )
         with np.errstate(over="ignore", invalid="ignore"):
-            out = (X - self.mean) / self.std
+            out = self.apply(X, lambda v: v)
         if not np.all(np.isfinite(out)) and np.all(np.isfinite(X)):
             raise ValueError("X: standardising overflows float64 (features differ from their "
                              f"mean by more than {np.finfo(np.float64).max:.3g}); rescale them")
         return out
+
+    def apply(self, X: Any, place: Callable[[np.ndarray], Any]) -> Any:
+        """``(X - mean) / std`` for an array ``X`` of any namespace, unchecked, in its dtype:
+        ``place(v)`` puts a host vector of statistics beside ``X`` (on its device, as a
+        constant of an exported graph)."""
+        return (X - place(self.mean)) / place(self.std)
 
     def fit_transform(self, X: Any) -> np.ndarray:
         return self.fit(X).transform(X)

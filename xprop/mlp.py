@@ -18,7 +18,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from xprop import checkpoint, network
+from xprop import checkpoint, export, network
 from xprop import validation as V
 from xprop.activations import Activation, get_activation
 from xprop.backend import (
@@ -466,8 +466,7 @@ class MLP:
         V.check_matrix(X, "X", self.sizes[0])
         if std is not None:  # host data in float64, device arrays in the model's dtype
             X = std.transform(X) if on_host else \
-                (X - self.backend.from_host(std.mean, self.dtype)) / \
-                self.backend.from_host(std.std, self.dtype)
+                std.apply(X, lambda v: self.backend.from_host(v, self.dtype))
             if on_host:
                 X, xq = self.backend.stage(X, "X", self.dtype)
         _check_finite_rows(X, xq)
@@ -525,6 +524,12 @@ class MLP:
         """Write a checkpoint, standardizer included (see :func:`xprop.checkpoint.save`: it
         refuses what :func:`xprop.load` would refuse, before writing); returns the path."""
         return checkpoint.save(self, path, **kwargs)
+
+    def export_onnx(self, path: Any, *, overwrite: bool = True) -> str:
+        """Write the model as an ONNX graph recorded from its own forward pass (see
+        :func:`xprop.export.export_onnx`: standardisation, outputs ``probabilities`` and
+        ``label`` or ``output``, dynamic batch); returns the path."""
+        return export.export_onnx(self, path, overwrite=overwrite)
 
 
 FINITE_BLOCK = 1 << 22  # entries of X checked at once by prepare (a bool temporary that size)

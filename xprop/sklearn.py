@@ -63,7 +63,7 @@ except ImportError as e:  # scikit-learn missing, or older than 1.6 (no validate
 
 import itertools
 
-from xprop import network
+from xprop import export, network
 from xprop import validation as V
 from xprop.backend import (
     Backend,
@@ -748,6 +748,19 @@ class _BaseMLP(BaseEstimator):
                                   for a in (y, pred, sample_weight))
         return float(self._metric(y, pred, sample_weight=sample_weight))
 
+    def export_onnx(self, path: Any, *, overwrite: bool = True) -> str:
+        """Write the fitted network as an ONNX graph recorded from xprop's own forward pass
+        (:func:`xprop.export.export_onnx`: dynamic batch, input ``input`` in the network's
+        dtype), with this estimator's outputs: ``probabilities`` (``predict_proba``) and
+        ``label`` (``predict``: values of ``classes_``) for a classifier, ``output``
+        (``predict``) for a regressor; returns the path."""
+        check_is_fitted(self, "model_")
+        return export.export_onnx(self.model_, path, overwrite=overwrite,
+                                  outputs=self._onnx_outputs, metadata=self._onnx_metadata())
+
+    def _onnx_metadata(self) -> dict[str, Any]:
+        return {"estimator": f"xprop.sklearn.{type(self).__name__}"}
+
     # ------------------------------------------------------------------ pickling
 
     def __getstate__(self) -> dict[str, Any]:
@@ -901,10 +914,32 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_``
         order (NumPy for host input, the backend's arrays otherwise)."""
         out, host = self._output(X)
-        xp = self.model_.xp
-        if out.shape[1] == 1:  # one logistic output: P(classes_[1])
-            out = xp.concat([1.0 - out, out], axis=1)
+        out = self._proba(out, self.model_.xp)
         return _host(out) if host else out
+
+    @staticmethod
+    def _proba(out: Any, xp: Any) -> Any:
+        """:meth:`predict_proba` from the network output (any namespace): one logistic
+        output is P(classes_[1]), its complement P(classes_[0])."""
+        return xp.concat([1.0 - out, out], axis=1) if out.shape[1] == 1 else out
+
+    def _decide(self, out: Any, xp: Any, classes: Any) -> Any:
+        """:meth:`predict` from the network output (any namespace; ``classes``: ``classes_``
+        there): the head's decision, a 0/1 row per sample for multilabel targets, else
+        the class it picks (one class: always it)."""
+        idx = self.model_.head.decide(out, xp)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return idx
+        if len(self.classes_) == 1:
+            idx = xp.zeros_like(idx)
+        return xp.take(classes, idx, axis=0)
+
+    def _onnx_outputs(self, out: Any, xp: Any, place: Any) -> dict[str, Any]:
+        return {"probabilities": self._proba(out, xp),
+                "label": self._decide(out, xp, place(self.classes_))}
+
+    def _onnx_metadata(self) -> dict[str, Any]:
+        return {**super()._onnx_metadata(), "classes": self.classes_.tolist()}
 
     def predict_log_proba(self, X: Any) -> Any:
         """Natural log of :meth:`predict_proba`."""
@@ -926,11 +961,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             # NumPy labels: for host input, for strings, for float labels the device cannot
             # hold exactly (float64 labels on a float32-only device), and for one class
             return self._decode(_host(out))
-        if self._label_binarizer.y_type_ == "multilabel-indicator":
-            return xp.astype(out > 0.5, xp.int64)
-        idx = self.model_.head.decide(out, xp)
-        classes = self.model_.backend.from_host(self.classes_)
-        return xp.take(classes, idx, axis=0)
+        return self._decide(out, xp, self.model_.backend.from_host(self.classes_))
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -1028,9 +1059,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Predicted targets, ``(n_samples,)`` when ``y`` was 1-D, else
         ``(n_samples, n_outputs)``."""
         out, host = self._output(X)
-        if self._y_ndim == 1:
-            out = out[:, 0]
+        out = self._shaped(out)
         return _host(out) if host else out
+
+    def _shaped(self, out: Any) -> Any:
+        """:meth:`predict` from the network output: 1-D when ``y`` was 1-D."""
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    def _onnx_outputs(self, out: Any, xp: Any, place: Any) -> dict[str, Any]:
+        return {"output": self._shaped(out)}
 
 
 MLPClassifier.__doc__ += _PARAMS_DOC + _ATTRS_DOC + """    classes_ : ndarray of shape (n_classes,)

@@ -10,7 +10,9 @@ Cross-backend parity (results of any backend against the NumPy float64 reference
     short chains of an MLP). float32: the reference is float64, so the float32 result carries
     its own rounding: about sqrt(n) u per dot product of length n (random-walk rounding),
     amplified through depth and 20 training steps -> rtol = 50 * eps32 * sqrt(max fan-in + batch)
-    bounded below by 1e-5; see :func:`parity_rtol`.
+    bounded below by 1e-5; see :func:`parity_rtol`. ONNX export (tests/test_onnx.py) holds ONNX
+    Runtime's outputs to the same tolerances against xprop's NumPy outputs of the same dtype
+    (worst seen over the parity grid: 2.3e-7 in float32, 5.2e-16 in float64).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ win, as in scikit-learn), an explicit ``backend=``/``device=`` argument, the inn
 Nothing is imported or probed at import time beyond NumPy and array-api-compat.
 
 Modules: ``base`` (the adapter interface, errors, dtype names), one adapter per library
-(``numpy_``, ``strict``, ``torch_``, ``cupy_`` with the CUDA probe and TF32, ``jax_``), ``core``
+(``numpy_``, ``strict``, ``torch_``, ``cupy_`` with the CUDA probe and TF32, ``jax_``, and
+``ndonnx_``, whose arrays record ONNX graphs: xprop exports with it, no model lives there), ``core``
 (the registry :data:`ADAPTERS`, :class:`Backend`, resolving), ``host`` (moving arrays) and
 ``info``. Everything else in xprop receives ``xp`` and ``device`` from here and never names a
 backend: library differences are methods of the adapter.

@@ -48,6 +48,9 @@ class Adapter:
     mutable: ClassVar[bool] = True
     #: root module names of this library's device objects (see :meth:`owns_device`)
     device_modules: ClassVar[tuple[str, ...]] = ()
+    #: arrays record operations (an ONNX graph) instead of computing them: xprop exports
+    #: models with this library (xprop.export); no model trains or predicts there
+    records: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -27,6 +27,7 @@ from xprop.backend.base import (
 )
 from xprop.backend.cupy_ import CupyAdapter, probe_cupy
 from xprop.backend.jax_ import JaxAdapter
+from xprop.backend.ndonnx_ import NdonnxAdapter
 from xprop.backend.numpy_ import NumpyAdapter
 from xprop.backend.strict import StrictAdapter
 from xprop.backend.torch_ import TorchAdapter
@@ -35,10 +36,12 @@ from xprop.validation import show
 #: The registry: backend name -> adapter. The only place a library gets a name.
 ADAPTERS: dict[str, Adapter] = {
     a.name: a
-    for a in (NumpyAdapter(), CupyAdapter(), TorchAdapter(), StrictAdapter(), JaxAdapter())
+    for a in (NumpyAdapter(), CupyAdapter(), TorchAdapter(), StrictAdapter(), JaxAdapter(),
+              NdonnxAdapter())
 }
 AUTO = "auto"
-BACKEND_NAMES = (*ADAPTERS, AUTO)
+#: the names a model's backend can have (a recording library, ndonnx, only exports)
+BACKEND_NAMES = (*(name for name, a in ADAPTERS.items() if not a.records), AUTO)
 ENV_VAR = "XPROP_BACKEND"
 DEFAULT = NumpyAdapter.name
 HOST_XP = array_api_compat.numpy  # the namespace of host data staged by Backend.stage
@@ -347,9 +350,11 @@ def resolve_backend(backend: str | Backend | None = None, device: Any = None) ->
         _last_auto_choice.update(backend=name, reason=why)
         if name == DEFAULT:
             device = None
-    if name not in ADAPTERS:
+    if name not in BACKEND_NAMES:
+        why = f" ({name} records ONNX graphs: model.export_onnx uses it)" if name in ADAPTERS \
+            else ""
         raise BackendError(
-            f"backend: expected one of {', '.join(BACKEND_NAMES)}, got {show(backend)}"
+            f"backend: expected one of {', '.join(BACKEND_NAMES)}, got {show(backend)}{why}"
         )
     if device is None or isinstance(device, (str, int)):
         return _make_cached(name, None if device is None else str(device))
