@@ -356,7 +356,7 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     ----------
     path : str or os.PathLike
         The file.
-    label : str, int or None, default=-1
+    label : str or int or None, default=-1
         The label column: a header name or an index (default the last); None: no label
         column (``y`` is None).
     delimiter : str, default=","

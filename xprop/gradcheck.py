@@ -38,11 +38,11 @@ inconclusive, "no step resolves it (too rough at this scale)". So a step too lar
 (a user's ``h``, unstandardised inputs, ``sin(K x)`` for large ``K``) never gives FAILED, and an
 entry that passes at ``h`` costs its six evaluations as before.
 
-**Kinks.** With ``kinks`` (a function giving the activation pattern, e.g. which ReLU inputs are
-> 0), an entry whose pattern changes on one side of ``theta_j`` is judged by the one-sided
-difference of the other side: that is the derivative xprop's activations use at a kink (the
-slope from below, ``relu'(0) = 0``). If the pattern changes on both sides at every step down to
-``h / 2**GRADCHECK_HALVINGS``, the entry is a kink and not judged.
+**Kinks.** With ``kinks`` (a function giving the activation pattern, e.g. which ReLU inputs
+are ``> 0``), an entry whose pattern changes on one side of ``theta_j`` is judged by the
+one-sided difference of the other side: that is the derivative xprop's activations use at a
+kink (the slope from below, ``relu'(0) = 0``). If the pattern changes on both sides at every
+step down to ``h / 2**GRADCHECK_HALVINGS``, the entry is a kink and not judged.
 
 **Verdicts.** ``FAILED`` when any judged entry fails; otherwise ``inconclusive`` when an array
 (a parameter, or the input) has no resolved entry (vanishing gradients, saturation, a loss too
@@ -895,7 +895,7 @@ def check_activation(activation: Any, *, shape: tuple[int, int] = (6, 4), seed: 
         The shape of ``z``.
     seed : int, default=0
         Seed of ``z`` and ``w``.
-    backend : str, Backend or None, default=None
+    backend : str or Backend or None, default=None
         Where to check (the default backend when None).
     dtype : {"float64", "float32"}, default="float64"
         The dtype of the check.
@@ -956,7 +956,7 @@ def check_loss(loss: Any, *, shape: tuple[int, int] = (6, 3), seed: int = 0,
         Seed of the outputs and targets.
     logits : bool, default=False
         Check the fused gradient through its output activation instead.
-    backend : str, Backend or None, default=None
+    backend : str or Backend or None, default=None
         Where to check (the default backend when None).
     dtype : {"float64", "float32"}, default="float64"
         The dtype of the check.

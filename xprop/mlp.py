@@ -78,11 +78,11 @@ class MLP:
         per layer.
     seed : int, default=0
         Seed of the host generator that draws the weights.
-    dtype : {"float32", "float64"} or None, default=None
-        Fixed for the life of the model; None: the namespace's default real floating dtype
-        on the device (float64 on NumPy and CuPy, ``torch.get_default_dtype()`` on torch,
-        float32 on JAX without x64).
-    backend : str, Backend or None, default=None
+    dtype : str or None, default=None
+        ``"float32"`` or ``"float64"``, fixed for the life of the model; None: the
+        namespace's default real floating dtype on the device (float64 on NumPy and CuPy,
+        ``torch.get_default_dtype()`` on torch, float32 on JAX without x64).
+    backend : str or Backend or None, default=None
         Where the parameters live (see :func:`xprop.resolve_backend`): the innermost
         :func:`xprop.use_backend`, else ``$XPROP_BACKEND``, else NumPy when None.
     device : object, default=None
@@ -184,9 +184,10 @@ class MLP:
             The output activation.
         loss : str, default="mse"
             The loss.
-        dtype : {"float32", "float64"} or None, default=None
-            None: the weights' own floating dtype, else the namespace's default.
-        backend : str, Backend or None, default=None
+        dtype : str or None, default=None
+            ``"float32"`` or ``"float64"``; None: the weights' own floating dtype, else the
+            namespace's default.
+        backend : str or Backend or None, default=None
             Where host data goes (arrays decide for themselves).
         device : object, default=None
             The device on that backend.
@@ -1171,12 +1172,12 @@ def load(path: str | PathLike, backend: Any = None, device: Any = None,
     ----------
     path : str or os.PathLike
         The checkpoint (from :meth:`MLP.save` or ``xprop train --out``).
-    backend : str, Backend or None, default=None
+    backend : str or Backend or None, default=None
         Where to put it (as :class:`MLP` resolves it when None).
     device : object, default=None
         The device on that backend.
-    dtype : {"float32", "float64"} or None, default=None
-        The saved dtype unless given.
+    dtype : str or None, default=None
+        ``"float32"`` or ``"float64"``; None: the saved dtype.
 
     Returns
     -------

@@ -738,8 +738,8 @@ def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
 
     Parameters
     ----------
-    spec : {"constant", "step", "cosine"} or None
-        The schedule (None: constant).
+    spec : str or None
+        ``"constant"``, ``"step"`` or ``"cosine"`` (None: constant).
     lr : float
         The initial learning rate (> 0).
     epochs : int

@@ -805,7 +805,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         L-BFGS; reaching it warns that training has not converged.
     shuffle : bool, default=True
         Whether the stochastic solvers visit the samples in a new random order each epoch.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int or RandomState or None, default=None
         Seeds the initial weights, the shuffles and the early-stopping split through
         ``sklearn.utils.check_random_state``: the same value gives scikit-learn's own draws.
     tol : float, default=0.0001
@@ -843,9 +843,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
         instead of ``solver``'s updates, with its own learning rate (deep-copied at each
         ``fit``); the stopping rules stay the estimator's. Keyword only, as the rest.
-    dtype : {"float64", "float32"} or None, default=None
-        The network's floating dtype; None follows ``X`` as scikit-learn does (float32 input
-        trains in float32, anything else in float64).
+    dtype : str or None, default=None
+        The network's floating dtype, ``"float64"`` or ``"float32"``; None follows ``X`` as
+        scikit-learn does (float32 input trains in float32, anything else in float64).
     backend : str or None, default=None
         The xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``,
         ``cupy``, ``jax``, ``auto``, optionally ``name:device``); None follows the input
@@ -1223,7 +1223,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         L-BFGS; reaching it warns that training has not converged.
     shuffle : bool, default=True
         Whether the stochastic solvers visit the samples in a new random order each epoch.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int or RandomState or None, default=None
         Seeds the initial weights, the shuffles and the early-stopping split through
         ``sklearn.utils.check_random_state``: the same value gives scikit-learn's own draws.
     tol : float, default=0.0001
@@ -1261,9 +1261,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
         instead of ``solver``'s updates, with its own learning rate (deep-copied at each
         ``fit``); the stopping rules stay the estimator's. Keyword only, as the rest.
-    dtype : {"float64", "float32"} or None, default=None
-        The network's floating dtype; None follows ``X`` as scikit-learn does (float32 input
-        trains in float32, anything else in float64).
+    dtype : str or None, default=None
+        The network's floating dtype, ``"float64"`` or ``"float32"``; None follows ``X`` as
+        scikit-learn does (float32 input trains in float32, anything else in float64).
     backend : str or None, default=None
         The xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``,
         ``cupy``, ``jax``, ``auto``, optionally ``name:device``); None follows the input

@@ -312,7 +312,7 @@ def fit(
         The smallest improvement that counts.
     restore_best : bool, default=True
         With early stopping, end with the best epoch's parameters.
-    schedule : str, callable or None, default=None
+    schedule : str or callable or None, default=None
         ``constant``, ``step``, ``cosine`` or ``epoch -> lr``.
     clip_norm : float or None, default=None
         Clip the gradients to this global L2 norm.

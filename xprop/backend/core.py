@@ -146,7 +146,7 @@ class Backend:
 
         Parameters
         ----------
-        dtype : str, dtype or None
+        dtype : str or dtype or None
             ``"float32"``, ``"float64"`` or a dtype object; None gives the namespace's
             default real floating dtype on this device (:meth:`default_float_dtype`).
 
@@ -224,7 +224,7 @@ class Backend:
         ----------
         host : array_like
             Host data.
-        dtype : str, dtype or None, default=None
+        dtype : str or dtype or None, default=None
             Cast to it on the host first (None keeps the data's dtype).
 
         Returns
@@ -278,9 +278,9 @@ class Backend:
             User data.
         name : str
             The argument's name, for errors.
-        dtype : str, dtype or None, default=None
+        dtype : str or dtype or None, default=None
             Cast to it (None keeps the dtype; non-standard floats become float64).
-        float_dtype : str, dtype or None, default=None
+        float_dtype : str or dtype or None, default=None
             Cast floating host data only (integer labels keep their type).
 
         Returns
@@ -326,9 +326,9 @@ class Backend:
             User data.
         name : str
             The argument's name, for errors.
-        dtype : str, dtype or None, default=None
+        dtype : str or dtype or None, default=None
             Cast to it, as :meth:`accept`.
-        float_dtype : str, dtype or None, default=None
+        float_dtype : str or dtype or None, default=None
             Cast floating host data only, as :meth:`accept`.
 
         Returns
@@ -550,7 +550,7 @@ def resolve_backend(backend: str | Backend | None = None, device: Any = None) ->
 
     Parameters
     ----------
-    backend : str, Backend or None, default=None
+    backend : str or Backend or None, default=None
         ``numpy``, ``cupy``, ``torch``, ``array_api_strict``, ``jax`` or ``auto``,
         optionally with ``:device``; a :class:`Backend` is returned as is (or moved to
         ``device``).

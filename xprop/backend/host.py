@@ -70,7 +70,7 @@ def to_backend(x: Any, backend: str | Backend, device: Any = None, dtype: Any = 
         The target (as :func:`resolve_backend` takes it).
     device : object, default=None
         The device on that backend.
-    dtype : str, dtype or None, default=None
+    dtype : str or dtype or None, default=None
         Cast to it on the host first.
 
     Returns
