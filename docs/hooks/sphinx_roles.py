@@ -1,7 +1,9 @@
 """A griffe extension for the documentation site: the Sphinx roles of xprop's docstrings
 (``:class:`~xprop.params.Params```, ``:func:`fit```, ``:meth:`assign```, ...) become
-cross-references to the API reference, and a paragraph ending in ``::`` before an indented
-block (reST's literal block) ends in ``:`` (Markdown shows the block as code anyway).
+cross-references to the API reference, a paragraph ending in ``::`` before an indented
+block (reST's literal block) ends in ``:`` (Markdown shows the block as code anyway), and a
+doctest paragraph outside the Examples section (``>>>`` lines in a module's description)
+is fenced as code, so Markdown never reads ``x[0, 0]`` as a link.
 
 A role's target is resolved in the scope of the object whose docstring holds it, as Python
 would look the name up there; the link is *optional*: a target the site does not document
@@ -19,6 +21,7 @@ import griffe
 ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj):"
                   r"`(?P<tilde>~)?(?P<target>[\w.]+)`")
 LITERAL = re.compile(r"(?<=\S)::\n(?=[ \t]*\n)")
+SECTION = re.compile(r"^\w[\w ]*\n-{3,}$", flags=re.M)  # a numpydoc section's title
 
 
 def _canonical(root: griffe.Object, path: str) -> str:
@@ -61,7 +64,12 @@ def convert(text: str, obj: griffe.Object) -> str:
             return code
         return f'<autoref identifier="{html.escape(path)}" optional>{code}</autoref>'
 
-    return LITERAL.sub(":\n", ROLE.sub(link, text))
+    text = LITERAL.sub(":\n", ROLE.sub(link, text))
+    first = SECTION.search(text)
+    head, rest = (text[:first.start()], text[first.start():]) if first else (text, "")
+    paragraphs = [f"```pycon\n{p.rstrip()}\n```" if p.lstrip().startswith(">>>") else p
+                  for p in head.split("\n\n")]
+    return "\n\n".join(paragraphs) + rest
 
 
 def _walk(obj: griffe.Object) -> Any:
