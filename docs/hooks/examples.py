@@ -147,7 +147,7 @@ def execute(path: Path) -> list[list[dict[str, str]]]:
         env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
                "XPROP_EXAMPLES_OUT": scratch}
         result = Path(scratch, ".outputs.json")
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(path),
+        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(path.resolve()),
                                str(result)], cwd=scratch, env=env, capture_output=True,
                               text=True, timeout=TIMEOUT)
         if done.returncode != 0:
