@@ -28,8 +28,41 @@ __all__ = ["ACTIVATIONS", "Activation", "get_activation", "make_activation", "re
 
 @dataclass(frozen=True)
 class Activation:
-    """An activation with its derivative; ``kink`` marks a point where it is not differentiable
-    (``z == 0`` for ReLU-like functions), which the gradient check watches for."""
+    """An activation function with its derivative and its vector-Jacobian product.
+
+    Made by :func:`make_activation` (or built in: :data:`ACTIVATIONS`); models, the CLI and
+    the gradient check take it, or its name once registered (:func:`register_activation`).
+
+    Parameters
+    ----------
+    name : str
+        Its name (what checkpoints store).
+    forward : callable
+        ``forward(z, xp) -> a``, elementwise on ``(n, k)`` arrays (softmax: per row).
+    derivative : callable
+        ``derivative(z, a, xp) -> f'(z)`` with ``a = f(z)``: elementwise, or the Jacobian
+        of shape ``(n, k, k)`` for softmax.
+    backward : callable
+        ``backward(g, z, a, xp) -> g * f'(z)``: the vector-Jacobian product backprop uses.
+    kink : bool, default=False
+        True when it is not differentiable at ``z == 0`` (ReLU-like functions); the
+        gradient check then watches ``z > 0``.
+    kernel : str or None, default=None
+        The name of a named operation a backend may run with its own fused kernels
+        (``relu``, ``sigmoid``, ``tanh``); None for made-up activations.
+
+    Examples
+    --------
+    >>> relu = xprop.get_activation("relu")
+    >>> relu.name, relu.kink
+    ('relu', True)
+    >>> relu(np.array([-1.0, 2.0]))
+    array([0., 2.])
+    >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+    >>> z, g = b.from_host([-1.0, 2.0]), b.from_host([5.0, 5.0])
+    >>> xprop.to_numpy(relu.backward(g, z, relu.forward(z, b.xp), b.xp))
+    array([0., 5.])
+    """
 
     name: str
     forward: Callable[[Array, Any], Array]
@@ -42,14 +75,34 @@ class Activation:
 
     @property
     def named_operation(self) -> str | None:
-        """:attr:`kernel`, while ``forward`` and ``backward`` are still the built-in
-        functions that name stands for (an activation made with ``dataclasses.replace`` and
-        other functions has none: a library kernel would not compute them)."""
+        """The backend kernel this activation may run with, or None.
+
+        :attr:`kernel`, while ``forward`` and ``backward`` are still the built-in functions
+        that name stands for (an activation made with ``dataclasses.replace`` and other
+        functions has none: a library kernel would not compute them).
+        """
         if self.kernel is None:
             return None
         return self.kernel if NAMED.get(self.kernel) == (self.forward, self.backward) else None
 
     def __call__(self, z: Array) -> Array:
+        """Apply the activation to ``z``, looking its namespace up.
+
+        Parameters
+        ----------
+        z : array
+            Pre-activations, any Array-API array.
+
+        Returns
+        -------
+        array
+            ``f(z)``, of ``z``'s namespace, shape and dtype.
+
+        Examples
+        --------
+        >>> xprop.get_activation("sigmoid")(np.array([0.0]))
+        array([0.5])
+        """
         return self.forward(z, array_namespace(z))
 
     def __reduce_ex__(self, protocol: Any) -> Any:
@@ -58,7 +111,23 @@ class Activation:
         return by_name(self, get_activation, ("forward", "derivative", "backward"), protocol)
 
     def grad(self, z: Array) -> Array:
-        """``f'(z)`` for a lone array (looks the namespace up; models use ``derivative``)."""
+        """The derivative ``f'(z)`` for a lone array (models use ``derivative``).
+
+        Parameters
+        ----------
+        z : array
+            Pre-activations, any Array-API array (its namespace is looked up).
+
+        Returns
+        -------
+        array
+            ``f'(z)`` (for softmax the Jacobian, shape ``(n, k, k)``).
+
+        Examples
+        --------
+        >>> xprop.get_activation("tanh").grad(np.array([0.0, 1.0])).round(4)
+        array([1.  , 0.42])
+        """
         xp = array_namespace(z)
         return self.derivative(z, self.forward(z, xp), xp)
 
@@ -245,6 +314,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "softplus": _make("softplus", softplus, softplus_derivative),
     "gelu": _make("gelu", gelu, gelu_derivative),
 }
+"""The activations known by name: the built-ins and those :func:`register_activation` added."""
 ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid"}
 #: named operations -> the built-in (forward, backward) they stand for
 NAMED = {name: (ACTIVATIONS[name].forward, ACTIVATIONS[name].backward)
@@ -260,9 +330,46 @@ def make_activation(name: str, forward: Callable[[Array, Any], Array],
                     derivative: Callable[[Array, Array, Any], Array], *,
                     backward: Callable[[Array, Array, Array, Any], Array] | None = None,
                     kink: bool = False) -> Activation:
-    """An elementwise activation from ``forward(z, xp)`` and ``derivative(z, a, xp) = f'(z)``
-    (``a = f(z)``); ``backward(g, z, a, xp)`` defaults to ``g * derivative``. ``kink=True``
-    when it is not differentiable at ``z == 0`` (the gradient check then watches ``z > 0``)."""
+    """Make an elementwise activation from its function and its derivative.
+
+    Register it with :func:`register_activation` to use it by name (models, checkpoints,
+    pickles, the CLI); check it with :func:`xprop.check_activation`.
+
+    Parameters
+    ----------
+    name : str
+        A non-empty name (stripped and lower-cased).
+    forward : callable
+        ``forward(z, xp) -> a``, elementwise, for any Array-API namespace ``xp``.
+    derivative : callable
+        ``derivative(z, a, xp) -> f'(z)`` elementwise, with ``a = f(z)``.
+    backward : callable or None, default=None
+        ``backward(g, z, a, xp)``, the vector-Jacobian product; None gives
+        ``g * derivative(z, a, xp)``.
+    kink : bool, default=False
+        True when the function is not differentiable at ``z == 0`` (the gradient check
+        then watches ``z > 0``).
+
+    Returns
+    -------
+    Activation
+        The activation (not registered).
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is empty or not a string, or ``forward``/``derivative`` is not
+        callable.
+
+    Examples
+    --------
+    >>> cube = xprop.make_activation("cube", lambda z, xp: z * z * z,
+    ...                              lambda z, a, xp: 3.0 * z * z)
+    >>> cube(np.array([2.0]))
+    array([8.])
+    >>> print(xprop.check_activation(cube).verdict)
+    passed
+    """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name: expected a non-empty string, got {show(name)}")
     for arg, fn in (("forward", forward), ("derivative", derivative)):
@@ -272,9 +379,39 @@ def make_activation(name: str, forward: Callable[[Array, Any], Array],
 
 
 def register_activation(activation: Activation, *, replace: bool = False) -> Activation:
-    """Make ``activation`` known by its name: models, checkpoints, the CLI and the gradient
-    check then take the name like a built-in. Built-in names are refused; another registered
-    name only with ``replace=True``."""
+    """Make an activation known by its name, like a built-in.
+
+    Models, checkpoints, pickles, the CLI and the gradient check then take the name.
+    Built-in names are refused; a name registered before only with ``replace=True``.
+
+    Parameters
+    ----------
+    activation : Activation
+        What :func:`make_activation` made.
+    replace : bool, default=False
+        Whether to replace an activation registered under the same name.
+
+    Returns
+    -------
+    Activation
+        ``activation`` itself.
+
+    Raises
+    ------
+    ValueError
+        When ``activation`` is not an :class:`Activation`, its name is a built-in one (or
+        an alias), or the name is registered and ``replace`` is False.
+
+    Examples
+    --------
+    >>> cube = xprop.make_activation("cube", lambda z, xp: z * z * z,
+    ...                              lambda z, a, xp: 3.0 * z * z)
+    >>> xprop.register_activation(cube).name
+    'cube'
+    >>> xprop.MLP([2, 3, 1], activation="cube").activations[0].name
+    'cube'
+    >>> del xprop.ACTIVATIONS["cube"]  # unregistered again
+    """
     if not isinstance(activation, Activation):
         raise ValueError(f"activation: expected an Activation (see make_activation), got "
                          f"{activation!r}")
@@ -288,7 +425,37 @@ def register_activation(activation: Activation, *, replace: bool = False) -> Act
 
 
 def get_activation(spec: str | Activation) -> Activation:
-    """An :class:`Activation` from a name (``"relu"``, ``"leaky_relu(0.2)"``, ...) or itself."""
+    """Look an activation up by name.
+
+    Parameters
+    ----------
+    spec : str or Activation
+        A key of :data:`ACTIVATIONS` (any case), an alias (``linear``, ``none``,
+        ``logistic``), ``"leaky_relu(alpha)"`` for a slope ``alpha >= 0``, or an
+        :class:`Activation` (returned as is).
+
+    Returns
+    -------
+    Activation
+        The activation.
+
+    Raises
+    ------
+    ValueError
+        When the name is unknown, the slope is not a finite number >= 0, or ``spec`` is
+        neither a string nor an :class:`Activation`.
+
+    Examples
+    --------
+    >>> xprop.get_activation("logistic").name
+    'sigmoid'
+    >>> xprop.get_activation("leaky_relu(0.2)")(np.array([-1.0, 1.0]))
+    array([-0.2,  1. ])
+    >>> xprop.get_activation("swish")
+    Traceback (most recent call last):
+    ...
+    ValueError: activation: expected one of [...] (or 'leaky_relu(alpha)'), got 'swish'
+    """
     if isinstance(spec, Activation):
         return spec
     if not isinstance(spec, str):

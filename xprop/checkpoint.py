@@ -29,10 +29,25 @@ __all__ = ["FORMAT_VERSION", "CheckpointError", "check", "contents", "read", "sa
 
 FORMAT = "xprop-mlp"
 FORMAT_VERSION = 1
+"""The version of the checkpoint format this xprop writes and reads."""
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, truncated, of another version or inconsistent."""
+    """A checkpoint that is missing, corrupt, truncated, of another version or inconsistent.
+
+    A ``ValueError``; :func:`xprop.load`, :func:`read` and :func:`save` raise it, naming the
+    file and what is wrong.
+
+    Examples
+    --------
+    >>> with open("notes.npz", "w") as f:
+    ...     _ = f.write("not a checkpoint")
+    >>> try:
+    ...     xprop.load("notes.npz")
+    ... except xprop.CheckpointError as e:
+    ...     print(e)
+    checkpoint: 'notes.npz': not an .npz (zip) archive: corrupt or truncated, or another ...
+    """
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkpoint",
@@ -89,7 +104,29 @@ def write_atomically(path: str, write: Any) -> str:
 
 
 def contents(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The header and host arrays a checkpoint of ``model`` holds, unchecked."""
+    """What a checkpoint of ``model`` holds: its header and host arrays, unchecked.
+
+    Parameters
+    ----------
+    model : MLP
+        The model.
+
+    Returns
+    -------
+    header : dict
+        The JSON header (format, version, layer sizes, activations, loss, bias, dtype,
+        parameter shapes).
+    arrays : dict of str to ndarray
+        ``W0, b0, ...`` as host arrays, and ``input_mean``/``input_std`` when the model
+        has a standardizer.
+
+    Examples
+    --------
+    >>> from xprop import checkpoint
+    >>> header, arrays = checkpoint.contents(xprop.MLP([2, 3, 1], seed=0))
+    >>> header["layer_sizes"], header["activations"], sorted(arrays)
+    ([2, 3, 1], ['relu', 'identity'], ['W0', 'W1', 'b0', 'b1'])
+    """
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -110,11 +147,54 @@ def contents(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
          input_mean: Any = None, input_std: Any = None) -> str:
-    """Write ``model`` to ``path`` (``.npz`` is appended when missing); returns the path.
+    """Write a model to a checkpoint file, atomically.
 
     The model's standardizer is saved with it (``input_mean`` and ``input_std`` give another).
     What is written is first checked by :func:`check`, as :func:`read` checks it, so every
-    file ``save`` writes loads, and a refused model leaves an existing file untouched."""
+    file ``save`` writes loads, and a refused model leaves an existing file untouched.
+
+    Parameters
+    ----------
+    model : MLP
+        The model.
+    path : str or os.PathLike
+        The file (``.npz`` is appended when missing).
+    overwrite : bool, default=True
+        Whether an existing file may be replaced.
+    input_mean : array_like or None, default=None
+        A per-feature mean to save instead of the model's standardizer's.
+    input_std : array_like or None, default=None
+        A per-feature std to save instead of the model's standardizer's.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    CheckpointError
+        When the model (or the given statistics) would not load back.
+    FileExistsError
+        When the file exists and ``overwrite`` is False.
+    IsADirectoryError
+        When ``path`` names a directory.
+    FileNotFoundError
+        When the directory does not exist.
+    PermissionError
+        When the directory is not writable.
+
+    Examples
+    --------
+    >>> from xprop import checkpoint
+    >>> model = xprop.MLP([2, 3, 1], seed=0)
+    >>> checkpoint.save(model, "model")
+    'model.npz'
+    >>> checkpoint.save(model, "model.npz", overwrite=False)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: checkpoint: 'model.npz' exists; pass overwrite=True (--force)
+    """
     path = check_writable(path, overwrite)
     header, arrays = contents(model)
     if input_mean is not None or input_std is not None:
@@ -132,7 +212,38 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
 
 
 def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The header and host arrays of a checkpoint, checked by :func:`check`."""
+    """Read a checkpoint's header and host arrays, checked by :func:`check`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    header : dict
+        The JSON header.
+    arrays : dict of str to ndarray
+        The parameters (and the standardisation, when saved).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    IsADirectoryError
+        When ``path`` is a directory.
+    CheckpointError
+        When the file is not an xprop checkpoint, is corrupt or truncated, of another
+        format version, or inconsistent.
+
+    Examples
+    --------
+    >>> from xprop import checkpoint
+    >>> _ = xprop.MLP([2, 3, 1], seed=0).save("model.npz")
+    >>> header, arrays = checkpoint.read("model.npz")
+    >>> header["format"], header["format_version"], arrays["W0"].shape
+    ('xprop-mlp', 1, (2, 3))
+    """
     path = check_path(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"checkpoint: {path!r} is a directory, not a checkpoint file")
@@ -153,12 +264,39 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
 
 
 def check(header: Any, arrays: dict[str, Any], path: str) -> None:
-    """Every check a checkpoint passes, for :func:`save` (before writing) and :func:`read`
-    (after reading) alike: the format and version; every header field of its kind; names
-    of registered activations and losses that make a valid output head; exactly the
+    """Check a checkpoint's header and arrays, for :func:`save` and :func:`read` alike.
+
+    The checks: the format and version; every header field of its kind; names of
+    registered activations and losses that make a valid output head; exactly the
     parameters ``W0, b0, ...`` that the layer sizes and ``bias`` call for, real, finite and
     of those shapes; a standardisation of both vectors or none, one finite value per input,
-    every std > 0. Raises :class:`CheckpointError` naming ``path``."""
+    every std > 0.
+
+    Parameters
+    ----------
+    header : dict
+        The JSON header.
+    arrays : dict of str to ndarray
+        The host arrays.
+    path : str
+        The file, for the messages.
+
+    Raises
+    ------
+    CheckpointError
+        Naming ``path`` and the first thing that is wrong.
+
+    Examples
+    --------
+    >>> from xprop import checkpoint
+    >>> header, arrays = checkpoint.contents(xprop.MLP([2, 3, 1], seed=0))
+    >>> checkpoint.check(header, arrays, "model.npz")  # fine: returns None
+    >>> arrays["W0"] = np.full((2, 3), np.nan)
+    >>> checkpoint.check(header, arrays, "model.npz")
+    Traceback (most recent call last):
+    ...
+    xprop.checkpoint.CheckpointError: checkpoint: 'model.npz' parameter W0: expected finite ...
+    """
     where = f"checkpoint: {path!r}"
     if not isinstance(header, dict):
         raise CheckpointError(f"{where} header is not a JSON object (got "

@@ -5,6 +5,7 @@ Every entry point that trains (:func:`xprop.fit`, :meth:`xprop.MLP.fit`,
 checks or defaults a training option again. Each bad value is a one-line ``ValueError`` naming
 the option, what was expected and what was given, raised before any data is touched.
 
+>>> from xprop.config import FitConfig
 >>> FitConfig(epochs=3, lr=0.5).make_optimizer()
 SGD(lr=0.5, momentum=0.0, nesterov=False, weight_decay=0.0)
 >>> FitConfig(epochs=0)

@@ -40,7 +40,28 @@ def _rng(seed: int | None) -> np.random.Generator:
 
 
 def xor(signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The four XOR points: inputs in {0, 1} (or {-1, 1} with ``signed``), labels 0/1."""
+    """The four XOR points with their labels.
+
+    Parameters
+    ----------
+    signed : bool, default=False
+        Inputs in {-1, 1} instead of {0, 1}.
+
+    Returns
+    -------
+    X : ndarray of shape (4, 2)
+        The inputs, float64.
+    y : ndarray of shape (4,)
+        The labels ``[0, 1, 1, 0]``, int64.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.xor()
+    >>> X.tolist(), y.tolist()
+    ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0, 1, 1, 0])
+    >>> xprop.datasets.xor(signed=True)[0][0].tolist()
+    [-1.0, -1.0]
+    """
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     if signed:
         X = 2.0 * X - 1.0
@@ -48,7 +69,36 @@ def xor(signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
 
 
 def moons(n: int = 400, noise: float = 0.1, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two interleaving half circles (as scikit-learn's ``make_moons``), ``n`` points, 2 classes."""
+    """Two interleaving half circles, as scikit-learn's ``make_moons``.
+
+    Parameters
+    ----------
+    n : int, default=400
+        The number of points (at least 2), half in each class.
+    noise : float, default=0.1
+        The standard deviation of the Gaussian noise added to the points.
+    seed : int or None, default=0
+        Seed of the noise and the shuffle (None: fresh entropy).
+
+    Returns
+    -------
+    X : ndarray of shape (n, 2)
+        The points, float64, shuffled.
+    y : ndarray of shape (n,)
+        Their classes 0 and 1, int64.
+
+    Raises
+    ------
+    ValueError
+        When ``n`` is not an integer >= 2, ``noise`` is negative or not finite, or
+        ``seed`` is not an integer >= 0.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.moons(200, noise=0.1, seed=0)
+    >>> X.shape, np.bincount(y).tolist()
+    ((200, 2), [100, 100])
+    """
     n = _check_n(n, 2)
     noise = V.check_real(noise, "noise", 0.0)
     rng = _rng(seed)
@@ -66,7 +116,38 @@ def moons(n: int = 400, noise: float = 0.1, seed: int | None = 0) -> tuple[np.nd
 
 def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
             seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two concentric circles (radius 1 and ``factor``), 2 classes (1 = inner)."""
+    """Two concentric circles: class 0 outside (radius 1), class 1 inside.
+
+    Parameters
+    ----------
+    n : int, default=400
+        The number of points (at least 2), half in each class.
+    noise : float, default=0.05
+        The standard deviation of the Gaussian noise added to the points.
+    factor : float, default=0.5
+        The radius of the inner circle.
+    seed : int or None, default=0
+        Seed of the noise and the shuffle (None: fresh entropy).
+
+    Returns
+    -------
+    X : ndarray of shape (n, 2)
+        The points, float64, shuffled.
+    y : ndarray of shape (n,)
+        Their classes (1 = inner), int64.
+
+    Raises
+    ------
+    ValueError
+        When ``n`` is not an integer >= 2, ``noise`` or ``factor`` is negative or not
+        finite, or ``seed`` is not an integer >= 0.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.circles(100, seed=0)
+    >>> X.shape, np.bincount(y).tolist()
+    ((100, 2), [50, 50])
+    """
     n = _check_n(n, 2)
     noise = V.check_real(noise, "noise", 0.0)
     factor = V.check_real(factor, "factor", 0.0)
@@ -85,7 +166,40 @@ def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
 
 def spirals(n: int = 600, arms: int = 3, noise: float = 0.2, turns: float = 1.0,
             seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``arms`` interleaved spirals (the CS231n toy set), ``n`` points, ``arms`` classes."""
+    """Interleaved spirals, one class per arm (the CS231n toy set).
+
+    Parameters
+    ----------
+    n : int, default=600
+        The number of points (at least ``arms``), spread evenly over the arms.
+    arms : int, default=3
+        The number of spirals and classes (at least 2).
+    noise : float, default=0.2
+        The standard deviation of the Gaussian noise added to the angles.
+    turns : float, default=1.0
+        How many turns each arm makes.
+    seed : int or None, default=0
+        Seed of the noise and the shuffle (None: fresh entropy).
+
+    Returns
+    -------
+    X : ndarray of shape (n, 2)
+        The points, float64, shuffled.
+    y : ndarray of shape (n,)
+        Their arms ``0 .. arms - 1``, int64.
+
+    Raises
+    ------
+    ValueError
+        When ``arms`` is not an integer >= 2, ``n`` is smaller than ``arms``, ``noise`` or
+        ``turns`` is negative or not finite, or ``seed`` is not an integer >= 0.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.spirals(300, arms=3, seed=0)
+    >>> X.shape, np.bincount(y).tolist()
+    ((300, 2), [100, 100, 100])
+    """
     if isinstance(arms, bool) or not isinstance(arms, int) or arms < 2:
         raise ValueError(f"arms: expected an integer >= 2, got {show(arms)}")
     n = _check_n(n, arms)
@@ -104,8 +218,26 @@ def spirals(n: int = 600, arms: int = 3, noise: float = 0.2, turns: float = 1.0,
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 handwritten digits (1797 x 64, pixel values 0-16, 10 classes);
-    shipped inside scikit-learn (``pip install "xprop[datasets]"``), no download."""
+    """The 8x8 handwritten digits scikit-learn ships (no download).
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64)
+        Pixel values 0 to 16, float64.
+    y : ndarray of shape (1797,)
+        The digits 0 to 9, int64.
+
+    Raises
+    ------
+    ImportError
+        Without scikit-learn (``pip install "xprop[datasets]"``).
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.digits()
+    >>> X.shape, y[:5].tolist(), float(X.max())
+    ((1797, 64), [0, 1, 2, 3, 4], 16.0)
+    """
     try:
         from sklearn.datasets import load_digits
     except ImportError as e:
@@ -124,6 +256,7 @@ DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
     "spirals": spirals,
     "digits": digits,
 }
+"""The built-in datasets by name (what ``xprop train --data NAME`` and :func:`load` take)."""
 
 
 def _check_n(n: Any, minimum: int) -> int:
@@ -141,8 +274,39 @@ def _shuffle(X: np.ndarray, y: np.ndarray, rng: np.random.Generator):
 
 
 def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays ``X`` and ``y`` from an ``.npz`` file (read without pickle); with
-    ``labels=False`` only ``X`` is required (``y`` is ``None`` when absent)."""
+    """Read arrays ``X`` and ``y`` from an ``.npz`` file (without pickle).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    labels : bool, default=True
+        Whether ``y`` is required; with False only ``X`` is (``y`` is None when absent).
+
+    Returns
+    -------
+    X : ndarray
+        The features, 2-D, float64.
+    y : ndarray or None
+        The targets as stored (1-D or 2-D), or None.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    PermissionError
+        When it is not a readable file.
+    ValueError
+        A file that is not an ``.npz`` archive, is corrupt, holds pickled arrays, lacks
+        ``X`` (or ``y``), or whose arrays are not numeric, finite and of matching lengths.
+
+    Examples
+    --------
+    >>> np.savez("data.npz", X=np.eye(2), y=np.array([0, 1]))
+    >>> X, y = xprop.datasets.load_npz("data.npz")
+    >>> X.tolist(), y.tolist()
+    ([[1.0, 0.0], [0.0, 1.0]], [0, 1])
+    """
     path = V.check_path(path)
     _check_readable(path)
     arrays = read_npz(path, f"data file {path!r}")
@@ -181,13 +345,55 @@ def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
 
 def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: str = ",",
              header: bool | str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """A numeric CSV file (UTF-8, a byte-order mark is dropped); ``label`` names the label
-    column (header name or index, default the last; ``None``: no label column, ``y`` is
-    ``None``). ``header``: ``True`` (the first row names the columns), ``False`` (every row is
-    data) or ``"auto"`` (the first row is a header when none of its cells is empty or a
-    number). Every other cell must be a number: an empty or non-numeric cell is an error
-    naming its line and column. Labels that are all whole numbers come back as int64 class
-    labels (when they fit int64: never wrapped), others as float64."""
+    """Read a numeric CSV file into features and labels.
+
+    The file is UTF-8 (a byte-order mark is dropped); blank lines are skipped. Every cell
+    but the header's must be a number: an empty or non-numeric cell is an error naming its
+    line and column. Labels that are all whole numbers come back as int64 class labels
+    (when they fit int64: never wrapped), others as float64.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    label : str or int or None, default=-1
+        The label column: a header name or an index (default the last); None: no label
+        column (``y`` is None).
+    delimiter : str, default=","
+        The cell separator.
+    header : bool or "auto", default="auto"
+        True: the first row names the columns; False: every row is data; ``"auto"``: the
+        first row is a header when none of its cells is empty or a number.
+
+    Returns
+    -------
+    X : ndarray of shape (n, d)
+        The other columns, float64.
+    y : ndarray of shape (n,) or None
+        The label column.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    PermissionError
+        When it is not a readable file.
+    ValueError
+        A file that is not UTF-8 CSV, has no data rows, ragged rows, an empty or
+        non-numeric cell, or a ``label`` that names no column.
+
+    Examples
+    --------
+    >>> with open("points.csv", "w") as f:
+    ...     _ = f.write("x1,x2,label\\n0.5,1.0,0\\n1.5,2.0,1\\n")
+    >>> X, y = xprop.datasets.load_csv("points.csv", label="label")
+    >>> X.tolist(), y.tolist()
+    ([[0.5, 1.0], [1.5, 2.0]], [0, 1])
+    >>> xprop.datasets.load_csv("points.csv", header=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: data file 'points.csv': non-numeric cell 'x1' at line 1, column 1 (a header? ...)
+    """
     path = V.check_path(path)
     _check_readable(path)
     if not (isinstance(header, str) and header == "auto"):
@@ -278,8 +484,40 @@ def _whole_labels(y: np.ndarray) -> np.ndarray:
 
 
 def load(name_or_path: str, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A built-in dataset by name (see :data:`DATASETS`) or a ``.npz``/``.csv`` file
-    (``label=`` for CSV; ``labels=False`` for an ``.npz`` without ``y``)."""
+    """Load a built-in dataset by name, or a ``.npz``/``.csv`` file.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A key of :data:`DATASETS`, or a file ending in ``.npz``, ``.csv``, ``.txt`` or
+        ``.tsv`` (tab-separated).
+    **kwargs
+        Options of the dataset's function (``n``, ``noise``, ``seed``, ...), of
+        :func:`load_csv` (``label``, ``delimiter``, ``header``) or of :func:`load_npz`
+        (``labels``); the file options are dropped where they do not apply.
+
+    Returns
+    -------
+    X : ndarray
+        The features, float64.
+    y : ndarray or None
+        The labels or targets.
+
+    Raises
+    ------
+    ValueError
+        For a name that is neither a dataset nor a supported file, and as the loaders do.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.load("moons", n=10)
+    >>> X.shape
+    (10, 2)
+    >>> xprop.datasets.load("iris")
+    Traceback (most recent call last):
+    ...
+    ValueError: data: expected a dataset name from [...] or a .npz/.csv file, got 'iris'
+    """
     if name_or_path in DATASETS:
         kwargs.pop("label", None)
         kwargs.pop("labels", None)
@@ -347,16 +585,34 @@ def _is_int_text(text: str) -> bool:
 
 @dataclass(eq=False)
 class Standardizer:
-    """Per-feature ``(x - mean) / std`` fitted on training data (std 0 is treated as 1).
+    """Per-feature standardisation ``(x - mean) / std`` fitted on training data.
 
-    The statistics are taken on each column divided by its largest magnitude ``s`` and scaled
-    back (``mean = s mean(x / s)``, ``std = s std(x / s)``), so features near the largest
-    float64 do not overflow the squares of the variance; data that still cannot be
-    standardised (non-finite, or differences beyond float64) is refused with a reason.
+    A feature with std 0 gets std 1. The statistics are taken on each column divided by its
+    largest magnitude ``s`` and scaled back (``mean = s mean(x / s)``, ``std = s std(x / s)``),
+    so features near the largest float64 do not overflow the squares of the variance; data
+    that still cannot be standardised (non-finite, or differences beyond float64) is refused
+    with a reason.
 
     A model carries one as ``model.standardizer`` (``xprop train`` fits it on the training
     split): its ``predict``, ``loss``, ``accuracy``, ``fit`` and ``xprop.gradcheck`` take raw
-    features and standardise them, and checkpoints save it."""
+    features and standardise them, and checkpoints save it.
+
+    Parameters
+    ----------
+    mean : ndarray or None, default=None
+        Per-feature means, float64 (None until fitted).
+    std : ndarray or None, default=None
+        Per-feature standard deviations, all > 0 (None until fitted).
+
+    Examples
+    --------
+    >>> from xprop.datasets import Standardizer
+    >>> s = Standardizer().fit([[1.0, 10.0], [3.0, 10.0]])
+    >>> s.mean.tolist(), s.std.tolist()
+    ([2.0, 10.0], [1.0, 1.0])
+    >>> s.transform([[2.0, 11.0]]).tolist()
+    [[0.0, 1.0]]
+    """
 
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
@@ -364,9 +620,44 @@ class Standardizer:
     @classmethod
     def from_arrays(cls, mean: Any, std: Any, n_features: int | None = None, *,
                     where: str = "", error: type[ValueError] = ValueError) -> Standardizer:
-        """A fitted standardizer from given statistics, checked whole: both or neither
-        given, ``n_features`` finite numbers each, every std > 0 (errors start with
-        ``where`` and are of class ``error``)."""
+        """Make a fitted standardizer from given statistics, checked whole.
+
+        Both or neither given, ``n_features`` finite numbers each, every std > 0.
+
+        Parameters
+        ----------
+        mean : array_like or None
+            Per-feature means.
+        std : array_like or None
+            Per-feature standard deviations.
+        n_features : int or None, default=None
+            The number of features they must have (any, when None).
+        where : str, default=""
+            What error messages start with (e.g. the checkpoint's name).
+        error : type, default=ValueError
+            The class of the errors raised (a subclass of ValueError).
+
+        Returns
+        -------
+        Standardizer
+            A fitted standardizer with float64 statistics (unfitted when both are None).
+
+        Raises
+        ------
+        ValueError
+            Of class ``error``: one of the two missing, a wrong shape or dtype, a
+            non-finite value, or a std <= 0.
+
+        Examples
+        --------
+        >>> from xprop.datasets import Standardizer
+        >>> Standardizer.from_arrays([0.0, 1.0], [1.0, 2.0])
+        Standardizer(n_features=2)
+        >>> Standardizer.from_arrays([0.0], [0.0])
+        Traceback (most recent call last):
+        ...
+        ValueError: input_std: expected values > 0, got 0.0
+        """
         if (mean is None) != (std is None):
             present = "input_mean" if std is None else "input_std"
             raise error(f"{where}{present} without the other (give both, or neither)")
@@ -392,12 +683,36 @@ class Standardizer:
 
     @property
     def n_features(self) -> int | None:
+        """The number of features it was fitted on (None before :meth:`fit`)."""
         return None if self.mean is None else int(self.mean.shape[0])
 
     def __repr__(self) -> str:
         return f"Standardizer(n_features={self.n_features})"
 
     def fit(self, X: Any) -> Standardizer:
+        """Fit the per-feature mean and standard deviation on ``X``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n, d)
+            Training features (host data), finite, at least one row.
+
+        Returns
+        -------
+        Standardizer
+            Itself, fitted.
+
+        Raises
+        ------
+        ValueError
+            When ``X`` is not a non-empty 2-D array of finite real numbers.
+
+        Examples
+        --------
+        >>> from xprop.datasets import Standardizer
+        >>> Standardizer().fit([[0.0], [4.0]]).std.tolist()
+        [2.0]
+        """
         try:
             X = np.asarray(X, dtype=np.float64)
         except (ValueError, TypeError) as e:
@@ -416,7 +731,31 @@ class Standardizer:
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """``(X - mean) / std`` in float64 on the host (NaN and inf pass through)."""
+        """Standardise features: ``(X - mean) / std`` in float64 on the host.
+
+        NaN and inf pass through.
+
+        Parameters
+        ----------
+        X : array_like of shape (n, d)
+            Features with as many columns as the fitted data.
+
+        Returns
+        -------
+        ndarray of shape (n, d)
+            The standardised features, float64.
+
+        Raises
+        ------
+        ValueError
+            Before :meth:`fit`, for a wrong shape, or when the result overflows float64.
+
+        Examples
+        --------
+        >>> from xprop.datasets import Standardizer
+        >>> Standardizer().fit([[0.0], [4.0]]).transform([[6.0]]).tolist()
+        [[2.0]]
+        """
         if self.mean is None:
             raise ValueError("Standardizer: call fit(X_train) before transform")
         X = np.asarray(X, dtype=np.float64)
@@ -438,13 +777,68 @@ class Standardizer:
         return (X - place(self.mean)) / place(self.std)
 
     def fit_transform(self, X: Any) -> np.ndarray:
+        """Fit on ``X`` and standardise it.
+
+        Parameters
+        ----------
+        X : array_like of shape (n, d)
+            Training features (host data).
+
+        Returns
+        -------
+        ndarray of shape (n, d)
+            ``X`` standardised, float64.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`fit` and :meth:`transform`.
+
+        Examples
+        --------
+        >>> from xprop.datasets import Standardizer
+        >>> Standardizer().fit_transform([[0.0], [4.0]]).tolist()
+        [[-1.0], [1.0]]
+        """
         return self.fit(X).transform(X)
 
 
 def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None = 0,
                      stratify: bool = False):
-    """Seeded shuffle split: returns ``X_train, X_test, y_train, y_test`` (host arrays).
-    ``stratify`` keeps class proportions (integer labels)."""
+    """Split data into a training and a test part, shuffled with a seed.
+
+    Parameters
+    ----------
+    X : array_like
+        Features, one row per sample.
+    y : array_like
+        Targets, one per sample.
+    test_size : float, default=0.25
+        The test part's fraction, in (0, 1).
+    seed : int or None, default=0
+        Seed of the shuffle (None: fresh entropy).
+    stratify : bool, default=False
+        Keep the class proportions of ``y`` (integer labels) in both parts.
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test : ndarray
+        The two parts (host arrays).
+
+    Raises
+    ------
+    ValueError
+        When ``X`` and ``y`` differ in length, or ``test_size`` is not in (0, 1) or leaves
+        a part empty.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.spirals(300, seed=0)
+    >>> Xtr, Xte, ytr, yte = xprop.datasets.train_test_split(X, y, test_size=0.2,
+    ...                                                      stratify=True)
+    >>> Xtr.shape, Xte.shape, np.bincount(yte).tolist()
+    ((240, 2), (60, 2), [20, 20, 20])
+    """
     X, y = np.asarray(X), np.asarray(y)
     n = X.shape[0]
     if y.shape[0] != n:

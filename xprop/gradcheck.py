@@ -38,11 +38,11 @@ inconclusive, "no step resolves it (too rough at this scale)". So a step too lar
 (a user's ``h``, unstandardised inputs, ``sin(K x)`` for large ``K``) never gives FAILED, and an
 entry that passes at ``h`` costs its six evaluations as before.
 
-**Kinks.** With ``kinks`` (a function giving the activation pattern, e.g. which ReLU inputs are
-> 0), an entry whose pattern changes on one side of ``theta_j`` is judged by the one-sided
-difference of the other side: that is the derivative xprop's activations use at a kink (the
-slope from below, ``relu'(0) = 0``). If the pattern changes on both sides at every step down to
-``h / 2**GRADCHECK_HALVINGS``, the entry is a kink and not judged.
+**Kinks.** With ``kinks`` (a function giving the activation pattern, e.g. which ReLU inputs
+are ``> 0``), an entry whose pattern changes on one side of ``theta_j`` is judged by the
+one-sided difference of the other side: that is the derivative xprop's activations use at a
+kink (the slope from below, ``relu'(0) = 0``). If the pattern changes on both sides at every
+step down to ``h / 2**GRADCHECK_HALVINGS``, the entry is a kink and not judged.
 
 **Verdicts.** ``FAILED`` when any judged entry fails; otherwise ``inconclusive`` when an array
 (a parameter, or the input) has no resolved entry (vanishing gradients, saturation, a loss too
@@ -99,9 +99,51 @@ _POINTS = (-4, -2, -1, 1, 2, 4)
 
 @dataclass
 class ParamCheck:
-    """The result for one checked array: counts, the worst entry (largest ``error / tol``)
-    with its numeric and claimed values, the tolerance it was judged against, and the
-    verdict with its reason."""
+    """The result of the check for one array: one row of the report's table.
+
+    Parameters
+    ----------
+    name : str
+        The array's name (``W0``, ``b0``, ..., ``X``).
+    shape : tuple of int
+        Its shape.
+    n_checked : int
+        How many entries were checked (all, or ``n_checks``).
+    n_kinks : int
+        Entries whose activation pattern changed on both sides at every step: not judged.
+    n_one_sided : int
+        Entries judged by a one-sided difference (a kink on the other side).
+    n_unresolved : int
+        Judged entries the difference could not resolve (their tolerance is above
+        ``RESOLVE`` times their size): "too small to resolve".
+    max_error : float
+        ``|numeric - analytic|`` of the worst entry (largest ``error / tol``).
+    tolerance : float
+        The tolerance ``SAFETY * estimate + floor`` that entry was judged against.
+    estimate : float
+        The error estimate ``E`` of its finite difference.
+    worst_index : tuple of int or None
+        Where the worst entry is (None when none was judged).
+    numeric : float
+        Its finite difference.
+    analytic : float
+        Its claimed (analytic) gradient.
+    verdict : {"passed", "FAILED", "inconclusive"}
+        The array's verdict.
+    reason : str, default=""
+        Why, when not passed.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.xor()
+    >>> model = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+    >>> report = xprop.gradcheck(model, X, y)
+    >>> w0 = report.entries[0]
+    >>> w0.name, w0.shape, w0.n_checked, w0.verdict
+    ('W0', (2, 3), 6, 'passed')
+    >>> w0.max_error <= w0.tolerance
+    True
+    """
 
     name: str
     shape: tuple[int, ...]
@@ -120,11 +162,15 @@ class ParamCheck:
 
     @property
     def passed(self) -> bool:
+        """Whether the verdict is ``passed``."""
         return self.verdict == PASSED
 
     @property
     def max_rel_error(self) -> float:
-        """The worst entry's ``|numeric - analytic| / max(|numeric|, |analytic|)``."""
+        """The worst entry's relative error.
+
+        ``|numeric - analytic| / max(|numeric|, |analytic|)`` (0 when both are 0).
+        """
         scale = max(abs(self.numeric), abs(self.analytic))
         if not math.isfinite(self.max_error):
             return math.inf
@@ -133,8 +179,53 @@ class ParamCheck:
 
 @dataclass
 class GradcheckReport:
-    """Per-array results, the overall verdict with its reason and the settings used;
-    ``str(report)`` is a readable table, :meth:`to_dict` the same for programs."""
+    """The result of a gradient check: per-array results, the verdict and the settings.
+
+    ``str(report)`` is a readable table (one row per array: ``max error`` of the worst
+    entry, the ``tol`` it was judged against, where it is (``worst``), its ``numeric`` and
+    ``analytic`` values and the array's verdict); :meth:`to_dict` gives the same for
+    programs; ``bool(report)`` is :attr:`passed`.
+
+    Parameters
+    ----------
+    entries : list of ParamCheck
+        One result per checked array (empty when the fast mode's direction passed).
+    verdict : {"passed", "FAILED", "inconclusive"}
+        The overall verdict (see the module docstring).
+    reason : str
+        The verdict's reason, in one line.
+    dtype : str
+        The evaluation dtype (``float64``, or ``float32``).
+    method : {"five_point", "central"}
+        The finite-difference formula.
+    h : float
+        The step.
+    noise : float
+        The measured rounding error of one evaluation of ``f``.
+    backend : str
+        Where it ran.
+    mode : {"full", "fast"}, default="full"
+        Every entry (or ``n_checks`` per array), or one random direction first.
+    fast : dict or None, default=None
+        The random direction's result in the fast mode: ``numeric``, ``analytic``,
+        ``error``, ``tolerance``, ``rel_error``, ``verdict``, ``passed``.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.xor()
+    >>> model = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+    >>> report = xprop.gradcheck(model, X, y)
+    >>> report.passed, report.verdict
+    (True, 'passed')
+    >>> print(report)
+    gradient check (full, five_point differences, h=0.001, float64, rounding of f ...) on ...
+      param  shape      checked kinks max error      tol worst   numeric  analytic  verdict
+      W0     2x3              6     0 ... passed
+      b0     3                3     0 ... passed
+      W1     3x1              3     0 ... passed
+      b1     1                1     0 ... passed
+      verdict: PASSED: every judged entry agrees within its error estimate
+    """
 
     entries: list[ParamCheck]
     verdict: str
@@ -149,6 +240,7 @@ class GradcheckReport:
 
     @property
     def passed(self) -> bool:
+        """Whether the verdict is ``passed`` (FAILED and inconclusive are not)."""
         return self.verdict == PASSED
 
     @property
@@ -158,18 +250,22 @@ class GradcheckReport:
 
     @property
     def max_rel_error(self) -> float:
+        """The largest relative error of any array's worst entry (or of the direction)."""
         if not self.entries and self.fast is not None:
             return self.fast["rel_error"]
         return max((e.max_rel_error for e in self.entries), default=0.0)
 
     @property
     def n_kinks(self) -> int:
+        """How many checked entries sat on a kink (not judged)."""
         return sum(e.n_kinks for e in self.entries)
 
     @property
     def max_ratio(self) -> float:
-        """The largest ``error / tolerance`` of any checked entry (or the random direction):
-        above 1 is a failure."""
+        """The largest ``error / tolerance`` of any checked entry (above 1 is a failure).
+
+        The random direction of the fast mode counts too.
+        """
         ratios = [e.max_error / e.tolerance if e.tolerance > 0 else math.inf
                   for e in self.entries if e.max_error > 0]
         if self.fast is not None and math.isfinite(self.fast["tolerance"]):
@@ -180,12 +276,48 @@ class GradcheckReport:
         return self.passed
 
     def raise_if_failed(self) -> GradcheckReport:
-        """The report itself when passed, else AssertionError with the table."""
+        """Return the report when it passed, else raise with the table.
+
+        Returns
+        -------
+        GradcheckReport
+            The report itself, for chaining.
+
+        Raises
+        ------
+        AssertionError
+            When the verdict is FAILED or inconclusive (the message holds the table).
+
+        Examples
+        --------
+        >>> X, y = xprop.datasets.xor()
+        >>> model = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+        >>> report = xprop.gradcheck(model, X, y)
+        >>> report.raise_if_failed() is report
+        True
+        """
         if not self.passed:
             raise AssertionError(f"gradient check {self.verdict}: {self.reason}\n{self}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (for programs and JSON).
+
+        Returns
+        -------
+        dict
+            The settings, ``verdict``, ``reason``, ``passed``, ``fast`` and ``entries``: one
+            dict per array with the :class:`ParamCheck` fields and ``passed``.
+
+        Examples
+        --------
+        >>> X, y = xprop.datasets.xor()
+        >>> model = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+        >>> report = xprop.gradcheck(model, X, y)
+        >>> d = report.to_dict()
+        >>> d["verdict"], d["h"], [e["name"] for e in d["entries"]]
+        ('passed', 0.001, ['W0', 'b0', 'W1', 'b1'])
+        """
         out = {k: v for k, v in asdict(self).items() if k != "entries"}
         out["passed"] = self.passed
         out["entries"] = [{**asdict(e), "passed": e.passed} for e in self.entries]
@@ -303,11 +435,68 @@ def check_gradients(
     mode: str = "full",
     backend: str | None = None,
 ) -> GradcheckReport:
-    """Check the gradients ``grads`` claimed for ``f`` at ``inputs`` (one array each, same
-    shapes, one namespace and floating dtype) by finite differences with the error model of
-    the module docstring. ``f(*inputs)`` returns a scalar (a 0-d array or a float);
-    ``kinks(*inputs)``, when given, returns the arrays whose change marks a kink (e.g.
-    ``[z > 0]`` for a ReLU input ``z``). Works on any backend, in the inputs' dtype."""
+    """Check gradients claimed for any function by finite differences.
+
+    Each checked entry's difference is judged against its own error estimate (the module
+    docstring's error model), never a fixed tolerance. Works on any backend, in the inputs'
+    dtype.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*inputs)`` returns a scalar (a 0-d array, an array of one element, or a
+        float).
+    inputs : list of array
+        The point: one or more arrays of one namespace and floating dtype (float32 or
+        float64).
+    grads : list of array
+        The claimed gradient of ``f`` for each input, of its shape.
+    names : sequence of str or None, default=None
+        The arrays' names in the report (``x0``, ``x1``, ... when None).
+    kinks : callable or None, default=None
+        ``kinks(*inputs)`` returns the arrays whose change marks a kink (e.g. ``[z > 0]``
+        for a ReLU input ``z``).
+    h : float or None, default=None
+        The step (None: 1e-3 in float64, 1e-2 in float32).
+    method : {"five_point", "central"}, default="five_point"
+        The finite-difference formula.
+    n_checks : int or None, default=None
+        Check a seeded random subset of that many entries per array (all when None).
+    seed : int, default=0
+        Seed of the subset, the noise probe and the fast mode's direction.
+    mode : {"full", "fast"}, default="full"
+        ``fast`` checks one random direction first and checks entries only when it does
+        not pass.
+    backend : str or None, default=None
+        Where it runs, for the report (the namespace's name when None).
+
+    Returns
+    -------
+    GradcheckReport
+        The verdict (``passed``, ``FAILED`` or ``inconclusive``) with its table.
+
+    Raises
+    ------
+    TypeError
+        When ``f`` is not callable or ``inputs``/``grads`` are not lists of arrays.
+    ValueError
+        Mismatched counts or shapes, a non-floating dtype, a bad option, or a non-finite
+        value of ``f`` at ``inputs``.
+
+    Examples
+    --------
+    >>> b = xprop.resolve_backend()
+    >>> x = b.from_host([1.0, 2.0])
+    >>> def f(x):
+    ...     return b.xp.sum(x * x * x)
+    >>> print(xprop.check_gradients(f, [x], [3.0 * x * x]).verdict)
+    passed
+    >>> wrong = xprop.check_gradients(f, [x], [3.0 * x * x + 1e-3])  # off by 1e-3
+    >>> print(wrong.verdict)
+    FAILED
+    >>> print(wrong.reason)
+    x0: x0[0] numeric 3 vs analytic 3.001, error 1.0e-03 > tolerance ...
+    """
     if not callable(f):
         raise TypeError(f"f: expected a function of the inputs, got {type(f).__name__}")
     for what, arrays in (("inputs", inputs), ("grads", grads)):
@@ -591,11 +780,63 @@ def gradcheck(
     mode: str = "full",
     dtype: str = "float64",
 ) -> GradcheckReport:
-    """Check ``model``'s analytic gradients (:func:`xprop.network.backward`) against finite
-    differences of its loss on ``(X, y)`` with :func:`check_gradients`; ReLU and leaky-ReLU
-    inputs mark the kinks. ``n_checks`` checks a seeded random subset of that many entries
-    per parameter (all when ``None``); ``check_input`` checks dL/dX too; ``eps`` is the old
-    name of ``h``. Returns a :class:`GradcheckReport` (``report.passed``, ``report.verdict``)."""
+    """Check a model's backprop gradients against finite differences of its loss.
+
+    The analytic gradients (:func:`xprop.network.backward`) on ``(X, y)`` are checked with
+    :func:`check_gradients`; ReLU and leaky-ReLU inputs mark the kinks. The check evaluates
+    in float64 (a float32 model is copied to float64 on its own backend and device).
+
+    Parameters
+    ----------
+    model : MLP
+        The model (its standardizer applies to ``X``, as in ``predict``).
+    X : array_like
+        Features, host data or arrays of the model's backend.
+    y : array_like
+        Targets, as ``fit`` takes them.
+    h : float or None, default=None
+        The step (None: 1e-3 in float64, 1e-2 in float32).
+    eps : float or None, default=None
+        The old name of ``h``.
+    method : {"five_point", "central"}, default="five_point"
+        The finite-difference formula.
+    n_checks : int or None, default=None
+        Check a seeded random subset of that many entries per parameter (all when None).
+    seed : int, default=0
+        Seed of the subset, the noise probe and the fast mode's direction.
+    check_input : bool, default=False
+        Check ``dL/dX`` too.
+    mode : {"full", "fast"}, default="full"
+        ``fast`` checks one random direction first and the entries only when it does not
+        pass.
+    dtype : {"float64", "float32"}, default="float64"
+        The evaluation dtype: float32 checks on devices without float64, at float32
+        precision.
+
+    Returns
+    -------
+    GradcheckReport
+        ``report.passed``, ``report.verdict`` and a printable table.
+
+    Raises
+    ------
+    TypeError
+        When ``model`` is not an xprop model.
+    ValueError
+        For a bad option (both ``h`` and ``eps``), bad data, or a non-finite loss.
+    BackendError
+        When the device cannot evaluate in ``dtype`` (pass ``dtype="float32"``).
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.xor()
+    >>> model = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+    >>> report = xprop.gradcheck(model, X, y)
+    >>> print(report.verdict)
+    passed
+    >>> print(xprop.gradcheck(model, X, y, mode="fast").reason)
+    the directional derivative along a random direction agrees within its error estimate ...
+    """
     h_name = "h"
     if eps is not None:
         if h is not None:
@@ -640,11 +881,42 @@ def gradcheck(
 def check_activation(activation: Any, *, shape: tuple[int, int] = (6, 4), seed: int = 0,
                      backend: Any = None, dtype: str = "float64", **options: Any
                      ) -> GradcheckReport:
-    """Check an activation's ``backward`` (a name or :class:`~xprop.activations.Activation`)
-    on seeded random pre-activations ``z`` of ``shape``: ``f(z) = sum(w * act(z))`` with fixed
-    random weights ``w``, claimed gradient ``act.backward(w, z, act(z))``. Kinks at ``z == 0``
-    are watched when the activation declares one. ``options`` go to
-    :func:`check_gradients`."""
+    """Check an activation's ``backward`` against finite differences of its ``forward``.
+
+    On seeded random pre-activations ``z``: ``f(z) = sum(w * act(z))`` with fixed random
+    weights ``w``, claimed gradient ``act.backward(w, z, act(z))``. Kinks at ``z == 0`` are
+    watched when the activation declares one.
+
+    Parameters
+    ----------
+    activation : str or Activation
+        A name or an :class:`~xprop.activations.Activation`.
+    shape : tuple of int, default=(6, 4)
+        The shape of ``z``.
+    seed : int, default=0
+        Seed of ``z`` and ``w``.
+    backend : str or Backend or None, default=None
+        Where to check (the default backend when None).
+    dtype : {"float64", "float32"}, default="float64"
+        The dtype of the check.
+    **options
+        More options of :func:`check_gradients` (``h``, ``method``, ``n_checks``,
+        ``mode``).
+
+    Returns
+    -------
+    GradcheckReport
+        The verdict with its table.
+
+    Examples
+    --------
+    >>> print(xprop.check_activation("gelu").verdict)
+    passed
+    >>> wrong = xprop.make_activation("bad_tanh", lambda z, xp: xp.tanh(z),
+    ...                               lambda z, a, xp: 1.0 - a)  # should be 1 - a^2
+    >>> print(xprop.check_activation(wrong).verdict)
+    FAILED
+    """
     from xprop.activations import get_activation
     from xprop.backend import resolve_backend
     from xprop.init import standard_normal
@@ -667,11 +939,48 @@ def check_activation(activation: Any, *, shape: tuple[int, int] = (6, 4), seed: 
 def check_loss(loss: Any, *, shape: tuple[int, int] = (6, 3), seed: int = 0,
                logits: bool = False, backend: Any = None, dtype: str = "float64",
                **options: Any) -> GradcheckReport:
-    """Check a loss's gradient (a name or :class:`~xprop.losses.Loss`) at seeded random
-    outputs and targets of ``shape`` that suit its ``targets`` (probability rows and one-hot
-    rows for labels, values in (0, 1) for binary, reals otherwise): ``loss.grad`` against
-    ``loss.value``, or with ``logits=True`` a fused loss's ``fused_grad`` against
-    ``value_from_logits``."""
+    """Check a loss's gradient against finite differences of its value.
+
+    At seeded random outputs and targets that suit its ``targets`` (probability rows and
+    one-hot rows for labels, values in (0, 1) for binary, reals otherwise): ``loss.grad``
+    against ``loss.value``, or with ``logits=True`` a fused loss's ``fused_grad`` against
+    ``value_from_logits``.
+
+    Parameters
+    ----------
+    loss : str or Loss
+        A name or a :class:`~xprop.losses.Loss`.
+    shape : tuple of int, default=(6, 3)
+        The shape of the outputs and targets.
+    seed : int, default=0
+        Seed of the outputs and targets.
+    logits : bool, default=False
+        Check the fused gradient through its output activation instead.
+    backend : str or Backend or None, default=None
+        Where to check (the default backend when None).
+    dtype : {"float64", "float32"}, default="float64"
+        The dtype of the check.
+    **options
+        More options of :func:`check_gradients` (``h``, ``method``, ``n_checks``,
+        ``mode``).
+
+    Returns
+    -------
+    GradcheckReport
+        The verdict with its table.
+
+    Raises
+    ------
+    ValueError
+        With ``logits=True`` for a loss without a fused output activation.
+
+    Examples
+    --------
+    >>> print(xprop.check_loss("bce").verdict)
+    passed
+    >>> print(xprop.check_loss("cross_entropy", logits=True).verdict)
+    passed
+    """
     from xprop.activations import get_activation
     from xprop.backend import resolve_backend
     from xprop.init import standard_normal

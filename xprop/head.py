@@ -50,11 +50,37 @@ _DEFAULT_OUTPUT = {"cross_entropy": "softmax", "bce": "sigmoid", "bce_with_logit
 
 @dataclass(frozen=True)
 class Head:
-    """An output activation and a loss that fit together; see the module docstring.
+    """An output activation and a loss that fit together (see the module docstring).
 
-    ``targets`` is ``"labels"`` (integer class labels -> one-hot, or rows of probabilities),
-    ``"binary"`` (values in [0, 1]) or ``"real"``; ``decision`` is ``"argmax"``,
-    ``"threshold"`` or ``"none"``.
+    Made by :func:`make_head`, which refuses pairs that do not fit.
+
+    Parameters
+    ----------
+    activation : Activation
+        The output activation.
+    loss : Loss
+        The loss.
+    targets : {"labels", "binary", "real", "counts"}
+        What targets it takes: integer class labels (one-hot encoded) or rows of
+        probabilities, values in [0, 1], real values, or counts >= 0.
+    decision : {"argmax", "threshold", "none"}
+        How :meth:`decide` predicts: the largest output, outputs above ``threshold``, or
+        the output itself (regression).
+    threshold : float, default=0.5
+        The threshold of ``decision="threshold"`` (0 for logits).
+
+    Attributes
+    ----------
+    fused : bool
+        True for the fused pairs (sigmoid + ``bce``, softmax + ``cross_entropy``, exp +
+        ``poisson``): their gradient with respect to ``z`` is ``(a - Y) / N``.
+
+    Examples
+    --------
+    >>> from xprop.head import make_head
+    >>> head = make_head("softmax", "cross_entropy")
+    >>> head.name, head.fused, head.targets, head.decision
+    ('softmax+cross_entropy', True, 'labels', 'argmax')
     """
 
     activation: Activation
@@ -65,6 +91,7 @@ class Head:
 
     @property
     def name(self) -> str:
+        """``activation+loss``, e.g. ``softmax+cross_entropy``."""
         return f"{self.activation.name}+{self.loss.name}"
 
     fused: bool = field(init=False, repr=False, compare=False)
@@ -86,33 +113,159 @@ class Head:
     # ---------------------------------------------------------------- the math
 
     def forward(self, z: Array, xp: Any) -> Array:
-        """The network output ``a = f(z)``."""
+        """The network output ``a = f(z)``.
+
+        Parameters
+        ----------
+        z : array
+            The last layer's pre-activations, shape ``(n, k)``.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            ``a``, shape ``(n, k)``.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> a = make_head("softmax", "cross_entropy").forward(b.from_host([[0.0, 0.0]]), b.xp)
+        >>> xprop.to_numpy(a)
+        array([[0.5, 0.5]])
+        """
         return self.activation.forward(z, xp)
 
     def output_grad(self, z: Array, a: Array, Y: Array, xp: Any) -> Array:
-        """dL/dz of the last layer, shape ``(n, k)``: ``(a - Y) / N`` for fused pairs, else
-        ``f'(z) * dL/da``."""
+        """The gradient ``dL/dz`` of the last layer, where backprop starts.
+
+        ``(a - Y) / N`` for fused pairs, else the chain rule ``f'(z) * dL/da`` through the
+        activation's vector-Jacobian product.
+
+        Parameters
+        ----------
+        z : array
+            The last layer's pre-activations, shape ``(n, k)``.
+        a : array
+            The output ``f(z)``.
+        Y : array
+            Prepared targets (see :meth:`prepare_targets`), shape ``(n, k)``.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            ``dZ_{L-1}``, shape ``(n, k)``.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b, xp = xprop.resolve_backend(), xprop.resolve_backend().xp
+        >>> head = make_head("softmax", "cross_entropy")
+        >>> z = b.from_host([[0.0, 0.0], [0.0, 0.0]])
+        >>> Y = b.from_host([[1.0, 0.0], [0.0, 1.0]])
+        >>> xprop.to_numpy(head.output_grad(z, head.forward(z, xp), Y, xp))  # (a - Y) / n
+        array([[-0.25,  0.25],
+               [ 0.25, -0.25]])
+        """
         if self.fused:
             return self.loss.fused_grad(a, Y, xp)
         return self.activation.backward(self.loss.grad(a, Y, xp), z, a, xp)
 
     def value(self, z: Array, a: Array, Y: Array, xp: Any) -> Array:
-        """The loss as a 0-d array; from the logits ``z`` for fused pairs (exact)."""
+        """The loss, from the logits ``z`` for fused pairs (exact).
+
+        Parameters
+        ----------
+        z : array
+            The last layer's pre-activations, shape ``(n, k)``.
+        a : array
+            The output ``f(z)``.
+        Y : array
+            Prepared targets, shape ``(n, k)``.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            A 0-d array of ``z``'s dtype.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b, xp = xprop.resolve_backend(), xprop.resolve_backend().xp
+        >>> head = make_head("sigmoid", "bce")
+        >>> z, Y = b.from_host([[0.0]]), b.from_host([[1.0]])
+        >>> round(float(head.value(z, head.forward(z, xp), Y, xp)), 6)  # log 2
+        0.693147
+        """
         if self.fused:
             return self.loss.value_from_logits(z, Y, xp)
         return self.loss.value(a, Y, xp)
 
     def rows(self, z: Array, a: Array, Y: Array, xp: Any) -> Array:
-        """Per-sample losses ``(..., n)`` (from the logits for fused pairs): the value is
-        their mean, or their sum when :attr:`summed`. Training loops add them up over epochs
-        (``z`` and ``a`` may be stacks ``(epochs, n, k)``; ``Y`` broadcasts)."""
+        """Per-sample losses (from the logits for fused pairs).
+
+        The value is their mean, or their sum when :attr:`summed`. Training loops add them
+        up over epochs (``z`` and ``a`` may be stacks ``(epochs, n, k)``; ``Y``
+        broadcasts).
+
+        Parameters
+        ----------
+        z : array
+            Pre-activations ``(..., n, k)``.
+        a : array
+            Outputs ``f(z)``, same shape.
+        Y : array
+            Prepared targets ``(n, k)``.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            Shape ``(..., n)``.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b, xp = xprop.resolve_backend(), xprop.resolve_backend().xp
+        >>> head = make_head("identity", "mse")
+        >>> z, Y = b.from_host([[1.0], [3.0]]), b.from_host([[0.0], [0.0]])
+        >>> xprop.to_numpy(head.rows(z, z, Y, xp))
+        array([1., 9.])
+        """
         if self.fused:
             return self.loss.rows(z, Y, xp, logits=True)
         return self.loss.rows(a, Y, xp)
 
     def decide(self, out: Array, xp: Any) -> Array:
-        """Predictions from the output ``(n, k)``: class indices ``(n,)`` (argmax), 0/1
-        integers (threshold; ``(n,)`` for one output) or ``out`` itself."""
+        """Predictions from the network output.
+
+        Parameters
+        ----------
+        out : array
+            The network output, shape ``(n, k)``.
+        xp : namespace
+            Its Array-API namespace.
+
+        Returns
+        -------
+        array
+            Class indices ``(n,)`` (argmax), 0/1 integers (threshold; ``(n,)`` for one
+            output) or ``out`` itself (regression).
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> out = b.from_host([[0.2], [0.7]])
+        >>> xprop.to_numpy(make_head("sigmoid", "bce").decide(out, b.xp))
+        array([0, 1])
+        """
         if self.decision == "argmax":
             return xp.argmax(out, axis=1)
         if self.decision == "none":
@@ -121,9 +274,34 @@ class Head:
         return pred[:, 0] if out.shape[1] == 1 else pred
 
     def probabilities(self, out: Array, xp: Any) -> Array:
-        """Class probabilities ``(n, k)`` from the output: softmax rows, sigmoid values per
-        output; for logits (``bce_with_logits``, threshold 0) their sigmoid. Classifiers
-        only."""
+        """Class probabilities from the network output (classifiers only).
+
+        Parameters
+        ----------
+        out : array
+            The network output, shape ``(n, k)``.
+        xp : namespace
+            Its Array-API namespace.
+
+        Returns
+        -------
+        array
+            Shape ``(n, k)``: softmax rows or sigmoid values per output as they are; for
+            logits (``bce_with_logits``, threshold 0) their sigmoid.
+
+        Raises
+        ------
+        ValueError
+            For a regression head.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> head = make_head("identity", "bce_with_logits")
+        >>> xprop.to_numpy(head.probabilities(b.from_host([[0.0]]), b.xp))
+        array([[0.5]])
+        """
         if self.decision == "none":
             raise ValueError(f"predict_proba: defined for classifiers; this model has a "
                              f"{self.name} head (regression)")
@@ -132,15 +310,62 @@ class Head:
         return out
 
     def truth(self, Y: Array, labels: Array | None, xp: Any) -> Array:
-        """What predictions are compared with: the class ``labels`` for argmax heads, else
-        ``Y > 0.5`` (bool, shape ``(n, k)``). Computed once per data set by training loops."""
+        """What predictions are compared with, computed once per data set.
+
+        Parameters
+        ----------
+        Y : array
+            Prepared targets, shape ``(n, k)``.
+        labels : array or None
+            Integer class labels ``(n,)`` when the head takes labels (from
+            :meth:`prepare_targets`); None takes ``argmax(Y)``.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            The class labels ``(n,)`` for argmax heads, else ``Y > 0.5`` (bool, shape
+            ``(n, k)``).
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> Y = b.from_host([[0.0, 1.0], [1.0, 0.0]])
+        >>> xprop.to_numpy(make_head("softmax", "cross_entropy").truth(Y, None, b.xp))
+        array([1, 0])
+        """
         if self.decision == "argmax":
             return labels if labels is not None else xp.argmax(Y, axis=1)
         return Y > 0.5
 
     def hit_rows(self, out: Array, truth: Array, xp: Any) -> Array:
-        """Whether each prediction in ``out`` (``(..., n, k)``) is right against
-        :meth:`truth`: bool ``(..., n)``; with several threshold outputs, all must match."""
+        """Whether each prediction is right against :meth:`truth`.
+
+        Parameters
+        ----------
+        out : array
+            Network outputs ``(..., n, k)``.
+        truth : array
+            What :meth:`truth` gave.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            Bool, shape ``(..., n)``; with several threshold outputs, all must match.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> head = make_head("softmax", "cross_entropy")
+        >>> out = b.from_host([[0.9, 0.1], [0.8, 0.2]])
+        >>> xprop.to_numpy(head.hit_rows(out, b.from_host([0, 1]), b.xp))
+        array([ True, False])
+        """
         if self.decision == "argmax":
             index = xp.argmax(out, axis=-1)  # the namespace's index dtype (int32: JAX, no x64)
             return index == xp.astype(truth, index.dtype)
@@ -148,13 +373,65 @@ class Head:
         return eq[..., 0] if eq.shape[-1] == 1 else xp.all(eq, axis=-1)
 
     def count_hits(self, out: Array, truth: Array, xp: Any) -> Array:
-        """Number of correct predictions against :meth:`truth`, as a 0-d array of
-        ``out.dtype`` (no device sync)."""
+        """The number of correct predictions against :meth:`truth` (no device sync).
+
+        Parameters
+        ----------
+        out : array
+            Network outputs ``(..., n, k)``.
+        truth : array
+            What :meth:`truth` gave.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            A 0-d array of ``out.dtype``.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> head = make_head("softmax", "cross_entropy")
+        >>> out = b.from_host([[0.9, 0.1], [0.8, 0.2]])
+        >>> float(head.count_hits(out, b.from_host([0, 1]), b.xp))
+        1.0
+        """
         return xp.sum(xp.astype(self.hit_rows(out, truth, xp), out.dtype))
 
     def hits(self, out: Array, Y: Array, labels: Array | None, xp: Any) -> Array:
-        """Number of correct predictions of ``out`` for targets ``Y`` (and integer ``labels``
-        when the head takes labels), as a 0-d array (no device sync)."""
+        """The number of correct predictions of ``out`` for targets ``Y`` (no device sync).
+
+        Parameters
+        ----------
+        out : array
+            The network output, shape ``(n, k)``.
+        Y : array
+            Prepared targets, shape ``(n, k)``.
+        labels : array or None
+            Integer class labels ``(n,)`` when the head takes labels, else None.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            A 0-d array of ``out.dtype``.
+
+        Raises
+        ------
+        ValueError
+            For a regression head (accuracy is not defined).
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> out, Y = b.from_host([[0.2], [0.7], [0.9]]), b.from_host([[0.0], [1.0], [0.0]])
+        >>> float(make_head("sigmoid", "bce").hits(out, Y, None, b.xp))
+        2.0
+        """
         if self.decision == "none":
             raise ValueError(f"accuracy: not defined for a {self.name} head (regression)")
         return self.count_hits(out, self.truth(Y, labels, xp), xp)
@@ -163,9 +440,56 @@ class Head:
 
     def prepare_targets(self, y: Any, n: int, k: int, backend: Any, dtype: Any,
                         xp: Any) -> tuple[Array, Array | None]:
-        """User targets -> ``(Y, labels)``: ``Y`` of shape ``(n, k)`` and the model's dtype on
-        its device, ``labels`` the integer classes (``None`` unless the head takes labels).
-        Raises ValueError/TypeError naming ``y`` for anything that does not fit."""
+        """Check user targets and bring them to the model's device as ``(Y, labels)``.
+
+        Host targets are checked on the host (no device read per check), then moved once.
+
+        Parameters
+        ----------
+        y : array_like
+            Targets: class labels or one-hot/probability rows for ``labels`` heads, values
+            in [0, 1] for binary heads, real values (``(n,)`` for one output) otherwise;
+            host data or arrays of ``backend``.
+        n : int
+            The number of samples (rows of ``X``).
+        k : int
+            The number of outputs.
+        backend : Backend
+            The model's backend.
+        dtype : dtype
+            The model's floating dtype (a dtype of ``xp``).
+        xp : namespace
+            The backend's namespace.
+
+        Returns
+        -------
+        Y : array
+            Shape ``(n, k)``, of ``dtype`` on the backend's device.
+        labels : array or None
+            The integer classes ``(n,)``, or None unless the head takes labels.
+
+        Raises
+        ------
+        ValueError
+            Targets of the wrong shape or count, non-finite, labels outside ``[0, k)``,
+            values outside [0, 1] for a binary head, rows that are not distributions.
+        TypeError
+            Non-numeric targets, or labels with fractions.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> head = make_head("softmax", "cross_entropy")
+        >>> Y, labels = head.prepare_targets([0, 2], 2, 3, b, b.dtype("float64"), b.xp)
+        >>> xprop.to_numpy(Y), xprop.to_numpy(labels)
+        (array([[1., 0., 0.],
+               [0., 0., 1.]]), array([0, 2]))
+        >>> head.prepare_targets([0, 3], 2, 3, b, b.dtype("float64"), b.xp)
+        Traceback (most recent call last):
+        ...
+        ValueError: y: expected class labels in [0, 3) for 3 outputs, got labels from 0 to 3
+        """
         if self.targets == "labels":  # integer labels keep their type
             y, xq = backend.stage(y, "y", float_dtype=dtype)
         else:
@@ -229,9 +553,45 @@ class Head:
         return y
 
     def coerce_targets(self, y: Array, n: int, k: int, dtype: Any, xp: Any) -> Array:
-        """Targets already on the device -> ``(n, k)`` without any copy to or from the host
-        (for the low-level ``backward``): integer labels are one-hot encoded for softmax heads,
-        ``(n,)`` becomes ``(n, 1)`` for one output; the dtype must be the model's."""
+        """Shape targets already on the device as ``(n, k)``, with no host transfer.
+
+        For the low-level ``backward``: integer labels are one-hot encoded for softmax
+        heads, ``(n,)`` becomes ``(n, 1)`` for one output; the dtype must be the model's.
+
+        Parameters
+        ----------
+        y : array
+            Targets on the model's device.
+        n : int
+            The number of samples.
+        k : int
+            The number of outputs.
+        dtype : dtype
+            The model's floating dtype.
+        xp : namespace
+            The targets' namespace.
+
+        Returns
+        -------
+        array
+            Shape ``(n, k)``, of ``dtype``.
+
+        Raises
+        ------
+        ValueError
+            When the shape does not fit ``(n, k)``.
+        TypeError
+            When floating targets are not of ``dtype``.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> head = make_head("sigmoid", "bce")
+        >>> Y = head.coerce_targets(b.from_host([0.0, 1.0]), 2, 1, b.dtype("float64"), b.xp)
+        >>> tuple(Y.shape)
+        (2, 1)
+        """
         if y.ndim == 1:
             if self.targets == "labels" and xp.isdtype(y.dtype, "integral"):
                 return one_hot(y, k, dtype, xp)
@@ -260,8 +620,39 @@ def _valid_pairs() -> str:
 
 
 def make_head(output_activation: str | Activation, loss: str | Loss) -> Head:
-    """The head for an output activation and a loss (names or objects), or a ValueError
-    that names the valid pairs."""
+    """Make the head for an output activation and a loss.
+
+    Parameters
+    ----------
+    output_activation : str or Activation
+        The output activation (a name or an object).
+    loss : str or Loss
+        The loss (a name or an object).
+
+    Returns
+    -------
+    Head
+        The head; its targets and decision rule follow from the pair (see the module
+        docstring's table).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a pair that does not fit (the message names the valid
+        pairs).
+
+    Examples
+    --------
+    >>> from xprop.head import make_head
+    >>> make_head("sigmoid", "bce").decision
+    'threshold'
+    >>> make_head("identity", "mse").is_classifier
+    False
+    >>> make_head("tanh", "cross_entropy")
+    Traceback (most recent call last):
+    ...
+    ValueError: output_activation, loss: cross_entropy needs a softmax output, got tanh; ...
+    """
     try:
         act = get_activation(output_activation)
     except ValueError as e:  # its message names "activation"; this one is the output's
@@ -289,14 +680,49 @@ def make_head(output_activation: str | Activation, loss: str | Loss) -> Head:
 
 
 def default_output_activation(loss: str | Loss) -> str:
-    """The output activation a loss is normally paired with (``identity`` for regression)."""
+    """The output activation a loss is normally paired with.
+
+    Parameters
+    ----------
+    loss : str or Loss
+        A loss (name or object).
+
+    Returns
+    -------
+    str
+        ``softmax`` for ``cross_entropy``, ``sigmoid`` for ``bce``, ``identity`` for
+        ``bce_with_logits`` and regression losses, ``exp`` for ``poisson``.
+
+    Examples
+    --------
+    >>> from xprop.head import default_output_activation
+    >>> default_output_activation("cross_entropy"), default_output_activation("mse")
+    ('softmax', 'identity')
+    """
     return _DEFAULT_OUTPUT.get(get_loss(loss).name, "identity")
 
 
 @dataclass(frozen=True)
 class Task:
-    """What to build for some targets: ``n_outputs``, the head's names, and the targets as
-    the model should get them (``y``)."""
+    """What to build for some targets, as :func:`infer_task` decides it.
+
+    Parameters
+    ----------
+    n_outputs : int
+        The number of outputs of the network.
+    output_activation : str
+        The output activation's name.
+    loss : str
+        The loss's name.
+    y : array
+        The targets as the model should get them (int64 labels, float64 values).
+
+    Examples
+    --------
+    >>> from xprop.head import Task
+    >>> Task(3, "softmax", "cross_entropy", np.array([0, 2, 1])).n_outputs
+    3
+    """
 
     n_outputs: int
     output_activation: str
@@ -305,7 +731,9 @@ class Task:
 
 
 def infer_task(y: Any, loss: str | None = None, output_activation: str | None = None) -> Task:
-    """The task for host targets ``y``, the same for every file format and caller:
+    """Decide the network's outputs, head and targets from host targets.
+
+    The same rules for every file format and caller:
 
     - ``bool`` labels are the classes 0 and 1;
     - 1-D integer labels, and 1-D floats that are all whole numbers (``0.0``/``1.0`` read from
@@ -314,6 +742,37 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
     - with a regression loss (``mse``, ``half_sse``, ``poisson``) or an ``identity``/``exp``
       output and no loss: regression on the values, whole numbers included;
     - anything else is regression: identity outputs with ``mse``.
+
+    Parameters
+    ----------
+    y : array
+        Host targets (a NumPy array), 1-D or 2-D.
+    loss : str or None, default=None
+        An explicit loss name.
+    output_activation : str or None, default=None
+        An explicit output activation name.
+
+    Returns
+    -------
+    Task
+        The number of outputs, the head's names and the targets as the model takes them.
+
+    Raises
+    ------
+    ValueError
+        Targets that are empty or not 1-D/2-D, negative labels, labels beyond 64-bit
+        integers, or non-0/1 targets for ``bce``.
+
+    Examples
+    --------
+    >>> from xprop.head import infer_task
+    >>> task = infer_task(np.array([0, 2, 1, 2]))
+    >>> task.n_outputs, task.output_activation, task.loss
+    (3, 'softmax', 'cross_entropy')
+    >>> infer_task(np.array([0.5, 1.5])).loss
+    'mse'
+    >>> infer_task(np.array([0.0, 1.0]), loss="bce").output_activation
+    'sigmoid'
     """
     xp = array_namespace(y)
     if y.ndim not in (1, 2):

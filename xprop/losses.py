@@ -31,22 +31,54 @@ from xprop.validation import show
 
 Array = Any
 EPS = 1e-12  # the classic eps inside the log of bce / cross_entropy on probabilities
+"""The ``eps`` inside the logs of ``bce`` and ``cross_entropy`` on probabilities."""
 
 __all__ = ["EPS", "LOSSES", "Loss", "get_loss", "make_loss", "one_hot", "register_loss"]
 
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss written as elementwise ``terms(a, y, xp)`` (shape ``(n, k)``) and how they add
-    up (``scale``), with its gradient ``grad(a, y, xp) = dL/da``. For its fused output
-    activation: ``fused_grad(a, y, xp) = dL/dz`` and ``logit_terms(z, y, xp)``, the same terms
-    from the logits. ``targets``: ``"real"``, ``"binary"`` (values in [0, 1]) or ``"labels"``.
+    """A loss: elementwise terms, how they add up, and the gradient.
 
-    ``scale`` says what the value divides the summed terms by: ``"elements"`` (the mean over
-    all ``n k`` entries), ``"samples"`` (the mean over the ``n`` rows), ``"half"`` (the
-    textbook ``1/2`` sum, a sum over samples) or ``"half_samples"`` (half the mean over rows
-    of the row sums: scikit-learn's squared error, whose gradient is ``(a - y) / n``). One formula gives both the value and the
-    per-sample :meth:`rows` that training loops add up over an epoch.
+    The value is ``sum(terms(a, y, xp))`` divided as ``scale`` says, with its gradient
+    ``grad(a, y, xp) = dL/da``. For its fused output activation, ``fused_grad(a, y, xp) =
+    dL/dz`` and ``logit_terms(z, y, xp)``, the same terms from the logits. One formula gives
+    both the value and the per-sample :meth:`rows` that training loops add up over an epoch.
+
+    Parameters
+    ----------
+    name : str
+        Its name (what checkpoints store).
+    terms : callable
+        ``terms(a, y, xp)``: the elementwise terms, shape ``(n, k)``.
+    grad : callable
+        ``grad(a, y, xp) = dL/da``, shape ``(n, k)``.
+    fused_activation : str or None, default=None
+        The output activation whose pairing gives the fused gradient (``sigmoid`` for
+        ``bce``, ``softmax`` for ``cross_entropy``).
+    fused_grad : callable or None, default=None
+        ``fused_grad(a, y, xp) = dL/dz`` through the fused activation (``(a - y) / N``).
+    logit_terms : callable or None, default=None
+        ``logit_terms(z, y, xp)``: the terms computed from the logits (exact, no ``eps``).
+    targets : {"real", "counts", "binary", "labels"}, default="real"
+        What targets it takes: real values, counts >= 0, values in [0, 1], or classes.
+    scale : {"elements", "samples", "half", "half_samples"}, default="elements"
+        What the value divides the summed terms by: ``"elements"`` (the mean over all
+        ``n k`` entries), ``"samples"`` (the mean over the ``n`` rows), ``"half"`` (the
+        textbook ``1/2`` sum, a sum over samples) or ``"half_samples"`` (half the mean over
+        rows of the row sums: scikit-learn's squared error, whose gradient is
+        ``(a - y) / n``).
+
+    Examples
+    --------
+    >>> mse = xprop.get_loss("mse")
+    >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+    >>> a, y = b.from_host([[0.5], [1.0]]), b.from_host([[0.0], [1.0]])
+    >>> float(mse.value(a, y, b.xp))  # mean of (a - y)^2
+    0.125
+    >>> xprop.to_numpy(mse.grad(a, y, b.xp))  # 2 (a - y) / (n k)
+    array([[0.5],
+           [0. ]])
     """
 
     name: str
@@ -66,7 +98,7 @@ class Loss:
 
     @property
     def reduction(self) -> str:
-        """``"mean"`` over samples, or ``"sum"`` (``half_sse``): how batches add up."""
+        """How batches add up: ``"mean"`` over samples, or ``"sum"`` (``half_sse``)."""
         return "sum" if self.scale == "half" else "mean"
 
     def _divisors(self, a: Array) -> tuple[float, float]:
@@ -75,17 +107,86 @@ class Loss:
                 "half": (2.0, 2.0), "half_samples": (2.0 * n, 2.0)}[self.scale]
 
     def value(self, a: Array, y: Array, xp: Any) -> Array:
-        """The loss of outputs ``a`` against targets ``y`` as a 0-d array of ``a``'s dtype."""
+        """The loss of outputs ``a`` against targets ``y``.
+
+        Parameters
+        ----------
+        a : array
+            Network outputs, shape ``(n, k)``.
+        y : array
+            Targets of the same shape and dtype.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            A 0-d array of ``a``'s dtype.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> a, y = b.from_host([[1.0, 3.0]]), b.from_host([[0.0, 0.0]])
+        >>> float(xprop.get_loss("half_sse").value(a, y, b.xp))  # (1 + 9) / 2
+        5.0
+        """
         return _same_dtype(xp.sum(self.terms(a, y, xp)) / self._divisors(a)[0], a, xp)
 
     def value_from_logits(self, z: Array, y: Array, xp: Any) -> Array:
-        """The value from the logits of the fused activation (exact, no ``eps``)."""
+        """The value from the logits of the fused activation (exact, no ``eps``).
+
+        Parameters
+        ----------
+        z : array
+            Logits (pre-activations of the output layer), shape ``(n, k)``.
+        y : array
+            Targets of the same shape and dtype.
+        xp : namespace
+            Their Array-API namespace.
+
+        Returns
+        -------
+        array
+            A 0-d array of ``z``'s dtype: the value of ``fused_activation(z)`` against ``y``.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> z, y = b.from_host([[0.0]]), b.from_host([[1.0]])
+        >>> round(float(xprop.get_loss("bce").value_from_logits(z, y, b.xp)), 6)  # log 2
+        0.693147
+        """
         return _same_dtype(xp.sum(self.logit_terms(z, y, xp)) / self._divisors(z)[0], z, xp)
 
     def rows(self, a: Array, y: Array, xp: Any, *, logits: bool = False) -> Array:
-        """Per-sample losses ``(..., n)`` of outputs ``(..., n, k)`` (a stack of batches
-        broadcasts against ``y``): the value is their mean (their sum for ``half``).
-        ``logits=True`` takes the fused activation's logits ``z`` instead of ``a``."""
+        """Per-sample losses, whose mean (sum for ``half``) is the value.
+
+        Parameters
+        ----------
+        a : array
+            Outputs ``(..., n, k)``; a stack of batches broadcasts against ``y``.
+        y : array
+            Targets ``(n, k)``.
+        xp : namespace
+            Their Array-API namespace.
+        logits : bool, default=False
+            Take the fused activation's logits ``z`` instead of ``a``.
+
+        Returns
+        -------
+        array
+            Shape ``(..., n)``, of ``a``'s dtype.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> a, y = b.from_host([[1.0, 3.0], [0.0, 2.0]]), b.from_host([[0.0, 0.0]] * 2)
+        >>> mse = xprop.get_loss("mse")
+        >>> xprop.to_numpy(mse.rows(a, y, b.xp))  # per-sample means over outputs
+        array([5., 2.])
+        >>> float(mse.value(a, y, b.xp))
+        3.5
+        """
         terms = (self.logit_terms if logits else self.terms)(a, y, xp)
         return _same_dtype(xp.sum(terms, axis=-1) / self._divisors(a)[1], a, xp)
 
@@ -216,6 +317,7 @@ LOSSES: dict[str, Loss] = {
                           fused_row_grad, softmax_cross_entropy_logit_terms, "labels",
                           scale="samples"),
 }
+"""The losses known by name: the built-ins and those :func:`register_loss` added."""
 ALIASES = {
     "ce": "cross_entropy",
     "softmax_cross_entropy": "cross_entropy",
@@ -233,10 +335,44 @@ BUILT_IN = frozenset(LOSSES)
 def make_loss(name: str, terms: Callable[[Array, Array, Any], Array],
               grad: Callable[[Array, Array, Any], Array], *, scale: str = "elements",
               targets: str = "real") -> Loss:
-    """A loss from its elementwise ``terms(a, y, xp)`` (shape ``(n, k)``) and its gradient
-    ``grad(a, y, xp) = dL/da`` of the value ``sum(terms) / divisor`` (``scale``:
-    ``"elements"`` n k, ``"samples"`` n, ``"half"`` 2). ``targets``: ``"real"``, ``"binary"``
-    or ``"labels"``."""
+    """Make a loss from its elementwise terms and its gradient.
+
+    The value is ``sum(terms) / divisor`` with the divisor ``scale`` names; ``grad`` must be
+    its gradient with respect to the outputs. Register it with :func:`register_loss` to use
+    it by name; check it with :func:`xprop.check_loss`.
+
+    Parameters
+    ----------
+    name : str
+        A non-empty name (stripped and lower-cased).
+    terms : callable
+        ``terms(a, y, xp)``: the elementwise terms, shape ``(n, k)``.
+    grad : callable
+        ``grad(a, y, xp) = dL/da`` of the value, shape ``(n, k)``.
+    scale : {"elements", "samples", "half", "half_samples"}, default="elements"
+        The divisor: ``n k``, ``n``, ``2`` or ``2 n`` (see :class:`Loss`).
+    targets : {"real", "counts", "binary", "labels"}, default="real"
+        What targets it takes.
+
+    Returns
+    -------
+    Loss
+        The loss (not registered).
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is empty, ``scale`` or ``targets`` is not one of the choices, or
+        ``terms``/``grad`` is not callable.
+
+    Examples
+    --------
+    >>> quartic = xprop.make_loss(
+    ...     "quartic", lambda a, y, xp: (a - y) ** 4,
+    ...     lambda a, y, xp: 4.0 * (a - y) ** 3 / (a.shape[0] * a.shape[1]))
+    >>> print(xprop.check_loss(quartic).verdict)
+    passed
+    """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name: expected a non-empty string, got {show(name)}")
     if scale not in ("elements", "samples", "half", "half_samples"):
@@ -252,9 +388,40 @@ def make_loss(name: str, terms: Callable[[Array, Array, Any], Array],
 
 
 def register_loss(loss: Loss, *, replace: bool = False) -> Loss:
-    """Make ``loss`` known by its name (models, checkpoints, the CLI and the gradient check
-    take it like a built-in). Built-in names are refused; another registered name only with
-    ``replace=True``."""
+    """Make a loss known by its name, like a built-in.
+
+    Models, checkpoints, pickles, the CLI and the gradient check then take the name.
+    Built-in names are refused; a name registered before only with ``replace=True``.
+
+    Parameters
+    ----------
+    loss : Loss
+        What :func:`make_loss` made.
+    replace : bool, default=False
+        Whether to replace a loss registered under the same name.
+
+    Returns
+    -------
+    Loss
+        ``loss`` itself.
+
+    Raises
+    ------
+    ValueError
+        When ``loss`` is not a :class:`Loss`, its name is a built-in one (or an alias), or
+        the name is registered and ``replace`` is False.
+
+    Examples
+    --------
+    >>> quartic = xprop.make_loss(
+    ...     "quartic", lambda a, y, xp: (a - y) ** 4,
+    ...     lambda a, y, xp: 4.0 * (a - y) ** 3 / (a.shape[0] * a.shape[1]))
+    >>> xprop.register_loss(quartic).name
+    'quartic'
+    >>> xprop.MLP([2, 3, 1], loss="quartic").loss_fn.name
+    'quartic'
+    >>> del xprop.LOSSES["quartic"]  # unregistered again
+    """
     if not isinstance(loss, Loss):
         raise ValueError(f"loss: expected a Loss (see make_loss), got {show(loss)}")
     if loss.name in BUILT_IN or loss.name in ALIASES:
@@ -266,7 +433,34 @@ def register_loss(loss: Loss, *, replace: bool = False) -> Loss:
 
 
 def get_loss(spec: str | Loss) -> Loss:
-    """A :class:`Loss` from its name (see the module table) or itself."""
+    """Look a loss up by name.
+
+    Parameters
+    ----------
+    spec : str or Loss
+        A key of :data:`LOSSES` (any case; see the module's table), an alias (``ce``,
+        ``log_loss``, ``sse``, ``squared_error``, ...), or a :class:`Loss` (returned as
+        is).
+
+    Returns
+    -------
+    Loss
+        The loss.
+
+    Raises
+    ------
+    ValueError
+        When the name is unknown or ``spec`` is neither a string nor a :class:`Loss`.
+
+    Examples
+    --------
+    >>> xprop.get_loss("CE").name
+    'cross_entropy'
+    >>> xprop.get_loss("hinge")
+    Traceback (most recent call last):
+    ...
+    ValueError: loss: expected one of [...], got 'hinge'
+    """
     if isinstance(spec, Loss):
         return spec
     if not isinstance(spec, str):
@@ -279,6 +473,31 @@ def get_loss(spec: str | Loss) -> Loss:
 
 
 def one_hot(labels: Array, k: int, dtype: Any, xp: Any) -> Array:
-    """``(n,)`` integer labels -> ``(n, k)`` one-hot of ``dtype`` on the labels' device."""
+    """One-hot rows for integer class labels.
+
+    Parameters
+    ----------
+    labels : array
+        Integer labels in ``[0, k)``, shape ``(n,)``.
+    k : int
+        The number of classes.
+    dtype : dtype
+        The floating dtype of the result (a dtype of ``xp``).
+    xp : namespace
+        The labels' Array-API namespace.
+
+    Returns
+    -------
+    array
+        Shape ``(n, k)`` on the labels' device: 1 at each row's label, else 0.
+
+    Examples
+    --------
+    >>> from xprop.losses import one_hot
+    >>> b = xprop.resolve_backend()
+    >>> xprop.to_numpy(one_hot(b.from_host([0, 2]), 3, b.xp.float64, b.xp))
+    array([[1., 0., 0.],
+           [0., 0., 1.]])
+    """
     classes = xp.arange(k, dtype=labels.dtype, device=device(labels))
     return xp.astype(labels[:, None] == classes[None, :], dtype)

@@ -51,25 +51,71 @@ __all__ = ["MLP", "load"]
 
 
 class MLP:
-    """A fully connected network ``sizes[0] -> ... -> sizes[-1]``: an
-    :class:`~xprop.network.Architecture` plus its parameters (:class:`~xprop.params.Params`,
-    named views into one buffer) on one backend, device and dtype.
+    """A fully connected network with explicit backpropagation, on one backend and device.
+
+    An :class:`~xprop.network.Architecture` (``sizes[0] -> ... -> sizes[-1]``) plus its
+    parameters (:class:`~xprop.params.Params`, named views ``W0, b0, ...`` into one
+    buffer) on one backend, device and dtype. The weights are drawn on the host from
+    ``seed``, so the same seed gives the same bits on every backend.
 
     Parameters
     ----------
-    layer_sizes: ``[n_inputs, hidden..., n_outputs]``, at least two integers >= 1.
-    activation: hidden activation name, or one name per hidden layer.
-    output_activation, loss: the output head (see :mod:`xprop.head` for the valid pairs):
-        ``identity``/``sigmoid``/``softmax``/... and ``mse``, ``half_sse``, ``bce``,
-        ``bce_with_logits``, ``cross_entropy``.
-    bias: whether layers have biases (zero at start).
-    init: ``auto``, ``xavier_normal``/``glorot_normal``, ``xavier_uniform``/``glorot_uniform``,
-        ``he``, ``he_uniform``, ``normal(scale)``, ``uniform``; or one per layer.
-    seed: seed of the host generator that draws the weights (same seed, same bits everywhere).
-    dtype: ``"float32"`` or ``"float64"``, fixed for the life of the model; None (the
-        default): the namespace's default real floating dtype on the device (float64 on
-        NumPy and CuPy, ``torch.get_default_dtype()`` on torch, float32 on JAX without x64).
-    backend, device: where the parameters live (see :func:`xprop.resolve_backend`).
+    layer_sizes : sequence of int
+        ``[n_inputs, hidden..., n_outputs]``, at least two integers >= 1.
+    activation : str or sequence of str, default="relu"
+        The hidden activation, or one per hidden layer (see :data:`xprop.ACTIVATIONS`).
+    output_activation : str, default="identity"
+        The output activation: ``identity``, ``sigmoid``, ``softmax``, ... (see
+        :mod:`xprop.head` for the pairs with ``loss`` that fit).
+    loss : str, default="mse"
+        ``mse``, ``half_sse``, ``bce``, ``bce_with_logits``, ``cross_entropy``, or a
+        registered loss.
+    bias : bool, default=True
+        Whether layers have biases (zero at start).
+    init : str or sequence of str, default="auto"
+        ``auto``, ``xavier_normal``/``glorot_normal``, ``xavier_uniform``/
+        ``glorot_uniform``, ``he``, ``he_uniform``, ``normal(scale)``, ``uniform``; or one
+        per layer.
+    seed : int, default=0
+        Seed of the host generator that draws the weights.
+    dtype : str or None, default=None
+        ``"float32"`` or ``"float64"``, fixed for the life of the model; None: the
+        namespace's default real floating dtype on the device (float64 on NumPy and CuPy,
+        ``torch.get_default_dtype()`` on torch, float32 on JAX without x64).
+    backend : str or Backend or None, default=None
+        Where the parameters live (see :func:`xprop.resolve_backend`): the innermost
+        :func:`xprop.use_backend`, else ``$XPROP_BACKEND``, else NumPy when None.
+    device : object, default=None
+        The device on that backend.
+
+    Attributes
+    ----------
+    arch : Architecture
+        Sizes, activations, head and bias.
+    params : Params
+        The parameters: ``params.buffer`` is the flat array, ``params["W0"]`` a view.
+    backend : Backend
+        Where they live; ``xp`` is its namespace and ``dtype`` the model's dtype.
+    standardizer : Standardizer or None
+        The input preprocessing that the entry points apply (see :meth:`standardize`).
+
+    Raises
+    ------
+    ValueError
+        For bad sizes, names, a seed, an output activation and loss that do not fit, or a
+        softmax with one output.
+    BackendError
+        For an unknown backend or device, or a dtype the device cannot hold.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.xor()
+    >>> model = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=1)
+    >>> history = model.fit(X, y, lr=1.0, epochs=300)  # full-batch gradient descent
+    >>> xprop.to_numpy(model.predict(X)), model.accuracy(X, y)
+    (array([0, 1, 1, 0]), 1.0)
+    >>> model
+    MLP([2, 4, 1], activations=[tanh,sigmoid], loss='bce', bias=True, dtype=float64, backend=...)
     """
 
     #: the input preprocessing (a fitted :class:`xprop.datasets.Standardizer`, or None):
@@ -121,11 +167,54 @@ class MLP:
         backend: str | Backend | None = None,
         device: Any = None,
     ) -> MLP:
-        """A model with explicit parameters: ``weights[i]`` of shape ``(fan_in, fan_out)`` and
-        ``biases[i]`` of shape ``(fan_out,)`` (``None`` for a model without biases).
+        """Make a model with given weights and biases, e.g. to reproduce a published example.
 
         Arrays decide the backend and device (they must all agree; ``backend=`` must match);
         host data (lists, NumPy arrays) goes to ``backend``. The arrays are copied.
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            ``weights[i]`` of shape ``(fan_in, fan_out)``, one per layer, chained.
+        biases : sequence of array_like or None, default=None
+            ``biases[i]`` of shape ``(fan_out,)``; None for a model without biases.
+        activation : str or sequence of str, default="relu"
+            The hidden activation, or one per hidden layer.
+        output_activation : str, default="identity"
+            The output activation.
+        loss : str, default="mse"
+            The loss.
+        dtype : str or None, default=None
+            ``"float32"`` or ``"float64"``; None: the weights' own floating dtype, else the
+            namespace's default.
+        backend : str or Backend or None, default=None
+            Where host data goes (arrays decide for themselves).
+        device : object, default=None
+            The device on that backend.
+
+        Returns
+        -------
+        MLP
+            The model (``init == "explicit"``, ``seed`` None).
+
+        Raises
+        ------
+        ValueError
+            For shapes that do not chain, a bias count that differs, or non-finite values.
+        DeviceMismatchError
+            When the arrays live elsewhere than ``backend`` says, or on two devices.
+
+        Examples
+        --------
+        The 2-2-2 sigmoid network of a well-known worked example of backpropagation:
+
+        >>> model = xprop.MLP.from_arrays(
+        ...     [[[0.15, 0.25], [0.20, 0.30]], [[0.40, 0.50], [0.45, 0.55]]],
+        ...     [[0.35, 0.35], [0.60, 0.60]], "sigmoid", "sigmoid", "half_sse")
+        >>> xprop.to_numpy(model.predict_output([[0.05, 0.10]])).round(8)
+        array([[0.75136507, 0.77292847]])
+        >>> round(model.loss([[0.05, 0.10]], [[0.01, 0.99]]), 9)  # the total error
+        0.298371109
         """
         if not isinstance(weights, (list, tuple)):
             raise ValueError(
@@ -216,14 +305,17 @@ class MLP:
 
     @property
     def loss_fn(self) -> Loss:
+        """The loss (the head's)."""
         return self.arch.head.loss
 
     @property
     def bias(self) -> bool:
+        """Whether the layers have biases."""
         return self.arch.bias
 
     @property
     def n_layers(self) -> int:
+        """The number of layers (weight matrices): ``len(sizes) - 1``."""
         return self.arch.n_layers
 
     @property
@@ -242,18 +334,67 @@ class MLP:
         return None if self.standardizer is None else self.standardizer.std
 
     def standardize(self, X: Any) -> MLP:
-        """Fit a :class:`~xprop.datasets.Standardizer` on the features ``X`` (host data, e.g.
-        the training split) and keep it: from now on this model standardises the features
-        given to ``fit``, ``predict``, ``loss``, ``accuracy`` and ``xprop.gradcheck``, and
-        checkpoints save it. Returns the model."""
+        """Fit a :class:`~xprop.datasets.Standardizer` on features and keep it.
+
+        From now on this model standardises the features given to ``fit``, ``predict``,
+        ``loss``, ``accuracy`` and ``xprop.gradcheck``, and checkpoints save it.
+
+        Parameters
+        ----------
+        X : array_like of shape (n, sizes[0])
+            Training features (host data, or arrays copied to the host for this).
+
+        Returns
+        -------
+        MLP
+            The model itself.
+
+        Raises
+        ------
+        ValueError
+            For features of the wrong shape, or that cannot be standardised.
+
+        Examples
+        --------
+        >>> X, y = xprop.datasets.moons(100, seed=0)
+        >>> model = xprop.MLP([2, 8, 2], "relu", "softmax", "cross_entropy", seed=0)
+        >>> model.standardize(100.0 * X) is model
+        True
+        >>> model.input_mean.shape, model.input_std.shape
+        ((2,), (2,))
+        """
         X, _ = self.backend.stage(to_numpy(X) if is_array(X) else X, "X")  # on the host
         V.check_matrix(X, "X", self.sizes[0])
         self.set_standardizer(Standardizer().fit(X))
         return self
 
     def set_standardizer(self, standardizer: Standardizer | None) -> None:
-        """Attach a fitted standardizer (checked: one finite mean and std > 0 per input), or
-        None to take features as they are."""
+        """Attach a fitted standardizer, or None to take features as they are.
+
+        Parameters
+        ----------
+        standardizer : Standardizer or None
+            A fitted :class:`~xprop.datasets.Standardizer` (checked: one finite mean and
+            std > 0 per input; copied).
+
+        Raises
+        ------
+        TypeError
+            When it is not a Standardizer or None.
+        ValueError
+            When its statistics do not fit the model's inputs.
+
+        Examples
+        --------
+        >>> from xprop.datasets import Standardizer
+        >>> model = xprop.MLP([2, 3, 1], seed=0)
+        >>> model.set_standardizer(Standardizer.from_arrays([0.0, 1.0], [2.0, 2.0]))
+        >>> model.input_std.tolist()
+        [2.0, 2.0]
+        >>> model.set_standardizer(None)
+        >>> print(model.standardizer)
+        None
+        """
         if standardizer is not None:
             if not isinstance(standardizer, Standardizer):
                 raise TypeError(f"standardizer: expected a fitted xprop.datasets.Standardizer "
@@ -290,8 +431,27 @@ class MLP:
                     ", standardised (model.standardizer)" if std is not None else ""))]
 
     def summary(self) -> str:
-        """A table of the layers (shapes, activations, parameter counts) and the model's
-        loss, backend, device, dtype, parameter count and input standardisation."""
+        """A table of the layers and the model's settings, as text.
+
+        Returns
+        -------
+        str
+            The layers (shapes, activations, parameter counts), then the loss, backend and
+            device, dtype, parameter count and input standardisation.
+
+        Examples
+        --------
+        >>> print(xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce").summary())
+        layer   shape   activation  parameters
+        --------------------------------------
+        W0, b0  2 -> 4  tanh                12
+        W1, b1  4 -> 1  sigmoid              5
+        loss: bce
+        backend: ...
+        dtype: float64
+        parameters: 17
+        inputs: 2 features
+        """
         rows = [("layer", "shape", "activation", "parameters")] + [
             (name, shape, act, f"{count:,}") for name, shape, act, count in self._layers()]
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
@@ -338,18 +498,68 @@ class MLP:
         return [self.params[b] for _, b in self.arch.names] if self.bias else None
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of every parameter, by name.
+
+        Returns
+        -------
+        dict of str to tuple of int
+            ``W0``, ``b0``, ... in layer order.
+
+        Examples
+        --------
+        >>> xprop.MLP([2, 3, 1]).parameter_shapes()
+        {'W0': (2, 3), 'b0': (3,), 'W1': (3, 1), 'b1': (1,)}
+        """
         layout = self.arch.layout
         return dict(zip(layout.names, layout.shapes))
 
     def parameters(self) -> dict[str, Array]:
-        """Name -> array (``W0``, ``b0``, ``W1``, ...): live views into the parameter buffer
-        ``model.params.buffer``, in layer order."""
+        """The parameters by name: live views into the parameter buffer.
+
+        Returns
+        -------
+        dict of str to array
+            ``W0``, ``b0``, ``W1``, ... in layer order: views into ``model.params.buffer``.
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3, 1], seed=0)
+        >>> list(model.parameters())
+        ['W0', 'b0', 'W1', 'b1']
+        >>> xprop.to_numpy(model.parameters()["b0"])  # biases start at zero
+        array([0., 0., 0.])
+        """
         return dict(self.params)
 
     def set_parameters(self, values: Mapping[str, Any]) -> None:
-        """Replace parameters by name (copied into a new buffer; shapes, backend and device
-        are checked; host data is moved to the model's device and cast to its dtype). A
-        failed call changes nothing."""
+        """Replace parameters by name; a failed call changes nothing.
+
+        The values are copied into a new buffer; shapes, backend and device are checked;
+        host data is moved to the model's device and cast to its dtype.
+
+        Parameters
+        ----------
+        values : mapping of str to array_like
+            Some or all of ``W0``, ``b0``, ...
+
+        Raises
+        ------
+        TypeError
+            When ``values`` is not a mapping, or a value is not real numbers.
+        KeyError
+            For an unknown name.
+        ValueError
+            For a wrong shape or non-finite values.
+        DeviceMismatchError
+            For an array of another backend or device.
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3, 1], seed=0)
+        >>> model.set_parameters({"b1": [0.5]})
+        >>> xprop.to_numpy(model.parameters()["b1"])
+        array([0.5])
+        """
         if not isinstance(values, Mapping):
             raise TypeError(f"parameters: expected a mapping name -> array (as "
                             f"model.parameters() gives), got {type(values).__name__}")
@@ -362,7 +572,18 @@ class MLP:
         self.params = Params.from_arrays(self.arch.layout, [new[n] for n in names], self.xp)
 
     def count_parameters(self) -> int:
-        """Number of trainable scalars: sum of fan_in*fan_out (+ fan_out with biases)."""
+        """The number of trainable scalars: the sum of fan_in*fan_out (+ fan_out with biases).
+
+        Returns
+        -------
+        int
+            The length of the parameter buffer.
+
+        Examples
+        --------
+        >>> xprop.MLP([2, 4, 1]).count_parameters()  # 2*4 + 4 + 4*1 + 1
+        17
+        """
         return self.arch.layout.size
 
     def _clone(self, arch: Architecture, backend: Backend, dtype: Any, buffer: Any) -> MLP:
@@ -373,14 +594,67 @@ class MLP:
         return clone
 
     def to(self, backend: str | Backend, device: Any = None) -> MLP:
-        """A copy of this model on another backend/device, every value unchanged (one
-        transfer of the parameter buffer through the host)."""
+        """A copy of this model on another backend or device, every value unchanged.
+
+        One transfer of the parameter buffer through the host; the dtype and the
+        standardizer are kept.
+
+        Parameters
+        ----------
+        backend : str or Backend
+            The target (``"numpy"``, ``"cupy:1"``, ``"torch:cuda:0"``, ...).
+        device : object, default=None
+            The device on that backend.
+
+        Returns
+        -------
+        MLP
+            The copy.
+
+        Raises
+        ------
+        BackendError
+            For an unknown backend or device, or a dtype the device cannot hold.
+        BackendUnavailableError
+            When that backend cannot run here.
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3, 1], seed=0)
+        >>> twin = model.to("numpy")
+        >>> twin.backend.name
+        'numpy'
+        >>> bool((xprop.to_numpy(twin.params.buffer) == xprop.to_numpy(model.params.buffer)).all())
+        True
+        """
         target = resolve_backend(backend, device)
         name = dtype_name(self.dtype, self.xp)
         return self._clone(self.arch, target, name, to_backend(self.params.buffer, target))
 
     def astype(self, dtype: Any) -> MLP:
-        """A copy of this model in another dtype on the same backend and device."""
+        """A copy of this model in another dtype on the same backend and device.
+
+        Parameters
+        ----------
+        dtype : str or dtype
+            ``"float32"`` or ``"float64"`` (or the namespace's dtype object).
+
+        Returns
+        -------
+        MLP
+            The copy (a copy even when the dtype is the same).
+
+        Raises
+        ------
+        BackendError
+            When the device cannot hold ``dtype``.
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3, 1], seed=0)
+        >>> xprop.to_numpy(model.astype("float32").params.buffer).dtype.name
+        'float32'
+        """
         new = self.backend.dtype(dtype)
         buffer = self.xp.astype(self.params.buffer, new)
         if new == self.dtype:
@@ -388,12 +662,35 @@ class MLP:
         return self._clone(self.arch, self.backend, dtype, buffer)
 
     def to_numpy_parameters(self) -> dict[str, Any]:
-        """Host copies of the parameters (NumPy arrays), e.g. for saving or comparing."""
+        """Host copies of the parameters (NumPy arrays), e.g. for saving or comparing.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``W0``, ``b0``, ... (views into one fresh host copy of the buffer).
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3, 1], seed=0)
+        >>> {name: a.shape for name, a in model.to_numpy_parameters().items()}
+        {'W0': (2, 3), 'b0': (3,), 'W1': (3, 1), 'b1': (1,)}
+        """
         flat = to_numpy(self.params.buffer, copy=True)
         return self.arch.layout.views(flat, array_namespace(flat))
 
     def all_finite(self) -> bool:
-        """Whether every parameter is finite (one reduction over the buffer, one sync)."""
+        """Whether every parameter is finite (one reduction over the buffer, one sync).
+
+        Returns
+        -------
+        bool
+            False when any parameter is NaN or infinite.
+
+        Examples
+        --------
+        >>> xprop.MLP([2, 3, 1]).all_finite()
+        True
+        """
         return bool(self.xp.all(self.xp.isfinite(self.params.buffer)))
 
     # ------------------------------------------------------------------ low-level math
@@ -419,9 +716,40 @@ class MLP:
 
     @on_device
     def forward(self, X: Array) -> tuple[Array, Cache]:
-        """Output ``(n, sizes[-1])`` and the cache for :meth:`backward`
-        (:func:`xprop.network.forward` with this model's parameters). ``X`` must be a
-        ``(n, sizes[0])`` array of the model's namespace, device and dtype."""
+        """The forward pass on the network's own inputs: the output and the cache.
+
+        :func:`xprop.network.forward` with this model's parameters. Nothing is converted
+        (nor standardised): use :meth:`predict_output` for user data.
+
+        Parameters
+        ----------
+        X : array
+            Shape ``(n, sizes[0])``, of the model's namespace, device and dtype.
+
+        Returns
+        -------
+        output : array
+            Shape ``(n, sizes[-1])``.
+        cache : Cache
+            What :meth:`backward` needs.
+
+        Raises
+        ------
+        DeviceMismatchError
+            For an array of another backend or device.
+        TypeError
+            For host data, or another dtype.
+        ValueError
+            For a wrong shape.
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3, 1], seed=0)
+        >>> X = model.backend.from_host([[0.0, 1.0]], model.dtype)  # on the model's device
+        >>> out, cache = model.forward(X)
+        >>> tuple(out.shape), len(cache.pre)
+        ((1, 1), 2)
+        """
         self._check_own(X, "X")
         V.check_matrix(X, "X", self.sizes[0])
         return network.forward(self.params, X, self.arch, self.xp)
@@ -430,11 +758,43 @@ class MLP:
     def backward(
         self, cache: Cache, y: Array, input_grad: bool = False
     ) -> dict[str, Array]:
-        """Gradients of the loss for every parameter (``W0``, ``b0``, ...: views into one
-        gradient buffer) and, with ``input_grad=True``, for the input under ``"X"``.
+        """The backward pass: the gradient of the loss for every parameter.
 
-        ``y``: targets on the model's device: ``(n, k)`` of the model's dtype, ``(n,)`` for
-        one output, or ``(n,)`` integer labels for a softmax head.
+        :func:`xprop.network.backward` with this model's parameters, after the head
+        shapes the targets (no host transfer).
+
+        Parameters
+        ----------
+        cache : Cache
+            What :meth:`forward` returned.
+        y : array
+            Targets on the model's device: ``(n, k)`` of the model's dtype, ``(n,)`` for
+            one output, or ``(n,)`` integer labels for a softmax head.
+        input_grad : bool, default=False
+            Also return the gradient with respect to the input, under ``"X"``.
+
+        Returns
+        -------
+        dict of str to array
+            ``W0``, ``b0``, ...: views into one gradient buffer (and ``X``).
+
+        Raises
+        ------
+        DeviceMismatchError
+            For targets of another backend or device.
+        TypeError
+            For host data, or targets of another dtype.
+        ValueError
+            For targets of the wrong shape.
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3, 1], seed=0)
+        >>> out, cache = model.forward(model.backend.from_host([[0.0, 1.0]], model.dtype))
+        >>> grads = model.backward(cache, model.backend.from_host([[1.0]], model.dtype),
+        ...                        input_grad=True)
+        >>> {name: tuple(g.shape) for name, g in grads.items()}
+        {'W0': (2, 3), 'b0': (3,), 'W1': (3, 1), 'b1': (1,), 'X': (1, 2)}
         """
         if not self.backend.owns(y):
             self._check_own(y, "y")
@@ -455,11 +815,42 @@ class MLP:
     # ------------------------------------------------------------------ entry points
 
     def prepare(self, X: Any, y: Any | None = None) -> tuple[Array, Array | None, Array | None]:
-        """Validate and convert user data once: ``X`` to a ``(n, sizes[0])`` array of the
-        model's dtype on its device (standardised by the model's :attr:`standardizer`),
-        ``y`` to ``(n, k)`` targets (see :meth:`xprop.head.Head.prepare_targets`); also
-        returns the integer labels (for
-        accuracy) when the head takes class labels."""
+        """Validate user data and bring it to the model's device, once.
+
+        Parameters
+        ----------
+        X : array_like
+            Features ``(n, sizes[0])``: host data or arrays of the model's backend.
+        y : array_like or None, default=None
+            Targets, as :meth:`xprop.head.Head.prepare_targets` takes them.
+
+        Returns
+        -------
+        X : array
+            ``(n, sizes[0])`` of the model's dtype on its device, standardised by the
+            model's :attr:`standardizer`.
+        Y : array or None
+            ``(n, k)`` targets (None without ``y``).
+        labels : array or None
+            The integer labels (for accuracy) when the head takes class labels.
+
+        Raises
+        ------
+        ValueError
+            For data of the wrong shape, non-finite values, or targets that do not fit the
+            head.
+        TypeError
+            For non-numeric data.
+        DeviceMismatchError
+            For arrays of another backend or device.
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3], "relu", "softmax", "cross_entropy", seed=0)
+        >>> X, Y, labels = model.prepare([[0, 1]], [2])
+        >>> xprop.to_numpy(X), xprop.to_numpy(Y), xprop.to_numpy(labels)
+        (array([[0., 1.]]), array([[0., 0., 1.]]), array([2]))
+        """
         std = self.standardizer
         on_host = std is not None and is_host_data(X)
         X, xq = self.backend.stage(X, "X", None if on_host else self.dtype)  # checked there
@@ -478,34 +869,159 @@ class MLP:
 
     @on_device
     def loss(self, X: Any, y: Any) -> float:
-        """The loss on ``(X, y)`` as a Python float."""
+        """The loss on user data.
+
+        Parameters
+        ----------
+        X : array_like
+            Features (standardised by the model's standardizer, if any).
+        y : array_like
+            Targets.
+
+        Returns
+        -------
+        float
+            The loss.
+
+        Raises
+        ------
+        ValueError
+            For missing or invalid data (as :meth:`prepare`).
+
+        Examples
+        --------
+        >>> X, y = xprop.datasets.xor()
+        >>> model = xprop.MLP.from_arrays([[[10, 10], [10, 10]], [[5], [-5]]], [[-5, -15], [-5]],
+        ...                               "tanh", "sigmoid", "bce")  # weights that solve XOR
+        >>> round(model.loss(X, y), 4)
+        0.0067
+        """
         X, Y, _ = self.prepare(X, V.check_given(y, "y", "targets (class labels or values)"))
         _, cache = network.forward(self.params, X, self.arch, self.xp)
         return float(network.loss_value(cache, Y, self.arch, self.xp))
 
     @on_device
     def predict_output(self, X: Any) -> Array:
-        """The network output ``(n, sizes[-1])`` for host or device data."""
+        """The network output for user data (host data or the model's arrays).
+
+        Parameters
+        ----------
+        X : array_like
+            Features (standardised by the model's standardizer, if any).
+
+        Returns
+        -------
+        array
+            Shape ``(n, sizes[-1])``, an array of the model's backend.
+
+        Raises
+        ------
+        ValueError
+            For invalid data (as :meth:`prepare`).
+
+        Examples
+        --------
+        >>> X, y = xprop.datasets.xor()
+        >>> model = xprop.MLP.from_arrays([[[10, 10], [10, 10]], [[5], [-5]]], [[-5, -15], [-5]],
+        ...                               "tanh", "sigmoid", "bce")  # weights that solve XOR
+        >>> xprop.to_numpy(model.predict_output(X)).round(4)
+        array([[0.0067],
+               [0.9933],
+               [0.9933],
+               [0.0067]])
+        """
         X, _, _ = self.prepare(X)
         return network.forward(self.params, X, self.arch, self.xp)[0]
 
     @on_device
     def predict(self, X: Any) -> Array:
-        """The head's decision: class indices ``(n,)`` for a softmax output (argmax), 0/1 for
-        a sigmoid output (threshold 0.5; logit 0 for ``bce_with_logits``; shape ``(n,)`` for
-        one output), the raw output otherwise. Arrays of the model's backend."""
+        """Predictions for user data: the head's decision on the output.
+
+        Parameters
+        ----------
+        X : array_like
+            Features (standardised by the model's standardizer, if any).
+
+        Returns
+        -------
+        array
+            Class indices ``(n,)`` for a softmax output (argmax), 0/1 for a sigmoid output
+            (threshold 0.5; logit 0 for ``bce_with_logits``; shape ``(n,)`` for one
+            output), the raw output otherwise; an array of the model's backend.
+
+        Raises
+        ------
+        ValueError
+            For invalid data (as :meth:`prepare`).
+
+        Examples
+        --------
+        >>> X, y = xprop.datasets.xor()
+        >>> model = xprop.MLP.from_arrays([[[10, 10], [10, 10]], [[5], [-5]]], [[-5, -15], [-5]],
+        ...                               "tanh", "sigmoid", "bce")  # weights that solve XOR
+        >>> xprop.to_numpy(model.predict(X))
+        array([0, 1, 1, 0])
+        """
         return self.head.decide(self.predict_output(X), self.xp)
 
     @on_device
     def predict_proba(self, X: Any) -> Array:
-        """Class probabilities ``(n, k)`` of a classifier: softmax rows, or one sigmoid value
-        per output (of the logits for ``bce_with_logits``); arrays of the model's backend."""
+        """Class probabilities of a classifier for user data.
+
+        Parameters
+        ----------
+        X : array_like
+            Features (standardised by the model's standardizer, if any).
+
+        Returns
+        -------
+        array
+            Shape ``(n, k)``: softmax rows, or one sigmoid value per output (of the logits
+            for ``bce_with_logits``); an array of the model's backend.
+
+        Raises
+        ------
+        ValueError
+            For a regression model, or invalid data.
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3], "relu", "softmax", "cross_entropy", seed=0)
+        >>> xprop.to_numpy(model.predict_proba([[0.0, 0.0]])).round(4)
+        array([[0.3333, 0.3333, 0.3333]])
+        """
         return self.head.probabilities(self.predict_output(X), self.xp)
 
     @on_device
     def accuracy(self, X: Any, y: Any) -> float:
-        """Fraction of samples whose prediction equals ``y`` (class labels, 0/1 targets, or
-        one-hot; with several sigmoid outputs every output must match)."""
+        """The fraction of samples whose prediction equals the target.
+
+        Parameters
+        ----------
+        X : array_like
+            Features (standardised by the model's standardizer, if any).
+        y : array_like
+            Class labels, 0/1 targets, or one-hot rows; with several sigmoid outputs every
+            output must match.
+
+        Returns
+        -------
+        float
+            Between 0 and 1.
+
+        Raises
+        ------
+        ValueError
+            For a regression model, or invalid data.
+
+        Examples
+        --------
+        >>> X, y = xprop.datasets.xor()
+        >>> model = xprop.MLP.from_arrays([[[10, 10], [10, 10]], [[5], [-5]]], [[-5, -15], [-5]],
+        ...                               "tanh", "sigmoid", "bce")  # weights that solve XOR
+        >>> model.accuracy(X, y), model.accuracy(X, [1, 1, 1, 1])
+        (1.0, 0.5)
+        """
         X, Y, labels = self.prepare(X, V.check_given(y, "y", "class labels or 0/1 targets"))
         if not self.is_classifier:
             raise ValueError(
@@ -521,8 +1037,39 @@ class MLP:
     fit = fit
 
     def save(self, path: Any, **kwargs: Any) -> str:
-        """Write a checkpoint, standardizer included (see :func:`xprop.checkpoint.save`: it
-        refuses what :func:`xprop.load` would refuse, before writing); returns the path."""
+        """Write a checkpoint of this model, standardizer included.
+
+        See :func:`xprop.checkpoint.save`: it refuses what :func:`xprop.load` would refuse,
+        before writing, and writes atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file (``.npz`` is appended when missing).
+        **kwargs
+            ``overwrite`` (default True), ``input_mean``, ``input_std``.
+
+        Returns
+        -------
+        str
+            The path written.
+
+        Raises
+        ------
+        CheckpointError
+            When the model would not load back.
+        OSError
+            When the file cannot be written there (``FileExistsError``,
+            ``IsADirectoryError``, ``PermissionError``, ...).
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 3, 1], seed=0)
+        >>> model.save("model.npz")
+        'model.npz'
+        >>> xprop.load("model.npz").sizes
+        [2, 3, 1]
+        """
         return checkpoint.save(self, path, **kwargs)
 
     def export_onnx(self, path: Any, *, overwrite: bool = True) -> str:
@@ -621,9 +1168,44 @@ def _shape_of(nested: Any) -> tuple[int, ...]:
 
 def load(path: str | PathLike, backend: Any = None, device: Any = None,
          dtype: Any = None) -> MLP:
-    """The model saved at ``path``, on ``backend``/``device`` (any), in its saved dtype unless
-    ``dtype`` is given, with its saved :attr:`MLP.standardizer` (so ``predict`` and the
-    others take the raw features, as ``xprop predict`` does)."""
+    """Load a model from a checkpoint, on any backend and device.
+
+    The model comes with its saved :attr:`MLP.standardizer`, so ``predict`` and the others
+    take the raw features, as ``xprop predict`` does.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint (from :meth:`MLP.save` or ``xprop train --out``).
+    backend : str or Backend or None, default=None
+        Where to put it (as :class:`MLP` resolves it when None).
+    device : object, default=None
+        The device on that backend.
+    dtype : str or None, default=None
+        ``"float32"`` or ``"float64"``; None: the saved dtype.
+
+    Returns
+    -------
+    MLP
+        The model.
+
+    Raises
+    ------
+    CheckpointError
+        When the file is not a valid xprop checkpoint.
+    FileNotFoundError
+        When it does not exist.
+    BackendError
+        For an unknown backend or device, or a dtype the device cannot hold.
+
+    Examples
+    --------
+    >>> model = xprop.MLP([2, 3, 1], seed=0)
+    >>> _ = model.save("model.npz")
+    >>> same = xprop.load("model.npz", dtype="float32")
+    >>> same.sizes, xprop.to_numpy(same.params.buffer).dtype.name
+    ([2, 3, 1], 'float32')
+    """
     header, arrays = checkpoint.read(path)
     sizes = header["layer_sizes"]
     n = len(sizes) - 1

@@ -41,8 +41,46 @@ __all__ = ["Architecture", "Cache", "backward", "forward", "loss_value"]
 
 @dataclass(frozen=True)
 class Architecture:
-    """Layer sizes, hidden activations (one per hidden layer), the output head and whether
-    layers have biases: everything but the parameter values."""
+    """Everything about a network but its parameter values.
+
+    Parameters
+    ----------
+    sizes : tuple of int
+        Layer sizes ``(n_0, ..., n_L)``: inputs, hidden layers, outputs.
+    hidden : tuple of Activation
+        One activation per hidden layer (``len(sizes) - 2``).
+    head : Head
+        The output activation and the loss (:func:`xprop.head.make_head`).
+    bias : bool, default=True
+        Whether the layers have biases.
+
+    Attributes
+    ----------
+    layout : Layout
+        Names and shapes of the parameters ``W0, b0, W1, ...`` in their buffer.
+    activations : tuple of Activation
+        Every layer's activation: the hidden ones, then the head's.
+    names : tuple of tuple
+        ``(W_i, b_i)`` per layer (``b_i`` None without biases).
+    n_layers : int
+        ``len(sizes) - 1``.
+
+    Raises
+    ------
+    ValueError
+        When ``hidden`` does not have one activation per hidden layer.
+
+    Examples
+    --------
+    >>> from xprop.head import make_head
+    >>> from xprop.network import Architecture
+    >>> arch = Architecture((2, 3, 1), (xprop.get_activation("tanh"),),
+    ...                     make_head("sigmoid", "bce"))
+    >>> arch.n_layers, arch.names, arch.layout.size
+    (2, (('W0', 'b0'), ('W1', 'b1')), 13)
+    >>> [a.name for a in arch.activations]
+    ['tanh', 'sigmoid']
+    """
 
     sizes: tuple[int, ...]
     hidden: tuple[Activation, ...]
@@ -68,8 +106,30 @@ class Architecture:
 
 @dataclass(slots=True)
 class Cache:
-    """What backward needs from forward: ``inputs[i] = A_i`` (the input of layer ``i``),
-    ``pre[i] = Z_i`` (its pre-activation) and the network ``output`` ``A_L``."""
+    """What :func:`backward` needs from :func:`forward`.
+
+    Parameters
+    ----------
+    inputs : list of array
+        ``inputs[i] = A_i``, the input of layer ``i`` (``A_0 = X``), shape ``(n, n_i)``.
+    pre : list of array
+        ``pre[i] = Z_i``, the pre-activation of layer ``i``, shape ``(n, n_{i+1})``.
+    output : array
+        The network output ``A_L``.
+
+    Examples
+    --------
+    >>> from xprop import network
+    >>> model = xprop.MLP.from_arrays(
+    ...     [[[0.1, 0.2], [0.3, 0.4]], [[0.5], [0.6]]], [[0.0, 0.0], [0.1]],
+    ...     activation="sigmoid", output_activation="sigmoid", loss="bce")
+    >>> X, Y, _ = model.prepare([[1.0, 2.0]], [1.0])  # arrays on the model's device
+    >>> out, cache = network.forward(model.params, X, model.arch)
+    >>> [tuple(A.shape) for A in cache.inputs], [tuple(Z.shape) for Z in cache.pre]
+    ([(1, 2), (1, 2)], [(1, 2), (1, 1)])
+    >>> xprop.to_numpy(cache.pre[0])  # Z_0 = A_0 @ W_0 + b_0
+    array([[0.7, 1. ]])
+    """
 
     inputs: list[Array]
     pre: list[Array]
@@ -78,9 +138,40 @@ class Cache:
 
 def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
             xp: Any = None) -> tuple[Array, Cache]:
-    """The output ``A_L`` of shape ``(n, sizes[-1])`` for inputs ``X`` of shape
-    ``(n, sizes[0])``, and the :class:`Cache` for :func:`backward`. The library's adapter
-    computes each formula (its own kernel where it has a faster one)."""
+    """The forward pass: the network output and the cache for :func:`backward`.
+
+    ``Z_i = A_i @ W_i + b_i`` and ``A_{i+1} = f_i(Z_i)`` for every layer. The library's
+    adapter computes each formula (its own kernel where it has a faster one).
+
+    Parameters
+    ----------
+    params : Params or mapping of str to array
+        ``W0, b0, W1, ...`` in ``X``'s namespace, device and dtype.
+    X : array
+        Inputs of shape ``(n, sizes[0])``.
+    arch : Architecture
+        Sizes, activations and head.
+    xp : namespace, optional
+        ``X``'s Array-API namespace (looked up when omitted).
+
+    Returns
+    -------
+    output : array
+        ``A_L``, shape ``(n, sizes[-1])``.
+    cache : Cache
+        Every layer's input and pre-activation.
+
+    Examples
+    --------
+    >>> from xprop import network
+    >>> model = xprop.MLP.from_arrays(
+    ...     [[[0.1, 0.2], [0.3, 0.4]], [[0.5], [0.6]]], [[0.0, 0.0], [0.1]],
+    ...     activation="sigmoid", output_activation="sigmoid", loss="bce")
+    >>> X, Y, _ = model.prepare([[1.0, 2.0]], [1.0])  # arrays on the model's device
+    >>> out, cache = network.forward(model.params, X, model.arch)
+    >>> xprop.to_numpy(out).round(6)  # sigmoid(sigmoid(Z_0) @ W_1 + b_1)
+    array([[0.705313]])
+    """
     xp = array_namespace(X) if xp is None else xp
     ops = adapter_of_namespace(xp)
     params = params.views() if isinstance(params, Params) else params
@@ -98,21 +189,64 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
              input_grad: bool = False, out: Params | None = None, row_weights: Array | None = None,
              record: dict[str, Array] | None = None,
              xp: Any = None) -> Params | tuple[Params, Array]:
-    """Gradients of the loss with respect to every parameter, for targets ``Y`` of shape
-    ``(n, sizes[-1])`` (prepared by the head). With ``input_grad=True`` returns
-    ``(grads, dX)`` where ``dX = dL/dX`` has the shape of ``X``.
+    """The backward pass: the gradient of the loss with respect to every parameter.
 
-    ``row_weights`` (shape ``(n,)``) multiply each sample's term of the loss, hence the rows
-    of ``dZ_{L-1}``: weights ``w_i n / sum(w)`` turn a mean loss into the weighted mean
-    ``sum(w_i l_i) / sum(w)`` (scikit-learn's ``sample_weight``).
+    Starting from the head's ``dZ_{L-1}``, each layer gives ``dW_i = A_i.T @ dZ_i``,
+    ``db_i = sum(dZ_i, axis=0)`` and ``dA_i = dZ_i @ W_i.T``, then
+    ``dZ_{i-1} = f_{i-1}'(Z_{i-1}) * dA_i`` (see the module docstring).
 
-    ``out``: gradients of the same layout to write into (a training loop's gradient buffer,
-    reused every step); then the result *is* ``out``. Namespaces that cannot write in place
-    (JAX) ignore it and return a new buffer, as without ``out``.
+    Parameters
+    ----------
+    params : Params or mapping of str to array
+        The parameters :func:`forward` used.
+    cache : Cache
+        What :func:`forward` returned.
+    Y : array
+        Targets of shape ``(n, sizes[-1])``, prepared by the head
+        (:meth:`~xprop.head.Head.prepare_targets`).
+    arch : Architecture
+        Sizes, activations and head.
+    input_grad : bool, default=False
+        Also return ``dX = dL/dX``, of the shape of ``X``.
+    out : Params or None, default=None
+        Gradients of the same layout to write into (a training loop's gradient buffer,
+        reused every step); then the result *is* ``out``. Namespaces that cannot write in
+        place (JAX) ignore it and return a new buffer, as without ``out``.
+    row_weights : array or None, default=None
+        Shape ``(n,)``: they multiply each sample's term of the loss, hence the rows of
+        ``dZ_{L-1}``: weights ``w_i n / sum(w)`` turn a mean loss into the weighted mean
+        ``sum(w_i l_i) / sum(w)`` (scikit-learn's ``sample_weight``).
+    record : dict or None, default=None
+        A dict that receives every ``dZ_i`` (as ``"dZ{i}"``) and ``dA_i`` for ``i >= 1``
+        (``"dA{i}"``, copied: an activation's backward may overwrite it), for
+        :func:`xprop.trace`.
+    xp : namespace, optional
+        ``Y``'s Array-API namespace (looked up when omitted).
 
-    ``record``: a dict that receives every ``dZ_i`` (as ``"dZ{i}"``) and ``dA_i`` for
-    ``i >= 1`` (``"dA{i}"``, copied: an activation's backward may overwrite it), for
-    :func:`xprop.trace`.
+    Returns
+    -------
+    grads : Params
+        ``dW0, db0, ...`` under the parameters' names: views into one flat gradient buffer.
+    dX : array
+        ``dL/dX``, only with ``input_grad=True`` (then the result is ``(grads, dX)``).
+
+    Examples
+    --------
+    >>> from xprop import network
+    >>> model = xprop.MLP.from_arrays(
+    ...     [[[0.1, 0.2], [0.3, 0.4]], [[0.5], [0.6]]], [[0.0, 0.0], [0.1]],
+    ...     activation="sigmoid", output_activation="sigmoid", loss="bce")
+    >>> X, Y, _ = model.prepare([[1.0, 2.0]], [1.0])  # arrays on the model's device
+    >>> out, cache = network.forward(model.params, X, model.arch)
+    >>> grads = network.backward(model.params, cache, Y, model.arch)
+    >>> xprop.to_numpy(grads["b1"]).round(6)  # dZ_1 = (a - y) / N for sigmoid + bce
+    array([-0.294687])
+    >>> xprop.to_numpy(grads["W1"]).round(6)  # dW_1 = A_1.T @ dZ_1
+    array([[-0.196906],
+           [-0.215433]])
+    >>> grads, dX = network.backward(model.params, cache, Y, model.arch, input_grad=True)
+    >>> tuple(dX.shape)
+    (1, 2)
     """
     xp = array_namespace(Y) if xp is None else xp
     ops = adapter_of_namespace(xp)
@@ -147,8 +281,35 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
 
 
 def loss_value(cache: Cache, Y: Array, arch: Architecture, xp: Any = None) -> Array:
-    """The loss of the cached forward pass against targets ``Y``, as a 0-d array (from the
-    logits for the fused pairs: exact)."""
+    """The loss of a cached forward pass against targets ``Y``.
+
+    Parameters
+    ----------
+    cache : Cache
+        What :func:`forward` returned.
+    Y : array
+        Prepared targets of shape ``(n, sizes[-1])``.
+    arch : Architecture
+        Sizes, activations and head.
+    xp : namespace, optional
+        ``Y``'s Array-API namespace (looked up when omitted).
+
+    Returns
+    -------
+    array
+        A 0-d array (from the logits for the fused pairs: exact).
+
+    Examples
+    --------
+    >>> from xprop import network
+    >>> model = xprop.MLP.from_arrays(
+    ...     [[[0.1, 0.2], [0.3, 0.4]], [[0.5], [0.6]]], [[0.0, 0.0], [0.1]],
+    ...     activation="sigmoid", output_activation="sigmoid", loss="bce")
+    >>> X, Y, _ = model.prepare([[1.0, 2.0]], [1.0])  # arrays on the model's device
+    >>> out, cache = network.forward(model.params, X, model.arch)
+    >>> round(float(network.loss_value(cache, Y, model.arch)), 6)  # -log(0.705313)
+    0.349113
+    """
     xp = array_namespace(Y) if xp is None else xp
     return arch.head.value(cache.pre[-1], cache.output, Y, xp)
 

@@ -39,8 +39,49 @@ __all__ = [
 
 
 class Optimizer:
-    """Base class: ``update(buffer, grad)`` returns the updated buffer; ``step(params,
-    grads)`` updates a list of arrays."""
+    """Base class of the optimizers: one update of a whole flat parameter buffer.
+
+    ``update(buffer, grad)`` returns the updated buffer; ``step(params, grads)`` updates a
+    list of arrays. A subclass defines the update as the pure function :meth:`apply` (with
+    its state in :meth:`arrays`/:meth:`set_arrays` and its host scalars in
+    :meth:`coefficients`), which eager, captured and compiled training loops all call.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate (> 0); ``opt.lr`` may change between steps.
+
+    Attributes
+    ----------
+    lr : float
+        The learning rate.
+    t : int
+        The number of steps taken.
+
+    Raises
+    ------
+    ValueError
+        When ``lr`` is not a finite number > 0.
+
+    Examples
+    --------
+    A new update rule is one method:
+
+    >>> from xprop.optimizers import Optimizer
+    >>> class SignSGD(Optimizer):
+    ...     def apply(self, p, g, arrays, coeffs, xp):
+    ...         (lr,) = coeffs
+    ...         return p - lr * xp.sign(g), arrays
+    >>> opt = SignSGD(lr=0.1)
+    >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+    >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+    >>> xprop.to_numpy(opt.update(p, g)).tolist()
+    [0.9, 2.1]
+    >>> X, y = xprop.datasets.xor()
+    >>> model = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+    >>> len(model.fit(X, y, optimizer=SignSGD(lr=0.01), epochs=5))
+    5
+    """
 
     def __init__(self, lr: float) -> None:
         self.lr = check_positive(lr, "lr")
@@ -49,10 +90,33 @@ class Optimizer:
         self._ops: Any = None  # the adapter of _xp (its in-place kernels)
 
     def update(self, buffer: Array, grad: Array, xp: Any | None = None) -> Array:
-        """One step on a flat parameter ``buffer`` with gradient ``grad`` (same shape).
-        Returns the new parameters: ``buffer`` itself, updated in place, where the namespace
-        allows it, else a new array. ``grad`` is never modified. ``xp`` saves a namespace
-        lookup (it is remembered after the first)."""
+        """One step on a flat parameter buffer.
+
+        Parameters
+        ----------
+        buffer : array
+            The parameters, 1-D.
+        grad : array
+            Their gradient, of the same shape (never modified).
+        xp : namespace, optional
+            Their Array-API namespace; saves a lookup (it is remembered after the first).
+
+        Returns
+        -------
+        array
+            The new parameters: ``buffer`` itself, updated in place, where the namespace
+            allows it, else a new array (JAX).
+
+        Examples
+        --------
+        >>> opt = xprop.SGD(lr=0.1)
+        >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+        >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+        >>> xprop.to_numpy(opt.update(p, g)).tolist()  # p - lr g
+        [0.95, 2.1]
+        >>> opt.t
+        1
+        """
         self.t += 1
         if xp is None:
             xp = self._xp if self._xp is not None else array_namespace(buffer)
@@ -61,8 +125,28 @@ class Optimizer:
         return self._update(buffer, grad, xp)
 
     def step(self, params: list[Array], grads: list[Array], xp: Any | None = None) -> None:
-        """One step on a list of arrays (replaced in the list by the updated values): they
-        are flattened into one buffer, updated by :meth:`update` and split again."""
+        """One step on a list of arrays, replaced in the list by their updated values.
+
+        They are flattened into one buffer, updated by :meth:`update` and split again.
+
+        Parameters
+        ----------
+        params : list of array
+            The parameters (the list is modified).
+        grads : list of array
+            Their gradients, of the same shapes.
+        xp : namespace, optional
+            Their Array-API namespace (looked up when omitted).
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> params = [b.from_host([[1.0, 2.0]]), b.from_host([3.0])]
+        >>> grads = [b.from_host([[1.0, 1.0]]), b.from_host([-1.0])]
+        >>> xprop.SGD(lr=0.5).step(params, grads)
+        >>> [xprop.to_numpy(p).tolist() for p in params]
+        [[[0.5, 1.5]], [3.5]]
+        """
         if xp is None:
             xp = self._xp if self._xp is not None else array_namespace(*params)
         shapes = [tuple(p.shape) for p in params]
@@ -86,22 +170,67 @@ class Optimizer:
     stepwise: bool = False
 
     def coefficients(self) -> tuple[float, ...]:
-        """The host scalars of step ``t`` (after :meth:`update` counted it): the learning
-        rate and whatever else depends on ``t`` or ``lr`` only."""
+        """The host scalars of step ``t`` (after :meth:`update` counted it).
+
+        Returns
+        -------
+        tuple of float
+            The learning rate and whatever else depends on ``t`` or ``lr`` only (what
+            :meth:`apply` gets as ``coeffs``).
+
+        Examples
+        --------
+        >>> xprop.SGD(lr=0.1).coefficients()
+        (0.1,)
+        """
         return (self.lr,)
 
     def arrays(self) -> tuple[Array | None, ...]:
-        """The state arrays (None before the first step)."""
+        """The state arrays (None before the first step).
+
+        Returns
+        -------
+        tuple of array or None
+            What :meth:`apply` gets as ``arrays`` (momentum, moments, ...; empty for
+            plain SGD).
+
+        Examples
+        --------
+        >>> opt = xprop.SGD(lr=0.1, momentum=0.9)
+        >>> opt.arrays()
+        (None,)
+        >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+        >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+        >>> _ = opt.update(p, g)
+        >>> xprop.to_numpy(opt.arrays()[0]).tolist()  # the velocity: g at the first step
+        [0.5, -1.0]
+        """
         return ()
 
     def set_arrays(self, arrays: tuple[Array, ...]) -> None:
-        """Replace the state arrays (the inverse of :meth:`arrays`)."""
+        """Replace the state arrays (the inverse of :meth:`arrays`).
+
+        Parameters
+        ----------
+        arrays : tuple of array
+            What :meth:`arrays` returns (or :meth:`apply` returned).
+
+        Examples
+        --------
+        >>> opt = xprop.SGD(lr=0.1, momentum=0.9)
+        >>> b = xprop.resolve_backend()
+        >>> opt.set_arrays((b.from_host([1.0]),))
+        >>> xprop.to_numpy(opt.arrays()[0]).tolist()
+        [1.0]
+        """
 
     @property
     def pure(self) -> bool:
-        """Whether every update goes through :meth:`apply` (what compiled and captured
-        training steps call): False for a subclass that overrides ``update`` or
-        ``_update``, which then trains eagerly."""
+        """Whether every update goes through :meth:`apply`.
+
+        :meth:`apply` is what compiled and captured training steps call: False for a
+        subclass that overrides ``update`` or ``_update``, which then trains eagerly.
+        """
         kind = type(self)
         return (kind.update is Optimizer.update and "update" not in vars(self)
                 and "_update" not in vars(self)
@@ -110,23 +239,104 @@ class Optimizer:
 
     def apply(self, p: Array, g: Array, arrays: tuple, coeffs: tuple,
               xp: Any) -> tuple[Array, tuple]:
-        """``(new p, new state arrays)`` from ``p``, gradient ``g``, the state ``arrays`` and
-        :meth:`coefficients` (floats, or 0-d arrays in a compiled loop). ``p`` is updated in
-        place where the namespace allows it."""
+        """The update rule as a pure function of the parameters, the gradient and the state.
+
+        Subclasses define it; eager, captured and compiled training steps call it.
+
+        Parameters
+        ----------
+        p : array
+            The parameters (updated in place where the namespace allows it).
+        g : array
+            Their gradient.
+        arrays : tuple
+            The state arrays (:meth:`arrays`; None entries before the first step).
+        coeffs : tuple
+            :meth:`coefficients` of this step (floats, or 0-d arrays in a compiled loop).
+        xp : namespace
+            The arrays' Array-API namespace.
+
+        Returns
+        -------
+        p : array
+            The new parameters.
+        arrays : tuple
+            The new state arrays.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+
+        Examples
+        --------
+        >>> opt = xprop.SGD(lr=0.1)
+        >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+        >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+        >>> new, state = opt.apply(p, g, opt.arrays(), (0.1,), b.xp)
+        >>> xprop.to_numpy(new).tolist(), state
+        ([0.95, 2.1], ())
+        """
         raise NotImplementedError
 
     def constants(self) -> tuple:
-        """The settings that stay fixed while training (what a compiled step bakes in)."""
+        """The settings that stay fixed while training (what a compiled step bakes in).
+
+        Returns
+        -------
+        tuple of tuple
+            ``(name, value)`` for every public attribute but ``lr`` and ``t``.
+
+        Examples
+        --------
+        >>> xprop.SGD(lr=0.1, momentum=0.9).constants()
+        (('momentum', 0.9), ('nesterov', False), ('weight_decay', 0.0))
+        """
         return tuple((k, v) for k, v in vars(self).items()
                      if not k.startswith("_") and k not in ("lr", "t"))
 
     def state(self) -> dict[str, Any]:
-        """A snapshot of the optimizer's state. State arrays are replaced at every step
-        (never updated in place), so keeping references is enough."""
+        """A snapshot of the optimizer's state, for :meth:`load_state`.
+
+        State arrays are replaced at every step (never updated in place), so keeping
+        references is enough.
+
+        Returns
+        -------
+        dict
+            Every attribute (``lr``, ``t``, the state arrays, the settings).
+
+        Examples
+        --------
+        >>> opt = xprop.Adam(lr=0.1)
+        >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+        >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+        >>> p = opt.update(p, g)
+        >>> saved = opt.state()
+        >>> p = opt.update(p, g)
+        >>> opt.load_state(saved)
+        >>> opt.t
+        1
+        """
         return dict(vars(self))
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Return to a :meth:`state` snapshot."""
+        """Return to a :meth:`state` snapshot.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state` returned.
+
+        Examples
+        --------
+        >>> opt = xprop.SGD(lr=0.1)
+        >>> saved = opt.state()
+        >>> opt.lr = 0.5
+        >>> opt.load_state(saved)
+        >>> opt.lr
+        0.1
+        """
         vars(self).update(state)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -146,9 +356,39 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent: ``p -= lr * g``; with ``momentum`` mu the buffer
-    ``v = mu v + g`` (``v = g`` at the first step) replaces g, or ``g + mu v`` with
-    ``nesterov=True``; ``weight_decay`` lambda adds ``lambda p`` to g (L2)."""
+    """Stochastic gradient descent, with momentum, Nesterov momentum and L2 weight decay.
+
+    ``p -= lr * g``; with ``momentum`` mu the buffer ``v = mu v + g`` (``v = g`` at the
+    first step) replaces g, or ``g + mu v`` with ``nesterov=True``; ``weight_decay`` lambda
+    adds ``lambda p`` to g (L2). As ``torch.optim.SGD``.
+
+    Parameters
+    ----------
+    lr : float, default=0.01
+        The learning rate.
+    momentum : float, default=0.0
+        The momentum mu, in [0, 1).
+    nesterov : bool, default=False
+        Nesterov's momentum (needs ``momentum > 0``).
+    weight_decay : float, default=0.0
+        The L2 coefficient lambda (>= 0).
+
+    Raises
+    ------
+    ValueError
+        For a bad ``lr``, ``momentum`` or ``weight_decay``, or ``nesterov`` without
+        momentum.
+
+    Examples
+    --------
+    >>> opt = xprop.SGD(lr=0.1, momentum=0.9)
+    >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+    >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+    >>> xprop.to_numpy(opt.update(p, g)).tolist()  # v = g
+    [0.95, 2.1]
+    >>> [round(v, 6) for v in xprop.to_numpy(opt.update(p, g)).tolist()]  # v = 0.9 v + g
+    [0.855, 2.29]
+    """
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
@@ -188,9 +428,36 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam: ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    """Adam, as ``torch.optim.Adam``.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
     ``p -= lr * m_hat / (sqrt(v_hat) + eps)`` with bias-corrected m_hat, v_hat;
-    ``weight_decay`` adds ``lambda p`` to g (L2, as in ``torch.optim.Adam``)."""
+    ``weight_decay`` adds ``lambda p`` to g (L2).
+
+    Parameters
+    ----------
+    lr : float, default=0.001
+        The learning rate.
+    betas : tuple of float, default=(0.9, 0.999)
+        ``(b1, b2)``, each in [0, 1).
+    eps : float, default=1e-8
+        Added to the root of ``v_hat`` (> 0).
+    weight_decay : float, default=0.0
+        The L2 coefficient lambda (>= 0).
+
+    Raises
+    ------
+    ValueError
+        For a bad ``lr``, ``betas``, ``eps`` or ``weight_decay``.
+
+    Examples
+    --------
+    >>> opt = xprop.Adam(lr=0.1)
+    >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+    >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+    >>> [round(v, 6) for v in xprop.to_numpy(opt.update(p, g)).tolist()]  # lr sign(g)
+    [0.9, 2.1]
+    """
 
     decoupled = False
 
@@ -209,7 +476,20 @@ class Adam(Optimizer):
     stepwise = True
 
     def coefficients(self) -> tuple[float, ...]:
-        """``(lr * weight_decay, lr / (1 - b1^t), sqrt(1 - b2^t))``."""
+        """The host scalars of step ``t``: ``(lr * weight_decay, lr / (1 - b1^t), sqrt(1 - b2^t))``.
+
+        Returns
+        -------
+        tuple of float
+            What :meth:`apply` gets as ``coeffs``.
+
+        Examples
+        --------
+        >>> opt = xprop.Adam(lr=0.1)
+        >>> opt.t = 1
+        >>> [round(c, 6) for c in opt.coefficients()]
+        [0.0, 1.0, 0.031623]
+        """
         b1, b2 = self.betas
         return (self.lr * self.weight_decay, self.lr / (1.0 - b1**self.t),
                 math.sqrt(1.0 - b2**self.t))
@@ -239,8 +519,29 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (``torch.optim.AdamW``): ``p -= lr * lambda * p``
-    before the Adam step; default ``weight_decay=0.01``."""
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    ``p -= lr * lambda * p`` before the Adam step.
+
+    Parameters
+    ----------
+    lr : float, default=0.001
+        The learning rate.
+    betas : tuple of float, default=(0.9, 0.999)
+        ``(b1, b2)``, each in [0, 1).
+    eps : float, default=1e-8
+        Added to the root of ``v_hat`` (> 0).
+    weight_decay : float, default=0.01
+        The decoupled decay lambda (>= 0).
+
+    Examples
+    --------
+    >>> opt = xprop.AdamW(lr=0.1)
+    >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+    >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+    >>> [round(v, 6) for v in xprop.to_numpy(opt.update(p, g)).tolist()]
+    [0.899, 2.098]
+    """
 
     decoupled = True
 
@@ -250,10 +551,30 @@ class AdamW(Adam):
 
 
 class SklearnSGD(Optimizer):
-    """scikit-learn's ``SGDOptimizer`` on the flat buffer, bit for bit: ``v = mu v - lr g``
-    (``v = 0`` before the first step), then ``p += mu v - lr g`` with Nesterov's momentum,
-    else ``p += v``. The estimators change ``lr`` between epochs (``invscaling``,
-    ``adaptive``)."""
+    """scikit-learn's ``SGDOptimizer`` on the flat buffer, bit for bit.
+
+    ``v = mu v - lr g`` (``v = 0`` before the first step), then ``p += mu v - lr g`` with
+    Nesterov's momentum, else ``p += v``. The estimators change ``lr`` between epochs
+    (``invscaling``, ``adaptive``).
+
+    Parameters
+    ----------
+    lr : float, default=0.001
+        The learning rate (scikit-learn's ``learning_rate_init``).
+    momentum : float, default=0.9
+        The momentum mu, in [0, 1] (checked by the estimator).
+    nesterov : bool, default=True
+        Nesterov's momentum.
+
+    Examples
+    --------
+    >>> from xprop.optimizers import SklearnSGD
+    >>> opt = SklearnSGD(lr=0.1)
+    >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+    >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+    >>> [round(v, 6) for v in xprop.to_numpy(opt.update(p, g)).tolist()]
+    [0.905, 2.19]
+    """
 
     def __init__(self, lr: float = 0.001, momentum: float = 0.9, nesterov: bool = True) -> None:
         super().__init__(lr)
@@ -283,10 +604,30 @@ class SklearnSGD(Optimizer):
 
 
 class SklearnAdam(Adam):
-    """scikit-learn's ``AdamOptimizer`` on the flat buffer, bit for bit:
+    """scikit-learn's ``AdamOptimizer`` on the flat buffer, bit for bit.
+
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
     ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``, ``p += -lr_t m / (sqrt(v) + eps)`` (no bias
-    correction of ``v`` inside the root, unlike :class:`Adam`; no weight decay)."""
+    correction of ``v`` inside the root, unlike :class:`Adam`; no weight decay).
+
+    Parameters
+    ----------
+    lr : float, default=0.001
+        The learning rate (scikit-learn's ``learning_rate_init``).
+    betas : tuple of float, default=(0.9, 0.999)
+        ``(beta_1, beta_2)``, each in [0, 1).
+    eps : float, default=1e-8
+        scikit-learn's ``epsilon`` (> 0).
+
+    Examples
+    --------
+    >>> from xprop.optimizers import SklearnAdam
+    >>> opt = SklearnAdam(lr=0.1)
+    >>> b = xprop.resolve_backend()  # the default backend: NumPy unless set otherwise
+    >>> p, g = b.from_host([1.0, 2.0]), b.from_host([0.5, -1.0])
+    >>> [round(v, 6) for v in xprop.to_numpy(opt.update(p, g)).tolist()]
+    [0.9, 2.1]
+    """
 
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
@@ -294,12 +635,28 @@ class SklearnAdam(Adam):
 
     @property
     def learning_rate(self) -> float:
-        """The rate of the last step, ``lr_t`` (``AdamOptimizer.learning_rate``): ``lr``
-        before the first."""
+        """The rate of the last step, ``lr_t`` (``AdamOptimizer.learning_rate``).
+
+        ``lr`` before the first step.
+        """
         return self.coefficients()[0] if self.t else self.lr
 
     def coefficients(self) -> tuple[float, ...]:
-        """``(lr_t,)``, as scikit-learn computes it on the host."""
+        """The host scalar of step ``t``: ``(lr_t,)``, as scikit-learn computes it.
+
+        Returns
+        -------
+        tuple of float
+            ``(lr sqrt(1 - b2^t) / (1 - b1^t),)``.
+
+        Examples
+        --------
+        >>> from xprop.optimizers import SklearnAdam
+        >>> opt = SklearnAdam(lr=0.1)
+        >>> opt.t = 1
+        >>> [round(c, 6) for c in opt.coefficients()]
+        [0.031623]
+        """
         b1, b2 = self.betas
         return (self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t),)
 
@@ -322,8 +679,35 @@ OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "nesterov": SGD, "adam": Adam, "adamw
 
 
 def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any) -> Optimizer:
-    """An optimizer from a name (``sgd``, ``momentum`` (0.9), ``nesterov`` (0.9), ``adam``,
-    ``adamw``) or itself."""
+    """Make an optimizer from its name.
+
+    Parameters
+    ----------
+    spec : str or Optimizer
+        ``sgd``, ``momentum`` (SGD with momentum 0.9), ``nesterov`` (Nesterov's, 0.9),
+        ``adam`` or ``adamw`` (any case); an :class:`Optimizer` is returned as is.
+    lr : float or None, default=None
+        The learning rate (the class's default when None).
+    **kwargs
+        More options of the class (``momentum``, ``betas``, ``weight_decay``, ...).
+
+    Returns
+    -------
+    Optimizer
+        The optimizer.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a bad option.
+
+    Examples
+    --------
+    >>> xprop.get_optimizer("nesterov", lr=0.05)
+    SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.0)
+    >>> xprop.get_optimizer("adamw", weight_decay=0.1).weight_decay
+    0.1
+    """
     if isinstance(spec, Optimizer):
         return spec
     if not isinstance(spec, str):
@@ -344,11 +728,48 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
 
 def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
                  gamma: float = 0.1, eta_min: float = 0.0):
-    """``epoch -> learning rate`` (epochs count from 0):
+    """Make a learning-rate schedule, a function ``epoch -> learning rate``.
+
+    Epochs count from 0:
 
     - ``constant``: lr
     - ``step``: lr * gamma ** (epoch // step_size)
     - ``cosine``: eta_min + (lr - eta_min) (1 + cos(pi epoch / epochs)) / 2
+
+    Parameters
+    ----------
+    spec : str or None
+        ``"constant"``, ``"step"`` or ``"cosine"`` (None: constant).
+    lr : float
+        The initial learning rate (> 0).
+    epochs : int
+        The number of epochs (the cosine's period).
+    step_size : int, default=30
+        Epochs between the step schedule's decays.
+    gamma : float, default=0.1
+        The step schedule's factor.
+    eta_min : float, default=0.0
+        The cosine's final rate.
+
+    Returns
+    -------
+    callable
+        ``schedule(epoch) -> float``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a bad option.
+
+    Examples
+    --------
+    >>> from xprop.optimizers import get_schedule
+    >>> step = get_schedule("step", 0.1, epochs=100, step_size=10, gamma=0.5)
+    >>> [step(e) for e in (0, 10, 25)]
+    [0.1, 0.05, 0.025]
+    >>> cosine = get_schedule("cosine", 0.1, epochs=100)
+    >>> [round(cosine(e), 6) for e in (0, 50, 100)]
+    [0.1, 0.05, 0.0]
     """
     lr = check_positive(lr, "lr")
     name = (spec or "constant").strip().lower()
@@ -367,17 +788,73 @@ def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
 
 
 def clip_scale(grads: list[Array], max_norm: float, xp: Any) -> tuple[Array, Array]:
-    """``(norm, factor)`` for clipping ``grads`` to global L2 norm ``max_norm``, as
-    ``torch.nn.utils.clip_grad_norm_``: ``norm = sqrt(sum_i sum(g_i^2))``,
-    ``factor = min(1, max_norm / (norm + 1e-6))``; 0-d arrays, no device sync."""
+    """The global norm of gradients and the factor that clips it to ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: ``norm = sqrt(sum_i sum(g_i^2))``,
+    ``factor = min(1, max_norm / (norm + 1e-6))``; no device sync.
+
+    Parameters
+    ----------
+    grads : list of array
+        The gradients.
+    max_norm : float
+        The largest global L2 norm allowed.
+    xp : namespace
+        Their Array-API namespace.
+
+    Returns
+    -------
+    norm : array
+        The global norm, a 0-d array.
+    factor : array
+        What to multiply the gradients by, a 0-d array.
+
+    Examples
+    --------
+    >>> from xprop.optimizers import clip_scale
+    >>> b = xprop.resolve_backend()
+    >>> norm, factor = clip_scale([b.from_host([3.0]), b.from_host([4.0])], 1.0, b.xp)
+    >>> float(norm), round(float(factor), 6)
+    (5.0, 0.2)
+    """
     total = xp.sqrt(sum(xp.sum(g * g) for g in grads))
     factor = max_norm / (total + 1e-6)
     return total, xp.minimum(factor, xp.ones_like(factor))  # elementwise: no host sync
 
 
 def clip_grad_norm(grads: list[Array], max_norm: float, xp: Any | None = None) -> Array:
-    """Scale ``grads`` (in the list) so their global L2 norm is at most ``max_norm`` (see
-    :func:`clip_scale`). Returns the norm before clipping (a 0-d array)."""
+    """Scale gradients in place in their list so their global L2 norm is at most ``max_norm``.
+
+    See :func:`clip_scale` for the formula.
+
+    Parameters
+    ----------
+    grads : list of array
+        The gradients (the list's entries are replaced).
+    max_norm : float
+        The largest global L2 norm allowed (> 0).
+    xp : namespace, optional
+        Their Array-API namespace (looked up when omitted).
+
+    Returns
+    -------
+    array
+        The norm before clipping (a 0-d array).
+
+    Raises
+    ------
+    ValueError
+        When ``max_norm`` is not a finite number > 0.
+
+    Examples
+    --------
+    >>> b = xprop.resolve_backend()
+    >>> grads = [b.from_host([3.0]), b.from_host([4.0])]
+    >>> float(xprop.clip_grad_norm(grads, 1.0))
+    5.0
+    >>> [round(float(g[0]), 6) for g in grads]
+    [0.6, 0.8]
+    """
     max_norm = check_positive(max_norm, "max_norm")
     xp = xp or array_namespace(*grads)
     total, factor = clip_scale(grads, max_norm, xp)

@@ -703,7 +703,7 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def coefs_(self) -> list[Any]:
-        """``coefs_[i]``: the weights of layer ``i``, shape ``(fan_in, fan_out)``."""
+        """The weight matrices: ``coefs_[i]`` of layer ``i`` has shape ``(fan_in, fan_out)``."""
         if "model_" not in self.__dict__:
             raise AttributeError("coefs_")
         return [self._as_output(w) for w in self.model_.weights]
@@ -715,7 +715,7 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def intercepts_(self) -> list[Any]:
-        """``intercepts_[i]``: the biases of layer ``i``, shape ``(fan_out,)``."""
+        """The bias vectors: ``intercepts_[i]`` of layer ``i`` has shape ``(fan_out,)``."""
         if "model_" not in self.__dict__:
             raise AttributeError("intercepts_")
         return [self._as_output(b) for b in self.model_.biases]
@@ -772,57 +772,150 @@ class _BaseMLP(BaseEstimator):
         return state
 
 
-_PARAMS_DOC = """
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multilayer perceptron classifier: scikit-learn's ``MLPClassifier`` on xprop's core.
+
+    Explicit backprop on any Array-API backend, with scikit-learn's parameters, defaults
+    and results. As in scikit-learn, binary problems have one logistic output trained with
+    binary log-loss (``coefs_[-1]`` has one column), more classes a softmax output with
+    cross-entropy, multilabel targets (a 0/1 indicator matrix, e.g.
+    ``MultiLabelBinarizer`` output) one logistic output per label with their log-losses
+    summed; labels may be any values (``classes_``).
+
     Parameters
     ----------
-    The parameters of scikit-learn's estimator of the same name, with the same defaults and
-    meanings (``hidden_layer_sizes``, ``activation`` (``identity``, ``logistic``, ``tanh``,
-    ``relu``, and xprop's others: ``gelu``, ``softplus``, ``leaky_relu(0.2)``, ...), ``solver``
-    (``sgd``, ``adam``), ``alpha`` (L2 on the weights, divided by the batch size),
-    ``batch_size`` (``"auto"`` = min(200, n)), ``learning_rate`` (``constant``, ``invscaling``,
-    ``adaptive``; sgd only), ``learning_rate_init``, ``power_t``, ``max_iter`` (epochs),
-    ``shuffle``, ``random_state``, ``tol`` and ``n_iter_no_change`` (stop when the training
-    loss, or the validation score with ``early_stopping``, does not improve by ``tol`` for that
-    many epochs), ``verbose``, ``warm_start``, ``momentum``, ``nesterovs_momentum``,
-    ``early_stopping``, ``validation_fraction``, ``beta_1``, ``beta_2``, ``epsilon``,
-    ``max_fun``), then xprop's keyword-only extras:
-
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        The width of each hidden layer, from the input side: ``(64, 32)`` makes two hidden
+        layers.
+    activation : str, default="relu"
+        The hidden layers' activation: scikit-learn's ``"identity"``, ``"logistic"``,
+        ``"tanh"`` or ``"relu"``, or any other xprop activation name (``"gelu"``,
+        ``"softplus"``, ``"leaky_relu(0.2)"``, a registered one).
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        How the weights are trained: scikit-learn's Adam or its stochastic gradient descent
+        (minibatches, with ``learning_rate``'s schedules and momentum), or full-batch
+        L-BFGS on the path of SciPy's L-BFGS-B (:func:`xprop.lbfgs.minimize_lbfgs`), which
+        suits small data sets.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty ``alpha / 2 * sum(W**2)`` on the weights (not the
+        biases), divided by the number of samples in the batch (their total weight with
+        ``sample_weight``) and added to the loss.
+    batch_size : int or "auto", default="auto"
+        Samples per minibatch of the stochastic solvers; ``"auto"`` is
+        ``min(200, n_samples)``, and a size beyond the data is clipped with a warning.
+        L-BFGS always takes the whole data.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        The step-size schedule of ``solver="sgd"``: ``learning_rate_init`` throughout;
+        ``learning_rate_init / (t + 1) ** power_t`` after ``t`` samples; or divided by 5
+        whenever ``n_iter_no_change`` epochs pass without an improvement of ``tol`` (training
+        stops once it would fall below 1e-6).
+    learning_rate_init : float, default=0.001
+        The (initial) step size of ``sgd`` and ``adam``.
+    power_t : float, default=0.5
+        The exponent of the ``invscaling`` schedule.
+    max_iter : int, default=200
+        The most epochs (passes over the data) of the stochastic solvers, or iterations of
+        L-BFGS; reaching it warns that training has not converged.
+    shuffle : bool, default=True
+        Whether the stochastic solvers visit the samples in a new random order each epoch.
+    random_state : int or RandomState or None, default=None
+        Seeds the initial weights, the shuffles and the early-stopping split through
+        ``sklearn.utils.check_random_state``: the same value gives scikit-learn's own draws.
+    tol : float, default=0.0001
+        The improvement that counts: the stochastic solvers stop when the training loss (the
+        validation score with ``early_stopping``) has not improved by at least ``tol`` for
+        ``n_iter_no_change`` epochs; L-BFGS stops when the largest entry of the projected
+        gradient is below it.
+    verbose : bool or int, default=False
+        Print the loss (and the validation score) after every epoch.
+    warm_start : bool, default=False
+        Go on from the weights of the previous ``fit`` instead of drawing new ones.
+    momentum : float, default=0.9
+        The momentum of ``sgd``, in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with ``sgd``.
+    early_stopping : bool, default=False
+        Hold ``validation_fraction`` of the training data out (stratified for classifiers)
+        and stop when the score on it has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, keeping the weights of the best epoch. Stochastic solvers only.
+    validation_fraction : float, default=0.1
+        The fraction held out for ``early_stopping``, in [0, 1).
+    beta_1 : float, default=0.9
+        Adam's decay rate of its first-moment (mean) estimate, in [0, 1).
+    beta_2 : float, default=0.999
+        Adam's decay rate of its second-moment estimate, in [0, 1).
+    epsilon : float, default=1e-08
+        Added to the denominator of Adam's step, for numerical stability.
+    n_iter_no_change : int, default=10
+        How many epochs without an improvement of ``tol`` the stochastic solvers accept
+        before stopping (or, with ``adaptive``, lowering the rate); ``numpy.inf`` never
+        stops for that.
+    max_fun : int, default=15000
+        The most evaluations of the loss and gradient by L-BFGS.
     optimizer : xprop.optimizers.Optimizer or None, default=None
         An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
         instead of ``solver``'s updates, with its own learning rate (deep-copied at each
-        ``fit``); the stopping rules stay the estimator's.
-
-    dtype : {"float64", "float32"} or None, default=None
-        Floating dtype of the network; None follows ``X`` as scikit-learn does (float32 input
-        trains in float32, anything else in float64).
+        ``fit``); the stopping rules stay the estimator's. Keyword only, as the rest.
+    dtype : str or None, default=None
+        The network's floating dtype, ``"float64"`` or ``"float32"``; None follows ``X`` as
+        scikit-learn does (float32 input trains in float32, anything else in float64).
     backend : str or None, default=None
-        xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``, ``cupy``,
-        ``jax``, ``auto``, optionally ``name:device``); ``None`` follows the input arrays, and
-        for host data ``xprop.use_backend`` / ``$XPROP_BACKEND`` / numpy.
+        The xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``,
+        ``cupy``, ``jax``, ``auto``, optionally ``name:device``); None follows the input
+        arrays, and for host data ``xprop.use_backend`` / ``$XPROP_BACKEND`` / NumPy.
     device : object, default=None
-        Device on that backend (e.g. ``"cuda:0"``, ``"device1"``).
-"""
+        The device on that backend (e.g. ``"cuda:0"``, ``"device1"``).
 
-_ATTRS_DOC = """
     Attributes
     ----------
-    As scikit-learn's: ``coefs_``, ``intercepts_`` (NumPy arrays, or the backend's arrays
-    when fitted on them), ``loss_``, ``best_loss_``, ``loss_curve_``, ``validation_scores_``,
-    ``best_validation_score_``, ``t_``, ``n_iter_``, ``n_layers_``, ``n_outputs_``,
-    ``out_activation_``, ``n_features_in_``, ``feature_names_in_``; and ``model_``, the
-    trained :class:`xprop.MLP` (``xprop.gradcheck(est.model_, X, y)`` checks it).
-"""
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (on the host), or the label columns of multilabel targets.
+    coefs_ : list of array
+        ``coefs_[i]`` is the weight matrix of layer ``i``, shape ``(fan_in, fan_out)``
+        (NumPy arrays, or the backend's arrays when fitted on them).
+    intercepts_ : list of array
+        ``intercepts_[i]`` is the bias vector of layer ``i``, shape ``(fan_out,)``.
+    loss_ : float
+        The loss after the last epoch (iteration), penalty included, as scikit-learn
+        reports it.
+    best_loss_ : float or None
+        The lowest ``loss_`` seen by the stochastic solvers (None with early stopping).
+    loss_curve_ : list of float
+        ``loss_`` after each epoch of the stochastic solvers.
+    validation_scores_ : list of float or None
+        The score on the held-out data after each epoch, with ``early_stopping``.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``, with ``early_stopping``.
+    t_ : int
+        The number of training samples the solver has seen.
+    n_iter_ : int
+        The number of epochs (iterations of L-BFGS) of the last fit.
+    n_layers_ : int
+        The number of layers, input and output included.
+    n_outputs_ : int
+        The number of outputs.
+    out_activation_ : str
+        The output activation, in scikit-learn's words.
+    n_features_in_ : int
+        The number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The feature names, when ``X`` had string column names.
+    model_ : xprop.MLP
+        The trained network (``xprop.gradcheck(est.model_, X, y)`` checks its gradients).
 
-
-class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multilayer perceptron classifier, scikit-learn's ``MLPClassifier`` on xprop's core
-    (explicit backprop, any Array-API backend).
-
-    As in scikit-learn, binary problems have one logistic output trained with binary
-    log-loss (``coefs_[-1]`` has one column), more classes a softmax output with
-    cross-entropy, multilabel targets (a 0/1 indicator matrix, e.g. ``MultiLabelBinarizer``
-    output) one logistic output per label with their log-losses summed; labels may be any
-    values (``classes_``).
+    Examples
+    --------
+    >>> from xprop.sklearn import MLPClassifier
+    >>> X, y = xprop.datasets.moons(100, seed=0)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+    >>> clf.fit(X, y).score(X, y)
+    0.89
+    >>> clf.predict(X[:4]), clf.classes_
+    (array([1, 1, 1, 1]), array([0, 1]))
+    >>> [w.shape for w in clf.coefs_]
+    [(2, 8), (8, 1)]
+    >>> print(xprop.gradcheck(clf.model_, X, y).verdict)
+    passed
     """
 
     _metric = staticmethod(accuracy_score)
@@ -884,15 +977,80 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
-        """Train for up to ``max_iter`` epochs or iterations (a new network unless
-        ``warm_start``); ``sample_weight`` weighs each sample's loss."""
+        """Train on ``(X, y)`` for up to ``max_iter`` epochs (iterations of L-BFGS).
+
+        A new network unless ``warm_start``.
+
+        Parameters
+        ----------
+        X : array_like or sparse matrix of shape (n_samples, n_features)
+            Training features: host data (NumPy, lists, SciPy sparse) or arrays of an xprop
+            backend (which then holds the network).
+        y : array_like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels of any kind, or a 0/1 indicator matrix for multilabel targets.
+        sample_weight : array_like of shape (n_samples,) or None, default=None
+            Weighs each sample's loss (finite, >= 0, not all zero).
+
+        Returns
+        -------
+        MLPClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid parameters or data (scikit-learn's messages).
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPClassifier
+        >>> X, y = xprop.datasets.moons(100, seed=0)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> clf.fit(X, y) is clf, clf.n_features_in_
+        (True, 2)
+        """
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(_stochastic_solver)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None,
                     classes: Any = None) -> MLPClassifier:
-        """One epoch over ``(X, y)``, continuing from the current weights and solver state.
-        ``classes`` (every label y will ever contain) is required on the first call."""
+        """Train one epoch on ``(X, y)``, continuing from the current weights and solver state.
+
+        Only for the stochastic solvers (``sgd``, ``adam``).
+
+        Parameters
+        ----------
+        X : array_like or sparse matrix of shape (n_samples, n_features)
+            Training features.
+        y : array_like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a 0/1 indicator matrix.
+        sample_weight : array_like of shape (n_samples,) or None, default=None
+            Weighs each sample's loss.
+        classes : array_like or None, default=None
+            Every label ``y`` will ever contain; required on the first call.
+
+        Returns
+        -------
+        MLPClassifier
+            The estimator.
+
+        Raises
+        ------
+        ValueError
+            On the first call without ``classes``, for labels outside them, or with
+            ``early_stopping``.
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPClassifier
+        >>> X, y = xprop.datasets.moons(100, seed=0)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01,
+        ...                     random_state=0)
+        >>> for epoch in range(3):
+        ...     clf = clf.partial_fit(X, y, classes=[0, 1])
+        >>> clf.t_  # samples seen
+        300
+        """
         if "model_" not in self.__dict__ and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
@@ -907,12 +1065,55 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                     sample_weight=sw))
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy of ``predict(X)`` against ``y`` (any backend's arrays)."""
+        """The mean accuracy of ``predict(X)`` against ``y``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Features (any backend's arrays).
+        y : array_like of shape (n_samples,) or (n_samples, n_labels)
+            The true labels.
+        sample_weight : array_like of shape (n_samples,) or None, default=None
+            Weighs each sample.
+
+        Returns
+        -------
+        float
+            The fraction of samples predicted right (every label right, for multilabel
+            targets).
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPClassifier
+        >>> X, y = xprop.datasets.moons(100, seed=0)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> clf.fit(X, y).score(X, y)
+        0.89
+        """
         return self._score(super().score, X, y, sample_weight)
 
     def predict_proba(self, X: Any) -> Any:
-        """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_``
-        order (NumPy for host input, the backend's arrays otherwise)."""
+        """Class probabilities, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        array of shape (n_samples, n_classes)
+            NumPy for host input, the backend's arrays otherwise.
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPClassifier
+        >>> X, y = xprop.datasets.moons(100, seed=0)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> clf.fit(X, y).predict_proba(X[:2]).round(3)
+        array([[0.289, 0.711],
+               [0.362, 0.638]])
+        """
         out, host = self._output(X)
         out = self._proba(out, self.model_.xp)
         return _host(out) if host else out
@@ -942,7 +1143,26 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return {**super()._onnx_metadata(), "classes": self.classes_.tolist()}
 
     def predict_log_proba(self, X: Any) -> Any:
-        """Natural log of :meth:`predict_proba`."""
+        """The natural log of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        array of shape (n_samples, n_classes)
+            Log-probabilities (``-inf`` for a probability of 0).
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPClassifier
+        >>> X, y = xprop.datasets.moons(100, seed=0)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> clf.fit(X, y).predict_log_proba(X[:1]).round(3)
+        array([[-1.243, -0.341]])
+        """
         proba = self.predict_proba(X)
         if isinstance(proba, np.ndarray):
             with np.errstate(divide="ignore"):
@@ -950,8 +1170,30 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self.model_.xp.log(proba)
 
     def predict(self, X: Any) -> Any:
-        """The most probable class label for each sample (a 0/1 indicator row per sample for
-        multilabel targets)."""
+        """The most probable class label of each sample.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        array of shape (n_samples,) or (n_samples, n_labels)
+            Labels from ``classes_`` (a 0/1 indicator row per sample for multilabel
+            targets); NumPy for host input and for string labels, else the backend's arrays.
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPClassifier
+        >>> X, y = xprop.datasets.moons(100, seed=0)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> names = np.array(["upper", "lower"])[y]  # labels may be any values
+        >>> clf.fit(X, names).classes_
+        array(['lower', 'upper'], dtype='<U5')
+        >>> clf.predict(X[:4])
+        array(['lower', 'lower', 'lower', 'lower'], dtype='<U5')
+        """
         out, host = self._output(X)
         xp = self.model_.xp
         kind = self.classes_.dtype.kind
@@ -965,13 +1207,146 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multilayer perceptron regressor, scikit-learn's ``MLPRegressor`` on xprop's core:
-    an identity output trained with scikit-learn's squared error (``loss_`` is half the mean
-    squared error; the updates follow ``(a - y) / n`` as scikit-learn's do), or with
-    ``loss="poisson"`` an exp output (log link) trained with half the Poisson deviance,
-    for targets >= 0.
+    """Multilayer perceptron regressor: scikit-learn's ``MLPRegressor`` on xprop's core.
 
-    ``y`` may be 1-D (``predict`` then returns 1-D) or 2-D ``(n_samples, n_outputs)``.
+    An identity output trained with scikit-learn's squared error (``loss_`` is half the
+    mean squared error; the updates follow ``(a - y) / n`` as scikit-learn's do), or with
+    ``loss="poisson"`` an exp output (log link) trained with half the Poisson deviance, for
+    targets >= 0. ``y`` may be 1-D (``predict`` then returns 1-D) or 2-D
+    ``(n_samples, n_outputs)``.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        What is minimised: half the mean squared error, or half the Poisson deviance of an
+        exp output (for counts and other targets >= 0).
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        The width of each hidden layer, from the input side: ``(64, 32)`` makes two hidden
+        layers.
+    activation : str, default="relu"
+        The hidden layers' activation: scikit-learn's ``"identity"``, ``"logistic"``,
+        ``"tanh"`` or ``"relu"``, or any other xprop activation name (``"gelu"``,
+        ``"softplus"``, ``"leaky_relu(0.2)"``, a registered one).
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        How the weights are trained: scikit-learn's Adam or its stochastic gradient descent
+        (minibatches, with ``learning_rate``'s schedules and momentum), or full-batch
+        L-BFGS on the path of SciPy's L-BFGS-B (:func:`xprop.lbfgs.minimize_lbfgs`), which
+        suits small data sets.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty ``alpha / 2 * sum(W**2)`` on the weights (not the
+        biases), divided by the number of samples in the batch (their total weight with
+        ``sample_weight``) and added to the loss.
+    batch_size : int or "auto", default="auto"
+        Samples per minibatch of the stochastic solvers; ``"auto"`` is
+        ``min(200, n_samples)``, and a size beyond the data is clipped with a warning.
+        L-BFGS always takes the whole data.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        The step-size schedule of ``solver="sgd"``: ``learning_rate_init`` throughout;
+        ``learning_rate_init / (t + 1) ** power_t`` after ``t`` samples; or divided by 5
+        whenever ``n_iter_no_change`` epochs pass without an improvement of ``tol`` (training
+        stops once it would fall below 1e-6).
+    learning_rate_init : float, default=0.001
+        The (initial) step size of ``sgd`` and ``adam``.
+    power_t : float, default=0.5
+        The exponent of the ``invscaling`` schedule.
+    max_iter : int, default=200
+        The most epochs (passes over the data) of the stochastic solvers, or iterations of
+        L-BFGS; reaching it warns that training has not converged.
+    shuffle : bool, default=True
+        Whether the stochastic solvers visit the samples in a new random order each epoch.
+    random_state : int or RandomState or None, default=None
+        Seeds the initial weights, the shuffles and the early-stopping split through
+        ``sklearn.utils.check_random_state``: the same value gives scikit-learn's own draws.
+    tol : float, default=0.0001
+        The improvement that counts: the stochastic solvers stop when the training loss (the
+        validation score with ``early_stopping``) has not improved by at least ``tol`` for
+        ``n_iter_no_change`` epochs; L-BFGS stops when the largest entry of the projected
+        gradient is below it.
+    verbose : bool or int, default=False
+        Print the loss (and the validation score) after every epoch.
+    warm_start : bool, default=False
+        Go on from the weights of the previous ``fit`` instead of drawing new ones.
+    momentum : float, default=0.9
+        The momentum of ``sgd``, in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with ``sgd``.
+    early_stopping : bool, default=False
+        Hold ``validation_fraction`` of the training data out (stratified for classifiers)
+        and stop when the score on it has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, keeping the weights of the best epoch. Stochastic solvers only.
+    validation_fraction : float, default=0.1
+        The fraction held out for ``early_stopping``, in [0, 1).
+    beta_1 : float, default=0.9
+        Adam's decay rate of its first-moment (mean) estimate, in [0, 1).
+    beta_2 : float, default=0.999
+        Adam's decay rate of its second-moment estimate, in [0, 1).
+    epsilon : float, default=1e-08
+        Added to the denominator of Adam's step, for numerical stability.
+    n_iter_no_change : int, default=10
+        How many epochs without an improvement of ``tol`` the stochastic solvers accept
+        before stopping (or, with ``adaptive``, lowering the rate); ``numpy.inf`` never
+        stops for that.
+    max_fun : int, default=15000
+        The most evaluations of the loss and gradient by L-BFGS.
+    optimizer : xprop.optimizers.Optimizer or None, default=None
+        An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
+        instead of ``solver``'s updates, with its own learning rate (deep-copied at each
+        ``fit``); the stopping rules stay the estimator's. Keyword only, as the rest.
+    dtype : str or None, default=None
+        The network's floating dtype, ``"float64"`` or ``"float32"``; None follows ``X`` as
+        scikit-learn does (float32 input trains in float32, anything else in float64).
+    backend : str or None, default=None
+        The xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``,
+        ``cupy``, ``jax``, ``auto``, optionally ``name:device``); None follows the input
+        arrays, and for host data ``xprop.use_backend`` / ``$XPROP_BACKEND`` / NumPy.
+    device : object, default=None
+        The device on that backend (e.g. ``"cuda:0"``, ``"device1"``).
+
+    Attributes
+    ----------
+    coefs_ : list of array
+        ``coefs_[i]`` is the weight matrix of layer ``i``, shape ``(fan_in, fan_out)``
+        (NumPy arrays, or the backend's arrays when fitted on them).
+    intercepts_ : list of array
+        ``intercepts_[i]`` is the bias vector of layer ``i``, shape ``(fan_out,)``.
+    loss_ : float
+        The loss after the last epoch (iteration), penalty included, as scikit-learn
+        reports it.
+    best_loss_ : float or None
+        The lowest ``loss_`` seen by the stochastic solvers (None with early stopping).
+    loss_curve_ : list of float
+        ``loss_`` after each epoch of the stochastic solvers.
+    validation_scores_ : list of float or None
+        The score on the held-out data after each epoch, with ``early_stopping``.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``, with ``early_stopping``.
+    t_ : int
+        The number of training samples the solver has seen.
+    n_iter_ : int
+        The number of epochs (iterations of L-BFGS) of the last fit.
+    n_layers_ : int
+        The number of layers, input and output included.
+    n_outputs_ : int
+        The number of outputs.
+    out_activation_ : str
+        The output activation, in scikit-learn's words.
+    n_features_in_ : int
+        The number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The feature names, when ``X`` had string column names.
+    model_ : xprop.MLP
+        The trained network (``xprop.gradcheck(est.model_, X, y)`` checks its gradients).
+
+    Examples
+    --------
+    >>> from xprop.sklearn import MLPRegressor
+    >>> X, _ = xprop.datasets.moons(100, seed=0)
+    >>> y = 2.0 * X[:, 0] + X[:, 1]
+    >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+    >>> round(reg.fit(X, y).score(X, y), 4)
+    1.0
+    >>> reg.predict(X[:2]).round(2), y[:2].round(2)
+    (array([2.51, 1.91]), array([2.51, 1.91]))
     """
 
     _metric = staticmethod(r2_score)
@@ -1037,27 +1412,130 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
-        """Train for up to ``max_iter`` epochs or iterations (a new network unless
-        ``warm_start``); ``sample_weight`` weighs each sample's loss."""
+        """Train on ``(X, y)`` for up to ``max_iter`` epochs (iterations of L-BFGS).
+
+        A new network unless ``warm_start``.
+
+        Parameters
+        ----------
+        X : array_like or sparse matrix of shape (n_samples, n_features)
+            Training features: host data (NumPy, lists, SciPy sparse) or arrays of an xprop
+            backend (which then holds the network).
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets (>= 0 for ``loss="poisson"``).
+        sample_weight : array_like of shape (n_samples,) or None, default=None
+            Weighs each sample's loss (finite, >= 0, not all zero).
+
+        Returns
+        -------
+        MLPRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid parameters or data, or a ``loss`` other than the two.
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPRegressor
+        >>> X, _ = xprop.datasets.moons(100, seed=0)
+        >>> y = 2.0 * X[:, 0] + X[:, 1]
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> reg.fit(X, y).n_outputs_, reg.out_activation_
+        (1, 'identity')
+        """
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(_stochastic_solver)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
-        """One epoch over ``(X, y)``, continuing from the current weights and solver
-        state."""
+        """Train one epoch on ``(X, y)``, continuing from the current weights and solver state.
+
+        Only for the stochastic solvers (``sgd``, ``adam``).
+
+        Parameters
+        ----------
+        X : array_like or sparse matrix of shape (n_samples, n_features)
+            Training features.
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets, with as many columns as at the first call.
+        sample_weight : array_like of shape (n_samples,) or None, default=None
+            Weighs each sample's loss.
+
+        Returns
+        -------
+        MLPRegressor
+            The estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid data, or with ``early_stopping``.
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPRegressor
+        >>> X, _ = xprop.datasets.moons(100, seed=0)
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), random_state=0)
+        >>> reg.partial_fit(X, X[:, 0]).partial_fit(X, X[:, 0]).t_
+        200
+        """
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _validation_score(self, out: Any, Y_val: np.ndarray, sw: Any) -> float:
         return float(r2_score(Y_val, _host(out), sample_weight=sw))
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Coefficient of determination R^2 of ``predict(X)`` against ``y`` (any backend's
-        arrays)."""
+        """The coefficient of determination R^2 of ``predict(X)`` against ``y``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Features (any backend's arrays).
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+            The true targets.
+        sample_weight : array_like of shape (n_samples,) or None, default=None
+            Weighs each sample.
+
+        Returns
+        -------
+        float
+            1 for a perfect fit, 0 for predicting the mean, lower for worse.
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPRegressor
+        >>> X, _ = xprop.datasets.moons(100, seed=0)
+        >>> y = 2.0 * X[:, 0] + X[:, 1]
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> round(reg.fit(X, y).score(X, y), 4)
+        1.0
+        """
         return self._score(super().score, X, y, sample_weight)
 
     def predict(self, X: Any) -> Any:
-        """Predicted targets, ``(n_samples,)`` when ``y`` was 1-D, else
-        ``(n_samples, n_outputs)``."""
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Features.
+
+        Returns
+        -------
+        array
+            ``(n_samples,)`` when ``y`` was 1-D, else ``(n_samples, n_outputs)``; NumPy for
+            host input, the backend's arrays otherwise.
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPRegressor
+        >>> X, _ = xprop.datasets.moons(100, seed=0)
+        >>> y = 2.0 * X[:, 0] + X[:, 1]
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> reg.fit(X, y).predict(X[:2]).round(2)
+        array([2.51, 1.91])
+        """
         out, host = self._output(X)
         out = self._shaped(out)
         return _host(out) if host else out
@@ -1068,9 +1546,3 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _onnx_outputs(self, out: Any, xp: Any, place: Any) -> dict[str, Any]:
         return {"output": self._shaped(out)}
-
-
-MLPClassifier.__doc__ += _PARAMS_DOC + _ATTRS_DOC + """    classes_ : ndarray of shape (n_classes,)
-        The class labels (on the host).
-"""
-MLPRegressor.__doc__ += _PARAMS_DOC + _ATTRS_DOC

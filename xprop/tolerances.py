@@ -20,34 +20,39 @@ from __future__ import annotations
 import math
 
 FLOAT_EPS = {"float32": 2.0**-23, "float64": 2.0**-52}
+"""Machine epsilon by dtype (the unit roundoff ``u`` is half of it)."""
 
-# Gradient check (see xprop.gradcheck for the error model): the default step h per evaluation
-# dtype. Five-point differences balance truncation (~h^4) and rounding (~u/h) near
-# h = u^(1/5): 7e-4 in float64, 4e-2 in float32.
 GRADCHECK = {"float64": {"h": 1e-3}, "float32": {"h": 1e-2}}
-# An entry fails when |numeric - claimed| > SAFETY * (truncation + rounding estimate) + floor,
-# floor = FLOOR * u * max|gradient| (u the unit roundoff of the evaluation dtype).
+"""Gradient check (see :mod:`xprop.gradcheck` for the error model): the default step ``h``
+per evaluation dtype. Five-point differences balance truncation (~h^4) and rounding (~u/h)
+near h = u^(1/5): 7e-4 in float64, 4e-2 in float32."""
 GRADCHECK_SAFETY = 10.0
+"""An entry fails when ``|numeric - claimed| > SAFETY * (truncation + rounding estimate) +
+floor``."""
 GRADCHECK_FLOOR = 10.0
-# An entry is resolved when its tolerance is at most RESOLVE * max(|numeric|, |claimed|): the
-# check would have seen an error of that relative size there. A check passes only with at
-# least one resolved entry and no failure.
+"""The failure test's ``floor = FLOOR * u * max|gradient|`` (``u`` the unit roundoff of the
+evaluation dtype)."""
 GRADCHECK_RESOLVE = 0.1
-# How many times the step of an entry that fails (or is unresolved) while truncation dominates
-# its error estimate may be halved, looking for a step f can take: 6 evaluations each.
+"""An entry is resolved when its tolerance is at most ``RESOLVE * max(|numeric|, |claimed|)``:
+the check would have seen an error of that relative size there. A check passes only with at
+least one resolved entry and no failure."""
 GRADCHECK_HALVINGS = 24
-# The noise probe: k second differences along random directions with entries of relative size
-# `size`, the largest times `factor` (rounding of one evaluation of f).
+"""How many times the step of an entry that fails (or is unresolved) while truncation
+dominates its error estimate may be halved, looking for a step f can take: 6 evaluations
+each."""
 GRADCHECK_PROBE = {"k": 4, "size": {"float64": 1e-11, "float32": 1e-6}, "factor": 4.0}
+"""The noise probe: ``k`` second differences along random directions with entries of
+relative size ``size``, the largest times ``factor`` (rounding of one evaluation of f)."""
 
-# Gradient-check reports of one model on two backends (same weights, same evaluation dtype):
-# the numeric values may differ by the sum of the two entries' tolerances (each is within its
-# own error estimate, see xprop.gradcheck); the analytic ones differ like gradients, within
-# this relative tolerance (compared to the larger of the value and its tolerance).
 PARITY_GRADCHECK_RTOL = {"float64": 1e-6, "float32": 5e-2}
+"""Gradient-check reports of one model on two backends (same weights, same evaluation dtype):
+the numeric values may differ by the sum of the two entries' tolerances (each is within its
+own error estimate, see :mod:`xprop.gradcheck`); the analytic ones differ like gradients,
+within this relative tolerance (compared to the larger of the value and its tolerance)."""
 
-# same computation, same backend, run twice: bit-identical unless the backend says otherwise
 REPEAT_RTOL = {"float32": 0.0, "float64": 0.0}
+"""Same computation, same backend, run twice: bit-identical unless the backend says
+otherwise."""
 
 
 def parity_rtol(dtype: str, reduction_length: int = 1) -> float:

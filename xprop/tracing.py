@@ -87,11 +87,58 @@ class LayerTrace:
 
 @dataclass(frozen=True)
 class Trace:
-    """One traced pass (see :func:`trace`): the model's description, its input ``X`` as the
-    network sees it (standardised when the model has a standardizer) and targets ``Y``
-    ``(n, k)`` as the head uses them, the ``layers``, the output ``A_L``, the ``loss`` and
-    its per-sample terms ``per_sample`` ``(n,)``, and with ``lr`` the parameters ``updated``
-    by one plain gradient step. Host (NumPy) arrays throughout."""
+    """One traced pass, as :func:`trace` returns it: every number with its formula.
+
+    The model's description, its input ``X`` as the network sees it (standardised when the
+    model has a standardizer) and targets ``Y`` ``(n, k)`` as the head uses them, the
+    ``layers``, the output ``A_L``, the ``loss`` and its per-sample terms ``per_sample``
+    ``(n,)``, and with ``lr`` the parameters ``updated`` by one plain gradient step. Host
+    (NumPy) arrays throughout. ``print(t)`` gives the table, notebooks show it as HTML.
+
+    Parameters
+    ----------
+    model : str
+        The model's ``repr``.
+    row_formula : str
+        The per-sample loss's formula.
+    loss_formula : str
+        The loss's formula.
+    output_formula : str
+        The formula of ``dZ_{L-1}``, where backprop starts.
+    X : ndarray
+        ``A_0``, shape ``(n, n_0)``.
+    Y : ndarray
+        The targets as the head uses them, shape ``(n, k)``.
+    layers : tuple of LayerTrace
+        One per layer, in forward order.
+    output : ndarray
+        ``A_L``, shape ``(n, k)``.
+    loss : float
+        The loss.
+    per_sample : ndarray
+        The per-sample losses, shape ``(n,)``.
+    standardized : bool, default=False
+        Whether ``X`` is the standardised input.
+    lr : float or None, default=None
+        The learning rate of the step in ``updated``.
+    updated : dict of str to ndarray or None, default=None
+        ``W0, b0, ...`` after one plain gradient step ``W_i - lr dW_i``.
+
+    Examples
+    --------
+    >>> model = xprop.MLP.from_arrays(
+    ...     [[[0.15, 0.25], [0.20, 0.30]], [[0.40, 0.50], [0.45, 0.55]]],
+    ...     [[0.35, 0.35], [0.60, 0.60]], "sigmoid", "sigmoid", "half_sse")
+    >>> t = xprop.trace(model, [[0.05, 0.10]], [[0.01, 0.99]], lr=0.5)
+    >>> t.output.round(8)
+    array([[0.75136507, 0.77292847]])
+    >>> t.layers[1].dW.round(8)  # dW_1 = A_1.T @ dZ_1
+    array([[ 0.08216704, -0.02260254],
+           [ 0.08266763, -0.02274024]])
+    >>> t.updated["W1"].round(8)  # W_1 - 0.5 dW_1
+    array([[0.35891648, 0.51130127],
+           [0.40866619, 0.56137012]])
+    """
 
     model: str
     row_formula: str
@@ -108,8 +155,24 @@ class Trace:
     updated: dict[str, np.ndarray] | None = field(default=None)
 
     def rows(self) -> list[tuple[str, str, str, np.ndarray]]:
-        """Every quantity in the order of the computation: ``(stage, name, formula,
-        value)``."""
+        """Every quantity in the order of the computation, with its formula.
+
+        Returns
+        -------
+        list of tuple
+            ``(stage, name, formula, value)``: stage ``forward``, ``loss``, ``backward`` or
+            ``update``, the name in :mod:`xprop.network`'s notation (``Z_0``, ``dW_1``,
+            ...), the formula that made it and its host value.
+
+        Examples
+        --------
+        >>> model = xprop.MLP.from_arrays(
+        ...     [[[0.15, 0.25], [0.20, 0.30]], [[0.40, 0.50], [0.45, 0.55]]],
+        ...     [[0.35, 0.35], [0.60, 0.60]], "sigmoid", "sigmoid", "half_sse")
+        >>> t = xprop.trace(model, [[0.05, 0.10]], [[0.01, 0.99]], lr=0.5)
+        >>> [(stage, name, formula) for stage, name, formula, _ in t.rows()[3:5]]
+        [('forward', 'Z_0', 'A_0 @ W_0 + b_0'), ('forward', 'A_1', 'sigmoid(Z_0)')]
+        """
         last = len(self.layers) - 1
         x = "(X - mean) / std" if self.standardized else "X"
         out = [("forward", "A_0", x, self.X)]
@@ -155,8 +218,26 @@ class Trace:
                 f"<th>value</th></tr>{cells}</table>")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain Python (JSON-ready): the model, the loss, and per quantity its stage,
-        formula, shape and values (nested lists)."""
+        """The trace as plain Python, ready for JSON.
+
+        Returns
+        -------
+        dict
+            ``model``, ``loss``, ``lr`` and ``quantities``: per quantity its ``stage``,
+            ``name``, ``formula``, ``shape`` and ``values`` (nested lists).
+
+        Examples
+        --------
+        >>> model = xprop.MLP.from_arrays(
+        ...     [[[0.15, 0.25], [0.20, 0.30]], [[0.40, 0.50], [0.45, 0.55]]],
+        ...     [[0.35, 0.35], [0.60, 0.60]], "sigmoid", "sigmoid", "half_sse")
+        >>> t = xprop.trace(model, [[0.05, 0.10]], [[0.01, 0.99]], lr=0.5)
+        >>> d = t.to_dict()
+        >>> round(d["loss"], 9), d["lr"], sorted(d["quantities"][3])
+        (0.298371109, 0.5, ['formula', 'name', 'shape', 'stage', 'values'])
+        >>> d["quantities"][3]["name"], d["quantities"][3]["shape"]
+        ('Z_0', [1, 2])
+        """
         return {"model": self.model, "loss": self.loss,
                 "lr": self.lr,
                 "quantities": [{"stage": st, "name": name, "formula": formula,
@@ -166,11 +247,56 @@ class Trace:
 
 
 def trace(model: Any, X: Any, y: Any, lr: float | None = None) -> Trace:
-    """Record one forward and backward pass of ``model`` on ``(X, y)`` (host or device
-    data, prepared as ``fit`` prepares it) with :func:`xprop.network.forward` and
-    :func:`xprop.network.backward`: every ``Z``, ``A``, ``dZ``, ``dA``, ``dW``, ``db``, the
-    loss and its per-sample terms; with ``lr``, the parameters after one plain gradient step.
-    Printing the result gives a table (values for small arrays, summaries for big ones)."""
+    """Record every number of one forward and backward pass, beside its formula.
+
+    The pass is :func:`xprop.network.forward` and :func:`xprop.network.backward` themselves
+    (what ``fit`` runs), on the model's backend; the results come to the host. Printing the
+    result gives a table (values for small arrays, summaries for big ones).
+
+    Parameters
+    ----------
+    model : MLP
+        The model (its standardizer applies to ``X``).
+    X : array_like
+        Features, host data or arrays of the model's backend, prepared as ``fit`` prepares
+        them.
+    y : array_like
+        Targets, as ``fit`` takes them.
+    lr : float or None, default=None
+        Also take one plain gradient step ``W_i - lr dW_i`` (the model is not changed).
+
+    Returns
+    -------
+    Trace
+        Every ``Z``, ``A``, ``dZ``, ``dA``, ``dW``, ``db``, the loss and its per-sample
+        terms; with ``lr``, the parameters after the step.
+
+    Raises
+    ------
+    ValueError
+        Without targets, for a bad ``lr``, or data the model refuses (as :meth:`MLP.prepare`).
+
+    Examples
+    --------
+    >>> model = xprop.MLP.from_arrays(
+    ...     [[[0.15, 0.25], [0.20, 0.30]], [[0.40, 0.50], [0.45, 0.55]]],
+    ...     [[0.35, 0.35], [0.60, 0.60]], "sigmoid", "sigmoid", "half_sse")
+    >>> t = xprop.trace(model, [[0.05, 0.10]], [[0.01, 0.99]], lr=0.5)
+    >>> t
+    Trace(MLP([2, 2, 2], ...), 1 sample(s), loss=0.298371109, lr=0.5)
+    >>> print(t)
+    trace of MLP([2, 2, 2], ...): 1 sample(s)
+    -- forward
+      A_0        = X...(1, 2)    [[0.05 0.1]]
+    ...
+      A_2        = sigmoid(Z_1)...(1, 2)    [[0.75136507 0.772928465]]
+    -- loss
+    ...
+    -- backward
+    ...
+    -- update
+    ...
+    """
     check_given(y, "y", "targets (class labels or values)")
     if lr is not None:
         lr = check_positive(lr, "lr")

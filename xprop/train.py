@@ -64,7 +64,30 @@ CHUNK_SECONDS = 0.25  # ... and taking about this long (eager chunks)
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss or a parameter became NaN or inf; ``epoch`` and ``step`` say where (from 1)."""
+    """Training stopped because the loss or a parameter became NaN or inf.
+
+    A ``FloatingPointError``. The model keeps its last finite parameters.
+
+    Parameters
+    ----------
+    message : str
+        What happened and what to try.
+    epoch : int
+        The epoch where it happened (from 1).
+    step : int
+        The step within that epoch (from 1).
+
+    Examples
+    --------
+    >>> X, y = np.array([[1.0], [2.0]]), np.array([1.0, 2.0])
+    >>> model = xprop.MLP([1, 1], seed=0)
+    >>> with np.errstate(all="ignore"):
+    ...     try:
+    ...         model.fit(X, y, lr=100.0, epochs=1000)
+    ...     except xprop.TrainingDivergedError as e:
+    ...         print(type(e).__name__, e.epoch >= 1, model.all_finite())
+    TrainingDivergedError True True
+    """
 
     def __init__(self, message: str, epoch: int, step: int) -> None:
         super().__init__(message)
@@ -73,9 +96,40 @@ class TrainingDivergedError(FloatingPointError):
 
 @dataclass
 class History:
-    """Per-epoch records: training ``loss`` (mean over the epoch's batches, before each update)
-    and ``accuracy`` (classifiers), ``val_loss``/``val_accuracy`` when validating, the learning
-    rate ``lr`` and the cumulative wall ``time`` in seconds. ``history["loss"]`` works too."""
+    """Per-epoch records of a fit, as :func:`fit` returns them.
+
+    ``history["loss"]`` works too; ``len(history)`` is the number of epochs; ``repr`` is one
+    line.
+
+    Parameters
+    ----------
+    loss : list of float
+        Training loss per epoch: the mean over the epoch's batches, before each update.
+    accuracy : list of float
+        Training accuracy per epoch (classifiers).
+    val_loss : list of float
+        Validation loss per epoch, when validating.
+    val_accuracy : list of float
+        Validation accuracy per epoch, when validating a classifier.
+    lr : list of float
+        The learning rate of each epoch.
+    time : list of float
+        Cumulative wall time in seconds at the end of each epoch.
+    best_epoch : int or None, default=None
+        With early stopping, the epoch (from 1) whose parameters were kept.
+    stopped_early : bool, default=False
+        Whether early stopping ended the fit.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.xor()
+    >>> model = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=1)
+    >>> history = model.fit(X, y, lr=1.0, epochs=300)
+    >>> len(history), history.loss[-1] < history.loss[0], history["accuracy"][-1]
+    (300, True, 1.0)
+    >>> history
+    History(epochs=300, loss ... -> ..., accuracy ... -> 1, ...)
+    """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
@@ -93,6 +147,19 @@ class History:
         return len(self.loss)
 
     def as_dict(self) -> dict[str, Any]:
+        """The records as a plain dict (for JSON or a DataFrame).
+
+        Returns
+        -------
+        dict
+            Every field by name.
+
+        Examples
+        --------
+        >>> from xprop.train import History
+        >>> History(loss=[0.5, 0.25], lr=[0.1, 0.1]).as_dict()["loss"]
+        [0.5, 0.25]
+        """
         return {k: v for k, v in vars(self).items()}
 
     def __repr__(self) -> str:
@@ -111,8 +178,25 @@ class History:
         return f"History({', '.join(parts)})"
 
     def plot(self) -> Any:
-        """A matplotlib ``Figure`` of the loss (and accuracy) curves, train and validation
-        (needs matplotlib: ``pip install "xprop[plot]"``)."""
+        """Draw the loss (and accuracy) curves, train and validation.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure (made without pyplot: show it in a notebook, or ``savefig``).
+
+        Raises
+        ------
+        ImportError
+            Without matplotlib (``pip install "xprop[plot]"``).
+
+        Examples
+        --------
+        >>> from xprop.train import History
+        >>> figure = History(loss=[0.5, 0.25], lr=[0.1, 0.1], time=[0.1, 0.2]).plot()
+        >>> type(figure).__name__
+        'Figure'
+        """
         from xprop.plots import training_figure
 
         return training_figure(self)[0]
@@ -167,25 +251,14 @@ def fit(
     log: Callable[[str], None] = print,
     compiled: bool | None = None,
 ) -> History:
-    """Train ``model`` in place and return its :class:`History`.
+    """Train a model in place and return its :class:`History`.
 
-    ``batch_size=None`` is full-batch gradient descent; ``batch_size=1`` is classic per-sample
-    SGD. ``optimizer`` is a name (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``, made
-    with ``lr``, default 0.1) or an :class:`~xprop.optimizers.Optimizer` (which carries its own
-    learning rate; passing ``lr`` too is an error). ``verbose=k`` logs every k epochs through
-    ``log``. ``early_stopping=p`` stops after ``p`` epochs without a validation-loss
-    improvement larger than ``min_delta`` and (``restore_best``) restores the best parameters;
-    it needs ``validation_data`` or ``validation_split``. ``schedule``: ``constant``, ``step``,
-    ``cosine`` or ``epoch -> lr``. ``clip_norm`` clips gradients by global norm. Each callback
-    gets ``(epoch, logs, model)`` after every epoch (the model as of that epoch, so callbacks
-    train in chunks of one epoch: compiled ones on JAX) and stops training by returning True.
-    ``progress(epoch, logs)`` is told every epoch's logs as soon as they are known (at the end
-    of each chunk: it never slows training down).
+    ``model.fit(X, y, ...)`` is this function.
 
-    ``X`` may be a NumPy memory-mapped array (``np.load(path, mmap_mode="r")``, ``np.memmap``):
-    it is not loaded whole but checked block by block, and each batch is read from it and
-    moved to the model's device (a validation split's rows are moved once); the results are
-    those of the same data in memory.
+    ``X`` may be a NumPy memory-mapped array (``np.load(path, mmap_mode="r")``,
+    ``np.memmap``): it is not loaded whole but checked block by block, and each batch is read
+    from it and moved to the model's device (a validation split's rows are moved once); the
+    results are those of the same data in memory.
 
     ``compiled``: None (the default) takes the fast path the model's library offers, where
     it is valid: on JAX whole chunks of epochs compiled into one call, validation and early
@@ -201,6 +274,89 @@ def fit(
     epochs as its ``history`` attribute.
 
     Every option is validated (by :class:`~xprop.config.FitConfig`) before any data is read.
+
+    Parameters
+    ----------
+    model : MLP
+        The model to train (any object with ``arch``, ``params``, ``xp``, ``backend`` and
+        ``prepare``).
+    X : array_like
+        Features: host data (NumPy arrays, lists, a memory-mapped array) or arrays of the
+        model's backend; standardised by the model's standardizer, if any.
+    y : array_like
+        Targets: class labels, 0/1 targets or real values, as the model's head takes them.
+    lr : float or None, default=None
+        The learning rate of a named optimizer (default 0.1); not with an
+        :class:`~xprop.optimizers.Optimizer`, which carries its own.
+    epochs : int, default=100
+        Passes over the training data.
+    batch_size : int or None, default=None
+        Samples per step; None is full-batch gradient descent, 1 classic per-sample SGD.
+    optimizer : str or Optimizer, default="sgd"
+        ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw`` (made with ``lr``) or an
+        :class:`~xprop.optimizers.Optimizer`.
+    shuffle : bool, default=True
+        Draw a seeded permutation of the samples every epoch.
+    seed : int or None, default=0
+        Seed of the shuffles and the validation split.
+    verbose : int, default=0
+        Log a line every ``verbose`` epochs through ``log`` (0: never).
+    validation_data : tuple or None, default=None
+        ``(X_val, y_val)`` evaluated after every epoch.
+    validation_split : float, default=0.0
+        The fraction of the training data held out for validation instead, in [0, 1).
+    early_stopping : int or None, default=None
+        Stop after this many epochs without a validation-loss improvement larger than
+        ``min_delta`` (needs validation data).
+    min_delta : float, default=0.0
+        The smallest improvement that counts.
+    restore_best : bool, default=True
+        With early stopping, end with the best epoch's parameters.
+    schedule : str or callable or None, default=None
+        ``constant``, ``step``, ``cosine`` or ``epoch -> lr``.
+    clip_norm : float or None, default=None
+        Clip the gradients to this global L2 norm.
+    callbacks : sequence of callable, default=()
+        Each gets ``(epoch, logs, model)`` after every epoch (the model as of that epoch,
+        so callbacks train in chunks of one epoch: compiled ones on JAX) and stops training
+        by returning True.
+    progress : callable or None, default=None
+        ``progress(epoch, logs)`` is told every epoch's logs as soon as they are known (at
+        the end of each chunk: it never slows training down).
+    log : callable, default=print
+        Where ``verbose`` lines go.
+    compiled : bool or None, default=None
+        None takes the fast path the model's library offers, where it is valid; False
+        trains eagerly, step by step; True requires a fast path.
+
+    Returns
+    -------
+    History
+        The per-epoch records.
+
+    Raises
+    ------
+    ValueError
+        For a bad option (named) or bad data, before any training.
+    TypeError
+        For an option or data of the wrong kind.
+    TrainingDivergedError
+        When the loss or a parameter becomes NaN or inf.
+    KeyboardInterrupt
+        On Ctrl-C, with the completed epochs' :class:`History` as ``error.history``.
+
+    Examples
+    --------
+    >>> X, y = xprop.datasets.moons(200, seed=0)
+    >>> model = xprop.MLP([2, 16, 2], "relu", "softmax", "cross_entropy", seed=0)
+    >>> history = xprop.fit(model, X, y, optimizer="adam", lr=0.01, epochs=20,
+    ...                     batch_size=32, validation_split=0.2)
+    >>> len(history), history.loss[-1] < history.loss[0], len(history.val_loss)
+    (20, True, 20)
+    >>> model.fit(X, y, lr=0.1, optimizer=xprop.SGD(0.1))
+    Traceback (most recent call last):
+    ...
+    ValueError: lr: ...
     """
     config = FitConfig(
         epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, shuffle=shuffle,

@@ -23,15 +23,51 @@ GRAPHS_ENV = "XPROP_CUDA_GRAPHS"  # "0": never capture training steps in CUDA gr
 
 
 class BackendError(ValueError):
-    """An unknown backend name, a bad device, or an unsupported dtype for a device."""
+    """An unknown backend name, a bad device, or an unsupported dtype for a device.
+
+    A ``ValueError``: the caller asked for something that does not exist.
+
+    Examples
+    --------
+    >>> try:
+    ...     xprop.resolve_backend("tensorflow")
+    ... except xprop.BackendError as e:
+    ...     print(e)
+    backend: expected one of numpy, cupy, torch, array_api_strict, jax, auto, got 'tensorflow'
+    """
 
 
 class BackendUnavailableError(RuntimeError):
-    """A backend that was asked for by name cannot run here (missing package or device)."""
+    """A backend that was asked for by name cannot run here (missing package or device).
+
+    A ``RuntimeError``; its message says what is missing and how to install it.
+
+    Examples
+    --------
+    >>> try:
+    ...     reason = xprop.resolve_backend("cupy").describe()
+    ... except xprop.BackendUnavailableError as e:  # no CuPy, or no working GPU, here
+    ...     reason = str(e)
+    >>> reason.startswith(("backend 'cupy' is unusable", "cupy"))
+    True
+    """
 
 
 class DeviceMismatchError(ValueError):
-    """Arrays from different namespaces or devices met in one call."""
+    """Arrays from different namespaces or devices met in one call.
+
+    A ``ValueError``: xprop never moves device data behind the caller's back; move it with
+    :func:`xprop.to_backend` or the model with :meth:`xprop.MLP.to`.
+
+    Examples
+    --------
+    >>> b = xprop.resolve_backend("array_api_strict")
+    >>> try:
+    ...     xprop.backend_of(X=b.from_host([1.0]), y=np.ones(1))
+    ... except xprop.DeviceMismatchError as e:
+    ...     print(e)
+    y: arrays from two namespaces in one call: X is array_api_strict, y is numpy; move one ...
+    """
 
 
 _DTYPE_CACHE: dict[tuple[int, str], tuple[str, ...]] = {}

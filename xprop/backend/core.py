@@ -104,11 +104,30 @@ def on_device(fn: Any) -> Any:
 
 @dataclass(frozen=True)
 class Backend:
-    """An Array-API namespace ``xp`` bound to one ``device``; ``adapter`` answers the
-    library-specific questions (it is looked up from ``xp`` when not given).
+    """An Array-API namespace bound to one device, with the adapter of its library.
 
-    ``name`` is a key of :data:`ADAPTERS` or the module name of another Array-API library that
-    was passed in as arrays.
+    Made by :func:`resolve_backend` (from a name) or :func:`backend_of` (from arrays); every
+    model has one (``model.backend``).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ADAPTERS` or the module name of another Array-API library that was
+        passed in as arrays.
+    xp : namespace
+        The Array-API namespace.
+    device : object
+        The device, as the library names it.
+    adapter : Adapter, optional
+        Answers the library-specific questions (looked up from ``xp`` when not given).
+
+    Examples
+    --------
+    >>> b = xprop.resolve_backend("numpy")
+    >>> b
+    Backend(name='numpy', device='cpu')
+    >>> b.describe(), b.mutable, b.supported_float_dtypes()
+    ('numpy (device cpu)', True, ('float32', 'float64'))
     """
 
     name: str
@@ -126,9 +145,34 @@ class Backend:
         return self.adapter.mutable
 
     def dtype(self, dtype: Any) -> Any:
-        """The namespace's floating dtype for ``dtype`` (a name or dtype object), checked
-        against what this device supports; for None the namespace's default real floating
-        dtype on this device (:meth:`default_float_dtype`)."""
+        """The namespace's floating dtype for a name, checked against this device.
+
+        Parameters
+        ----------
+        dtype : str or dtype or None
+            ``"float32"``, ``"float64"`` or a dtype object; None gives the namespace's
+            default real floating dtype on this device (:meth:`default_float_dtype`).
+
+        Returns
+        -------
+        dtype
+            The namespace's dtype object.
+
+        Raises
+        ------
+        BackendError
+            When this device does not support it.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend("array_api_strict:no_float64")
+        >>> b.dtype("float32") == b.xp.float32
+        True
+        >>> b.dtype("float64")
+        Traceback (most recent call last):
+        ...
+        xprop.backend.base.BackendError: dtype: float64 is not supported on array_api_strict ...
+        """
         if dtype is None:
             return getattr(self.xp, self.default_float_dtype())
         name = dtype_name(dtype, self.xp)
@@ -142,18 +186,66 @@ class Backend:
         return getattr(self.xp, name)
 
     def supported_float_dtypes(self) -> tuple[str, ...]:
+        """The names of the floating dtypes this device supports.
+
+        Returns
+        -------
+        tuple of str
+            ``("float32", "float64")``, or ``("float32",)`` on devices without float64.
+
+        Examples
+        --------
+        >>> xprop.resolve_backend("array_api_strict:no_float64").supported_float_dtypes()
+        ('float32',)
+        """
         return self.adapter.supported_float_dtypes(self.xp, self.device)
 
     def default_float_dtype(self) -> str:
-        """The name of the namespace's default real floating dtype on this device."""
+        """The name of the namespace's default real floating dtype on this device.
+
+        Returns
+        -------
+        str
+            ``"float64"`` on NumPy and CuPy, ``torch.get_default_dtype()`` on torch,
+            ``"float32"`` on JAX without x64 and on devices without float64.
+
+        Examples
+        --------
+        >>> xprop.resolve_backend("numpy").default_float_dtype()
+        'float64'
+        """
         return self.adapter.default_float_dtype(self.xp, self.device)
 
     def from_host(self, host: Any, dtype: Any | None = None) -> Any:
-        """Copy host data (NumPy array or nested sequence) onto this backend's device.
+        """Copy host data (a NumPy array or nested sequence) onto this backend's device.
 
         With ``dtype`` the cast happens on the host first, so float64 draws cast to float32 give
         the same bits on every backend. Floating data arrives in exactly the dtype asked for,
-        or this raises :class:`BackendError` (JAX without x64 would silently give float32).
+        or this raises (JAX without x64 would silently give float32).
+
+        Parameters
+        ----------
+        host : array_like
+            Host data.
+        dtype : str or dtype or None, default=None
+            Cast to it on the host first (None keeps the data's dtype).
+
+        Returns
+        -------
+        array
+            An array of this namespace on this device.
+
+        Raises
+        ------
+        BackendError
+            When floating data of a dtype the device does not support would arrive.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> x = b.from_host([[1, 2]], "float32")
+        >>> b.owns(x), xprop.to_numpy(x).dtype.name
+        (True, 'float32')
         """
         h = np.asarray(host)
         if dtype is not None:
@@ -176,33 +268,122 @@ class Backend:
 
     def accept(self, x: Any, name: str, dtype: Any | None = None, *,
                float_dtype: Any | None = None) -> Any:
-        """Entry-point conversion of user data ``x`` (argument ``name``) to this backend.
+        """Convert user data at an entry point to this backend, once.
 
         Arrays of this namespace and device are kept (cast to ``dtype`` if given, which copies
         only when the dtype differs); host data (NumPy arrays, nested sequences) is copied to the
         device once. Arrays of another namespace or device are refused: xprop never moves
-        device data behind the caller's back. ``float_dtype`` casts floating host data only
-        (integer labels keep their type).
+        device data behind the caller's back.
+
+        Parameters
+        ----------
+        x : array_like
+            User data.
+        name : str
+            The argument's name, for errors.
+        dtype : str or dtype or None, default=None
+            Cast to it (None keeps the dtype; non-standard floats become float64).
+        float_dtype : str or dtype or None, default=None
+            Cast floating host data only (integer labels keep their type).
+
+        Returns
+        -------
+        array
+            An array of this backend.
+
+        Raises
+        ------
+        DeviceMismatchError
+            For an array of another namespace or device.
+        TypeError
+            For non-numeric data.
+        ValueError
+            For ragged data, or values that overflow ``dtype``.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> xprop.to_numpy(b.accept([1, 2], "y", "float64"))
+        array([1., 2.])
+        >>> b.accept(["a"], "y")
+        Traceback (most recent call last):
+        ...
+        TypeError: y: expected real numbers, got dtype <U1
         """
         x, on_host = self._stage(x, name, dtype, float_dtype)
         return self.from_host(x) if on_host else x
 
     def stage(self, x: Any, name: str, dtype: Any | None = None, *,
               float_dtype: Any | None = None) -> tuple[Any, Any]:
-        """:meth:`accept` without the copy to the device: ``(array, namespace)``.
+        """Check user data as :meth:`accept` does, without the copy to the device.
 
         Host data stays on the host, as a NumPy array already cast and checked as ``accept``
         would (namespace ``array_api_compat.numpy``); arrays of this backend are returned as
         ``accept`` returns them, with this backend's namespace. Entry points check the values
         of host data there, before anything reaches the device (on JAX every eager check is a
         dispatch and a device read of ~20 us), then move it with :meth:`place`.
+
+        Parameters
+        ----------
+        x : array_like
+            User data.
+        name : str
+            The argument's name, for errors.
+        dtype : str or dtype or None, default=None
+            Cast to it, as :meth:`accept`.
+        float_dtype : str or dtype or None, default=None
+            Cast floating host data only, as :meth:`accept`.
+
+        Returns
+        -------
+        array : array
+            A NumPy array (host data) or an array of this backend.
+        namespace : namespace
+            ``array_api_compat.numpy`` for host data, else this backend's namespace.
+
+        Raises
+        ------
+        DeviceMismatchError
+            For an array of another namespace or device.
+        TypeError
+            For non-numeric data.
+        ValueError
+            For ragged data, or values that overflow ``dtype``.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> x, xq = b.stage([1, 2], "X", "float64")
+        >>> type(x).__name__, xq.__name__
+        ('ndarray', 'array_api_compat.numpy')
+        >>> b.owns(b.place(x))
+        True
         """
         x, on_host = self._stage(x, name, dtype, float_dtype)
         return x, (HOST_XP if on_host else self.xp)
 
     def place(self, x: Any) -> Any:
-        """An array from :meth:`stage` on this backend's device (None stays None). ``stage``
-        returns this backend's arrays or NumPy ones, so only NumPy arrays need a look."""
+        """Move an array from :meth:`stage` to this backend's device.
+
+        ``stage`` returns this backend's arrays or NumPy ones, so only NumPy arrays need a
+        look.
+
+        Parameters
+        ----------
+        x : array or None
+            What :meth:`stage` returned (None stays None).
+
+        Returns
+        -------
+        array or None
+            An array of this backend.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> b.owns(b.place(np.ones(2))), b.place(None)
+        (True, None)
+        """
         if x is None or not isinstance(x, np.ndarray) or self.owns(x):
             return x
         return self.from_host(x)
@@ -267,7 +448,27 @@ class Backend:
                              f"{limit:.3g}); use dtype='float64' or rescale the data")
 
     def owns(self, x: Any) -> bool:
-        """True when ``x`` is an array of this namespace on this device."""
+        """Whether ``x`` is an array of this namespace on this device.
+
+        Parameters
+        ----------
+        x : object
+            Anything.
+
+        Returns
+        -------
+        bool
+            True for an array of this namespace on this device.
+
+        Examples
+        --------
+        >>> strict = xprop.resolve_backend("array_api_strict")
+        >>> x = strict.from_host([1.0])
+        >>> strict.owns(x), xprop.resolve_backend("array_api_strict:device1").owns(x)
+        (True, False)
+        >>> strict.owns([1.0])
+        False
+        """
         try:
             xp = array_api_compat.array_namespace(x)
         except TypeError:
@@ -276,17 +477,56 @@ class Backend:
                                                           self.device)
 
     def context(self) -> Any:
-        """A ``with`` block that makes this backend's device current (CuPy runs kernels on the
-        current device, JAX creates arrays there); a no-op elsewhere. xprop's entry points use
-        it."""
+        """A ``with`` block that makes this backend's device current.
+
+        CuPy runs kernels on the current device, JAX creates arrays there; a no-op elsewhere.
+        xprop's entry points use it.
+
+        Returns
+        -------
+        context manager
+            Enter it with ``with``.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> with b.context():
+        ...     x = b.xp.ones(2)
+        >>> xprop.to_numpy(x)
+        array([1., 1.])
+        """
         return self.adapter.context(self.device)
 
     def synchronize(self, x: Any = None) -> None:
-        """Wait for queued device work (or, on JAX, for ``x`` to be computed); a no-op on host
-        backends. Used by benchmarks."""
+        """Wait for queued device work (used by benchmarks).
+
+        A no-op on host backends.
+
+        Parameters
+        ----------
+        x : array, optional
+            On JAX, the array whose computation to wait for.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend()
+        >>> b.synchronize(b.xp.ones(2))  # returns when the work is done
+        """
         self.adapter.synchronize(self.device, x)
 
     def describe(self) -> str:
+        """The backend and device in words, as messages and reports name them.
+
+        Returns
+        -------
+        str
+            ``"name (device DEVICE)"``.
+
+        Examples
+        --------
+        >>> xprop.resolve_backend("array_api_strict:device1").describe()
+        'array_api_strict (device device1)'
+        """
         return f"{self.name} (device {self.adapter.device_str(self.device)})"
 
 
@@ -305,11 +545,43 @@ def auto_choice() -> tuple[str, str]:
 
 
 def resolve_backend(backend: str | Backend | None = None, device: Any = None) -> Backend:
-    """The backend to use when no arrays decide: ``backend`` (``"name"`` or ``"name:device"``),
-    else the innermost :func:`use_backend`, else ``$XPROP_BACKEND``, else ``"numpy"``.
+    """Find the backend to use when no arrays decide.
 
-    Raises :class:`BackendError` for unknown names or devices and
-    :class:`BackendUnavailableError` (saying what is missing) for an unusable backend.
+    ``backend`` (``"name"`` or ``"name:device"``), else the innermost :func:`use_backend`,
+    else ``$XPROP_BACKEND``, else ``"numpy"``. ``"auto"`` is CuPy when a CUDA device really
+    works (:func:`probe_cupy`), else NumPy.
+
+    Parameters
+    ----------
+    backend : str or Backend or None, default=None
+        ``numpy``, ``cupy``, ``torch``, ``array_api_strict``, ``jax`` or ``auto``,
+        optionally with ``:device``; a :class:`Backend` is returned as is (or moved to
+        ``device``).
+    device : object, default=None
+        The device: a name such as ``"cpu"`` or ``"cuda:0"``, an index, or the library's
+        device object.
+
+    Returns
+    -------
+    Backend
+        The backend.
+
+    Raises
+    ------
+    BackendError
+        For an unknown name or device (naming ``$XPROP_BACKEND`` when it came from there).
+    BackendUnavailableError
+        When the backend cannot run here (saying what is missing).
+
+    Examples
+    --------
+    >>> xprop.resolve_backend("numpy").describe()
+    'numpy (device cpu)'
+    >>> xprop.resolve_backend("array_api_strict", "device1").describe()
+    'array_api_strict (device device1)'
+    >>> with xprop.use_backend("array_api_strict"):
+    ...     xprop.resolve_backend().name
+    'array_api_strict'
     """
     if isinstance(backend, Backend):
         if device is not None and not backend.adapter.same_device(device, backend.device):
@@ -372,10 +644,36 @@ _make_cached = functools.lru_cache(maxsize=32)(_make)
 
 @contextlib.contextmanager
 def use_backend(backend: str, device: Any = None) -> Iterator[Backend]:
-    """Make ``backend`` (and ``device``) the default inside a ``with`` block.
+    """Make a backend (and device) the default inside a ``with`` block.
 
-    >>> with use_backend("array_api_strict"):
-    ...     model = MLP([2, 4, 1])   # built on array-api-strict
+    Models made inside it (and host data given to estimators) go there unless arrays or an
+    explicit ``backend=`` decide otherwise; blocks nest.
+
+    Parameters
+    ----------
+    backend : str
+        A backend name, optionally ``"name:device"`` (as :func:`resolve_backend`).
+    device : object, default=None
+        The device on that backend.
+
+    Yields
+    ------
+    Backend
+        The backend, resolved on entry (an unknown or unusable one fails at once).
+
+    Raises
+    ------
+    BackendError
+        For an unknown name or device.
+    BackendUnavailableError
+        When the backend cannot run here.
+
+    Examples
+    --------
+    >>> with xprop.use_backend("array_api_strict", "device1") as backend:
+    ...     model = xprop.MLP([2, 4, 1])  # built on array-api-strict's device1
+    >>> model.backend.describe()
+    'array_api_strict (device device1)'
     """
     chosen = resolve_backend(backend, device)  # fail early, inside the caller's frame
     token = _context.set((chosen.name, chosen.device))
@@ -386,9 +684,30 @@ def use_backend(backend: str, device: Any = None) -> Iterator[Backend]:
 
 
 def backend_of(**arrays: Any) -> Backend:
-    """The backend of the given arrays (keyword names are used in errors).
+    """Find the backend of some arrays, which must share one namespace and device.
 
-    Raises :class:`DeviceMismatchError` when they come from different namespaces or devices.
+    Parameters
+    ----------
+    **arrays
+        The arrays by name (the names are used in errors); None values are skipped.
+
+    Returns
+    -------
+    Backend
+        Their namespace and device.
+
+    Raises
+    ------
+    DeviceMismatchError
+        When they come from different namespaces or devices, or one is not an array.
+    ValueError
+        When no array is given.
+
+    Examples
+    --------
+    >>> b = xprop.resolve_backend("array_api_strict", "device1")
+    >>> xprop.backend_of(X=b.from_host([[1.0]]), y=None).describe()
+    'array_api_strict (device device1)'
     """
     found: list[tuple[str, Any, Any, Any]] = []
     for arg, x in arrays.items():

@@ -26,7 +26,27 @@ _tf32_state: dict[str, Any] = {}
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """Whether CuPy can really run here and, if not, the step that failed and why."""
+    """Whether CuPy can really run here and, if not, the step that failed and why.
+
+    Parameters
+    ----------
+    usable : bool
+        Whether CuPy imports, sees a CUDA device and computes right.
+    reason : str
+        Why not (or what was found).
+    version : str or None, default=None
+        CuPy's version, when it imports.
+    device_count : int, default=0
+        The number of CUDA devices seen.
+    device_name : str or None, default=None
+        The first device's name.
+
+    Examples
+    --------
+    >>> probe = xprop.probe_cupy()
+    >>> type(probe).__name__, isinstance(probe.usable, bool), bool(probe.reason)
+    ('ProbeResult', True, True)
+    """
 
     usable: bool
     reason: str
@@ -37,8 +57,22 @@ class ProbeResult:
 
 @functools.lru_cache(maxsize=1)
 def probe_cupy() -> ProbeResult:
-    """Check, once per process, that CuPy imports, sees a CUDA device, and runs a cuBLAS matmul
-    and an NVRTC-compiled elementwise kernel with the right answer. Never raises."""
+    """Check, once per process, that CuPy really runs here. Never raises.
+
+    CuPy must import, see a CUDA device, and run a cuBLAS matmul and an NVRTC-compiled
+    elementwise kernel with the right answer (what ``auto`` and the CUDA tests rely on).
+
+    Returns
+    -------
+    ProbeResult
+        ``usable`` and the ``reason`` (the failing step's error, or the GPU found).
+
+    Examples
+    --------
+    >>> probe = xprop.probe_cupy()
+    >>> probe.usable or "CuPy" in probe.reason or "CUDA" in probe.reason
+    True
+    """
     try:
         cupy = importlib.import_module("cupy")
     except ModuleNotFoundError as e:

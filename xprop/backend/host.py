@@ -24,8 +24,30 @@ def is_host_data(x: Any) -> bool:
 
 
 def to_numpy(x: Any, copy: bool = False) -> np.ndarray:
-    """A NumPy array with the values of ``x`` (copied from a device when needed; with
-    ``copy=True`` always a fresh array that shares no memory with ``x``)."""
+    """Bring any array (or host data) to the host as a NumPy array.
+
+    Parameters
+    ----------
+    x : array_like
+        An array of any backend, or host data.
+    copy : bool, default=False
+        Always return a fresh array that shares no memory with ``x`` (otherwise a NumPy
+        array comes back as is, and a device array may be a read-only view).
+
+    Returns
+    -------
+    ndarray
+        The values of ``x`` (copied from a device when needed).
+
+    Examples
+    --------
+    >>> b = xprop.resolve_backend("array_api_strict")
+    >>> xprop.to_numpy(b.from_host([1.0, 2.0]))
+    array([1., 2.])
+    >>> a = np.zeros(2)
+    >>> xprop.to_numpy(a) is a, xprop.to_numpy(a, copy=True) is a
+    (True, False)
+    """
     if copy:
         return np.array(to_numpy(x), copy=True)
     if isinstance(x, np.ndarray):
@@ -36,9 +58,38 @@ def to_numpy(x: Any, copy: bool = False) -> np.ndarray:
 
 
 def to_backend(x: Any, backend: str | Backend, device: Any = None, dtype: Any = None) -> Any:
-    """Copy ``x`` (any array or host data) to ``backend``/``device``, through the host.
+    """Copy any array (or host data) to a backend and device, through the host.
 
     Values are unchanged; with ``dtype`` they are cast on the host first.
+
+    Parameters
+    ----------
+    x : array_like
+        An array of any backend, or host data.
+    backend : str or Backend
+        The target (as :func:`resolve_backend` takes it).
+    device : object, default=None
+        The device on that backend.
+    dtype : str or dtype or None, default=None
+        Cast to it on the host first.
+
+    Returns
+    -------
+    array
+        An array of the target backend.
+
+    Raises
+    ------
+    BackendError
+        For an unknown backend or device, or a dtype the device cannot hold.
+    BackendUnavailableError
+        When the backend cannot run here.
+
+    Examples
+    --------
+    >>> x = xprop.to_backend(np.arange(3), "array_api_strict", "device1", dtype="float32")
+    >>> xprop.backend_of(x=x).describe(), xprop.to_numpy(x)
+    ('array_api_strict (device device1)', array([0., 1., 2.], dtype=float32))
     """
     b = resolve_backend(backend, device)
     return b.from_host(to_numpy(x), dtype)

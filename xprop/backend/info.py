@@ -11,9 +11,26 @@ from xprop.backend.core import ADAPTERS, AUTO, ENV_VAR, auto_choice, resolve_bac
 
 
 def backend_info() -> dict[str, Any]:
-    """For each registered adapter: available or not (and why), version, devices (and
-    library-specific facts: CuPy's GPU name and TF32, JAX's x64); then what ``auto`` chooses
-    and why, and the default backend. Imports every installed library and runs the CuPy probe."""
+    """Describe every backend here: available or not (and why), version, devices.
+
+    Imports every installed library and runs the CuPy probe (what ``xprop info`` prints).
+
+    Returns
+    -------
+    dict
+        For each registered adapter: ``available`` (and ``reason`` when not),
+        ``version``, ``devices`` and library-specific facts (CuPy's GPU name and TF32,
+        JAX's x64); ``array_api_compat``'s version; what ``auto`` ``chooses`` and why; and the
+        ``default`` backend.
+
+    Examples
+    --------
+    >>> info = xprop.backend_info()
+    >>> info["numpy"]["available"], info["numpy"]["devices"]
+    (True, ['cpu'])
+    >>> sorted(info["auto"])
+    ['chooses', 'reason']
+    """
     info: dict[str, Any] = {name: adapter.info() for name, adapter in ADAPTERS.items()}
     info["array_api_compat"] = {"version": array_api_compat.__version__}
     chooses, reason = auto_choice()
