@@ -19,7 +19,9 @@ import xprop
 
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 NEEDS = {"xprop.sklearn": "sklearn", "xprop.distributed": "mpi4py", "xprop.compiled": "jax",
-         "xprop.plots": "matplotlib"}
+         "xprop.plots": "matplotlib", "xprop.export": "ndonnx"}
+#: examples of these methods need a package their module does not (ONNX export: ndonnx)
+NEEDS_BY_NAME = {"export_onnx": "ndonnx"}
 
 
 def _modules() -> list[str]:
@@ -49,6 +51,9 @@ def test_examples_are_found():
 @pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_runs(name, backend, monkeypatch, tmp_path):
+    for method, package in NEEDS_BY_NAME.items():
+        if name.endswith("." + method):
+            pytest.importorskip(package)
     if backend == "array_api_strict":
         pytest.importorskip("array_api_strict")
         monkeypatch.setenv("XPROP_BACKEND", "array_api_strict")

@@ -771,9 +771,27 @@ class Standardizer:
         return out
 
     def apply(self, X: Any, place: Callable[[np.ndarray], Any]) -> Any:
-        """``(X - mean) / std`` for an array ``X`` of any namespace, unchecked, in its dtype:
-        ``place(v)`` puts a host vector of statistics beside ``X`` (on its device, as a
-        constant of an exported graph)."""
+        """``(X - mean) / std`` for an array ``X`` of any namespace, unchecked, in its dtype.
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+            Features of any Array API namespace (a device array, an ndonnx graph input).
+        place : callable
+            ``place(v)`` puts a host vector of statistics beside ``X`` (on its device, in its
+            dtype; a constant of an exported graph).
+
+        Returns
+        -------
+        array of shape (n, d)
+            ``X`` standardised, in ``X``'s namespace.
+
+        Examples
+        --------
+        >>> std = xprop.datasets.Standardizer().fit(np.array([[0.0, 1.0], [2.0, 3.0]]))
+        >>> std.apply(np.array([[2.0, 3.0]]), np.asarray)
+        array([[1., 1.]])
+        """
         return (X - place(self.mean)) / place(self.std)
 
     def fit_transform(self, X: Any) -> np.ndarray:

@@ -1073,9 +1073,39 @@ class MLP:
         return checkpoint.save(self, path, **kwargs)
 
     def export_onnx(self, path: Any, *, overwrite: bool = True) -> str:
-        """Write the model as an ONNX graph recorded from its own forward pass (see
-        :func:`xprop.export.export_onnx`: standardisation, outputs ``probabilities`` and
-        ``label`` or ``output``, dynamic batch); returns the path."""
+        """Write the model as an ONNX graph recorded from its own forward pass.
+
+        See :func:`xprop.export.export_onnx`: the standardisation inside the graph, input
+        ``input`` of shape ``(batch, sizes[0])`` in the model's dtype, outputs
+        ``probabilities`` and ``label`` (classifiers) or ``output``, metadata in
+        ``metadata_props``; written atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (``.onnx`` is appended when missing).
+        overwrite : bool, default True
+            Whether an existing file may be replaced.
+
+        Returns
+        -------
+        str
+            The path written.
+
+        Raises
+        ------
+        ValueError
+            ``path`` is not writable (a directory, or an existing file without
+            ``overwrite``), or an operation cannot be recorded (``ExportError``).
+        ImportError
+            ndonnx, onnx or onnxruntime is missing (``pip install "xprop[onnx]"``).
+
+        Examples
+        --------
+        >>> model = xprop.MLP([2, 4, 3], "tanh", "softmax", "cross_entropy", seed=0)
+        >>> model.export_onnx("model.onnx")
+        'model.onnx'
+        """
         return export.export_onnx(self, path, overwrite=overwrite)
 
 

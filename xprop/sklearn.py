@@ -749,11 +749,42 @@ class _BaseMLP(BaseEstimator):
         return float(self._metric(y, pred, sample_weight=sample_weight))
 
     def export_onnx(self, path: Any, *, overwrite: bool = True) -> str:
-        """Write the fitted network as an ONNX graph recorded from xprop's own forward pass
-        (:func:`xprop.export.export_onnx`: dynamic batch, input ``input`` in the network's
-        dtype), with this estimator's outputs: ``probabilities`` (``predict_proba``) and
-        ``label`` (``predict``: values of ``classes_``) for a classifier, ``output``
-        (``predict``) for a regressor; returns the path."""
+        """Write the fitted network as an ONNX graph recorded from xprop's own forward pass.
+
+        See :func:`xprop.export.export_onnx`: dynamic batch, input ``input`` in the
+        network's dtype, and this estimator's outputs: ``probabilities`` (``predict_proba``)
+        and ``label`` (``predict``: values of ``classes_``) for a classifier, ``output``
+        (``predict``) for a regressor.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (``.onnx`` is appended when missing).
+        overwrite : bool, default True
+            Whether an existing file may be replaced.
+
+        Returns
+        -------
+        str
+            The path written.
+
+        Raises
+        ------
+        NotFittedError
+            The estimator is not fitted.
+        ValueError
+            ``path`` is not writable, or an operation cannot be recorded.
+        ImportError
+            ndonnx, onnx or onnxruntime is missing (``pip install "xprop[onnx]"``).
+
+        Examples
+        --------
+        >>> from xprop.sklearn import MLPClassifier
+        >>> X, y = xprop.datasets.moons(40, seed=0)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=500).fit(X, y)
+        >>> clf.export_onnx("clf.onnx")
+        'clf.onnx'
+        """
         check_is_fitted(self, "model_")
         return export.export_onnx(self.model_, path, overwrite=overwrite,
                                   outputs=self._onnx_outputs, metadata=self._onnx_metadata())
