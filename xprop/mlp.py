@@ -546,10 +546,8 @@ class MLP:
         ------
         TypeError
             When ``values`` is not a mapping, or a value is not real numbers.
-        KeyError
-            For an unknown name.
         ValueError
-            For a wrong shape or non-finite values.
+            For an unknown name, a wrong shape or non-finite values.
         DeviceMismatchError
             For an array of another backend or device.
 
@@ -567,7 +565,8 @@ class MLP:
         new = dict(self.params)
         for name, v in values.items():
             if name not in names:
-                raise KeyError(f"parameters: unknown name {name!r}; expected {list(names)}")
+                raise ValueError(f"parameters: expected names among {list(names)}, got "
+                                 f"{show(name)}")
             new[name] = _accept_parameter(self, name, v)
         self.params = Params.from_arrays(self.arch.layout, [new[n] for n in names], self.xp)
 
