@@ -23,9 +23,9 @@ into one flat gradient buffer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace
 
@@ -36,7 +36,7 @@ from xprop.params import Layout, Params
 
 Array = Any
 
-__all__ = ["Architecture", "Cache", "backward", "forward", "loss_value"]
+__all__ = ["Architecture", "Cache", "Kernels", "backward", "forward", "kernels", "loss_value"]
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,53 @@ class Cache:
     output: Array
 
 
+class Kernels(NamedTuple):
+    """The library's functions for a pass, resolved once per fit (or per call).
+
+    Its adapter ``ops`` and ``(forward, backward)`` per layer's activation: the adapter's own
+    kernel where it has one.
+
+    Examples
+    --------
+    >>> from xprop import network
+    >>> model = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+    >>> k = network.kernels(model.arch, model.xp)
+    >>> len(k.activations)
+    2
+    """
+
+    ops: Any
+    activations: tuple[tuple[Callable, Callable], ...]
+
+
+def kernels(arch: Architecture, xp: Any) -> Kernels:
+    """The :class:`Kernels` of ``arch`` on namespace ``xp``.
+
+    Parameters
+    ----------
+    arch : Architecture
+        Sizes, activations and head.
+    xp : namespace
+        The Array-API namespace of the arrays the passes will see.
+
+    Returns
+    -------
+    Kernels
+        The adapter and the activations' functions.
+
+    Examples
+    --------
+    >>> from xprop import network
+    >>> model = xprop.MLP([2, 3, 1], "tanh", seed=0)
+    >>> [f.__name__ for f, _ in network.kernels(model.arch, model.xp).activations]
+    ['tanh', 'identity']
+    """
+    ops = adapter_of_namespace(xp)
+    return Kernels(ops, ops.activation_functions(arch.activations))
+
+
 def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
-            xp: Any = None) -> tuple[Array, Cache]:
+            xp: Any = None, *, kernels: Kernels | None = None) -> tuple[Array, Cache]:
     """The forward pass: the network output and the cache for :func:`backward`.
 
     ``Z_i = A_i @ W_i + b_i`` and ``A_{i+1} = f_i(Z_i)`` for every layer. The library's
@@ -153,6 +198,9 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
         Sizes, activations and head.
     xp : namespace, optional
         ``X``'s Array-API namespace (looked up when omitted).
+    kernels : Kernels, optional
+        The functions of the pass, resolved once by a training loop (see :func:`kernels`);
+        resolved here when omitted.
 
     Returns
     -------
@@ -173,11 +221,11 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
     array([[0.705313]])
     """
     xp = array_namespace(X) if xp is None else xp
-    ops = adapter_of_namespace(xp)
+    ops, fns = kernels or _kernels(arch, xp)
     params = params.views() if isinstance(params, Params) else params
     inputs, pre = [], []
     A, affine = X, ops.affine
-    for (w, b), (f, _) in zip(arch.names, ops.activation_functions(arch.activations)):
+    for (w, b), (f, _) in zip(arch.names, fns):
         Z = affine(A, params[w], None if b is None else params[b], xp)  # A_i @ W_i + b_i
         inputs.append(A)
         pre.append(Z)
@@ -187,8 +235,8 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
 
 def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architecture, *,
              input_grad: bool = False, out: Params | None = None, row_weights: Array | None = None,
-             record: dict[str, Array] | None = None,
-             xp: Any = None) -> Params | tuple[Params, Array]:
+             record: dict[str, Array] | None = None, xp: Any = None,
+             kernels: Kernels | None = None) -> Params | tuple[Params, Array]:
     """The backward pass: the gradient of the loss with respect to every parameter.
 
     Starting from the head's ``dZ_{L-1}``, each layer gives ``dW_i = A_i.T @ dZ_i``,
@@ -222,6 +270,9 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
         :func:`xprop.trace`.
     xp : namespace, optional
         ``Y``'s Array-API namespace (looked up when omitted).
+    kernels : Kernels, optional
+        The functions of the pass, resolved once by a training loop (see :func:`kernels`);
+        resolved here when omitted.
 
     Returns
     -------
@@ -249,8 +300,7 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     (1, 2)
     """
     xp = array_namespace(Y) if xp is None else xp
-    ops = adapter_of_namespace(xp)
-    fns = ops.activation_functions(arch.activations)  # (forward, backward) per layer
+    ops, fns = kernels or _kernels(arch, xp)  # fns: (forward, backward) per layer
     params = params.views() if isinstance(params, Params) else params
     into = out.views() if out is not None and ops.mutable else {}
     dZ = arch.head.output_grad(cache.pre[-1], cache.output, Y, xp)
@@ -278,6 +328,9 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
         grads_out = Params.wrap(arch.layout, arch.layout.flatten(
             [grads[name] for name in arch.layout.names], xp), xp)
     return (grads_out, dX) if input_grad else grads_out
+
+
+_kernels = kernels  # the module function, for the passes whose argument shadows it
 
 
 def loss_value(cache: Cache, Y: Array, arch: Architecture, xp: Any = None) -> Array:

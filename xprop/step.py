@@ -39,15 +39,17 @@ Hook = Callable[[Array, network.Cache], Array]
 
 def gradient(params: Params, X: Array, Y: Array, arch: network.Architecture, xp: Any,
              clip_norm: float | None = None, out: Params | None = None,
-             hook: Hook | None = None,
-             weights: Array | None = None) -> tuple[network.Cache, Array]:
+             hook: Hook | None = None, weights: Array | None = None,
+             kernels: network.Kernels | None = None) -> tuple[network.Cache, Array]:
     """``(cache, g)``: the forward cache on ``X`` and the flat gradient buffer of the loss
     against ``Y`` (each sample's term times ``weights``, when given: see
     :func:`xprop.network.backward`'s ``row_weights``), passed through ``hook`` when given,
     then scaled by ``min(1, clip_norm / ||g||)`` when ``clip_norm`` is given. ``out``: a
-    gradient buffer to write into."""
-    _, cache = network.forward(params, X, arch, xp)
-    grads = network.backward(params, cache, Y, arch, out=out, row_weights=weights, xp=xp)
+    gradient buffer to write into; ``kernels``: the pass's functions, resolved once per fit
+    (:func:`xprop.network.kernels`)."""
+    _, cache = network.forward(params, X, arch, xp, kernels=kernels)
+    grads = network.backward(params, cache, Y, arch, out=out, row_weights=weights, xp=xp,
+                             kernels=kernels)
     g = grads.buffer
     if hook is not None:
         g = hook(g, cache)
@@ -60,12 +62,13 @@ def gradient(params: Params, X: Array, Y: Array, arch: network.Architecture, xp:
 
 def train_step(model: Any, X: Array, Y: Array, optimizer: Optimizer,
                clip_norm: float | None = None, grads: Params | None = None,
-               hook: Hook | None = None, weights: Array | None = None) -> network.Cache:
+               hook: Hook | None = None, weights: Array | None = None,
+               kernels: network.Kernels | None = None) -> network.Cache:
     """One forward/backward/update on prepared data (model dtype and device, ``(n, k)``
     targets). Returns the forward cache (its output is the pre-update prediction).
     ``grads``: a gradient buffer to reuse (see :func:`xprop.network.backward`'s ``out``);
-    ``hook``, ``weights``: see :func:`gradient`."""
+    ``hook``, ``weights``, ``kernels``: see :func:`gradient`."""
     params, xp = model.params, model.xp
-    cache, g = gradient(params, X, Y, model.arch, xp, clip_norm, grads, hook, weights)
+    cache, g = gradient(params, X, Y, model.arch, xp, clip_norm, grads, hook, weights, kernels)
     params.assign(optimizer.update(params.buffer, g, xp))
     return cache

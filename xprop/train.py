@@ -766,6 +766,7 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     chunk = _Chunk(_Epochs(epochs.start, [], [], []), [], [], [], [])
     logits, outputs, clock = chunk.logits, chunk.outputs, time.perf_counter
     step = _step if data.step is not None else None
+    kernels, grads = network.kernels(model.arch, model.xp), data.grads  # once per chunk
     try:
         for epoch in epochs:
             if lr_at is not None:
@@ -775,8 +776,8 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
             order, batches = data.epoch(model)
             for batch in batches:
                 if step is None:  # an eager step
-                    cache = train_step(model, batch.X, batch.Y, opt, clip_norm, data.grads,
-                                       batch.hook, batch.weights)
+                    cache = train_step(model, batch.X, batch.Y, opt, clip_norm, grads,
+                                       batch.hook, batch.weights, kernels)
                     logits.append(cache.pre[-1])
                     outputs.append(cache.output)
                     del cache
