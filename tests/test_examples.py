@@ -23,6 +23,7 @@ def test_there_are_examples():
     assert len(EXAMPLES) >= 6
 
 
+@pytest.mark.slow  # seconds each, in a subprocess; the docs build runs them too
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs_and_its_numbers_hold(script, tmp_path):
     for module in _requires(script):
