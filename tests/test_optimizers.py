@@ -454,8 +454,8 @@ def test_bad_eps():
 
 
 @pytest.mark.parametrize(("make", "match"), [
-    (lambda: SGD(lr=0.1, momentum=None), r"momentum: expected a number"),
-    (lambda: SGD(lr=0.1, momentum="a"), r"momentum: expected a number"),
+    (lambda: SGD(lr=0.1, momentum=None), r"momentum: expected a finite number in \[0, 1\)"),
+    (lambda: SGD(lr=0.1, momentum="a"), r"momentum: expected a finite number in \[0, 1\)"),
     (lambda: SGD(lr=0.1, weight_decay=None), r"weight_decay: expected a finite number"),
     (lambda: Adam(betas=0.9), r"betas: expected a pair"),
 ])

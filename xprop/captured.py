@@ -65,7 +65,6 @@ class CapturedStep:
         out = arch.sizes[-1]
         self.logits = xp.zeros((X.shape[0], out), dtype=buffer.dtype,
                                device=array_api_compat.device(buffer))  # not the default
-        self.output = xp.zeros_like(self.logits)
         self.arch, self.xp = arch, xp
         self.buffer = buffer  # the storage the captured graph updates
         self.replay = None
@@ -83,7 +82,6 @@ class CapturedStep:
             if new is not static:
                 static[...] = new
         self.logits[...] = cache.pre[-1]
-        self.output[...] = cache.output
 
     def __call__(self, X: Array, Y: Array) -> tuple[Array, Array]:
         opt, xp = self.opt, self.xp
@@ -108,7 +106,7 @@ class CapturedStep:
         else:  # the capture failed: the same step, uncaptured
             self._body()
         self.ahead = True
-        return xp.asarray(self.logits, copy=True), xp.asarray(self.output, copy=True)
+        return xp.asarray(self.logits, copy=True)
 
     def sync(self) -> None:
         """Give the optimizer copies of the static state arrays (before it is read:
@@ -117,7 +115,7 @@ class CapturedStep:
             self.opt.set_arrays(tuple(self.xp.asarray(a, copy=True) for a in self.arrays))
             self.ahead = False
 
-    def eager(self, X: Array, Y: Array) -> tuple[Array, Array]:
+    def eager(self, X: Array, Y: Array) -> Array:
         """A step on a batch of another shape (a last short batch), uncaptured, on the same
         optimizer state."""
         self.sync()
@@ -125,4 +123,4 @@ class CapturedStep:
         for static, new in zip(self.arrays, self.opt.arrays()):
             if new is not None:
                 static[...] = new
-        return cache.pre[-1], cache.output
+        return cache.pre[-1]

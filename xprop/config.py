@@ -16,10 +16,8 @@ ValueError: epochs: expected an integer >= 1, got 0
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from numbers import Real
 from typing import Any
 
 from xprop import validation as V
@@ -104,11 +102,9 @@ class FitConfig:
         get_optimizer(self.optimizer, lr=0.1 if self.lr is None else self.lr)  # a known name
 
     def _check_validation(self) -> None:
-        split = self.validation_split
-        if isinstance(split, bool) or not isinstance(split, Real) or not 0.0 <= split < 1.0:
-            raise ValueError("validation_split: expected a fraction in [0, 1), got "
-                             f"{V.show(split)}")
-        object.__setattr__(self, "validation_split", float(split))
+        split = V.check_real(self.validation_split, "validation_split", 0.0, 1.0,
+                             high_open=True, what="a fraction")
+        object.__setattr__(self, "validation_split", split)
         data = self.validation_data
         if data is not None:
             if split:
@@ -123,11 +119,7 @@ class FitConfig:
             if data is None and not split:
                 raise ValueError("early_stopping: needs validation_data=(X_val, y_val) or "
                                  "validation_split > 0")
-        delta = self.min_delta
-        if isinstance(delta, bool) or not isinstance(delta, Real) or not (
-                math.isfinite(delta) and delta >= 0):
-            raise ValueError(f"min_delta: expected a finite number >= 0, got {V.show(delta)}")
-        object.__setattr__(self, "min_delta", float(delta))
+        object.__setattr__(self, "min_delta", V.check_real(self.min_delta, "min_delta", 0.0))
 
     @property
     def validates(self) -> bool:

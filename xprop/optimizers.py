@@ -20,7 +20,7 @@ from array_api_compat import array_namespace
 
 from xprop.backend.core import adapter_of_namespace
 from xprop.backend.host import HostArray, is_array
-from xprop.validation import check_int, check_positive, show
+from xprop.validation import check_int, check_positive, check_real, show
 
 Array = Any
 
@@ -393,11 +393,11 @@ class SGD(Optimizer):
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
         super().__init__(lr)
-        self.momentum = _check_fraction(momentum, "momentum")
+        self.momentum = check_real(momentum, "momentum", 0.0, 1.0, high_open=True)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov: needs momentum > 0, got momentum=0")
-        self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
+        self.weight_decay = check_real(weight_decay, "weight_decay", 0.0)
         self._velocity: Array | None = None
 
     def _update(self, p: Array, g: Array, xp: Any) -> Array:
@@ -466,10 +466,10 @@ class Adam(Optimizer):
         super().__init__(lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas: expected a pair (beta1, beta2), got {show(betas)}")
-        b1, b2 = betas
-        self.betas = (_check_fraction(b1, "betas[0]"), _check_fraction(b2, "betas[1]"))
+        self.betas = tuple(check_real(b, f"betas[{i}]", 0.0, 1.0, high_open=True)
+                           for i, b in enumerate(betas))
         self.eps = check_positive(eps, "eps")
-        self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
+        self.weight_decay = check_real(weight_decay, "weight_decay", 0.0)
         self._m: Array | None = None
         self._v: Array | None = None
 
@@ -862,20 +862,3 @@ def clip_grad_norm(grads: list[Array], max_norm: float, xp: Any | None = None) -
         grads[i] = g * factor
     return total
 
-
-def _check_fraction(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name}: expected a number in [0, 1), got {show(value)}")
-    v = float(value)
-    if not 0.0 <= v < 1.0:
-        raise ValueError(f"{name}: expected a number in [0, 1), got {show(value)}")
-    return v
-
-
-def _check_nonnegative(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name}: expected a finite number >= 0, got {show(value)}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0.0:
-        raise ValueError(f"{name}: expected a finite number >= 0, got {show(value)}")
-    return v

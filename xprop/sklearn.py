@@ -306,25 +306,8 @@ class _BaseMLP(BaseEstimator):
         return [int(s) for s in sizes]
 
     def _check_params(self) -> None:
-        def integer(value: Any, name: str, minimum: int = 1) -> None:
-            if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                    or value < minimum):
-                raise ValueError(f"{name}: expected an integer >= {minimum}, got {show(value)}")
-
-        def real(value: Any, name: str, low: float, high: float = math.inf,
-                 low_open: bool = False, high_open: bool = False) -> None:
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and \
-                math.isfinite(value) and (
-                (low < value if low_open else low <= value)
-                and (value < high if high_open else value <= high))
-            if not ok:
-                interval = (f"{'(' if low_open else '['}{low:g}, {high:g}"
-                            f"{')' if high_open or high == math.inf else ']'}")
-                raise ValueError(f"{name}: expected a number in {interval}, got {show(value)}")
-
-        def choice(value: Any, name: str, options: tuple[str, ...]) -> None:
-            V.check_choice(value, name, options)
-
+        """Every constructor parameter, each with a one-line error naming it."""
+        integer, real, choice = V.check_int, V.check_real, V.check_choice
         choice(self.solver, "solver", _SOLVERS)
         if not isinstance(self.activation, str):
             raise ValueError(f"activation: expected a name such as 'relu', 'tanh', 'logistic' "
@@ -344,16 +327,16 @@ class _BaseMLP(BaseEstimator):
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             integer(self.batch_size, "batch_size")
         real(self.alpha, "alpha", 0.0)
-        real(self.learning_rate_init, "learning_rate_init", 0.0, low_open=True)
+        V.check_positive(self.learning_rate_init, "learning_rate_init")
         real(self.power_t, "power_t", 0.0)
         real(self.tol, "tol", 0.0)
         real(self.momentum, "momentum", 0.0, 1.0)
         real(self.validation_fraction, "validation_fraction", 0.0, 1.0, high_open=True)
         real(self.beta_1, "beta_1", 0.0, 1.0, high_open=True)
         real(self.beta_2, "beta_2", 0.0, 1.0, high_open=True)
-        real(self.epsilon, "epsilon", 0.0, low_open=True)
+        V.check_positive(self.epsilon, "epsilon")
         if self.dtype is not None:
-            V.check_choice(self.dtype, "dtype", ("float32", "float64"))
+            choice(self.dtype, "dtype", ("float32", "float64"))
         self._hidden_sizes()
 
     def _sample_weight(self, sample_weight: Any, X: Any) -> Any:

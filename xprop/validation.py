@@ -22,6 +22,7 @@ __all__ = [
     "check_layer_sizes",
     "check_matrix",
     "check_positive",
+    "check_real",
     "check_seed",
     "parse_parameter",
 ]
@@ -59,12 +60,7 @@ def check_layer_sizes(sizes: Any) -> list[int]:
 
 def check_positive(value: Any, name: str) -> float:
     """A finite real number > 0 (learning rates, scales)."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name}: expected a finite number > 0, got {show(value)}")
-    v = float(value)
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name}: expected a finite number > 0, got {show(value)}")
-    return v
+    return check_real(value, name, 0.0, low_open=True)
 
 
 def check_int(value: Any, name: str, minimum: int = 1) -> int:
@@ -94,12 +90,21 @@ def check_bool(value: Any, name: str, none: bool = False) -> bool | None:
     raise ValueError(f"{name}: expected {expected}, got {show(value)}")
 
 
-def check_real(value: Any, name: str, low: float = -math.inf, high: float = math.inf) -> float:
-    """A finite real number in ``[low, high]`` (noise levels, factors)."""
+def check_real(value: Any, name: str, low: float = -math.inf, high: float = math.inf, *,
+               low_open: bool = False, high_open: bool = False,
+               what: str = "a finite number") -> float:
+    """A finite real number (no bool) between ``low`` and ``high``, each end included unless
+    ``*_open``: ``momentum: expected a finite number in [0, 1], got 1.5``. The one place
+    every option's range is checked (noise levels, rates, fractions, tolerances)."""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
-            or not low <= value <= high:
-        interval = f"[{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"
-        raise ValueError(f"{name}: expected a finite number {interval}, got {show(value)}")
+            or not (low < value if low_open else low <= value) \
+            or not (value < high if high_open else value <= high):
+        if math.isfinite(high):
+            interval = (f"in {'(' if low_open else '['}{low:g}, {high:g}"
+                        f"{')' if high_open else ']'}")
+        else:
+            interval = f"{'>' if low_open else '>='} {low:g}"
+        raise ValueError(f"{name}: expected {what} {interval}, got {show(value)}")
     return float(value) + 0.0  # -0.0 is 0.0
 
 
