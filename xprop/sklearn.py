@@ -37,6 +37,7 @@ backend (class labels only when ``classes_`` are numbers; string labels come bac
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import numbers
 import warnings
@@ -211,6 +212,141 @@ _SOLVERS = ("lbfgs", "sgd", "adam")
 _STOCHASTIC = ("sgd", "adam")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
 _SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names that xprop spells otherwise
+
+
+#: The estimators' shared entries of their docstrings' Parameters and Attributes sections (they
+#: share every parameter but the regressor's ``loss`` and every attribute but ``classes_``).
+_SHARED_DOCS = {
+    "parameters": """\
+hidden_layer_sizes : int or sequence of int, default=(100,)
+    The width of each hidden layer, from the input side: ``(64, 32)`` makes two hidden
+    layers.
+activation : str, default="relu"
+    The hidden layers' activation: scikit-learn's ``"identity"``, ``"logistic"``,
+    ``"tanh"`` or ``"relu"``, or any other xprop activation name (``"gelu"``,
+    ``"softplus"``, ``"leaky_relu(0.2)"``, a registered one).
+solver : {"adam", "sgd", "lbfgs"}, default="adam"
+    How the weights are trained: scikit-learn's Adam or its stochastic gradient descent
+    (minibatches, with ``learning_rate``'s schedules and momentum), or full-batch
+    L-BFGS on the path of SciPy's L-BFGS-B (:func:`xprop.lbfgs.minimize_lbfgs`), which
+    suits small data sets.
+alpha : float, default=0.0001
+    Strength of the L2 penalty ``alpha / 2 * sum(W**2)`` on the weights (not the
+    biases), divided by the number of samples in the batch (their total weight with
+    ``sample_weight``) and added to the loss.
+batch_size : int or "auto", default="auto"
+    Samples per minibatch of the stochastic solvers; ``"auto"`` is
+    ``min(200, n_samples)``, and a size beyond the data is clipped with a warning.
+    L-BFGS always takes the whole data.
+learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+    The step-size schedule of ``solver="sgd"``: ``learning_rate_init`` throughout;
+    ``learning_rate_init / (t + 1) ** power_t`` after ``t`` samples; or divided by 5
+    whenever ``n_iter_no_change`` epochs pass without an improvement of ``tol`` (training
+    stops once it would fall below 1e-6).
+learning_rate_init : float, default=0.001
+    The (initial) step size of ``sgd`` and ``adam``.
+power_t : float, default=0.5
+    The exponent of the ``invscaling`` schedule.
+max_iter : int, default=200
+    The most epochs (passes over the data) of the stochastic solvers, or iterations of
+    L-BFGS; reaching it warns that training has not converged.
+shuffle : bool, default=True
+    Whether the stochastic solvers visit the samples in a new random order each epoch.
+random_state : int or RandomState or None, default=None
+    Seeds the initial weights, the shuffles and the early-stopping split through
+    ``sklearn.utils.check_random_state``: the same value gives scikit-learn's own draws.
+tol : float, default=0.0001
+    The improvement that counts: the stochastic solvers stop when the training loss (the
+    validation score with ``early_stopping``) has not improved by at least ``tol`` for
+    ``n_iter_no_change`` epochs; L-BFGS stops when the largest entry of the projected
+    gradient is below it.
+verbose : bool or int, default=False
+    Print the loss (and the validation score) after every epoch.
+warm_start : bool, default=False
+    Go on from the weights of the previous ``fit`` instead of drawing new ones.
+momentum : float, default=0.9
+    The momentum of ``sgd``, in [0, 1].
+nesterovs_momentum : bool, default=True
+    Use Nesterov's momentum with ``sgd``.
+early_stopping : bool, default=False
+    Hold ``validation_fraction`` of the training data out (stratified for classifiers)
+    and stop when the score on it has not improved by ``tol`` for ``n_iter_no_change``
+    epochs, keeping the weights of the best epoch. Stochastic solvers only.
+validation_fraction : float, default=0.1
+    The fraction held out for ``early_stopping``, in [0, 1).
+beta_1 : float, default=0.9
+    Adam's decay rate of its first-moment (mean) estimate, in [0, 1).
+beta_2 : float, default=0.999
+    Adam's decay rate of its second-moment estimate, in [0, 1).
+epsilon : float, default=1e-08
+    Added to the denominator of Adam's step, for numerical stability.
+n_iter_no_change : int, default=10
+    How many epochs without an improvement of ``tol`` the stochastic solvers accept
+    before stopping (or, with ``adaptive``, lowering the rate); ``numpy.inf`` never
+    stops for that.
+max_fun : int, default=15000
+    The most evaluations of the loss and gradient by L-BFGS.
+optimizer : xprop.optimizers.Optimizer or None, default=None
+    An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
+    instead of ``solver``'s updates, with its own learning rate (deep-copied at each
+    ``fit``); the stopping rules stay the estimator's. Keyword only, as the rest.
+dtype : str or None, default=None
+    The network's floating dtype, ``"float64"`` or ``"float32"``; None follows ``X`` as
+    scikit-learn does (float32 input trains in float32, anything else in float64).
+backend : str or None, default=None
+    The xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``,
+    ``cupy``, ``jax``, ``auto``, optionally ``name:device``); None follows the input
+    arrays, and for host data ``xprop.use_backend`` / ``$XPROP_BACKEND`` / NumPy.
+device : object, default=None
+    The device on that backend (e.g. ``"cuda:0"``, ``"device1"``).
+
+""",
+    "attributes": """\
+coefs_ : list of array
+    ``coefs_[i]`` is the weight matrix of layer ``i``, shape ``(fan_in, fan_out)``
+    (NumPy arrays, or the backend's arrays when fitted on them).
+intercepts_ : list of array
+    ``intercepts_[i]`` is the bias vector of layer ``i``, shape ``(fan_out,)``.
+loss_ : float
+    The loss after the last epoch (iteration), penalty included, as scikit-learn
+    reports it.
+best_loss_ : float or None
+    The lowest ``loss_`` seen by the stochastic solvers (None with early stopping).
+loss_curve_ : list of float
+    ``loss_`` after each epoch of the stochastic solvers.
+validation_scores_ : list of float or None
+    The score on the held-out data after each epoch, with ``early_stopping``.
+best_validation_score_ : float or None
+    The best of ``validation_scores_``, with ``early_stopping``.
+t_ : int
+    The number of training samples the solver has seen.
+n_iter_ : int
+    The number of epochs (iterations of L-BFGS) of the last fit.
+n_layers_ : int
+    The number of layers, input and output included.
+n_outputs_ : int
+    The number of outputs.
+out_activation_ : str
+    The output activation, in scikit-learn's words.
+n_features_in_ : int
+    The number of features seen during ``fit``.
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    The feature names, when ``X`` had string column names.
+model_ : xprop.MLP
+    The trained network (``xprop.gradcheck(est.model_, X, y)`` checks its gradients).
+
+""",
+}
+
+
+def _shared_docs(cls: type) -> type:
+    """``cls`` with the ``{parameters}`` and ``{attributes}`` lines of its docstring replaced
+    by the shared entries (:data:`_SHARED_DOCS`)."""
+    doc = inspect.cleandoc(cls.__doc__)
+    for key, text in _SHARED_DOCS.items():
+        doc = doc.replace("{" + key + "}\n", text)
+    cls.__doc__ = doc
+    return cls
 
 
 class _BaseMLP(BaseEstimator):
@@ -786,6 +922,7 @@ class _BaseMLP(BaseEstimator):
         return state
 
 
+@_shared_docs
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multilayer perceptron classifier: scikit-learn's ``MLPClassifier`` on xprop's core.
 
@@ -798,125 +935,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     Parameters
     ----------
-    hidden_layer_sizes : int or sequence of int, default=(100,)
-        The width of each hidden layer, from the input side: ``(64, 32)`` makes two hidden
-        layers.
-    activation : str, default="relu"
-        The hidden layers' activation: scikit-learn's ``"identity"``, ``"logistic"``,
-        ``"tanh"`` or ``"relu"``, or any other xprop activation name (``"gelu"``,
-        ``"softplus"``, ``"leaky_relu(0.2)"``, a registered one).
-    solver : {"adam", "sgd", "lbfgs"}, default="adam"
-        How the weights are trained: scikit-learn's Adam or its stochastic gradient descent
-        (minibatches, with ``learning_rate``'s schedules and momentum), or full-batch
-        L-BFGS on the path of SciPy's L-BFGS-B (:func:`xprop.lbfgs.minimize_lbfgs`), which
-        suits small data sets.
-    alpha : float, default=0.0001
-        Strength of the L2 penalty ``alpha / 2 * sum(W**2)`` on the weights (not the
-        biases), divided by the number of samples in the batch (their total weight with
-        ``sample_weight``) and added to the loss.
-    batch_size : int or "auto", default="auto"
-        Samples per minibatch of the stochastic solvers; ``"auto"`` is
-        ``min(200, n_samples)``, and a size beyond the data is clipped with a warning.
-        L-BFGS always takes the whole data.
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        The step-size schedule of ``solver="sgd"``: ``learning_rate_init`` throughout;
-        ``learning_rate_init / (t + 1) ** power_t`` after ``t`` samples; or divided by 5
-        whenever ``n_iter_no_change`` epochs pass without an improvement of ``tol`` (training
-        stops once it would fall below 1e-6).
-    learning_rate_init : float, default=0.001
-        The (initial) step size of ``sgd`` and ``adam``.
-    power_t : float, default=0.5
-        The exponent of the ``invscaling`` schedule.
-    max_iter : int, default=200
-        The most epochs (passes over the data) of the stochastic solvers, or iterations of
-        L-BFGS; reaching it warns that training has not converged.
-    shuffle : bool, default=True
-        Whether the stochastic solvers visit the samples in a new random order each epoch.
-    random_state : int or RandomState or None, default=None
-        Seeds the initial weights, the shuffles and the early-stopping split through
-        ``sklearn.utils.check_random_state``: the same value gives scikit-learn's own draws.
-    tol : float, default=0.0001
-        The improvement that counts: the stochastic solvers stop when the training loss (the
-        validation score with ``early_stopping``) has not improved by at least ``tol`` for
-        ``n_iter_no_change`` epochs; L-BFGS stops when the largest entry of the projected
-        gradient is below it.
-    verbose : bool or int, default=False
-        Print the loss (and the validation score) after every epoch.
-    warm_start : bool, default=False
-        Go on from the weights of the previous ``fit`` instead of drawing new ones.
-    momentum : float, default=0.9
-        The momentum of ``sgd``, in [0, 1].
-    nesterovs_momentum : bool, default=True
-        Use Nesterov's momentum with ``sgd``.
-    early_stopping : bool, default=False
-        Hold ``validation_fraction`` of the training data out (stratified for classifiers)
-        and stop when the score on it has not improved by ``tol`` for ``n_iter_no_change``
-        epochs, keeping the weights of the best epoch. Stochastic solvers only.
-    validation_fraction : float, default=0.1
-        The fraction held out for ``early_stopping``, in [0, 1).
-    beta_1 : float, default=0.9
-        Adam's decay rate of its first-moment (mean) estimate, in [0, 1).
-    beta_2 : float, default=0.999
-        Adam's decay rate of its second-moment estimate, in [0, 1).
-    epsilon : float, default=1e-08
-        Added to the denominator of Adam's step, for numerical stability.
-    n_iter_no_change : int, default=10
-        How many epochs without an improvement of ``tol`` the stochastic solvers accept
-        before stopping (or, with ``adaptive``, lowering the rate); ``numpy.inf`` never
-        stops for that.
-    max_fun : int, default=15000
-        The most evaluations of the loss and gradient by L-BFGS.
-    optimizer : xprop.optimizers.Optimizer or None, default=None
-        An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
-        instead of ``solver``'s updates, with its own learning rate (deep-copied at each
-        ``fit``); the stopping rules stay the estimator's. Keyword only, as the rest.
-    dtype : str or None, default=None
-        The network's floating dtype, ``"float64"`` or ``"float32"``; None follows ``X`` as
-        scikit-learn does (float32 input trains in float32, anything else in float64).
-    backend : str or None, default=None
-        The xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``,
-        ``cupy``, ``jax``, ``auto``, optionally ``name:device``); None follows the input
-        arrays, and for host data ``xprop.use_backend`` / ``$XPROP_BACKEND`` / NumPy.
-    device : object, default=None
-        The device on that backend (e.g. ``"cuda:0"``, ``"device1"``).
-
+    {parameters}
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels (on the host), or the label columns of multilabel targets.
-    coefs_ : list of array
-        ``coefs_[i]`` is the weight matrix of layer ``i``, shape ``(fan_in, fan_out)``
-        (NumPy arrays, or the backend's arrays when fitted on them).
-    intercepts_ : list of array
-        ``intercepts_[i]`` is the bias vector of layer ``i``, shape ``(fan_out,)``.
-    loss_ : float
-        The loss after the last epoch (iteration), penalty included, as scikit-learn
-        reports it.
-    best_loss_ : float or None
-        The lowest ``loss_`` seen by the stochastic solvers (None with early stopping).
-    loss_curve_ : list of float
-        ``loss_`` after each epoch of the stochastic solvers.
-    validation_scores_ : list of float or None
-        The score on the held-out data after each epoch, with ``early_stopping``.
-    best_validation_score_ : float or None
-        The best of ``validation_scores_``, with ``early_stopping``.
-    t_ : int
-        The number of training samples the solver has seen.
-    n_iter_ : int
-        The number of epochs (iterations of L-BFGS) of the last fit.
-    n_layers_ : int
-        The number of layers, input and output included.
-    n_outputs_ : int
-        The number of outputs.
-    out_activation_ : str
-        The output activation, in scikit-learn's words.
-    n_features_in_ : int
-        The number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        The feature names, when ``X`` had string column names.
-    model_ : xprop.MLP
-        The trained network (``xprop.gradcheck(est.model_, X, y)`` checks its gradients).
-
+    {attributes}
     Examples
     --------
     >>> from xprop.sklearn import MLPClassifier
@@ -1220,6 +1244,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._decide(out, xp, self.model_.backend.from_host(self.classes_))
 
 
+@_shared_docs
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multilayer perceptron regressor: scikit-learn's ``MLPRegressor`` on xprop's core.
 
@@ -1234,123 +1259,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     loss : {"squared_error", "poisson"}, default="squared_error"
         What is minimised: half the mean squared error, or half the Poisson deviance of an
         exp output (for counts and other targets >= 0).
-    hidden_layer_sizes : int or sequence of int, default=(100,)
-        The width of each hidden layer, from the input side: ``(64, 32)`` makes two hidden
-        layers.
-    activation : str, default="relu"
-        The hidden layers' activation: scikit-learn's ``"identity"``, ``"logistic"``,
-        ``"tanh"`` or ``"relu"``, or any other xprop activation name (``"gelu"``,
-        ``"softplus"``, ``"leaky_relu(0.2)"``, a registered one).
-    solver : {"adam", "sgd", "lbfgs"}, default="adam"
-        How the weights are trained: scikit-learn's Adam or its stochastic gradient descent
-        (minibatches, with ``learning_rate``'s schedules and momentum), or full-batch
-        L-BFGS on the path of SciPy's L-BFGS-B (:func:`xprop.lbfgs.minimize_lbfgs`), which
-        suits small data sets.
-    alpha : float, default=0.0001
-        Strength of the L2 penalty ``alpha / 2 * sum(W**2)`` on the weights (not the
-        biases), divided by the number of samples in the batch (their total weight with
-        ``sample_weight``) and added to the loss.
-    batch_size : int or "auto", default="auto"
-        Samples per minibatch of the stochastic solvers; ``"auto"`` is
-        ``min(200, n_samples)``, and a size beyond the data is clipped with a warning.
-        L-BFGS always takes the whole data.
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        The step-size schedule of ``solver="sgd"``: ``learning_rate_init`` throughout;
-        ``learning_rate_init / (t + 1) ** power_t`` after ``t`` samples; or divided by 5
-        whenever ``n_iter_no_change`` epochs pass without an improvement of ``tol`` (training
-        stops once it would fall below 1e-6).
-    learning_rate_init : float, default=0.001
-        The (initial) step size of ``sgd`` and ``adam``.
-    power_t : float, default=0.5
-        The exponent of the ``invscaling`` schedule.
-    max_iter : int, default=200
-        The most epochs (passes over the data) of the stochastic solvers, or iterations of
-        L-BFGS; reaching it warns that training has not converged.
-    shuffle : bool, default=True
-        Whether the stochastic solvers visit the samples in a new random order each epoch.
-    random_state : int or RandomState or None, default=None
-        Seeds the initial weights, the shuffles and the early-stopping split through
-        ``sklearn.utils.check_random_state``: the same value gives scikit-learn's own draws.
-    tol : float, default=0.0001
-        The improvement that counts: the stochastic solvers stop when the training loss (the
-        validation score with ``early_stopping``) has not improved by at least ``tol`` for
-        ``n_iter_no_change`` epochs; L-BFGS stops when the largest entry of the projected
-        gradient is below it.
-    verbose : bool or int, default=False
-        Print the loss (and the validation score) after every epoch.
-    warm_start : bool, default=False
-        Go on from the weights of the previous ``fit`` instead of drawing new ones.
-    momentum : float, default=0.9
-        The momentum of ``sgd``, in [0, 1].
-    nesterovs_momentum : bool, default=True
-        Use Nesterov's momentum with ``sgd``.
-    early_stopping : bool, default=False
-        Hold ``validation_fraction`` of the training data out (stratified for classifiers)
-        and stop when the score on it has not improved by ``tol`` for ``n_iter_no_change``
-        epochs, keeping the weights of the best epoch. Stochastic solvers only.
-    validation_fraction : float, default=0.1
-        The fraction held out for ``early_stopping``, in [0, 1).
-    beta_1 : float, default=0.9
-        Adam's decay rate of its first-moment (mean) estimate, in [0, 1).
-    beta_2 : float, default=0.999
-        Adam's decay rate of its second-moment estimate, in [0, 1).
-    epsilon : float, default=1e-08
-        Added to the denominator of Adam's step, for numerical stability.
-    n_iter_no_change : int, default=10
-        How many epochs without an improvement of ``tol`` the stochastic solvers accept
-        before stopping (or, with ``adaptive``, lowering the rate); ``numpy.inf`` never
-        stops for that.
-    max_fun : int, default=15000
-        The most evaluations of the loss and gradient by L-BFGS.
-    optimizer : xprop.optimizers.Optimizer or None, default=None
-        An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
-        instead of ``solver``'s updates, with its own learning rate (deep-copied at each
-        ``fit``); the stopping rules stay the estimator's. Keyword only, as the rest.
-    dtype : str or None, default=None
-        The network's floating dtype, ``"float64"`` or ``"float32"``; None follows ``X`` as
-        scikit-learn does (float32 input trains in float32, anything else in float64).
-    backend : str or None, default=None
-        The xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``,
-        ``cupy``, ``jax``, ``auto``, optionally ``name:device``); None follows the input
-        arrays, and for host data ``xprop.use_backend`` / ``$XPROP_BACKEND`` / NumPy.
-    device : object, default=None
-        The device on that backend (e.g. ``"cuda:0"``, ``"device1"``).
-
+    {parameters}
     Attributes
     ----------
-    coefs_ : list of array
-        ``coefs_[i]`` is the weight matrix of layer ``i``, shape ``(fan_in, fan_out)``
-        (NumPy arrays, or the backend's arrays when fitted on them).
-    intercepts_ : list of array
-        ``intercepts_[i]`` is the bias vector of layer ``i``, shape ``(fan_out,)``.
-    loss_ : float
-        The loss after the last epoch (iteration), penalty included, as scikit-learn
-        reports it.
-    best_loss_ : float or None
-        The lowest ``loss_`` seen by the stochastic solvers (None with early stopping).
-    loss_curve_ : list of float
-        ``loss_`` after each epoch of the stochastic solvers.
-    validation_scores_ : list of float or None
-        The score on the held-out data after each epoch, with ``early_stopping``.
-    best_validation_score_ : float or None
-        The best of ``validation_scores_``, with ``early_stopping``.
-    t_ : int
-        The number of training samples the solver has seen.
-    n_iter_ : int
-        The number of epochs (iterations of L-BFGS) of the last fit.
-    n_layers_ : int
-        The number of layers, input and output included.
-    n_outputs_ : int
-        The number of outputs.
-    out_activation_ : str
-        The output activation, in scikit-learn's words.
-    n_features_in_ : int
-        The number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        The feature names, when ``X`` had string column names.
-    model_ : xprop.MLP
-        The trained network (``xprop.gradcheck(est.model_, X, y)`` checks its gradients).
-
+    {attributes}
     Examples
     --------
     >>> from xprop.sklearn import MLPRegressor
