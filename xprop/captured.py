@@ -9,7 +9,7 @@ A captured step replays them all with one graph launch. Capture fixes every addr
 step reads and writes *static* arrays only: the batch is copied into ``X``/``Y`` before each
 replay, the optimizer's per-step scalars (learning rate, bias corrections) into a small
 ``coeffs`` array, the optimizer's state lives in arrays updated in place, and the step's logits
-and outputs (what ``fit``'s records read) are copied out of static arrays after it. The
+(what ``fit``'s records read) are copied out of a static array after it. The
 parameter buffer is the model's own, updated in place.
 
 Valid for fixed shapes: ``fit`` replays full minibatches and runs a last short batch eagerly
@@ -45,7 +45,7 @@ def captured_step(model: Any, opt: Optimizer, X: Array, Y: Array, grads: Params,
 
 
 class CapturedStep:
-    """``step(X_b, Y_b) -> (logits, output)``: one training step on a batch of the captured
+    """``step(X_b, Y_b) -> logits``: one training step on a batch of the captured
     shape, replayed (see the module docstring). The optimizer's state lives in static arrays
     updated in place; :meth:`sync` hands the optimizer copies of them."""
 
