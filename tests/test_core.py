@@ -484,3 +484,36 @@ def test_an_architecture_pickles_after_use():
     m.forward(np.zeros((1, 2)))
     arch = pickle.loads(pickle.dumps(m.arch))
     assert arch == m.arch
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "bool"])
+def test_numpys_fast_namespace_gives_the_canonical_results(dtype):
+    """``fast_namespace``'s ``sum``, ``max`` and ``take`` skip NumPy's Python wrappers: the
+    same dtypes, shapes and bits as ``array_api_compat.numpy``'s, for every axis, keepdims and
+    index array (memory-mapped and other ndarray subclasses go through the canonical take)."""
+    import array_api_compat.numpy as canonical
+
+    from xprop.backend import fast_namespace
+
+    fast = fast_namespace(canonical)
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((7, 5, 3)) * 10).astype(dtype)
+    idx = rng.integers(0, 5, 9)
+    cases = [("sum", {"axis": a, "keepdims": k}) for a in (None, 0, 1, -1, (0, 2))
+             for k in (False, True)]
+    cases += [("max", {"axis": a, "keepdims": k}) for a in (None, 0, -1) for k in (False, True)]
+    cases += [("take", {"indices": idx, "axis": a}) for a in (1, -2)]
+    cases += [("take", {"indices": idx[:3], "axis": 0})]
+    for name, kw in cases:
+        if name == "take":
+            kw = dict(kw)
+            args = (x, kw.pop("indices"))
+        else:
+            args = (x,)
+        got, want = getattr(fast, name)(*args, **kw), getattr(canonical, name)(*args, **kw)
+        assert type(got) is type(want) and got.dtype == want.dtype, (name, kw)
+        assert got.shape == want.shape, (name, kw)
+        np.testing.assert_array_equal(got, want)
+    sub = x.view(np.recarray) if dtype == "float64" else np.asmatrix(x[0])
+    np.testing.assert_array_equal(fast.take(sub, idx[:2], axis=0),
+                                  canonical.take(sub, idx[:2], axis=0))

@@ -65,7 +65,7 @@ def replaying(monkeypatch):
 def test_captured_steps_equal_eager_steps(replaying, opt_name, batch_size, backend):
     """Replayed steps on static arrays (batch copied in, coefficients as device scalars,
     optimizer state updated in place, a short last batch run eagerly) give the eager loop's
-    parameters and logits (bit for bit on NumPy; torch's one-pass update with a Python
+    parameters and outputs (bit for bit on NumPy; torch's one-pass update with a Python
     learning rate may round differently from the captured one's 0-d tensor), and the
     optimizer ends with the same state."""
     if backend == "torch":
@@ -89,8 +89,9 @@ def test_captured_steps_equal_eager_steps(replaying, opt_name, batch_size, backe
         for s in range(0, 70, batch_size):
             Xb, Yb = Xd[s:s + batch_size], Yd[s:s + batch_size]
             cache = train_step(eager, Xb, Yb, o1, None, g1)
-            logits = step(Xb, Yb) if Xb.shape[0] == batch_size else step.eager(Xb, Yb)
+            logits, out = step(Xb, Yb) if Xb.shape[0] == batch_size else step.eager(Xb, Yb)
             check(logits, cache.pre[-1])
+            check(out, cache.output)
             check(fast.params.buffer, eager.params.buffer)
     step.sync()
     assert o1.t == o2.t
@@ -100,7 +101,7 @@ def test_captured_steps_equal_eager_steps(replaying, opt_name, batch_size, backe
 
 
 def test_captured_static_arrays_live_on_the_model_device():
-    """The static logits and batch arrays are made on the parameters' device, not the library's
+    """The static logits/output arrays are made on the parameters' device, not the library's
     default one (array-api-strict's ``device1`` stands in for a GPU)."""
     import array_api_compat
 
@@ -111,7 +112,7 @@ def test_captured_static_arrays_live_on_the_model_device():
                                  m.params.copy(), None)
     device = array_api_compat.device(m.params.buffer)
     assert str(device) == "array_api_strict.Device('device1')"
-    for a in (step.logits, step.X, step.Y):
+    for a in (step.logits, step.output, step.X, step.Y):
         assert array_api_compat.device(a) == device
 
 

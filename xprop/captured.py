@@ -9,7 +9,7 @@ A captured step replays them all with one graph launch. Capture fixes every addr
 step reads and writes *static* arrays only: the batch is copied into ``X``/``Y`` before each
 replay, the optimizer's per-step scalars (learning rate, bias corrections) into a small
 ``coeffs`` array, the optimizer's state lives in arrays updated in place, and the step's logits
-(what ``fit``'s records read) are copied out of a static array after it. The
+and outputs (what ``fit``'s records read) are copied out of static arrays after it. The
 parameter buffer is the model's own, updated in place.
 
 Valid for fixed shapes: ``fit`` replays full minibatches and runs a last short batch eagerly
@@ -45,7 +45,7 @@ def captured_step(model: Any, opt: Optimizer, X: Array, Y: Array, grads: Params,
 
 
 class CapturedStep:
-    """``step(X_b, Y_b) -> logits``: one training step on a batch of the captured
+    """``step(X_b, Y_b) -> (logits, output)``: one training step on a batch of the captured
     shape, replayed (see the module docstring). The optimizer's state lives in static arrays
     updated in place; :meth:`sync` hands the optimizer copies of them."""
 
@@ -65,6 +65,7 @@ class CapturedStep:
         out = arch.sizes[-1]
         self.logits = xp.zeros((X.shape[0], out), dtype=buffer.dtype,
                                device=array_api_compat.device(buffer))  # not the default
+        self.output = xp.zeros_like(self.logits)
         self.arch, self.xp = arch, xp
         self.buffer = buffer  # the storage the captured graph updates
         self.replay = None
@@ -82,6 +83,7 @@ class CapturedStep:
             if new is not static:
                 static[...] = new
         self.logits[...] = cache.pre[-1]
+        self.output[...] = cache.output
 
     def __call__(self, X: Array, Y: Array) -> tuple[Array, Array]:
         opt, xp = self.opt, self.xp
@@ -106,7 +108,7 @@ class CapturedStep:
         else:  # the capture failed: the same step, uncaptured
             self._body()
         self.ahead = True
-        return xp.asarray(self.logits, copy=True)
+        return xp.asarray(self.logits, copy=True), xp.asarray(self.output, copy=True)
 
     def sync(self) -> None:
         """Give the optimizer copies of the static state arrays (before it is read:
@@ -115,7 +117,7 @@ class CapturedStep:
             self.opt.set_arrays(tuple(self.xp.asarray(a, copy=True) for a in self.arrays))
             self.ahead = False
 
-    def eager(self, X: Array, Y: Array) -> Array:
+    def eager(self, X: Array, Y: Array) -> tuple[Array, Array]:
         """A step on a batch of another shape (a last short batch), uncaptured, on the same
         optimizer state."""
         self.sync()
@@ -123,4 +125,4 @@ class CapturedStep:
         for static, new in zip(self.arrays, self.opt.arrays()):
             if new is not None:
                 static[...] = new
-        return cache.pre[-1]
+        return cache.pre[-1], cache.output

@@ -761,11 +761,12 @@ class _Run:
 def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epochs: range,
            data: TrainingData, clip_norm: float | None, t0: float) -> _Chunk:
     """Train ``epochs`` step by step and return them as a :class:`_Chunk`, the batches'
-    logits kept (the records recompute the outputs from them, for the whole chunk at once).
-    Every step writes its gradients into ``data.grads`` (where the namespace allows)."""
-    chunk = _Chunk(_Epochs(epochs.start, [], [], []), [], [], [])
-    logits, lrs, orders, times = chunk.logits, *chunk.epochs.columns()
-    clock, step = time.perf_counter, _step if data.step is not None else None
+    outputs kept. Every step writes its gradients into ``data.grads`` (where the namespace
+    allows)."""
+    chunk = _Chunk(_Epochs(epochs.start, [], [], []), [], [], [], [])
+    logits, outputs, clock = chunk.logits, chunk.outputs, time.perf_counter
+    lrs, orders, times = chunk.epochs.lrs, chunk.epochs.orders, chunk.epochs.times
+    step = _step if data.step is not None else None
     kernels, grads = network.kernels(model.arch, model.xp), data.grads  # once per chunk
     try:
         for epoch in epochs:
@@ -776,10 +777,15 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
             order, batches = data.epoch(model)
             for batch in batches:
                 if step is None:  # an eager step
-                    logits.append(train_step(model, batch.X, batch.Y, opt, clip_norm, grads,
-                                             batch.hook, batch.weights, kernels).pre[-1])
+                    cache = train_step(model, batch.X, batch.Y, opt, clip_norm, grads,
+                                       batch.hook, batch.weights, kernels)
+                    logits.append(cache.pre[-1])
+                    outputs.append(cache.output)
+                    del cache
                 else:
-                    logits.append(step(model, opt, data, batch, clip_norm))
+                    z, a = step(model, opt, data, batch, clip_norm)
+                    logits.append(z)
+                    outputs.append(a)
                 if order is not None:  # the records need the gathered targets
                     chunk.Y.append(batch.Y)
                     chunk.truth.append(batch.truth)
@@ -794,9 +800,9 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
 
 
 def _step(model: Any, opt: Optimizer, data: TrainingData, batch: Batch,
-          clip_norm: float | None) -> Array:
+          clip_norm: float | None) -> tuple[Array, Array]:
     """A captured step (replayed for full batches; eager on the same optimizer state for a
-    short last batch): the batch's logits."""
+    short last batch): the batch's ``(logits, outputs)``."""
     Xb, Yb = batch.X, batch.Y
     step = data.step.get(Xb, Yb)
     return step(Xb, Yb) if Xb.shape[0] == data.batch_size else step.eager(Xb, Yb)
@@ -908,10 +914,6 @@ class _Epochs:
     orders: list[Any]
     times: list[float]
 
-    def columns(self) -> tuple[list[float], list[Any], list[float]]:
-        """The lists to append each trained epoch's rate, rows and time to."""
-        return self.lrs, self.orders, self.times
-
     def __len__(self) -> int:
         return len(self.lrs)
 
@@ -922,21 +924,21 @@ class _Epochs:
 
 @dataclass
 class _Chunk:
-    """Epochs trained since the last records: every batch's logits in order and, when the
-    batches were gathered, every batch's targets and truth (else the data's own)."""
+    """Epochs trained since the last records: every batch's logits and outputs in order and,
+    when the batches were gathered, every batch's targets and truth (else the data's own)."""
 
     epochs: _Epochs
     logits: list[Array]
+    outputs: list[Array]
     Y: list[Array]
     truth: list[Array | None]
 
 
 def _records(model: Any, chunk: _Chunk,
              data: TrainingData) -> tuple[list[float], list[float]] | None:
-    """``(loss, accuracy)`` of each epoch of ``chunk`` from its kept logits, or None when
-    a loss or a parameter is not finite: outputs, per-sample losses and hits of all the epochs
-    at once on ``(epochs, rows, k)`` stacks (the output activation's function the steps
-    used: the same numbers), summed per epoch, summed over the processes
+    """``(loss, accuracy)`` of each epoch of ``chunk`` from its kept outputs, or None when
+    a loss or a parameter is not finite: per-sample losses and hits of all the epochs at once
+    on ``(epochs, rows, k)`` stacks, summed per epoch, summed over the processes
     (:meth:`TrainingData.reduce`), and one transfer to the host (the only sync)."""
     xp, head, params = model.xp, model.arch.head, model.params
     k = len(chunk.epochs)
@@ -946,14 +948,10 @@ def _records(model: Any, chunk: _Chunk,
         joined = arrays[0] if len(arrays) == 1 else xp.concat(arrays, axis=0)
         return xp.reshape(joined, (k, joined.shape[0] // k, *joined.shape[1:]))
 
-    logits = stack(chunk.logits)
-    # the outputs, by the output activation's function the steps used, on 2-D rows
-    rows_2d = xp.reshape(logits, (-1, logits.shape[-1]))
-    outputs = xp.reshape(network.kernels(model.arch, xp).activations[-1][0](rows_2d, xp),
-                         logits.shape)
+    outputs = stack(chunk.outputs)
     Y, truth = data.records_Y()
     Y = stack(chunk.Y) if chunk.Y else Y  # unshuffled: one array, broadcast
-    rows = head.rows(logits, outputs, Y, xp)
+    rows = head.rows(stack(chunk.logits), outputs, Y, xp)
     parts = [xp.sum(rows, axis=-1)]
     if head.is_classifier:
         truth = stack(chunk.truth) if chunk.truth else truth
