@@ -23,6 +23,7 @@ import time
 import warnings
 
 from xprop import cli, datasets
+from xprop.config import FitConfig
 
 EPOCHS = 50
 
@@ -75,10 +76,11 @@ def run_fit(seed: int, backend: str) -> tuple[float, float]:
 
     if backend.startswith("jax"):
         model().fit(Xtr, ytr, optimizer="adam", lr=1e-3, epochs=EPOCHS, batch_size=64,
-                    seed=seed)  # compiles: later fits of these shapes reuse it
+                    config=FitConfig(seed=seed))  # compiles: later fits of these shapes reuse it
     m = model()
     t0 = time.perf_counter()
-    m.fit(Xtr, ytr, optimizer="adam", lr=1e-3, epochs=EPOCHS, batch_size=64, seed=seed)
+    m.fit(Xtr, ytr, optimizer="adam", lr=1e-3, epochs=EPOCHS, batch_size=64,
+          config=FitConfig(seed=seed))
     dt = time.perf_counter() - t0
     return dt / EPOCHS, m.accuracy(Xte, yte)
 

@@ -183,11 +183,11 @@ def bench_digits(rounds: int, epochs: int) -> dict[str, float]:
         "hand-written loop": lambda: digits_loop([p.copy() for p in start], X, labels, epochs,
                                                  64, 0),
         "xprop fit": lambda: fresh().fit(X, labels, optimizer="adam", lr=1e-3, epochs=epochs,
-                                         batch_size=64, seed=0),
+                                         batch_size=64),
     }
     # same numbers (float32 rounding aside)
     m = fresh()
-    m.fit(X, labels, optimizer="adam", lr=1e-3, epochs=2, batch_size=64, seed=0)
+    m.fit(X, labels, optimizer="adam", lr=1e-3, epochs=2, batch_size=64)
     ref = [p.copy() for p in start]
     digits_loop(ref, X, labels, 2, 64, 0)
     for a, b in zip(m.to_numpy_parameters().values(), ref):
@@ -196,7 +196,7 @@ def bench_digits(rounds: int, epochs: int) -> dict[str, float]:
         def fit_jax(n_epochs=epochs):
             m = xprop.MLP([64, 128, 10], "relu", "softmax", "cross_entropy", dtype="float32",
                           seed=0, backend="jax")
-            m.fit(X, labels, optimizer="adam", lr=1e-3, epochs=n_epochs, batch_size=64, seed=0)
+            m.fit(X, labels, optimizer="adam", lr=1e-3, epochs=n_epochs, batch_size=64)
             return m
 
         t0 = time.perf_counter()
@@ -218,7 +218,7 @@ def bench_validation(rounds: int, epochs: int) -> dict[str, float]:
         m = xprop.MLP([64, 128, 10], "relu", "softmax", "cross_entropy", dtype="float32",
                       seed=0, backend=backend)
         return m.fit(X, labels, optimizer="adam", lr=1e-3, epochs=n_epochs, batch_size=64,
-                     seed=0, validation_split=0.1)
+                     validation_split=0.1)
 
     fns = {"numpy": lambda: fit("numpy")}
     if jax_ready():

@@ -431,8 +431,8 @@ def compiled_fit_variant(spec: ModelSpec, backend: str, X: np.ndarray, Y: np.nda
 
     def run(k: int) -> Any:
         with be.context():
-            model.fit(Xd, y, epochs=k, batch_size=spec.batch, shuffle=False, optimizer=opt,
-                      compiled=True, verbose=0)
+            model.fit(Xd, y, epochs=k, batch_size=spec.batch, optimizer=opt,
+                      config=xprop.FitConfig(shuffle=False, compiled=True, verbose=0))
         return model.params.buffer
 
     # xprop's head casts labels to int64 for the hit count, which JAX without x64 truncates

@@ -31,3 +31,18 @@ def make_data(loss: str, n: int, n_in: int, n_out: int, seed: int):
     else:
         y = rng.standard_normal((n, n_out))
     return X, y
+
+
+def fit_options(**options: object) -> dict:
+    """``options`` as ``xprop.fit`` takes them: its keyword options as they are, every other
+    one in a ``FitConfig`` (so a test's table of options exercises both ways in)."""
+    import inspect
+
+    import xprop
+
+    keywords = set(inspect.signature(xprop.fit).parameters) - {"model", "X", "y", "config"}
+    out = {k: v for k, v in options.items() if k in keywords}
+    rest = {k: v for k, v in options.items() if k not in keywords}
+    if rest:
+        out["config"] = xprop.FitConfig(**rest)
+    return out

@@ -65,7 +65,7 @@ def test_validation_data_errors_name_it():
     X, y = _data()
     with pytest.raises(ValueError, match=r"^validation_data: X: expected 2 features"):
         xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy").fit(
-            X, y, epochs=1, validation_data=(X[:, :1], y))
+            X, y, epochs=1, config=xprop.FitConfig(validation_data=(X[:, :1], y)))
 
 
 def test_finite_values_that_overflow_float32_are_named_as_such(case):
@@ -245,7 +245,7 @@ def test_seed_errors_name_the_option_and_numpy_seeds_work_everywhere(tmp_path):
     assert_cli_error(run_cli(tmp_path, "train", "--data", "xor", "--seed", "-1"), "--seed")
     X, y = _data()
     m = xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy", seed=np.int64(3))
-    m.fit(X, y, epochs=1, seed=np.int64(4))
+    m.fit(X, y, epochs=1, config=xprop.FitConfig(seed=np.int64(4)))
     assert xprop.gradcheck(m, X, y, seed=np.int64(5), n_checks=2).passed
 
 

@@ -39,8 +39,8 @@ X, y = X[:600] / 16.0, y[:600]
 if not comm.is_root:  # only rank 0 has the data; the others receive their rows
     X = y = None
 m = xprop.MLP([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0)
-h = fit_distributed(m, X, y, comm=comm, optimizer="adam", lr=0.01, epochs=5, batch_size=64,
-                    seed=1)
+h = fit_distributed(m, X, y, xprop.FitConfig(seed=1), comm=comm, optimizer="adam", lr=0.01,
+                    epochs=5, batch_size=64)
 np.savez(sys.argv[1] + f".{comm.rank}.npz", buffer=xprop.to_numpy(m.params.buffer),
          loss=np.asarray(h.loss), accuracy=np.asarray(h.accuracy), size=comm.size)
 """
@@ -57,7 +57,8 @@ def _reference():
     X, y = datasets.digits()
     X, y = X[:600] / 16.0, y[:600]
     m = xprop.MLP([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0)
-    h = m.fit(X, y, optimizer="adam", lr=0.01, epochs=5, batch_size=64, seed=1)
+    h = m.fit(X, y, optimizer="adam", lr=0.01, epochs=5, batch_size=64,
+              config=xprop.FitConfig(seed=1))
     return xprop.to_numpy(m.params.buffer), h
 
 
@@ -77,7 +78,7 @@ def test_one_rank_is_exactly_fit():
     X, y = datasets.digits()
     m = xprop.MLP([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0)
     h = fit_distributed(m, X[:600] / 16.0, y[:600], comm=world(), optimizer="adam", lr=0.01,
-                        epochs=5, batch_size=64, seed=1)
+                        epochs=5, batch_size=64, config=xprop.FitConfig(seed=1))
     np.testing.assert_array_equal(xprop.to_numpy(m.params.buffer), ref)
     np.testing.assert_allclose(h.loss, h_ref.loss, rtol=1e-14)
     assert h.accuracy == h_ref.accuracy
@@ -185,8 +186,8 @@ X, y = X[:500] / 16.0, y[:500]
 if not comm.is_root:
     X = y = None
 m = xprop.MLP([64, 16, 10], "tanh", "softmax", "cross_entropy", seed=0)
-h = fit_distributed(m, X, y, comm=comm, optimizer="adam", lr=0.05, epochs=60, batch_size=50,
-                    seed=2, validation_split=0.2, early_stopping=3)
+h = fit_distributed(m, X, y, xprop.FitConfig(seed=2), comm=comm, optimizer="adam", lr=0.05,
+                    epochs=60, batch_size=50, validation_split=0.2, early_stopping=3)
 np.savez(sys.argv[1] + f".{comm.rank}.npz", buffer=xprop.to_numpy(m.params.buffer),
          val_loss=np.asarray(h.val_loss), val_accuracy=np.asarray(h.val_accuracy),
          best=h.best_epoch, stopped=h.stopped_early)
@@ -203,7 +204,7 @@ def test_validation_and_early_stopping_decide_alike_on_every_rank(tmp_path, rank
     X, y = datasets.digits()
     m = xprop.MLP([64, 16, 10], "tanh", "softmax", "cross_entropy", seed=0)
     h = m.fit(X[:500] / 16.0, y[:500], optimizer="adam", lr=0.05, epochs=60, batch_size=50,
-              seed=2, validation_split=0.2, early_stopping=3)
+              validation_split=0.2, early_stopping=3, config=xprop.FitConfig(seed=2))
     assert h.stopped_early and h.best_epoch < 60
     for rank in range(ranks):
         got = np.load(tmp_path / f"v.{rank}.npz")
@@ -286,6 +287,8 @@ out = open(sys.argv[1] + f".{comm.rank}.txt", "w")
 for options in cases:
     m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
     try:
+        if "shuffle" in options:  # a config's option: refused where the config is made
+            options = {"config": xprop.FitConfig(**options)}
         h = fit_distributed(m, X, y, comm=comm, **options)
         out.write(f"TRAINED {len(h)}\\n")
     except ValueError as e:
@@ -402,8 +405,8 @@ X, y = X[:300] / 16.0, y[:300]
 if not comm.is_root:
     X = y = None
 m = xprop.MLP([64, 16, 10], "relu", "softmax", "cross_entropy", seed=0)
-h = fit_distributed(m, X, y, comm=comm, optimizer="momentum", lr=0.05, epochs=4,
-                    batch_size=40, seed=5, schedule="cosine", clip_norm=0.5)
+h = fit_distributed(m, X, y, xprop.FitConfig(seed=5, schedule="cosine", clip_norm=0.5),
+                    comm=comm, optimizer="momentum", lr=0.05, epochs=4, batch_size=40)
 np.save(sys.argv[1] + f".{comm.rank}.npy", xprop.to_numpy(m.params.buffer))
 """
 
@@ -416,7 +419,7 @@ def test_schedules_and_clipping_train_as_fit_does(tmp_path):
     X, y = datasets.digits()
     m = xprop.MLP([64, 16, 10], "relu", "softmax", "cross_entropy", seed=0)
     m.fit(X[:300] / 16.0, y[:300], optimizer="momentum", lr=0.05, epochs=4, batch_size=40,
-          seed=5, schedule="cosine", clip_norm=0.5)
+          config=xprop.FitConfig(seed=5, schedule="cosine", clip_norm=0.5))
     for rank in range(2):
         np.testing.assert_allclose(np.load(tmp_path / f"s.{rank}.npy"),
                                    xprop.to_numpy(m.params.buffer), rtol=0, atol=1e-12)
@@ -430,8 +433,8 @@ comm = world()
 X, y = datasets.xor()
 m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
 stop_at = 3 if comm.rank == 1 else None  # only rank 1's callback asks to stop
-h = fit_distributed(m, X, y, comm=comm, epochs=50,
-                    callbacks=[lambda epoch, logs, model: epoch == stop_at])
+h = fit_distributed(m, X, y, xprop.FitConfig(callbacks=[lambda epoch, logs, model:
+                                                      epoch == stop_at]), comm=comm, epochs=50)
 open(sys.argv[1] + f".{comm.rank}.txt", "w").write(str(len(h)))
 """
 

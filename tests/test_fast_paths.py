@@ -17,7 +17,7 @@ from xprop.backend.torch_ import TorchAdapter
 from xprop.train import train_step
 
 from .conftest import REQUIRE_CUDA
-from .helpers import host
+from .helpers import fit_options, host
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((70, 5))
@@ -121,9 +121,9 @@ def test_fit_uses_captured_steps_where_the_library_captures(replaying):
     parameters as without capture; a new parameter buffer is captured again."""
     plain, fast = _model("numpy"), _model("numpy")
     kw = dict(epochs=4, batch_size=16, optimizer="adam", lr=0.01, seed=3, schedule="cosine")
-    h_fast = fast.fit(X, LABELS, **kw)
+    h_fast = fast.fit(X, LABELS, **fit_options(**kw))
     assert replaying["captures"] == 1
-    h_plain = plain.fit(X, LABELS, compiled=False, **kw)
+    h_plain = plain.fit(X, LABELS, **fit_options(**kw, compiled=False))
     assert replaying["captures"] == 1  # compiled=False: the eager loop
     np.testing.assert_array_equal(fast.params.buffer, plain.params.buffer)
     assert h_fast.loss == h_plain.loss and h_fast.accuracy == h_plain.accuracy
@@ -163,7 +163,7 @@ def test_torch_cuda_graph_steps_equal_eager_steps(opt_name):
             with pytest.MonkeyPatch.context() as mp:
                 mp.setattr(TorchAdapter, "capture", counting)
                 h = m.fit(X, LABELS, optimizer=OPTIMIZERS[opt_name](), epochs=4,
-                          batch_size=16, seed=3, compiled=use)
+                          batch_size=16, config=xprop.FitConfig(seed=3, compiled=use))
             results.append((host(m.params.buffer), h))
     assert captures == [True]
     (p1, h1), (p2, h2) = results
@@ -190,7 +190,7 @@ def test_compiled_epochs_equal_the_eager_loop(opt_name, batch_size, shuffle, tas
     results = []
     for use in (True, False):
         m = _model("jax", task, "float32")
-        h = m.fit(X, y, optimizer=OPTIMIZERS[opt_name](), compiled=use, **kw)
+        h = m.fit(X, y, optimizer=OPTIMIZERS[opt_name](), **fit_options(**kw, compiled=use))
         results.append((host(m.params.buffer), h))
     (p1, h1), (p2, h2) = results
     assert p1.dtype == p2.dtype == np.float32 and p1.shape == p2.shape
@@ -208,7 +208,7 @@ def test_compiled_chunks_share_one_compilation(monkeypatch):
     compiled._CACHE.clear()
     m = _model("jax", dtype="float32")
     lines = []
-    m.fit(X, LABELS, epochs=21, batch_size=16, verbose=5, log=lines.append)
+    m.fit(X, LABELS, epochs=21, batch_size=16, config=xprop.FitConfig(verbose=5, log=lines.append))
     m.fit(X, LABELS, epochs=3, batch_size=16)
     assert len(compiled._CACHE) == 1
     assert len(lines) == 5 and lines[-1].startswith("epoch 21/21")
@@ -233,7 +233,8 @@ def test_compiled_chunks_are_bounded_by_work(monkeypatch):
         monkeypatch.setattr(compiled, "WORK_PER_CALL", work)
         monkeypatch.setattr(compiled, "STEPS_PER_CALL", steps)
         m = _model("jax", dtype="float32")
-        h = m.fit(X, LABELS, epochs=10, batch_size=16, shuffle=False, compiled=True)
+        h = m.fit(X, LABELS, epochs=10, batch_size=16,
+                  config=xprop.FitConfig(shuffle=False, compiled=True))
         results.append((host(m.params.buffer), h.loss))
     assert calls == [10, 3, 3, 3, 1, 2, 2, 2, 2, 2]
     for p, loss in results[1:]:
@@ -248,7 +249,8 @@ def test_compiled_divergence_names_the_eager_epoch_and_step():
     for use in (True, False):
         m = _model("jax", "regress", "float32")
         with pytest.raises(xprop.TrainingDivergedError) as e:
-            m.fit(X, TARGETS * 1e3, epochs=50, batch_size=16, lr=1e3, compiled=use)
+            m.fit(X, TARGETS * 1e3, epochs=50, batch_size=16, lr=1e3,
+                  config=xprop.FitConfig(compiled=use))
         errors.append((e.value.epoch, e.value.step))
         kept.append(host(m.params.buffer))
     assert errors[0] == errors[1]
@@ -257,7 +259,7 @@ def test_compiled_divergence_names_the_eager_epoch_and_step():
 
 def test_compiled_true_where_nothing_compiles_is_an_error():
     with pytest.raises(ValueError, match="compiled"):
-        _model("numpy").fit(X, LABELS, epochs=1, compiled=True)
+        _model("numpy").fit(X, LABELS, epochs=1, config=xprop.FitConfig(compiled=True))
 
 
 def test_resolve_backend_is_jax():
@@ -267,7 +269,7 @@ def test_resolve_backend_is_jax():
 @pytest.mark.parametrize("value", [0, 1, 0.0, "yes"])
 def test_compiled_takes_only_none_or_a_bool(value):
     with pytest.raises(ValueError, match="compiled: expected None, True or False"):
-        _model("numpy").fit(X, LABELS, epochs=1, compiled=value)
+        _model("numpy").fit(X, LABELS, epochs=1, config=xprop.FitConfig(compiled=value))
 
 
 def test_an_optimizer_with_its_own_update_trains_eagerly():
@@ -283,7 +285,7 @@ def test_an_optimizer_with_its_own_update_trains_eagerly():
     m.fit(X, LABELS, epochs=3, batch_size=16, optimizer=Frozen(lr=0.1))
     np.testing.assert_array_equal(host(m.params.buffer), before)
     with pytest.raises(ValueError, match="overrides update or _update"):
-        m.fit(X, LABELS, epochs=1, optimizer=Frozen(lr=0.1), compiled=True)
+        m.fit(X, LABELS, epochs=1, optimizer=Frozen(lr=0.1), config=xprop.FitConfig(compiled=True))
 
 
 def test_a_cached_compilation_uses_the_settings_of_each_fit():
@@ -296,7 +298,7 @@ def test_a_cached_compilation_uses_the_settings_of_each_fit():
     for use in (True, False):
         m = _model("jax", dtype="float32")
         m.fit(X, LABELS, epochs=20, batch_size=16, optimizer=xprop.SGD(lr=0.05, momentum=0.9),
-              compiled=use)
+              config=xprop.FitConfig(compiled=use))
         results.append(host(m.params.buffer))
     np.testing.assert_allclose(results[0], results[1], rtol=2e-5, atol=2e-6)
 
@@ -317,7 +319,7 @@ def test_validation_and_early_stopping_stay_compiled(validation, restore_best):
     results = []
     for use in (True, False):
         m = _model("jax", dtype="float32")
-        h = m.fit(X, LABELS, compiled=use, **kw)
+        h = m.fit(X, LABELS, **fit_options(**kw, compiled=use))
         results.append((host(m.params.buffer), h))
     (p1, h1), (p2, h2) = results
     assert h1.stopped_early and h2.stopped_early and len(h1) < 80
@@ -337,9 +339,9 @@ def test_callbacks_and_progress_see_every_epoch_on_the_compiled_path():
         seen.append((epoch, float(host(model.params.buffer)[0])))
 
     m = _model("jax", dtype="float32")
-    h = m.fit(X, LABELS, optimizer="adam", lr=0.01, epochs=5, batch_size=16, compiled=True,
-              callbacks=[callback], progress=lambda epoch, logs: shown.append(epoch),
-              validation_split=0.2)
+    h = m.fit(X, LABELS, optimizer="adam", lr=0.01, epochs=5, batch_size=16, validation_split=0.2,
+              config=xprop.FitConfig(compiled=True, callbacks=[callback],
+                                     progress=lambda epoch, logs: shown.append(epoch)))
     assert [e for e, _ in seen] == [1, 2, 3, 4, 5] == shown
     assert len({w for _, w in seen}) == 5  # the model changed between the calls
     assert len(h.val_loss) == 5
@@ -359,9 +361,9 @@ def test_ctrl_c_keeps_the_finished_epochs(backend):
 
     m = _model(backend, dtype="float32")
     with pytest.raises(KeyboardInterrupt) as info:
-        m.fit(X, LABELS, epochs=10, callbacks=[interrupt], **kw)
+        m.fit(X, LABELS, epochs=10, **fit_options(**kw, callbacks=[interrupt]))
     ref = _model(backend, dtype="float32")
-    h = ref.fit(X, LABELS, epochs=3, **kw)
+    h = ref.fit(X, LABELS, epochs=3, **fit_options(**kw))
     assert len(info.value.history) == 3
     np.testing.assert_allclose(info.value.history.loss, h.loss, rtol=1e-5)
     np.testing.assert_allclose(host(m.params.buffer), host(ref.params.buffer), rtol=1e-4,
@@ -384,10 +386,11 @@ def test_ctrl_c_inside_a_chunk_returns_to_its_start(monkeypatch):
 
     kw = dict(optimizer="adam", lr=0.01, batch_size=16, seed=2, shuffle=True)
     ref = _model("numpy")
-    h = ref.fit(X, LABELS, epochs=2, **kw)
+    h = ref.fit(X, LABELS, epochs=2, **fit_options(**kw))
     monkeypatch.setattr(engine, "train_step", step)
     m = _model("numpy")
     with pytest.raises(KeyboardInterrupt) as info:
-        m.fit(X, LABELS, epochs=10, verbose=2, log=lambda line: None, **kw)
+        m.fit(X, LABELS, epochs=10,
+              **fit_options(**kw, verbose=2, log=lambda line: None))
     assert info.value.history.loss == h.loss
     np.testing.assert_array_equal(host(m.params.buffer), host(ref.params.buffer))

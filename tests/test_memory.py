@@ -21,7 +21,7 @@ import xprop.backend.base
 import xprop.backend.host
 import xprop.mlp
 import xprop.train
-from tests.helpers import host
+from tests.helpers import fit_options, host
 from xprop.init import permutation_stream
 from xprop.optimizers import get_optimizer
 from xprop.train import train_step
@@ -96,7 +96,7 @@ def test_fit_equals_a_hand_written_loop_over_the_permutations(dtype, batch_size,
     kw = dict(epochs=3, batch_size=batch_size, shuffle=shuffle,
               validation_split=validation_split, optimizer=optimizer, lr=0.05, seed=3)
     m, ref = _model(kind, dtype), _model(kind, dtype)
-    hist = m.fit(X, y, **kw)
+    hist = m.fit(X, y, **fit_options(**kw))
     records = _reference(ref, X, y, **kw)
     _assert_same_params(m, ref)
     per = [1 if m.arch.head.summed else n for _, _, n in records]
@@ -112,7 +112,7 @@ def test_fit_equals_the_hand_written_loop_on_every_backend(backend):
               lr=0.05, seed=5)
     m = _model("clf", "float32", backend)
     ref = _model("clf", "float32", backend)
-    m.fit(X, y, compiled=False, **kw)  # eager steps (JAX's compiled chunks: tests/
+    m.fit(X, y, **fit_options(**kw, compiled=False))  # eager steps (JAX's compiled chunks: tests/
     _reference(ref, X, y, **kw)  # test_fast_paths.py, within float rounding)
     np.testing.assert_array_equal(host(m.params.buffer), host(ref.params.buffer))
 
@@ -142,7 +142,8 @@ def test_a_memory_mapped_file_trains_as_the_same_data_in_memory(backend, tmp_pat
     runs = []
     for data in (X, Xm):
         m = _model("clf", "float32", backend)
-        h = m.fit(data, y, epochs=3, optimizer="adam", lr=0.05, seed=2, compiled=False, **kw)
+        h = m.fit(data, y, epochs=3, optimizer="adam", lr=0.05,
+                  **fit_options(**kw, seed=2, compiled=False))
         runs.append((m, h))
     (m1, h1), (m2, h2) = runs
     np.testing.assert_array_equal(host(m1.params.buffer), host(m2.params.buffer))
@@ -159,8 +160,8 @@ def test_memory_mapped_data_of_another_dtype_is_cast_per_batch(tmp_path, stored,
     X = (rng.standard_normal((40, 5)) * 50).astype(stored)
     y = rng.standard_normal((40, 2))
     m1, m2 = _model("reg", dtype), _model("reg", dtype)
-    m1.fit(X, y, epochs=3, batch_size=6, lr=1e-4, seed=0)
-    m2.fit(_memmap(tmp_path, X), y, epochs=3, batch_size=6, lr=1e-4, seed=0)
+    m1.fit(X, y, epochs=3, batch_size=6, lr=1e-4)
+    m2.fit(_memmap(tmp_path, X), y, epochs=3, batch_size=6, lr=1e-4)
     _assert_same_params(m1, m2)
 
 
@@ -177,8 +178,8 @@ def test_divergence_on_a_memory_mapped_file_reports_and_keeps_as_in_memory(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with pytest.raises(xprop.TrainingDivergedError) as err:
-                m.fit(data, y, lr=0.6, epochs=400, batch_size=4, shuffle=shuffle,
-                      validation_split=validation_split)
+                m.fit(data, y, lr=0.6, epochs=400, batch_size=4, validation_split=validation_split,
+                      config=xprop.FitConfig(shuffle=shuffle))
         out.append((m, str(err.value)))
     (m1, e1), (m2, e2) = out
     assert e1 == e2
@@ -263,9 +264,10 @@ def test_fit_holds_the_data_plus_a_few_batches(tmp_path, monkeypatch, kw, source
     def model():
         return xprop.MLP([400, 4, 2], "relu", "softmax", "cross_entropy", seed=0)
 
-    model().fit(data, y, epochs=1, **kw)  # first-call imports and caches are not the data's
+    # first-call imports and caches are not the data's
+    model().fit(data, y, epochs=1, **fit_options(**kw))
     m = model()
-    peak = _peak_during(lambda: m.fit(data, y, epochs=2, **kw))
+    peak = _peak_during(lambda: m.fit(data, y, epochs=2, **fit_options(**kw)))
     # the validation rows are copied to the device (from a file: read, then copied)
     limit = 0.2 + (1 if source == "memory" else 2) * kw.get("validation_split", 0.0)
     assert peak < limit * X.nbytes, f"fit allocated {peak / X.nbytes:.2f} x the data"

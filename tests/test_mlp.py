@@ -11,7 +11,7 @@ import pytest
 
 import xprop
 from tests import helpers
-from tests.helpers import assert_backend_array, host
+from tests.helpers import assert_backend_array, fit_options, host
 from xprop import MLP
 from xprop.tolerances import parity_atol, parity_rtol
 
@@ -502,7 +502,7 @@ def test_minibatch_sgd_is_reproducible(case):
     def run(seed):
         model = MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0, dtype=case.dtype,
                     backend=case.backend)
-        history = model.fit(X, y, lr=0.1, epochs=4, batch_size=1, seed=seed)
+        history = model.fit(X, y, lr=0.1, epochs=4, batch_size=1, config=xprop.FitConfig(seed=seed))
         return history, snapshot(model)
 
     (h1, p1), (h2, p2), (h3, p3) = run(5), run(5), run(6)
@@ -519,7 +519,7 @@ def test_history_loss_decreases_with_minibatches():
     X = np.random.default_rng(8).standard_normal((60, 4))
     y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)  # learnable labels 0..2
     model = MLP([4, 8, 3], "tanh", "softmax", "cross_entropy", seed=1)
-    history = model.fit(X, y, lr=0.2, epochs=40, batch_size=10, seed=2)
+    history = model.fit(X, y, lr=0.2, epochs=40, batch_size=10, config=xprop.FitConfig(seed=2))
     assert len(history.loss) == 40
     assert history.loss[-1] < 0.5 * history.loss[0]
     assert np.mean(history.loss[-5:]) < np.mean(history.loss[:5])
@@ -533,7 +533,8 @@ def test_history_loss_decreases_with_minibatches():
 def test_verbose_logs_every_k_epochs(epochs, verbose, logged):
     lines: list[str] = []
     model = MLP([2, 4, 1], "tanh", "sigmoid", "bce")
-    model.fit(XOR_X, XOR_Y, lr=0.5, epochs=epochs, verbose=verbose, log=lines.append)
+    model.fit(XOR_X, XOR_Y, lr=0.5, epochs=epochs,
+              config=xprop.FitConfig(verbose=verbose, log=lines.append))
     assert len(lines) == len(logged)
     width = len(str(epochs))
     for line, epoch in zip(lines, logged, strict=True):
@@ -688,7 +689,7 @@ def test_bad_training_arguments(kwargs, name):
     before = snapshot(model)
     X0, y0 = BIN_X.copy(), BIN_Y.copy()
     with pytest.raises(ValueError, match=rf"^{name}\b"):
-        model.fit(BIN_X, BIN_Y, **kwargs)
+        model.fit(BIN_X, BIN_Y, **fit_options(**kwargs))
     np.testing.assert_array_equal(BIN_X, X0)
     np.testing.assert_array_equal(BIN_Y, y0)
     assert_same_parameters(model, before)
@@ -838,7 +839,7 @@ def test_caller_arrays_are_never_modified(case, loss):
     check_dtype = "float64" if supports_float64(be) else "float32"
     for data_X, data_y in ((X, y), (Xd, yd)):
         model.fit(data_X, data_y, lr=0.1, epochs=2)  # full batch: no copy is made by shuffling
-        model.fit(data_X, data_y, lr=0.1, epochs=2, batch_size=2, seed=1)
+        model.fit(data_X, data_y, lr=0.1, epochs=2, batch_size=2, config=xprop.FitConfig(seed=1))
         model.predict(data_X)
         model.predict_output(data_X)
         model.loss(data_X, data_y)
@@ -941,7 +942,7 @@ def test_models_and_optimizers_pickle_and_deepcopy_on_every_backend(case):
     m = xprop.MLP([3, 5, 3], "leaky_relu(0.2)", "softmax", "cross_entropy", seed=2,
                   dtype=case.dtype, backend=case.backend)
     opt = xprop.Adam(lr=0.01)
-    m.fit(X, y, optimizer=opt, epochs=2, batch_size=8, compiled=False)
+    m.fit(X, y, optimizer=opt, epochs=2, batch_size=8, config=xprop.FitConfig(compiled=False))
     m.note = "kept"
     for twin, twin_opt in ((pickle.loads(pickle.dumps(m)), pickle.loads(pickle.dumps(opt))),
                            (copy.deepcopy(m), copy.deepcopy(opt))):
@@ -952,9 +953,10 @@ def test_models_and_optimizers_pickle_and_deepcopy_on_every_backend(case):
         assert twin_opt.t == opt.t and twin_opt._m is not opt._m
         np.testing.assert_array_equal(host(twin_opt._m), host(opt._m))
     a, b = copy.deepcopy(m), copy.deepcopy(m)
-    a.fit(X, y, optimizer=copy.deepcopy(opt), epochs=1, batch_size=8, compiled=False)
+    a.fit(X, y, optimizer=copy.deepcopy(opt), epochs=1, batch_size=8,
+          config=xprop.FitConfig(compiled=False))
     b.fit(X, y, optimizer=pickle.loads(pickle.dumps(opt)), epochs=1, batch_size=8,
-          compiled=False)
+          config=xprop.FitConfig(compiled=False))
     np.testing.assert_array_equal(host(a.params.buffer), host(b.params.buffer))
     history = pickle.loads(pickle.dumps(m.fit(X, y, epochs=1)))
     assert len(history) == 1
@@ -1007,7 +1009,8 @@ def test_a_model_goes_through_joblib_worker_processes(tmp_path):
         import joblib, numpy as np, xprop
 
         def train(model, X, y, seed):
-            model.fit(X, y, optimizer="adam", lr=0.01, epochs=3, batch_size=8, seed=seed)
+            model.fit(X, y, xprop.FitConfig(seed=seed), optimizer="adam", lr=0.01, epochs=3,
+                      batch_size=8)
             return model
 
         if __name__ == "__main__":

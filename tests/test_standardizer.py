@@ -46,16 +46,17 @@ def test_every_entry_point_standardises_the_features_it_is_given():
 
 def test_fit_trains_on_standardised_features_in_memory_and_memory_mapped(tmp_path):
     m, plain, X, y, Z = _pair()
-    h = m.fit(X, y, epochs=4, batch_size=16, seed=0, validation_data=(X[:10], y[:10]))
-    hp = plain.fit(Z, y, epochs=4, batch_size=16, seed=0, validation_data=(Z[:10], y[:10]))
+    h = m.fit(X, y, epochs=4, batch_size=16,
+              config=xprop.FitConfig(seed=0, validation_data=(X[:10], y[:10])))
+    hp = plain.fit(Z, y, epochs=4, batch_size=16,
+                   config=xprop.FitConfig(seed=0, validation_data=(Z[:10], y[:10])))
     assert h.loss == hp.loss and h.val_loss == hp.val_loss
     np.testing.assert_array_equal(m.params.buffer, plain.params.buffer)
     np.save(tmp_path / "X.npy", X)
     mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
     again, _, _, _, _ = _pair()
-    assert again.fit(mapped, y, epochs=4, batch_size=16, seed=0,
-                     validation_split=0.2).loss == \
-        _pair()[0].fit(X, y, epochs=4, batch_size=16, seed=0, validation_split=0.2).loss
+    assert again.fit(mapped, y, epochs=4, batch_size=16, validation_split=0.2).loss == \
+        _pair()[0].fit(X, y, epochs=4, batch_size=16, validation_split=0.2).loss
 
 
 def test_to_astype_pickle_and_deepcopy_keep_it(case):

@@ -94,7 +94,8 @@ def test_the_numbers_are_backwards_bit_for_bit(case64):
     np.testing.assert_array_equal(t.layers[1].dZ, relu_grad)
     np.testing.assert_allclose(t.layers[0].dZ, (1 - t.layers[0].A_out ** 2) * t.layers[1].dA,
                                rtol=1e-14)
-    model.fit(X, y, optimizer="sgd", lr=0.1, epochs=1, batch_size=len(y), shuffle=False)
+    model.fit(X, y, optimizer="sgd", lr=0.1, epochs=1, batch_size=len(y),
+              config=xprop.FitConfig(shuffle=False))
     # JAX's fit runs compiled (XLA fuses and reorders): equal to rounding, not bit for bit
     rtol = 1e-13 if case64.id.startswith("jax") else 0.0
     for name, value in model.to_numpy_parameters().items():

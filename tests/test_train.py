@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import xprop
-from tests.helpers import assert_backend_array, host
+from tests.helpers import assert_backend_array, fit_options, host
 from xprop import datasets
 from xprop.optimizers import Adam, get_schedule
 from xprop.tolerances import parity_atol, parity_rtol
@@ -98,7 +98,8 @@ def test_full_batch_is_gradient_descent():
 def test_minibatch_without_shuffling_is_sgd_over_contiguous_batches():
     X, y = _reg_data(40)
     model, ref = _regressor(), _regressor()
-    history = model.fit(X, y, lr=0.05, epochs=3, batch_size=16, shuffle=False)  # 16, 16, 8
+    history = model.fit(X, y, lr=0.05, epochs=3, batch_size=16,
+                        config=xprop.FitConfig(shuffle=False))  # 16, 16, 8
     ref_losses = _manual_sgd(ref, X, y, 0.05, 3, batch_size=16)
     for k, v in _params(model).items():
         np.testing.assert_allclose(v, host(ref.parameters()[k]), rtol=1e-12, atol=1e-14)
@@ -141,7 +142,7 @@ def test_seeded_shuffling_is_reproducible(case):
     runs = {}
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         model = _classifier(case)
-        model.fit(X, y, lr=0.1, epochs=3, batch_size=8, seed=seed)
+        model.fit(X, y, lr=0.1, epochs=3, batch_size=8, config=xprop.FitConfig(seed=seed))
         for p in model.parameters().values():
             assert_backend_array(p, case.backend)
         runs[name] = _params(model)
@@ -152,10 +153,10 @@ def test_seeded_shuffling_is_reproducible(case):
 def test_shuffling_changes_the_result_and_is_off_with_shuffle_false():
     X, y = _cls_data()
     a, b, c, d = (_classifier() for _ in range(4))
-    a.fit(X, y, lr=0.1, epochs=2, batch_size=8, shuffle=False, seed=1)
-    b.fit(X, y, lr=0.1, epochs=2, batch_size=8, shuffle=False, seed=2)
-    c.fit(X, y, lr=0.1, epochs=2, batch_size=8, shuffle=True, seed=1)
-    d.fit(X, y, lr=0.1, epochs=2, batch_size=8, seed=None)
+    a.fit(X, y, lr=0.1, epochs=2, batch_size=8, config=xprop.FitConfig(shuffle=False, seed=1))
+    b.fit(X, y, lr=0.1, epochs=2, batch_size=8, config=xprop.FitConfig(shuffle=False, seed=2))
+    c.fit(X, y, lr=0.1, epochs=2, batch_size=8, config=xprop.FitConfig(shuffle=True, seed=1))
+    d.fit(X, y, lr=0.1, epochs=2, batch_size=8, config=xprop.FitConfig(seed=None))
     _assert_params_equal(_params(a), _params(b))  # the seed only drives shuffling
     assert any(not np.array_equal(_params(a)[k], _params(c)[k]) for k in _params(a))
     assert all(np.all(np.isfinite(v)) for v in _params(d).values())
@@ -164,9 +165,9 @@ def test_shuffling_changes_the_result_and_is_off_with_shuffle_false():
 def test_minibatch_training_matches_numpy_float64(case):
     X, y = _cls_data()
     ref = _classifier(sizes=(2, 8, 8, 2))
-    ref_hist = ref.fit(X, y, lr=0.1, epochs=4, batch_size=8, seed=11)
+    ref_hist = ref.fit(X, y, lr=0.1, epochs=4, batch_size=8, config=xprop.FitConfig(seed=11))
     model = _classifier(case, sizes=(2, 8, 8, 2))
-    hist = model.fit(X, y, lr=0.1, epochs=4, batch_size=8, seed=11)
+    hist = model.fit(X, y, lr=0.1, epochs=4, batch_size=8, config=xprop.FitConfig(seed=11))
     rtol = parity_rtol(case.dtype, 8 + 8)
     got = _params(model)
     for k, v in _params(ref).items():
@@ -181,9 +182,9 @@ def test_minibatch_training_matches_numpy_float64(case):
 def test_minibatch_with_a_short_last_batch_on_every_backend(case):
     X, y = datasets.moons(50, noise=0.2, seed=3)  # batches of 16, 16, 16 and 2
     ref = _classifier()
-    ref_hist = ref.fit(X, y, lr=0.1, epochs=3, batch_size=16, seed=2)
+    ref_hist = ref.fit(X, y, lr=0.1, epochs=3, batch_size=16, config=xprop.FitConfig(seed=2))
     model = _classifier(case)
-    hist = model.fit(X, y, lr=0.1, epochs=3, batch_size=16, seed=2)
+    hist = model.fit(X, y, lr=0.1, epochs=3, batch_size=16, config=xprop.FitConfig(seed=2))
     rtol = parity_rtol(case.dtype, 8 + 16)
     got = _params(model)
     for k, v in _params(ref).items():
@@ -198,7 +199,7 @@ def test_validation_data_gives_val_entries():
     X, y = _cls_data()
     Xv, yv = datasets.moons(20, noise=0.2, seed=9)
     model = _classifier()
-    h = model.fit(X, y, lr=0.3, epochs=5, validation_data=(Xv, yv))
+    h = model.fit(X, y, lr=0.3, epochs=5, config=xprop.FitConfig(validation_data=(Xv, yv)))
     assert len(h.val_loss) == len(h.val_accuracy) == len(h.loss) == 5
     assert all(0.0 <= a <= 1.0 for a in h.val_accuracy)
     # measured after the epoch's update: the last one is the trained model's
@@ -247,8 +248,9 @@ def test_early_stopping_stops_and_restores_the_best_parameters(case):
     X, y, Xv, yv = _diverging_validation()
     model = _regressor(case)
     seen = {}
-    h = model.fit(X, y, lr=0.05, epochs=60, early_stopping=3, validation_data=(Xv, yv),
-                  callbacks=[lambda e, logs, m: seen.__setitem__(e, _params(m))])
+    h = model.fit(X, y, lr=0.05, epochs=60, early_stopping=3,
+                  config=xprop.FitConfig(validation_data=(Xv, yv), callbacks=[
+                      lambda e, logs, m: seen.__setitem__(e, _params(m))]))
     assert h.stopped_early is True
     assert len(h) < 60
     best = int(np.argmin(h.val_loss)) + 1
@@ -264,8 +266,8 @@ def test_early_stopping_stops_and_restores_the_best_parameters(case):
 def test_early_stopping_without_restore_keeps_the_last_parameters():
     X, y, Xv, yv = _diverging_validation()
     model = _regressor()
-    h = model.fit(X, y, lr=0.05, epochs=60, early_stopping=2, validation_data=(Xv, yv),
-                  restore_best=False)
+    h = model.fit(X, y, lr=0.05, epochs=60, early_stopping=2,
+                  config=xprop.FitConfig(validation_data=(Xv, yv), restore_best=False))
     assert h.stopped_early
     assert model.loss(Xv, yv) == pytest.approx(h.val_loss[-1], rel=1e-12)
     assert model.loss(Xv, yv) > min(h.val_loss)
@@ -274,8 +276,8 @@ def test_early_stopping_without_restore_keeps_the_last_parameters():
 def test_early_stopping_min_delta_and_validation_split():
     X, y = _reg_data(40)
     # an improvement must beat min_delta: with a huge one only the first epoch counts
-    h = _regressor().fit(X, y, lr=0.05, epochs=30, early_stopping=2, min_delta=1e9,
-                         validation_data=(X, y))
+    h = _regressor().fit(X, y, lr=0.05, epochs=30, early_stopping=2,
+                         config=xprop.FitConfig(min_delta=1e9, validation_data=(X, y)))
     assert h.stopped_early and h.best_epoch == 1 and len(h) == 3
     # a run that keeps improving never stops early
     h = _regressor().fit(X, y, lr=0.01, epochs=8, early_stopping=3, validation_split=0.25)
@@ -302,8 +304,8 @@ def test_callbacks_receive_epoch_logs_and_model():
     def record(epoch, logs, m):
         calls.append((epoch, dict(logs), m))
 
-    h = model.fit(X, y, lr=0.1, epochs=4, callbacks=[record, lambda *a: None],
-                  validation_split=0.25)
+    h = model.fit(X, y, lr=0.1, epochs=4, validation_split=0.25,
+                  config=xprop.FitConfig(callbacks=[record, lambda *a: None]))
     assert [c[0] for c in calls] == [1, 2, 3, 4]
     assert all(c[2] is model for c in calls)
     for i, (_, logs, _) in enumerate(calls):
@@ -315,16 +317,18 @@ def test_callbacks_receive_epoch_logs_and_model():
 def test_callback_returning_true_stops_training():
     X, y = _reg_data()
     model = _regressor()
-    h = model.fit(X, y, lr=0.05, epochs=50, callbacks=[lambda epoch, logs, m: epoch == 3])
+    h = model.fit(X, y, lr=0.05, epochs=50,
+                  config=xprop.FitConfig(callbacks=[lambda epoch, logs, m: epoch == 3]))
     assert len(h) == len(h.loss) == len(h.lr) == len(h.time) == 3
-    falsy = _regressor().fit(X, y, lr=0.05, epochs=5, callbacks=[lambda *a: False])
+    falsy = _regressor().fit(X, y, lr=0.05, epochs=5,
+                             config=xprop.FitConfig(callbacks=[lambda *a: False]))
     assert len(falsy) == 5
 
 
 def test_lr_schedule_is_recorded_and_used():
     X, y = _cls_data()
     model = _classifier()
-    h = model.fit(X, y, lr=0.4, epochs=6, schedule="cosine")
+    h = model.fit(X, y, lr=0.4, epochs=6, config=xprop.FitConfig(schedule="cosine"))
     lr_at = get_schedule("cosine", 0.4, 6)
     assert h.lr == [lr_at(e) for e in range(6)]
     np.testing.assert_allclose(h.lr, [0.2 * (1 + math.cos(math.pi * e / 6)) for e in range(6)],
@@ -337,7 +341,8 @@ def test_lr_schedule_is_recorded_and_used():
 
 def test_callable_schedule_and_constant_lr():
     X, y = _reg_data()
-    h = _regressor().fit(X, y, lr=0.1, epochs=4, schedule=lambda e: 0.1 / (e + 1))
+    h = _regressor().fit(X, y, lr=0.1, epochs=4,
+                         config=xprop.FitConfig(schedule=lambda e: 0.1 / (e + 1)))
     assert h.lr == [0.1, 0.05, 0.1 / 3, 0.025]
     assert _regressor().fit(X, y, lr=0.02, epochs=3).lr == [0.02] * 3
 
@@ -345,7 +350,7 @@ def test_callable_schedule_and_constant_lr():
 def test_clip_norm_matches_clipped_gradient_descent():
     X, y = _reg_data()
     model, ref = _regressor(), _regressor()
-    model.fit(X, y, lr=0.05, epochs=3, clip_norm=0.1)
+    model.fit(X, y, lr=0.05, epochs=3, config=xprop.FitConfig(clip_norm=0.1))
     _manual_sgd(ref, X, y, 0.05, 3, clip=0.1)
     unclipped = _regressor()
     unclipped.fit(X, y, lr=0.05, epochs=3)
@@ -404,7 +409,7 @@ def test_sigmoid_binary_classifier_tracks_accuracy():
 def test_verbose_logs_every_k_epochs():
     X, y = _reg_data()
     lines = []
-    _regressor().fit(X, y, lr=0.01, epochs=5, verbose=2, log=lines.append)
+    _regressor().fit(X, y, lr=0.01, epochs=5, config=xprop.FitConfig(verbose=2, log=lines.append))
     assert len(lines) == 3  # epochs 2, 4 and the last
     assert lines[0].startswith("epoch 2/5") and lines[-1].startswith("epoch 5/5")
     assert all("loss" in line for line in lines)
@@ -431,7 +436,8 @@ def _diverge(case, batch_size):
         warnings.simplefilter("ignore")  # NumPy's overflow warnings on the way to inf
         with pytest.raises(xprop.TrainingDivergedError) as err:
             model.fit(X, y, lr=1e6, epochs=200, batch_size=batch_size,
-                      callbacks=[lambda e, logs, m: seen.__setitem__(e, _params(m))])
+                      config=xprop.FitConfig(callbacks=[
+                          lambda e, logs, m: seen.__setitem__(e, _params(m))]))
     return model, err.value, seen, X, y
 
 
@@ -496,7 +502,7 @@ def test_bad_arguments(kwargs, name):
     model = _regressor()
     before = _params(model)
     with pytest.raises(ValueError, match=f"^{name}: "):
-        model.fit(X, y, **kwargs)
+        model.fit(X, y, **fit_options(**kwargs))
     _assert_params_equal(_params(model), before)
 
 
@@ -506,7 +512,7 @@ def test_half_sse_history_with_minibatches_is_the_epoch_sum():
     X, y = rng.standard_normal((32, 3)), rng.standard_normal((32, 2))
     m = xprop.MLP([3, 4, 2], "tanh", "identity", "half_sse", seed=0)
     before = m.loss(X, y)
-    hist = m.fit(X, y, lr=1e-9, epochs=1, batch_size=8, shuffle=False)
+    hist = m.fit(X, y, lr=1e-9, epochs=1, batch_size=8, config=xprop.FitConfig(shuffle=False))
     assert hist.loss[0] == pytest.approx(before, rel=1e-6)
 
 
@@ -514,7 +520,7 @@ def test_a_schedule_does_not_change_the_optimizer_for_later_fits():
     X, y = datasets.moons(40, seed=0)
     opt = Adam(lr=0.01)
     m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy")
-    hist = m.fit(X, y, optimizer=opt, epochs=5, schedule="cosine")
+    hist = m.fit(X, y, optimizer=opt, epochs=5, config=xprop.FitConfig(schedule="cosine"))
     assert hist.lr[0] == 0.01 and hist.lr[-1] < 0.01
     assert opt.lr == 0.01
     assert m.fit(X, y, optimizer=opt, epochs=2).lr == [0.01, 0.01]
@@ -525,7 +531,7 @@ def test_a_schedule_does_not_change_the_optimizer_for_later_fits():
     ({"validation_data": (np.ones((2, 2)),)}, r"validation_data: expected a pair"),
     ({"validation_data": (np.ones((2, 2)), np.ones(2)), "validation_split": 0.2},
      r"validation_data, validation_split: give one of them"),
-    ({"validation_split": None}, r"validation_split: expected a fraction"),
+    ({"validation_split": "0.2"}, r"validation_split: expected a fraction"),
     ({"callbacks": print}, r"callbacks: expected a list of functions"),
     ({"callbacks": [1]}, r"callbacks: expected a list of functions"),
     ({"min_delta": "a"}, r"min_delta: expected a finite number"),
@@ -537,7 +543,7 @@ def test_fit_arguments_checked_before_any_update(kwargs, match):
     m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy")
     before = m.to_numpy_parameters()
     with pytest.raises(ValueError, match=match):
-        m.fit(X, y, epochs=2, **kwargs)
+        m.fit(X, y, epochs=2, **fit_options(**kwargs))
     for k, v in m.to_numpy_parameters().items():
         np.testing.assert_array_equal(v, before[k])
 
@@ -546,7 +552,7 @@ def test_a_schedule_returning_a_bad_lr_is_refused():
     X, y = datasets.moons(40, seed=0)
     m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy")
     with pytest.raises(ValueError, match=r"schedule\(0\): expected a finite number > 0"):
-        m.fit(X, y, epochs=2, schedule=lambda epoch: -1.0)
+        m.fit(X, y, epochs=2, config=xprop.FitConfig(schedule=lambda epoch: -1.0))
 
 
 def test_divergence_keeps_the_last_parameters_finite_on_the_training_data():
@@ -557,7 +563,7 @@ def test_divergence_keeps_the_last_parameters_finite_on_the_training_data():
     m = xprop.MLP([3, 8, 1], "relu", "identity", "mse", seed=0)
     start = m.to_numpy_parameters()
     with pytest.raises(xprop.TrainingDivergedError) as err:
-        m.fit(X, y, lr=5.0, epochs=50, batch_size=4, shuffle=False)
+        m.fit(X, y, lr=5.0, epochs=50, batch_size=4, config=xprop.FitConfig(shuffle=False))
     kept = m.to_numpy_parameters()
     assert all(np.all(np.isfinite(v)) for v in kept.values())
     _assert_finite_on(m, X, y)
@@ -570,7 +576,7 @@ def test_divergence_keeps_the_last_parameters_finite_on_the_training_data():
     ref = xprop.MLP([3, 8, 1], "relu", "identity", "mse", seed=0)
     ref.set_parameters(start)
     if epoch > 1:
-        ref.fit(X, y, lr=5.0, epochs=epoch - 1, batch_size=4, shuffle=False)
+        ref.fit(X, y, lr=5.0, epochs=epoch - 1, batch_size=4, config=xprop.FitConfig(shuffle=False))
     opt_ref = xprop.SGD(lr=5.0)
     Xd, Yd, _ = ref.prepare(X, y)
     from xprop.train import train_step
@@ -617,7 +623,8 @@ def test_chunked_records_equal_per_epoch_records(case, monkeypatch, batch_size):
         m = xprop.MLP([2, 6, 2], "tanh", "softmax", "cross_entropy", seed=4,
                       dtype=case.dtype, backend=case.backend)
         h = m.fit(X, y, optimizer="adam", lr=0.02, epochs=23, batch_size=batch_size,
-                  callbacks=callbacks, compiled=False)  # the eager loop's chunks
+                  # the eager loop's chunks
+                  config=xprop.FitConfig(callbacks=callbacks, compiled=False))
         return m, h
 
     (m1, h1), (m2, h2) = run([]), run([lambda e, logs, m: None])
@@ -640,7 +647,8 @@ def test_divergence_in_a_later_chunk_reports_as_a_per_epoch_run_does(monkeypatch
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with pytest.raises(xprop.TrainingDivergedError) as err:
-                m.fit(X, y, lr=0.6, epochs=400, batch_size=4, shuffle=shuffle)
+                m.fit(X, y, lr=0.6, epochs=400, batch_size=4,
+                      config=xprop.FitConfig(shuffle=shuffle))
         return m, err.value
 
     (m1, e1), (m4, e4) = run(1), run(8)

@@ -24,6 +24,7 @@ from xprop.backend import (
     use_backend,
 )
 from xprop.checkpoint import CheckpointError
+from xprop.config import FitConfig
 from xprop.gradcheck import (
     GradcheckReport,
     check_activation,
@@ -50,6 +51,7 @@ __all__ = [
     "BackendUnavailableError",
     "CheckpointError",
     "DeviceMismatchError",
+    "FitConfig",
     "GradcheckReport",
     "History",
     "Loss",

@@ -240,7 +240,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{model.backend.describe()}")
     print(f"model: {model}")
     t0 = time.perf_counter()
-    hist = model.fit(Xtr, ytr, optimizer="adam", lr=0.01, epochs=300, batch_size=32, seed=0)
+    hist = model.fit(Xtr, ytr, optimizer="adam", lr=0.01, epochs=300, batch_size=32)
     dt = time.perf_counter() - t0
     print(f"trained 300 epochs in {dt:.2f} s: loss {hist.loss[0]:.4f} -> {hist.loss[-1]:.4f}, "
           f"train accuracy {hist.accuracy[-1]:.3f}, "
@@ -328,11 +328,12 @@ def _check_fit_options(args: argparse.Namespace) -> None:
 def _fit(model: MLP, X: Any, y: Any, args: argparse.Namespace, comm: Any,
          progress: Any = None) -> Any:
     """Train with the engine: on this process, or data-parallel over ``comm``'s ranks."""
+    config = FitConfig(**_fit_options(args), progress=progress)
     if comm is None:
-        return model.fit(X, y, progress=progress, **_fit_options(args))
+        return model.fit(X, y, config)
     from xprop.distributed import fit_distributed
 
-    return fit_distributed(model, X, y, comm=comm, progress=progress, **_fit_options(args))
+    return fit_distributed(model, X, y, config, comm=comm)
 
 
 def _train_rank(args: argparse.Namespace, comm: Any) -> int:
@@ -699,17 +700,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"xprop {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    def backend_arg(q: argparse.ArgumentParser, default: str = "auto") -> None:
-        q.add_argument("--backend", default=None,
-                       help="numpy, cupy[:N], torch[:DEVICE], array_api_strict[:DEVICE], jax "
-                            "or auto (CuPy when a GPU works, else NumPy); default: "
-                            f"$XPROP_BACKEND, else {default}")
-        q.set_defaults(backend_default=default)
-
     q = sub.add_parser("demo", help="train a small net on two moons and gradcheck it")
-    backend_arg(q)
+    _backend_arg(q)
     q.set_defaults(func=cmd_demo)
 
+    _add_train(sub)
+    _add_gradcheck(sub)
+    _add_trace(sub)
+    _add_model_commands(sub)
+    return p
+
+
+def _backend_arg(q: argparse.ArgumentParser, default: str = "auto") -> None:
+    """``--backend`` with the command's default."""
+    q.add_argument("--backend", default=None,
+                   help="numpy, cupy[:N], torch[:DEVICE], array_api_strict[:DEVICE], jax "
+                        "or auto (CuPy when a GPU works, else NumPy); default: "
+                        f"$XPROP_BACKEND, else {default}")
+    q.set_defaults(backend_default=default)
+
+
+def _add_train(sub: Any) -> None:
+    """``xprop train``: the data, the model, the training options, the outputs."""
     q = sub.add_parser("train", help="train a model on a built-in dataset or a file",
                        description="Train an MLP. Options left out take per-dataset "
                                    "defaults: " + _describe_defaults() + ".")
@@ -761,9 +773,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: mpiexec -n 4 python -m mpi4py -m xprop train "
                         "--distributed ... (--batch-size is the global batch)")
-    backend_arg(q)
+    _backend_arg(q)
     q.set_defaults(func=cmd_train)
 
+
+def _add_gradcheck(sub: Any) -> None:
+    """``xprop gradcheck``: a new or saved model checked on a dataset."""
     q = sub.add_parser("gradcheck", help="gradient-check a new or saved model; exit 0 passed, "
                        "1 FAILED, 3 inconclusive")
     q.add_argument("--checkpoint", default=None, help="a saved model (else one is built)")
@@ -787,9 +802,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluation dtype; float32 (loose) for devices without float64")
     q.add_argument("--seed", type=_seed, default=0,
                    help="seed of the weights, the shuffling, the splits and generated data")
-    backend_arg(q, "numpy")
+    _backend_arg(q, "numpy")
     q.set_defaults(func=cmd_gradcheck)
 
+
+def _add_trace(sub: Any) -> None:
+    """``xprop trace``: one pass on a few samples, every number shown."""
     q = sub.add_parser("trace", help="every number of one forward and backward pass, with "
                        "its formula, on a few samples")
     q.add_argument("--checkpoint", default=None, help="a saved model (.npz from xprop train)")
@@ -815,9 +833,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--lr", type=_positive(float), default=None,
                    help="also show the parameters after one gradient step of this rate")
     q.add_argument("--json", action="store_true", help="print the trace as JSON")
-    backend_arg(q, "numpy")
+    _backend_arg(q, "numpy")
     q.set_defaults(func=cmd_trace)
 
+
+def _add_model_commands(sub: Any) -> None:
+    """``xprop info``, ``predict``, ``evaluate`` and ``export``: a machine or a saved model."""
     q = sub.add_parser("info", help="backends, devices, versions and why any is unusable")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_info)
@@ -841,7 +862,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "predict":
             q.add_argument("--out", default=None, help="CSV file for the predictions")
             q.add_argument("--force", action="store_true")
-        backend_arg(q, "numpy")
+        _backend_arg(q, "numpy")
         q.set_defaults(func=func)
 
     q = sub.add_parser("export", help="write a saved model as an ONNX graph (pip install "
@@ -850,7 +871,6 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="the ONNX file to write (.onnx)")
     q.add_argument("--force", action="store_true", help="overwrite an existing --out")
     q.set_defaults(func=cmd_export)
-    return p
 
 
 def _choose_backend(args: argparse.Namespace) -> None:

@@ -28,15 +28,75 @@ __all__ = ["FitConfig"]
 
 @dataclass(frozen=True)
 class FitConfig:
-    """How to train (see :func:`xprop.fit` for each option's meaning), validated once.
+    """How to train: every option of a fit, validated once.
 
-    ``optimizer`` is a name (made with ``lr``, default 0.1) or an
-    :class:`~xprop.optimizers.Optimizer` carrying its own rate (``lr`` with it is an error);
-    :meth:`make_optimizer` gives the one a fit updates with. ``batch_size=None`` is the whole
-    data set; ``schedule`` a name or a function ``epoch -> lr``; ``callbacks`` functions
-    ``(epoch, logs, model) -> stop?``; ``progress`` a function ``(epoch, logs)`` called for
-    every epoch when its record is known (the display; it never sees the model);
-    ``compiled``: None (the fast path where valid), True (required) or False (eager).
+    :func:`xprop.fit` (``model.fit``) and :func:`xprop.distributed.fit_distributed` take one
+    as ``config``, with the common options also as keywords that override it;
+    ``xprop train`` builds one from its flags.
+
+    Parameters
+    ----------
+    epochs : int, default=100
+        Passes over the training data.
+    lr : float or None, default=None
+        The learning rate of a named optimizer (default 0.1); not with an
+        :class:`~xprop.optimizers.Optimizer`, which carries its own.
+    batch_size : int or None, default=None
+        Samples per step; None is full-batch gradient descent, 1 classic per-sample SGD.
+    optimizer : str or Optimizer, default="sgd"
+        ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw`` (made with ``lr``) or an
+        :class:`~xprop.optimizers.Optimizer`; :meth:`make_optimizer` gives the one a fit
+        updates with.
+    shuffle : bool, default=True
+        Draw a seeded permutation of the samples every epoch.
+    seed : int or None, default=0
+        Seed of the shuffles and the validation split (None: fresh entropy).
+    verbose : int, default=0
+        Log a line every ``verbose`` epochs through ``log`` (0: never).
+    validation_data : tuple or None, default=None
+        ``(X_val, y_val)`` evaluated after every epoch.
+    validation_split : float, default=0.0
+        The fraction of the training data held out for validation instead, in [0, 1).
+    early_stopping : int or None, default=None
+        Stop after this many epochs without a validation-loss improvement larger than
+        ``min_delta`` (needs validation data).
+    min_delta : float, default=0.0
+        The smallest improvement that counts.
+    restore_best : bool, default=True
+        With early stopping, end with the best epoch's parameters.
+    schedule : str or callable or None, default=None
+        ``constant``, ``step``, ``cosine`` or ``epoch -> lr``.
+    clip_norm : float or None, default=None
+        Clip the gradients to this global L2 norm.
+    callbacks : sequence of callable, default=()
+        Each gets ``(epoch, logs, model)`` after every epoch (the model as of that epoch,
+        so callbacks train in chunks of one epoch: compiled ones on JAX) and stops training
+        by returning True.
+    progress : callable or None, default=None
+        ``progress(epoch, logs)`` is told every epoch's logs as soon as they are known (at
+        the end of each chunk: it never slows training down; it never sees the model).
+    log : callable, default=print
+        Where ``verbose`` lines go.
+    compiled : bool or None, default=None
+        None takes the fast path the model's library offers, where it is valid; False
+        trains eagerly, step by step; True requires a fast path.
+
+    Raises
+    ------
+    ValueError
+        For a bad value, naming the option, what was expected and what was given.
+
+    Examples
+    --------
+    >>> from xprop.config import FitConfig
+    >>> config = FitConfig(epochs=20, optimizer="adam", lr=0.01, early_stopping=5,
+    ...                    validation_split=0.2)
+    >>> config.replace(epochs=50).epochs, config.make_optimizer()
+    (50, Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0))
+    >>> FitConfig(early_stopping=5)
+    Traceback (most recent call last):
+    ...
+    ValueError: early_stopping: needs validation_data=(X_val, y_val) or validation_split > 0
     """
 
     epochs: int = 100
@@ -127,13 +187,43 @@ class FitConfig:
         return self.validation_data is not None or self.validation_split > 0
 
     def make_optimizer(self) -> Optimizer:
-        """The optimizer a fit updates with: the one given, or a new one of that name."""
+        """The optimizer a fit updates with.
+
+        Returns
+        -------
+        Optimizer
+            The one given, or a new one of that name with ``lr`` (default 0.1).
+
+        Examples
+        --------
+        >>> xprop.FitConfig(optimizer="momentum", lr=0.05).make_optimizer()
+        SGD(lr=0.05, momentum=0.9, nesterov=False, weight_decay=0.0)
+        """
         if isinstance(self.optimizer, Optimizer):
             return self.optimizer
         return get_optimizer(self.optimizer, lr=0.1 if self.lr is None else self.lr)
 
     def rate_schedule(self, base_lr: float) -> Callable[[int], float] | None:
-        """``epoch -> lr``, or None when the rate stays the optimizer's own."""
+        """The learning rate of each epoch.
+
+        Parameters
+        ----------
+        base_lr : float
+            The optimizer's own rate, where a named schedule starts.
+
+        Returns
+        -------
+        callable or None
+            ``epoch -> lr`` (0-based epochs), or None when the rate stays the optimizer's.
+
+        Examples
+        --------
+        >>> at = xprop.FitConfig(epochs=10, schedule="cosine").rate_schedule(0.1)
+        >>> round(at(0), 4), round(at(5), 4)
+        (0.1, 0.05)
+        >>> xprop.FitConfig().rate_schedule(0.1) is None
+        True
+        """
         if callable(self.schedule):
             return self.schedule
         if self.schedule is None or self.schedule.strip().lower() == "constant":
@@ -141,14 +231,87 @@ class FitConfig:
         return get_schedule(self.schedule, base_lr, self.epochs)
 
     def replace(self, **changes: Any) -> FitConfig:
-        """A copy with ``changes`` (validated again)."""
+        """A copy with some options changed, validated again.
+
+        Parameters
+        ----------
+        **changes
+            Options and their new values.
+
+        Returns
+        -------
+        FitConfig
+            The new configuration.
+
+        Raises
+        ------
+        ValueError
+            For a bad value.
+
+        Examples
+        --------
+        >>> xprop.FitConfig(epochs=5, lr=0.5).replace(epochs=8)
+        FitConfig(epochs=8, lr=0.5, ...)
+        """
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return FitConfig(**values)
 
+    @classmethod
+    def of(cls, config: FitConfig | None = None, **options: Any) -> FitConfig:
+        """A configuration with the given options in place of ``config``'s own.
+
+        What the keyword options of :func:`xprop.fit` do: an option given as None keeps the
+        config's value.
+
+        Parameters
+        ----------
+        config : FitConfig or None, default=None
+            The configuration to start from (the defaults when None).
+        **options
+            Options and their values (None: left as they are).
+
+        Returns
+        -------
+        FitConfig
+            ``config`` itself when no option is given.
+
+        Raises
+        ------
+        TypeError
+            When ``config`` is not a FitConfig.
+        ValueError
+            For a bad option value.
+
+        Examples
+        --------
+        >>> base = xprop.FitConfig(optimizer="adam", lr=0.01, seed=3)
+        >>> xprop.FitConfig.of(base, epochs=7, lr=None) == base.replace(epochs=7)
+        True
+        """
+        if config is not None and not isinstance(config, FitConfig):
+            raise TypeError("config: expected a FitConfig (xprop.FitConfig(epochs=..., ...)) "
+                            f"or None, got {V.show(config)}")
+        given = {name: value for name, value in options.items() if value is not None}
+        if config is None:
+            return cls(**given)
+        return config.replace(**given) if given else config
+
     def describe(self) -> dict[str, str]:
-        """The options every rank of a data-parallel fit must share, as comparable text
-        (data, callbacks and the display are each rank's own)."""
+        """The options every rank of a data-parallel fit must share, as comparable text.
+
+        Data, callbacks and the display are each rank's own and left out.
+
+        Returns
+        -------
+        dict of str to str
+            Option name -> its ``repr`` (optimizers by their ``repr``, functions by name).
+
+        Examples
+        --------
+        >>> xprop.FitConfig(epochs=3).describe()["epochs"]
+        '3'
+        """
         local = ("validation_data", "callbacks", "progress", "log", "verbose")
         out = {}
         for f in fields(self):

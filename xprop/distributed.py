@@ -295,10 +295,11 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
     0's data (host arrays there, shapes everywhere)."""
     mine: dict[str, Any] = {}
     try:
-        if not comm.is_root and options["validation_data"] is None \
-                and not options["validation_split"]:
-            options = dict(options, validation_data=(None, None))  # rank 0's, if any
-        config = FitConfig(**options)
+        config = FitConfig.of(**options).replace(compiled=False)
+        if not comm.is_root:  # only rank 0 displays; its validation data, if any, is shared
+            config = config.replace(progress=None, log=_silent)
+            if config.validation_data is None and not config.validation_split:
+                config = config.replace(validation_data=(None, None))
         mine = {**describe_model(model), **config.describe()}
         mine.pop("validation_data")
         if comm.is_root:
@@ -373,34 +374,27 @@ def _shards(comm: Communicator, model: Any, config: FitConfig, data: dict[str, A
 
 
 @on_device
-def fit_distributed(model: Any, X: Any, y: Any, *, comm: Communicator | None = None,
-                    lr: float | None = None, epochs: int = 100, batch_size: int | None = None,
-                    optimizer: str | Optimizer = "sgd", shuffle: bool = True, seed: int = 0,
-                    validation_data: tuple[Any, Any] | None = None,
-                    validation_split: float = 0.0, early_stopping: int | None = None,
-                    min_delta: float = 0.0, restore_best: bool = True,
-                    schedule: Any = None, clip_norm: float | None = None,
-                    callbacks: Any = (), progress: Any = None, verbose: int = 0,
-                    log: Any = print) -> History:
+def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None, *,
+                    comm: Communicator | None = None, epochs: int | None = None,
+                    batch_size: int | None = None, optimizer: str | Optimizer | None = None,
+                    lr: float | None = None, validation_split: float | None = None,
+                    early_stopping: int | None = None) -> History:
     """Train ``model`` data-parallel over ``comm`` (default: MPI's world) and return the
     :class:`~xprop.train.History` every rank shares; see the module docstring.
 
-    The engine of :func:`xprop.fit` with the all-reduce as each step's gradient hook: every
-    option means what it means there and is checked the same way. Only rank 0 needs the
+    The engine of :func:`xprop.fit` with the all-reduce as each step's gradient hook:
+    ``config`` and the keyword options mean what they mean there and are checked the same
+    way (``compiled`` is ignored: data-parallel steps run eagerly). Only rank 0 needs the
     data: ``X, y`` (and ``validation_data``) may be None elsewhere; each epoch every rank
     receives just the rows of its shards. ``batch_size`` is the *global* batch (None: all
     rows). Before anything else the ranks compare their models and options in one
     collective: a difference, or an error on any rank, is a ``ValueError`` on every rank.
     Validation metrics, records and the finite checks are reduced over the ranks, so every
-    rank stops early, or diverges and recovers, at the same epoch. Only rank 0 logs."""
+    rank stops early, or diverges and recovers, at the same epoch. Only rank 0 logs and
+    reports progress."""
     comm = world() if comm is None else comm
-    options = dict(lr=lr, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   shuffle=shuffle, seed=seed, validation_data=validation_data,
-                   validation_split=validation_split, early_stopping=early_stopping,
-                   min_delta=min_delta, restore_best=restore_best, schedule=schedule,
-                   clip_norm=clip_norm, callbacks=callbacks, verbose=verbose,
-                   progress=progress if comm.is_root else None,
-                   log=log if comm.is_root else _silent, compiled=False)
+    options = dict(config=config, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   lr=lr, validation_split=validation_split, early_stopping=early_stopping)
     config, data = _start(comm, model, X, y, options)
     model.params.assign(comm.broadcast(model.params.buffer, model.backend))
     return run(model, None, None, config, _shards(comm, model, config, data))

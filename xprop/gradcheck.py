@@ -525,7 +525,8 @@ def check_gradients(
     def evaluate(arrays: list[Array]) -> tuple[float, list[Array]]:
         return _scalar(f(*arrays)), (list(kinks(*arrays)) if kinks is not None else [])
 
-    return _check(evaluate, inputs, grads, names, xp, dtype, h, method, n_checks, seed, mode,
+    return _check(evaluate, inputs, grads, names, xp, dtype,
+                  _Options(h, method, n_checks, seed, mode),
                   backend or xp.__name__.removeprefix("array_api_compat."), "inputs: f")
 
 
@@ -625,10 +626,23 @@ class _Probe:
         return num, est, err, tol, status, side
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How a check differentiates: the options of :func:`check_gradients` and
+    :func:`gradcheck` (``h`` None: the default step for the dtype)."""
+
+    h: float | None
+    method: str
+    n_checks: int | None
+    seed: int
+    mode: str
+
+
 def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: list[str],
-           xp: Any, dtype: str, h: float | None, method: str, n_checks: int | None, seed: int,
-           mode: str, backend: str, what: str) -> GradcheckReport:
-    h = _validate(h, method, n_checks, seed, mode, dtype)
+           xp: Any, dtype: str, options: _Options, backend: str,
+           what: str) -> GradcheckReport:
+    method, n_checks, seed, mode = options.method, options.n_checks, options.seed, options.mode
+    h = _validate(options.h, method, n_checks, seed, mode, dtype)
     u = FLOAT_EPS[dtype] / 2.0
     base, base_pattern = evaluate(inputs)
     if not math.isfinite(base):
@@ -871,7 +885,7 @@ def gradcheck(
         inputs = [m.params[k] for k in names] + ([Xd] if check_input else [])
         claimed = [grads[k] for k in names] + ([dX] if check_input else [])
         return _check(evaluate, inputs, claimed, names + (["X"] if check_input else []), xp,
-                      dtype, h, method, n_checks, seed, mode, m.backend.describe(),
+                      dtype, _Options(h, method, n_checks, seed, mode), m.backend.describe(),
                       "X, y: the loss")
 
 

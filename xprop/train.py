@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -231,49 +231,42 @@ def fit(
     model: Any,
     X: Any,
     y: Any,
+    config: FitConfig | None = None,
     *,
-    lr: float | None = None,
-    epochs: int = 100,
+    epochs: int | None = None,
     batch_size: int | None = None,
-    optimizer: str | Optimizer = "sgd",
-    shuffle: bool = True,
-    seed: int | None = 0,
-    verbose: int = 0,
-    validation_data: tuple[Any, Any] | None = None,
-    validation_split: float = 0.0,
+    optimizer: str | Optimizer | None = None,
+    lr: float | None = None,
+    validation_split: float | None = None,
     early_stopping: int | None = None,
-    min_delta: float = 0.0,
-    restore_best: bool = True,
-    schedule: str | Callable[[int], float] | None = None,
-    clip_norm: float | None = None,
-    callbacks: Sequence[Callable[[int, dict, Any], bool | None]] = (),
-    progress: Callable[[int, dict], None] | None = None,
-    log: Callable[[str], None] = print,
-    compiled: bool | None = None,
 ) -> History:
     """Train a model in place and return its :class:`History`.
 
-    ``model.fit(X, y, ...)`` is this function.
+    ``model.fit(X, y, ...)`` is this function. How to train is a
+    :class:`~xprop.config.FitConfig`, validated before any data is read: ``config``, with
+    the common options given as keywords in place of its own (a keyword left at None keeps
+    the config's value, or the default). Every other option (``shuffle``, ``seed``,
+    ``verbose``, ``validation_data``, ``min_delta``, ``restore_best``, ``schedule``,
+    ``clip_norm``, ``callbacks``, ``progress``, ``log``, ``compiled``) is a field of the
+    config: ``model.fit(X, y, xprop.FitConfig(schedule="cosine", verbose=10), epochs=50)``.
 
     ``X`` may be a NumPy memory-mapped array (``np.load(path, mmap_mode="r")``,
     ``np.memmap``): it is not loaded whole but checked block by block, and each batch is read
     from it and moved to the model's device (a validation split's rows are moved once); the
     results are those of the same data in memory.
 
-    ``compiled``: None (the default) takes the fast path the model's library offers, where
-    it is valid: on JAX whole chunks of epochs compiled into one call, validation and early
-    stopping included (not with memory-mapped data; :mod:`xprop.compiled`), on PyTorch CUDA
-    devices every full minibatch's step replayed from a CUDA graph (:mod:`xprop.captured`);
-    ``False`` trains eagerly, step by step; ``True`` requires a fast path. Results agree
-    within float rounding. Optimizers that override ``update``/``_update`` train eagerly.
+    By default (``compiled=None``) a fit takes the fast path the model's library offers,
+    where it is valid: on JAX whole chunks of epochs compiled into one call, validation and
+    early stopping included (not with memory-mapped data; :mod:`xprop.compiled`), on PyTorch
+    CUDA devices every full minibatch's step replayed from a CUDA graph
+    (:mod:`xprop.captured`). Results agree within float rounding. Optimizers that override
+    ``update``/``_update`` train eagerly.
 
     A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
     step; the model then keeps the last parameters (before that step) whose loss and outputs
     on the whole training data are finite. A ``KeyboardInterrupt`` leaves the model with the
     parameters of the last completed epoch and carries the :class:`History` of the completed
     epochs as its ``history`` attribute.
-
-    Every option is validated (by :class:`~xprop.config.FitConfig`) before any data is read.
 
     Parameters
     ----------
@@ -285,49 +278,23 @@ def fit(
         model's backend; standardised by the model's standardizer, if any.
     y : array_like
         Targets: class labels, 0/1 targets or real values, as the model's head takes them.
-    lr : float or None, default=None
-        The learning rate of a named optimizer (default 0.1); not with an
-        :class:`~xprop.optimizers.Optimizer`, which carries its own.
-    epochs : int, default=100
-        Passes over the training data.
+    config : FitConfig or None, default=None
+        Every training option (:class:`~xprop.config.FitConfig`'s defaults when None).
+    epochs : int or None, default=None
+        Passes over the training data (the config's: 100 by default).
     batch_size : int or None, default=None
-        Samples per step; None is full-batch gradient descent, 1 classic per-sample SGD.
-    optimizer : str or Optimizer, default="sgd"
+        Samples per step (the config's: by default the whole data, full-batch descent).
+    optimizer : str or Optimizer or None, default=None
         ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw`` (made with ``lr``) or an
-        :class:`~xprop.optimizers.Optimizer`.
-    shuffle : bool, default=True
-        Draw a seeded permutation of the samples every epoch.
-    seed : int or None, default=0
-        Seed of the shuffles and the validation split.
-    verbose : int, default=0
-        Log a line every ``verbose`` epochs through ``log`` (0: never).
-    validation_data : tuple or None, default=None
-        ``(X_val, y_val)`` evaluated after every epoch.
-    validation_split : float, default=0.0
-        The fraction of the training data held out for validation instead, in [0, 1).
+        :class:`~xprop.optimizers.Optimizer` (the config's: ``"sgd"`` by default).
+    lr : float or None, default=None
+        The learning rate of a named optimizer (the config's: 0.1 by default); not with
+        an :class:`~xprop.optimizers.Optimizer`, which carries its own.
+    validation_split : float or None, default=None
+        The fraction of the training data held out for validation, in [0, 1).
     early_stopping : int or None, default=None
-        Stop after this many epochs without a validation-loss improvement larger than
-        ``min_delta`` (needs validation data).
-    min_delta : float, default=0.0
-        The smallest improvement that counts.
-    restore_best : bool, default=True
-        With early stopping, end with the best epoch's parameters.
-    schedule : str or callable or None, default=None
-        ``constant``, ``step``, ``cosine`` or ``epoch -> lr``.
-    clip_norm : float or None, default=None
-        Clip the gradients to this global L2 norm.
-    callbacks : sequence of callable, default=()
-        Each gets ``(epoch, logs, model)`` after every epoch (the model as of that epoch,
-        so callbacks train in chunks of one epoch: compiled ones on JAX) and stops training
-        by returning True.
-    progress : callable or None, default=None
-        ``progress(epoch, logs)`` is told every epoch's logs as soon as they are known (at
-        the end of each chunk: it never slows training down).
-    log : callable, default=print
-        Where ``verbose`` lines go.
-    compiled : bool or None, default=None
-        None takes the fast path the model's library offers, where it is valid; False
-        trains eagerly, step by step; True requires a fast path.
+        Stop after this many epochs without a validation-loss improvement (needs
+        validation data); the model ends with the best epoch's parameters.
 
     Returns
     -------
@@ -353,17 +320,17 @@ def fit(
     ...                     batch_size=32, validation_split=0.2)
     >>> len(history), history.loss[-1] < history.loss[0], len(history.val_loss)
     (20, True, 20)
+    >>> config = xprop.FitConfig(optimizer="adam", lr=0.01, schedule="cosine", seed=1)
+    >>> len(model.fit(X, y, config, epochs=5))
+    5
     >>> model.fit(X, y, lr=0.1, optimizer=xprop.SGD(0.1))
     Traceback (most recent call last):
     ...
     ValueError: lr: ...
     """
-    config = FitConfig(
-        epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, shuffle=shuffle,
-        seed=seed, verbose=verbose, validation_data=validation_data,
-        validation_split=validation_split, early_stopping=early_stopping, min_delta=min_delta,
-        restore_best=restore_best, schedule=schedule, clip_norm=clip_norm,
-        callbacks=callbacks, progress=progress, log=log, compiled=compiled)
+    config = FitConfig.of(config, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                          lr=lr, validation_split=validation_split,
+                          early_stopping=early_stopping)
     return run(model, X, y, config)
 
 

@@ -34,7 +34,7 @@ def model():
     return xprop.MLP([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0)
 
 
-OPTIONS = dict(optimizer="adam", lr=0.01, epochs=5, batch_size=64, seed=1)
+CONFIG = xprop.FitConfig(optimizer="adam", lr=0.01, epochs=5, batch_size=64, seed=1)
 
 
 def train_on_ranks(out: str) -> None:
@@ -44,7 +44,7 @@ def train_on_ranks(out: str) -> None:
     comm = world()
     X, y = data() if comm.is_root else (None, None)  # the others receive their rows
     m = model()
-    history = fit_distributed(m, X, y, comm=comm, **OPTIONS)
+    history = fit_distributed(m, X, y, CONFIG, comm=comm)
     if comm.is_root:
         np.savez(out, buffer=xprop.to_numpy(m.params.buffer), loss=history.loss,
                  ranks=comm.size)
@@ -70,7 +70,7 @@ with tempfile.TemporaryDirectory() as tmp:
     assert run.returncode == 0, run.stderr[-2000:]
     ranks = dict(np.load(out))
 one = model()
-history = one.fit(*data(), **OPTIONS)
+history = one.fit(*data(), CONFIG)
 diff = np.max(np.abs(ranks["buffer"] - xprop.to_numpy(one.params.buffer)))
 print(f"{int(ranks['ranks'])} ranks vs one process: parameters differ by at most {diff:.1e}; "
       f"final loss {ranks['loss'][-1]:.6f} vs {history.loss[-1]:.6f}")
