@@ -8,11 +8,17 @@ is fenced as code, so Markdown never reads ``x[0, 0]`` as a link.
 A role's target is resolved in the scope of the object whose docstring holds it, as Python
 would look the name up there; the link is *optional*: a target the site does not document
 (a private helper, another library) stays plain code instead of failing the build.
+
+A class docstring completed at import (``xprop.sklearn``'s estimators: their shared
+Parameters and Attributes entries are written once and filled in by a class decorator at
+the ``{parameters}`` and ``{attributes}`` lines) is read from the imported class.
 """
 
 from __future__ import annotations
 
 import html
+import importlib
+import inspect
 import re
 from typing import Any
 
@@ -79,10 +85,25 @@ def _walk(obj: griffe.Object) -> Any:
             yield from _walk(member)
 
 
+FILLED_AT_IMPORT = re.compile(r"^\{(parameters|attributes)\}$", flags=re.M)
+
+
+def _imported_doc(obj: griffe.Object) -> str | None:
+    """The docstring of the imported class behind ``obj`` (None when it cannot be imported)."""
+    try:
+        module = importlib.import_module(obj.module.path)
+        return inspect.cleandoc(getattr(module, obj.name).__doc__)
+    except (ImportError, AttributeError, TypeError):
+        return None
+
+
 class SphinxRoles(griffe.Extension):
     """Convert the docstrings of a package once it is loaded (every name is known then)."""
 
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         for obj in _walk(pkg):
-            if obj.docstring is not None:
-                obj.docstring.value = convert(obj.docstring.value, obj)
+            if obj.docstring is None:
+                continue
+            if obj.is_class and FILLED_AT_IMPORT.search(obj.docstring.value):
+                obj.docstring.value = _imported_doc(obj) or obj.docstring.value
+            obj.docstring.value = convert(obj.docstring.value, obj)
