@@ -282,13 +282,13 @@ if not comm.is_root:
     X = y = None
 cases = [dict(epochs=0), dict(batch_size=2.5), dict(batch_size=0),
          dict(validation_split=-0.5), dict(optimizer=xprop.Adam(lr=0.1), lr=0.5),
-         dict(shuffle="no"), dict(early_stopping=3)]
+         dict(shuffle="no"), dict(early_stopping=3), dict(compiled=True)]
 out = open(sys.argv[1] + f".{comm.rank}.txt", "w")
 for options in cases:
     m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
     try:
-        if "shuffle" in options:  # a config's option: refused where the config is made
-            options = {"config": xprop.FitConfig(**options)}
+        if {"shuffle", "compiled"} & set(options):  # the config's options: shuffle="no" is
+            options = {"config": xprop.FitConfig(**options)}  # refused where it is made
         h = fit_distributed(m, X, y, comm=comm, **options)
         out.write(f"TRAINED {len(h)}\\n")
     except ValueError as e:
@@ -307,14 +307,15 @@ def test_every_option_is_checked_as_fit_checks_it_on_every_rank(tmp_path):
              for line in (tmp_path / f"bad.{rank}.txt").read_text().splitlines()]
     assert not [line for line in lines if line.startswith("TRAINED")]
     refusals = [line for line in lines if line.startswith("REFUSED")]
-    assert len(refusals) == 2 * 7
+    assert len(refusals) == 2 * 8
     text = "\n".join(refusals)
     for words in ("epochs: expected an integer >= 1, got 0",
                   "batch_size: expected an integer >= 1, got 2.5",
                   "batch_size: expected an integer >= 1, got 0",
                   "validation_split: expected a fraction in [0, 1), got -0.5",
                   "lr: the optimizer", "shuffle: expected True or False, got 'no'",
-                  "early_stopping: needs validation_data"):
+                  "early_stopping: needs validation_data",
+                  "compiled: data-parallel steps run eagerly"):
         assert text.count(words) == 2, words  # once on each rank
 
 

@@ -680,3 +680,33 @@ def test_an_adapter_that_claims_immutable_arrays_is_never_written_into(monkeypat
     assert outcomes[0][:3] == outcomes[1][:3]
     assert np.all(np.isfinite(outcomes[1][3]))
     np.testing.assert_array_equal(outcomes[0][3], outcomes[1][3])
+
+
+def test_fit_config_review_cases():
+    """Found by a hostile review of fit(model, X, y, config, **keywords): each refused before
+    any update (parameters unchanged), each message naming the option."""
+    X, y = datasets.moons(40, seed=0)
+
+    def model():
+        return xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy", seed=0)
+
+    m = model()
+    before = m.to_numpy_parameters()
+    with pytest.raises(ValueError, match=r"^log: expected a function, got None$"):
+        m.fit(X, y, xprop.FitConfig(log=None, verbose=1, epochs=2))
+    with pytest.raises(TypeError, match=r"^epoch: not an option of FitConfig"):
+        xprop.FitConfig().replace(epoch=3)
+    # an optimizer with state from a model of another size
+    opt = Adam(lr=0.01)
+    xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy", seed=0).fit(X, y, optimizer=opt,
+                                                                       epochs=1)
+    with pytest.raises(ValueError, match=r"^optimizer: .* holds state for 17 parameters .* 22"):
+        m.fit(X, y, optimizer=opt, epochs=1)
+    for k, v in m.to_numpy_parameters().items():
+        np.testing.assert_array_equal(v, before[k])
+    # an optimizer keyword replaces the config's named optimizer and its rate
+    config = xprop.FitConfig(optimizer="sgd", lr=0.05, epochs=2)
+    h = model().fit(X, y, config, optimizer=xprop.SGD(0.2))
+    assert h.lr == [0.2, 0.2]
+    with pytest.raises(ValueError, match=r"^lr: the optimizer .* carries its own"):
+        model().fit(X, y, config, optimizer=xprop.SGD(0.2), lr=0.1)

@@ -145,17 +145,17 @@ class FitConfig:
             raise ValueError("callbacks: expected a list of functions (epoch, logs, model), "
                              f"got {V.show(callbacks)}")
         put("callbacks", tuple(callbacks))
-        for name in ("progress", "log"):
-            value = getattr(self, name)
-            if value is not None and not callable(value):
-                raise ValueError(f"{name}: expected a function, got {V.show(value)}")
+        if self.progress is not None and not callable(self.progress):
+            raise ValueError(f"progress: expected None or a function, got {V.show(self.progress)}")
+        if not callable(self.log):
+            raise ValueError(f"log: expected a function, got {V.show(self.log)}")
 
     def _check_optimizer(self) -> None:
         if isinstance(self.optimizer, Optimizer):
             if self.lr is not None:
                 raise ValueError(
                     f"lr: the optimizer {V.show(self.optimizer)} carries its own learning rate; "
-                    f"pass lr to it, not to fit (got lr={V.show(self.lr)})")
+                    f"give lr to it, not as an option (got lr={V.show(self.lr)})")
             return
         if self.lr is not None:
             object.__setattr__(self, "lr", V.check_positive(self.lr, "lr"))
@@ -247,6 +247,8 @@ class FitConfig:
         ------
         ValueError
             For a bad value.
+        TypeError
+            For a name that is not an option.
 
         Examples
         --------
@@ -254,6 +256,10 @@ class FitConfig:
         FitConfig(epochs=8, lr=0.5, ...)
         """
         values = {f.name: getattr(self, f.name) for f in fields(self)}
+        unknown = sorted(set(changes) - set(values))
+        if unknown:
+            raise TypeError(f"{unknown[0]}: not an option of FitConfig (its options: "
+                            f"{', '.join(values)})")
         values.update(changes)
         return FitConfig(**values)
 
@@ -294,7 +300,9 @@ class FitConfig:
                             f"or None, got {V.show(config)}")
         given = {name: value for name, value in options.items() if value is not None}
         if config is None:
-            return cls(**given)
+            return cls().replace(**given) if given else cls()
+        if isinstance(given.get("optimizer"), Optimizer) and "lr" not in given:
+            given["lr"] = None  # an optimizer given in place of the config's carries its rate
         return config.replace(**given) if given else config
 
     def describe(self) -> dict[str, str]:

@@ -295,7 +295,11 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
     0's data (host arrays there, shapes everywhere)."""
     mine: dict[str, Any] = {}
     try:
-        config = FitConfig.of(**options).replace(compiled=False)
+        config = FitConfig.of(**options)
+        if config.compiled:
+            raise ValueError("compiled: data-parallel steps run eagerly (the all-reduce is "
+                             "each step's gradient hook); pass compiled=None or False")
+        config = config.replace(compiled=False)
         if not comm.is_root:  # only rank 0 displays; its validation data, if any, is shared
             config = config.replace(progress=None, log=_silent)
             if config.validation_data is None and not config.validation_split:
@@ -384,7 +388,7 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
 
     The engine of :func:`xprop.fit` with the all-reduce as each step's gradient hook:
     ``config`` and the keyword options mean what they mean there and are checked the same
-    way (``compiled`` is ignored: data-parallel steps run eagerly). Only rank 0 needs the
+    way (data-parallel steps run eagerly: ``compiled=True`` is refused). Only rank 0 needs the
     data: ``X, y`` (and ``validation_data``) may be None elsewhere; each epoch every rank
     receives just the rows of its shards. ``batch_size`` is the *global* batch (None: all
     rows). Before anything else the ranks compare their models and options in one

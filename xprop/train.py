@@ -338,6 +338,7 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
     """Train ``model`` as ``config`` says on ``(X, y)``, or on ``data`` already prepared (what
     :func:`xprop.distributed.fit_distributed` passes: its ranks' shards and all-reduce)."""
     opt = config.make_optimizer()
+    _check_state(opt, model.params.buffer.shape[0])
     base_lr = opt.lr
     try:
         if data is None:
@@ -348,6 +349,16 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
     finally:
         if config.schedule is not None:
             opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
+
+
+def _check_state(opt: Optimizer, size: int) -> None:
+    """An optimizer given again keeps its state (moments, velocity: a fit goes on from
+    them); state of another size, from a fit of another model, is refused before any work."""
+    for state in opt.arrays():
+        if state is not None and state.ndim == 1 and state.shape[0] != size:
+            raise ValueError(
+                f"optimizer: {V.show(opt)} holds state for {state.shape[0]} parameters from an "
+                f"earlier fit; this model has {size}: give a new optimizer (or a name)")
 
 
 def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
