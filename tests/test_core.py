@@ -322,6 +322,30 @@ def test_numpy_relu_kernel_is_np_maximum_bit_for_bit(dtype, shape):
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(), (4, 1), (64, 10)])
+def test_numpy_sigmoid_kernel_is_the_portable_formula_bit_for_bit(dtype, shape):
+    """NumPy's sigmoid kernel gives the portable sigmoid's values bit for bit (zeros of
+    both signs, infinities, overflowing and NaN inputs, strided views), as a new array of
+    ``z``'s type, dtype and shape."""
+    from xprop.activations import ACTIVATIONS, sigmoid
+    from xprop.backend.numpy_ import NumpyAdapter
+
+    (forward, _), = NumpyAdapter().activation_functions((ACTIVATIONS["sigmoid"],))
+    assert forward is not sigmoid
+    rng = np.random.default_rng(9)
+    z = np.asarray(rng.standard_normal(shape) * 40, dtype)
+    if z.ndim:
+        special = np.array([-0.0, 0.0, np.inf, -np.inf, np.nan, 800.0, -800.0, 1e-30])
+        z.reshape(-1)[:special.size] = special[:z.size]
+    for x in (z, z[:, ::2] if z.ndim else z, z.T):
+        kept = x.copy()
+        got, want = forward(x, np), sigmoid(x, np)
+        assert type(got) is type(want) and got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(x, kept)  # z is left as it was
+
+
 def test_numpy_relu_kernel_keeps_what_np_maximum_does_for_other_arrays(tmp_path):
     """Above a block, ndarray subclasses (np.matrix, memmap) and integer arrays still get
     ``np.maximum(z, 0.0)``'s result and type."""

@@ -36,7 +36,7 @@ from xprop.params import Layout, Params
 
 Array = Any
 
-__all__ = ["Architecture", "Cache", "Kernels", "backward", "forward", "kernels", "loss_value"]
+__all__ = ["Architecture", "Cache", "Kernels", "Layer", "backward", "forward", "kernels", "loss_value"]
 
 
 @dataclass(frozen=True)
@@ -136,23 +136,33 @@ class Cache:
     output: Array
 
 
+class Layer(NamedTuple):
+    """One layer of a pass: the names of its weights ``W`` and bias ``b`` (None: no bias)
+    and its activation's ``forward(z, xp)`` and ``backward(g, z, a, xp)``."""
+
+    W: str
+    b: str | None
+    forward: Callable
+    backward: Callable
+
+
 class Kernels(NamedTuple):
     """The library's functions for a pass, resolved once per fit (or per call).
 
-    Its adapter ``ops`` and ``(forward, backward)`` per layer's activation: the adapter's own
-    kernel where it has one.
+    Its adapter ``ops`` and a :class:`Layer` per layer, whose activation functions are the
+    adapter's own kernels where it has them.
 
     Examples
     --------
     >>> from xprop import network
     >>> model = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
     >>> k = network.kernels(model.arch, model.xp)
-    >>> len(k.activations)
-    2
+    >>> [(layer.W, layer.b) for layer in k.layers]
+    [('W0', 'b0'), ('W1', 'b1')]
     """
 
     ops: Any
-    activations: tuple[tuple[Callable, Callable], ...]
+    layers: tuple[Layer, ...]
 
 
 def kernels(arch: Architecture, xp: Any) -> Kernels:
@@ -168,17 +178,18 @@ def kernels(arch: Architecture, xp: Any) -> Kernels:
     Returns
     -------
     Kernels
-        The adapter and the activations' functions.
+        The adapter and the layers' names and functions.
 
     Examples
     --------
     >>> from xprop import network
     >>> model = xprop.MLP([2, 3, 1], "tanh", seed=0)
-    >>> [f.__name__ for f, _ in network.kernels(model.arch, model.xp).activations]
+    >>> [layer.forward.__name__ for layer in network.kernels(model.arch, model.xp).layers]
     ['tanh', 'identity']
     """
     ops = adapter_of_namespace(xp)
-    return Kernels(ops, ops.activation_functions(arch.activations))
+    fns = ops.activation_functions(arch.activations)
+    return Kernels(ops, tuple(Layer(w, b, f, df) for (w, b), (f, df) in zip(arch.names, fns)))
 
 
 def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
@@ -221,12 +232,12 @@ def forward(params: Mapping[str, Array], X: Array, arch: Architecture,
     array([[0.705313]])
     """
     xp = array_namespace(X) if xp is None else xp
-    ops, fns = kernels or _kernels(arch, xp)
+    ops, layers = kernels or _kernels(arch, xp)
     params = params.views() if isinstance(params, Params) else params
     inputs, pre = [], []
     A, affine = X, ops.affine
-    for (w, b), (f, _) in zip(arch.names, fns):
-        Z = affine(A, params[w], None if b is None else params[b], xp)  # A_i @ W_i + b_i
+    for W, b, f, _ in layers:
+        Z = affine(A, params[W], None if b is None else params[b], xp)  # A_i @ W_i + b_i
         inputs.append(A)
         pre.append(Z)
         A = f(Z, xp)  # A_{i+1} = f_i(Z_i)
@@ -300,34 +311,34 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     (1, 2)
     """
     xp = array_namespace(Y) if xp is None else xp
-    ops, fns = kernels or _kernels(arch, xp)  # fns: (forward, backward) per layer
+    ops, layers = kernels or _kernels(arch, xp)
     params = params.views() if isinstance(params, Params) else params
-    into = out.views() if out is not None and ops.mutable else {}
-    dZ = arch.head.output_grad(cache.pre[-1], cache.output, Y, xp)
+    into = out.views() if out is not None and ops.mutable else None  # written in place
+    grads: dict[str, Array] = {}
+    inputs, pre = cache.inputs, cache.pre
+    dZ = arch.head.output_grad(pre[-1], cache.output, Y, xp)
     if row_weights is not None:
         dZ = dZ * row_weights[:, None]
-    grads: dict[str, Array] = {}
     dX = None
-    for i in range(arch.n_layers - 1, -1, -1):
-        w, b = arch.names[i]
+    for i in range(len(layers) - 1, -1, -1):
+        W, b, _, _ = layers[i]
         if record is not None:
             record[f"dZ{i}"] = dZ
-        if b is not None:
-            grads[b] = ops.sum_rows(dZ, xp, out=into.get(b))  # db_i = sum(dZ_i, axis=0)
-        grads[w] = ops.matmul(cache.inputs[i].T, dZ, xp, out=into.get(w))  # A_i.T @ dZ_i
+        if b is not None:  # db_i = sum(dZ_i, axis=0)
+            grads[b] = ops.sum_rows(dZ, xp, None if into is None else into[b])
+        grads[W] = ops.matmul(inputs[i].T, dZ, xp,  # dW_i = A_i.T @ dZ_i
+                              None if into is None else into[W])
         if i > 0:
-            dA = dZ @ params[w].T  # dA_i = dZ_i @ W_i.T
+            dA = dZ @ params[W].T  # dA_i = dZ_i @ W_i.T
             if record is not None:
                 record[f"dA{i}"] = xp.asarray(dA, copy=True)
-            dZ = fns[i - 1][1](dA, cache.pre[i - 1], cache.inputs[i], xp)  # f' * dA_i
+            dZ = layers[i - 1].backward(dA, pre[i - 1], inputs[i], xp)  # f' * dA_i
         elif input_grad:
-            dX = dZ @ params[w].T
-    if into:
-        grads_out = out
-    else:
-        grads_out = Params.wrap(arch.layout, arch.layout.flatten(
+            dX = dZ @ params[W].T
+    if into is None:  # the new gradients, flattened into one buffer
+        out = Params.wrap(arch.layout, arch.layout.flatten(
             [grads[name] for name in arch.layout.names], xp), xp)
-    return (grads_out, dX) if input_grad else grads_out
+    return (out, dX) if input_grad else out
 
 
 _kernels = kernels  # the module function, for the passes whose argument shadows it

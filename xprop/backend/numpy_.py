@@ -13,6 +13,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from xprop.activations import sigmoid
 from xprop.backend.base import Adapter, BackendError
 from xprop.validation import show
 
@@ -44,6 +45,8 @@ class NumpyAdapter(Adapter):
     def kernel(self, name: str) -> tuple[Any, Any] | None:
         if name == "relu":  # max(z, 0) against zeros; g * [z > 0] written into g
             return _relu_against_zeros, _relu_backward_in_place
+        if name == "sigmoid":  # the portable formula in fewer passes
+            return _sigmoid_fewer_passes, None
         return None
 
     def sub_scaled(self, p: Any, alpha: Any, g: Any, xp: Any) -> Any:
@@ -84,6 +87,22 @@ def _relu_backward_in_place(g: Any, z: Any, a: Any, xp: Any) -> Any:
     """``g * [z > 0]`` with one pass and no float temporary: ``g`` is overwritten (network.
     backward hands activations the fresh ``dA`` it owns)."""
     return np.multiply(g, z > 0, out=g)
+
+
+def _sigmoid_fewer_passes(z: Any, xp: Any) -> Any:
+    """The portable ``sigmoid`` bit for bit (``e = exp(-|z|)``, ``r = 1 / (1 + e)``, then
+    ``e r`` where ``z < 0``) in one pass fewer and half the temporaries: the product is
+    written into ``r`` where ``z < 0`` instead of a ``where`` over a third array (4x1:
+    5.1 us against 5.9)."""
+    if type(z) is not np.ndarray or z.dtype.kind != "f" or not z.ndim:  # subclasses, ints,
+        return sigmoid(z, xp)  # 0-d (NumPy gives scalars for them): the portable one
+    e = np.abs(z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    r = np.add(e, 1.0)
+    np.divide(1.0, r, out=r)
+    np.multiply(e, r, out=r, where=z < 0)
+    return r
 
 
 #: elements of a zeros block (256 KiB of float32, cache-resident) for the ReLU forward
