@@ -61,6 +61,17 @@ def test_fit_without_targets_names_y():
         xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy").fit(X, None, epochs=1)
 
 
+@pytest.mark.parametrize("value, shown", [
+    (np.float64(-1.0), "np.float64(-1.0)"), (np.array(-2.0), "array(-2.)"),
+    (np.ones(3), "ndarray of shape (3,) and dtype float64")])
+def test_errors_show_a_scalar_arrays_value_and_a_larger_arrays_shape(value, shown):
+    """A NumPy scalar or 0-d array in an option is shown with its value; a larger array by
+    its type, shape and dtype (never its values)."""
+    with pytest.raises(ValueError) as err:
+        xprop.FitConfig(lr=value)
+    assert str(err.value) == f"lr: expected a finite number > 0, got {shown}"
+
+
 def test_validation_data_errors_name_it():
     X, y = _data()
     with pytest.raises(ValueError, match=r"^validation_data: X: expected 2 features"):

@@ -682,6 +682,31 @@ def test_an_adapter_that_claims_immutable_arrays_is_never_written_into(monkeypat
     np.testing.assert_array_equal(outcomes[0][3], outcomes[1][3])
 
 
+@pytest.mark.parametrize("entry", ["fit", "MLP.fit", "fit_distributed"])
+def test_a_config_option_given_as_a_keyword_says_where_it_goes(entry):
+    """An option that lives only in FitConfig, passed to fit or fit_distributed as a keyword
+    (the signature before FitConfig), is a one-line TypeError naming it, the keywords there
+    are and the config to pass; a name that is no option gets Python's own error."""
+    from xprop.distributed import fit_distributed
+
+    X, y = datasets.xor()
+    m = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+    call = {"fit": lambda **kw: xprop.fit(m, X, y, **kw), "MLP.fit": lambda **kw: m.fit(X, y, **kw),
+            "fit_distributed": lambda **kw: fit_distributed(m, X, y, **kw)}[entry]
+    before = m.to_numpy_parameters()
+    name = entry.split(".")[-1]
+    with pytest.raises(TypeError) as err:
+        call(epochs=2, shuffle=False, verbose=1)
+    assert str(err.value) == (
+        f"shuffle: an option of xprop.FitConfig, not a keyword of {name} (its keywords: "
+        "batch_size, early_stopping, epochs, lr, optimizer, validation_split); pass "
+        "config=xprop.FitConfig(shuffle=...)")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        call(epochs=2, bogus=1)
+    for k, v in m.to_numpy_parameters().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
 def test_fit_config_review_cases():
     """Found by a hostile review of fit(model, X, y, config, **keywords): each refused before
     any update (parameters unchanged), each message naming the option."""

@@ -16,6 +16,8 @@ ValueError: epochs: expected an integer >= 1, got 0
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from xprop import validation as V
 from xprop.optimizers import Optimizer, get_optimizer, get_schedule
 
-__all__ = ["FitConfig"]
+__all__ = ["FitConfig", "takes_config"]
 
 
 @dataclass(frozen=True)
@@ -333,4 +335,26 @@ class FitConfig:
             out[f.name] = repr(value)
         out["validation_data"] = repr(self.validation_data is not None)
         return out
+
+
+def takes_config(fn: Callable) -> Callable:
+    """Decorate an entry point that takes a :class:`FitConfig` and some of its options as
+    keywords (:func:`xprop.fit`, :func:`xprop.distributed.fit_distributed`): a config
+    option passed as a keyword it does not take is a one-line ``TypeError`` that says where
+    the option goes (Python's own error would only name it)."""
+    own = frozenset(inspect.signature(fn).parameters)
+    options = frozenset(f.name for f in fields(FitConfig))
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not own.issuperset(kwargs):
+            for name in sorted(set(kwargs) - own):
+                if name in options:
+                    raise TypeError(
+                        f"{name}: an option of xprop.FitConfig, not a keyword of "
+                        f"{fn.__name__} (its keywords: {', '.join(sorted(own & options))}); "
+                        f"pass config=xprop.FitConfig({name}=...)")
+        return fn(*args, **kwargs)
+
+    return wrapper
 

@@ -38,7 +38,7 @@ from xprop import network
 from xprop.backend import dtype_name
 from xprop.backend.core import on_device
 from xprop.backend.host import host_floats
-from xprop.config import FitConfig
+from xprop.config import FitConfig, takes_config
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer
 from xprop.step import Batch
@@ -378,6 +378,7 @@ def _shards(comm: Communicator, model: Any, config: FitConfig, data: dict[str, A
 
 
 @on_device
+@takes_config
 def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None, *,
                     comm: Communicator | None = None, epochs: int | None = None,
                     batch_size: int | None = None, optimizer: str | Optimizer | None = None,

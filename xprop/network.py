@@ -36,7 +36,8 @@ from xprop.params import Layout, Params
 
 Array = Any
 
-__all__ = ["Architecture", "Cache", "Kernels", "Layer", "backward", "forward", "kernels", "loss_value"]
+__all__ = ["Architecture", "Cache", "Kernels", "Layer", "backward", "forward", "kernels",
+           "loss_value"]
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,28 @@ class Cache:
 
 
 class Layer(NamedTuple):
-    """One layer of a pass: the names of its weights ``W`` and bias ``b`` (None: no bias)
-    and its activation's ``forward(z, xp)`` and ``backward(g, z, a, xp)``."""
+    """One layer of a pass, as :func:`kernels` resolves it.
+
+    Parameters
+    ----------
+    W : str
+        The name of its weights (``"W0"``, ...).
+    b : str or None
+        The name of its bias, None without one.
+    forward : callable
+        Its activation ``forward(z, xp) -> a`` (the library's own kernel where it has one).
+    backward : callable
+        Its activation's vector-Jacobian product ``backward(g, z, a, xp) -> f'(z) * g``
+        (which may overwrite ``g``: backprop hands it the ``dA`` it just made).
+
+    Examples
+    --------
+    >>> from xprop import network
+    >>> model = xprop.MLP([2, 3, 1], "tanh", seed=0)
+    >>> first = network.kernels(model.arch, model.xp).layers[0]
+    >>> first.W, first.b, first.forward.__name__
+    ('W0', 'b0', 'tanh')
+    """
 
     W: str
     b: str | None

@@ -47,7 +47,7 @@ from xprop.backend.core import adapter_of_namespace, on_device
 from xprop.backend.host import epoch_records, host_matrix_problems, host_rows, is_memmap
 from xprop.captured import CapturedStep
 from xprop.compiled import CompiledEpochs
-from xprop.config import FitConfig
+from xprop.config import FitConfig, takes_config
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer
 from xprop.params import Params
@@ -227,6 +227,7 @@ def progress_line(done: int, epochs: int, logs: dict[str, float]) -> str:
 
 
 @on_device
+@takes_config
 def fit(
     model: Any,
     X: Any,

@@ -71,12 +71,18 @@ def check_int(value: Any, name: str, minimum: int = 1) -> int:
 
 
 def show(value: Any, limit: int = 60) -> str:
-    """``value`` for a one-line message: an array as its type, shape and dtype, anything
-    else as its ``repr`` on one line, cut at ``limit`` characters."""
+    """``value`` for a one-line message: an array as its type, shape and dtype (a 0-d one
+    or a NumPy scalar as its ``repr``, which holds its value), anything else as its ``repr``
+    on one line, cut at ``limit`` characters."""
     shape = None if isinstance(value, type) else getattr(value, "shape", None)
-    if shape is not None and hasattr(value, "dtype") and not isinstance(shape, type(None)):
+    array = shape is not None and hasattr(value, "dtype")
+    try:
+        text = repr(value) if not array or tuple(shape) == () else None
+    except Exception:  # a lazy 0-d array without a value to show
+        text = None
+    if text is None:
         return f"{type(value).__name__} of shape {tuple(shape)} and dtype {value.dtype}"
-    text = " ".join(repr(value).split())
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
