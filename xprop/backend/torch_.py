@@ -115,8 +115,12 @@ class TorchAdapter(Adapter):
                      lambda g, z, a, xp: aten.tanh_backward(g, a)),
         }.get(name)
 
-    def matmul_into(self, a: Any, b: Any, out: Any, xp: Any) -> None:
-        sys.modules["torch"].matmul(a, b, out=out)  # torch is loaded: a is a tensor
+    def matmul(self, a: Any, b: Any, xp: Any, out: Any = None) -> Any:
+        if out is None:
+            return a @ b
+        return sys.modules["torch"].matmul(a, b, out=out)  # no temporary (torch is loaded)
 
-    def sum_rows_into(self, x: Any, out: Any, xp: Any) -> None:
-        sys.modules["torch"].sum(x, dim=0, out=out)
+    def sum_rows(self, x: Any, xp: Any, out: Any = None) -> Any:
+        if out is None:
+            return xp.sum(x, axis=0)
+        return sys.modules["torch"].sum(x, dim=0, out=out)
