@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import xprop
+from tests.conftest import HAS_TORCH
 from tests.test_cli import assert_cli_error, run_cli
 
 
@@ -228,6 +229,10 @@ def test_divergence_in_the_cli_is_one_line(tmp_path):
 
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--schedule", "bogus"], "--schedule"), (["--validation-split", "1.5"], "--validation-split"),
+    (["--epochs", "5.0"], "--epochs: expected an integer > 0, got '5.0'"),
+    (["--verbose", "-1"], "--verbose: expected an integer >= 0, got '-1'"),
+    (["--lr", "inf"], "--lr: expected a finite number > 0, got 'inf'"),
+    (["--hidden", "8,,8"], "--hidden: expected comma-separated integers like 64,64, got '8,,8'"),
 ])
 def test_bad_training_options_are_refused_before_loading_data(tmp_path, args, fragment):
     """Before: caught only after loading the data and printing the model."""
@@ -284,3 +289,119 @@ def test_empty_and_bool_label_npz_files(tmp_path):
     r = run_cli(tmp_path, "train", "--data", "bools.npz", "--epochs", "5", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "softmax" in r.stdout and "train accuracy" in r.stdout
+
+
+def test_layer_sizes_as_a_1d_integer_array_and_what_is_refused():
+    """np.r_[2, 8, 1] is a list of sizes (as hidden_layer_sizes takes arrays); float, bool and
+    2-D arrays are refused naming the entry or the shape."""
+    assert xprop.MLP(np.array([2, 8, 1]), seed=0).sizes == [2, 8, 1]
+    assert xprop.MLP(np.r_[np.int32(2), 3, 1], seed=0).sizes == [2, 3, 1]
+    with pytest.raises(ValueError, match=r"^layer_sizes\[0\]: expected an integer >= 1, got "
+                                         r"np.float64\(2.0\)$"):
+        xprop.MLP(np.array([2.0, 1.0]))
+    with pytest.raises(ValueError, match=r"^layer_sizes\[0\]: expected an integer >= 1, got "
+                                         r"np.True_$"):
+        xprop.MLP(np.array([True, True]))
+    with pytest.raises(ValueError, match=r"^layer_sizes: expected a list of at least 2 integers "
+                                         r">= 1, got ndarray of shape \(1, 2\)"):
+        xprop.MLP(np.array([[2, 1]]))
+
+
+# ------------------------------------------------- data edge cases, found by a hostile review
+
+
+def _three_classes(**kw):
+    return xprop.MLP([2, 4, 3], "tanh", "softmax", "cross_entropy", seed=0, **kw)
+
+
+def test_ndarray_subclasses_train_as_plain_arrays_or_are_refused_by_name():
+    """np.matrix (whose * is a matrix product) trains, scores and checks as the plain array;
+    a masked array is refused naming the argument (dropping its mask would train on masked
+    entries), on NumPy and on other backends alike."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 2)), np.arange(20) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        M = np.asmatrix(X)
+        a, b = _three_classes(), _three_classes()
+        assert a.fit(M, y, epochs=3).loss == b.fit(X, y, epochs=3).loss
+        assert a.loss(M, y) == b.loss(X, y) and a.accuracy(M, y) == b.accuracy(X, y)
+        assert xprop.gradcheck(a, M[:4], y[:4]).passed
+    for backend in ["numpy"] + (["torch"] if HAS_TORCH else []):
+        with pytest.raises(TypeError, match=r"^X: expected an array without a mask, got a "
+                                            r"masked array; fill or drop"):
+            _three_classes(backend=backend).predict(np.ma.masked_array(X, mask=X > 1))
+        with pytest.raises(TypeError, match=r"^y: expected an array without a mask"):
+            _three_classes(backend=backend).fit(X, np.ma.masked_array(y), epochs=1)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
+def test_a_sparse_tensor_is_refused_by_name():
+    import torch
+
+    X = torch.tensor(np.ones((4, 2)), dtype=torch.float32).to_sparse()
+    with pytest.raises(TypeError, match=r"^X: expected a dense tensor, got a torch.sparse_coo "
+                                        r"one; pass X.to_dense\(\)$"):
+        _three_classes(backend="torch").predict(X)
+
+
+@pytest.mark.parametrize("labels, shown", [
+    (np.full(20, 2**64 - 1, dtype=np.uint64), "1.84467e+19 to 1.84467e+19"),
+    (np.full(20, 1e20), "1e+20 to 1e+20"), (np.full(20, -1), "-1 to -1"),
+    (np.arange(20) % 5, "0 to 4")])
+def test_label_range_errors_show_the_labels_as_given(labels, shown):
+    """Labels out of range are reported as the caller gave them, never wrapped by a cast
+    to int64 first."""
+    X = np.zeros((20, 2))
+    with pytest.raises(ValueError) as err:
+        _three_classes().fit(X, labels, epochs=1)
+    assert str(err.value) == ("y: expected class labels in [0, 3) for 3 outputs, got labels "
+                              f"from {shown}")
+
+
+def test_a_whole_number_regression_target_is_not_taken_for_class_labels(tmp_path):
+    """More classes than samples is a regression target (prices): refused with the loss to
+    pass, in Python and the CLI, before a model of max(y) + 1 outputs is built."""
+    from xprop.head import infer_task
+
+    with pytest.raises(ValueError, match=r"^y: whole-number labels up to 250000 would make "
+                                         r"250001 classes for 3 samples .* loss='mse'"):
+        infer_task(np.array([200000, 250000, 199000]))
+    assert infer_task(np.array([0, 10, 20] * 10)).n_outputs == 21  # fewer than the samples
+    assert infer_task(np.array([200000, 250000, 199000]), loss="mse").n_outputs == 1
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.3f},{200000 + round(50000 * a)}" for a in rng.standard_normal(40)]
+    (tmp_path / "price.csv").write_text("a,price\n" + "\n".join(rows) + "\n")
+    r = run_cli(tmp_path, "train", "--data", "price.csv", "--epochs", "1")
+    assert_cli_error(r, "would make", "--loss='mse'")
+    r = run_cli(tmp_path, "train", "--data", "price.csv", "--epochs", "1", "--loss", "mse",
+                "--quiet")
+    assert r.returncode == 0, r.stderr
+    # errors about what the file holds, not about options the user never gave
+    (tmp_path / "single.csv").write_text("f1,f2,label\n0.1,0.2,0\n0.3,0.4,0\n0.5,0.1,0\n")
+    (tmp_path / "onecol.csv").write_text("label\n1\n0\n1\n")
+    r = run_cli(tmp_path, "train", "--data", "single.csv", "--test-size", "0")
+    assert_cli_error(r, "y: only one class (label 0) in the labels")
+    r = run_cli(tmp_path, "train", "--data", "onecol.csv", "--test-size", "0")
+    assert_cli_error(r, "data file 'onecol.csv': no feature columns besides the label")
+
+
+def test_train_test_split_stratifies_one_hot_rows_and_keeps_the_test_size():
+    """Stratified: each distinct row of a 2-D y is a class (as scikit-learn's stratify=y), and
+    the test part has round(n * test_size) rows shared out by largest remainders (a class of
+    2 at 0.25 no longer rounds the test part away); a scalar X or y is refused by name."""
+    from xprop.datasets import train_test_split
+
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 3
+    _, _, _, test = train_test_split(X, np.eye(3)[y], test_size=0.2, stratify=True)
+    assert test.shape == (4, 3) and set(test.sum(axis=0).tolist()) <= {1.0, 2.0}
+    assert len(train_test_split(X[:4], np.array([0, 1, 0, 1]), test_size=0.25,
+                                stratify=True)[1]) == 1
+    labels = np.array([0] * 7 + [1] * 7 + [2] * 6)
+    assert np.bincount(train_test_split(X, labels, test_size=0.2, stratify=True)[3]).sum() == 4
+    for bad_X, bad_y, name in ((3.0, y, "X"), (None, y, "X"), (X, 3, "y")):
+        with pytest.raises(ValueError, match=rf"^{name}: expected an array with one entry per "
+                                             "sample, got"):
+            train_test_split(bad_X, bad_y)

@@ -168,7 +168,7 @@ X3, Y3 = np.ones((3, 2)), np.array([0, 1, 0])
      "output_activation: softmax needs at least 2 outputs"),
     (lambda m: xprop.MLP.from_arrays([np.zeros((0, 3))]), ValueError, "weights: shapes"),
     (lambda m: m.fit(X3, Y3,
-                     config=xprop.FitConfig(callbacks=None)), ValueError, "callbacks: expected"),
+                     config=xprop.FitConfig(callbacks=3)), ValueError, "callbacks: expected"),
     (lambda m: m.fit(X3, Y3,
                      config=xprop.FitConfig(seed=1.5)), ValueError, "seed: expected an integer"),
     (lambda m: xprop.sklearn.MLPClassifier(shuffle="no").fit(X3, Y3), ValueError,

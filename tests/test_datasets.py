@@ -440,8 +440,10 @@ def test_train_test_split_other_errors():
     X, y = _xy(10)
     with pytest.raises(ValueError, match=r"^y: expected 10 entries"):
         D.train_test_split(X, y[:9])
+    # stratified, the test part still has max(1, round(n * test_size)) rows (as unstratified)
+    assert len(D.train_test_split(X[:3], y[:3], test_size=0.1, stratify=True)[1]) == 1
     with pytest.raises(ValueError, match=r"^test_size: .*empty split"):
-        D.train_test_split(X[:3], y[:3], test_size=0.1, stratify=True)
+        D.train_test_split(X[:1], y[:1], test_size=0.1, stratify=True)
     with pytest.raises(ValueError, match=r"^test_size: .*empty split"):
         D.train_test_split(X[:2], y[:2], test_size=0.9)
 

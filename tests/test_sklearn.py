@@ -467,3 +467,114 @@ def test_input_arrays_decide_the_backend_and_must_agree():
     torch = pytest.importorskip("torch")
     with pytest.raises(xprop.DeviceMismatchError, match=r"two namespaces"):
         MLPClassifier(**STRICT_FAST).fit(torch.asarray(X), xps.asarray(y))
+
+
+# ------------------------------------------------- option types, found by a hostile review
+
+
+def _binary(n=120):
+    from sklearn.datasets import make_classification
+
+    return make_classification(n, 5, random_state=0)
+
+
+def test_numpy_scalars_as_options_train_as_scikit_learns_estimator_does():
+    """NumPy bools, floats and an inf where scikit-learn takes them: the same iterations and
+    losses as scikit-learn's estimator (validation_fraction as np.float32 splits as
+    scikit-learn splits it: no nested parameter check)."""
+    from sklearn.neural_network import MLPClassifier as SkClassifier
+
+    X, y = _binary()
+    options = dict(early_stopping=np.True_, shuffle=np.True_, validation_fraction=np.float32(0.2),
+                   n_iter_no_change=np.float32(np.inf), nesterovs_momentum=np.False_,
+                   verbose=np.False_, max_iter=15, random_state=0)
+    with pytest.warns(Warning):  # ConvergenceWarning in both: 15 iterations
+        ours = MLPClassifier(**options).fit(X, y)
+    with pytest.warns(Warning):
+        theirs = SkClassifier(**options).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 15
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=0)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("solver, options", [("adam", {"learning_rate_init": 1.0}),
+                                             ("sgd", {"learning_rate_init": 5.0}),
+                                             ("lbfgs", {})])
+def test_the_reported_loss_is_scikit_learns_when_probabilities_saturate(solver, options):
+    """scikit-learn reports log-losses on probabilities clipped to [eps, 1 - eps]: with
+    saturated outputs (a large rate) loss_curve_ (and loss_) are still its numbers, not the
+    exact loss from the logits, and training stops at the same iteration."""
+    from sklearn.neural_network import MLPClassifier as SkClassifier
+
+    X, y = _binary()
+    X3, y3 = load_digits(return_X_y=True)
+    for data in ((X, y), (X3[:300], y3[:300])):
+        kw = dict(solver=solver, max_iter=20, random_state=0, **options)
+        with pytest.warns(Warning) if solver == "lbfgs" else _nothing():
+            ours = MLPClassifier(**kw).fit(*data)
+        with pytest.warns(Warning) if solver == "lbfgs" else _nothing():
+            theirs = SkClassifier(**kw).fit(*data)
+        assert ours.n_iter_ == theirs.n_iter_
+        np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-12)
+        if solver != "lbfgs":
+            assert max(theirs.loss_curve_) > 5  # saturated somewhere
+            np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+
+
+def _nothing():
+    import contextlib
+    import warnings
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    return stack
+
+
+@pytest.mark.parametrize("change, fit_kw, message", [
+    ({"random_state": -1}, {}, r"^random_state: expected None, an integer in \[0, 4294967295\]"),
+    ({"random_state": 2**32}, {}, r"^random_state: expected"),
+    ({"random_state": np.random.default_rng(0)}, {}, r"^random_state: expected .* got Generator"),
+    ({}, {"sample_weight": -np.ones(120)}, r"^sample_weight: expected finite weights >= 0"),
+    ({"early_stopping": True, "validation_fraction": 0.0},
+     {}, r"^validation_fraction: expected a finite number in \(0, 1\), got 0.0$")])
+def test_a_refused_refit_leaves_the_fitted_estimator_as_it_was(change, fit_kw, message):
+    """Bad parameters or sample weights at a refit are refused before anything changes:
+    classes_, the weights and predictions stay those of the last fit."""
+    X, y = _binary()
+    clf = MLPClassifier(max_iter=5, random_state=0)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    before = ([c.copy() for c in clf.coefs_], clf.classes_.copy(), clf.predict(X))
+    clf.set_params(**change)
+    with pytest.raises(ValueError, match=message):
+        clf.fit(X, np.arange(120) % 3 if not fit_kw else y, **fit_kw)
+    for a, b in zip(before[0], clf.coefs_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(before[1], clf.classes_)
+    np.testing.assert_array_equal(before[2], clf.predict(X))
+
+
+def test_invscaling_with_numpy_scalar_options_on_a_strict_namespace():
+    """learning_rate_init and power_t as NumPy scalars: the rate scikit-learn computes, as a
+    Python float (array-api-strict refuses NumPy scalars in arithmetic with its arrays)."""
+    pytest.importorskip("array_api_strict")
+    X, y = _binary()
+    kw = dict(solver="sgd", learning_rate="invscaling", power_t=np.float64(0.5),
+              learning_rate_init=np.float32(0.01), max_iter=3, batch_size=40, random_state=0)
+    with pytest.warns(Warning):
+        strict = MLPClassifier(**kw, backend="array_api_strict").fit(X, y)
+    with pytest.warns(Warning):
+        host = MLPClassifier(**kw).fit(X, y)
+    assert type(strict._optimizer.lr) is float
+    np.testing.assert_allclose(strict.loss_curve_, host.loss_curve_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.dtype("float32"), "float32"])
+def test_the_estimators_take_the_dtype_spellings_mlp_takes(dtype):
+    X, y = _binary()
+    with pytest.warns(Warning):
+        clf = MLPClassifier(max_iter=2, dtype=dtype, random_state=0).fit(X, y)
+    assert clf.coefs_[0].dtype == np.float32
+    with pytest.raises(ValueError, match=r"^dtype: expected one of"):
+        MLPClassifier(dtype="float16").fit(X, y)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import xprop
+from tests.conftest import HAS_JAX
 from tests.helpers import assert_backend_array, fit_options, host
 from xprop import datasets
 from xprop.optimizers import Adam, get_schedule
@@ -551,7 +552,7 @@ def test_fit_arguments_checked_before_any_update(kwargs, match):
 def test_a_schedule_returning_a_bad_lr_is_refused():
     X, y = datasets.moons(40, seed=0)
     m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy")
-    with pytest.raises(ValueError, match=r"schedule\(0\): expected a finite number > 0"):
+    with pytest.raises(ValueError, match=r"schedule\(0\): expected a finite learning rate >= 0"):
         m.fit(X, y, epochs=2, config=xprop.FitConfig(schedule=lambda epoch: -1.0))
 
 
@@ -735,3 +736,81 @@ def test_fit_config_review_cases():
     assert h.lr == [0.2, 0.2]
     with pytest.raises(ValueError, match=r"^lr: the optimizer .* carries its own"):
         model().fit(X, y, config, optimizer=xprop.SGD(0.2), lr=0.1)
+
+
+# ------------------------------------------------- option types, found by a hostile review
+
+
+def test_numpy_bools_and_none_callbacks_are_options_as_their_python_spellings():
+    """np.True_/np.False_ wherever a bool goes, verbose=True (every epoch), callbacks=None
+    (none); an empty schedule name is refused, not taken for "constant"."""
+    same = xprop.FitConfig(shuffle=False, restore_best=True, compiled=False, verbose=1)
+    assert xprop.FitConfig(shuffle=np.False_, restore_best=np.True_, compiled=np.False_,
+                           verbose=True, callbacks=None) == same
+    assert xprop.FitConfig(verbose=False).verbose == 0
+    with pytest.raises(ValueError, match=r"^schedule: expected one of \['constant', 'cosine', "
+                                         r"'step'\], got ''$"):
+        xprop.FitConfig(schedule="")
+
+
+def test_a_step_schedule_that_decays_to_zero_trains_every_epoch():
+    """The step schedule underflows to 0.0 in a long fit: a rate of 0 is a rate (the updates
+    stop), not an error after thousands of epochs."""
+    X, y = datasets.xor()
+    m = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+    h = m.fit(X, y, xprop.FitConfig(schedule="step"), epochs=9800, lr=0.5)
+    assert len(h) == 9800 and h.lr[-1] == 0.0 and h.lr[0] == 0.5
+    assert m.all_finite()
+
+
+@pytest.mark.parametrize("compiled", [False, None])
+def test_a_schedules_bad_rate_is_refused_before_training_or_keeps_the_recorded_epochs(compiled):
+    """The first rate is checked before any update (the parameters unchanged); a later bad
+    rate (a function may read state that training changes) stops the fit at its epoch with
+    a one-line error naming it, the model at its last recorded epoch and that history on the
+    error (as for Ctrl-C), on the eager and compiled paths alike."""
+    X, y = datasets.xor()
+    backends = ["numpy"] + (["jax"] if compiled is None and HAS_JAX else [])
+    for backend in backends:
+        m = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0, backend=backend)
+        before = m.to_numpy_parameters()
+        config = xprop.FitConfig(compiled=compiled, schedule=lambda e: np.nan)
+        with pytest.raises(ValueError, match=r"^schedule\(0\): expected a finite learning "
+                                             r"rate >= 0, got nan$"):
+            m.fit(X, y, config, epochs=20, lr=0.1)
+        for k, v in m.to_numpy_parameters().items():
+            np.testing.assert_array_equal(v, before[k])
+        config = config.replace(schedule=lambda e: 0.1 if e < 5 else -1.0)
+        with pytest.raises(ValueError, match=r"^schedule\(5\): expected a finite learning "
+                                             r"rate >= 0, got -1.0$") as err:
+            m.fit(X, y, config, epochs=20, lr=0.1)
+        done = len(err.value.history)  # a compiled chunk's rates are all read first
+        assert 1 <= done <= 5 if backend == "numpy" else 0 <= done <= 5
+        if done == 0:
+            for k, v in m.to_numpy_parameters().items():
+                np.testing.assert_array_equal(v, before[k])
+            continue
+        ref = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0, backend=backend)
+        ref_hist = ref.fit(X, y, config.replace(schedule=None), epochs=done, lr=0.1)
+        assert err.value.history.loss == ref_hist.loss
+        for k, v in m.to_numpy_parameters().items():
+            np.testing.assert_array_equal(v, ref.to_numpy_parameters()[k])
+
+
+def test_a_callbacks_exception_leaves_the_model_of_its_epoch():
+    """A callback that raises at epoch 4 stops the fit with its exception, which carries the
+    history of the 4 recorded epochs; the model is the one the callback saw."""
+    X, y = datasets.xor()
+    seen = {}
+
+    def callback(epoch, logs, model):
+        seen[epoch] = model.to_numpy_parameters()
+        if epoch == 4:
+            raise RuntimeError("callback failed")
+
+    m = xprop.MLP([2, 3, 1], "tanh", "sigmoid", "bce", seed=0)
+    with pytest.raises(RuntimeError, match="callback failed") as err:
+        m.fit(X, y, xprop.FitConfig(callbacks=[callback]), epochs=10, lr=0.5)
+    assert len(err.value.history) == 4
+    for k, v in m.to_numpy_parameters().items():
+        np.testing.assert_array_equal(v, seen[4][k])

@@ -142,8 +142,9 @@ class Progress:
 
 
 def _sizes(text: str, name: str) -> list[int]:
+    parts = text.replace(" ", "").split(",")
     try:
-        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
+        sizes = [int(s) for s in parts] if text.strip() else []  # "": no hidden layer
     except ValueError:
         raise CLIError(
             f"{name}: expected comma-separated integers like 64,64, got {text!r}"
@@ -166,8 +167,8 @@ def _check_output_path(path: str | None, force: bool, what: str,
             from None
 
 
-def _seed(text: str) -> int:
-    """A seed: an integer >= 0 (argparse type: its error names the option)."""
+def _natural(text: str) -> int:
+    """An integer >= 0: a seed, ``--verbose`` (argparse type: its error names the option)."""
     try:
         value = int(text)
     except ValueError:
@@ -189,15 +190,16 @@ def _fraction(text: str) -> float:
 
 
 def _positive(kind: type):
+    """An integer or a finite number > 0 (argparse type: its error names the option)."""
+    what = "an integer > 0" if kind is int else "a finite number > 0"
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a {kind.__name__}, got {text!r}"
-            ) from None
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if not value > 0 or (kind is float and not np.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
     return parse
 
@@ -760,14 +762,14 @@ def _add_train(sub: Any) -> None:
     q.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="the network's dtype (default float32 here; Python's MLP defaults to "
                         "float64)")
-    q.add_argument("--seed", type=_seed, default=0,
+    q.add_argument("--seed", type=_natural, default=0,
                    help="seed of the weights, the shuffling, the splits and generated data")
     q.add_argument("--out", default=None, help="checkpoint file to write (.npz)")
     q.add_argument("--force", action="store_true", help="overwrite an existing --out")
     q.add_argument("--plot", default=None, metavar="FILE.png",
                    help="write loss/accuracy curves (and the decision boundary for 2-D data)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
-    q.add_argument("--verbose", type=_positive(int), default=0, metavar="N",
+    q.add_argument("--verbose", type=_natural, default=0, metavar="N",
                    help="print a line every N epochs (loss, accuracy, validation): for logs, "
                         "where the progress bar is not shown")
     q.add_argument("--distributed", action="store_true",
@@ -800,7 +802,7 @@ def _add_gradcheck(sub: Any) -> None:
     q.add_argument("--check-input", action="store_true", help="check dL/dX too")
     q.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="evaluation dtype; float32 (loose) for devices without float64")
-    q.add_argument("--seed", type=_seed, default=0,
+    q.add_argument("--seed", type=_natural, default=0,
                    help="seed of the weights, the shuffling, the splits and generated data")
     _backend_arg(q, "numpy")
     q.set_defaults(func=cmd_gradcheck)
@@ -829,7 +831,7 @@ def _add_trace(sub: Any) -> None:
                    help=HEADER_HELP)
     q.add_argument("--samples", type=_positive(int), default=4,
                    help="with --data: trace its first N samples (default %(default)s)")
-    q.add_argument("--seed", type=_seed, default=0, help="seed of a generated dataset")
+    q.add_argument("--seed", type=_natural, default=0, help="seed of a generated dataset")
     q.add_argument("--lr", type=_positive(float), default=None,
                    help="also show the parameters after one gradient step of this rate")
     q.add_argument("--json", action="store_true", help="print the trace as JSON")
@@ -853,7 +855,7 @@ def _add_model_commands(sub: Any) -> None:
                                                   if name == "predict" else " (default: last)"))
         q.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                        help=HEADER_HELP)
-        q.add_argument("--seed", type=_seed, default=0,
+        q.add_argument("--seed", type=_natural, default=0,
                        help="seed of a generated dataset (and of --test-size's split)")
         if name == "evaluate":
             q.add_argument("--test-size", type=_fraction, default=0.0,

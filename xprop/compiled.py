@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from xprop import network
-from xprop import validation as V
 from xprop.backend.host import epoch_records, host_floats, padded
 from xprop.optimizers import Optimizer
 from xprop.params import Params
@@ -129,9 +128,9 @@ class CompiledEpochs:
             lrs, rows = [], []
             for epoch in epochs:
                 if lr_at is not None:
-                    lr = lr_at(epoch)
+                    lr = lr_at(epoch)  # checked (see xprop.train._checked)
                     if lr != opt.lr:
-                        opt.lr = V.check_positive(lr, f"schedule({epoch})")
+                        opt.lr = lr
                 lrs.append(opt.lr)
                 if opt.stepwise:  # step by step
                     per_step = []

@@ -53,8 +53,9 @@ class FitConfig:
         Draw a seeded permutation of the samples every epoch.
     seed : int or None, default=0
         Seed of the shuffles and the validation split (None: fresh entropy).
-    verbose : int, default=0
-        Log a line every ``verbose`` epochs through ``log`` (0: never).
+    verbose : int or bool, default=0
+        Log a line every ``verbose`` epochs through ``log`` (0 or False: never; True: every
+        epoch).
     validation_data : tuple or None, default=None
         ``(X_val, y_val)`` evaluated after every epoch.
     validation_split : float, default=0.0
@@ -67,13 +68,16 @@ class FitConfig:
     restore_best : bool, default=True
         With early stopping, end with the best epoch's parameters.
     schedule : str or callable or None, default=None
-        ``constant``, ``step``, ``cosine`` or ``epoch -> lr``.
+        ``constant``, ``step``, ``cosine`` or ``epoch -> lr`` (0-based epochs). Each rate
+        must be a finite number >= 0 (0 stops the updates); the first is checked before
+        any training, a function's later ones as their epochs come (a function may read
+        state that training changes).
     clip_norm : float or None, default=None
         Clip the gradients to this global L2 norm.
-    callbacks : sequence of callable, default=()
-        Each gets ``(epoch, logs, model)`` after every epoch (the model as of that epoch,
-        so callbacks train in chunks of one epoch: compiled ones on JAX) and stops training
-        by returning True.
+    callbacks : sequence of callable or None, default=()
+        Each gets ``(epoch, logs, model)`` after every epoch (the model as of that epoch, so
+        callbacks train in chunks of one epoch: compiled ones on JAX) and stops training by
+        returning True (None: no callbacks).
     progress : callable or None, default=None
         ``progress(epoch, logs)`` is told every epoch's logs as soon as they are known (at
         the end of each chunk: it never slows training down; it never sees the model).
@@ -107,7 +111,7 @@ class FitConfig:
     optimizer: str | Optimizer = "sgd"
     shuffle: bool = True
     seed: int | None = 0
-    verbose: int = 0
+    verbose: int | bool = 0
     validation_data: tuple[Any, Any] | None = field(default=None, compare=False)
     validation_split: float = 0.0
     early_stopping: int | None = None
@@ -123,7 +127,8 @@ class FitConfig:
     def __post_init__(self) -> None:
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         put("epochs", V.check_int(self.epochs, "epochs"))
-        put("verbose", V.check_int(self.verbose, "verbose", 0))
+        put("verbose", int(self.verbose) if V.is_bool(self.verbose)
+            else V.check_int(self.verbose, "verbose", 0))
         if self.batch_size is not None:
             put("batch_size", V.check_int(self.batch_size, "batch_size"))
         if self.seed is not None:
@@ -141,7 +146,7 @@ class FitConfig:
                     "schedule: expected a name or a function epoch -> lr, got "
                     f"{V.show(self.schedule)}")
             get_schedule(self.schedule, 1.0, self.epochs)  # an unknown name fails here
-        callbacks = self.callbacks
+        callbacks = () if self.callbacks is None else self.callbacks
         if callable(callbacks) or isinstance(callbacks, str | bytes) or not isinstance(
                 callbacks, Sequence) or not all(callable(cb) for cb in callbacks):
             raise ValueError("callbacks: expected a list of functions (epoch, logs, model), "

@@ -551,6 +551,9 @@ def _check_xy(X: np.ndarray, y: np.ndarray | None,
                          + ("" if y is None else f", {y.dtype}"))
     if X.ndim != 2:
         raise ValueError(f"data file {path!r}: X must be 2-D, got shape {X.shape}")
+    if X.shape[1] == 0:
+        raise ValueError(f"data file {path!r}: no feature columns"
+                         + ("" if y is None else " besides the label"))
     if y is not None and y.ndim not in (1, 2):
         raise ValueError(f"data file {path!r}: y must be 1-D (labels, values) or 2-D "
                          f"(one column per output), got shape {y.shape}")
@@ -836,7 +839,9 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     seed : int or None, default=0
         Seed of the shuffle (None: fresh entropy).
     stratify : bool, default=False
-        Keep the class proportions of ``y`` (integer labels) in both parts.
+        Keep the class proportions of ``y`` in both parts (each distinct label, or each
+        distinct row of a 2-D ``y``, a class; the test part still has
+        ``round(n * test_size)`` rows, shared out by largest remainders).
 
     Returns
     -------
@@ -857,6 +862,10 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     >>> Xtr.shape, Xte.shape, np.bincount(yte).tolist()
     ((240, 2), (60, 2), [20, 20, 20])
     """
+    for name, a in (("X", X), ("y", y)):
+        if np.ndim(a) == 0:
+            raise ValueError(f"{name}: expected an array with one entry per sample, got "
+                             f"{show(a)}")
     X, y = np.asarray(X), np.asarray(y)
     n = X.shape[0]
     if y.shape[0] != n:
@@ -865,11 +874,17 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
             not 0.0 < float(test_size) < 1.0:
         raise ValueError(f"test_size: expected a fraction in (0, 1), got {show(test_size)}")
     rng = _rng(seed)
-    if stratify:
+    if stratify:  # each distinct label (or row of y) a class, as scikit-learn's stratify=y
+        _, codes = np.unique(y.reshape(n, -1), axis=0, return_inverse=True)
+        members = [np.flatnonzero(codes.reshape(-1) == c) for c in range(codes.max() + 1)]
+        # the test part's round(n * test_size) rows shared by largest remainders
+        share = np.array([len(m) * float(test_size) for m in members])
+        counts = np.floor(share).astype(int)
+        extra = max(1, round(n * float(test_size))) - int(counts.sum())
+        counts[np.argsort(counts - share, kind="stable")[:max(extra, 0)]] += 1
         test = []
-        for c in np.unique(y):
-            idx = rng.permutation(np.flatnonzero(y == c))
-            test.extend(idx[: round(len(idx) * test_size)])
+        for idx, k in zip(members, counts):
+            test.extend(rng.permutation(idx)[:k])
         test_mask = np.zeros(n, bool)
         test_mask[test] = True
         train_idx = rng.permutation(np.flatnonzero(~test_mask))

@@ -532,8 +532,8 @@ class Head:
         """1-D targets of a softmax head as integer class labels in [0, k)."""
         if y.shape[0] != n:
             raise ValueError(f"y: expected {n} targets (one per row of X), got {y.shape[0]}")
-        if xp.isdtype(y.dtype, ("bool", "unsigned integer")):  # labels are signed, as
-            y = xp.astype(y, xp.int64)  # PyTorch has no min/max for its unsigned tensors
+        if xp.isdtype(y.dtype, "bool"):
+            y = xp.astype(y, xp.int64)
         elif xp.isdtype(y.dtype, "real floating"):
             V.check_finite(y, "y", xp)
             if not bool(xp.all(y == xp.round(y))):
@@ -541,16 +541,20 @@ class Head:
                     f"y: {self.name} expects integer class labels in [0, {k}) or "
                     f"one-hot of shape ({n}, {k}); got {y.dtype} labels with fractions"
                 )
-            y = xp.astype(y, xp.int64)
         elif not xp.isdtype(y.dtype, "integral"):
             raise TypeError(f"y: expected class labels, got dtype {y.dtype}")
-        lo, hi = int(xp.min(y)), int(xp.max(y))
-        if lo < 0 or hi >= k:
+        # the range of the values as given, read where nothing wraps (PyTorch has no min/max
+        # for unsigned tensors: uint8-32 as int64, uint64 as float64); int64 after the check
+        seen = y
+        if xp.isdtype(y.dtype, "unsigned integer"):
+            seen = xp.astype(y, xp.float64 if y.dtype == xp.uint64 else xp.int64)
+        lo, hi = xp.min(seen), xp.max(seen)
+        if float(lo) < 0 or float(hi) >= k:
+            shown = (f"{int(lo)} to {int(hi)}" if xp.isdtype(seen.dtype, "integral")
+                     else f"{float(lo):g} to {float(hi):g}")
             raise ValueError(
-                f"y: expected class labels in [0, {k}) for {k} outputs, got labels "
-                f"from {lo} to {hi}"
-            )
-        return y
+                f"y: expected class labels in [0, {k}) for {k} outputs, got labels from {shown}")
+        return xp.astype(y, xp.int64)
 
     def coerce_targets(self, y: Array, n: int, k: int, dtype: Any, xp: Any) -> Array:
         """Shape targets already on the device as ``(n, k)``, with no host transfer.
@@ -737,7 +741,9 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
 
     - ``bool`` labels are the classes 0 and 1;
     - 1-D integer labels, and 1-D floats that are all whole numbers (``0.0``/``1.0`` read from
-      a file), are class labels: ``max + 1`` softmax outputs with ``cross_entropy``;
+      a file), are class labels: ``max + 1`` softmax outputs with ``cross_entropy`` (more
+      classes than samples is refused: a whole-number regression target, such as prices,
+      takes a regression loss);
     - with ``loss`` ``bce``/``bce_with_logits``: 0/1 targets, one output per column;
     - with a regression loss (``mse``, ``half_sse``, ``poisson``) or an ``identity``/``exp``
       output and no loss: regression on the values, whole numbers included;
@@ -761,7 +767,7 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
     ------
     ValueError
         Targets that are empty or not 1-D/2-D, negative labels, labels beyond 64-bit
-        integers, or non-0/1 targets for ``bce``.
+        integers, more classes than samples, or non-0/1 targets for ``bce``.
 
     Examples
     --------
@@ -810,11 +816,17 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
         if xp.isdtype(y.dtype, "real floating") and float(xp.max(xp.abs(y))) >= 2.0**63:
             raise ValueError(f"y: whole-number labels up to {float(xp.max(xp.abs(y))):g} do "
                              "not fit 64-bit integers (class labels are 0, 1, 2, ...); for "
-                             "regression pass loss='mse' (--loss mse)")
+                             "regression pass loss='mse'")
         labels = xp.astype(y, xp.int64)
-        lo = int(xp.min(labels))
+        lo, k, n = int(xp.min(labels)), int(xp.max(labels)) + 1, int(y.shape[0])
         if lo < 0:
             raise ValueError(f"y: class labels must be >= 0, got {lo}")
-        return Task(int(xp.max(labels)) + 1, output_activation or "softmax",
-                    loss_name or "cross_entropy", labels)
+        if k < 2:
+            raise ValueError("y: only one class (label 0) in the labels: a classifier needs "
+                             "two or more; for regression pass loss='mse'")
+        if k > max(2, n):  # a whole-number regression target (prices, counts, years)
+            raise ValueError(f"y: whole-number labels up to {k - 1} would make {k} classes for "
+                             f"{n} samples (class labels are 0, 1, 2, ..., fewer than the "
+                             "samples); for regression pass loss='mse'")
+        return Task(k, output_activation or "softmax", loss_name or "cross_entropy", labels)
     return Task(n_cols, output_activation or "identity", loss_name or "mse", y)

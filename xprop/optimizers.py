@@ -772,7 +772,7 @@ def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
     [0.1, 0.05, 0.0]
     """
     lr = check_positive(lr, "lr")
-    name = (spec or "constant").strip().lower()
+    name = "constant" if spec is None else str(spec).strip().lower()
     if name == "constant":
         return lambda epoch: lr
     if name == "step":

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 try:
+    from sklearn import config_context
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
@@ -70,6 +71,7 @@ from xprop.backend import (
     Backend,
     DeviceMismatchError,
     backend_of,
+    dtype_name,
     is_array,
     resolve_backend,
     to_numpy,
@@ -183,6 +185,23 @@ class _SklearnEpochs(TrainingData):
         return loss
 
 
+def _reported_rows(head: Any, cache: Any, Y: Any, xp: Any) -> Any:
+    """Each sample's loss as scikit-learn's MLP reports it (``loss_``, ``loss_curve_``, the
+    L-BFGS objective): its log-losses take the probabilities clipped to ``[eps, 1 - eps]``
+    (``eps`` of their dtype), so a saturated sample counts about ``-log(eps)`` where the exact
+    loss from the logits grows without bound; its squared error and Poisson loss are the
+    head's own."""
+    name, a = head.loss.name, cache.output
+    if name not in ("binary_log_loss", "cross_entropy"):
+        return head.rows(cache.pre[-1], a, Y, xp)
+    eps = float(xp.finfo(a.dtype).eps)
+    p = xp.clip(a, eps, 1.0 - eps)
+    terms = Y * xp.log(p)  # xlogy(y, p): p > 0, so 0 where y == 0
+    if name == "binary_log_loss":  # and the other class of each logistic output
+        terms = terms + (1.0 - Y) * xp.log(1.0 - p)
+    return -xp.sum(terms, axis=-1)
+
+
 def _stochastic_solver(estimator: Any) -> bool:
     """``partial_fit`` exists only for the stochastic solvers (as in scikit-learn)."""
     if estimator.solver not in _STOCHASTIC:
@@ -290,8 +309,9 @@ optimizer : xprop.optimizers.Optimizer or None, default=None
     An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
     instead of ``solver``'s updates, with its own learning rate (deep-copied at each
     ``fit``); the stopping rules stay the estimator's. Keyword only, as the rest.
-dtype : str or None, default=None
-    The network's floating dtype, ``"float64"`` or ``"float32"``; None follows ``X`` as
+dtype : str or dtype or None, default=None
+    The network's floating dtype, ``"float64"`` or ``"float32"`` (or such a dtype object,
+    ``np.float32``, as :class:`xprop.MLP` takes it); None follows ``X`` as
     scikit-learn does (float32 input trains in float32, anything else in float64).
 backend : str or None, default=None
     The xprop backend of the network (``numpy``, ``torch``, ``array_api_strict``,
@@ -455,9 +475,10 @@ class _BaseMLP(BaseEstimator):
                              f"(xprop.SGD, xprop.Adam, ...), got {show(self.optimizer)}")
         choice(self.learning_rate, "learning_rate", _SCHEDULES)
         integer(self.max_iter, "max_iter")
-        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
+        if not (isinstance(self.n_iter_no_change, numbers.Real)
+                and self.n_iter_no_change == math.inf):
             integer(self.n_iter_no_change, "n_iter_no_change")  # inf: never stop for that
-        if not isinstance(self.verbose, bool):
+        if not V.is_bool(self.verbose):
             integer(self.verbose, "verbose", 0)
         integer(self.max_fun, "max_fun")
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
@@ -467,21 +488,28 @@ class _BaseMLP(BaseEstimator):
         real(self.power_t, "power_t", 0.0)
         real(self.tol, "tol", 0.0)
         real(self.momentum, "momentum", 0.0, 1.0)
-        real(self.validation_fraction, "validation_fraction", 0.0, 1.0, high_open=True)
+        real(self.validation_fraction, "validation_fraction", 0.0, 1.0, high_open=True,
+             low_open=bool(self.early_stopping))  # early stopping holds some samples out
         real(self.beta_1, "beta_1", 0.0, 1.0, high_open=True)
         real(self.beta_2, "beta_2", 0.0, 1.0, high_open=True)
         V.check_positive(self.epsilon, "epsilon")
+        rs = self.random_state  # checked before a refit changes anything (classes_, weights)
+        if not (rs is None or isinstance(rs, np.random.RandomState)
+                or (isinstance(rs, numbers.Integral) and 0 <= rs <= 2**32 - 1)):
+            raise ValueError("random_state: expected None, an integer in [0, 4294967295] or a "
+                             f"numpy.random.RandomState, got {show(rs)}")
         if self.dtype is not None:
-            choice(self.dtype, "dtype", ("float32", "float64"))
+            dtype_name(self.dtype)  # a name or a dtype object, as MLP takes it
         self._hidden_sizes()
 
-    def _sample_weight(self, sample_weight: Any, X: Any) -> Any:
-        """``sample_weight`` as a device vector of the model's dtype (None stays None):
-        one finite number >= 0 per sample, not all zero (a scalar weighs every sample)."""
+    @staticmethod
+    def _sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+        """``sample_weight`` checked before anything changes, as a float64 host vector (None
+        stays None): one finite number >= 0 per sample, not all zero (a scalar weighs every
+        sample)."""
         if sample_weight is None:
             return None
-        model = self.model_
-        n = int(X.shape[0])
+        n = int(n)
         w = _host(sample_weight) if _is_device_array(sample_weight) else np.asarray(
             sample_weight, dtype=np.float64)
         if w.ndim == 0:
@@ -491,7 +519,7 @@ class _BaseMLP(BaseEstimator):
         w = w.astype(np.float64)
         if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
             raise ValueError("sample_weight: expected finite weights >= 0, not all zero")
-        return model.backend.from_host(w, model.dtype)
+        return w
 
     def _hidden_activation(self) -> str:
         return _SK_ACTIVATIONS.get(self.activation, self.activation)
@@ -573,7 +601,7 @@ class _BaseMLP(BaseEstimator):
     def _model_dtype(self, X: Any) -> str:
         """``dtype``, or as scikit-learn: float32 input trains in float32, else float64."""
         if self.dtype is not None:
-            return self.dtype
+            return dtype_name(self.dtype)
         return "float32" if "float32" in str(X.dtype) else "float64"
 
     def _initialize(self, X: Any, n_outputs: int, output: str, loss: str,
@@ -629,12 +657,13 @@ class _BaseMLP(BaseEstimator):
         ``alpha W / sum(w)`` is added to ``g``."""
         model = self.model_
         xp, arch, params = model.xp, model.arch, model.params
+        rows = _reported_rows(arch.head, cache, Y, xp)
         if sw is None:
             denom = float(Y.shape[0])
-            value = network.loss_value(cache, Y, arch, xp)
+            value = xp.sum(rows) / denom
         else:
             denom = xp.sum(sw)
-            value = xp.sum(arch.head.rows(cache.pre[-1], cache.output, Y, xp) * sw) / denom
+            value = xp.sum(rows * sw) / denom
         value = value / per_output
         if mask is not None:
             alpha = float(self.alpha)
@@ -673,9 +702,12 @@ class _BaseMLP(BaseEstimator):
             print(f"lbfgs: {result.message} after {result.n_iter} iterations, "
                   f"{result.n_fev} evaluations, loss = {self.loss_:.8f}")
 
-    def _fit_solver(self, X: Any, Y: Any, sw: Any, stratify: np.ndarray | None,
+    def _fit_solver(self, X: Any, Y: Any, w: np.ndarray | None, stratify: np.ndarray | None,
                     incremental: bool) -> None:
-        """Train with ``solver`` on device arrays, then refuse non-finite weights."""
+        """Train with ``solver`` on device arrays (``w``: the checked host sample weights),
+        then refuse non-finite weights."""
+        model = self.model_
+        sw = None if w is None else model.backend.from_host(w, model.dtype)
         diverged = False
         try:
             if self.solver == "lbfgs":
@@ -733,9 +765,10 @@ class _BaseMLP(BaseEstimator):
         if not self.early_stopping:
             return (X, Y, sw), None
         be, xp = self.model_.backend, self.model_.xp
-        train_idx, val_idx = train_test_split(
-            np.arange(X.n), random_state=self._random_state,
-            test_size=self.validation_fraction, stratify=stratify)
+        with config_context(skip_parameter_validation=True):  # as scikit-learn's fit: the
+            train_idx, val_idx = train_test_split(  # fraction as given (np.float32 too)
+                np.arange(X.n), random_state=self._random_state,
+                test_size=self.validation_fraction, stratify=stratify)
         if val_idx.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase "
                              "'validation_fraction' or the size of your dataset.")
@@ -758,7 +791,8 @@ class _BaseMLP(BaseEstimator):
             print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
         self._update_no_improvement_count(val is not None, val)
         if isinstance(self._optimizer, SklearnSGD) and self.learning_rate == "invscaling":
-            self._optimizer.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+            self._optimizer.lr = float(  # scikit-learn's expression, as a Python float
+                float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t)
         if self._no_improvement_count > self.n_iter_no_change:
             what = "Validation score" if val is not None else "Training loss"
             msg = (f"{what} did not improve more than tol={self.tol:f} for "
@@ -947,7 +981,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> X, y = xprop.datasets.moons(100, seed=0)
     >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
     >>> clf.fit(X, y).score(X, y)
-    0.89
+    0.9
     >>> clf.predict(X[:4]), clf.classes_
     (array([1, 1, 1, 1]), array([0, 1]))
     >>> [w.shape for w in clf.coefs_]
@@ -979,6 +1013,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self._check_params()
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
+        w = self._sample_weight(sample_weight, X.shape[0])
         y = self._labels(y)
         multilabel = y.ndim == 2
         if first:
@@ -1009,9 +1044,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         model = self.model_
         Xd = _Samples(X, model)
         Yd = model.backend.from_host(Y, model.dtype)
-        sw = self._sample_weight(sample_weight, X)
         stratify = Y.astype(bool) if Y.shape[1] == 1 else None  # as scikit-learn: bools
-        self._fit_solver(Xd, Yd, sw, stratify, incremental)
+        self._fit_solver(Xd, Yd, w, stratify, incremental)
         return self
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
@@ -1126,7 +1160,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         >>> X, y = xprop.datasets.moons(100, seed=0)
         >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
         >>> clf.fit(X, y).score(X, y)
-        0.89
+        0.9
         """
         return self._score(super().score, X, y, sample_weight)
 
@@ -1149,8 +1183,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         >>> X, y = xprop.datasets.moons(100, seed=0)
         >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
         >>> clf.fit(X, y).predict_proba(X[:2]).round(3)
-        array([[0.289, 0.711],
-               [0.362, 0.638]])
+        array([[0.281, 0.719],
+               [0.361, 0.639]])
         """
         out, host = self._output(X)
         out = self._proba(out, self.model_.xp)
@@ -1199,7 +1233,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         >>> X, y = xprop.datasets.moons(100, seed=0)
         >>> clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
         >>> clf.fit(X, y).predict_log_proba(X[:1]).round(3)
-        array([[-1.243, -0.341]])
+        array([[-1.268, -0.33 ]])
         """
         proba = self.predict_proba(X)
         if isinstance(proba, np.ndarray):
@@ -1315,6 +1349,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise ValueError(f"loss: expected 'squared_error' or 'poisson', got {show(self.loss)}")
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
+        w = self._sample_weight(sample_weight, X.shape[0])
         if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] < 1):
             raise ValueError(f"y: expected a 1-D or 2-D array, got shape {tuple(y.shape)}")
         n_out = 1 if y.ndim == 1 else int(y.shape[1])
@@ -1334,7 +1369,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Yd = model.xp.reshape(Yd, (-1, 1)) if Yd.ndim == 1 else Yd
         model.head.prepare_targets(Yd, Xd.n, n_out, model.backend, model.dtype,
                                    model.xp)  # the head's checks of y (finite, >= 0, ...)
-        self._fit_solver(Xd, Yd, self._sample_weight(sample_weight, X), None, incremental)
+        self._fit_solver(Xd, Yd, w, None, incremental)
         return self
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:

@@ -311,7 +311,9 @@ def fit(
     TrainingDivergedError
         When the loss or a parameter becomes NaN or inf.
     KeyboardInterrupt
-        On Ctrl-C, with the completed epochs' :class:`History` as ``error.history``.
+        On Ctrl-C, with the completed epochs' :class:`History` as ``error.history``; the
+        model keeps the parameters of the last completed epoch (so it does on any error
+        raised mid-fit, such as a schedule's bad rate or a callback's exception).
 
     Examples
     --------
@@ -360,6 +362,22 @@ def _check_state(opt: Optimizer, size: int) -> None:
             raise ValueError(
                 f"optimizer: {V.show(opt)} holds state for {state.shape[0]} parameters from an "
                 f"earlier fit; this model has {size}: give a new optimizer (or a name)")
+
+
+def _checked(lr_at: Callable[[int], float] | None) -> Callable[[int], float] | None:
+    """The schedule ``epoch -> lr`` with every rate checked as it is read: a finite number
+    >= 0 (a rate that decays to 0 stops the updates, as in PyTorch). The first is read now,
+    before any training; a function's later rates as their epochs come (it may read state
+    that training changes, such as a callback's plateau count)."""
+    if lr_at is None:
+        return None
+
+    def rate(epoch: int) -> float:
+        return V.check_real(lr_at(epoch), f"schedule({epoch})", 0.0,
+                            what="a finite learning rate")
+
+    rate(0)
+    return rate
 
 
 def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
@@ -589,7 +607,7 @@ class _Run:
     def __init__(self, model: Any, config: FitConfig, opt: Optimizer, data: TrainingData) -> None:
         self.model, self.config, self.opt, self.data = model, config, opt, data
         self.xp, self.head = model.xp, model.arch.head
-        self.lr_at = config.rate_schedule(opt.lr)
+        self.lr_at = _checked(config.rate_schedule(opt.lr))
         self.history = History()
         self.best: tuple[float, Array | None] = (math.inf, None)
         self.since_best = 0
@@ -623,8 +641,10 @@ class _Run:
                 stop = self._record(pending, records, vals)
                 if not self.data.agree(not stop):  # any process's callback stops them all
                     break
-        except KeyboardInterrupt as e:
-            self._interrupted(e)
+        except TrainingDivergedError:
+            raise  # the model is back at its last finite parameters already
+        except BaseException as e:  # Ctrl-C, or an error of a schedule, a callback or the
+            self._interrupted(e)  # library: the model of the last recorded epoch
             raise
         if self.config.early_stopping is not None and self.config.restore_best \
                 and self.best[1] is not None:
@@ -725,8 +745,8 @@ class _Run:
         )
 
     def _interrupted(self, error: BaseException) -> None:
-        """Ctrl-C: back to the parameters after the last recorded epoch; the history of the
-        recorded epochs goes with the exception (``error.history``)."""
+        """Ctrl-C or an error mid-fit: back to the parameters after the last recorded epoch;
+        the history of the recorded epochs goes with the exception (``error.history``)."""
         if self.data.step is not None:
             self.data.step.sync()
         done = len(self.history)
@@ -734,7 +754,10 @@ class _Run:
         if kept is not None:
             self.model.params.assign(self.xp.asarray(kept.buffer, copy=True))
             self.opt.load_state(kept.opt_state)
-        error.history = self.history  # type: ignore[attr-defined]
+        try:
+            error.history = self.history  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):  # an exception type that takes no attributes
+            pass
 
 
 def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epochs: range,
@@ -751,8 +774,8 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
         for epoch in epochs:
             if lr_at is not None:
                 lr = lr_at(epoch)
-                if lr != opt.lr:  # a schedule's new rate (the first is the checked base rate)
-                    opt.lr = V.check_positive(lr, f"schedule({epoch})")
+                if lr != opt.lr:  # a schedule's new rate
+                    opt.lr = lr
             order, batches = data.epoch(model)
             for batch in batches:
                 if step is None:  # an eager step

@@ -24,6 +24,7 @@ __all__ = [
     "check_positive",
     "check_real",
     "check_seed",
+    "is_bool",
     "parse_parameter",
 ]
 
@@ -42,6 +43,9 @@ def parse_parameter(spec: str, name: str) -> float | None:
 
 def check_layer_sizes(sizes: Any) -> list[int]:
     """``layer_sizes``: at least two integers >= 1 (inputs, ..., outputs)."""
+    if not isinstance(sizes, Sequence) and getattr(sizes, "ndim", None) == 1 \
+            and hasattr(sizes, "dtype"):
+        sizes = list(sizes)  # a 1-D array (np.r_[2, 8, 1]): its entries are checked below
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
         raise ValueError(
             f"layer_sizes: expected a list of at least 2 integers >= 1, got {show(sizes)}"
@@ -86,9 +90,17 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def is_bool(value: Any) -> bool:
+    """Whether ``value`` is a bool: Python's or a NumPy bool scalar (``np.True_``, whose type
+    is ``numpy.bool``, ``numpy.bool_`` before NumPy 2)."""
+    return isinstance(value, bool) or (type(value).__name__ in ("bool", "bool_")
+                                       and getattr(getattr(value, "dtype", None), "kind",
+                                                   None) == "b")
+
+
 def check_bool(value: Any, name: str, none: bool = False) -> bool | None:
-    """A bool (or NumPy's ``bool_``), or None where ``none``: no truthy strings or numbers."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    """A bool (Python's or NumPy's), or None where ``none``: no truthy strings or numbers."""
+    if is_bool(value):
         return bool(value)
     if none and value is None:
         return None

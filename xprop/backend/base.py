@@ -237,9 +237,10 @@ class Adapter:
             hit = resolved[id(activations)] = (activations, tuple(fns))
         return hit[1]
 
-    def plain(self, x: Any) -> Any:
-        """``x`` without library bookkeeping that training must not carry along (a torch
-        tensor's autograd graph); ``x`` itself elsewhere."""
+    def plain(self, x: Any, name: str) -> Any:
+        """``x`` (the argument ``name``) without library bookkeeping that training must not
+        carry along (a torch tensor's autograd graph), or a ``TypeError`` for a layout the
+        math does not take (a sparse tensor); ``x`` itself elsewhere."""
         return x
 
     # ----------------------------------------------------------------- collectives

@@ -392,8 +392,15 @@ class Backend:
                float_dtype: Any | None) -> tuple[Any, bool]:
         """``(array, on_host)``: an array of this backend, or a NumPy array cast to
         ``dtype`` (or floating data to ``float_dtype``) for it."""
+        if isinstance(x, np.ndarray) and type(x) is not np.ndarray \
+                and not isinstance(x, np.memmap):
+            if isinstance(x, np.ma.MaskedArray):  # its mask would be dropped
+                raise TypeError(f"{name}: expected an array without a mask, got a masked "
+                                f"array; fill or drop the masked entries first "
+                                f"({name}.filled(value) or {name}.compressed())")
+            x = np.asarray(x)  # np.matrix (whose * is a matrix product): a plain ndarray
         if self.owns(x):
-            x = self.adapter.plain(x)  # e.g. a tensor that requires grad: its values only
+            x = self.adapter.plain(x, name)  # e.g. a torch tensor's values, no autograd
             if dtype is not None and x.dtype != dtype:
                 if not (self.xp.isdtype(x.dtype, ("real floating", "integral", "bool"))):
                     raise TypeError(f"{name}: expected real numbers, got dtype {x.dtype}")
@@ -408,10 +415,19 @@ class Backend:
                 f"{other.describe()} array; move it with xprop.to_backend({name}, "
                 f"{self.name!r}) or move the model with model.to({other.name!r})"
             )
+        if x is None or hasattr(x, "tocsr"):  # nothing, or a SciPy sparse matrix
+            raise TypeError(f"{name}: expected an array of real numbers, got "
+                            + ("None" if x is None else f"a SciPy sparse {type(x).__name__} "
+                               f"(pass {name}.toarray(); xprop.sklearn takes sparse input)"))
         try:
             h = np.asarray(x)
         except (ValueError, TypeError) as e:
             raise ValueError(f"{name}: expected a rectangular array of numbers ({e})") from None
+        if h.dtype == object and hasattr(x, "dtypes") and hasattr(x, "to_numpy"):
+            try:  # a pandas frame of numeric, bool and nullable columns: as scikit-learn
+                h = x.to_numpy(dtype=np.float64, na_value=np.nan)  # reads it (NaN: refused
+            except (ValueError, TypeError):  # by the finite checks, naming it)
+                pass
         if h.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected real numbers, got dtype {h.dtype}")
         if dtype is None and h.dtype.kind == "f":

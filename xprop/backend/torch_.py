@@ -62,7 +62,10 @@ class TorchAdapter(Adapter):
     def to_host(self, x: Any) -> np.ndarray:
         return x.detach().cpu().numpy()
 
-    def plain(self, x: Any) -> Any:
+    def plain(self, x: Any, name: str) -> Any:
+        if x.layout != sys.modules["torch"].strided:
+            raise TypeError(f"{name}: expected a dense tensor, got a {x.layout} one; pass "
+                            f"{name}.to_dense()")
         return x.detach() if x.requires_grad else x
 
     def affine(self, A: Any, W: Any, b: Any | None, xp: Any) -> Any:
