@@ -140,7 +140,7 @@ class Cache:
 class Layer(NamedTuple):
     """One layer of a pass, as :func:`kernels` resolves it.
 
-    Parameters
+    Attributes
     ----------
     W : str
         The name of its weights (``"W0"``, ...).
