@@ -589,6 +589,15 @@ def test_evaluate(trained):
     assert r2.stdout != out
 
 
+def test_evaluate_prints_nothing_before_an_error(trained):
+    """Data the model cannot score (another width) is one error line and no stdout: the
+    model, data and samples lines are printed only once the scores are known."""
+    d, model, _, _ = trained
+    r = run_cli(d, "evaluate", "--checkpoint", str(model), "--data", "digits")
+    assert_cli_error(r, "X: expected 2 features")
+    assert r.stdout == ""
+
+
 def _fields(stdout: str) -> dict[str, str]:
     return dict(ln.split(": ", 1) for ln in stdout.splitlines() if ln.startswith(("loss", "acc")))
 

@@ -286,15 +286,27 @@ def test_load_csv_non_numeric_cells(tmp_path):
 
 
 def test_load_csv_nan_cells(tmp_path):
+    """A NaN or inf cell (or a number beyond float64) is named with its line and column, as
+    a non-numeric cell is."""
     path = _write(tmp_path, "a,b,y\n1,nan,0\n3,4,1\n")
-    with pytest.raises(ValueError, match=r"data\.csv.*X contains NaN or inf"):
+    with pytest.raises(ValueError, match=r"data\.csv.*: a NaN cell 'nan' at line 2, column 2 "
+                                         r"\(1 such cells\)$"):
         D.load_csv(path)
-    path = _write(tmp_path, "a,b,y\n1,2,NaN\n3,4,1\n", name="nan_label.csv")
-    with pytest.raises(ValueError, match=r"y contains NaN or inf"):
+    path = _write(tmp_path, "a,b,y\n1,2,0\n3,4,NaN\n", name="nan_label.csv")
+    with pytest.raises(ValueError, match=r"a NaN cell 'NaN' at line 3, column 3"):
         D.load_csv(path)
-    path = _write(tmp_path, "a,b,y\n1,inf,0\n", name="inf.csv")
-    with pytest.raises(ValueError, match=r"X contains NaN or inf"):
+    path = _write(tmp_path, "a,b,y\n1,inf,0\n2, 1e400 ,1\n", name="inf.csv")
+    with pytest.raises(ValueError, match=r"an inf cell 'inf' at line 2, column 2 \(2 such"):
         D.load_csv(path)
+
+
+def test_load_csv_a_label_name_that_appears_twice(tmp_path):
+    path = _write(tmp_path, "f,f,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(ValueError, match=r"^label: column 'f' appears 2 times in the header of "
+                                         r".*data\.csv'; pass its index instead$"):
+        D.load_csv(path, label="f")
+    X, y = D.load_csv(path, label=1)
+    assert X.tolist() == [[1.0, 0.0], [3.0, 1.0]] and y.tolist() == [2, 4]
 
 
 def test_load_csv_missing_label_column(tmp_path):

@@ -560,21 +560,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.checkpoint, backend=args.backend)
     X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
-    print(f"model: {model}")
-    print(f"data: {args.data} ({X.shape[0]} rows, {X.shape[1]} features)")
+    lines = [f"model: {model}", f"data: {args.data} ({X.shape[0]} rows, {X.shape[1]} features)"]
     if args.test_size > 0:
         stratify = np.asarray(y).dtype.kind in "iub"
         _, X, _, y = datasets.train_test_split(X, y, args.test_size, args.seed,
                                                stratify=stratify)
-        print(f"samples: the {len(y)} test samples of {args.data} that xprop train holds out "
-              f"with --test-size {args.test_size:g} --seed {args.seed}")
+        lines.append(f"samples: the {len(y)} test samples of {args.data} that xprop train "
+                     f"holds out with --test-size {args.test_size:g} --seed {args.seed}")
     else:
-        print(f"samples: all {len(y)} of {args.data} (a checkpoint does not record its training "
-              "split: with the data it was trained on, this mixes train and test samples; "
-              "--test-size picks the test part)")
-    print(f"loss: {model.loss(X, y):.6f}")
+        lines.append(f"samples: all {len(y)} of {args.data} (a checkpoint does not record its "
+                     "training split: with the data it was trained on, this mixes train and "
+                     "test samples; --test-size picks the test part)")
+    lines.append(f"loss: {model.loss(X, y):.6f}")  # every error before any line is printed
     if model.is_classifier:
-        print(f"accuracy: {model.accuracy(X, y):.4f}")
+        lines.append(f"accuracy: {model.accuracy(X, y):.4f}")
+    print("\n".join(lines))
     return 0
 
 

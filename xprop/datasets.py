@@ -450,6 +450,9 @@ def _label_column(label: str | int | None, names: list[str] | None, width: int,
                 f"label: column {label!r} does not exist in {path!r} "
                 f"(columns: {names if names else f'{width} unnamed'})"
             )
+        if names.count(label) > 1:
+            raise ValueError(f"label: column {label!r} appears {names.count(label)} times in "
+                             f"the header of {path!r}; pass its index instead")
         return names.index(label)
     col = int(label)
     if not -width <= col < width:
@@ -474,6 +477,12 @@ def _parse_cells(rows: list[list[str]], lines: list[int], width: int, path: str,
                     and c.strip() and not _is_number(c) else ""
                 raise ValueError(f"data file {path!r}: {what} at line {lines[i]}, column "
                                  f"{j + 1}{header}") from None
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:  # 'nan', 'inf', or a number beyond float64 ('1e400')
+        i, j = bad[0]
+        raise ValueError(f"data file {path!r}: {'a NaN' if np.isnan(values[i, j]) else 'an inf'}"
+                         f" cell {rows[i][j].strip()!r} at line {lines[i]}, column {j + 1} "
+                         f"({len(bad)} such cells)")
     return values
 
 

@@ -410,10 +410,13 @@ class Backend:
             return x, False
         if array_api_compat.is_array_api_obj(x) and not isinstance(x, np.ndarray):
             other = backend_of(**{name: x})
+            here = self.adapter.device_str(self.device)
+            there = other.adapter.device_str(other.device)
             raise DeviceMismatchError(
                 f"{name}: expected an array on {self.describe()} or host data, got a "
                 f"{other.describe()} array; move it with xprop.to_backend({name}, "
-                f"{self.name!r}) or move the model with model.to({other.name!r})"
+                f"{self.name!r}, device={here!r}) or move the model with "
+                f"model.to({other.name!r}, device={there!r})"
             )
         if x is None or hasattr(x, "tocsr"):  # nothing, or a SciPy sparse matrix
             raise TypeError(f"{name}: expected an array of real numbers, got "
