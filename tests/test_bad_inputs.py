@@ -179,7 +179,7 @@ def test_standardising_features_near_1e300_works_as_for_small_ones(tmp_path):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"input_mean": np.zeros(5)}, "input_mean: expected 2 numbers"),
+    ({"input_mean": np.zeros(5)}, r"array input_mean has shape \(5,\), expected \(2,\)"),
     ({"input_std": None}, "input_mean without the other"),
     ({"input_mean": np.array(["a", "b"])}, "input_mean: expected 2 numbers"),
     ({"input_std": np.zeros(2)}, "input_std: expected values > 0"),

@@ -360,3 +360,30 @@ def test_every_cli_option_refuses_hostile_values_in_one_line(tmp_path_factory, o
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         flag = option.lstrip("-")
         assert flag in r.stderr or option in r.stderr or "data" in r.stderr, r.stderr
+
+
+def test_second_audit_small_findings(tmp_path):
+    """Before: save(overwrite="False") replaced the file; datasets.load(pathlib.Path)
+    raised AttributeError; torch's own RuntimeError for device="tpu" named no argument and
+    device="meta" gave tensors without values; a FIFO was said not to exist."""
+    import os
+    import pathlib
+
+    m = xprop.MLP([2, 3, 1], seed=0)
+    path = m.save(tmp_path / "keep.npz")
+    before = pathlib.Path(path).read_bytes()
+    with pytest.raises(ValueError, match=r"^overwrite: expected True or False, got 'False'$"):
+        xprop.MLP([2, 3, 1], seed=1).save(path, overwrite="False")
+    assert pathlib.Path(path).read_bytes() == before
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv' does not exist"):
+        xprop.datasets.load(tmp_path / "nope.csv")
+    with pytest.raises(TypeError, match=r"^data: expected a file name"):
+        xprop.datasets.load(3)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.npz")
+        with pytest.raises(ValueError, match="is not a regular file"):
+            xprop.load(tmp_path / "pipe.npz")
+    pytest.importorskip("torch")
+    for device in ("tpu", "meta", "garbage!"):
+        with pytest.raises(xprop.BackendError, match=r"^device: expected 'cpu', 'cuda' or "):
+            xprop.MLP([2, 3, 1], backend="torch", device=device)

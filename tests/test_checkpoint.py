@@ -428,10 +428,58 @@ def test_inconsistent_layers(tmp_path):
 
 def test_object_arrays_are_refused(tmp_path):
     _, path = _saved(tmp_path)
-    obj = np.empty(2, dtype=object)
-    obj[0], obj[1] = {"a": 1}, [1, 2]
-    out = _rewrite(path, tmp_path / "obj.npz", replace={"extra": obj})
+    obj = np.empty(_arrays(path)["W0"].shape, dtype=object)
+    obj[...] = {"a": 1}
+    out = _rewrite(path, tmp_path / "obj.npz", replace={"W0": obj})
     with pytest.raises(xprop.CheckpointError, match=r"obj\.npz.*(allow_pickle|[Oo]bject)"):
+        xprop.load(out)
+
+
+def test_arrays_are_checked_against_the_header_before_they_are_read(tmp_path, monkeypatch):
+    """Before: every array of the file was read first (a 2 MB file holding a zero-filled
+    extra array made a load take 22 s and 2 GB), a header of float32 loaded float64 arrays
+    with a silent cast, and ``bias: false`` dropped the biases the file held."""
+    from xprop.datasets import NpzArchive
+
+    _, path = _saved(tmp_path)
+    read = []
+    original = NpzArchive.read
+    monkeypatch.setattr(NpzArchive, "read", lambda self, name: (read.append(name),
+                                                                original(self, name))[1])
+    cases = [
+        ({"extra": np.zeros(10)}, None, r"arrays its header does not describe: \['extra'\]"),
+        ({"W0": np.zeros((200, 300))}, None, r"parameter W0 has shape \(200, 300\), expected"),
+        ({}, {"bias": False}, r"header parameters: expected \['W0', 'W1'\]"),
+    ]
+    for i, (replace, header, message) in enumerate(cases):
+        read.clear()
+        out = _rewrite(path, tmp_path / f"bad{i}.npz", header, replace=replace)
+        with pytest.raises(xprop.CheckpointError, match=message):
+            xprop.load(out)
+        assert read == ["header"], read  # refused from the header and the shapes alone
+    arrays = _arrays(path)
+    out = _rewrite(path, tmp_path / "f32.npz", {"dtype": "float32"})  # the arrays are float64
+    with pytest.raises(xprop.CheckpointError, match=r"W0: expected dtype float32 \(the "
+                                                    r"header's\), got float64"):
+        xprop.load(out)
+    assert arrays["W0"].dtype == np.float64
+
+
+def test_a_checkpoint_header_is_checked_whole(tmp_path):
+    _, path = _saved(tmp_path)
+    for version in (True, 1.0):
+        out = _rewrite(path, tmp_path / "v.npz", {"format_version": version})
+        with pytest.raises(xprop.CheckpointError, match="format_version"):
+            xprop.load(out)
+    arrays = _arrays(path)
+    arrays["header"] = np.array("[" * 100000 + "]" * 100000)
+    np.savez(tmp_path / "deep.npz", **arrays)
+    with pytest.raises(xprop.CheckpointError, match=r"unreadable header \(RecursionError"):
+        xprop.load(tmp_path / "deep.npz")
+    params = {**_header(path)["parameters"], "W0": [9, 9]}
+    out = _rewrite(path, tmp_path / "shape.npz", {"parameters": params})
+    with pytest.raises(xprop.CheckpointError,
+                       match=r"header parameters: W0 has shape \(9, 9\), expected \(2, 5\)"):
         xprop.load(out)
 
 
@@ -527,7 +575,8 @@ def test_save_refuses_a_zero_std_as_load_does(tmp_path):
     before = (tmp_path / "m.npz").read_bytes()
     with pytest.raises(xprop.CheckpointError, match=r"input_std: expected values > 0, got 0\.0"):
         m.save(path, input_mean=np.zeros(2), input_std=np.array([1.0, 0.0]))
-    with pytest.raises(xprop.CheckpointError, match=r"input_mean: expected 2 numbers"):
+    with pytest.raises(xprop.CheckpointError,
+                       match=r"array input_mean has shape \(3,\), expected \(2,\)"):
         m.save(path, input_mean=np.zeros(3), input_std=np.ones(3))
     with pytest.raises(xprop.CheckpointError, match=r"input_mean: expected finite"):
         m.save(path, input_mean=np.array([0.0, np.nan]), input_std=np.ones(2))

@@ -770,3 +770,22 @@ def test_train_verbose_prints_a_line_every_n_epochs(tmp_path):
     lines = [line.split() for line in r.stdout.splitlines() if line.startswith("epoch")]
     assert [words[1] for words in lines] == ["3/6", "6/6"]
     assert all("loss" in words and "accuracy" in words for words in lines)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_out_writes_every_digit(tmp_path, dtype, monkeypatch, capsys):
+    """Before: --out wrote 9 significant digits, so float64 predictions in the file differed
+    from ``xprop.load(...).predict`` by up to 3e-9 relative."""
+    import xprop
+    from xprop.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    np.savetxt("reg.csv", X, delimiter=",")  # features only: predict reads no label
+    model = xprop.MLP([3, 5, 1], "tanh", "identity", "mse", seed=0, dtype=dtype)
+    model.save("reg.npz")
+    assert main(["predict", "--checkpoint", "reg.npz", "--data", "reg.csv", "--out",
+                 "p.csv"]) == 0
+    written = np.loadtxt("p.csv", delimiter=",").astype(dtype)
+    np.testing.assert_array_equal(written, model.predict(X).ravel())

@@ -189,7 +189,7 @@ def test_load_npz_corrupt_and_missing(tmp_path):
         D.load_npz(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         D.load_npz(tmp_path / "nope.npz")
-    with pytest.raises(OSError, match="not a readable file"):
+    with pytest.raises(IsADirectoryError, match="is a directory, not a file"):
         D.load_npz(tmp_path)
 
 
@@ -330,7 +330,7 @@ def test_load_csv_missing_file_and_directory(tmp_path):
         D.load(str(missing))
     a_dir = tmp_path / "folder.csv"
     a_dir.mkdir()
-    with pytest.raises(OSError, match=r"folder\.csv.*not a readable file"):
+    with pytest.raises(IsADirectoryError, match=r"folder\.csv.*is a directory, not a file"):
         D.load_csv(a_dir)
 
 

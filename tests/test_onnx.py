@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -446,3 +447,20 @@ def test_docs_spirals_onnx_is_the_docs_checkpoint():
     model = xprop.load(DOCS / "spirals.npz")
     X, _ = datasets.spirals(seed=0)
     assert _mismatches(model, X.astype(np.float32), "docs/spirals") == []
+
+
+@needs_onnx
+def test_a_float32_graph_warns_when_it_cannot_hold_offset_features(tmp_path):
+    """The model standardises host data in float64; a float32 graph input cannot hold
+    2e7 + N(0, 1) finely enough (steps of 2 there): export says so, and says what to do."""
+    rng = np.random.default_rng(0)
+    X = np.c_[2e7 + rng.normal(size=50), rng.normal(size=50)]
+    m = xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy", seed=0, dtype="float32")
+    m.standardize(X)
+    with pytest.warns(UserWarning, match=r"float32 input holds features near their means only "
+                                         r"to 2\.\d+ of a standard deviation.*float64"):
+        m.export_onnx(tmp_path / "m.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.astype("float64").export_onnx(tmp_path / "m64.onnx")
+        m.standardize(X - [2e7, 0.0]).export_onnx(tmp_path / "centered.onnx")

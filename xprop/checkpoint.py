@@ -22,8 +22,8 @@ import numpy as np
 
 from xprop._version import __version__
 from xprop.backend import dtype_name
-from xprop.datasets import Standardizer, read_npz
-from xprop.validation import check_path
+from xprop.datasets import NpzArchive, Standardizer, read_npz
+from xprop.validation import check_bool, check_path, check_readable
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "check", "contents", "read", "save"]
 
@@ -57,6 +57,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     (nor ``.`` or a name ending in a separator), in an existing, writable directory (a real
     test file is made and removed), and not an existing file unless ``overwrite``."""
     path = check_path(path, "path" if what == "checkpoint" else what)
+    overwrite = check_bool(overwrite, "overwrite")
     if path.endswith((os.sep, "/")) or os.path.basename(path) in ("", ".", "..") or (
             os.path.isdir(path) and not suffix):
         raise IsADirectoryError(f"{what}: {path!r} names a directory; give a file name such "
@@ -245,22 +246,32 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
     ('xprop-mlp', 1, (2, 3))
     """
     path = check_path(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"checkpoint: {path!r} is a directory, not a checkpoint file")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint: {path!r} does not exist")
+    check_readable(path, f"checkpoint: {path!r}")
+    found: dict[str, Any] = {}
+
+    def names(archive: NpzArchive) -> list[str]:
+        """The header first; then, before any array is read, exactly the arrays the header
+        describes, of the shapes it gives (a hostile file cannot make a load allocate more)."""
+        if "header" not in archive.files:
+            raise CheckpointError(f"checkpoint: {path!r} has no xprop header (not an xprop "
+                                  "file?)")
+        try:
+            found["header"] = json.loads(str(archive.read("header")[()]))
+        except (json.JSONDecodeError, TypeError, IndexError, ValueError, RecursionError) as e:
+            raise CheckpointError(f"checkpoint: {path!r} has an unreadable header "
+                                  f"({type(e).__name__}: {e})") from None
+        stored = [k for k in archive.files if k != "header"]
+        _check_shapes(found["header"], {k: archive.shape(k) for k in stored}, path)
+        return stored
+
     try:
-        arrays = read_npz(path, f"checkpoint: {path!r}")
+        arrays = read_npz(path, f"checkpoint: {path!r}", names)
+    except CheckpointError:
+        raise
     except ValueError as e:
         raise CheckpointError(str(e)) from None
-    if "header" not in arrays:
-        raise CheckpointError(f"checkpoint: {path!r} has no xprop header (not an xprop file?)")
-    try:
-        header = json.loads(str(arrays.pop("header")[()]))
-    except (json.JSONDecodeError, TypeError, IndexError, ValueError) as e:
-        raise CheckpointError(f"checkpoint: {path!r} has an unreadable header ({e})") from None
-    check(header, arrays, path)
-    return header, arrays
+    check(found["header"], arrays, path)
+    return found["header"], arrays
 
 
 def check(header: Any, arrays: dict[str, Any], path: str) -> None:
@@ -268,9 +279,9 @@ def check(header: Any, arrays: dict[str, Any], path: str) -> None:
 
     The checks: the format and version; every header field of its kind; names of
     registered activations and losses that make a valid output head; exactly the
-    parameters ``W0, b0, ...`` that the layer sizes and ``bias`` call for, real, finite and
-    of those shapes; a standardisation of both vectors or none, one finite value per input,
-    every std > 0.
+    parameters ``W0, b0, ...`` that the layer sizes and ``bias`` call for, finite, of those
+    shapes and of the header's dtype, and no other array; a standardisation of both vectors
+    or none, one finite value per input, every std a normal number > 0.
 
     Parameters
     ----------
@@ -298,6 +309,45 @@ def check(header: Any, arrays: dict[str, Any], path: str) -> None:
     xprop.checkpoint.CheckpointError: checkpoint: 'model.npz' parameter W0: expected finite ...
     """
     where = f"checkpoint: {path!r}"
+    _check_shapes(header, {k: a.shape for k, a in arrays.items()}, path)
+    for name, a in arrays.items():
+        if name.startswith("input_"):
+            continue
+        if a.dtype != np.dtype(header["dtype"]):
+            raise CheckpointError(f"{where} parameter {name}: expected dtype {header['dtype']} "
+                                  f"(the header's), got {a.dtype}")
+        if not np.all(np.isfinite(a)):
+            bad = int(np.sum(~np.isfinite(a)))
+            raise CheckpointError(f"{where} parameter {name}: expected finite values, got "
+                                  f"{bad} NaN or inf (a diverged run?)")
+    mean, std = arrays.get("input_mean"), arrays.get("input_std")
+    if mean is not None or std is not None:
+        Standardizer.from_arrays(mean, std, header["layer_sizes"][0], where=f"{where} ",
+                                 error=CheckpointError)
+
+
+def _check_shapes(header: Any, shapes: dict[str, tuple[int, ...]], path: str) -> None:
+    """The header (:func:`expected_arrays`), then the arrays' names and ``shapes`` against
+    it: what :func:`read` checks before it reads any array, and :func:`check` after."""
+    where, expected = f"checkpoint: {path!r}", expected_arrays(header, path)
+    unknown = sorted(set(shapes) - set(expected))
+    if unknown:
+        raise CheckpointError(f"{where} holds arrays its header does not describe: {unknown}")
+    for name, shape in expected.items():
+        if name not in shapes and not name.startswith("input_"):
+            raise CheckpointError(f"{where} lacks parameter {name!r}")
+        if name in shapes and tuple(shapes[name]) != shape:
+            kind = "array" if name.startswith("input_") else "parameter"
+            raise CheckpointError(f"{where} {kind} {name} has shape {tuple(shapes[name])}, "
+                                  f"expected {shape} (layer sizes {header['layer_sizes']})")
+
+
+def expected_arrays(header: Any, path: str) -> dict[str, tuple[int, ...]]:
+    """The arrays a checkpoint with this header holds, name to shape (the parameters', and
+    the optional standardisation's), after checking the header: its format and version,
+    every field of its kind, names of registered activations and losses that make a valid
+    output head, and parameter shapes that the layer sizes and ``bias`` call for."""
+    where = f"checkpoint: {path!r}"
     if not isinstance(header, dict):
         raise CheckpointError(f"{where} header is not a JSON object (got "
                               f"{type(header).__name__})")
@@ -305,7 +355,7 @@ def check(header: Any, arrays: dict[str, Any], path: str) -> None:
         raise CheckpointError(f"{where} has format {header.get('format')!r}, expected "
                               f"{FORMAT!r}")
     version = header.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # not true, nor 1.0
         raise CheckpointError(f"{where} has format_version {version!r}; this xprop "
                               f"({__version__}) reads version {FORMAT_VERSION}")
     for key in ("layer_sizes", "activations", "loss", "bias", "dtype", "parameters"):
@@ -324,23 +374,12 @@ def check(header: Any, arrays: dict[str, Any], path: str) -> None:
                               f"layer sizes {sizes} (bias {header['bias']}), got "
                               f"{sorted(names)}")
     for name, shape in expected.items():
-        if name not in arrays:
-            raise CheckpointError(f"{where} lacks parameter {name!r}")
-        a = arrays[name]
-        if header["parameters"][name] != shape or list(a.shape) != shape:
-            raise CheckpointError(f"{where} parameter {name} has shape {tuple(a.shape)}, "
-                                  f"expected {tuple(shape)} (layer sizes {sizes})")
-        if a.dtype.kind not in "fiu":
-            raise CheckpointError(f"{where} parameter {name}: expected real numbers, got "
-                                  f"dtype {a.dtype}")
-        if not np.all(np.isfinite(a)):
-            bad = int(np.sum(~np.isfinite(a)))
-            raise CheckpointError(f"{where} parameter {name}: expected finite values, got "
-                                  f"{bad} NaN or inf (a diverged run?)")
-    mean, std = arrays.get("input_mean"), arrays.get("input_std")
-    if mean is not None or std is not None:
-        Standardizer.from_arrays(mean, std, sizes[0], where=f"{where} ",
-                                 error=CheckpointError)
+        if header["parameters"][name] != shape:
+            raise CheckpointError(f"{where} header parameters: {name} has shape "
+                                  f"{tuple(header['parameters'][name])}, expected "
+                                  f"{tuple(shape)} (layer sizes {sizes})")
+    shapes = {name: tuple(shape) for name, shape in expected.items()}
+    return {**shapes, "input_mean": (sizes[0],), "input_std": (sizes[0],)}
 
 
 def _check_head(header: dict, where: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import signal
@@ -540,13 +541,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _round_trip_digits(dtype: Any) -> int:
+    """Significant digits that write a float of ``dtype`` exactly (float32 9, float64 17)."""
+    return math.ceil((np.finfo(dtype).nmant + 1) * math.log10(2)) + 1
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     args.out = _check_output_path(args.out, args.force, "--out")
     model = load_checkpoint(args.checkpoint, backend=args.backend)
     X, _ = _load_data(args.data, args.label, labels=False, seed=args.seed, header=args.header)
     pred = to_numpy(model.predict(X))
     if args.out:
-        fmt = "%d" if pred.dtype.kind in "iub" else "%.9g"
+        fmt = "%d" if pred.dtype.kind in "iub" else f"%.{_round_trip_digits(pred.dtype)}g"
         write_atomically(args.out, lambda fh: np.savetxt(fh, pred.reshape(len(pred), -1),
                                                          delimiter=",", fmt=fmt))
         print(f"saved {len(pred)} predictions: {args.out} (data: {args.data}, {X.shape[0]} "

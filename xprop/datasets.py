@@ -7,11 +7,12 @@ Every loader returns ``(X, y)``: ``X`` float64 of shape ``(n, d)``, ``y`` int64 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -308,7 +309,7 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
     ([[1.0, 0.0], [0.0, 1.0]], [0, 1])
     """
     path = V.check_path(path)
-    _check_readable(path)
+    V.check_readable(path, f"data file {path!r}")
     arrays = read_npz(path, f"data file {path!r}")
     missing = [k for k in (("X", "y") if labels else ("X",)) if k not in arrays]
     if missing:
@@ -318,18 +319,60 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
     return _check_xy(X, y, path)
 
 
-def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` archive, read without pickle. Errors are ValueErrors that
-    start with ``what`` (e.g. ``"data file 'x.npz'"``) and say what is wrong with the file."""
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{what}: not an .npz (zip) archive: corrupt or truncated, or another "
-                         "kind of file")
+def read_npz(path: str, what: str,
+             names: Callable[[NpzArchive], list[str]] | None = None) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` archive, read without pickle: every array, or those that
+    ``names(archive)`` picks after looking at it (:class:`NpzArchive`: its names and each
+    array's declared shape, nothing read yet). Errors are ValueErrors that start with
+    ``what`` (e.g. ``"data file 'x.npz'"``) and say what is wrong with the file."""
+    with NpzArchive(path, what) as archive:
+        return {k: archive.read(k) for k in (archive.files if names is None else names(archive))}
+
+
+class NpzArchive:
+    """An open ``.npz`` archive read lazily and without pickle: ``files`` (the array names),
+    :meth:`shape` (an array's declared shape, from its ``.npy`` header alone) and
+    :meth:`read`. Every error is a ValueError starting with ``what``."""
+
+    def __init__(self, path: str, what: str) -> None:
+        self.what = what
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{what}: not an .npz (zip) archive: corrupt or truncated, or "
+                             "another kind of file")
+        with self._translated():
+            self._npz = np.load(path, allow_pickle=False)
+            if not isinstance(self._npz, np.lib.npyio.NpzFile):
+                raise ValueError(f"{what}: a single .npy array, not an .npz archive")
+        self.files: list[str] = list(self._npz.files)
+
+    def __enter__(self) -> NpzArchive:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._npz.close()
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """The shape array ``name`` declares (its data unread: a hostile archive cannot make
+        this allocate)."""
+        with self._translated(), self._npz.zip.open(name + ".npy") as f:
+            version = np.lib.format.read_magic(f)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            return tuple(read(f)[0])
+
+    def read(self, name: str) -> np.ndarray:
+        with self._translated():
+            return np.asarray(self._npz[name])
+
+    def _translated(self) -> Any:
+        return _npz_errors(self.what)
+
+
+@contextlib.contextmanager
+def _npz_errors(what: str) -> Iterator[None]:
+    """The errors of reading an archive as ValueErrors that start with ``what``."""
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError(f"{what}: a single .npy array, not an .npz archive")
-        with loaded as f:
-            return {k: np.asarray(f[k]) for k in f.files}
+        yield
     except ValueError as e:
         if str(e).startswith(what):
             raise
@@ -395,7 +438,7 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     ValueError: data file 'points.csv': non-numeric cell 'x1' at line 1, column 1 (a header? ...)
     """
     path = V.check_path(path)
-    _check_readable(path)
+    V.check_readable(path, f"data file {path!r}")
     if not (isinstance(header, str) and header == "auto"):
         header = V.check_bool(header, "header")
     if label is not None and (isinstance(label, bool) or not isinstance(label, (str, int))):
@@ -527,11 +570,11 @@ def load(name_or_path: str, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
     ...
     ValueError: data: expected a dataset name from [...] or a .npz/.csv file, got 'iris'
     """
-    if name_or_path in DATASETS:
+    if isinstance(name_or_path, str) and name_or_path in DATASETS:
         kwargs.pop("label", None)
         kwargs.pop("labels", None)
         return DATASETS[name_or_path](**kwargs)
-    lower = name_or_path.lower()
+    lower = V.check_path(name_or_path, "data").lower()
     if lower.endswith(".npz"):
         kwargs.pop("label", None)
         return load_npz(name_or_path, **kwargs)
@@ -544,13 +587,6 @@ def load(name_or_path: str, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         f"data: expected a dataset name from {sorted(DATASETS)} or a .npz/.csv file, "
         f"got {show(name_or_path)}"
     )
-
-
-def _check_readable(path: str) -> None:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"data file {path!r} does not exist")
-    if not os.path.isfile(path) or not os.access(path, os.R_OK):
-        raise PermissionError(f"data file {path!r} is not a readable file")
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray | None,
@@ -688,9 +724,11 @@ class Standardizer:
         if arrays["input_mean"].shape != arrays["input_std"].shape:
             raise error(f"{where}input_std: expected {arrays['input_mean'].shape[0]} numbers "
                         f"(as input_mean), got shape {arrays['input_std'].shape}")
-        if np.any(arrays["input_std"] <= 0):
-            raise error(f"{where}input_std: expected values > 0, got "
-                        f"{float(np.min(arrays['input_std']))}")
+        low, tiny = float(np.min(arrays["input_std"])), float(np.finfo(np.float64).tiny)
+        if low <= 0:
+            raise error(f"{where}input_std: expected values > 0, got {low}")
+        if low < tiny:  # subnormal: every standardised value would overflow
+            raise error(f"{where}input_std: expected normal numbers (>= {tiny:.4g}), got {low}")
         return cls(arrays["input_mean"], arrays["input_std"])
 
     @property

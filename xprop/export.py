@@ -23,11 +23,11 @@ import importlib.util
 import json
 import os
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from xprop import checkpoint, network
-from xprop import validation as V
 from xprop._version import __version__
 from xprop.backend import ADAPTERS, BackendUnavailableError, dtype_name
 from xprop.backend.ndonnx_ import INSTALL_HINT, NdonnxAdapter
@@ -120,6 +120,31 @@ def _metadata(model: Any, header: dict[str, Any], names: list[str],
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in props.items()}
 
 
+#: a warning when the graph's input dtype cannot resolve standardised features this finely
+#: (in units of their standard deviation)
+STANDARDISED_RESOLUTION = 1e-3
+
+
+def _warn_if_inputs_lose_digits(model: Any) -> None:
+    """Warn when features near their mean cannot be held in the input's dtype finely enough
+    to standardise them (``eps |mean| / std`` above :data:`STANDARDISED_RESOLUTION`: a
+    float32 graph input at 2e7 + N(0, 1) moves in steps of 2 standard deviations). The
+    model itself standardises host data in float64: its predictions and the graph's part."""
+    std = model.standardizer
+    if std is None:
+        return
+    name = dtype_name(model.dtype, model.xp)
+    eps = float(model.xp.finfo(model.dtype).eps)
+    worst = eps * float((abs(std.mean) / std.std).max())  # host statistics
+    if worst > STANDARDISED_RESOLUTION:
+        warnings.warn(
+            f"export_onnx: the graph's {name} input holds features near their means only to "
+            f"{worst:.2g} of a standard deviation (features with large offsets); its "
+            f"predictions can differ from the model's, which standardises host data in "
+            f"float64. Export a float64 model (model.astype('float64')) or center the "
+            f"features before they reach the model", UserWarning, stacklevel=3)
+
+
 def to_onnx(model: Any, outputs: Outputs | None = None,
             metadata: dict[str, Any] | None = None) -> Any:
     """The ONNX ``ModelProto`` of ``model`` (see the module docstring), checked by
@@ -137,6 +162,7 @@ def to_onnx(model: Any, outputs: Outputs | None = None,
     except BackendUnavailableError as e:  # installed but unusable
         raise ImportError(f"export_onnx: {e}") from None
     header, host = checkpoint.contents(model)  # what a checkpoint of the model holds
+    _warn_if_inputs_lose_digits(model)
     proto = _record(model, host, xp, outputs or model_outputs(model))
     names = [o.name for o in proto.graph.output]
     onnx.helper.set_model_props(proto, _metadata(model, header, names, metadata or {}))
@@ -154,7 +180,6 @@ def export_onnx(model: Any, path: Any, *, overwrite: bool = True,
     """Write :func:`to_onnx` of ``model`` to ``path`` (``.onnx`` appended when missing),
     atomically; returns the path. The path is checked writable (not a directory, an
     existing file only with ``overwrite``) before the graph is recorded."""
-    overwrite = V.check_bool(overwrite, "overwrite")
     path = checkpoint.check_writable(path, overwrite, "path", ".onnx")
     proto = to_onnx(model, outputs, metadata)
     data = proto.SerializeToString()

@@ -35,7 +35,7 @@ from xprop.backend import (
     to_backend,
     to_numpy,
 )
-from xprop.backend.core import on_device
+from xprop.backend.core import HOST_XP, on_device
 from xprop.datasets import Standardizer
 from xprop.head import Head, make_head
 from xprop.init import draw_parameters
@@ -851,14 +851,17 @@ class MLP:
         (array([[0., 1.]]), array([[0., 0., 1.]]), array([2]))
         """
         std = self.standardizer
-        on_host = std is not None and is_host_data(X)
-        X, xq = self.backend.stage(X, "X", None if on_host else self.dtype)  # checked there
+        X, xq = self.backend.stage(X, "X", None if std is not None else self.dtype)  # checked
         V.check_matrix(X, "X", self.sizes[0])
-        if std is not None:  # host data in float64, device arrays in the model's dtype
-            X = std.transform(X) if on_host else \
-                std.apply(X, lambda v: self.backend.from_host(v, self.dtype))
-            if on_host:
-                X, xq = self.backend.stage(X, "X", self.dtype)
+        if std is not None and xq is HOST_XP:  # host data: standardised in float64
+            X, xq = self.backend.stage(std.transform(X), "X", self.dtype)
+        elif std is not None:  # device arrays: in their own dtype where it is the wider (a
+            # float64 tensor keeps its digits before a float32 model's cast), then cast
+            wider = xq.isdtype(X.dtype, "real floating") and \
+                xq.finfo(X.dtype).bits > xq.finfo(self.dtype).bits
+            work = X.dtype if wider else self.dtype
+            X = std.apply(xq.astype(X, work), lambda v: self.backend.from_host(v, work))
+            X = xq.astype(X, self.dtype)
         _check_finite_rows(X, xq)
         if y is None:
             return self.backend.place(X), None, None

@@ -153,6 +153,19 @@ def check_path(path: Any, name: str = "path") -> str:
     return path
 
 
+def check_readable(path: str, where: str) -> None:
+    """``path`` is an existing regular file this process may read; the errors start with
+    ``where`` (e.g. ``"data file 'x.csv'"``)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{where} is a directory, not a file")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{where} does not exist")
+    if not os.path.isfile(path):
+        raise ValueError(f"{where} is not a regular file (a pipe, a socket or a device?)")
+    if not os.access(path, os.R_OK):
+        raise PermissionError(f"{where} is not a readable file (permission denied)")
+
+
 def check_seed(value: Any, name: str = "seed") -> int:
     """A seed: an integer >= 0 (Python or NumPy integers)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:

@@ -401,9 +401,9 @@ class Backend:
             x = np.asarray(x)  # np.matrix (whose * is a matrix product): a plain ndarray
         if self.owns(x):
             x = self.adapter.plain(x, name)  # e.g. a torch tensor's values, no autograd
+            if not self.xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
+                raise TypeError(f"{name}: expected real numbers, got dtype {x.dtype}")
             if dtype is not None and x.dtype != dtype:
-                if not (self.xp.isdtype(x.dtype, ("real floating", "integral", "bool"))):
-                    raise TypeError(f"{name}: expected real numbers, got dtype {x.dtype}")
                 if not self.xp.isdtype(x.dtype, "bool"):
                     self._check_fits(x, dtype, name)
                 return self.xp.astype(x, dtype), False

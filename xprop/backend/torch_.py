@@ -11,7 +11,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from xprop.backend.base import GRAPHS_ENV, Adapter, BackendUnavailableError
+from xprop.backend.base import GRAPHS_ENV, Adapter, BackendError, BackendUnavailableError
+from xprop.validation import show
 
 
 class TorchAdapter(Adapter):
@@ -33,7 +34,13 @@ class TorchAdapter(Adapter):
 
     def parse_device(self, xp: Any, spec: Any) -> Any:
         torch = importlib.import_module("torch")
-        dev = torch.device("cpu" if spec is None else spec)
+        try:
+            dev = torch.device("cpu" if spec is None else spec)
+        except (RuntimeError, TypeError, ValueError):  # torch's own words name no argument
+            dev = None
+        if dev is None or dev.type not in ("cpu", "cuda"):  # meta, mps, xpu, ...: xprop runs
+            raise BackendError(  # on CPU and CUDA devices
+                f"device: expected 'cpu', 'cuda' or 'cuda:N' for torch, got {show(spec)}")
         if dev.type == "cuda":
             n = self._cuda_count(torch)
             if (dev.index or 0) >= n:
