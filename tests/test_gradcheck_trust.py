@@ -412,3 +412,86 @@ def test_the_cli_with_a_step_of_one_does_not_fail_a_fresh_model(tmp_path):
     """Before: ``xprop gradcheck --step 1`` exited 1 (FAILED) on a correct fresh model."""
     r = run_cli(tmp_path, "gradcheck", "--step", "1")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ------------------------------------------------------------- the second audit's verdicts
+
+
+def test_a_wrong_gradient_fails_where_the_default_step_is_too_large():
+    """Before: sin(1000 x) at the default step h = 1e-3 passed gradients 1% wrong (the first
+    step that passed was judged, with a tolerance up to 10% of the value); a coarse pass is
+    now refined to the best step, where the error shows."""
+    x = np.random.default_rng(0).uniform(-1, 1, 12)
+    for K in (300.0, 1e3, 3e3):
+        def f(x, K=K):
+            return np.sum(np.sin(K * x))
+
+        right = xprop.check_gradients(f, [x], [K * np.cos(K * x)])
+        wrong = xprop.check_gradients(f, [x], [1.01 * K * np.cos(K * x)])
+        assert right.verdict == "passed", str(right)
+        assert wrong.verdict == "FAILED", str(wrong)
+    x6 = x[:6]
+    assert xprop.check_gradients(lambda x: np.sum(np.sin(x)), [x6], [1.02 * np.cos(x6)],
+                                 h=10).verdict == "FAILED"
+
+
+def test_a_correct_gradient_never_fails_on_nan_steps_rounding_or_a_large_step():
+    """Before, each of these correct gradients FAILED: f NaN at a perturbed point (log near
+    0), the rounding of theta + h at theta = 400 (exp), and a user step so large that the
+    differences were exactly 0 at h, 2h and h/2."""
+    x = np.array([1e-4, 0.5])
+    assert xprop.check_gradients(lambda x: np.sum(np.log(x)), [x], [1 / x]).verdict == \
+        "passed"
+    assert xprop.check_gradients(lambda x: np.sum(np.sqrt(x)), [x], [0.5 / np.sqrt(x)]) \
+        .verdict == "passed"
+    big = np.array([400.0, 300.0])
+    assert xprop.check_gradients(lambda x: np.sum(np.exp(x)), [big], [np.exp(big)]).verdict \
+        == "passed"
+    X, y = xprop.datasets.moons(64, noise=0.1, seed=0)
+    for act in ("gelu", "softplus"):
+        m = xprop.MLP([2, 8, 8, 2], act, "softmax", "cross_entropy", seed=0)
+        assert xprop.gradcheck(m, X, y, h=100, check_input=True).verdict != "FAILED"
+    m = xprop.MLP([2, 8, 8, 2], "relu", "softmax", "cross_entropy", seed=1)
+    assert xprop.gradcheck(m, 1000 * X, y, h=0.05).verdict != "FAILED"
+
+
+def test_fast_mode_judges_every_array_and_never_passes_what_the_table_fails():
+    """Before: one random direction over all parameters passed where the entry table said
+    FAILED (a tanh derivative 1% off, inputs x 1e4) or inconclusive (10% off, saturated)."""
+    X, y = xprop.datasets.moons(64, noise=0.1, seed=0)
+    tanh = xprop.activations.get_activation("tanh")
+    for factor, scale_w, scale_x in ((1.01, 1.0, 1e4), (1.1, 100.0, 1.0)):
+        bad = xprop.make_activation(
+            f"tanh_times_{factor}", tanh.forward,
+            lambda z, a, xp, factor=factor: tanh.derivative(z, a, xp) * factor)
+        m = xprop.MLP([2, 8, 8, 2], bad, "softmax", "cross_entropy", seed=0)
+        m.set_parameters({k: scale_w * np.asarray(v) for k, v in m.parameters().items()})
+        full = xprop.gradcheck(m, scale_x * X, y)
+        fast = xprop.gradcheck(m, scale_x * X, y, mode="fast")
+        assert full.verdict != "passed"
+        assert fast.verdict != "passed", str(fast)
+    good = xprop.gradcheck(xprop.MLP([2, 8, 2], "tanh", "softmax", "cross_entropy", seed=0),
+                           X, y, mode="fast")
+    assert good.passed and good.entries == []
+    assert [d["array"] for d in good.fast["directions"]] == ["W0", "b0", "W1", "b1"]
+
+
+def test_check_gradients_refuses_mixed_libraries_and_empty_arrays():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"^grads: expected arrays of the inputs' library, got "
+                                        r"a mix of numpy and torch arrays$"):
+        xprop.check_gradients(lambda x: np.sum(x**2), [np.ones(3)], [torch.ones(3)])
+    with pytest.raises(ValueError, match=r"^inputs\[0\]: expected at least one entry"):
+        xprop.check_gradients(lambda x: np.sum(x), [np.zeros(0)], [np.zeros(0)])
+
+
+def test_trace_refuses_what_is_not_a_model():
+    from xprop.sklearn import MLPClassifier
+
+    X, y = xprop.datasets.xor()
+    clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs", max_iter=5).fit(X, y)
+    with pytest.raises(TypeError, match=r"^model: expected an xprop\.MLP, got MLPClassifier; "
+                                        r"pass its model_$"):
+        xprop.trace(clf, X, y)
+    with pytest.raises(TypeError, match=r"^model: expected an xprop\.MLP, got str$"):
+        xprop.trace("model", X, y)

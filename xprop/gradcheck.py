@@ -28,15 +28,26 @@ have seen a relative error of ``RESOLVE`` there). The constants live in
 :mod:`xprop.tolerances`.
 
 **Steps.** The error model holds only where ``h`` is small for ``f`` (the differences then
-shrink as their order says). An entry that does not pass at ``h`` (it fails, or is unresolved
-while truncation dominates its estimate, or sits on a kink) is judged again at ``h/2``,
-``h/4``, ... (six evaluations per step, at most ``GRADCHECK_HALVINGS`` of them), until it
-passes; or stays unresolved with rounding dominating; or fails with rounding dominating its
-estimate and fails again at half the step with a difference within that tolerance (a real
-error: a smooth ``f`` confirms it in one extra step). A failure that never settles is
-inconclusive, "no step resolves it (too rough at this scale)". So a step too large for ``f``
-(a user's ``h``, unstandardised inputs, ``sin(K x)`` for large ``K``) never gives FAILED, and an
-entry that passes at ``h`` costs its six evaluations as before.
+shrink as their order says), so each entry is judged at the best step it can take:
+
+- it passes at once where rounding dominates its estimate, or where its tolerance is at most
+  ``GRADCHECK_REFINE`` of its size; a pass with a coarser, truncation-dominated tolerance is
+  judged again at ``h/2``, ``h/4``, ... and the best of them stands (a step too large for
+  ``f``, such as ``h = 1e-3`` for ``sin(1000 x)``, resolves only gross errors: a 1% error
+  must not pass there);
+- one that fails, is unresolved while truncation dominates, sits on a kink, or meets a NaN
+  or inf of ``f`` at a perturbed point (``log`` near 0) is judged again at half the step,
+  and again (six evaluations per step, at most ``GRADCHECK_HALVINGS`` of them);
+- a failure stands only where rounding dominates its estimate, at a step no larger than
+  the dtype's default ``h``, and when it fails again at half the step with a difference
+  within that tolerance (a real error: a smooth ``f`` confirms it in one extra step); a
+  failure that never settles is inconclusive, "no step resolves it (too rough at this
+  scale)". So a step too large for ``f`` (a user's ``h``, unstandardised inputs) never gives
+  FAILED, and an entry that passes finely at ``h`` costs its six evaluations as before.
+
+The rounding part of an estimate also counts the rounding of the points themselves:
+``theta_j + s h`` is rounded by up to ``u |theta_j|``, which moves ``L`` by up to
+``u |theta_j| max(|D|, |g|)`` (``exp`` at ``theta = 400``).
 
 **Kinks.** With ``kinks`` (a function giving the activation pattern, e.g. which ReLU inputs
 are ``> 0``), an entry whose pattern changes on one side of ``theta_j`` is judged by the
@@ -48,9 +59,9 @@ step down to ``h / 2**GRADCHECK_HALVINGS``, the entry is a kink and not judged.
 (a parameter, or the input) has no resolved entry (vanishing gradients, saturation, a loss too
 flat or too rough, or every entry on a kink), naming it, with the reason in one line;
 otherwise ``passed``: every array had judged entries and all of them passed. ``passed`` is true
-only for passed. ``mode="fast"`` first checks one seeded random direction (the directional
-derivative against ``sum(g * d)``, same error model) and falls back to the entry table unless
-that passes.
+only for passed. ``mode="fast"`` first checks one seeded random direction of each array
+(the directional derivative against ``sum(g * d)``, same error model and steps) and falls
+back to the entry table unless every array's passes.
 
 The model wrapper evaluates in float64 (a float32 model is copied to float64 on its own backend
 and device); ``dtype="float32"`` checks on devices without float64, with the same error model
@@ -77,6 +88,7 @@ from xprop.tolerances import (
     GRADCHECK_FLOOR,
     GRADCHECK_HALVINGS,
     GRADCHECK_PROBE,
+    GRADCHECK_REFINE,
     GRADCHECK_RESOLVE,
     GRADCHECK_SAFETY,
 )
@@ -205,10 +217,11 @@ class GradcheckReport:
     backend : str
         Where it ran.
     mode : {"full", "fast"}, default="full"
-        Every entry (or ``n_checks`` per array), or one random direction first.
+        Every entry (or ``n_checks`` per array), or one random direction per array first.
     fast : dict or None, default=None
-        The random direction's result in the fast mode: ``numeric``, ``analytic``,
-        ``error``, ``tolerance``, ``rel_error``, ``verdict``, ``passed``.
+        The fast mode's random directions: the worst one's ``array``, ``numeric``,
+        ``analytic``, ``error``, ``tolerance``, ``rel_error``; the overall ``verdict`` and
+        ``passed``; and ``directions``, one such dict (with its ``verdict``) per array.
 
     Examples
     --------
@@ -341,7 +354,9 @@ class GradcheckReport:
         f = self.fast
         if f is None:
             return None
-        return (f"random direction: numeric {f['numeric']:.10g}  analytic {f['analytic']:.10g}"
+        where = f" of {f['array']}" if "array" in f else ""  # the worst array's direction
+        return (f"random direction{where}: numeric {f['numeric']:.10g}  analytic "
+                f"{f['analytic']:.10g}"
                 f"  error {f['error']:.1e} (tol {f['tolerance']:.1e})  {f['verdict']}")
 
     def __str__(self) -> str:
@@ -404,13 +419,20 @@ class _Judge:
         estimate = abs(d1 - d2) / (2**p - 1) + self.rounding(side, h)
         return d1, estimate
 
-    def rounding(self, side: int, h: float) -> float:
-        """The rounding part of a difference's error at step ``h``: ``S dL / h``."""
+    def rounding(self, side: int, h: float, noise: float | None = None) -> float:
+        """The rounding part of a difference's error at step ``h``: ``S dL / h`` (``dL`` the
+        measured noise of one evaluation, unless given)."""
         stencil = _STENCILS[self.method][1] if side == 0 else _ONE_SIDED[1]
-        return sum(abs(w) for _, w in stencil) * self.noise / h
+        return sum(abs(w) for _, w in stencil) * (self.noise if noise is None else noise) / h
 
-    def judge(self, numeric: float, estimate: float, claimed: float) -> tuple[float, float, str]:
-        """``(error, tol, status)``: status ``ok``, ``unresolved`` or ``fail``."""
+    def judge(self, numeric: float, estimate: float, claimed: float, side: int = 0,
+              step: float = 0.0, moved: float = 0.0) -> tuple[float, float, str]:
+        """``(error, tol, status)``: status ``ok``, ``unresolved`` or ``fail``. ``moved``: the
+        unit roundoff times the size of the coordinates the steps move (``u |theta_j|``): the
+        points ``theta + s h d`` are rounded, each by up to that, which moves ``L`` by up to
+        ``moved * max(|D|, |g|)`` (``S`` times that over ``h`` in the difference)."""
+        if moved and step and math.isfinite(numeric) and math.isfinite(claimed):
+            estimate += self.rounding(side, step, moved * max(abs(numeric), abs(claimed)))
         tol = GRADCHECK_SAFETY * estimate + self.floor
         err = abs(numeric - claimed)
         if not (math.isfinite(numeric) and math.isfinite(claimed) and math.isfinite(err)):
@@ -465,8 +487,8 @@ def check_gradients(
     seed : int, default=0
         Seed of the subset, the noise probe and the fast mode's direction.
     mode : {"full", "fast"}, default="full"
-        ``fast`` checks one random direction first and checks entries only when it does
-        not pass.
+        ``fast`` checks one random direction of each array first and checks entries only
+        when one of them does not pass.
     backend : str or None, default=None
         Where it runs, for the report (the namespace's name when None).
 
@@ -514,10 +536,18 @@ def check_gradients(
         if tuple(x.shape) != tuple(g.shape):
             raise ValueError(f"grads[{i}]: expected shape {tuple(x.shape)} (that of "
                              f"inputs[{i}]), got {tuple(g.shape)}")
+        if not math.prod(x.shape):
+            raise ValueError(f"inputs[{i}]: expected at least one entry to check, got shape "
+                             f"{tuple(x.shape)}")
     names = [f"x{i}" for i in range(len(inputs))] if names is None else list(names)
     if len(names) != len(inputs):
         raise ValueError(f"names: expected {len(inputs)} names, got {len(names)}")
-    xp = array_namespace(*inputs)
+    try:
+        xp = array_namespace(*inputs, *grads)
+    except TypeError:
+        kinds = sorted({type(a).__module__.split(".")[0] for a in (*inputs, *grads)})
+        raise TypeError(f"grads: expected arrays of the inputs' library, got a mix of "
+                        f"{' and '.join(kinds)} arrays") from None
     dtype = dtype_name(inputs[0].dtype, xp)
     if dtype not in GRADCHECK:
         raise ValueError(f"inputs: expected float32 or float64 arrays, got {dtype}")
@@ -565,6 +595,8 @@ class _Probe:
     judge: _Judge
     h: float
     xp: Any
+    default_h: float  # the dtype's default step: failures at larger steps are never final
+    u: float  # the unit roundoff of the evaluation dtype
 
     def changed(self, pattern: list[Array]) -> bool:
         xp = self.xp
@@ -587,15 +619,11 @@ class _Probe:
         side = 0 if not (moved[1] or moved[-1]) else (-1 if moved[1] else 1)
         return (*self.judge.difference(values, self.base, side, step), side)
 
-    def judged(self, direction: list[Array | None], claimed: float
+    def judged(self, direction: list[Array | None], claimed: float, moved: float = 0.0
                ) -> tuple[float, float, float, float, str, int]:
         """``(D, E, error, tol, status, side)`` of the difference along ``direction`` against
-        ``claimed``, at a step ``f`` can take (the module docstring's "Steps"): an entry that
-        does not pass is judged again at half the step, and again, until it passes, or stays
-        unresolved with rounding dominating its estimate, or fails with rounding dominating
-        its estimate and fails again at half the step with a difference within its tolerance
-        (the failure stands), or ``GRADCHECK_HALVINGS`` halvings pass (a failure is then
-        ``rough``: no step resolves it)."""
+        ``claimed``, judged at the best step ``f`` can take (the module docstring's "Steps";
+        ``moved``: see :meth:`_Judge.judge`)."""
         judge, h = self.judge, self.h
         step, first = h, self.along(direction, h)
         while first is None:  # the pattern changes on both sides: try a smaller step
@@ -604,24 +632,38 @@ class _Probe:
                 return math.nan, math.nan, math.nan, math.nan, "kink", 0
             first = self.along(direction, step)
         num, est, side = first
-        err, tol, status = judge.judge(num, est, claimed)
+        err, tol, status = judge.judge(num, est, claimed, side, step, moved)
+        best = None  # the passing result with the smallest estimate met on the way
         suspect = None  # (D, tol) of a failure waiting for its confirmation at half the step
         for _ in range(GRADCHECK_HALVINGS):
-            if status == "ok" or not (math.isfinite(num) and math.isfinite(claimed)):
-                return num, est, err, tol, status, side
-            if status == "fail" and suspect is not None and abs(num - suspect[0]) <= suspect[1]:
-                return num, est, err, tol, status, side  # failed twice, the same difference
+            result = (num, est, err, tol, status, side)
+            if not math.isfinite(claimed):
+                return result  # a non-finite claim where f is finite: wrong
             floor = est <= 2 * judge.rounding(side, step)  # rounding dominates the estimate
+            scale = max(abs(num), abs(claimed)) if math.isfinite(num) else math.inf
+            if status == "ok" and (floor or tol <= GRADCHECK_REFINE * scale):
+                return result  # resolved at its best, or finely enough
+            if status == "ok" and (best is None or est < best[1]):
+                best = result  # coarse and truncation-dominated: a finer step may see more
+            if status == "fail" and suspect is not None and abs(num - suspect[0]) <= suspect[1]:
+                return result  # failed twice with the same difference: the failure stands
             if status == "unresolved" and floor:
-                return num, est, err, tol, status, side
-            suspect = (num, tol) if status == "fail" and floor else None
+                return best or result
+            # a failure counts only where rounding dominates, at a step no larger than the
+            # default (a user's larger step can be flat or rough for f), and once confirmed
+            suspect = (num, tol) if status == "fail" and floor and step <= self.default_h \
+                and math.isfinite(num) else None
             finer = self.along(direction, step / 2)
             if finer is None:  # a kink on both sides at the smaller step: not judged
-                return num, est, err, tol, "kink", side
+                return best or (num, est, err, tol, "kink", side)
             num, est, side = finer
             step /= 2
-            err, tol, status = judge.judge(num, est, claimed)
-        if status == "fail":  # no step small enough before the halvings ran out
+            err, tol, status = judge.judge(num, est, claimed, side, step, moved)
+        if status == "ok":
+            return num, est, err, tol, status, side
+        if best is not None and status != "fail":
+            return best
+        if status == "fail":  # no step settled it before the halvings ran out
             return num, est, err, tol, "rough", side
         return num, est, err, tol, status, side
 
@@ -653,28 +695,52 @@ def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: l
     judge = _Judge(method, h, noise, GRADCHECK_FLOOR * u * scale if math.isfinite(scale)
                    else 0.0)
 
-    probe = _Probe(evaluate, inputs, base, base_pattern, judge, h, xp)
+    probe = _Probe(evaluate, inputs, base, base_pattern, judge, h, xp,
+                   float(GRADCHECK[dtype]["h"]), u)
     report = GradcheckReport([], PASSED, "", dtype, method, h, noise, backend, mode)
     if mode == "fast":
-        shapes = [tuple(x.shape) for x in inputs]
-        dirs = [xp.asarray(d, dtype=inputs[0].dtype, device=device(x))
-                for d, x in zip(random_directions(shapes, seed), inputs)]
-        claimed = sum(float(xp.sum(g * d)) for g, d in zip(grads, dirs))
-        num, _, err, tol, status, _ = probe.judged(dirs, claimed)
-        verdict = FAILED if status == "fail" else PASSED if status == "ok" else INCONCLUSIVE
-        scale_d = max(abs(num), abs(claimed)) if math.isfinite(num) else 0.0
-        report.fast = {"numeric": num, "analytic": claimed, "error": err, "tolerance": tol,
-                       "rel_error": err / scale_d if scale_d else 0.0, "verdict": verdict,
-                       "passed": verdict == PASSED}
-        if verdict == PASSED:
-            report.reason = ("the directional derivative along a random direction agrees "
-                             f"within its error estimate ({err:.1e} <= {tol:.1e})")
+        report.fast = _fast(probe, inputs, grads, names, seed, xp)
+        if report.fast["passed"]:
+            report.reason = ("the directional derivative along a random direction of each "
+                             "array agrees within its error estimate (worst "
+                             f"{report.fast['error']:.1e} <= {report.fast['tolerance']:.1e})")
             return report
 
     for i, (name, x, g) in enumerate(zip(names, inputs, grads)):
         report.entries.append(_check_array(name, i, x, g, probe, n_checks, seed + i, xp))
     report.verdict, report.reason = _overall(report, scale, noise, h)
     return report
+
+
+def _fast(probe: _Probe, inputs: list[Array], grads: list[Array], names: list[str],
+          seed: int, xp: Any) -> dict[str, Any]:
+    """``mode="fast"``: for each array, the directional derivative along one seeded random
+    direction of that array alone against ``sum(g * d)``; passed only when every array's
+    passes (a verdict for each array, as the entry table gives). The worst one's numbers."""
+    worst: dict[str, Any] = {}
+    verdicts, directions = [], []
+    for i, (name, x, g) in enumerate(zip(names, inputs, grads)):
+        d = xp.asarray(random_directions([tuple(x.shape)], seed + i)[0], dtype=x.dtype,
+                       device=device(x))
+        claimed = float(xp.sum(g * d))
+        size = float(xp.sum(xp.abs(g * x * d)))  # how far rounding of theta + s h d moves L
+        moved = probe.u * size / abs(claimed) if claimed else 0.0
+        direction = [d if j == i else None for j in range(len(inputs))]
+        num, _, err, tol, status, _ = probe.judged(direction, claimed, moved)
+        verdict = FAILED if status == "fail" else PASSED if status == "ok" else INCONCLUSIVE
+        verdicts.append(verdict)
+        ratio = err / tol if tol > 0 else (0.0 if err == 0 else math.inf)
+        scale = max(abs(num), abs(claimed)) if math.isfinite(num) else 0.0
+        directions.append({"array": name, "numeric": num, "analytic": claimed, "error": err,
+                           "tolerance": tol, "rel_error": err / scale if scale else 0.0,
+                           "verdict": verdict})
+        if not worst or not (ratio <= worst["ratio"]):  # NaN and inf count as worse
+            worst = {**directions[-1], "ratio": ratio}
+    verdict = FAILED if FAILED in verdicts else PASSED if all(
+        v == PASSED for v in verdicts) else INCONCLUSIVE
+    worst.pop("ratio")
+    return {**worst, "verdict": verdict, "passed": verdict == PASSED,
+            "directions": directions}
 
 
 def _check_array(name: str, slot: int, x: Array, g: Array, probe: _Probe,
@@ -686,11 +752,13 @@ def _check_array(name: str, slot: int, x: Array, g: Array, probe: _Probe,
     checked = sample_indices(size, n_checks, seed)
     counts = {"kink": 0, "one_sided": 0, "unresolved": 0, "ok": 0, "fail": 0, "rough": 0}
     worst = (-1.0, math.nan, 0.0, 0.0, None, 0.0, 0.0)  # ratio, err, tol, est, idx, num, ana
+    flat_x = xp.reshape(x, (-1,))
     for k in checked:
         basis = xp.reshape(xp.astype(positions == k, x.dtype), shape)
         direction = [basis if j == slot else None for j in range(len(probe.inputs))]
         ana = float(flat_g[k])
-        num, est, err, tol, status, side = probe.judged(direction, ana)
+        moved = probe.u * abs(float(flat_x[k]))  # theta_j + s h is rounded by up to this
+        num, est, err, tol, status, side = probe.judged(direction, ana, moved)
         counts[status] += 1
         counts["one_sided"] += status != "kink" and side != 0
         if status in ("kink", "rough"):
@@ -821,8 +889,8 @@ def gradcheck(
     check_input : bool, default=False
         Check ``dL/dX`` too.
     mode : {"full", "fast"}, default="full"
-        ``fast`` checks one random direction first and the entries only when it does not
-        pass.
+        ``fast`` checks one random direction of each array first and the entries only when
+        one of them does not pass.
     dtype : {"float64", "float32"}, default="float64"
         The evaluation dtype: float32 checks on devices without float64, at float32
         precision.
@@ -849,7 +917,7 @@ def gradcheck(
     >>> print(report.verdict)
     passed
     >>> print(xprop.gradcheck(model, X, y, mode="fast").reason)
-    the directional derivative along a random direction agrees within its error estimate ...
+    the directional derivative along a random direction of each array agrees within its ...
     """
     h_name = "h"
     if eps is not None:

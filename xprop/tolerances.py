@@ -36,6 +36,11 @@ GRADCHECK_RESOLVE = 0.1
 """An entry is resolved when its tolerance is at most ``RESOLVE * max(|numeric|, |claimed|)``:
 the check would have seen an error of that relative size there. A check passes only with at
 least one resolved entry and no failure."""
+GRADCHECK_REFINE = 1e-3
+"""An entry that passes with a tolerance above ``REFINE * max(|numeric|, |claimed|)`` while
+truncation dominates its error estimate is judged again at smaller steps, at the best of
+them: a step too large for f (``sin(1000 x)`` at h = 1e-3) resolves only gross errors, and a
+1% error must not pass there."""
 GRADCHECK_HALVINGS = 24
 """How many times the step of an entry that fails (or is unresolved) while truncation
 dominates its error estimate may be halved, looking for a step f can take: 6 evaluations

@@ -275,6 +275,8 @@ def trace(model: Any, X: Any, y: Any, lr: float | None = None) -> Trace:
     ------
     ValueError
         Without targets, for a bad ``lr``, or data the model refuses (as :meth:`MLP.prepare`).
+    TypeError
+        When ``model`` is not an :class:`xprop.MLP` (a fitted estimator: pass its ``model_``).
 
     Examples
     --------
@@ -300,6 +302,10 @@ def trace(model: Any, X: Any, y: Any, lr: float | None = None) -> Trace:
     check_given(y, "y", "targets (class labels or values)")
     if lr is not None:
         lr = check_positive(lr, "lr")
+    if not callable(getattr(model, "prepare", None)) or not hasattr(model, "arch"):
+        fitted = getattr(model, "model_", None)  # a fitted xprop.sklearn estimator's network
+        hint = "; pass its model_" if hasattr(fitted, "arch") else ""
+        raise TypeError(f"model: expected an xprop.MLP, got {type(model).__name__}{hint}")
     Xd, Y, _ = model.prepare(X, y)
     xp, arch, params = model.xp, model.arch, model.params
     _, cache = network.forward(params, Xd, arch, xp)
