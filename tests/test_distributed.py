@@ -393,7 +393,7 @@ def test_cli_ranks_given_different_epochs_fail_at_once(tmp_path):
     r = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-c", textwrap.dedent(source)],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode != 0
-    assert "disagree on epochs" in r.stderr and "rank 0: 3" in r.stderr, r.stderr
+    assert "disagree on --epochs" in r.stderr and "rank 0: 3" in r.stderr, r.stderr
 
 
 SCHEDULE_SCRIPT = """
@@ -486,3 +486,104 @@ def test_more_ranks_than_rows_of_a_batch(tmp_path):
                                        atol=1e-12)
             np.testing.assert_allclose(got[name + "_loss"], h.loss, rtol=1e-12)
             np.testing.assert_allclose(got[name + "_val"], h.val_loss, rtol=1e-12)
+
+
+ONE_RANK_SCRIPT = """
+import sys, time, numpy as np, xprop
+from xprop import datasets
+from xprop.distributed import fit_distributed, world
+comm = world()
+case = sys.argv[2]
+X, y = datasets.xor()
+m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+options = dict(epochs=30)
+if case == "stale_optimizer":  # state of another model's size, on rank 1 only
+    opt = xprop.Adam(0.01)
+    if comm.rank == 1:
+        xprop.MLP([2, 3, 1], seed=0).fit(X, y, optimizer=opt, epochs=1)
+    options["optimizer"] = opt
+elif case == "same_size_state":  # state of this size but another fit's, on rank 1 only
+    opt = xprop.Adam(0.01)
+    if comm.rank == 1:
+        xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=5).fit(X, y, optimizer=opt,
+                                                                  epochs=1)
+    options["optimizer"] = opt
+elif case == "standardizer":
+    if comm.rank == 0:
+        m.standardize(X)
+elif case == "callback_raises":
+    def boom(epoch, logs, model):
+        if comm.rank == 1 and epoch == 3:
+            raise RuntimeError("a callback of rank 1 failed")
+    options["config"] = xprop.FitConfig(callbacks=[boom])
+elif case == "validation_on_root_only":
+    if comm.rank == 0:
+        options["config"] = xprop.FitConfig(validation_data=(X, y), early_stopping=2)
+    else:
+        options["early_stopping"] = 2
+t0 = time.perf_counter()
+try:
+    h = fit_distributed(m, X if comm.rank == 0 else None, y if comm.rank == 0 else None,
+                        comm=comm, **options)
+    said = f"TRAINED {comm.rank} {len(h)} {len(h.val_loss)}"
+except ValueError as e:
+    assert "\\n" not in str(e)
+    said = f"REFUSED {comm.rank} {e}"
+open(f"{sys.argv[1]}.{comm.rank}.txt", "w").write(said)
+"""
+
+
+@needs_mpiexec
+@pytest.mark.parametrize(("case", "said"), [
+    ("stale_optimizer", "holds state for 13 parameters from an earlier fit; this model has 17"),
+    ("same_size_state", "the ranks disagree on optimizer state"),
+    ("standardizer", "the ranks disagree on standardizer"),
+])
+def test_what_one_rank_alone_holds_is_refused_on_every_rank(tmp_path, case, said):
+    """Before: a stale optimizer on rank 1 raised there after the start check and rank 0
+    waited forever; one of the same size, or a standardizer on one rank only, trained
+    models that differed between the ranks without a word."""
+    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", case)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for rank in range(2):
+        text = (tmp_path / f"out.{rank}.txt").read_text()
+        assert text.startswith(f"REFUSED {rank} ") and said in text, text
+
+
+@needs_mpiexec
+def test_an_error_of_one_rank_mid_fit_ends_every_rank_at_once(tmp_path):
+    """Before: a callback (or a schedule, or progress) that raised on one rank left the
+    others waiting in their next collective forever."""
+    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", "callback_raises")
+    assert r.returncode != 0
+    assert "fit_distributed: rank 1 of 2 stopped: RuntimeError: a callback of rank 1 " \
+           "failed; ending every rank (MPI_Abort)" in r.stderr, r.stderr
+    assert not (tmp_path / "out.0.txt").exists()
+
+
+@needs_mpiexec
+def test_validation_data_of_rank_0_serves_early_stopping_on_every_rank(tmp_path):
+    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", "validation_on_root_only")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for rank in range(2):  # 30 epochs, each validated
+        assert (tmp_path / f"out.{rank}.txt").read_text() == f"TRAINED {rank} 30 30"
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("bad", [["--early-stopping", "2"], ["--validation-split", "1.5"]])
+def test_a_bad_flag_on_one_rank_of_the_cli_ends_every_rank(tmp_path, bad):
+    """Before: rank 1 printed its error and exited; rank 0 waited in its broadcast forever."""
+    cmd = [sys.executable, "-m", "xprop", "train", "--quiet", "--distributed", "--data", "xor",
+           "--epochs", "3"]
+    r = subprocess.run([MPIEXEC, "-n", "1", *cmd, ":", "-n", "1", *cmd, *bad],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode != 0
+    assert bad[0] in r.stderr, r.stderr
+
+
+def test_comm_must_be_a_communicator():
+    from xprop.distributed import fit_distributed
+
+    X, y = datasets.xor()
+    with pytest.raises(TypeError, match=r"^comm: expected an xprop\.distributed\.Communicator"):
+        fit_distributed(xprop.MLP([2, 3, 1], seed=0), X, y, comm="world")

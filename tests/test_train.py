@@ -814,3 +814,54 @@ def test_a_callbacks_exception_leaves_the_model_of_its_epoch():
     assert len(err.value.history) == 4
     for k, v in m.to_numpy_parameters().items():
         np.testing.assert_array_equal(v, seen[4][k])
+
+
+def test_a_diverged_fit_keeps_early_stoppings_best_epoch_and_its_history(backend):
+    """Before: divergence after the best epoch left the model at the last finite parameters
+    (training loss 2.7e296) and the error had no history, unlike every other mid-fit error."""
+    X, y = xprop.datasets.moons(100, seed=0)
+    m = xprop.MLP([2, 16, 2], "relu", "softmax", "cross_entropy", seed=0,
+                  dtype="float32" if "no_float64" in backend.describe() else "float64")
+    m = m.to(backend)
+    config = xprop.FitConfig(epochs=100, optimizer="sgd", batch_size=16,
+                             schedule=lambda e: 0.1 if e < 20 else 1e7,
+                             validation_split=0.2, early_stopping=50)
+    with pytest.raises(xprop.TrainingDivergedError, match="best epoch") as e:
+        m.fit(X, y, config)
+    history = e.value.history  # the epochs recorded before the chunk that diverged
+    assert len(history) < e.value.epoch
+    best = int(str(e.value).split("best epoch, ")[1].split()[0])
+    assert best <= 21
+    assert m.all_finite() and m.loss(X, y) < 1.0
+    assert "best epoch" not in str(_diverged_without_early_stopping(X, y))
+
+
+def _diverged_without_early_stopping(X, y):
+    m = xprop.MLP([2, 16, 2], "relu", "softmax", "cross_entropy", seed=0)
+    try:
+        m.fit(X, y, optimizer="sgd", lr=1e7, epochs=50, batch_size=16)
+    except xprop.TrainingDivergedError as e:
+        assert e.history is not None and m.all_finite()
+        return e
+    raise AssertionError("no divergence")
+
+
+def test_an_optimizer_holding_another_backends_state_is_refused_before_any_work():
+    pytest.importorskip("torch")
+    X, y = xprop.datasets.xor()
+    opt = xprop.Adam(0.01)
+    xprop.MLP([2, 3, 1], seed=0).fit(X, y, optimizer=opt, epochs=1)
+    with pytest.raises(ValueError, match=r"^optimizer: .* holds state on another backend or "
+                                         r"device .* this model is on torch"):
+        xprop.MLP([2, 3, 1], seed=0, backend="torch").fit(X, y, optimizer=opt, epochs=1)
+
+
+@pytest.mark.parametrize("said", ["no", 1, np.ones(2)])
+def test_a_callback_returns_true_false_or_none(said):
+    """Before: a callback returning "no" stopped training (truthiness), an array raised
+    NumPy's ambiguous-truth error."""
+    X, y = xprop.datasets.xor()
+    config = xprop.FitConfig(epochs=5, callbacks=[lambda *a: said])
+    with pytest.raises(TypeError, match=r"^callbacks\[0\]: expected it to return True \(stop\), "
+                                        r"False or None, got"):
+        xprop.MLP([2, 3, 1], seed=0).fit(X, y, config)

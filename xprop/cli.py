@@ -324,7 +324,8 @@ def _check_fit_options(args: argparse.Namespace) -> None:
     errors naming the command-line flags."""
     try:
         FitConfig(**_fit_options(args))
-    except ValueError as e:
+    except ValueError as e:  # (the command line takes no validation_data)
+        e.args = (str(e).replace("validation_data=(X_val, y_val) or ", ""),)
         raise _flags(e, list(_fit_options(args))) from None
 
 
@@ -332,11 +333,14 @@ def _fit(model: MLP, X: Any, y: Any, args: argparse.Namespace, comm: Any,
          progress: Any = None) -> Any:
     """Train with the engine: on this process, or data-parallel over ``comm``'s ranks."""
     config = FitConfig(**_fit_options(args), progress=progress)
-    if comm is None:
-        return model.fit(X, y, config)
-    from xprop.distributed import fit_distributed
+    try:
+        if comm is None:
+            return model.fit(X, y, config)
+        from xprop.distributed import fit_distributed
 
-    return fit_distributed(model, X, y, config, comm=comm)
+        return fit_distributed(model, X, y, config, comm=comm)
+    except ValueError as e:  # e.g. "validation_split: leaves no training data": the flag
+        raise _flags(e, list(_fit_options(args))) from None
 
 
 def _train_rank(args: argparse.Namespace, comm: Any) -> int:
@@ -381,8 +385,8 @@ def _check_train_args(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    comm = _communicator(args)  # first: a rank's bad flag then ends every rank (main)
     _check_train_args(args)
-    comm = _communicator(args)
     if comm is not None and not comm.is_root:
         return _train_rank(args, comm)
     X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
@@ -896,13 +900,30 @@ def _choose_backend(args: argparse.Namespace) -> None:
         raise CLIError(f"{source}={args.backend}: {e}") from None
 
 
+def _abort_other_ranks() -> None:
+    """End an MPI job of several ranks after this rank's usage error (printed already)."""
+    try:
+        from xprop.distributed import world
+
+        comm = world()
+    except ImportError:
+        return
+    if comm.size > 1:
+        comm.abort(2)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = ("demo", "train", "gradcheck", "trace", "info", "predict", "evaluate", "export")
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["demo", *argv]
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # a usage error: with --distributed, the other ranks would wait
+        if e.code and "--distributed" in argv:  # for this one forever
+            _abort_other_ranks()
+        raise
     on_term = None
     if threading.current_thread() is threading.main_thread():
         on_term = signal.signal(signal.SIGTERM, _raise_terminated)

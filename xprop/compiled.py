@@ -185,9 +185,9 @@ class CompiledEpochs:
         head = self.model.arch.head
         columns = epoch_records(host, k, K if self.truth is not None else None,
                                 1 if head.summed else self.n, self.n)
-        if self.val is None or columns is None:
-            return columns, None
-        n_val = self.val[0].shape[0]
+        if self.val is None:
+            return columns, None  # (a diverged chunk's validation still says where its best
+        n_val = self.val[0].shape[0]  # epoch was: what restore_best goes back to)
         losses = host[2 * K:2 * K + k].tolist()
         accuracies = (host[3 * K:3 * K + k] / n_val).tolist()
         improved = None if self.track is None else (host[4 * K:4 * K + k] > 0).tolist()

@@ -12,8 +12,10 @@ pickling), so every rank applies the batch's mean gradient (clipped after the re
 parameters start from rank 0's (one ``Bcast``). Records, validation metrics and finite checks
 are summed over the ranks, so every rank records the same history and stops early, or
 diverges and returns to the same finite parameters, at the same epoch. Before any of this the
-ranks compare their models and options in one ``allgather``: a difference or an error on any
-rank is the same one-line error on every rank, never a hang.
+ranks compare their models (standardisation included), options and optimizer state in one
+``allgather``: a difference or an error on any rank is the same one-line error on every rank,
+never a hang. An error of one rank after that (a callback's, a schedule's) ends every rank
+with ``MPI_Abort``, after one line naming the rank and the error.
 
 With one rank this is exactly ``fit``; with several, the gradient of each batch is the same
 sum taken in another order, so parameters agree with the single-process run to float64
@@ -26,6 +28,7 @@ else through a host copy reduced with MPI (the portable path, tested).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 import time
@@ -35,14 +38,15 @@ from typing import Any
 import numpy as np
 
 from xprop import network
-from xprop.backend import dtype_name
+from xprop.backend import dtype_name, to_numpy
 from xprop.backend.core import on_device
 from xprop.backend.host import host_floats
 from xprop.config import FitConfig, takes_config
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer
 from xprop.step import Batch
-from xprop.train import History, TrainingData, run
+from xprop.train import History, TrainingData, TrainingDivergedError, check_state, run
+from xprop.validation import show
 
 Array = Any
 
@@ -280,11 +284,31 @@ class _Shards(TrainingData):
 
 
 def describe_model(model: Any) -> dict[str, str]:
-    """What every rank's model must share: layer sizes, activations, loss, bias, dtype."""
+    """What every rank's model must share: layer sizes, activations, loss, bias, dtype and
+    standardisation (a digest of its statistics)."""
+    std = getattr(model, "standardizer", None)
     return {"layer sizes": repr(list(model.arch.sizes)),
             "activations": repr([a.name for a in model.arch.activations]),
             "loss": repr(model.arch.head.loss.name), "bias": repr(model.arch.bias),
-            "dtype": dtype_name(model.params.buffer.dtype, model.xp)}
+            "dtype": dtype_name(model.params.buffer.dtype, model.xp),
+            "standardizer": "none" if std is None else _digest(std.mean, std.std)}
+
+
+def _digest(*arrays: Any) -> str:
+    """A short digest of host copies of ``arrays`` (what ranks compare instead of values)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(to_numpy(a), dtype=np.float64)
+        h.update(repr(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _describe_optimizer(opt: Optimizer) -> str:
+    """An optimizer's steps taken and a digest of its state (moments, velocity: a fit goes on
+    from them, so every rank must hold the same)."""
+    state = [a for a in opt.arrays() if a is not None]
+    return f"t={opt.t}, state {_digest(*state) if state else 'none'}"
 
 
 def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, Any]
@@ -294,7 +318,13 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
     one-line ``ValueError`` on every rank (never a hang). Returns the configuration and rank
     0's data (host arrays there, shapes everywhere)."""
     mine: dict[str, Any] = {}
+    if not isinstance(comm, Communicator):
+        raise TypeError(f"comm: expected an xprop.distributed.Communicator "
+                        f"(xprop.distributed.world()) or None, got {show(comm)}")
     try:
+        if not comm.is_root and options["validation_split"] is None and (
+                options["config"] is None or not options["config"].validates):
+            options = {**options, "validation_data": (None, None)}  # rank 0's, if any
         config = FitConfig.of(**options)
         if config.compiled:
             raise ValueError("compiled: data-parallel steps run eagerly (the all-reduce is "
@@ -304,7 +334,10 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
             config = config.replace(progress=None, log=_silent)
             if config.validation_data is None and not config.validation_split:
                 config = config.replace(validation_data=(None, None))
-        mine = {**describe_model(model), **config.describe()}
+        opt = config.make_optimizer()
+        check_state(opt, model)
+        mine = {**describe_model(model), **config.describe(),
+                "optimizer state": _describe_optimizer(opt)}
         mine.pop("validation_data")
         if comm.is_root:
             mine["data"] = _root_data(model, X, y, config)
@@ -402,7 +435,16 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
                    lr=lr, validation_split=validation_split, early_stopping=early_stopping)
     config, data = _start(comm, model, X, y, options)
     model.params.assign(comm.broadcast(model.params.buffer, model.backend))
-    return run(model, None, None, config, _shards(comm, model, config, data))
+    try:
+        return run(model, None, None, config, _shards(comm, model, config, data))
+    except TrainingDivergedError:
+        raise  # every rank diverges at the same step (the finite checks are reduced)
+    except Exception as e:  # one rank's error (a callback, a schedule, progress): the
+        if comm.size > 1:  # others would wait for it in their next collective forever
+            print(f"xprop: fit_distributed: rank {comm.rank} of {comm.size} stopped: "
+                  f"{type(e).__name__}: {e}; ending every rank (MPI_Abort)", file=sys.stderr)
+            comm.abort(1)
+        raise
 
 
 def _silent(*args: Any, **kwargs: Any) -> None:

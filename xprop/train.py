@@ -265,7 +265,9 @@ def fit(
 
     A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
     step; the model then keeps the last parameters (before that step) whose loss and outputs
-    on the whole training data are finite. A ``KeyboardInterrupt`` leaves the model with the
+    on the whole training data are finite, or with early stopping and ``restore_best`` those
+    of its best epoch; the error carries the recorded epochs' :class:`History` as
+    ``error.history``. A ``KeyboardInterrupt`` leaves the model with the
     parameters of the last completed epoch and carries the :class:`History` of the completed
     epochs as its ``history`` attribute.
 
@@ -341,7 +343,7 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
     """Train ``model`` as ``config`` says on ``(X, y)``, or on ``data`` already prepared (what
     :func:`xprop.distributed.fit_distributed` passes: its ranks' shards and all-reduce)."""
     opt = config.make_optimizer()
-    _check_state(opt, model.params.buffer.shape[0])
+    check_state(opt, model)
     base_lr = opt.lr
     try:
         if data is None:
@@ -354,14 +356,23 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
             opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
 
 
-def _check_state(opt: Optimizer, size: int) -> None:
+def check_state(opt: Optimizer, model: Any) -> None:
     """An optimizer given again keeps its state (moments, velocity: a fit goes on from
-    them); state of another size, from a fit of another model, is refused before any work."""
+    them); state from a fit of another model (another size, library or device) is refused
+    before any work."""
+    size = model.params.buffer.shape[0]
     for state in opt.arrays():
-        if state is not None and state.ndim == 1 and state.shape[0] != size:
+        if state is None or state.ndim != 1:
+            continue
+        if state.shape[0] != size:
             raise ValueError(
                 f"optimizer: {V.show(opt)} holds state for {state.shape[0]} parameters from an "
                 f"earlier fit; this model has {size}: give a new optimizer (or a name)")
+        if not model.backend.owns(state):
+            raise ValueError(
+                f"optimizer: {V.show(opt)} holds state on another backend or device (from an "
+                f"earlier fit); this model is on {model.backend.describe()}: give a new "
+                "optimizer (or a name)")
 
 
 def _checked(lr_at: Callable[[int], float] | None) -> Callable[[int], float] | None:
@@ -634,15 +645,16 @@ class _Run:
                 pending, records, vals = self._train_chunk(range(first, last))
                 self.replay.append(pending)
                 if records is None and self.data.stop_on_divergence:
-                    self._diverged()
+                    self._diverged(pending, vals)
                 if records is None:  # epochs that go on: their records are NaN
                     records = ([math.nan] * len(pending), [math.nan] * len(pending))
                 first = last
                 stop = self._record(pending, records, vals)
                 if not self.data.agree(not stop):  # any process's callback stops them all
                     break
-        except TrainingDivergedError:
-            raise  # the model is back at its last finite parameters already
+        except TrainingDivergedError as e:  # the model is back at finite parameters already
+            e.history = self.history  # type: ignore[attr-defined]
+            raise
         except BaseException as e:  # Ctrl-C, or an error of a schedule, a callback or the
             self._interrupted(e)  # library: the model of the last recorded epoch
             raise
@@ -727,21 +739,35 @@ class _Run:
             else:
                 self.since_best += 1
                 stop = self.history.stopped_early = self.since_best >= config.early_stopping
-        for cb in config.callbacks:
-            if cb(done, logs, self.model):
-                stop = True
+        for i, cb in enumerate(config.callbacks):
+            said = cb(done, logs, self.model)
+            if said is not None and not V.is_bool(said):  # "no" or an array: not a stop
+                raise TypeError(f"callbacks[{i}]: expected it to return True (stop), False or "
+                                f"None, got {V.show(said)}")
+            stop = bool(said) or stop
         return stop
 
-    def _diverged(self) -> None:
-        """Return to the last finite parameters and raise :class:`TrainingDivergedError`."""
+    def _diverged(self, pending: _Epochs, vals: Any) -> None:
+        """Return to the last finite parameters, or with early stopping's ``restore_best`` to
+        the best epoch's (a compiled chunk tracks its own: ``vals``), and raise
+        :class:`TrainingDivergedError`."""
         where = _recover(self.model, self.opt, list(self.snapshots),
                          [ep for c in self.replay for ep in c], self.data, self.config.clip_norm)
+        kept = (f"its last finite parameters ({where.kept}, the last with a finite loss and "
+                "finite outputs on the training data)")
+        config, (best_epoch, best) = self.config, (self.history.best_epoch, self.best[1])
+        if vals is not None and vals[2] is not None:  # the compiled chunk's own improvements
+            better = [i for i, flag in enumerate(vals[2]) if flag]
+            if better and pending.first + better[-1] + 1 < where.epoch:
+                best_epoch, best = pending.first + better[-1] + 1, self.strategy.best_buffer
+        if config.early_stopping is not None and config.restore_best and best is not None:
+            self.model.params.assign(self.xp.asarray(best, copy=True))
+            kept = (f"the parameters of its best epoch, {best_epoch} (early stopping's "
+                    "restore_best, as when it stops early)")
         raise TrainingDivergedError(
             f"training diverged: the loss or a parameter became NaN or inf at epoch "
             f"{where.epoch}, step {where.step} of {len(self.data.starts)} (lr={where.lr:g}); "
-            f"the model keeps its last finite parameters ({where.kept}, the last with a "
-            f"finite loss and finite outputs on the training data). Try a smaller lr.",
-            where.epoch, where.step,
+            f"the model keeps {kept}. Try a smaller lr.", where.epoch, where.step,
         )
 
     def _interrupted(self, error: BaseException) -> None:
