@@ -118,6 +118,12 @@ def test_the_cli_honours_xprop_backend_and_refuses_a_bad_one(tmp_path):
     assert explicit.returncode == 0, explicit.stderr
 
 
+def _default_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("name", "status", "said"), [
     ("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated (SIGTERM)")])
 def test_a_signal_during_train_saves_the_last_completed_epoch(tmp_path, name, status, said):
@@ -128,17 +134,21 @@ def test_a_signal_during_train_saves_the_last_completed_epoch(tmp_path, name, st
     import subprocess
     import sys
 
+    # SIGINT as a terminal delivers it: a test run in the background (`pytest &` ignores
+    # SIGINT, and the child inherits that) must not turn Ctrl-C into nothing
     proc = subprocess.Popen([sys.executable, "-u", "-m", "xprop", "train", "--data", "digits",
                              "--epochs", "1000000", "--quiet", "--verbose", "1", "--out",
                              "m.npz"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
     import threading
 
     watchdog = threading.Timer(120, proc.kill)  # never a hang, whatever is printed
     watchdog.start()
+    seen = []
     try:
         for line in proc.stdout:
+            seen.append(line)
             if line.split()[:2] == ["epoch", "2/1000000"]:  # epochs 1 and 2 are recorded:
                 break  # no sleep, no race
         proc.send_signal(getattr(signal, name))
@@ -146,7 +156,7 @@ def test_a_signal_during_train_saves_the_last_completed_epoch(tmp_path, name, st
     finally:
         watchdog.cancel()
         proc.kill()
-    assert proc.returncode == status, err
+    assert proc.returncode == status, (err, seen[-5:])  # what the run said before the end
     assert err.startswith(f"xprop: {said}; saved the model after epoch") \
         and err.count("\n") == 1, err
     done = int(err.split("after epoch ")[1].split()[0])
