@@ -48,7 +48,7 @@ import numpy as np
 try:
     from sklearn import config_context
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
@@ -200,6 +200,14 @@ def _reported_rows(head: Any, cache: Any, Y: Any, xp: Any) -> Any:
     if name == "binary_log_loss":  # and the other class of each logistic output
         terms = terms + (1.0 - Y) * xp.log(1.0 - p)
     return -xp.sum(terms, axis=-1)
+
+
+def _column(y: Any) -> Any:
+    """A device column vector ``(n, 1)`` as 1-D, with scikit-learn's warning."""
+    warnings.warn("A column-vector y was passed when a 1d array was expected. Please change "
+                  "the shape of y to (n_samples, ), for example using ravel().",
+                  DataConversionWarning, stacklevel=4)
+    return y[:, 0]
 
 
 def _stochastic_solver(estimator: Any) -> bool:
@@ -674,16 +682,19 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_lbfgs(self, X: Any, Y: Any, sw: Any) -> None:
         """scikit-learn's ``_fit_lbfgs`` with :func:`xprop.lbfgs.minimize_lbfgs` on the
-        model's device (``max_iter`` iterations, ``max_fun`` evaluations, ``gtol=tol``). The
-        objective's value and gradient agree (for several regression outputs scikit-learn
-        divides only the value by their number); ``loss_`` is reported as scikit-learn's."""
+        model's device (``max_iter`` iterations, ``max_fun`` evaluations, ``gtol=tol``), on
+        scikit-learn's objective as it is: for several squared-error outputs its value is the
+        mean over the outputs and its gradient that of their sum (they disagree by the
+        number of outputs; the line search sees both, so the path is scikit-learn's only
+        with both as they are)."""
         model = self.model_
         xp, params = model.xp, model.params
         mask = _weight_mask(model) if self.alpha else None
+        per_output = self._per_output()
 
         def fg(buffer: Any) -> tuple[float, Any]:
             params.assign(buffer)
-            value, g = self._objective(X, Y, sw, 1.0, mask)
+            value, g = self._objective(X, Y, sw, per_output, mask)
             return float(value), g
 
         result = minimize_lbfgs(fg, xp.asarray(params.buffer, copy=True), xp=xp,
@@ -691,7 +702,7 @@ class _BaseMLP(BaseEstimator):
                                 gtol=float(self.tol))
         params.assign(result.x)
         self.n_iter_ = result.n_iter
-        self.loss_ = float(self._objective(X, Y, sw, self._per_output(), mask)[0])
+        self.loss_ = float(self._objective(X, Y, sw, per_output, mask)[0])
         if not result.converged:
             warnings.warn(
                 f"lbfgs failed to converge after {result.n_iter} iteration(s): "
@@ -1350,6 +1361,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
         w = self._sample_weight(sample_weight, X.shape[0])
+        if y.ndim == 2 and y.shape[1] == 1:  # as scikit-learn: a column is 1-D, with a warning
+            y = column_or_1d(y, warn=True) if not _is_device_array(y) else _column(y)
         if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] < 1):
             raise ValueError(f"y: expected a 1-D or 2-D array, got shape {tuple(y.shape)}")
         n_out = 1 if y.ndim == 1 else int(y.shape[1])
