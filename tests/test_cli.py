@@ -789,3 +789,43 @@ def test_predict_out_writes_every_digit(tmp_path, dtype, monkeypatch, capsys):
                  "p.csv"]) == 0
     written = np.loadtxt("p.csv", delimiter=",").astype(dtype)
     np.testing.assert_array_equal(written, model.predict(X).ravel())
+
+
+def test_a_checkpoint_reads_the_columns_it_was_trained_on(tmp_path, monkeypatch, capsys):
+    """Before: a model trained with --label y (the first column) was evaluated against the
+    last column and fed y as a feature (accuracy 0.49, exit 0), and a file whose header put
+    the features in another order was predicted on silently (76% right instead of 99.7%).
+    The checkpoint records the label column and the feature names; evaluate and predict
+    read those columns by name."""
+    import xprop
+    from xprop.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    a, b, k = rng.normal(size=300), rng.normal(size=300), rng.integers(0, 2, 300)
+    y = (a + 0.5 * b > 0).astype(int)
+    for name, cols, head in (("first.csv", (y, a, b, k), "y,a,b,k"),
+                             ("moved.csv", (b, a, k, y), "b,a,k,y"),
+                             ("nolabel.csv", (k, b, a), "k,b,a"),
+                             ("short.csv", (a, b, y), "a,b,y")):
+        np.savetxt(name, np.c_[cols], delimiter=",", header=head, comments="", fmt="%.17g")
+    assert main(["train", "--data", "first.csv", "--label", "y", "--out", "m.npz", "--quiet",
+                 "--epochs", "60"]) == 0
+    assert xprop.checkpoint.read("m.npz")[0]["columns"] == {"label": "y",
+                                                            "features": ["a", "b", "k"]}
+    scores = []
+    for data in ("first.csv", "moved.csv"):
+        capsys.readouterr()
+        assert main(["evaluate", "--checkpoint", "m.npz", "--data", data]) == 0
+        scores.append(capsys.readouterr().out.split("accuracy: ")[1].strip())
+    assert scores[0] == scores[1] and float(scores[0]) > 0.95
+    model = xprop.load("m.npz")
+    expected = model.predict(np.c_[a, b, k])
+    for data in ("first.csv", "nolabel.csv"):
+        assert main(["predict", "--checkpoint", "m.npz", "--data", data, "--out", "p.csv",
+                     "--force"]) == 0
+        np.testing.assert_array_equal(np.loadtxt("p.csv", dtype=int), expected)
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", "m.npz", "--data", "short.csv"]) == 2
+    assert "data: 'short.csv' has no column 'k', a feature of the model" in \
+        capsys.readouterr().err

@@ -147,7 +147,8 @@ def contents(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
-         input_mean: Any = None, input_std: Any = None) -> str:
+         input_mean: Any = None, input_std: Any = None,
+         columns: dict[str, Any] | None = None) -> str:
     """Write a model to a checkpoint file, atomically.
 
     The model's standardizer is saved with it (``input_mean`` and ``input_std`` give another).
@@ -166,6 +167,10 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
         A per-feature mean to save instead of the model's standardizer's.
     input_std : array_like or None, default=None
         A per-feature std to save instead of the model's standardizer's.
+    columns : dict or None, default=None
+        The layout of the CSV file the model was trained on, ``{"label": name or index,
+        "features": [names] or None}`` (what ``xprop train`` records: ``xprop evaluate`` and
+        ``xprop predict`` read the same columns from a file).
 
     Returns
     -------
@@ -198,6 +203,8 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
     """
     path = check_writable(path, overwrite)
     header, arrays = contents(model)
+    if columns is not None:
+        header["columns"] = columns
     if input_mean is not None or input_std is not None:
         arrays.pop("input_mean", None)
         arrays.pop("input_std", None)
@@ -418,6 +425,16 @@ def _check_header_types(header: dict, path: str) -> None:
         raise bad("bias", "true or false")
     if header["dtype"] not in ("float32", "float64"):
         raise bad("dtype", "'float32' or 'float64'")
+    columns = header.get("columns")
+    if columns is not None and not (
+            isinstance(columns, dict) and set(columns) == {"label", "features"}
+            and (columns["label"] is None or isinstance(columns["label"], (str, int)))
+            and not isinstance(columns["label"], bool)
+            and (columns["features"] is None or (isinstance(columns["features"], list) and len(
+                columns["features"]) == sizes[0] and all(isinstance(c, str)
+                                                        for c in columns["features"])))):
+        raise bad("columns", f'{{"label": a name or an index, "features": {sizes[0]} names '
+                  "or null}")
     params = header["parameters"]
     if not (isinstance(params, dict) and all(
             isinstance(v, list) and all(isinstance(d, int) for d in v) for v in params.values())):

@@ -206,7 +206,10 @@ def _positive(kind: type):
 
 
 def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0,
-               header: bool | None = None):
+               header: bool | None = None, columns: dict[str, Any] | None = None):
+    """``(X, y)`` of a built-in dataset or a file. ``columns``: the CSV layout a checkpoint
+    recorded: its label column is the default ``--label``, and the features are read by
+    name, in the model's order, wherever they stand in the file."""
     kwargs: dict[str, Any] = {}
     if spec in datasets.DATASETS and label is not None:
         raise CLIError(f"--label: only for data files; {spec!r} is a built-in dataset")
@@ -216,9 +219,43 @@ def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0,
     elif spec.lower().endswith(".npz"):
         kwargs["labels"] = labels
     else:
-        kwargs["label"] = (label if label is not None else -1) if labels else label
+        if label is None and labels:
+            label = -1 if columns is None or columns["label"] is None else columns["label"]
+        kwargs["label"] = label if labels else None
         kwargs["header"] = "auto" if header is None else header
-    return datasets.load(spec, **kwargs)
+    X, y = datasets.load(spec, **kwargs)
+    wanted = None if columns is None else columns["features"]
+    if wanted is None or "label" not in kwargs:
+        return X, y
+    found = _csv_columns(spec, kwargs["label"], header)["features"]
+    if found is None:  # a file without a header: its columns in the model's order
+        return X, y
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise CLIError(f"data: {spec!r} has no column {missing[0]!r}, a feature of the model "
+                       f"(it was trained on the columns {wanted})")
+    return X[:, [found.index(name) for name in wanted]], y
+
+
+def _csv_columns(spec: str, label: Any, header: bool | None) -> dict[str, Any]:
+    """Which columns of the CSV file ``spec`` are the label and the features."""
+    delimiter = "\t" if spec.lower().endswith(".tsv") else ","
+    return datasets.csv_layout(spec, label, delimiter, "auto" if header is None else header)
+
+
+def _recorded_columns(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The CSV layout ``xprop train`` recorded in ``--checkpoint`` (None: none recorded)."""
+    from xprop.checkpoint import read
+
+    return read(args.checkpoint)[0].get("columns")
+
+
+def _trained_columns(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The CSV layout of ``xprop train``'s data file, to record in its checkpoint."""
+    spec = args.data
+    if spec in datasets.DATASETS or spec.lower().endswith(".npz"):
+        return None
+    return _csv_columns(spec, -1 if args.label is None else args.label, args.header)
 
 
 def _task(y: np.ndarray, loss: str | None = None, output_activation: str | None = None):
@@ -422,7 +459,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress.close()
     _report(model, hist, (Xtr, ytr), (Xte, yte))
     if args.out:
-        path = save_checkpoint(model, args.out, overwrite=args.force)
+        path = save_checkpoint(model, args.out, overwrite=args.force,
+                               columns=_trained_columns(args))
         print(f"saved checkpoint: {path}")
     if args.plot:
         from xprop.plots import plot_training
@@ -460,7 +498,8 @@ def _save_interrupted(args: argparse.Namespace, model: MLP, progress: Progress,
     done = len(getattr(error, "history", ()))
     if not (args.out and done):
         raise error
-    path = save_checkpoint(model, args.out, overwrite=args.force)
+    path = save_checkpoint(model, args.out, overwrite=args.force,
+                           columns=_trained_columns(args))
     status, said = _stopped(error)
     print(f"xprop: {said}; saved the model after epoch {done} (the last completed) to "
           f"{path}", file=sys.stderr)
@@ -553,7 +592,8 @@ def _round_trip_digits(dtype: Any) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     args.out = _check_output_path(args.out, args.force, "--out")
     model = load_checkpoint(args.checkpoint, backend=args.backend)
-    X, _ = _load_data(args.data, args.label, labels=False, seed=args.seed, header=args.header)
+    X, _ = _load_data(args.data, args.label, labels=False, seed=args.seed, header=args.header,
+                      columns=_recorded_columns(args))
     pred = to_numpy(model.predict(X))
     if args.out:
         fmt = "%d" if pred.dtype.kind in "iub" else f"%.{_round_trip_digits(pred.dtype)}g"
@@ -569,7 +609,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_checkpoint(args.checkpoint, backend=args.backend)
-    X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
+    X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header,
+                      columns=_recorded_columns(args))
     lines = [f"model: {model}", f"data: {args.data} ({X.shape[0]} rows, {X.shape[1]} features)"]
     if args.test_size > 0:
         stratify = np.asarray(y).dtype.kind in "iub"

@@ -25,6 +25,7 @@ __all__ = [
     "DATASETS",
     "Standardizer",
     "circles",
+    "csv_layout",
     "digits",
     "load",
     "load_csv",
@@ -458,8 +459,7 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     if not rows:
         raise ValueError(f"data file {path!r}: no rows")
     names = None
-    if header is True or (header == "auto" and all(
-            c.strip() and not _is_number(c) for c in rows[0])):
+    if _is_header(rows[0], header):
         names, rows, lines = [c.strip() for c in rows[0]], rows[1:], lines[1:]
     if not rows:
         raise ValueError(f"data file {path!r}: a header but no data rows")
@@ -480,6 +480,66 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     if np.all(np.isfinite(y)) and np.all(y == np.round(y)):
         y = _whole_labels(y)
     return _check_xy(X, y, path)
+
+
+def _is_header(first: list[str], header: bool | str) -> bool:
+    """Whether a CSV file's first row is its header (``header="auto"``: when none of its
+    cells is empty or a number)."""
+    return header is True or (header == "auto" and all(
+        c.strip() and not _is_number(c) for c in first))
+
+
+def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter: str = ",",
+               header: bool | str = "auto") -> dict[str, Any]:
+    """Which columns of a CSV file :func:`load_csv` takes as the label and as the features.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    label : str or int or None, default=-1
+        As :func:`load_csv`'s.
+    delimiter : str, default=","
+        The cell separator.
+    header : bool or "auto", default="auto"
+        As :func:`load_csv`'s.
+
+    Returns
+    -------
+    dict
+        ``{"label": its name (an index without a header, None without a label),
+        "features": their names in order (None without a header)}``.
+
+    Raises
+    ------
+    ValueError
+        For a ``label`` that names no column, or a file that is not a CSV file.
+
+    Examples
+    --------
+    >>> with open("points.csv", "w") as f:
+    ...     _ = f.write("x1,label,x2\\n0.5,0,1.0\\n")
+    >>> xprop.datasets.csv_layout("points.csv", label="label")
+    {'label': 'label', 'features': ['x1', 'x2']}
+    """
+    path = V.check_path(path)
+    V.check_readable(path, f"data file {path!r}")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            first = next((r for r in csv.reader(fh, delimiter=delimiter)
+                          if r and any(c.strip() for c in r)), None)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({e.reason})") from None
+    except csv.Error as e:
+        raise ValueError(f"data file {path!r}: not a CSV file ({e})") from None
+    if first is None:
+        raise ValueError(f"data file {path!r}: no rows")
+    names = [c.strip() for c in first] if _is_header(first, header) else None
+    col = _label_column(label, names, len(first), path)
+    if names is None:
+        return {"label": col, "features": None}
+    return {"label": None if col is None else names[col],
+            "features": [n for i, n in enumerate(names) if i != col]}
 
 
 def _label_column(label: str | int | None, names: list[str] | None, width: int,
