@@ -14,6 +14,7 @@ import os
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -442,8 +443,9 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     V.check_readable(path, f"data file {path!r}")
     if not (isinstance(header, str) and header == "auto"):
         header = V.check_bool(header, "header")
-    if label is not None and (isinstance(label, bool) or not isinstance(label, (str, int))):
+    if label is not None and (V.is_bool(label) or not isinstance(label, (str, Integral))):
         raise ValueError(f"label: expected a column name or an integer index, got {show(label)}")
+    label = label if label is None or isinstance(label, str) else int(label)  # np.int64 too
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: drops a BOM
             reader = csv.reader(fh, delimiter=delimiter)

@@ -792,7 +792,7 @@ def _overall(report: GradcheckReport, scale: float, noise: float, h: float) -> t
         where = "" if e.worst_index is None else f"[{','.join(map(str, e.worst_index))}]"
         return FAILED, (f"{', '.join(x.name for x in failed)}: {e.name}{where} numeric "
                         f"{e.numeric:.8g} vs analytic {e.analytic:.8g}, error {e.max_error:.1e} "
-                        f"> tolerance {e.tolerance:.1e}")
+                        f"> tolerance {e.tolerance:.1e} ({e.name}: {e.reason})")
     unjudged = [e for e in entries if e.verdict != PASSED]
     if unjudged and len(unjudged) < len(entries):  # an array never judged: not "passed"
         return INCONCLUSIVE, (
