@@ -386,3 +386,17 @@ def test_a_column_vector_target_is_1d_with_scikit_learns_warning():
     with pytest.warns(DataConversionWarning, match="column-vector y"):
         reg = MLPRegressor(solver="lbfgs", random_state=0, max_iter=300).fit(X, y)
     assert reg.predict(X).shape == (50,) and reg.n_outputs_ == 1
+
+
+def test_bad_parameters_raise_scikit_learns_invalid_parameter_error():
+    """scikit-learn raises InvalidParameterError (a ValueError and a TypeError): code that
+    catches either around scikit-learn's estimators catches ours too."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = np.random.default_rng(0).normal(size=(10, 2)), np.arange(10) % 2
+    for est in (MLPClassifier(shuffle="yes"), MLPClassifier(hidden_layer_sizes=(3.5,)),
+                MLPRegressor(loss="l1"), MLPClassifier(alpha=-1.0)):
+        with pytest.raises(InvalidParameterError) as e:
+            est.fit(X, y)
+        assert isinstance(e.value, TypeError) and isinstance(e.value, ValueError)
+        assert "\n" not in str(e.value)

@@ -65,6 +65,11 @@ except ImportError as e:  # scikit-learn missing, or older than 1.6 (no validate
 
 import itertools
 
+try:  # what scikit-learn's estimators raise for a bad parameter (ValueError and TypeError)
+    from sklearn.utils._param_validation import InvalidParameterError
+except ImportError:  # pragma: no cover - a scikit-learn that moved it
+    InvalidParameterError = ValueError  # type: ignore[misc, assignment]
+
 from xprop import export, network
 from xprop import validation as V
 from xprop.backend import (
@@ -470,7 +475,14 @@ class _BaseMLP(BaseEstimator):
         return [int(s) for s in sizes]
 
     def _check_params(self) -> None:
-        """Every constructor parameter, each with a one-line error naming it."""
+        """Every constructor parameter, each with a one-line error naming it: scikit-learn's
+        ``InvalidParameterError`` (a ValueError and a TypeError, as its estimators raise)."""
+        try:
+            self._check_each_param()
+        except ValueError as e:
+            raise InvalidParameterError(str(e)) from None
+
+    def _check_each_param(self) -> None:
         integer, real, choice = V.check_int, V.check_real, V.check_choice
         choice(self.solver, "solver", _SOLVERS)
         if not isinstance(self.activation, str):
@@ -1354,10 +1366,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags.target_tags.multi_output = True
         return tags
 
-    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> MLPRegressor:
-        self._check_params()
+    def _check_each_param(self) -> None:
+        super()._check_each_param()
         if self.loss not in ("squared_error", "poisson"):
             raise ValueError(f"loss: expected 'squared_error' or 'poisson', got {show(self.loss)}")
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> MLPRegressor:
+        self._check_params()
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, reset=first)
         w = self._sample_weight(sample_weight, X.shape[0])
