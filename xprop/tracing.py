@@ -77,7 +77,7 @@ class LayerTrace:
         """``(name, formula, value)`` of the layer's backward quantities; ``output_formula``:
         the head's ``dZ`` formula for the last layer (None for the others)."""
         i = self.index
-        dz = output_formula or f"{self.activation}'(Z_{i}) * dA_{i + 1}"
+        dz = output_formula or _through(self.activation, i)
         rows = [(f"dZ_{i}", dz, self.dZ), (f"dW_{i}", f"A_{i}.T @ dZ_{i}", self.dW)]
         if self.db is not None:
             rows.append((f"db_{i}", f"sum(dZ_{i}, axis=0)", self.db))
@@ -365,8 +365,17 @@ def _output_formula(head: Any, last: int) -> str:
     if head.fused:
         return f"{_first_line(head.loss.fused_grad) or 'the fused gradient'}, a = A_{last + 1}"
     grad = _first_line(head.loss.grad) or f"{head.loss.name}'s gradient"
-    return (f"{head.activation.name}'(Z_{last}) * dA_{last + 1}, dA_{last + 1} = dL/da = "
-            f"{grad}, a = A_{last + 1}")
+    return (f"{_through(head.activation.name, last)}, dA_{last + 1} = dL/da = {grad}, "
+            f"a = A_{last + 1}")
+
+
+def _through(activation: str, i: int) -> str:
+    """``dZ_i`` from ``dA_{i+1}`` through the activation: ``f'(Z_i) * dA_{i+1}`` for an
+    elementwise one; softmax's vector-Jacobian product (its Jacobian is not diagonal)."""
+    if activation == "softmax":
+        a, d = f"A_{i + 1}", f"dA_{i + 1}"
+        return f"{a} * ({d} - sum({a} * {d}, axis=1))"
+    return f"{activation}'(Z_{i}) * dA_{i + 1}"
 
 
 def _shape(value: np.ndarray) -> str:
