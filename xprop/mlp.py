@@ -860,8 +860,9 @@ class MLP:
             wider = xq.isdtype(X.dtype, "real floating") and \
                 xq.finfo(X.dtype).bits > xq.finfo(self.dtype).bits
             work = X.dtype if wider else self.dtype
-            X = std.apply(xq.astype(X, work), lambda v: self.backend.from_host(v, work))
-            X = xq.astype(X, self.dtype)
+            X = std.apply(xq.astype(X, work, copy=False),  # (apply makes a new array)
+                          lambda v: self.backend.from_host(v, work))
+            X = xq.astype(X, self.dtype, copy=False)
         _check_finite_rows(X, xq)
         if y is None:
             return self.backend.place(X), None, None
