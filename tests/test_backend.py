@@ -441,3 +441,58 @@ def test_cupy_device_that_does_not_exist(monkeypatch, spec, match):
     _fake_cuda_devices(monkeypatch, 2)
     with pytest.raises(BackendError, match=match):
         B.ADAPTERS["cupy"].parse_device(None, spec)
+
+
+def test_64_bit_integers_go_to_a_device_without_them_only_when_they_fit():
+    """Devices without 64-bit integers (array-api-strict's ``no_x64``; JAX without x64, which
+    would wrap them silently) get row indices and labels as 32-bit integers, the values
+    unchanged; values that do not fit are refused in one line, never wrapped."""
+    from xprop.backend import BackendError
+
+    b = xprop.resolve_backend("array_api_strict", "no_x64")
+    x = b.from_host(np.array([0, 5, 2**31 - 1], dtype=np.int64))
+    assert x.dtype == b.xp.int32 and xprop.to_numpy(x).tolist() == [0, 5, 2**31 - 1]
+    assert b.from_host(np.array([7], dtype=np.uint64)).dtype == b.xp.uint32
+    for big in (np.array([3, 2**40], dtype=np.int64), np.array([2**33], dtype=np.uint64)):
+        with pytest.raises(BackendError, match="does not fit (u)?int32 on array_api_strict "
+                                               r"\(device no_x64\)"):
+            b.from_host(big)
+    X = np.random.default_rng(0).normal(size=(9, 3))
+    m = xprop.MLP([3, 4, 2], "relu", "identity", "mse", seed=1, backend=b)
+    history = m.fit(X, X[:, :2], epochs=2, lr=0.1, batch_size=4)  # shuffled row indices
+    assert len(history) == 2 and m.all_finite()
+
+
+def test_jax_without_x64_refuses_64_bit_integers_that_would_wrap():
+    """In a process where JAX runs without x64: 64-bit integer labels beyond int32 are
+    refused (not wrapped), and a classifier fitted on JAX arrays still predicts its own
+    64-bit labels; no dtype warning from predict."""
+    pytest.importorskip("jax")
+    code = """
+import warnings, numpy as np, jax.numpy as jnp, xprop
+from xprop.sklearn import MLPClassifier
+warnings.simplefilter("error")
+b = xprop.resolve_backend("jax")
+try:
+    b.from_host(np.array([1, 2**40], dtype=np.int64))
+except xprop.BackendError as e:
+    print("refused:", str(e).splitlines()[0][:60])
+print(xprop.to_numpy(b.from_host(np.array([1, 2], dtype=np.int64))).tolist())
+X = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+y = np.where(X[:, 0] > 0, 10_000_000_001, 20_000_000_002)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=200,
+                        random_state=0).fit(jnp.asarray(X), y)
+print(sorted(set(np.asarray(clf.predict(jnp.asarray(X))).tolist())))
+m = xprop.MLP([2, 3, 1], "relu", "sigmoid", "bce", seed=0, backend="jax", dtype="float32")
+print(xprop.to_numpy(m.predict(X[:3])).dtype.kind)
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "JAX_ENABLE_X64"}
+    env["JAX_PLATFORMS"] = "cpu"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("refused: values: int64 data from 1 to 1099511627776")
+    assert lines[1:] == ["[1, 2]", "[10000000001, 20000000002]", "i"]

@@ -581,3 +581,131 @@ def test_the_estimators_take_the_dtype_spellings_mlp_takes(dtype):
     assert clf.coefs_[0].dtype == np.float32
     with pytest.raises(ValueError, match=r"^dtype: expected one of"):
         MLPClassifier(dtype="float16").fit(X, y)
+
+
+# ---------------------------------------------------------------- found by audit (session 8)
+import warnings  # noqa: E402
+
+import sklearn.neural_network as sknn  # noqa: E402
+
+
+def _both(make, fit):
+    """``fit(make(module))`` for xprop's estimator and scikit-learn's, warnings silenced."""
+    out = []
+    for module in (sys.modules["xprop.sklearn"], sknn):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out.append(fit(make(module)))
+    return out
+
+
+def test_early_stopping_without_any_better_epoch_keeps_the_initial_or_earlier_best():
+    """No finite validation score (a diverging fit): the initial weights are kept, as in
+    scikit-learn, never an AttributeError. A warm start (pickled or not) that never beats the
+    earlier best returns to that best (scikit-learn's validation scores; its weights are then
+    the last ones, since its best list is the one it trained in place)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3) * 1e10
+    y = X @ [1.0, 2, 3]
+    ours, theirs = _both(lambda m: m.MLPRegressor(
+        hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=1e300, early_stopping=True,
+        max_iter=3, random_state=0), lambda est: est.fit(X, y))
+    assert np.isnan(ours.validation_scores_).all() and np.isnan(theirs.validation_scores_).all()
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    X = rng.randn(60, 3)
+    y = (X[:, 0] > 0).astype(int)
+    noise = rng.permutation(y)
+
+    for pickled in (False, True):
+        def refit(est, pickled=pickled):
+            est.fit(X, y)
+            best = [np.copy(w) for w in est.coefs_]
+            est = pickle.loads(pickle.dumps(est)) if pickled else est
+            return est.set_params(max_iter=3).fit(X, noise), best
+
+        (ours, best), (theirs, _) = _both(lambda m: m.MLPClassifier(
+            hidden_layer_sizes=(8,), early_stopping=True, warm_start=True,
+            learning_rate_init=0.05, n_iter_no_change=3, max_iter=50, random_state=0), refit)
+        assert ours.validation_scores_ == theirs.validation_scores_
+        assert ours.best_validation_score_ == theirs.best_validation_score_ == 1.0
+        for a, b in zip(ours.coefs_, best):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_classifier_validation_scores_are_accuracies_even_for_non_finite_outputs():
+    """scikit-learn's score is NaN only for non-finite float predictions: a classifier's
+    labels always get an accuracy."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(90, 3) * 1e8
+    y = rng.randint(0, 3, 90)
+    ours, theirs = _both(lambda m: m.MLPClassifier(
+        hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=1e10, early_stopping=True,
+        max_iter=12, random_state=0), lambda est: est.fit(X, y).validation_scores_)
+    assert not np.isnan(ours).any() and ours == theirs
+
+
+def test_coefs_and_intercepts_item_assignment_sets_the_layer():
+    """``est.coefs_[i] = W`` changes the network (scikit-learn's list is the model); the
+    number of layers is fixed."""
+    X, y = make_blobs(40, 3, centers=2, random_state=0)
+    ours, theirs = _both(lambda m: m.MLPClassifier((4,), max_iter=20, random_state=0),
+                         lambda est: est.fit(X, y))
+    for est in (ours, theirs):
+        coefs, intercepts = est.coefs_, est.intercepts_
+        coefs[1] = np.zeros((4, 1))
+        intercepts[1] = np.array([3.0])
+        assert np.all(coefs[1] == 0)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12)
+    np.testing.assert_array_equal(ours.coefs_[1], np.zeros((4, 1)))
+    with pytest.raises(TypeError, match="coefs_: the network has 2 layers"):
+        ours.coefs_.append(np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="intercepts_: expected 2 arrays"):
+        ours.intercepts_[0:1] = []
+
+
+def test_warm_start_follows_a_new_activation_and_refuses_new_layer_sizes():
+    """scikit-learn reads ``activation`` at every pass: a warm start (and predict) after
+    ``set_params(activation=...)`` uses it with the trained weights; new
+    ``hidden_layer_sizes`` are refused in one line (scikit-learn fails on the shapes)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 2)
+    y = X @ [1.0, -1.0]
+
+    def fit(est):
+        est.fit(X, y)
+        before = est.set_params(activation="tanh").predict(X[:3])
+        est.fit(X, y)
+        return before, est.loss_curve_, est.predict(X[:3])
+
+    ours, theirs = _both(lambda m: m.MLPRegressor(hidden_layer_sizes=(5,), warm_start=True,
+                                                  max_iter=30, random_state=0), fit)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    est = MLPRegressor(hidden_layer_sizes=(5,), warm_start=True, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes: the fitted network has \(5,\)"):
+        est.set_params(hidden_layer_sizes=(6, 4)).fit(X, y)
+
+
+def test_partial_fit_warns_of_nothing_and_warm_start_checks_its_classes():
+    """``partial_fit`` (one epoch) never warns of ``max_iter``; with ``warm_start`` a later
+    call's ``y`` must have the classes (both as scikit-learn)."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(40, 3), rng.randint(0, 3, 40)
+    for est in (MLPClassifier((4,), max_iter=1, random_state=0),
+                MLPRegressor(hidden_layer_sizes=(4,), max_iter=1, random_state=0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            if isinstance(est, MLPClassifier):
+                est.partial_fit(X, y, classes=[0, 1, 2])
+            else:
+                est.partial_fit(X, y.astype(float))
+    for module in (sys.modules["xprop.sklearn"], sknn):
+        est = module.MLPClassifier((4,), warm_start=True, random_state=0)
+        est.partial_fit(X, y, classes=[0, 1, 2])
+        with pytest.raises(ValueError, match="warm_start can only be used where `y` has the "
+                                             "same classes"):
+            est.partial_fit(X[y < 2], y[y < 2])

@@ -30,11 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, device
 
 from xprop import validation as V
 from xprop.activations import Activation, get_activation
 from xprop.backend.base import dtype_name
+from xprop.backend.core import adapter_of_namespace
 from xprop.losses import Loss, get_loss, one_hot
 
 Array = Any
@@ -270,7 +271,7 @@ class Head:
             return xp.argmax(out, axis=1)
         if self.decision == "none":
             return out
-        pred = xp.astype(out > self.threshold, xp.int64)
+        pred = xp.astype(out > self.threshold, label_dtype(out, xp))
         return pred[:, 0] if out.shape[1] == 1 else pred
 
     def probabilities(self, out: Array, xp: Any) -> Array:
@@ -532,8 +533,9 @@ class Head:
         """1-D targets of a softmax head as integer class labels in [0, k)."""
         if y.shape[0] != n:
             raise ValueError(f"y: expected {n} targets (one per row of X), got {y.shape[0]}")
+        labels = label_dtype(y, xp)
         if xp.isdtype(y.dtype, "bool"):
-            y = xp.astype(y, xp.int64)
+            y = xp.astype(y, labels)
         elif xp.isdtype(y.dtype, "real floating"):
             V.check_finite(y, "y", xp)
             if not bool(xp.all(y == xp.round(y))):
@@ -544,9 +546,9 @@ class Head:
         elif not xp.isdtype(y.dtype, "integral"):
             raise TypeError(f"y: expected class labels, got dtype {y.dtype}")
         # the range of the values as given, read where nothing wraps (PyTorch has no min/max
-        # for unsigned tensors: uint8-32 as int64, uint64 as float64); int64 after the check
+        # for unsigned tensors: uint8-32 as int64, uint64 as float64); labels after the check
         seen = y
-        if xp.isdtype(y.dtype, "unsigned integer"):
+        if xp.isdtype(y.dtype, "unsigned integer") and labels == xp.int64:
             seen = xp.astype(y, xp.float64 if y.dtype == xp.uint64 else xp.int64)
         lo, hi = xp.min(seen), xp.max(seen)
         if float(lo) < 0 or float(hi) >= k:
@@ -554,7 +556,7 @@ class Head:
                      else f"{float(lo):g} to {float(hi):g}")
             raise ValueError(
                 f"y: expected class labels in [0, {k}) for {k} outputs, got labels from {shown}")
-        return xp.astype(y, xp.int64)
+        return xp.astype(y, labels)
 
     def coerce_targets(self, y: Array, n: int, k: int, dtype: Any, xp: Any) -> Array:
         """Shape targets already on the device as ``(n, k)``, with no host transfer.
@@ -786,7 +788,7 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
     if y.shape[0] < 1:
         raise ValueError("y: expected at least one target, got none")
     if xp.isdtype(y.dtype, "bool"):
-        y = xp.astype(y, xp.int64)
+        y = xp.astype(y, label_dtype(y, xp))
     if xp.isdtype(y.dtype, "unsigned integer") and y.shape[0] and \
             int(xp.max(y)) > 2**63 - 1:  # int64 would wrap them to negative numbers
         raise ValueError(f"y: labels up to {int(xp.max(y))} do not fit 64-bit integers "
@@ -817,7 +819,7 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
             raise ValueError(f"y: whole-number labels up to {float(xp.max(xp.abs(y))):g} do "
                              "not fit 64-bit integers (class labels are 0, 1, 2, ...); for "
                              "regression pass loss='mse'")
-        labels = xp.astype(y, xp.int64)
+        labels = xp.astype(y, label_dtype(y, xp))
         lo, k, n = int(xp.min(labels)), int(xp.max(labels)) + 1, int(y.shape[0])
         if lo < 0:
             raise ValueError(f"y: class labels must be >= 0, got {lo}")
@@ -830,3 +832,10 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
                              "samples); for regression pass loss='mse'")
         return Task(k, output_activation or "softmax", loss_name or "cross_entropy", labels)
     return Task(n_cols, output_activation or "identity", loss_name or "mse", y)
+
+
+def label_dtype(x: Array, xp: Any) -> Any:
+    """The dtype of class labels and decisions made from ``x``: int64, or int32 on a device
+    without 64-bit integers (JAX without x64, array-api-strict's ``no_x64``), where int64
+    would be refused or silently narrowed with a warning."""
+    return xp.int64 if adapter_of_namespace(xp).wide_integers(xp, device(x)) else xp.int32

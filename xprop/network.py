@@ -350,12 +350,12 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
         grads[W] = ops.matmul(inputs[i].T, dZ, xp,  # dW_i = A_i.T @ dZ_i
                               None if into is None else into[W])
         if i > 0:
-            dA = dZ @ params[W].T  # dA_i = dZ_i @ W_i.T
+            dA = ops.matmul(dZ, params[W].T, xp)  # dA_i = dZ_i @ W_i.T
             if record is not None:
                 record[f"dA{i}"] = xp.asarray(dA, copy=True)
             dZ = layers[i - 1].backward(dA, pre[i - 1], inputs[i], xp)  # f' * dA_i
         elif input_grad:
-            dX = dZ @ params[W].T
+            dX = ops.matmul(dZ, params[W].T, xp)
     if into is None:  # the new gradients, flattened into one buffer
         out = Params.wrap(arch.layout, arch.layout.flatten(
             [grads[name] for name in arch.layout.names], xp), xp)

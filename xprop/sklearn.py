@@ -74,6 +74,7 @@ from xprop import export, network
 from xprop import validation as V
 from xprop.backend import (
     Backend,
+    BackendError,
     DeviceMismatchError,
     backend_of,
     dtype_name,
@@ -133,6 +134,31 @@ class _Samples:
 
     def dense(self) -> Any:
         return self.rows(0, self.n)
+
+
+class _LayerList(list):
+    """``coefs_`` or ``intercepts_``: a list of the layers' arrays whose item assignment sets
+    that layer in the network (as assigning into scikit-learn's own list does); its items
+    are then the network's new arrays. The number of layers is fixed."""
+
+    def __init__(self, arrays: list[Any], assign: Any, name: str) -> None:
+        super().__init__(arrays)
+        self._assign, self._name = assign, name
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        values = list(self)
+        values[index] = value
+        if len(values) != len(self):
+            raise ValueError(f"{self._name}: expected {len(self)} arrays (one per layer), got "
+                             f"{len(values)}")
+        super().__setitem__(slice(None), self._assign(values))
+
+    def _resize(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(f"{self._name}: the network has {len(self)} layers; set an item "
+                        f"({self._name}[i] = array) or assign a whole list")
+
+    append = extend = insert = pop = remove = clear = __delitem__ = _resize
+    __iadd__ = __imul__ = _resize  # type: ignore[assignment]
 
 
 class _SklearnEpochs(TrainingData):
@@ -645,6 +671,8 @@ class _BaseMLP(BaseEstimator):
         self.out_activation_ = {"sigmoid": "logistic"}.get(output, output)
         self.t_ = 0
         self.n_iter_ = 0
+        self._built = (self._hidden_activation(), tuple(self._hidden_sizes()))
+        self._best_buffer = self.model_.xp.asarray(self.model_.params.buffer, copy=True)
         if self.solver not in _STOCHASTIC:  # as scikit-learn: no curves for lbfgs
             return
         self.loss_curve_ = []
@@ -770,7 +798,8 @@ class _BaseMLP(BaseEstimator):
             lambda cache, Y, sw, g: self._penalized(cache, Y, sw, g, per_output, mask))
         config = FitConfig(epochs=1 if incremental else int(self.max_iter), batch_size=batch,
                            optimizer=self._optimizer, shuffle=bool(self.shuffle), seed=None,
-                           callbacks=[lambda epoch, logs, model: self._epoch_end(val)])
+                           callbacks=[lambda epoch, logs, model: self._epoch_end(
+                               val, incremental)])
         self.n_iter_ = 0
         try:
             run(self.model_, None, None, config, self._epochs)
@@ -778,8 +807,17 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Training interrupted by user.", stacklevel=3)
         finally:
             del self._epochs
-        if self.early_stopping:
-            self.model_.params.assign(self._best_buffer)
+        if self.early_stopping:  # the best epoch's weights (this fit's or an earlier one's)
+            self.model_.params.assign(self._best_copy())
+
+    def _best_copy(self) -> Any:
+        """A copy of the best weights on the model's device (they stay a snapshot: a warm
+        start that finds no better epoch returns to them, on every backend and after a
+        pickle; scikit-learn's own list is then the trained one, which it updated in place)."""
+        best, model = self._best_buffer, self.model_
+        if model.backend.owns(best):
+            return model.xp.asarray(best, copy=True)
+        return model.backend.from_host(best, model.dtype)  # a host copy, from a pickle
 
     def _split(self, X: Any, Y: Any, sw: Any, stratify: np.ndarray | None) -> tuple:
         """``((X, Y, sw) of training, (X, Y, sw) of validation or None)``: scikit-learn's
@@ -802,9 +840,10 @@ class _BaseMLP(BaseEstimator):
                None if sw is None else _host(xp.take(sw, va, axis=0)))
         return train, val
 
-    def _epoch_end(self, val: tuple[Any, Any, Any] | None) -> bool:
+    def _epoch_end(self, val: tuple[Any, Any, Any] | None, incremental: bool) -> bool:
         """scikit-learn's bookkeeping after an epoch: the loss it reports, ``t_``, the curves,
-        the no-improvement count, the solver's schedule and stopping; True to stop."""
+        the no-improvement count, the solver's schedule and stopping (``partial_fit``'s one
+        epoch never warns of ``max_iter``); True to stop."""
         epochs = self._epochs
         self.n_iter_ += 1
         self.loss_ = epochs.epoch_loss()
@@ -823,7 +862,7 @@ class _BaseMLP(BaseEstimator):
             if self._trigger_stopping(msg):
                 return True
             self._no_improvement_count = 0
-        if self.n_iter_ == self.max_iter:
+        if self.n_iter_ == self.max_iter and not incremental:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           "and the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=5)
@@ -849,9 +888,7 @@ class _BaseMLP(BaseEstimator):
     def _update_no_improvement_count(self, early: bool, val: tuple[Any, Any] | None) -> None:
         if early:
             X_val, Y_val, sw_val = val
-            out = self.model_.predict_output(X_val)
-            finite = bool(self.model_.xp.all(self.model_.xp.isfinite(out)))
-            score = self._validation_score(out, Y_val, sw_val) if finite else math.nan
+            score = self._validation_score(self.model_.predict_output(X_val), Y_val, sw_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -877,35 +914,67 @@ class _BaseMLP(BaseEstimator):
         """A fitted array for the user: NumPy, or the backend's when fitted on its arrays."""
         return a if self._device_io else _host(a)
 
+    def _layers(self, prefix: str) -> _LayerList:
+        """``coefs_`` (prefix ``W``) or ``intercepts_`` (``b``) as a :class:`_LayerList`."""
+        if "model_" not in self.__dict__:
+            raise AttributeError("coefs_" if prefix == "W" else "intercepts_")
+        arrays = self.model_.weights if prefix == "W" else self.model_.biases
+        return _LayerList([self._as_output(a) for a in arrays],
+                          lambda values: self._set_layers(prefix, values),
+                          "coefs_" if prefix == "W" else "intercepts_")
+
+    def _set_layers(self, prefix: str, values: list[Any]) -> list[Any]:
+        """Set every layer's ``W`` or ``b``; the arrays now in the network, for the user."""
+        self.model_.set_parameters({f"{prefix}{i}": _host(v) if _is_device_array(v) else v
+                                    for i, v in enumerate(values)})
+        return list(self._layers(prefix))
+
     @property
     def coefs_(self) -> list[Any]:
-        """The weight matrices: ``coefs_[i]`` of layer ``i`` has shape ``(fan_in, fan_out)``."""
-        if "model_" not in self.__dict__:
-            raise AttributeError("coefs_")
-        return [self._as_output(w) for w in self.model_.weights]
+        """The weight matrices: ``coefs_[i]`` of layer ``i`` has shape ``(fan_in, fan_out)``
+        (``coefs_[i] = W`` sets it, as in scikit-learn)."""
+        return self._layers("W")
 
     @coefs_.setter
     def coefs_(self, values: list[Any]) -> None:
-        self.model_.set_parameters({f"W{i}": _host(v) if _is_device_array(v) else v
-                                    for i, v in enumerate(values)})
+        self._set_layers("W", values)
 
     @property
     def intercepts_(self) -> list[Any]:
-        """The bias vectors: ``intercepts_[i]`` of layer ``i`` has shape ``(fan_out,)``."""
-        if "model_" not in self.__dict__:
-            raise AttributeError("intercepts_")
-        return [self._as_output(b) for b in self.model_.biases]
+        """The bias vectors: ``intercepts_[i]`` of layer ``i`` has shape ``(fan_out,)``
+        (``intercepts_[i] = b`` sets it)."""
+        return self._layers("b")
 
     @intercepts_.setter
     def intercepts_(self, values: list[Any]) -> None:
-        self.model_.set_parameters({f"b{i}": _host(v) if _is_device_array(v) else v
-                                    for i, v in enumerate(values)})
+        self._set_layers("b", values)
 
     # ------------------------------------------------------------------ prediction helpers
+
+    def _rebuild(self) -> None:
+        """The fitted network as the parameters now say, for a warm start, ``partial_fit`` or a
+        prediction after ``set_params``: a new ``activation`` takes over with the weights
+        kept (scikit-learn reads it at every pass); new ``hidden_layer_sizes`` are refused
+        (scikit-learn fails on the shapes)."""
+        activation, sizes = self._built
+        if tuple(self._hidden_sizes()) != sizes:
+            raise ValueError(
+                f"hidden_layer_sizes: the fitted network has {sizes}, got "
+                f"{V.show(self.hidden_layer_sizes)}; a warm start or partial_fit keeps the "
+                "layers (set warm_start=False, or refit from scratch)")
+        if self._hidden_activation() != activation:
+            model = self.model_
+            self.model_ = MLP.from_arrays(
+                model.weights, model.biases, activation=self._hidden_activation(),
+                output_activation=model.head.activation.name, loss=model.loss_fn.name,
+                dtype=model.dtype, backend=model.backend)
+            self._built = (self._hidden_activation(), sizes)
 
     def _output(self, X: Any) -> tuple[Any, bool]:
         """The network output for validated ``X`` and whether ``X`` was host data."""
         check_is_fitted(self, "model_")
+        if self._hidden_activation() != self._built[0]:
+            self._rebuild()
         X = self._validate_X(X, reset=False)
         if _is_sparse(X):  # densified a chunk of rows at a time on the model's device
             chunk = 4096
@@ -972,10 +1041,11 @@ class _BaseMLP(BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         """The fitted model and optimizer pickle themselves (host copies that return to their
-        backend and device); the best parameters of early stopping are needed during fit
-        only."""
+        backend and device); the best parameters of early stopping (which a warm start
+        that finds no better epoch returns to, as scikit-learn's) as a host copy."""
         state = dict(super().__getstate__())
-        state.pop("_best_buffer", None)
+        if "_best_buffer" in state:
+            state["_best_buffer"] = _host(state["_best_buffer"])
         return state
 
 
@@ -1043,15 +1113,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             source = y if classes is None or multilabel else np.asarray(classes)
             self._label_binarizer = LabelBinarizer().fit(source)
             self.classes_ = self._label_binarizer.classes_
-        elif self.warm_start and not incremental and not multilabel and \
-                set(np.unique(y).tolist()) != set(self.classes_.tolist()):
-            raise ValueError(
-                "warm_start can only be used where `y` has the same classes as in the previous "
-                f"call to fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
                 f"`classes={np.unique(classes).tolist()!r}` is not the same as on last call "
                 f"to partial_fit, was: {self.classes_.tolist()!r}")
+        elif self.warm_start and not multilabel and \
+                set(np.unique(y).tolist()) != set(self.classes_.tolist()):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the previous "
+                f"call to fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
         unknown = np.array([]) if multilabel else np.setdiff1d(np.unique(y), self.classes_)
         if unknown.size:
             raise ValueError(f"y contains labels not in classes_ {self.classes_.tolist()}: "
@@ -1064,6 +1134,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._initialize(X, Y.shape[1], "sigmoid" if logistic else "softmax",
                              "binary_log_loss" if logistic else "cross_entropy",
                              self._random_state)
+        if not first:
+            self._rebuild()
         model = self.model_
         Xd = _Samples(X, model)
         Yd = model.backend.from_host(Y, model.dtype)
@@ -1156,6 +1228,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(out[:, 0] if out.shape[1] == 1 else out)
 
     def _validation_score(self, out: Any, Y_val: np.ndarray, sw: Any) -> float:
+        """Accuracy on the held-out data (labels are finite: never NaN, as scikit-learn)."""
         return float(accuracy_score(self._decode(Y_val), self._decode(_host(out)),
                                     sample_weight=sw))
 
@@ -1290,15 +1363,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         array(['lower', 'lower', 'lower', 'lower'], dtype='<U5')
         """
         out, host = self._output(X)
-        xp = self.model_.xp
-        kind = self.classes_.dtype.kind
-        unsupported = kind == "f" and (self.classes_.dtype.name
-                                       not in self.model_.backend.supported_float_dtypes())
-        if host or unsupported or kind not in "biuf" or len(self.classes_) == 1:
-            # NumPy labels: for host input, for strings, for float labels the device cannot
-            # hold exactly (float64 labels on a float32-only device), and for one class
-            return self._decode(_host(out))
-        return self._decide(out, xp, self.model_.backend.from_host(self.classes_))
+        if not (host or self.classes_.dtype.kind not in "biuf" or len(self.classes_) == 1):
+            try:
+                classes = self.model_.backend.from_host(self.classes_)
+            except BackendError:  # labels the device cannot hold exactly (float64 labels on
+                classes = None  # a float32-only device, 64-bit ones on JAX without x64)
+            if classes is not None:
+                return self._decide(out, self.model_.xp, classes)
+        # NumPy labels: for host input, strings, labels the device cannot hold, one class
+        return self._decode(_host(out))
 
 
 @_shared_docs
@@ -1391,6 +1464,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             output, loss = (("exp", "poisson") if self.loss == "poisson"
                             else ("identity", "half_squared_error"))
             self._initialize(X, n_out, output, loss, self._random_state)
+        if not first:
+            self._rebuild()
         model = self.model_
         Xd = _Samples(X, model)
         Yd = model.backend.accept(y, "y", model.dtype)
@@ -1472,7 +1547,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _validation_score(self, out: Any, Y_val: np.ndarray, sw: Any) -> float:
-        return float(r2_score(Y_val, _host(out), sample_weight=sw))
+        """R^2 on the held-out data; NaN for non-finite predictions (as scikit-learn)."""
+        pred = _host(out)
+        if not np.isfinite(pred).all():
+            return math.nan
+        return float(r2_score(Y_val, pred, sample_weight=sw))
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """The coefficient of determination R^2 of ``predict(X)`` against ``y``.

@@ -70,7 +70,7 @@ class DeviceMismatchError(ValueError):
     """
 
 
-_DTYPE_CACHE: dict[tuple[int, str], tuple[str, ...]] = {}
+_DTYPE_CACHE: dict[tuple, tuple] = {}
 
 
 class Adapter:
@@ -196,8 +196,8 @@ class Adapter:
         return x
 
     def affine(self, A: Any, W: Any, b: Any | None, xp: Any) -> Any:
-        """``A @ W + b`` (``b`` None: no bias), a new array."""
-        Z = A @ W
+        """``A @ W + b`` (``b`` None: no bias), a new array (the product by :meth:`matmul`)."""
+        Z = self.matmul(A, W, xp)
         if b is not None:
             Z += b  # Z is our own temporary: in place where arrays allow, else rebound
         return Z
@@ -276,6 +276,20 @@ class Adapter:
                 cached = FLOAT_DTYPES
             _DTYPE_CACHE[key] = cached
         return cached
+
+    def wide_integers(self, xp: Any, device: Any) -> bool:
+        """Whether ``device`` holds 64-bit integers (the inspection API's integral dtypes;
+        array-api-strict's ``no_x64`` device does not; assumed when a library lacks it)."""
+        key = (id(xp), self.device_str(device), "int64")
+        cached = _DTYPE_CACHE.get(key)
+        if cached is None:
+            try:
+                cached = ("int64" in xp.__array_namespace_info__().dtypes(device=device,
+                                                                          kind="integral"),)
+            except Exception:  # libraries without the inspection API
+                cached = (True,)
+            _DTYPE_CACHE[key] = cached
+        return cached[0]
 
     def default_float_dtype(self, xp: Any, device: Any) -> str:
         """The name of the namespace's default real floating dtype on ``device`` (the Array

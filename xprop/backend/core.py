@@ -256,6 +256,9 @@ class Backend:
                 f"{', '.join(self.supported_float_dtypes())}; "
                 + (self.adapter.dtype_advice(h.dtype.name) or "pass dtype='float32'")
             )
+        if h.dtype.kind in "iu" and h.dtype.itemsize > 4 and not self.adapter.wide_integers(
+                self.xp, self.device):
+            h = self._narrowed(h)
         # floating data names its dtype (array-api-strict on NumPy 1.26 would give float64)
         kw = {"dtype": getattr(self.xp, h.dtype.name)} if h.dtype.kind == "f" else {}
         x = self.adapter.from_host(self.xp, h, self.device, kw.get("dtype"))
@@ -265,6 +268,19 @@ class Backend:
                 + (self.adapter.dtype_advice(h.dtype.name) or "pass dtype='float32'")
             )
         return x
+
+    def _narrowed(self, h: np.ndarray) -> np.ndarray:
+        """64-bit integers for a device without them (JAX without x64, which would wrap them
+        silently): as 32-bit integers when every value fits (row indices, labels), else
+        :class:`BackendError`."""
+        target = np.dtype(np.int32 if h.dtype.kind == "i" else np.uint32)
+        limits = np.iinfo(target)
+        if h.size and (h.min() < limits.min or h.max() > limits.max):
+            raise BackendError(
+                f"values: {h.dtype.name} data from {h.min()} to {h.max()} does not fit "
+                f"{target.name} on {self.describe()}, which has no 64-bit integers"
+                + ("; " + advice if (advice := self.adapter.dtype_advice("int64")) else ""))
+        return h.astype(target)
 
     def accept(self, x: Any, name: str, dtype: Any | None = None, *,
                float_dtype: Any | None = None) -> Any:

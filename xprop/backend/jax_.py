@@ -130,8 +130,16 @@ class JaxAdapter(Adapter):
     def supported_float_dtypes(self, xp: Any, device: Any) -> tuple[str, ...]:
         return FLOAT_DTYPES if self.x64() else ("float32",)  # never cached: x64 can change
 
+    def wide_integers(self, xp: Any, device: Any) -> bool:
+        return self.x64()  # never cached: x64 can change
+
     def dtype_advice(self, dtype: str) -> str | None:
-        return X64_ADVICE if dtype == "float64" and not self.x64() else None
+        if self.x64():
+            return None
+        if dtype == "int64":
+            return ('int64 on JAX needs jax.config.update("jax_enable_x64", True) (or env '
+                    "JAX_ENABLE_X64=1) before arrays are made")
+        return X64_ADVICE if dtype == "float64" else None
 
     def info(self) -> dict[str, Any]:
         entry = super().info()

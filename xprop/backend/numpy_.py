@@ -77,10 +77,28 @@ class NumpyAdapter(Adapter):
         return p
 
     def matmul(self, a: Any, b: Any, xp: Any, out: Any = None) -> Any:
-        return np.matmul(a, b, out=out)  # no temporary when writing into out
+        """``a @ b``, written into ``out`` without a temporary when given. Two float32 or
+        float64 matrices that BLAS reads as they are (C- or Fortran-ordered) go through
+        ``np.dot``: the same GEMM call as ``np.matmul``, bit for bit, without the gufunc's
+        set-up (4x2 @ 2x4: 0.9 us against 2.2). Anything else (strided views, stacks,
+        subclasses, other dtypes) goes through ``np.matmul``: ``np.dot`` would copy a strided
+        operand and sum in another order than ``np.matmul``'s own loop."""
+        if _gemm_ready(a, b, out):
+            return np.dot(a, b, out=out)
+        return np.matmul(a, b, out=out)
 
     def sum_rows(self, x: Any, xp: Any, out: Any = None) -> Any:
         return np.add.reduce(x, axis=0, out=out)
+
+
+def _gemm_ready(a: Any, b: Any, out: Any) -> bool:
+    """Whether ``np.dot(a, b, out=out)`` is ``np.matmul(a, b, out=out)``'s BLAS call: plain
+    2-D arrays of one BLAS dtype, each contiguous in either order, ``out`` (if any) a
+    C-ordered array of that dtype."""
+    return (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 == b.ndim
+            and a.dtype == b.dtype and a.dtype.char in "fd" and a.flags.forc and b.flags.forc
+            and (out is None or (type(out) is np.ndarray and out.dtype == a.dtype
+                                 and out.flags.c_contiguous)))
 
 
 def _relu_backward_in_place(g: Any, z: Any, a: Any, xp: Any) -> Any:
@@ -96,8 +114,7 @@ def _sigmoid_fewer_passes(z: Any, xp: Any) -> Any:
     5.1 us against 5.9)."""
     if type(z) is not np.ndarray or z.dtype.kind != "f" or not z.ndim:  # subclasses, ints,
         return sigmoid(z, xp)  # 0-d (NumPy gives scalars for them): the portable one
-    e = np.abs(z)
-    np.negative(e, out=e)
+    e = np.copysign(z, -1.0)  # -|z| in one pass
     np.exp(e, out=e)
     r = np.add(e, 1.0)
     np.divide(1.0, r, out=r)
