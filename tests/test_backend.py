@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import xprop
+from tests.conftest import HAS_TORCH
 from xprop import backend as B
 from xprop.backend import (
     BackendError,
@@ -496,3 +497,68 @@ print(xprop.to_numpy(m.predict(X[:3])).dtype.kind)
     lines = done.stdout.splitlines()
     assert lines[0].startswith("refused: values: int64 data from 1 to 1099511627776")
     assert lines[1:] == ["[1, 2]", "[10000000001, 20000000002]", "i"]
+
+
+def test_low_level_backward_checks_class_labels():
+    """Found by audit: ``MLP.backward`` one-hot encoded 1-D integer labels before any check:
+    one label was broadcast over every row, an out-of-range label gave a wrong gradient."""
+    m = xprop.MLP([3, 4, 2], "tanh", "softmax", "cross_entropy", seed=0)
+    X = m.backend.from_host(np.ones((5, 3)), m.dtype)
+    _, cache = m.forward(X)
+    with pytest.raises(ValueError, match="y: expected 5 targets"):
+        m.backward(cache, m.backend.from_host(np.array([1])))
+    with pytest.raises(ValueError, match=r"y: expected class labels in \[0, 2\)"):
+        m.backward(cache, m.backend.from_host(np.array([0, 1, 7, 0, 1])))
+    grads = m.backward(cache, m.backend.from_host(np.array([0, 1, 1, 0, 1])))
+    assert grads["W0"].shape == (3, 4)
+
+
+def test_from_arrays_takes_the_widest_dtype_given():
+    """Found by audit: the dtype came from ``weights[0]`` alone, so a float32 (or list) first
+    weight rounded every float64 weight and bias to float32 silently."""
+    w0 = np.ones((2, 3), dtype=np.float32)
+    w1 = np.full((3, 1), 0.1 + 1e-12)
+    b1 = np.array([1e-12])
+    for first in (w0, w0.tolist()):
+        m = xprop.MLP.from_arrays([first, w1], [np.zeros(3, np.float32), b1])
+        assert m.dtype == np.float64
+        assert xprop.to_numpy(m.parameters()["W1"])[0, 0] == 0.1 + 1e-12
+    assert xprop.MLP.from_arrays([w0, w1.astype(np.float32)]).dtype == np.float32
+
+
+def test_array_api_versions_older_than_the_standard_xprop_uses_are_refused():
+    """Found by audit: with array-api-strict set to 2023.12, relu/bce models failed deep in
+    a pass (a Python scalar operand), and 2022.12 with a raw RuntimeError."""
+    from xprop.backend import BackendError
+    from xprop.backend.core import _make
+
+    try:
+        for version in ("2023.12", "2022.12"):
+            array_api_strict.set_array_api_strict_flags(api_version=version)
+            with pytest.raises(BackendError, match=f"needs the 2024.12 Array API standard, "
+                                                   f"array_api_strict implements {version}"):
+                _make("array_api_strict", None)
+    finally:
+        array_api_strict.reset_array_api_strict_flags()
+    assert _make("array_api_strict", None).name == "array_api_strict"
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_torch_cpu_index_autograd_and_device_advice():
+    """Found by audit: a model on torch ``cpu:0`` refused every CPU tensor (its own too);
+    ``forward``/``backward`` kept inputs' autograd graphs (a manual step then made the
+    parameters require grad); a meta tensor's error advised ``model.to(device='meta')``,
+    which xprop refuses."""
+    import torch
+
+    m = xprop.MLP([3, 4, 2], "tanh", "identity", "mse", seed=0, backend="torch",
+                  device="cpu:0")
+    assert m.backend.describe() == xprop.resolve_backend("torch").describe()
+    assert m.predict(torch.zeros(2, 3)).shape == (2, 2)
+    X = torch.ones(5, 3, dtype=m.dtype, requires_grad=True)
+    out, cache = m.forward(X)
+    grads = m.backward(cache, torch.zeros(5, 2, dtype=m.dtype, requires_grad=True))
+    assert out.grad_fn is None and all(g.grad_fn is None for g in grads.values())
+    with pytest.raises(xprop.DeviceMismatchError) as info:
+        m.predict(torch.empty(3, 3, device="meta"))
+    assert "device='cpu')" in str(info.value) and "model.to" not in str(info.value)

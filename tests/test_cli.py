@@ -829,3 +829,106 @@ def test_a_checkpoint_reads_the_columns_it_was_trained_on(tmp_path, monkeypatch,
     assert main(["predict", "--checkpoint", "m.npz", "--data", "short.csv"]) == 2
     assert "data: 'short.csv' has no column 'k', a feature of the model" in \
         capsys.readouterr().err
+
+
+def test_ambiguous_header_names_are_read_by_position_and_splits_agree(tmp_path, monkeypatch,
+                                                                       capsys):
+    """Found by audit: a header ``a,a,label`` had evaluate and predict read the first ``a``
+    twice (accuracy 0.47 with exit 0 for a model trained to 1.0); a label named ``1`` was
+    read back as column index 1. Such layouts are recorded by position. ``evaluate
+    --test-size`` scored other rows than train held out for 0.0/1.0 labels in a float array
+    (0.80 against train's 0.45): both now split the targets as the head takes them."""
+    import xprop
+    from xprop.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    a1, a2 = rng.normal(size=200), rng.normal(size=200)
+    y = (a2 > 0).astype(int)
+    np.savetxt("dup.csv", np.c_[a1, a2, y], delimiter=",", header="a,a,label", comments="",
+               fmt="%.17g")
+    np.savetxt("num.csv", np.c_[a1, a2, y], delimiter=",", header="2019,2020,1", comments="",
+               fmt="%.17g")
+    for data in ("dup.csv", "num.csv"):
+        assert main(["train", "--data", data, "--out", "m.npz", "--force", "--quiet",
+                     "--epochs", "60", "--test-size", "0", "--header"]) == 0
+        assert xprop.checkpoint.read("m.npz")[0]["columns"] == {"label": 2, "features": None}
+        model = xprop.load("m.npz")
+        want = model.accuracy(np.c_[a1, a2], y)
+        capsys.readouterr()
+        assert main(["evaluate", "--checkpoint", "m.npz", "--data", data, "--header"]) == 0
+        assert f"accuracy: {want:.4f}" in capsys.readouterr().out
+        assert main(["predict", "--checkpoint", "m.npz", "--data", data, "--label", "-1",
+                     "--header", "--out", "p.csv", "--force"]) == 0
+        np.testing.assert_array_equal(np.loadtxt("p.csv", dtype=int),
+                                      model.predict(np.c_[a1, a2]))
+    np.savez("fl.npz", X=np.c_[a1, a2][:100], y=rng.integers(0, 2, 100).astype(float))
+    capsys.readouterr()
+    assert main(["train", "--data", "fl.npz", "--out", "fl_m.npz", "--epochs", "50"]) == 0
+    trained = capsys.readouterr().out.split("test accuracy ")[1].split()[0]
+    assert main(["evaluate", "--checkpoint", "fl_m.npz", "--data", "fl.npz",
+                 "--test-size", "0.2"]) == 0
+    assert f"accuracy: {trained}" in capsys.readouterr().out
+
+
+def test_outputs_write_through_links_and_special_files_and_never_over_an_input(tmp_path):
+    """Found by audit: ``--out`` renamed a file over a device node, a FIFO and a symbolic
+    link (the link replaced, its target unchanged; the FIFO's reader got nothing), reset a
+    replaced file's permission bits to the umask's, and with --force replaced the command's
+    own input. Now: a link's target is replaced atomically (the link stays), a FIFO or device
+    is written in place, a replaced file keeps its mode, an input is refused."""
+    import stat
+    import threading
+
+    from xprop.checkpoint import write_atomically
+
+    (tmp_path / "real.txt").write_text("old")
+    os.symlink("real.txt", tmp_path / "link.txt")
+    write_atomically(str(tmp_path / "link.txt"), lambda fh: fh.write(b"new"))
+    assert os.path.islink(tmp_path / "link.txt") and (tmp_path / "real.txt").read_text() == "new"
+    os.chmod(tmp_path / "real.txt", 0o600)
+    write_atomically(str(tmp_path / "real.txt"), lambda fh: fh.write(b"newer"))
+    assert stat.S_IMODE(os.stat(tmp_path / "real.txt").st_mode) == 0o600
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    write_atomically(str(fifo), lambda fh: fh.write(b"through"))
+    reader.join(10)
+    assert got == [b"through"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    write_atomically(os.devnull, lambda fh: fh.write(b"nothing"))
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)), y=np.array([0, 1, 0, 1]))
+    assert_cli_error(run_cli(tmp_path, "train", "--data", "d.npz", "--out", "d.npz",
+                             "--force", "--epochs", "1"),
+                     "--out: 'd.npz' is the --data file this command reads")
+    assert (tmp_path / "d.npz").exists() and "X" in np.load(tmp_path / "d.npz")
+
+
+def test_trace_takes_whole_class_labels_and_the_recorded_columns(tmp_path, monkeypatch, capsys):
+    """Found by audit: ``trace --y 1.9`` traced class 1 and ``--y -0.5`` class 0 silently;
+    ``trace``/``gradcheck --checkpoint`` read a reordered CSV by position (loss 20.2 where
+    evaluate said 0.0006)."""
+    from xprop.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    y = (a > 0).astype(int)
+    np.savetxt("ab.csv", np.c_[a, 5 * b, y], delimiter=",", header="a,b,label", comments="")
+    np.savetxt("ba.csv", np.c_[5 * b, a, y], delimiter=",", header="b,a,label", comments="")
+    assert main(["train", "--data", "ab.csv", "--out", "m.npz", "--quiet", "--epochs", "40",
+                 "--test-size", "0"]) == 0
+    for bad in ("1.9", "-0.5"):
+        capsys.readouterr()
+        assert main(["trace", "--checkpoint", "m.npz", "--x", "0.1,0.2", "--y", bad]) == 2
+        assert f"--y: expected a class label (0, 1, ...) per sample, got {bad}" in \
+            capsys.readouterr().err
+    losses = []
+    for data in ("ab.csv", "ba.csv"):
+        capsys.readouterr()
+        assert main(["trace", "--checkpoint", "m.npz", "--data", data, "--samples", "3"]) == 0
+        losses.append([line for line in capsys.readouterr().out.splitlines()
+                       if line.strip().startswith("L ")])
+    assert losses[0] == losses[1] and losses[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -67,7 +68,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     if os.path.isdir(path):
         raise IsADirectoryError(f"{what}: {path!r} is a directory; give a file name such as "
                                 f"{os.path.join(path, 'model' + (suffix or ''))!r}")
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = os.path.dirname(os.path.realpath(path))  # a link's target is written
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{what}: directory {directory!r} does not exist")
     if os.path.exists(path) and not overwrite:
@@ -83,20 +84,32 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
 
 
 def write_atomically(path: str, write: Any) -> str:
-    """Call ``write(file)`` on a temporary file in ``path``'s directory, flush it to disk and
-    rename it over ``path``: readers see the old file or the whole new one, never a part
-    (an error or Ctrl-C on the way removes the temporary file). Returns ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".xprop-", suffix=".tmp", dir=directory)
+    """Call ``write(file)`` on a temporary file in the directory of ``path``'s target (a
+    symbolic link stays and its target is replaced), flush it to disk and rename it over the
+    target: readers see the old file or the whole new one, never a part (an error or Ctrl-C
+    on the way removes the temporary file). A file replaced keeps its permission bits; a new
+    one follows the umask. A target that is no regular file (``/dev/null``, a FIFO: nothing
+    to replace) is written in place. Returns ``path``."""
+    target = os.path.realpath(path)
+    kept = os.stat(target) if os.path.exists(target) else None
+    if kept is not None and not stat.S_ISREG(kept.st_mode):
+        with open(target, "wb") as fh:
+            write(fh)
+        return path
+    fd, tmp = tempfile.mkstemp(prefix=".xprop-", suffix=".tmp", dir=os.path.dirname(target))
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file follows the umask
-        os.replace(tmp, path)
+        if kept is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask  # mkstemp makes 0600; a new file follows the umask
+        else:
+            mode = stat.S_IMODE(kept.st_mode)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -155,17 +155,24 @@ def _sizes(text: str, name: str) -> list[int]:
     return sizes
 
 
-def _check_output_path(path: str | None, force: bool, what: str,
-                       suffix: str | None = None) -> str | None:
+def _check_output_path(path: str | None, force: bool, what: str, suffix: str | None = None,
+                       inputs: dict[str, str | None] | None = None) -> str | None:
     """The output path, checked before any work (:func:`xprop.checkpoint.check_writable`:
-    not a directory, a writable directory, no existing file without ``--force``)."""
+    not a directory, a writable directory, no existing file without ``--force``), and
+    never one of the command's ``inputs`` (flag -> path), which ``--force`` would destroy."""
     if path is None:
         return None
     try:
-        return check_writable(path, force, what, suffix)
+        path = check_writable(path, force, what, suffix)
     except OSError as e:
         raise CLIError(str(e).replace("pass overwrite=True (--force)", "pass --force")) \
             from None
+    for flag, source in (inputs or {}).items():
+        if source and os.path.isfile(source) and os.path.exists(path) and \
+                os.path.samefile(source, path):
+            raise CLIError(f"{what}: {path!r} is the {flag} file this command reads; give "
+                           "another output file")
+    return path
 
 
 def _natural(text: str) -> int:
@@ -221,7 +228,7 @@ def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0,
     else:
         if label is None and labels:
             label = -1 if columns is None or columns["label"] is None else columns["label"]
-        kwargs["label"] = label if labels else None
+        kwargs["label"] = label  # without labels (predict): a column to drop, or None
         kwargs["header"] = "auto" if header is None else header
     X, y = datasets.load(spec, **kwargs)
     wanted = None if columns is None else columns["features"]
@@ -244,9 +251,12 @@ def _csv_columns(spec: str, label: Any, header: bool | None) -> dict[str, Any]:
 
 
 def _recorded_columns(args: argparse.Namespace) -> dict[str, Any] | None:
-    """The CSV layout ``xprop train`` recorded in ``--checkpoint`` (None: none recorded)."""
+    """The CSV layout ``xprop train`` recorded in ``--checkpoint`` (None: none recorded, or
+    no checkpoint)."""
     from xprop.checkpoint import read
 
+    if getattr(args, "checkpoint", None) is None:
+        return None
     return read(args.checkpoint)[0].get("columns")
 
 
@@ -256,6 +266,14 @@ def _trained_columns(args: argparse.Namespace) -> dict[str, Any] | None:
     if spec in datasets.DATASETS or spec.lower().endswith(".npz"):
         return None
     return _csv_columns(spec, -1 if args.label is None else args.label, args.header)
+
+
+def _test_split(X: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple:
+    """``(X_train, X_test, y_train, y_test)``: ``--test-size`` of the rows held out with
+    ``--seed``, stratified for class labels; ``y`` as :func:`_task` made it (train and
+    evaluate then hold out the same rows)."""
+    return datasets.train_test_split(X, y, args.test_size, args.seed,
+                                     stratify=y.dtype.kind in "iub")
 
 
 def _task(y: np.ndarray, loss: str | None = None, output_activation: str | None = None):
@@ -401,7 +419,8 @@ def _check_train_args(args: argparse.Namespace) -> None:
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    args.out = _check_output_path(args.out, args.force, "--out", ".npz")  # before training
+    args.out = _check_output_path(args.out, args.force, "--out", ".npz",  # before training
+                                  {"--data": args.data})
     if not 0.0 <= args.test_size < 1.0:
         raise CLIError(f"--test-size: expected a fraction in [0, 1), got {args.test_size}")
     _check_fit_options(args)
@@ -432,8 +451,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     task = _task(y, args.loss, args.output_activation)
     y = task.y
     if args.test_size > 0:
-        Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, args.test_size, args.seed,
-                                                       stratify=y.dtype.kind in "iub")
+        Xtr, Xte, ytr, yte = _test_split(X, y, args)
     else:
         Xtr, Xte, ytr, yte = X, None, y, None
     sizes = [X.shape[1], *_sizes(args.hidden, "--hidden"), task.n_outputs]
@@ -525,7 +543,8 @@ def _report(model: MLP, hist: Any, train: tuple[Any, Any], test: tuple[Any, Any]
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
+    X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header,
+                      columns=_recorded_columns(args))
     built = {"--hidden": args.hidden, "--activation": args.activation,
              "--output-activation": args.output_activation, "--loss": args.loss}
     if args.checkpoint:
@@ -590,7 +609,8 @@ def _round_trip_digits(dtype: Any) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    args.out = _check_output_path(args.out, args.force, "--out")
+    args.out = _check_output_path(args.out, args.force, "--out",
+                                  inputs={"--checkpoint": args.checkpoint, "--data": args.data})
     model = load_checkpoint(args.checkpoint, backend=args.backend)
     X, _ = _load_data(args.data, args.label, labels=False, seed=args.seed, header=args.header,
                       columns=_recorded_columns(args))
@@ -612,10 +632,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header,
                       columns=_recorded_columns(args))
     lines = [f"model: {model}", f"data: {args.data} ({X.shape[0]} rows, {X.shape[1]} features)"]
-    if args.test_size > 0:
-        stratify = np.asarray(y).dtype.kind in "iub"
-        _, X, _, y = datasets.train_test_split(X, y, args.test_size, args.seed,
-                                               stratify=stratify)
+    if args.test_size > 0:  # the targets as xprop train made them for this head
+        y = _task(y, model.loss_fn.name, model.head.activation.name).y
+        _, X, _, y = _test_split(X, y, args)
         lines.append(f"samples: the {len(y)} test samples of {args.data} that xprop train "
                      f"holds out with --test-size {args.test_size:g} --seed {args.seed}")
     else:
@@ -705,15 +724,19 @@ def _trace_samples(args: argparse.Namespace, model: MLP) -> tuple[Any, Any]:
     if args.data is not None:
         if args.x is not None or args.y is not None:
             raise CLIError("--x/--y: give samples either with --x/--y or with --data, not both")
-        X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
+        X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header,
+                          columns=_recorded_columns(args))
         return X[: args.samples], y[: args.samples]
     if args.y is None or len(args.y) != len(args.x):
         raise CLIError(f"--y: expected one target row per --x ({len(args.x)}), got "
                        f"{0 if args.y is None else len(args.y)}")
     X = np.array([_numbers(r, "--x") for r in args.x])
     Y = [_numbers(r, "--y") for r in args.y]
-    if model.head.targets == "labels" and all(len(r) == 1 for r in Y):
-        return X, np.array([r[0] for r in Y], dtype=np.int64)  # class labels
+    if model.head.targets == "labels" and all(len(r) == 1 for r in Y):  # class labels
+        bad = next((r[0] for r in Y if not (r[0] >= 0 and float(r[0]).is_integer())), None)
+        if bad is not None:
+            raise CLIError(f"--y: expected a class label (0, 1, ...) per sample, got {bad:g}")
+        return X, np.array([r[0] for r in Y], dtype=np.int64)
     return X, np.array(Y)
 
 
@@ -727,7 +750,8 @@ def _numbers(text: str, flag: str) -> list[float]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """A checkpoint as an ONNX graph (see :mod:`xprop.export`); ``--out`` is checked first."""
-    args.out = _check_output_path(args.out, args.force, "--out", ".onnx")
+    args.out = _check_output_path(args.out, args.force, "--out", ".onnx",
+                                  {"--checkpoint": args.checkpoint})
     try:  # on NumPy whatever $XPROP_BACKEND says: the graph is made from host copies
         model = load_checkpoint(args.checkpoint, backend="numpy")
     except (ValueError, OSError) as e:  # "checkpoint: 'm.npz' does not exist" names the flag

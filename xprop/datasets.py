@@ -509,8 +509,9 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
     Returns
     -------
     dict
-        ``{"label": its name (an index without a header, None without a label),
-        "features": their names in order (None without a header)}``.
+        ``{"label": its name (None without a label), "features": their names in order}``;
+        by position (``{"label": its index, "features": None}``) without a header, or
+        when the header repeats a name or the label's name reads as an index.
 
     Raises
     ------
@@ -538,7 +539,8 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
         raise ValueError(f"data file {path!r}: no rows")
     names = [c.strip() for c in first] if _is_header(first, header) else None
     col = _label_column(label, names, len(first), path)
-    if names is None:
+    if names is None or len(set(names)) < len(names) or (
+            col is not None and _is_int_text(names[col])):  # names that find no one column
         return {"label": col, "features": None}
     return {"label": None if col is None else names[col],
             "features": [n for i, n in enumerate(names) if i != col]}

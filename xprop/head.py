@@ -559,10 +559,11 @@ class Head:
         return xp.astype(y, labels)
 
     def coerce_targets(self, y: Array, n: int, k: int, dtype: Any, xp: Any) -> Array:
-        """Shape targets already on the device as ``(n, k)``, with no host transfer.
+        """Shape targets already on the device as ``(n, k)``.
 
-        For the low-level ``backward``: integer labels are one-hot encoded for softmax
-        heads, ``(n,)`` becomes ``(n, 1)`` for one output; the dtype must be the model's.
+        For the low-level ``backward``: integer labels are checked (one per sample, in
+        ``[0, k)``: one read of their range) and one-hot encoded for softmax heads, ``(n,)``
+        becomes ``(n, 1)`` for one output; the dtype must be the model's.
 
         Parameters
         ----------
@@ -600,7 +601,7 @@ class Head:
         """
         if y.ndim == 1:
             if self.targets == "labels" and xp.isdtype(y.dtype, "integral"):
-                return one_hot(y, k, dtype, xp)
+                return one_hot(self._labels(y, n, k, xp), k, dtype, xp)
             if k != 1:
                 raise ValueError(f"y: expected shape ({n}, {k}), got {tuple(y.shape)}")
             y = xp.reshape(y, (-1, 1))

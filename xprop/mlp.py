@@ -185,8 +185,8 @@ class MLP:
         loss : str, default="mse"
             The loss.
         dtype : str or None, default=None
-            ``"float32"`` or ``"float64"``; None: the weights' own floating dtype, else the
-            namespace's default.
+            ``"float32"`` or ``"float64"``; None: the widest floating dtype of the arrays
+            given (float64 when any is: none is rounded), else the namespace's default.
         backend : str or Backend or None, default=None
             Where host data goes (arrays decide for themselves).
         device : object, default=None
@@ -245,9 +245,10 @@ class MLP:
             chosen = found
         else:
             chosen = resolve_backend(backend, device)
-        if dtype is None:  # the weights' own floating dtype, else the namespace's default
-            name = str(getattr(weights[0], "dtype", None)).rsplit(".", 1)[-1]
-            dtype = name if name in ("float32", "float64") else None
+        if dtype is None:  # the widest floating dtype given (never a silent narrowing)
+            given = {str(getattr(a, "dtype", None)).rsplit(".", 1)[-1]
+                     for a in [*weights, *(biases or [])]}
+            dtype = next((name for name in ("float64", "float32") if name in given), None)
         shapes = [tuple(getattr(w, "shape", None) or _shape_of(w)) for w in weights]
         sizes = []
         for i, shp in enumerate(shapes):
@@ -694,7 +695,9 @@ class MLP:
 
     # ------------------------------------------------------------------ low-level math
 
-    def _check_own(self, x: Array, name: str) -> None:
+    def _check_own(self, x: Array, name: str) -> Array:
+        """``x`` itself if it is an array of this model's backend, device and dtype (its
+        values only: a torch tensor without its autograd graph), else the error."""
         if not self.backend.owns(x):
             if is_array(x):
                 other = backend_of(**{name: x})
@@ -712,6 +715,7 @@ class MLP:
                 f"{name}: expected dtype {dtype_name(self.dtype, self.xp)} (the model's), got "
                 f"{x.dtype}; cast it with xp.astype or use fit/predict, which do"
             )
+        return self.backend.adapter.plain(x, name)
 
     @on_device
     def forward(self, X: Array) -> tuple[Array, Cache]:
@@ -749,7 +753,7 @@ class MLP:
         >>> tuple(out.shape), len(cache.pre)
         ((1, 1), 2)
         """
-        self._check_own(X, "X")
+        X = self._check_own(X, "X")
         V.check_matrix(X, "X", self.sizes[0])
         return network.forward(self.params, X, self.arch, self.xp)
 
@@ -795,7 +799,7 @@ class MLP:
         >>> {name: tuple(g.shape) for name, g in grads.items()}
         {'W0': (2, 3), 'b0': (3,), 'W1': (3, 1), 'b1': (1,), 'X': (1, 2)}
         """
-        if not self.backend.owns(y):
+        y = self.backend.adapter.plain(y, "y") if self.backend.owns(y) else \
             self._check_own(y, "y")
         n, k = cache.output.shape[0], self.sizes[-1]
         try:

@@ -428,11 +428,15 @@ class Backend:
             other = backend_of(**{name: x})
             here = self.adapter.device_str(self.device)
             there = other.adapter.device_str(other.device)
+            try:  # the model can move there only if xprop runs on that device
+                other.adapter.parse_device(other.xp, there)
+                model_there = f" or move the model with model.to({other.name!r}, device={there!r})"
+            except BackendError:
+                model_there = ""
             raise DeviceMismatchError(
                 f"{name}: expected an array on {self.describe()} or host data, got a "
                 f"{other.describe()} array; move it with xprop.to_backend({name}, "
-                f"{self.name!r}, device={here!r}) or move the model with "
-                f"model.to({other.name!r}, device={there!r})"
+                f"{self.name!r}, device={here!r}){model_there}"
             )
         if x is None or hasattr(x, "tocsr"):  # nothing, or a SciPy sparse matrix
             raise TypeError(f"{name}: expected an array of real numbers, got "
@@ -671,7 +675,24 @@ def resolve_backend(backend: str | Backend | None = None, device: Any = None) ->
 def _make(name: str, device: Any) -> Backend:
     adapter = ADAPTERS[name]
     xp = adapter.load_namespace()
+    _check_api_version(name, xp)
     return Backend(name, xp, adapter.parse_device(xp, device), adapter)
+
+
+#: the Array API standard xprop is written against (Python scalars as elementwise operands,
+#: ``__array_namespace_info__``)
+API_VERSION = "2024.12"
+
+
+def _check_api_version(name: str, xp: Any) -> None:
+    """A namespace that implements an older standard (array-api-strict can be set to one) is
+    refused in one line, not deep inside a pass."""
+    version = getattr(xp, "__array_api_version__", None)
+    if isinstance(version, str) and version < API_VERSION:
+        how = (f"; array_api_strict.set_array_api_strict_flags(api_version={API_VERSION!r})"
+               if name == "array_api_strict" else "")
+        raise BackendError(f"backend: xprop needs the {API_VERSION} Array API standard, "
+                           f"{name} implements {version}{how}")
 
 
 _make_cached = functools.lru_cache(maxsize=32)(_make)
@@ -771,4 +792,5 @@ def backend_of(**arrays: Any) -> Backend:
                 f"{arg}: arrays from two devices in one call: {arg0} is on "
                 f"{adapter.device_str(dev0)}, {arg} is on {adapter.device_str(dev)}"
             )
+    _check_api_version(adapter.name, xp0)
     return Backend(adapter.name, xp0, dev0, adapter)

@@ -41,6 +41,8 @@ class TorchAdapter(Adapter):
         if dev is None or dev.type not in ("cpu", "cuda"):  # meta, mps, xpu, ...: xprop runs
             raise BackendError(  # on CPU and CUDA devices
                 f"device: expected 'cpu', 'cuda' or 'cuda:N' for torch, got {show(spec)}")
+        if dev.type == "cpu":  # one CPU device: tensors on "cpu:0" say "cpu"
+            return torch.device("cpu")
         if dev.type == "cuda":
             n = self._cuda_count(torch)
             if (dev.index or 0) >= n:
