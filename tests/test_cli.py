@@ -932,3 +932,21 @@ def test_trace_takes_whole_class_labels_and_the_recorded_columns(tmp_path, monke
         losses.append([line for line in capsys.readouterr().out.splitlines()
                        if line.strip().startswith("L ")])
     assert losses[0] == losses[1] and losses[0]
+
+
+def test_library_errors_name_the_flags_and_hint_what_fits(tmp_path):
+    """Found by audit: ``test_size:``/``label:`` where the user typed ``--test-size``/
+    ``--label``; an empty target column reported as ``layer_sizes[3]``; a semicolon file
+    asked whether its second line was a header; ``--label`` silently ignored for .npz."""
+    np.savez(tmp_path / "empty_y.npz", X=np.zeros((20, 2)), y=np.zeros((20, 0)))
+    np.savez(tmp_path / "ok.npz", X=np.zeros((20, 2)), y=np.arange(20) % 2)
+    (tmp_path / "semi.csv").write_text("a;b;label\n1;2;0\n3;4;1\n")
+    assert_cli_error(run_cli(tmp_path, "train", "--data", "empty_y.npz"),
+                     "y: expected at least one target column, got shape (20, 0)")
+    assert_cli_error(run_cli(tmp_path, "train", "--data", "xor", "--test-size", "0.9"),
+                     "xprop: error: --test-size: 0.9 leaves an empty split")
+    assert_cli_error(run_cli(tmp_path, "train", "--data", "semi.csv"),
+                     "non-numeric cell '1;2;0' at line 2", "another delimiter?")
+    for flag in (("--label", "y"), ("--header",)):
+        assert_cli_error(run_cli(tmp_path, "train", "--data", "ok.npz", *flag),
+                         f"{flag[0]}: only for CSV files")

@@ -224,6 +224,9 @@ def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0,
         if spec in ("moons", "circles", "spirals"):
             kwargs["seed"] = seed
     elif spec.lower().endswith(".npz"):
+        given = "--label" if label is not None else "--header" if header is not None else None
+        if given:
+            raise CLIError(f"{given}: only for CSV files; {spec!r} holds its arrays X and y")
         kwargs["labels"] = labels
     else:
         if label is None and labels:
@@ -352,6 +355,15 @@ def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
                 batch_size=args.batch_size, seed=args.seed, schedule=args.schedule,
                 clip_norm=args.clip_norm, validation_split=args.validation_split,
                 early_stopping=args.early_stopping, verbose=args.verbose)
+
+
+def _flag_named(message: str, args: argparse.Namespace) -> str:
+    """A library error that starts with one of this command's arguments names its flag
+    (``test_size: ...`` -> ``--test-size: ...``)."""
+    found = re.match(r"(\w+): ", message)
+    if found and found.group(1) in vars(args) and found.group(1) != "func":
+        return "--" + found.group(1).replace("_", "-") + message[found.end(1):]
+    return message
 
 
 def _flags(error: Exception, names: Sequence[str]) -> CLIError:
@@ -1010,6 +1022,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("XPROP_DEBUG"):
             raise
         message = str(e) or type(e).__name__
+        if not isinstance(e, CLIError):
+            message = _flag_named(message, args)
         if _ACTIVE_COMM and _ACTIVE_COMM[-1].size > 1:  # end every rank, not just this one
             comm = _ACTIVE_COMM[-1]
             print(f"xprop: error on rank {comm.rank}: {message}", file=sys.stderr, flush=True)

@@ -474,7 +474,7 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
                 f"expected {width}"
             )
     col = _label_column(label, names, width, path)
-    values = _parse_cells(rows, lines, width, path, header is not True)
+    values = _parse_cells(rows, lines, width, path, header is not True and names is None)
     if col is None:
         return _check_xy(values, None, path)
     y = values[:, col]
@@ -582,6 +582,8 @@ def _parse_cells(rows: list[list[str]], lines: list[int], width: int, path: str,
                 what = "an empty cell" if not c.strip() else f"non-numeric cell {c!r}"
                 header = " (a header? pass header=True, --header)" if i == 0 and hint \
                     and c.strip() and not _is_number(c) else ""
+                if any(d in c for d in ";\t|") and len(r) == 1:
+                    header = " (another delimiter? .csv files split on commas, .tsv on tabs)"
                 raise ValueError(f"data file {path!r}: {what} at line {lines[i]}, column "
                                  f"{j + 1}{header}") from None
     bad = np.argwhere(~np.isfinite(values))

@@ -788,6 +788,8 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
         raise ValueError(f"y: expected 1-D labels or 2-D targets, got shape {tuple(y.shape)}")
     if y.shape[0] < 1:
         raise ValueError("y: expected at least one target, got none")
+    if y.ndim == 2 and y.shape[1] < 1:
+        raise ValueError(f"y: expected at least one target column, got shape {tuple(y.shape)}")
     if xp.isdtype(y.dtype, "bool"):
         y = xp.astype(y, label_dtype(y, xp))
     if xp.isdtype(y.dtype, "unsigned integer") and y.shape[0] and \
