@@ -349,6 +349,28 @@ def test_numpy_sigmoid_kernel_is_the_portable_formula_bit_for_bit(dtype, shape):
         np.testing.assert_array_equal(x, kept)  # z is left as it was
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(4, 1), (64, 10), (3, 0)])
+def test_numpy_tanh_backward_kernel_is_the_portable_formula_bit_for_bit(dtype, shape):
+    """NumPy's tanh backward writes the portable ``g * (1 - a * a)`` into ``g``, bit for
+    bit (saturated, zero and NaN activations included)."""
+    from xprop.activations import ACTIVATIONS
+    from xprop.backend.numpy_ import NumpyAdapter
+
+    tanh = ACTIVATIONS["tanh"]
+    (_, backward), = NumpyAdapter().activation_functions((tanh,))
+    assert backward is not tanh.backward
+    rng = np.random.default_rng(3)
+    z = np.asarray(rng.standard_normal(shape) * 5, dtype)
+    if z.size:
+        z.reshape(-1)[:4] = [0.0, 30.0, -30.0, np.nan][: z.size]
+    a, g = np.tanh(z), np.asarray(rng.standard_normal(shape), dtype)
+    want = tanh.backward(g, z, a, np)
+    got = backward(g, z, a, np)
+    assert got is g and got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64"])
 def test_numpy_matmul_kernel_is_np_matmul_bit_for_bit(dtype, tmp_path):
