@@ -783,8 +783,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="xprop",
-        description="Train, check and use multilayer perceptrons on NumPy, CuPy, PyTorch or "
-                    "array-api-strict. Without a command: the demo.",
+        description="Train, check and use multilayer perceptrons on NumPy, CuPy, PyTorch, JAX "
+                    "or array-api-strict. Without a command: the demo.",
     )
     p.add_argument("--version", action="version", version=f"xprop {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -943,7 +943,8 @@ def _add_model_commands(sub: Any) -> None:
         q.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                        help=HEADER_HELP)
         q.add_argument("--seed", type=_natural, default=0,
-                       help="seed of a generated dataset (and of --test-size's split)")
+                       help="seed of a generated dataset" + (" (and of --test-size's split)"
+                                                             if name == "evaluate" else ""))
         if name == "evaluate":
             q.add_argument("--test-size", type=_fraction, default=0.0,
                            help="score only the test part of the split xprop train makes "

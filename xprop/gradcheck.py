@@ -769,8 +769,9 @@ def _check_array(name: str, slot: int, x: Array, g: Array, probe: _Probe,
             worst = (ratio, err, tol, est, _unravel(k, shape), num, ana)
     _, err, tol, est, idx, num, ana = worst
     if counts["fail"]:
-        verdict, reason = FAILED, f"{counts['fail']} entr{'y' if counts['fail'] == 1 else 'ies'} " \
-            "differ by more than their error estimate"
+        one = counts["fail"] == 1
+        verdict, reason = FAILED, (f"{counts['fail']} entr{'y differs' if one else 'ies differ'} "
+                                   f"by more than {'its' if one else 'their'} error estimate")
     elif counts["ok"]:
         verdict, reason = PASSED, ""
     else:

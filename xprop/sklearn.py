@@ -931,8 +931,9 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def coefs_(self) -> list[Any]:
-        """The weight matrices: ``coefs_[i]`` of layer ``i`` has shape ``(fan_in, fan_out)``
-        (``coefs_[i] = W`` sets it, as in scikit-learn)."""
+        """The weight matrices, ``coefs_[i]`` of layer ``i`` of shape ``(fan_in, fan_out)``.
+
+        ``coefs_[i] = W`` sets that layer, as in scikit-learn."""
         return self._layers("W")
 
     @coefs_.setter
@@ -941,8 +942,9 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def intercepts_(self) -> list[Any]:
-        """The bias vectors: ``intercepts_[i]`` of layer ``i`` has shape ``(fan_out,)``
-        (``intercepts_[i] = b`` sets it)."""
+        """The bias vectors, ``intercepts_[i]`` of layer ``i`` of shape ``(fan_out,)``.
+
+        ``intercepts_[i] = b`` sets that layer, as in scikit-learn."""
         return self._layers("b")
 
     @intercepts_.setter

@@ -266,7 +266,8 @@ def fit(
     A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
     step; the model then keeps the last parameters (before that step) whose loss and outputs
     on the whole training data are finite, or with early stopping and ``restore_best`` those
-    of its best epoch; the error carries the recorded epochs' :class:`History` as
+    of its best epoch; the error carries the recorded epochs' :class:`History` (records are
+    made a chunk of epochs at a time: not the finite epochs of the chunk that diverged) as
     ``error.history``. A ``KeyboardInterrupt`` leaves the model with the
     parameters of the last completed epoch and carries the :class:`History` of the completed
     epochs as its ``history`` attribute.

@@ -434,8 +434,8 @@ class Backend:
             except BackendError:
                 model_there = ""
             raise DeviceMismatchError(
-                f"{name}: expected an array on {self.describe()} or host data, got a "
-                f"{other.describe()} array; move it with xprop.to_backend({name}, "
+                f"{name}: expected an array on {self.describe()} or host data, got an "
+                f"array on {other.describe()}; move it with xprop.to_backend({name}, "
                 f"{self.name!r}, device={here!r}){model_there}"
             )
         if x is None or hasattr(x, "tocsr"):  # nothing, or a SciPy sparse matrix
