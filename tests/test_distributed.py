@@ -521,10 +521,18 @@ elif case == "validation_on_root_only":
         options["config"] = xprop.FitConfig(validation_data=(X, y), early_stopping=2)
     else:
         options["early_stopping"] = 2
+elif case == "interrupted":
+    def stop(epoch, logs, model):
+        if comm.rank == 1 and epoch == 3:
+            raise KeyboardInterrupt
+    options["config"] = xprop.FitConfig(callbacks=[stop])
+Xr = X if comm.rank == 0 or case == "same_data" else X[:2] if case == "other_data" else None
+yr = y if comm.rank == 0 or case == "same_data" else y[:2] if case == "other_data" else None
+if case == "other_validation_data" and comm.rank == 1:
+    options["config"] = xprop.FitConfig(validation_data=(X[:2], y[:2]))
 t0 = time.perf_counter()
 try:
-    h = fit_distributed(m, X if comm.rank == 0 else None, y if comm.rank == 0 else None,
-                        comm=comm, **options)
+    h = fit_distributed(m, Xr, yr, comm=comm, **options)
     said = f"TRAINED {comm.rank} {len(h)} {len(h.val_loss)}"
 except ValueError as e:
     assert "\\n" not in str(e)
@@ -538,6 +546,8 @@ open(f"{sys.argv[1]}.{comm.rank}.txt", "w").write(said)
     ("stale_optimizer", "holds state for 13 parameters from an earlier fit; this model has 17"),
     ("same_size_state", "the ranks disagree on optimizer state"),
     ("standardizer", "the ranks disagree on standardizer"),
+    ("other_data", "rank 1 of 2 was given other X, y than rank 0"),
+    ("other_validation_data", "rank 1 of 2 was given other validation_data than rank 0"),
 ])
 def test_what_one_rank_alone_holds_is_refused_on_every_rank(tmp_path, case, said):
     """Before: a stale optimizer on rank 1 raised there after the start check and rank 0
@@ -562,6 +572,20 @@ def test_an_error_of_one_rank_mid_fit_ends_every_rank_at_once(tmp_path):
 
 
 @needs_mpiexec
+def test_interrupting_one_rank_ends_every_rank_and_the_same_data_everywhere_trains(tmp_path):
+    """Found by audit: a KeyboardInterrupt (or SystemExit) on one rank skipped the abort, and
+    the other ranks waited forever; data given on other ranks than 0 were ignored even when
+    they differed (now refused above) — the same arrays on every rank train as usual."""
+    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", "interrupted")
+    assert r.returncode == 130, r.stdout + r.stderr
+    assert "fit_distributed: rank 1 of 2 stopped: KeyboardInterrupt; every rank ends when " \
+           "this one exits (MPI_Abort)" in r.stderr, r.stderr
+    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "same", "same_data")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "same.1.txt").read_text().startswith("TRAINED 1 ")
+
+
+@needs_mpiexec
 def test_validation_data_of_rank_0_serves_early_stopping_on_every_rank(tmp_path):
     r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", "validation_on_root_only")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -579,6 +603,17 @@ def test_a_bad_flag_on_one_rank_of_the_cli_ends_every_rank(tmp_path, bad):
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode != 0
     assert bad[0] in r.stderr, r.stderr
+
+
+@needs_mpiexec
+def test_help_on_one_rank_of_the_cli_ends_every_rank(tmp_path):
+    """Found by audit: ``-h`` on one rank printed the help and exited 0; rank 0 waited in
+    its broadcast forever."""
+    cmd = [sys.executable, "-m", "xprop", "train", "--quiet", "--distributed", "--data", "xor",
+           "--epochs", "3"]
+    r = subprocess.run([MPIEXEC, "-n", "1", *cmd, ":", "-n", "1", *cmd, "-h"],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert "usage: xprop train" in r.stdout, r.stdout + r.stderr
 
 
 def test_comm_must_be_a_communicator():

@@ -6,6 +6,8 @@ batch; with a GPU by a real graph)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -394,3 +396,28 @@ def test_ctrl_c_inside_a_chunk_returns_to_its_start(monkeypatch):
               **fit_options(**kw, verbose=2, log=lambda line: None))
     assert info.value.history.loss == h.loss
     np.testing.assert_array_equal(host(m.params.buffer), host(ref.params.buffer))
+
+
+def test_a_diverged_compiled_chunk_records_its_epochs_and_best_as_eager_does():
+    """Found by audit: on JAX's compiled path a divergence with early stopping and
+    restore_best left ``error.history`` empty (no best epoch) while the model held epoch 32's
+    parameters; eager paths had 38 epochs and best_epoch 32."""
+    pytest.importorskip("jax")
+    X, y = xprop.datasets.moons(200, seed=0)
+
+    def schedule(e):
+        return 0.05 if e < 30 else 0.05 * 10.0 ** (e - 29)  # blows up after epoch 30
+
+    seen = []
+    for path in (False, None):
+        m = xprop.MLP([2, 16, 2], "relu", "softmax", "cross_entropy", seed=0, backend="jax",
+                      dtype="float32")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(xprop.TrainingDivergedError) as err:
+                m.fit(X, y, xprop.FitConfig(epochs=200, schedule=schedule, compiled=path,
+                                            validation_split=0.2, early_stopping=50))
+        h = err.value.history
+        assert len(h) == len(h.val_loss) == len(h.lr) == err.value.epoch - 1
+        seen.append((err.value.epoch, h.best_epoch, h.lr))
+    assert seen[0] == seen[1] and seen[0][1] is not None

@@ -654,6 +654,8 @@ def test_divergence_in_a_later_chunk_reports_as_a_per_epoch_run_does(monkeypatch
 
     (m1, e1), (m4, e4) = run(1), run(8)
     assert (e1.epoch, e1.step) == (e4.epoch, e4.step)
+    assert len(e1.history) == len(e4.history) == e1.epoch - 1  # the epochs before it
+    assert e1.history.loss == e4.history.loss
     assert e1.epoch > 16, "the divergence should come after the first two chunks"
     assert str(e1) == str(e4)
     np.testing.assert_array_equal(host(m1.params.buffer), host(m4.params.buffer))
@@ -828,10 +830,10 @@ def test_a_diverged_fit_keeps_early_stoppings_best_epoch_and_its_history(backend
                              validation_split=0.2, early_stopping=50)
     with pytest.raises(xprop.TrainingDivergedError, match="best epoch") as e:
         m.fit(X, y, config)
-    history = e.value.history  # the epochs recorded before the chunk that diverged
-    assert len(history) < e.value.epoch
+    history = e.value.history  # the epochs before the one that diverged, with the best
+    assert len(history) == len(history.val_loss) == e.value.epoch - 1
     best = int(str(e.value).split("best epoch, ")[1].split()[0])
-    assert best <= 21
+    assert best <= 21 and history.best_epoch == best
     assert m.all_finite() and m.loss(X, y) < 1.0
     assert "best epoch" not in str(_diverged_without_early_stopping(X, y))
 

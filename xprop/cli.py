@@ -978,8 +978,9 @@ def _choose_backend(args: argparse.Namespace) -> None:
         raise CLIError(f"{source}={args.backend}: {e}") from None
 
 
-def _abort_other_ranks() -> None:
-    """End an MPI job of several ranks after this rank's usage error (printed already)."""
+def _abort_other_ranks(code: int = 2) -> None:
+    """End an MPI job of several ranks after this rank's usage error or help (printed
+    already)."""
     try:
         from xprop.distributed import world
 
@@ -987,7 +988,7 @@ def _abort_other_ranks() -> None:
     except ImportError:
         return
     if comm.size > 1:
-        comm.abort(2)
+        comm.abort(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -998,9 +999,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["demo", *argv]
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:  # a usage error: with --distributed, the other ranks would wait
-        if e.code and "--distributed" in argv:  # for this one forever
-            _abort_other_ranks()
+    except SystemExit as e:  # a usage error, or --help: with --distributed, the other ranks
+        if "--distributed" in argv:  # would wait for this one forever
+            _abort_other_ranks(2 if e.code else 0)
         raise
     on_term = None
     if threading.current_thread() is threading.main_thread():

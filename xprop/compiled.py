@@ -103,7 +103,7 @@ class CompiledEpochs:
     def run(self, epochs: range, lr_at: Callable[[int], float] | None, t0: float) -> tuple:
         """Train ``epochs`` (at most :attr:`epochs_per_call`). Returns the epochs' columns
         ``(lrs, orders, times)`` (``orders``: host permutations, or None each), the records
-        ``(mean losses, accuracies)``, None when a loss or a parameter is not finite, and
+        ``(mean losses, accuracies, finite)`` (``finite``: every loss and parameter), and
         the validation ``(val losses, val accuracies, improved)`` (``improved``: whether each
         epoch's validation loss beat the best by more than ``min_delta``, None without early
         stopping), None without validation. Times are the chunk's wall time spread evenly over

@@ -28,6 +28,7 @@ else through a host copy reduced with MPI (the portable path, tested).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import math
 import sys
@@ -341,6 +342,9 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         mine.pop("validation_data")
         if comm.is_root:
             mine["data"] = _root_data(model, X, y, config)
+            mine.update(mine["data"].pop("given"))
+        else:  # data given here too: rank 0's are trained on, so they must be the same
+            mine.update(_given(model, X, y, config.validation_data))
     except Exception as e:  # any rank's error ends every rank (below), never a hang
         mine = {"error": f"{type(e).__name__}: {e}"}
     everyone = comm.allgather(mine)
@@ -348,8 +352,17 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         if "error" in theirs:
             raise ValueError(f"fit_distributed: rank {rank} of {comm.size} refused to "
                              f"start: {theirs['error']}")
+    for key in GIVEN:
+        other = next((r for r, d in enumerate(everyone) if d[key] not in ("none",
+                                                                           everyone[0][key])), None)
+        if other is not None:
+            raise ValueError(
+                f"fit_distributed: rank {other} of {comm.size} was given other {key} than rank "
+                f"0 ({everyone[other][key]} against {everyone[0][key]}): only rank 0's are "
+                "used, each rank receiving its shards; pass None on the other ranks, "
+                "or the same arrays")
     for key in everyone[0]:
-        if key != "data" and len({str(d.get(key)) for d in everyone}) > 1:
+        if key not in ("data", *GIVEN) and len({str(d.get(key)) for d in everyone}) > 1:
             values = ", ".join(f"rank {r}: {d.get(key)}" for r, d in enumerate(everyone))
             raise ValueError(f"fit_distributed: the ranks disagree on {key} ({values}); "
                              "every rank must build the same model and options")
@@ -359,9 +372,26 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
     return config, data
 
 
+#: what a rank says of the data it was given: a digest of them as prepared, or "none"
+GIVEN = ("X, y", "validation_data")
+
+
+def _given(model: Any, X: Any, y: Any, validation_data: Any) -> dict[str, str]:
+    """A rank's :data:`GIVEN`: digests of its data prepared as rank 0 prepares them."""
+    out = {key: "none" for key in GIVEN}
+    for key, pair in zip(GIVEN, ((X, y), validation_data or (None, None))):
+        if pair[0] is not None or pair[1] is not None:
+            try:
+                out[key] = _digest(*model.prepare(*pair)[:2])
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"{'' if key == 'X, y' else key + ': '}{e}") from None
+    return out
+
+
 def _root_data(model: Any, X: Any, y: Any, config: FitConfig) -> dict[str, Any]:
-    """Rank 0's training (and validation) data checked and as float64 host copies; only the
-    shapes travel to the other ranks (the rows go with each epoch)."""
+    """Rank 0's training (and validation) data checked and as float64 host copies, with
+    their digests (``given``); only the shapes travel to the other ranks (the rows go with
+    each epoch)."""
     if y is None:
         raise ValueError("y: fit needs targets (class labels or values), got None")
     Xd, Yd, _ = model.prepare(X, y)
@@ -382,6 +412,8 @@ def _root_data(model: Any, X: Any, y: Any, config: FitConfig) -> dict[str, Any]:
             raise ValueError(f"validation_split: leaves no training data ({n} samples)")
         out["n_val"] = n_val
     out["X"], out["Y"] = Xh, Yh
+    out["given"] = {"X, y": _digest(Xh, Yh),
+                    "validation_data": _digest(*out["val"]) if "val" in out else "none"}
     return out
 
 
@@ -444,6 +476,16 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
             print(f"xprop: fit_distributed: rank {comm.rank} of {comm.size} stopped: "
                   f"{type(e).__name__}: {e}; ending every rank (MPI_Abort)", file=sys.stderr)
             comm.abort(1)
+        raise
+    except BaseException as e:  # Ctrl-C, SIGTERM, SystemExit on this rank: the caller may
+        if comm.size > 1:  # still save what it finished (xprop train does); the job ends
+            # when this process exits, so that no other rank waits for it forever
+            code = getattr(e, "exit_status", 130) if isinstance(e, KeyboardInterrupt) else (
+                e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1)
+            print(f"xprop: fit_distributed: rank {comm.rank} of {comm.size} stopped: "
+                  f"{type(e).__name__}; every rank ends when this one exits (MPI_Abort)",
+                  file=sys.stderr)
+            atexit.register(comm.abort, code)
         raise
 
 

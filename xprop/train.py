@@ -266,9 +266,8 @@ def fit(
     A non-finite loss or parameter raises :class:`TrainingDivergedError` naming the epoch and
     step; the model then keeps the last parameters (before that step) whose loss and outputs
     on the whole training data are finite, or with early stopping and ``restore_best`` those
-    of its best epoch; the error carries the recorded epochs' :class:`History` (records are
-    made a chunk of epochs at a time: not the finite epochs of the chunk that diverged) as
-    ``error.history``. A ``KeyboardInterrupt`` leaves the model with the
+    of its best epoch; the error carries the :class:`History` of the epochs before the one
+    that diverged as ``error.history``. A ``KeyboardInterrupt`` leaves the model with the
     parameters of the last completed epoch and carries the :class:`History` of the completed
     epochs as its ``history`` attribute.
 
@@ -643,12 +642,12 @@ class _Run:
             while first < epochs:
                 last = self._chunk_end(first)
                 self._snapshot(first)
-                pending, records, vals = self._train_chunk(range(first, last))
+                pending, (*records, finite), vals = self._train_chunk(range(first, last))
                 self.replay.append(pending)
-                if records is None and self.data.stop_on_divergence:
-                    self._diverged(pending, vals)
-                if records is None:  # epochs that go on: their records are NaN
-                    records = ([math.nan] * len(pending), [math.nan] * len(pending))
+                if not finite and self.data.stop_on_divergence:
+                    self._diverged(pending, records, vals)
+                if not finite:  # epochs that go on: their records are NaN
+                    records = [[math.nan] * len(pending)] * 2
                 first = last
                 stop = self._record(pending, records, vals)
                 if not self.data.agree(not stop):  # any process's callback stops them all
@@ -689,25 +688,10 @@ class _Run:
         columns, records, vals = self.strategy.run(epochs, self.lr_at, self.t0)
         return _Epochs(epochs.start, *columns), records, vals
 
-    def _record(self, pending: _Epochs, records: tuple, vals: Any) -> bool:
-        """Append a trained chunk's epochs to the history (the compiled chunk's validation, or
-        the model's now for an eager chunk of one epoch), then run what reads every epoch;
+    def _record(self, pending: _Epochs, records: Any, vals: Any) -> bool:
+        """Append a trained chunk's epochs to the history, then run what reads every epoch;
         True to stop."""
-        losses, accuracies = records
-        columns: dict[str, list] = {"loss": losses, "lr": pending.lrs}
-        if self.head.is_classifier:
-            columns["accuracy"] = accuracies
-        improved = None
-        if vals is not None:
-            columns["val_loss"] = vals[0]
-            if self.head.is_classifier:
-                columns["val_accuracy"] = vals[1]
-            improved = vals[2]
-        elif self.data.val is not None:  # an eager chunk of one epoch: validate its model
-            columns.update({k: [v] for k, v in self.data.validate(self.model).items()})
-        columns["time"] = pending.times
-        for key, column in columns.items():
-            getattr(self.history, key).extend(column)
+        columns, improved = self._append(pending, records, vals)
         config = self.config
         if not (config.progress or config.verbose or config.callbacks
                 or config.early_stopping is not None):
@@ -719,6 +703,31 @@ class _Run:
             stop = self._after_epoch(done, logs, None if improved is None else improved[i]) \
                 or stop
         return stop
+
+    def _append(self, pending: _Epochs, records: Any, vals: Any,
+                count: int | None = None) -> tuple[dict[str, list], list | None]:
+        """Append the first ``count`` (all) epochs of a trained chunk to the history: their
+        records, and the compiled chunk's validation or the model's now for an eager chunk
+        of one epoch. Returns the appended columns and the compiled chunk's improvement
+        flags (None without)."""
+        count = len(pending) if count is None else count
+        losses, accuracies = records
+        columns: dict[str, list] = {"loss": losses, "lr": pending.lrs}
+        if self.head.is_classifier:
+            columns["accuracy"] = accuracies
+        improved = None
+        if vals is not None:
+            columns["val_loss"] = vals[0]
+            if self.head.is_classifier:
+                columns["val_accuracy"] = vals[1]
+            improved = None if vals[2] is None else vals[2][:count]
+        elif self.data.val is not None and count:  # an eager chunk of one epoch
+            columns.update({k: [v] for k, v in self.data.validate(self.model).items()})
+        columns["time"] = pending.times
+        columns = {key: column[:count] for key, column in columns.items()}
+        for key, column in columns.items():
+            getattr(self.history, key).extend(column)
+        return columns, improved
 
     def _after_epoch(self, done: int, logs: dict[str, float], improved: bool | None) -> bool:
         """Progress, logging, early stopping and callbacks after epoch ``done``."""
@@ -748,12 +757,15 @@ class _Run:
             stop = bool(said) or stop
         return stop
 
-    def _diverged(self, pending: _Epochs, vals: Any) -> None:
-        """Return to the last finite parameters, or with early stopping's ``restore_best`` to
-        the best epoch's (a compiled chunk tracks its own: ``vals``), and raise
-        :class:`TrainingDivergedError`."""
+    def _diverged(self, pending: _Epochs, records: Any, vals: Any) -> None:
+        """Record the chunk's epochs before the one that diverged, return to the last finite
+        parameters, or with early stopping's ``restore_best`` to the best epoch's (a compiled
+        chunk tracks its own: ``vals``), and raise :class:`TrainingDivergedError`."""
         where = _recover(self.model, self.opt, list(self.snapshots),
                          [ep for c in self.replay for ep in c], self.data, self.config.clip_norm)
+        if self.data.val is None or vals is not None:  # (an eager chunk validates the model
+            # of its epoch: here it has diverged; such chunks are one epoch long anyway)
+            self._append(pending, records, vals, max(0, where.epoch - 1 - pending.first))
         kept = (f"its last finite parameters ({where.kept}, the last with a finite loss and "
                 "finite outputs on the training data)")
         config, (best_epoch, best) = self.config, (self.history.best_epoch, self.best[1])
@@ -763,6 +775,7 @@ class _Run:
                 best_epoch, best = pending.first + better[-1] + 1, self.strategy.best_buffer
         if config.early_stopping is not None and config.restore_best and best is not None:
             self.model.params.assign(self.xp.asarray(best, copy=True))
+            self.history.best_epoch = best_epoch
             kept = (f"the parameters of its best epoch, {best_epoch} (early stopping's "
                     "restore_best, as when it stops early)")
         raise TrainingDivergedError(
@@ -964,9 +977,9 @@ class _Chunk:
 
 
 def _records(model: Any, chunk: _Chunk,
-             data: TrainingData) -> tuple[list[float], list[float]] | None:
-    """``(loss, accuracy)`` of each epoch of ``chunk`` from its kept outputs, or None when
-    a loss or a parameter is not finite: per-sample losses and hits of all the epochs at once
+             data: TrainingData) -> tuple[list[float], list[float], bool]:
+    """``(loss, accuracy)`` of each epoch of ``chunk`` from its kept outputs, and whether
+    every loss and parameter is finite: per-sample losses and hits of all the epochs at once
     on ``(epochs, rows, k)`` stacks, summed per epoch, summed over the processes
     (:meth:`TrainingData.reduce`), and one transfer to the host (the only sync)."""
     xp, head, params = model.xp, model.arch.head, model.params

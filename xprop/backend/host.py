@@ -163,17 +163,16 @@ def host_floats(values: Any) -> np.ndarray:
 
 
 def epoch_records(values: Any, k: int, hits_at: int | None, per: int, n: int
-                  ) -> tuple[list[float], list[float]] | None:
-    """``(mean losses, accuracies)`` of ``k`` epochs, as Python floats, from one read of
-    ``values`` = ``[summed losses (k), ..., hits (k, from hits_at), ..., finite check]``:
+                  ) -> tuple[list[float], list[float], bool]:
+    """``(mean losses, accuracies, finite)`` of ``k`` epochs, as Python floats, from one read
+    of ``values`` = ``[summed losses (k), ..., hits (k, from hits_at), ..., finite check]``:
     the losses divided by ``per`` and the hits by ``n`` in float64 (what ``loss / per`` gives
-    per number, in one pass); no hits: accuracies of 0. None when a loss or the last value
-    (NaN when a parameter is not finite) is not finite."""
+    per number, in one pass); no hits: accuracies of 0. ``finite``: whether every loss and
+    the last value (NaN when a parameter is not finite) are finite."""
     v = host_floats(values)
-    if not (np.isfinite(v[:k]).all() and np.isfinite(v[-1])):
-        return None
+    finite = bool(np.isfinite(v[:k]).all() and np.isfinite(v[-1]))
     hits = (v[hits_at:hits_at + k] / n).tolist() if hits_at is not None else [0.0] * k
-    return (v[:k] / per).tolist(), hits
+    return (v[:k] / per).tolist(), hits, finite
 
 
 def is_memmap(x: Any) -> bool:
