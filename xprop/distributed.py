@@ -455,7 +455,8 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
     The engine of :func:`xprop.fit` with the all-reduce as each step's gradient hook:
     ``config`` and the keyword options mean what they mean there and are checked the same
     way (data-parallel steps run eagerly: ``compiled=True`` is refused). Only rank 0 needs the
-    data: ``X, y`` (and ``validation_data``) may be None elsewhere; each epoch every rank
+    data: ``X, y`` (and ``validation_data``) may be None elsewhere (given there, they must
+    be rank 0's: they are compared, never trained on); each epoch every rank
     receives just the rows of its shards. ``batch_size`` is the *global* batch (None: all
     rows). Before anything else the ranks compare their models and options in one
     collective: a difference, or an error on any rank, is a ``ValueError`` on every rank.
