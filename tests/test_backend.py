@@ -450,6 +450,9 @@ def test_64_bit_integers_go_to_a_device_without_them_only_when_they_fit():
     unchanged; values that do not fit are refused in one line, never wrapped."""
     from xprop.backend import BackendError
 
+    if "no_x64" not in {str(d).split("'")[1] for d in array_api_strict.__array_namespace_info__()
+                        .devices()}:
+        pytest.skip(f"array-api-strict {array_api_strict.__version__} has no no_x64 device")
     b = xprop.resolve_backend("array_api_strict", "no_x64")
     x = b.from_host(np.array([0, 5, 2**31 - 1], dtype=np.int64))
     assert x.dtype == b.xp.int32 and xprop.to_numpy(x).tolist() == [0, 5, 2**31 - 1]

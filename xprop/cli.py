@@ -358,10 +358,11 @@ def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _flag_named(message: str, args: argparse.Namespace) -> str:
-    """A library error that starts with one of this command's arguments names its flag
-    (``test_size: ...`` -> ``--test-size: ...``)."""
+    """A library error that starts with one of this command's arguments, given or defaulted,
+    names its flag (``test_size: ...`` -> ``--test-size: ...``; ``trace``'s ``y`` from a data
+    file stays ``y``)."""
     found = re.match(r"(\w+): ", message)
-    if found and found.group(1) in vars(args) and found.group(1) != "func":
+    if found and found.group(1) != "func" and getattr(args, found.group(1), None) is not None:
         return "--" + found.group(1).replace("_", "-") + message[found.end(1):]
     return message
 
