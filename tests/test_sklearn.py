@@ -660,6 +660,10 @@ def test_coefs_and_intercepts_item_assignment_sets_the_layer():
     np.testing.assert_array_equal(ours.coefs_[1], np.zeros((4, 1)))
     with pytest.raises(TypeError, match="coefs_: the network has 2 layers"):
         ours.coefs_.append(np.zeros((1, 1)))
+    import copy
+
+    for copied in (pickle.loads(pickle.dumps(ours.coefs_)), copy.deepcopy(ours.intercepts_)):
+        assert type(copied) is list and len(copied) == 2
     with pytest.raises(ValueError, match="intercepts_: expected 2 arrays"):
         ours.intercepts_[0:1] = []
 

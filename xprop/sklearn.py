@@ -160,6 +160,10 @@ class _LayerList(list):
     append = extend = insert = pop = remove = clear = __delitem__ = _resize
     __iadd__ = __imul__ = _resize  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple:
+        """Pickled and copied as the plain list of arrays it shows."""
+        return list, (list(self),)
+
 
 class _SklearnEpochs(TrainingData):
     """scikit-learn's epochs on xprop's engine (the estimators' :class:`TrainingData`): rows
