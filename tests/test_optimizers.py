@@ -462,3 +462,39 @@ def test_bad_eps():
 def test_optimizer_arguments_named_in_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_optimizer_arguments_found_by_audit_are_refused_in_one_line():
+    """Found by audit: ``nesterov="no"`` switched Nesterov on; a one-entry gradient was
+    broadcast over the buffer; ``eta_min`` was never checked (NaN rates, negative ones);
+    ``step`` with ``gamma > 1`` raised OverflowError; L-BFGS ran with ``history=0`` (SciPy
+    refuses ``maxcor=0``); state of another dtype was taken (JAX then failed inside its
+    compiled loop, NumPy and torch trained with mixed dtypes)."""
+    import xprop
+    from xprop.lbfgs import minimize_lbfgs
+    from xprop.optimizers import SklearnSGD
+
+    for make in (lambda: xprop.SGD(0.1, momentum=0.9, nesterov="no"),
+                 lambda: SklearnSGD(0.1, 0.9, nesterov="False"),
+                 lambda: xprop.get_optimizer("momentum", lr=0.1, nesterov="False")):
+        with pytest.raises(ValueError, match=r"^nesterov: expected True or False, got"):
+            make()
+    for opt in (xprop.SGD(0.1), xprop.Adam(0.1)):
+        with pytest.raises(ValueError, match=r"^grad: expected the shape of buffer, \(4,\), "
+                                             r"got \(1,\)"):
+            opt.update(np.arange(4.0), np.ones(1))
+        assert opt.t == 0
+    with pytest.raises(ValueError, match=r"^grads: expected one gradient per parameter"):
+        xprop.SGD(0.1).step([np.zeros((2, 2)), np.zeros(3)], [np.ones(1)])
+    for bad in (math.nan, -1.0, "x", 0.5):
+        with pytest.raises(ValueError, match=r"^eta_min: expected a finite rate in"):
+            get_schedule("cosine", 0.1, epochs=10, eta_min=bad)
+    assert get_schedule("step", 0.1, epochs=10, step_size=1, gamma=10.0)(400) == math.inf
+    with pytest.raises(ValueError, match=r"^history: expected an integer >= 1, got 0"):
+        minimize_lbfgs(lambda x: (float(x @ x), 2 * x), np.ones(3), xp=np, history=0)
+    X, y = xprop.datasets.xor()
+    opt = xprop.Adam(0.05)
+    xprop.MLP([2, 3, 1], seed=0).fit(X, y, optimizer=opt, epochs=1)
+    with pytest.raises(ValueError, match=r"holds float64 state from an earlier fit; this "
+                                         r"model is float32"):
+        xprop.MLP([2, 3, 1], seed=0, dtype="float32").fit(X, y, optimizer=opt, epochs=1)

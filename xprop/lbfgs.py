@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xprop.linesearch import MoreThuente
+from xprop.validation import check_int
 
 Array = Any
 
@@ -62,6 +63,7 @@ def minimize_lbfgs(fg: Callable[[Array], tuple[float, Array]], x0: Array, *, xp:
                    ftol: float = FTOL, history: int = 10, max_ls: int = 20) -> LbfgsResult:
     """Minimize ``f`` from ``x0`` (a 1-D array); ``fg(x)`` returns ``(f(x), grad f(x))``,
     ``f`` a Python float and the gradient an array like ``x``. See the module docstring."""
+    history = check_int(history, "history")  # SciPy's maxcor: at least 1 (it refuses 0)
     n_fev, last = 0, None
 
     def evaluate(x: Array) -> tuple[float, Array]:

@@ -20,7 +20,7 @@ from array_api_compat import array_namespace
 
 from xprop.backend.core import adapter_of_namespace
 from xprop.backend.host import HostArray, is_array
-from xprop.validation import check_int, check_positive, check_real, show
+from xprop.validation import check_bool, check_int, check_positive, check_real, show
 
 Array = Any
 
@@ -117,6 +117,9 @@ class Optimizer:
         >>> opt.t
         1
         """
+        if grad.shape != buffer.shape:  # (NumPy would broadcast a gradient of one entry)
+            raise ValueError(f"grad: expected the shape of buffer, {tuple(buffer.shape)}, got "
+                             f"{tuple(grad.shape)}")
         self.t += 1
         if xp is None:
             xp = self._xp if self._xp is not None else array_namespace(buffer)
@@ -150,6 +153,9 @@ class Optimizer:
         if xp is None:
             xp = self._xp if self._xp is not None else array_namespace(*params)
         shapes = [tuple(p.shape) for p in params]
+        if [tuple(g.shape) for g in grads] != shapes:
+            raise ValueError(f"grads: expected one gradient per parameter of its shape, "
+                             f"{shapes}, got {[tuple(g.shape) for g in grads]}")
         flat = xp.concat([xp.reshape(p, (-1,)) for p in params])
         grad = xp.concat([xp.reshape(g, (-1,)) for g in grads])
         flat = self.update(flat, grad, xp)
@@ -394,7 +400,7 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0) -> None:
         super().__init__(lr)
         self.momentum = check_real(momentum, "momentum", 0.0, 1.0, high_open=True)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov")
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov: needs momentum > 0, got momentum=0")
         self.weight_decay = check_real(weight_decay, "weight_decay", 0.0)
@@ -579,7 +585,7 @@ class SklearnSGD(Optimizer):
     def __init__(self, lr: float = 0.001, momentum: float = 0.9, nesterov: bool = True) -> None:
         super().__init__(lr)
         self.momentum = float(momentum)  # in [0, 1], checked by the estimator
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov")
         self._velocity: Array | None = None
 
     @property
@@ -778,9 +784,17 @@ def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
     if name == "step":
         step_size = check_int(step_size, "step_size")
         gamma = check_positive(gamma, "gamma")
-        return lambda epoch: lr * gamma ** (epoch // step_size)
+
+        def step(epoch: int) -> float:
+            try:
+                return lr * gamma ** (epoch // step_size)
+            except OverflowError:  # gamma > 1 grows past float64: a rate the fit refuses
+                return math.inf
+
+        return step
     if name == "cosine":
         epochs = check_int(epochs, "epochs")
+        eta_min = check_real(eta_min, "eta_min", 0.0, lr, what="a finite rate")
         return lambda epoch: eta_min + (lr - eta_min) * 0.5 * (
             1.0 + math.cos(math.pi * min(epoch, epochs) / epochs)
         )

@@ -358,8 +358,8 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
 
 def check_state(opt: Optimizer, model: Any) -> None:
     """An optimizer given again keeps its state (moments, velocity: a fit goes on from
-    them); state from a fit of another model (another size, library or device) is refused
-    before any work."""
+    them); state from a fit of another model (another size, dtype, library or device) is
+    refused before any work."""
     size = model.params.buffer.shape[0]
     for state in opt.arrays():
         if state is None or state.ndim != 1:
@@ -373,6 +373,12 @@ def check_state(opt: Optimizer, model: Any) -> None:
                 f"optimizer: {V.show(opt)} holds state on another backend or device (from an "
                 f"earlier fit); this model is on {model.backend.describe()}: give a new "
                 "optimizer (or a name)")
+        if state.dtype != model.params.buffer.dtype:
+            raise ValueError(
+                f"optimizer: {V.show(opt)} holds {dtype_name(state.dtype, model.xp)} state "
+                f"from an earlier fit; this model is "
+                f"{dtype_name(model.params.buffer.dtype, model.xp)}: give a new optimizer "
+                "(or a name)")
 
 
 def _checked(lr_at: Callable[[int], float] | None) -> Callable[[int], float] | None:
