@@ -327,3 +327,51 @@ def test_get_activation_rejects_non_strings(bad):
 def test_kink_flags(name):
     assert ACTIVATIONS[name].kink is (name in ("relu", "leaky_relu"))
     assert ACTIVATIONS[name].name == name
+
+
+def test_user_blocks_cannot_take_names_a_lookup_reads_otherwise():
+    """Found by audit: ``make_activation("tanh", 2 tanh)`` was rebuilt as the built-in tanh
+    by save/load, pickle and deepcopy (outputs changed) and ``"sigmoid"`` was fused with
+    bce (correct derivatives FAILED); ``register_activation`` took ``leaky_relu(0.1)``,
+    ``MyAct`` or a non-string name that no lookup returns (a non-string broke every later
+    unknown-name error); the same for losses."""
+    import xprop
+
+    tanh2 = (lambda z, xp: 2.0 * xp.tanh(z), lambda z, a, xp: 2.0 - a * a / 2.0)
+    for name in ("tanh", " Sigmoid ", "logistic", "leaky_relu(0.1)", "", 5):
+        with pytest.raises(ValueError, match=r"^name: "):
+            xprop.make_activation(name, *tanh2)
+    for name in ("mse", "BCE", "half_squared_error", "x(1)"):
+        with pytest.raises(ValueError, match=r"^name: "):
+            xprop.make_loss(name, lambda a, y, xp: (a - y) ** 2, lambda a, y, xp: 2 * (a - y))
+    made = xprop.make_activation(" My_Act ", *tanh2)
+    assert made.name == "my_act"
+    from xprop.activations import Activation
+
+    for odd in (Activation("MyAct", made.forward, made.derivative, made.backward),
+                Activation(5, made.forward, made.derivative, made.backward)):
+        with pytest.raises(ValueError, match=r"^activation: "):
+            xprop.register_activation(odd)
+    with pytest.raises(ValueError, match=r"^activation: expected one of"):
+        xprop.get_activation("swish")  # the registry stays searchable
+
+
+def test_a_user_activation_that_returns_no_array_of_its_input_is_named():
+    """Found by audit: a float, None or (on torch) a NumPy array from a user's activation
+    let an AttributeError escape from inside the next layer; ``backward=5`` and
+    ``kink="yes"`` were accepted."""
+    import xprop
+
+    bad = xprop.make_activation("returns_float", lambda z, xp: 1.0, lambda z, a, xp: z)
+    m = xprop.MLP([2, 3, 1], activation=bad, seed=0)
+    with pytest.raises(TypeError, match=r"^activation 'returns_float': forward\(z, xp\) "
+                                        r"returned 1.0; expected an array of its input's"):
+        m.predict(np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"^backward: expected a function, got 5"):
+        xprop.make_activation("b5", lambda z, xp: z, lambda z, a, xp: z, backward=5)
+    with pytest.raises(ValueError, match=r"^kink: expected True or False, got 'yes'"):
+        xprop.make_activation("k", lambda z, xp: z, lambda z, a, xp: z, kink="yes")
+    with pytest.raises(ValueError, match=r"^shape: expected \(samples, outputs\)"):
+        xprop.check_activation("tanh", shape=(6,))
+    with pytest.raises(ValueError, match=r"^seed: expected an integer >= 0"):
+        xprop.check_loss("mse", seed=-1)

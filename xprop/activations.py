@@ -19,7 +19,7 @@ from typing import Any
 
 from array_api_compat import array_namespace, device
 
-from xprop.validation import parse_parameter, show
+from xprop.validation import check_block_name, check_bool, parse_parameter, show
 
 Array = Any
 
@@ -370,12 +370,36 @@ def make_activation(name: str, forward: Callable[[Array, Any], Array],
     >>> print(xprop.check_activation(cube).verdict)
     passed
     """
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"name: expected a non-empty string, got {show(name)}")
-    for arg, fn in (("forward", forward), ("derivative", derivative)):
-        if not callable(fn):
+    key = check_block_name(name, "name", "activation", BUILT_IN | set(ALIASES))
+    for arg, fn in (("forward", forward), ("derivative", derivative), ("backward", backward)):
+        if not callable(fn) and not (arg == "backward" and fn is None):
             raise ValueError(f"{arg}: expected a function, got {show(fn)}")
-    return _make(name.strip().lower(), forward, derivative, backward, kink)
+    kink = check_bool(kink, "kink")
+    return _make(key, _checked_output(key, "forward(z, xp)", forward),
+                 _checked_output(key, "derivative(z, a, xp)", derivative),
+                 None if backward is None else _checked_output(
+                     key, "backward(g, z, a, xp)", backward), kink)
+
+
+def _checked_output(name: str, call: str, fn: Callable) -> Callable:
+    """A user's function whose result must be an array of its first argument's library and
+    shape: a float, None or another library's array is one line naming the activation (it
+    would fail inside the next layer)."""
+    def library(x: Any) -> str:
+        return type(x).__module__.partition(".")[0]
+
+    def checked(*args: Any) -> Array:
+        out, first = fn(*args), args[0]
+        if library(out) != library(first) or getattr(out, "shape", None) is None or \
+                tuple(out.shape) != tuple(first.shape):
+            raise TypeError(
+                f"activation {name!r}: {call} returned {show(out)}; expected an array of its "
+                f"input's type and shape ({type(first).__name__}, {tuple(first.shape)})")
+        return out
+
+    checked.__name__ = getattr(fn, "__name__", name)
+    checked.__doc__ = getattr(fn, "__doc__", None)
+    return checked
 
 
 def register_activation(activation: Activation, *, replace: bool = False) -> Activation:
@@ -415,9 +439,11 @@ def register_activation(activation: Activation, *, replace: bool = False) -> Act
     if not isinstance(activation, Activation):
         raise ValueError(f"activation: expected an Activation (see make_activation), got "
                          f"{activation!r}")
-    name = activation.name
-    if name in BUILT_IN or name in ALIASES:
-        raise ValueError(f"activation: {name!r} is a built-in activation; pick another name")
+    name = check_block_name(activation.name, "activation", "activation",
+                            BUILT_IN | set(ALIASES))
+    if name != activation.name:
+        raise ValueError(f"activation: its name {activation.name!r} is looked up as {name!r}; "
+                         "make it with make_activation")
     if name in ACTIVATIONS and not replace:
         raise ValueError(f"activation: {name!r} is already registered; pass replace=True")
     ACTIVATIONS[name] = activation

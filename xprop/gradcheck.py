@@ -961,6 +961,16 @@ def gradcheck(
 # ----------------------------------------------------------------------------- building blocks
 
 
+def _check_draw(shape: Any, seed: Any) -> tuple[tuple[int, int], int]:
+    """``check_activation``/``check_loss``'s ``shape`` (two sizes >= 1: a batch of samples
+    and their outputs) and ``seed``, checked."""
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise ValueError(f"shape: expected (samples, outputs), two integers >= 1, got "
+                         f"{V.show(shape)}")
+    return ((V.check_int(shape[0], "shape[0]"), V.check_int(shape[1], "shape[1]")),
+            V.check_seed(seed))
+
+
 def check_activation(activation: Any, *, shape: tuple[int, int] = (6, 4), seed: int = 0,
                      backend: Any = None, dtype: str = "float64", **options: Any
                      ) -> GradcheckReport:
@@ -1005,6 +1015,7 @@ def check_activation(activation: Any, *, shape: tuple[int, int] = (6, 4), seed: 
     from xprop.init import standard_normal
 
     act = get_activation(activation)
+    shape, seed = _check_draw(shape, seed)
     b = resolve_backend(backend)
     xp = b.xp
     z = b.from_host(2.0 * standard_normal(shape, seed), dtype)
@@ -1070,6 +1081,8 @@ def check_loss(loss: Any, *, shape: tuple[int, int] = (6, 3), seed: int = 0,
     from xprop.losses import get_loss
 
     lossf = get_loss(loss)
+    shape, seed = _check_draw(shape, seed)
+    logits = V.check_bool(logits, "logits")
     if logits and lossf.logit_terms is None:
         raise ValueError(f"logits: {lossf.name} has no fused output activation")
     b = resolve_backend(backend)

@@ -27,7 +27,7 @@ from typing import Any
 from array_api_compat import device
 
 from xprop.activations import by_name, sigmoid
-from xprop.validation import show
+from xprop.validation import check_block_name, show
 
 Array = Any
 EPS = 1e-12  # the classic eps inside the log of bce / cross_entropy on probabilities
@@ -373,8 +373,7 @@ def make_loss(name: str, terms: Callable[[Array, Array, Any], Array],
     >>> print(xprop.check_loss(quartic).verdict)
     passed
     """
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"name: expected a non-empty string, got {show(name)}")
+    name = check_block_name(name, "name", "loss", BUILT_IN | set(ALIASES))
     if scale not in ("elements", "samples", "half", "half_samples"):
         raise ValueError(f"scale: expected 'elements', 'samples', 'half' or 'half_samples', "
                          f"got {show(scale)}")
@@ -424,8 +423,10 @@ def register_loss(loss: Loss, *, replace: bool = False) -> Loss:
     """
     if not isinstance(loss, Loss):
         raise ValueError(f"loss: expected a Loss (see make_loss), got {show(loss)}")
-    if loss.name in BUILT_IN or loss.name in ALIASES:
-        raise ValueError(f"loss: {loss.name!r} is a built-in loss; pick another name")
+    name = check_block_name(loss.name, "loss", "loss", BUILT_IN | set(ALIASES))
+    if name != loss.name:
+        raise ValueError(f"loss: its name {loss.name!r} is looked up as {name!r}; make it "
+                         "with make_loss")
     if loss.name in LOSSES and not replace:
         raise ValueError(f"loss: {loss.name!r} is already registered; pass replace=True")
     LOSSES[loss.name] = loss

@@ -217,3 +217,19 @@ def check_finite(x: Array, name: str, xp: Any) -> None:
         raise ValueError(
             f"{name}: expected finite values, found NaN or inf in {n_bad} of {size} entries"
         )
+
+
+def check_block_name(name: Any, prefix: str, what: str, taken: Any) -> str:
+    """The name of a user's activation or loss, as lookups read it (stripped, lower-case):
+    a non-empty string, without parentheses (``leaky_relu(0.1)``: a built-in's parameter)
+    and not one of ``taken`` (the built-ins and their aliases, which models, checkpoints and
+    pickles would rebuild instead)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{prefix}: expected a non-empty string as the name, got {show(name)}")
+    key = name.strip().lower()
+    if key in taken:
+        raise ValueError(f"{prefix}: {key!r} is a built-in {what}; pick another name")
+    if "(" in key or ")" in key:
+        raise ValueError(f"{prefix}: expected a name without parentheses (they give a "
+                         f"built-in its parameter, as in leaky_relu(0.1)), got {name!r}")
+    return key
