@@ -358,8 +358,10 @@ def make_activation(name: str, forward: Callable[[Array, Any], Array],
     Raises
     ------
     ValueError
-        When ``name`` is empty or not a string, or ``forward``/``derivative`` is not
-        callable.
+        When ``name`` is empty or not a string, a built-in's (or an alias) or has
+        parentheses, ``forward``/``derivative``/``backward`` is not callable, or ``kink``
+        is not a bool. (A function that returns no array of its input's library and shape
+        raises ``TypeError`` naming the activation when called.)
 
     Examples
     --------

@@ -362,8 +362,8 @@ def make_loss(name: str, terms: Callable[[Array, Array, Any], Array],
     Raises
     ------
     ValueError
-        When ``name`` is empty, ``scale`` or ``targets`` is not one of the choices, or
-        ``terms``/``grad`` is not callable.
+        When ``name`` is empty, a built-in's (or an alias) or has parentheses, ``scale``
+        or ``targets`` is not one of the choices, or ``terms``/``grad`` is not callable.
 
     Examples
     --------

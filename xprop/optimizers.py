@@ -107,6 +107,11 @@ class Optimizer:
             The new parameters: ``buffer`` itself, updated in place, where the namespace
             allows it, else a new array (JAX).
 
+        Raises
+        ------
+        ValueError
+            When ``grad`` is not of ``buffer``'s shape.
+
         Examples
         --------
         >>> opt = xprop.SGD(lr=0.1)
@@ -140,6 +145,11 @@ class Optimizer:
             Their gradients, of the same shapes.
         xp : namespace, optional
             Their Array-API namespace (looked up when omitted).
+
+        Raises
+        ------
+        ValueError
+            When the gradients are not one per parameter, of its shape.
 
         Examples
         --------
