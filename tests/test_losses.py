@@ -342,3 +342,28 @@ def test_get_loss_unknown_name(spec, shown):
 def test_get_loss_rejects_unhashable_specs_with_value_error(spec):
     with pytest.raises(ValueError, match=r"^loss: "):
         get_loss(spec)
+
+
+def test_check_loss_puts_a_users_outputs_where_its_targets_make_sense():
+    """Found by audit: a user's loss with binary, label or count targets was evaluated at
+    standard-normal outputs (log of negatives: "f is nan"), so it could not be checked; its
+    outputs are now probabilities, probability rows or positive means, as a built-in's."""
+    import xprop
+
+    def n(a):
+        return a.shape[0] * a.shape[1]
+
+    for scale, grads in ((1.0, "passed"), (1.01, "FAILED")):
+        made = [
+            xprop.make_loss(f"own_bce_{grads}",
+                            lambda a, y, xp: -(y * xp.log(a) + (1 - y) * xp.log(1 - a)),
+                            lambda a, y, xp, s=scale: s * ((1 - y) / (1 - a) - y / a) / n(a),
+                            targets="binary"),
+            xprop.make_loss(f"own_ce_{grads}", lambda a, y, xp: -(y * xp.log(a)),
+                            lambda a, y, xp, s=scale: -s * y / a / a.shape[0],
+                            targets="labels", scale="samples"),
+            xprop.make_loss(f"own_poisson_{grads}", lambda a, y, xp: a - y * xp.log(a),
+                            lambda a, y, xp, s=scale: s * (1 - y / a) / a.shape[0],
+                            targets="counts", scale="samples"),
+        ]
+        assert [xprop.check_loss(loss).verdict for loss in made] == [grads] * 3

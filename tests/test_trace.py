@@ -236,3 +236,34 @@ def test_the_readmes_trace_command_prints_the_numbers_it_quotes(capsys, monkeypa
     assert len(quoted) >= 3
     for number in quoted:
         assert number in out, number
+
+
+def test_trace_formulas_name_their_own_variable_and_never_a_users_prose():
+    """Found by audit: bce_with_logits after an identity output was written in z while the
+    row defined a; a user's loss showed its docstring's first line as if it were a
+    formula."""
+    import xprop
+
+    X, y = np.array([[0.5, -1.0]]), np.array([1.0])
+    m = xprop.MLP([2, 2, 1], "tanh", "identity", "bce_with_logits", seed=0)
+    text = str(xprop.trace(m, X, y))
+    assert "log(1 + exp(-|z|))] / k, z = A_2" in text
+    assert "dL/dz = (sigmoid(z) - y) / (n k), z = A_2" in text
+
+    def terms(a, y, xp):
+        """Compute the terms of my loss."""
+        return xp.abs(a - y)
+
+    def grad(a, y, xp):
+        """Return the gradient."""
+        return xp.sign(a - y) / (a.shape[0] * a.shape[1])
+
+    own = xprop.register_loss(
+        xprop.make_loss("my_l1_trace", terms, grad))
+    try:
+        text = str(xprop.trace(xprop.MLP([2, 2, 1], "tanh", "identity", "my_l1_trace",
+                                         seed=0), X, y))
+    finally:
+        del xprop.LOSSES[own.name]
+    assert "Compute the terms" not in text and "Return the gradient" not in text
+    assert "[my_l1_trace terms]" in text and "my_l1_trace's gradient" in text

@@ -961,6 +961,10 @@ def gradcheck(
 # ----------------------------------------------------------------------------- building blocks
 
 
+#: the output activation whose values suit a loss's targets (a user's loss has no fused one)
+OUTPUTS_FOR_TARGETS = {"labels": "softmax", "binary": "sigmoid", "counts": "exp"}
+
+
 def _check_draw(shape: Any, seed: Any) -> tuple[tuple[int, int], int]:
     """``check_activation``/``check_loss``'s ``shape`` (two sizes >= 1: a batch of samples
     and their outputs) and ``seed``, checked."""
@@ -1107,8 +1111,11 @@ def check_loss(loss: Any, *, shape: tuple[int, int] = (6, 3), seed: int = 0,
 
         point, claimed = z, lossf.fused_grad(act.forward(z, xp), y, xp)
     else:
-        if lossf.fused_activation is not None:  # outputs of its activation (probabilities,
-            z = get_activation(lossf.fused_activation).forward(z, xp)  # positive means)
+        # outputs that suit its targets: its fused activation's, else probability rows for
+        # labels, probabilities for 0/1 targets, positive means for counts
+        output = lossf.fused_activation or OUTPUTS_FOR_TARGETS.get(lossf.targets)
+        if output is not None:
+            z = get_activation(output).forward(z, xp)
 
         def f(x: Array) -> Array:
             return lossf.value(x, y, xp)

@@ -26,6 +26,7 @@ asked) on any backend and brings the results to the host for display. In the not
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -338,9 +339,10 @@ def trace(model: Any, X: Any, y: Any, lr: float | None = None) -> Trace:
 
 
 def _first_line(fn: Any) -> str | None:
-    """The formula a function's docstring starts with (up to ``": "``), or None."""
+    """The formula an xprop function's docstring starts with (up to ``": "``), or None (a
+    user's function: its docstring is prose, not a formula)."""
     doc = getattr(fn, "__doc__", None)
-    if not doc or not doc.strip():
+    if not doc or not doc.strip() or not getattr(fn, "__module__", "").startswith("xprop."):
         return None
     return doc.strip().splitlines()[0].split(": ")[0].strip().rstrip(".")
 
@@ -356,7 +358,10 @@ def _loss_formulas(head: Any, last: int) -> tuple[str, str]:
     terms = _first_line(loss.logit_terms if head.fused else loss.terms)
     row = (f"sum over outputs of [{terms or loss.name + ' terms'}]"
            f"{_ROW_DIVISOR.get(loss.scale, '')}")
-    row += f", z = Z_{last}" if head.fused else f", a = A_{last + 1}"
+    # the formula's own variable: the logits of a fused head; a loss written in z (on
+    # logits, such as bce_with_logits) takes the output A_L as its z
+    variable = "a" if terms is None or re.search(r"\ba\b", terms) else "z"
+    row += f", z = Z_{last}" if head.fused else f", {variable} = A_{last + 1}"
     return row, f"{'sum' if head.summed else 'mean'} of the per-sample losses ({head.name})"
 
 
@@ -364,9 +369,11 @@ def _output_formula(head: Any, last: int) -> str:
     """``dZ_{L-1}``'s formula: the fused gradient's docstring, or ``f'(Z) * dL/dA``."""
     if head.fused:
         return f"{_first_line(head.loss.fused_grad) or 'the fused gradient'}, a = A_{last + 1}"
-    grad = _first_line(head.loss.grad) or f"{head.loss.name}'s gradient"
-    return (f"{_through(head.activation.name, last)}, dA_{last + 1} = dL/da = {grad}, "
-            f"a = A_{last + 1}")
+    formula = _first_line(head.loss.grad)
+    grad = formula or f"{head.loss.name}'s gradient"
+    variable = "a" if formula is None or re.search(r"\ba\b", formula) else "z"  # (see above)
+    return (f"{_through(head.activation.name, last)}, dA_{last + 1} = dL/d{variable} = "
+            f"{grad}, {variable} = A_{last + 1}")
 
 
 def _through(activation: str, i: int) -> str:
