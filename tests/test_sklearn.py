@@ -695,8 +695,8 @@ def test_warm_start_follows_a_new_activation_and_refuses_new_layer_sizes():
 
 
 def test_partial_fit_warns_of_nothing_and_warm_start_checks_its_classes():
-    """``partial_fit`` (one epoch) never warns of ``max_iter``; with ``warm_start`` a later
-    call's ``y`` must have the classes (both as scikit-learn)."""
+    """``partial_fit`` (one epoch) never warns of ``max_iter``; with ``warm_start`` every
+    call's ``y``, the first's included, must have the classes (both as scikit-learn)."""
     rng = np.random.RandomState(0)
     X, y = rng.randn(40, 3), rng.randint(0, 3, 40)
     for est in (MLPClassifier((4,), max_iter=1, random_state=0),
@@ -713,3 +713,9 @@ def test_partial_fit_warns_of_nothing_and_warm_start_checks_its_classes():
         with pytest.raises(ValueError, match="warm_start can only be used where `y` has the "
                                              "same classes"):
             est.partial_fit(X[y < 2], y[y < 2])
+        first = module.MLPClassifier((4,), warm_start=True, random_state=0)
+        with pytest.raises(ValueError, match="warm_start can only be used where `y` has the "
+                                             "same classes"):
+            first.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
+        module.MLPClassifier((4,), random_state=0).partial_fit(  # without: fine
+            X[y < 2], y[y < 2], classes=[0, 1, 2])

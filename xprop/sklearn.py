@@ -1123,8 +1123,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(
                 f"`classes={np.unique(classes).tolist()!r}` is not the same as on last call "
                 f"to partial_fit, was: {self.classes_.tolist()!r}")
-        elif self.warm_start and not multilabel and \
-                set(np.unique(y).tolist()) != set(self.classes_.tolist()):
+        if self.warm_start and not multilabel and (incremental or not first) and \
+                set(np.unique(y).tolist()) != set(self.classes_.tolist()):  # (a first
+            # partial_fit too: its classes_ come from ``classes``, as in scikit-learn)
             raise ValueError(
                 "warm_start can only be used where `y` has the same classes as in the previous "
                 f"call to fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
