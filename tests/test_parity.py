@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import xprop
 from xprop import parity as P
 
 pytestmark = pytest.mark.parity  # -m "cuda or parity": the GPU check (scripts/gpu_check.py)
@@ -80,3 +81,18 @@ def test_compare_fails_nan_results():
     rows = P.compare(bad, ref, "float64", spec)
     for q in ("output", "loss", "gradients"):
         assert not rows[q]["passed"] and rows[q]["max_rel"] == float("inf")
+
+
+def test_tolerances_take_dtype_objects_and_refuse_other_dtypes():
+    """``np.float64`` (the type) is float64, not float32's looser tolerance; dtypes without
+    a tolerance are refused, never given float32's."""
+    from xprop.tolerances import parity_atol, parity_rtol
+
+    assert parity_rtol(np.float64) == parity_rtol("float64") == 1e-12
+    assert parity_atol(np.dtype("float64")) == parity_atol("float64")
+    assert parity_rtol(np.float32, 100) == parity_rtol("float32", 100)
+    for bad in ("f8", "Float64", "float16", None):
+        with pytest.raises(xprop.BackendError, match="dtype: expected one of"):
+            parity_rtol(bad)
+        with pytest.raises(xprop.BackendError, match="dtype: expected one of"):
+            parity_atol(bad)

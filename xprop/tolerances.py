@@ -9,8 +9,10 @@ Cross-backend parity (results of any backend against the NumPy float64 reference
     and reductions, a few ulps per operation -> 1e-12 relative (a margin of ~1e3 over u for the
     short chains of an MLP). float32: the reference is float64, so the float32 result carries
     its own rounding: about sqrt(n) u per dot product of length n (random-walk rounding),
-    amplified through depth and 20 training steps -> rtol = 50 * eps32 * sqrt(max fan-in + batch)
-    bounded below by 1e-5; see :func:`parity_rtol`. ONNX export (tests/test_onnx.py) holds ONNX
+    amplified through depth and 20 training steps -> rtol = 50 * eps32 * sqrt(n) bounded below
+    by 1e-5, ``n`` the longest dot product behind the quantity (:func:`parity_rtol`'s
+    ``reduction_length``: the parity report takes the largest fan-in or batch, the training
+    tests fan-in + batch). ONNX export (tests/test_onnx.py) holds ONNX
     Runtime's outputs to the same tolerances against xprop's NumPy outputs of the same dtype
     (worst seen over the parity grid: 2.3e-7 in float32, 5.2e-16 in float64).
 """
@@ -18,6 +20,9 @@ Cross-backend parity (results of any backend against the NumPy float64 reference
 from __future__ import annotations
 
 import math
+from typing import Any
+
+from xprop.backend.base import dtype_name
 
 FLOAT_EPS = {"float32": 2.0**-23, "float64": 2.0**-52}
 """Machine epsilon by dtype (the unit roundoff ``u`` is half of it)."""
@@ -60,14 +65,18 @@ REPEAT_RTOL = {"float32": 0.0, "float64": 0.0}
 otherwise."""
 
 
-def parity_rtol(dtype: str, reduction_length: int = 1) -> float:
-    """Relative tolerance for a ``dtype`` result against the NumPy float64 reference, for
-    quantities built from dot products of length up to ``reduction_length``."""
-    if dtype == "float64":
+def parity_rtol(dtype: Any, reduction_length: int = 1) -> float:
+    """Relative tolerance for a ``dtype`` result (``"float32"``, ``"float64"`` or such a dtype
+    object; anything else raises :class:`~xprop.BackendError`) against the NumPy float64
+    reference, for quantities built from dot products of length up to ``reduction_length``."""
+    if dtype_name(dtype) == "float64":
         return 1e-12
     return max(1e-5, 50.0 * FLOAT_EPS["float32"] * math.sqrt(max(1, reduction_length)))
 
 
-def parity_atol(dtype: str, scale: float = 1.0) -> float:
-    """Absolute floor for entries near zero (relative error is meaningless there)."""
-    return parity_rtol(dtype) * 1e-3 * scale if dtype == "float64" else 1e-6 * scale
+def parity_atol(dtype: Any, scale: float = 1.0) -> float:
+    """Absolute floor for entries near zero (relative error is meaningless there); ``dtype``
+    as in :func:`parity_rtol`."""
+    if dtype_name(dtype) == "float64":
+        return parity_rtol(dtype) * 1e-3 * scale
+    return 1e-6 * scale
