@@ -463,3 +463,15 @@ def test_train_test_split_other_errors():
 def test_spirals_arms_named_in_errors():
     with pytest.raises(ValueError, match=r"arms: expected an integer >= 2, got '3'"):
         D.spirals(arms="3")
+
+
+def test_generators_and_split_take_numpy_numbers():
+    """NumPy integers and floats are the numbers they hold (as ``seed`` already was);
+    NumPy bools are not numbers."""
+    assert D.moons(np.int64(10), seed=0)[0].shape == (10, 2)
+    X, y = D.spirals(np.int32(9), arms=np.int64(3), seed=0)
+    assert X.shape == (9, 2) and np.bincount(y).tolist() == [3, 3, 3]
+    Xs, ys = _xy(10)
+    assert len(D.train_test_split(Xs, ys, test_size=np.float32(0.2))[1]) == 2
+    with pytest.raises(ValueError, match=r"^arms: expected an integer >= 2, got np.True_"):
+        D.spirals(10, arms=np.True_)

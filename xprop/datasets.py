@@ -203,8 +203,7 @@ def spirals(n: int = 600, arms: int = 3, noise: float = 0.2, turns: float = 1.0,
     >>> X.shape, np.bincount(y).tolist()
     ((300, 2), [100, 100, 100])
     """
-    if isinstance(arms, bool) or not isinstance(arms, int) or arms < 2:
-        raise ValueError(f"arms: expected an integer >= 2, got {show(arms)}")
+    arms = V.check_int(arms, "arms", 2)
     n = _check_n(n, arms)
     noise = V.check_real(noise, "noise", 0.0)
     turns = V.check_real(turns, "turns", 0.0)
@@ -263,9 +262,7 @@ DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
 
 
 def _check_n(n: Any, minimum: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        raise ValueError(f"n: expected an integer >= {minimum}, got {show(n)}")
-    return n
+    return V.check_int(n, "n", minimum)
 
 
 def _shuffle(X: np.ndarray, y: np.ndarray, rng: np.random.Generator):
@@ -983,9 +980,8 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     n = X.shape[0]
     if y.shape[0] != n:
         raise ValueError(f"y: expected {n} entries (one per row of X), got {y.shape[0]}")
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or \
-            not 0.0 < float(test_size) < 1.0:
-        raise ValueError(f"test_size: expected a fraction in (0, 1), got {show(test_size)}")
+    test_size = V.check_real(test_size, "test_size", 0.0, 1.0, low_open=True, high_open=True,
+                             what="a fraction")
     rng = _rng(seed)
     if stratify:  # each distinct label (or row of y) a class, as scikit-learn's stratify=y
         _, codes = np.unique(y.reshape(n, -1), axis=0, return_inverse=True)
