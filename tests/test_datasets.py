@@ -475,3 +475,15 @@ def test_generators_and_split_take_numpy_numbers():
     assert len(D.train_test_split(Xs, ys, test_size=np.float32(0.2))[1]) == 2
     with pytest.raises(ValueError, match=r"^arms: expected an integer >= 2, got np.True_"):
         D.spirals(10, arms=np.True_)
+
+
+def test_load_csv_integer_labels_beyond_2_53_stay_exact(tmp_path):
+    """Labels written as integers are read as integers: float64 would merge 2**53 + 1 into
+    2**53 (three classes into two)."""
+    labels = [2**53 + 1, 2**53, 2**53 + 3, -(2**63)]
+    p = tmp_path / "ids.csv"
+    p.write_text("x,label\n" + "".join(f"{i}.5,{v}\n" for i, v in enumerate(labels)))
+    X, y = D.load_csv(p, label="label")
+    assert y.dtype == np.int64 and y.tolist() == labels
+    p.write_text("x,label\n0.5,1.0\n1.5,2\n")  # not all written as integers: from the floats
+    assert D.load_csv(p, label="label")[1].tolist() == [1, 2]

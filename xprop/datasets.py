@@ -477,7 +477,7 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     y = values[:, col]
     X = np.delete(values, col, axis=1)
     if np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        y = _whole_labels(y)
+        y = _whole_labels(y, [r[col] for r in rows])
     return _check_xy(X, y, path)
 
 
@@ -592,9 +592,15 @@ def _parse_cells(rows: list[list[str]], lines: list[int], width: int, path: str,
     return values
 
 
-def _whole_labels(y: np.ndarray) -> np.ndarray:
-    """Whole-number float labels as int64 when they fit; beyond int64 they stay float64
-    (unchanged: :func:`xprop.head.infer_task` refuses them as class labels)."""
+def _whole_labels(y: np.ndarray, cells: list[str]) -> np.ndarray:
+    """Whole-number labels as int64 when they fit: read from their ``cells`` when every one
+    is written as an integer (exact beyond 2**53, where float64 merges neighbours), else
+    from the floats ``y``; beyond int64 they stay float64 (unchanged:
+    :func:`xprop.head.infer_task` refuses them as class labels)."""
+    if all(_is_int_text(c) for c in cells):
+        whole = [int(c) for c in cells]
+        if all(-2**63 <= v < 2**63 for v in whole):
+            return np.array(whole, dtype=np.int64)
     return y.astype(np.int64) if np.all(np.abs(y) < 2.0**63) else y
 
 
