@@ -164,3 +164,27 @@ def test_an_explicit_dtype_a_device_cannot_hold_is_refused():
         xprop.MLP([2, 3, 1], dtype="float64", backend="array_api_strict:no_float64")
     assert xprop.MLP([2, 3, 1], backend="array_api_strict:no_float64").dtype.__str__() \
         .endswith("float32")
+
+
+def test_training_figure_of_several_outputs_one_feature_or_no_labels():
+    """A boundary is drawn for one prediction per row of two features (labels without y
+    colour nothing); several outputs per row or other inputs give a note, never a crash."""
+    pytest.importorskip("matplotlib")
+    from xprop.plots import training_figure
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    Y = np.c_[X[:, 0] + X[:, 1], X[:, 0] * X[:, 1]]
+    m = xprop.MLP([2, 4, 2], "tanh", "identity", "mse", seed=0)
+    h = m.fit(X, Y, epochs=2)
+    fig, notes = training_figure(h, m, X, Y)
+    assert len(fig.axes) == 2 and notes == [
+        "no decision boundary: the model predicts 2 values per row, not one"]
+    fig, notes = training_figure(h, m, X[:, 0], Y)
+    assert notes == ["no decision boundary: the data has shape (40,), not 2 features"]
+    c = xprop.MLP([2, 4, 3], "tanh", "softmax", "cross_entropy", seed=0)
+    y = rng.integers(0, 3, 40)
+    hc = c.fit(X, y, epochs=2)
+    for labels in (None, y, np.eye(3)[y]):  # none, labels, one-hot rows
+        fig, notes = training_figure(hc, c, X, labels)
+        assert notes == [] and fig.axes[2].get_title() == "decision boundary"

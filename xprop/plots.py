@@ -49,11 +49,9 @@ def training_figure(history: Any, model: Any = None, X: Any = None, y: Any = Non
     except ImportError as e:
         raise ImportError(f"plots need matplotlib ({e}); install it with: "
                           "pip install \"xprop[plot]\"") from None
-    notes = []
-    boundary = model is not None and X is not None and np.asarray(X).shape[1] == 2
-    if model is not None and X is not None and not boundary:
-        notes.append(f"no decision boundary: the data has {np.asarray(X).shape[1]} features, "
-                     "not 2")
+    notes: list[str] = []
+    pred = _boundary(model, X, notes)
+    boundary = pred is not None
     n_panels = 3 if boundary else 2
     fig = Figure(figsize=(5 * n_panels, 4.2))
     axes = fig.subplots(1, n_panels)
@@ -75,19 +73,45 @@ def training_figure(history: Any, model: Any = None, X: Any = None, y: Any = Non
         ax.text(0.5, 0.5, "no accuracy (regression)", ha="center", va="center")
         ax.set_axis_off()
     if boundary:
+        gx, gy, values = pred
         X = np.asarray(X, dtype=np.float64)
-        lo, hi = X.min(axis=0), X.max(axis=0)
-        pad = 0.1 * (hi - lo + 1e-9)
-        gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], 300),
-                             np.linspace(lo[1] - pad[1], hi[1] + pad[1], 300))
-        grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
-        pred = to_numpy(model.predict(grid)).reshape(gx.shape)  # standardised by the model
         ax = axes[2]
-        ax.contourf(gx, gy, pred, alpha=0.3, cmap="viridis")
-        ax.scatter(X[:, 0], X[:, 1], c=np.asarray(y), s=12, cmap="viridis", edgecolors="k",
-                   linewidths=0.3)
+        ax.contourf(gx, gy, values, alpha=0.3, cmap="viridis")
+        colours = {} if y is None else {"c": _colours(y, len(X)), "cmap": "viridis"}
+        ax.scatter(X[:, 0], X[:, 1], s=12, edgecolors="k", linewidths=0.3, **colours)
         ax.set(title="decision boundary", xlabel="x1", ylabel="x2")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig, notes
+
+
+def _boundary(model: Any, X: Any, notes: list[str]) -> tuple[Any, Any, Any] | None:
+    """The model's predictions on a 300 x 300 grid over the rows of ``X`` (grid x, grid y,
+    values), or None with a note saying why there is no boundary to draw (no model or data,
+    not two features, several outputs per row)."""
+    if model is None or X is None:
+        return None
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != 2:
+        what = f"{X.shape[1]} features" if X.ndim == 2 else f"shape {X.shape}"
+        notes.append(f"no decision boundary: the data has {what}, not 2 features")
+        return None
+    X = X.astype(np.float64)
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = 0.1 * (hi - lo + 1e-9)
+    gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], 300),
+                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], 300))
+    pred = to_numpy(model.predict(np.stack([gx.ravel(), gy.ravel()], axis=1)))  # standardised
+    if pred.size != gx.size:  # by the model
+        notes.append(f"no decision boundary: the model predicts {pred.size // gx.size} values "
+                     "per row, not one")
+        return None
+    return gx, gy, pred.reshape(gx.shape)
+
+
+def _colours(y: Any, n: int) -> Any:
+    """The points' colours: the labels or values ``y``, a label per row of one-hot or
+    probability rows (their argmax)."""
+    y = np.asarray(y).reshape(n, -1)
+    return y[:, 0] if y.shape[1] == 1 else np.argmax(y, axis=1)
