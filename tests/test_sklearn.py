@@ -719,3 +719,26 @@ def test_partial_fit_warns_of_nothing_and_warm_start_checks_its_classes():
             first.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
         module.MLPClassifier((4,), random_state=0).partial_fit(  # without: fine
             X[y < 2], y[y < 2], classes=[0, 1, 2])
+
+
+@pytest.mark.parametrize("params", [dict(backend="array_api_strict"), dict(dtype="float32")])
+def test_warm_start_refuses_another_backend_or_dtype(params):
+    """A warm start or ``partial_fit`` never moves the fitted network silently: a new
+    ``backend``/``device`` or ``dtype`` is refused in one line (the network stays put); the
+    same ones, spelled otherwise, are fine, and a cold fit takes them."""
+    pytest.importorskip("array_api_strict")
+    X, y = xprop.datasets.moons(40, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier((4,), max_iter=2, random_state=0, warm_start=True).fit(X, y)
+        before = xprop.to_numpy(est.model_.params.buffer).copy()
+        est.set_params(**params)
+        for call in (lambda: est.fit(X, y), lambda: est.partial_fit(X, y)):
+            with pytest.raises(ValueError, match=rf"^{next(iter(params))}: the fitted network "):
+                call()
+        np.testing.assert_array_equal(xprop.to_numpy(est.model_.params.buffer), before)
+        est.set_params(backend="numpy", device="cpu", dtype=np.float64).fit(X, y)
+        est.set_params(warm_start=False, device=None,
+                       **{"backend": None, "dtype": None, **params}).fit(X, y)
+    assert (est.model_.backend.name, xprop.backend.dtype_name(est.model_.dtype)) == (
+        params.get("backend", "numpy"), params.get("dtype", "float64"))

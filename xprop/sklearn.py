@@ -961,15 +961,29 @@ class _BaseMLP(BaseEstimator):
         """The fitted network as the parameters now say, for a warm start, ``partial_fit`` or a
         prediction after ``set_params``: a new ``activation`` takes over with the weights
         kept (scikit-learn reads it at every pass); new ``hidden_layer_sizes`` are refused
-        (scikit-learn fails on the shapes)."""
+        (scikit-learn fails on the shapes), and so are a ``dtype``, ``backend`` or ``device``
+        other than the network's (it is never moved silently)."""
         activation, sizes = self._built
+        model = self.model_
+        if self.dtype is not None and dtype_name(self.dtype) != dtype_name(model.dtype):
+            raise ValueError(
+                f"dtype: the fitted network is {dtype_name(model.dtype)}, got "
+                f"{V.show(self.dtype)}; a warm start or partial_fit keeps its dtype (set "
+                "warm_start=False, or refit from scratch)")
+        if self.backend is not None or self.device is not None:
+            asked = resolve_backend(self.backend, self.device)
+            if asked.describe() != model.backend.describe():
+                raise ValueError(
+                    f"backend: the fitted network runs on {model.backend.describe()}, got "
+                    f"backend={self.backend!r}, device={self.device!r} ({asked.describe()}); a "
+                    "warm start or partial_fit keeps it there (set warm_start=False, or refit "
+                    "from scratch)")
         if tuple(self._hidden_sizes()) != sizes:
             raise ValueError(
                 f"hidden_layer_sizes: the fitted network has {sizes}, got "
                 f"{V.show(self.hidden_layer_sizes)}; a warm start or partial_fit keeps the "
                 "layers (set warm_start=False, or refit from scratch)")
         if self._hidden_activation() != activation:
-            model = self.model_
             self.model_ = MLP.from_arrays(
                 model.weights, model.biases, activation=self._hidden_activation(),
                 output_activation=model.head.activation.name, loss=model.loss_fn.name,
