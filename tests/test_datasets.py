@@ -483,7 +483,7 @@ def test_load_csv_integer_labels_beyond_2_53_stay_exact(tmp_path):
     labels = [2**53 + 1, 2**53, 2**53 + 3, -(2**63)]
     p = tmp_path / "ids.csv"
     p.write_text("x,label\n" + "".join(f"{i}.5,{v}\n" for i, v in enumerate(labels)))
-    X, y = D.load_csv(p, label="label")
+    _, y = D.load_csv(p, label="label")
     assert y.dtype == np.int64 and y.tolist() == labels
     p.write_text("x,label\n0.5,1.0\n1.5,2\n")  # not all written as integers: from the floats
     assert D.load_csv(p, label="label")[1].tolist() == [1, 2]
