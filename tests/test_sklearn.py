@@ -742,3 +742,21 @@ def test_warm_start_refuses_another_backend_or_dtype(params):
                        **{"backend": None, "dtype": None, **params}).fit(X, y)
     assert (est.model_.backend.name, xprop.backend.dtype_name(est.model_.dtype)) == (
         params.get("backend", "numpy"), params.get("dtype", "float64"))
+
+
+def test_coefs_assignment_takes_the_networks_arrays_and_refuses_another_backends():
+    """Arrays of the network's own backend go in as they are; another backend's are refused
+    (:class:`xprop.DeviceMismatchError`), as everywhere else, and nothing changes."""
+    strict = pytest.importorskip("array_api_strict")
+    X, y = make_blobs(30, 3, centers=2, random_state=0)
+    est = MLPClassifier((4,), max_iter=3, random_state=0, backend="array_api_strict")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(strict.asarray(X), y)
+    est.coefs_[1] = strict.zeros((4, 1), dtype=strict.float64)
+    assert np.all(xprop.to_numpy(est.coefs_[1]) == 0)
+    before = xprop.to_numpy(est.model_.params.buffer).copy()
+    other = xprop.resolve_backend("array_api_strict", "device1").from_host(np.ones((4, 1)))
+    with pytest.raises(xprop.DeviceMismatchError, match="device1"):
+        est.coefs_[1] = other
+    np.testing.assert_array_equal(xprop.to_numpy(est.model_.params.buffer), before)

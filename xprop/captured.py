@@ -53,17 +53,14 @@ class CapturedStep:
                  grads: Params, clip_norm: float | None) -> None:
         xp, arch = model.xp, model.arch
         self.model, self.opt, self.ops = model, opt, ops
-        self.X = xp.asarray(X, copy=True)
-        self.Y = xp.asarray(Y, copy=True)
+        self.X, self.Y = xp.asarray(X, copy=True), xp.asarray(Y, copy=True)
         buffer = model.params.buffer
         self.arrays = tuple(xp.zeros_like(buffer) if a is None else xp.asarray(a, copy=True)
                             for a in opt.arrays())
         self.host_coeffs: tuple[float, ...] | None = None
         self.coeffs = None  # device scalars, made at the first step (their count is known then)
-        self.grads = grads
-        self.clip_norm = clip_norm
-        out = arch.sizes[-1]
-        self.logits = xp.zeros((X.shape[0], out), dtype=buffer.dtype,
+        self.grads, self.clip_norm = grads, clip_norm
+        self.logits = xp.zeros((X.shape[0], arch.sizes[-1]), dtype=buffer.dtype,
                                device=array_api_compat.device(buffer))  # not the default
         self.output = xp.zeros_like(self.logits)
         self.arch, self.xp = arch, xp

@@ -26,7 +26,7 @@ import copy
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +60,7 @@ class CompiledEpochs:
         :class:`~xprop.config.FitConfig` (``clip_norm``, ``early_stopping``, ``min_delta``)."""
         self.model, self.opt, self.ops = model, opt, ops
         self.X, self.Y, self.truth, self.val = data.X, data.Y, data.truth, data.val
-        self.n, self.batch_size = data.n, data.batch_size
-        self.perms = data.perms
+        self.n, self.batch_size, self.perms = data.n, data.batch_size, data.perms
         self.shuffled = data.perms is not None
         self.steps = -(-self.n // self.batch_size)
         self.dtype = model.params.buffer.dtype
@@ -110,7 +109,7 @@ class CompiledEpochs:
         its epochs (the host does not see epochs end inside a compiled call)."""
         before = self.opt.t, self.opt.lr
         try:
-            return self._run(epochs, lr_at, self.perms, t0)
+            return self._run(epochs, lr_at, t0)
         except BaseException:  # nothing trained: the optimizer's count and rate as before
             self.opt.t, self.opt.lr = before
             raise
@@ -128,9 +127,7 @@ class CompiledEpochs:
             lrs, rows = [], []
             for epoch in epochs:
                 if lr_at is not None:
-                    lr = lr_at(epoch)  # checked (see xprop.train._checked)
-                    if lr != opt.lr:
-                        opt.lr = lr
+                    opt.lr = lr_at(epoch)  # checked (see xprop.train._checked)
                 lrs.append(opt.lr)
                 if opt.stepwise:  # step by step
                     per_step = []
@@ -148,8 +145,7 @@ class CompiledEpochs:
             self._coeffs = key, self.model.backend.from_host(host, self.dtype)
         return lrs
 
-    def _run(self, epochs: range, lr_at: Callable[[int], float] | None,
-             perms: Iterator[Any] | None, t0: float) -> tuple:
+    def _run(self, epochs: range, lr_at: Callable[[int], float] | None, t0: float) -> tuple:
         model, opt, xp = self.model, self.opt, self.model.xp
         k = len(epochs)
         K = 8 << max(0, (k - 1).bit_length() - 3)  # few shapes: the power of two >= k (at
@@ -158,7 +154,7 @@ class CompiledEpochs:
         lrs = self._coefficients(epochs, lr_at, K)
         orders, host_orders = None, [None] * k
         if self.shuffled:
-            host_orders = [next(perms) for _ in range(k)]
+            host_orders = [next(self.perms) for _ in range(k)]
             orders = model.backend.from_host(
                 padded(host_orders, K, (self.n,), "int32" if self.n < 2**31 else "int64"))
         arrays = tuple(xp.zeros_like(model.params.buffer) if a is None else a

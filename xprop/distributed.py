@@ -178,9 +178,7 @@ def shard(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
     """Rank ``rank``'s contiguous part of rows ``[start, stop)`` split over ``size`` ranks
     (sizes differ by at most one; a rank may get none)."""
     n = stop - start
-    lo = start + (n * rank) // size
-    hi = start + (n * (rank + 1)) // size
-    return lo, hi
+    return start + n * rank // size, start + n * (rank + 1) // size
 
 
 class _Shards(TrainingData):
@@ -305,13 +303,6 @@ def _digest(*arrays: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def _describe_optimizer(opt: Optimizer) -> str:
-    """An optimizer's steps taken and a digest of its state (moments, velocity: a fit goes on
-    from them, so every rank must hold the same)."""
-    state = [a for a in opt.arrays() if a is not None]
-    return f"t={opt.t}, state {_digest(*state) if state else 'none'}"
-
-
 def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, Any]
            ) -> tuple[FitConfig, dict[str, Any]]:
     """Every rank validates its options (and rank 0 its data) and the ranks compare what
@@ -333,12 +324,11 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         config = config.replace(compiled=False)
         if not comm.is_root:  # only rank 0 displays; its validation data, if any, is shared
             config = config.replace(progress=None, log=_silent)
-            if config.validation_data is None and not config.validation_split:
-                config = config.replace(validation_data=(None, None))
         opt = config.make_optimizer()
         check_state(opt, model)
-        mine = {**describe_model(model), **config.describe(),
-                "optimizer state": _describe_optimizer(opt)}
+        state = [a for a in opt.arrays() if a is not None]  # moments, velocity: a fit
+        mine = {**describe_model(model), **config.describe(),  # goes on from them
+                "optimizer state": f"t={opt.t}, state {_digest(*state) if state else 'none'}"}
         mine.pop("validation_data")
         if comm.is_root:
             mine["data"] = _root_data(model, X, y, config)
@@ -395,15 +385,14 @@ def _root_data(model: Any, X: Any, y: Any, config: FitConfig) -> dict[str, Any]:
     if y is None:
         raise ValueError("y: fit needs targets (class labels or values), got None")
     Xd, Yd, _ = model.prepare(X, y)
-    host = model.backend.adapter.to_host
-    Xh, Yh = (np.asarray(host(a), dtype=np.float64) for a in (Xd, Yd))
+    Xh, Yh = host_floats(Xd), host_floats(Yd)
     out = {"n": Xh.shape[0], "d": Xh.shape[1], "k": Yh.shape[1], "n_val": 0}
     if config.validation_data is not None:
         try:
             Xv, Yv, _ = model.prepare(*config.validation_data)
         except (ValueError, TypeError) as e:
             raise type(e)(f"validation_data: {e}") from None
-        out["val"] = tuple(np.asarray(host(a), dtype=np.float64) for a in (Xv, Yv))
+        out["val"] = host_floats(Xv), host_floats(Yv)
         out["n_val"] = Xv.shape[0]
     elif config.validation_split:
         n = Xh.shape[0]

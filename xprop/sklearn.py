@@ -70,7 +70,7 @@ try:  # what scikit-learn's estimators raise for a bad parameter (ValueError and
 except ImportError:  # pragma: no cover - a scikit-learn that moved it
     InvalidParameterError = ValueError  # type: ignore[misc, assignment]
 
-from xprop import export, network
+from xprop import export
 from xprop import validation as V
 from xprop.backend import (
     Backend,
@@ -78,7 +78,7 @@ from xprop.backend import (
     DeviceMismatchError,
     backend_of,
     dtype_name,
-    is_array,
+    is_host_data,
     resolve_backend,
     to_numpy,
 )
@@ -86,17 +86,11 @@ from xprop.config import FitConfig
 from xprop.lbfgs import minimize_lbfgs
 from xprop.mlp import MLP
 from xprop.optimizers import Optimizer, SklearnAdam, SklearnSGD
-from xprop.step import Batch
-from xprop.train import TrainingData, TrainingDivergedError, run
+from xprop.step import Batch, gradient
+from xprop.train import TrainingData, run
 from xprop.validation import show
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
-
-
-def _is_device_array(x: Any) -> bool:
-    """An Array-API array of a library other than NumPy (torch, CuPy, array-api-strict, ...):
-    such input decides where results live; everything else is host data."""
-    return is_array(x) and not isinstance(x, np.ndarray)
 
 
 def _is_sparse(x: Any) -> bool:
@@ -126,14 +120,11 @@ class _Samples:
             out.X = self.model.xp.take(self.X, order, axis=0)
         return out
 
-    def rows(self, start: int, stop: int) -> Any:
-        """Rows ``start:stop`` as a dense array on the model's device."""
-        if _is_sparse(self.X):
-            return self.model.backend.from_host(self.X[start:stop].toarray(), self.model.dtype)
-        return self.X[start:stop, ...]
-
     def dense(self) -> Any:
-        return self.rows(0, self.n)
+        """The samples as a dense array on the model's device."""
+        if _is_sparse(self.X):
+            return self.model.backend.from_host(self.X.toarray(), self.model.dtype)
+        return self.X
 
 
 class _LayerList(list):
@@ -560,8 +551,8 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is None:
             return None
         n = int(n)
-        w = _host(sample_weight) if _is_device_array(sample_weight) else np.asarray(
-            sample_weight, dtype=np.float64)
+        w = np.asarray(sample_weight, dtype=np.float64) if is_host_data(sample_weight) \
+            else _host(sample_weight)
         if w.ndim == 0:
             w = np.full(n, float(w))
         if w.shape != (n,):
@@ -586,7 +577,7 @@ class _BaseMLP(BaseEstimator):
     def _resolve_backend(self, X: Any) -> Backend:
         """The backend of a new model: ``backend``/``device``, or the arrays' own when
         ``backend=None``; arrays of another backend are refused."""
-        if not _is_device_array(X):
+        if is_host_data(X):
             return resolve_backend(self.backend, self.device)
         found = backend_of(X=X)
         if self.backend is None and self.device is None:
@@ -607,7 +598,7 @@ class _BaseMLP(BaseEstimator):
         """Host data: scikit-learn's validation (2-D, finite, numeric, dense, n_features_in_).
         Device arrays: the same checks without leaving the device (the model checks finite
         values and the dtype when it converts)."""
-        if _is_device_array(X):
+        if not is_host_data(X):  # an array of a library other than NumPy: it stays there
             if X.ndim != 2:
                 raise ValueError(
                     f"Expected 2D array, got {X.ndim}D array instead with shape "
@@ -630,8 +621,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
-        if _is_device_array(X) or _is_device_array(y):
-            if _is_device_array(X) and _is_device_array(y):
+        if not (is_host_data(X) and is_host_data(y)):
+            if not (is_host_data(X) or is_host_data(y)):
                 backend_of(X=X, y=y)  # one namespace and one device, or DeviceMismatchError
             X = self._validate_X(X, reset)
             n_y = y.shape[0] if hasattr(y, "shape") else len(y)
@@ -681,14 +672,10 @@ class _BaseMLP(BaseEstimator):
             return
         self.loss_curve_ = []
         self._no_improvement_count = 0
-        if self.early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
-        else:
-            self.best_loss_ = np.inf
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+        early = bool(self.early_stopping)  # the curves of the validation score, or the loss
+        self.validation_scores_ = [] if early else None
+        self.best_validation_score_ = -np.inf if early else None
+        self.best_loss_ = None if early else np.inf
 
     def _objective(self, X: Any, Y: Any, sw: Any, per_output: float,
                    mask: Any) -> tuple[Any, Any]:
@@ -696,9 +683,8 @@ class _BaseMLP(BaseEstimator):
         ``_backprop`` defines them (see :meth:`_penalized`)."""
         model = self.model_
         xp, arch, params = model.xp, model.arch, model.params
-        _, cache = network.forward(params, X, arch, xp)
         weights = None if sw is None else sw * (float(X.shape[0]) / xp.sum(sw))
-        g = network.backward(params, cache, Y, arch, xp=xp, row_weights=weights).buffer
+        cache, g = gradient(params, X, Y, arch, xp, weights=weights)
         return self._penalized(cache, Y, sw, g, per_output, mask)
 
     def _penalized(self, cache: Any, Y: Any, sw: Any, g: Any, per_output: float,
@@ -763,15 +749,11 @@ class _BaseMLP(BaseEstimator):
         then refuse non-finite weights."""
         model = self.model_
         sw = None if w is None else model.backend.from_host(w, model.dtype)
-        diverged = False
-        try:
-            if self.solver == "lbfgs":
-                self._fit_lbfgs(X.dense(), Y, sw)
-            else:
-                self._fit_stochastic(X, Y, sw, stratify, incremental)
-        except TrainingDivergedError:  # the model keeps its last finite parameters
-            diverged = True
-        if diverged or not self.model_.all_finite():
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X.dense(), Y, sw)
+        else:  # (non-finite losses do not stop these epochs: _SklearnEpochs)
+            self._fit_stochastic(X, Y, sw, stratify, incremental)
+        if not self.model_.all_finite():
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
 
@@ -788,13 +770,11 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         train, val = self._split(X, Y, sw, stratify)
         n = train[0].n
-        if self.batch_size == "auto":
-            batch = min(200, n)
-        else:
-            if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped", stacklevel=3)
-            batch = int(np.clip(self.batch_size, 1, n))
+        auto = self.batch_size == "auto"
+        if not auto and self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped", stacklevel=3)
+        batch = min(200, n) if auto else int(np.clip(self.batch_size, 1, n))
         mask = _weight_mask(self.model_) if self.alpha else None
         per_output = self._per_output()
         self._epochs = _SklearnEpochs(
@@ -855,7 +835,7 @@ class _BaseMLP(BaseEstimator):
         self.loss_curve_.append(self.loss_)
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-        self._update_no_improvement_count(val is not None, val)
+        self._update_no_improvement_count(val)
         if isinstance(self._optimizer, SklearnSGD) and self.learning_rate == "invscaling":
             self._optimizer.lr = float(  # scikit-learn's expression, as a Python float
                 float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t)
@@ -876,41 +856,34 @@ class _BaseMLP(BaseEstimator):
         """scikit-learn's ``trigger_stopping``: ``adaptive`` SGD divides its rate by 5 (and
         stops below 1e-6), everything else stops."""
         opt = self._optimizer
-        if not (isinstance(opt, SklearnSGD) and self.learning_rate == "adaptive"):
-            if self.verbose:
-                print(msg + " Stopping.")
-            return True
-        if opt.lr <= 1e-6:
-            if self.verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        opt.lr /= 5.0
+        adaptive = isinstance(opt, SklearnSGD) and self.learning_rate == "adaptive"
+        stop = not adaptive or opt.lr <= 1e-6
+        if not stop:
+            opt.lr /= 5.0
         if self.verbose:
-            print(msg + f" Setting learning rate to {opt.lr:f}")
-        return False
+            print(msg + (" Learning rate too small. Stopping." if stop and adaptive else
+                         " Stopping." if stop else f" Setting learning rate to {opt.lr:f}"))
+        return stop
 
-    def _update_no_improvement_count(self, early: bool, val: tuple[Any, Any] | None) -> None:
-        if early:
+    def _update_no_improvement_count(self, val: tuple[Any, Any, Any] | None) -> None:
+        """scikit-learn's: on the validation score (early stopping: ``val``), else the loss."""
+        worse = self._no_improvement_count + 1
+        if val is not None:
             X_val, Y_val, sw_val = val
             score = self._validation_score(self.model_.predict_output(X_val), Y_val, sw_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
-            if score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
+            self._no_improvement_count = (worse if score < self.best_validation_score_ + self.tol
+                                          else 0)
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best_buffer = self.model_.xp.asarray(self.model_.params.buffer,
                                                            copy=True)
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
+            loss = self.loss_curve_[-1]
+            self._no_improvement_count = worse if loss > self.best_loss_ - self.tol else 0
+            self.best_loss_ = min(self.best_loss_, loss)
 
     # ------------------------------------------------------------------ fitted attributes
 
@@ -928,9 +901,10 @@ class _BaseMLP(BaseEstimator):
                           "coefs_" if prefix == "W" else "intercepts_")
 
     def _set_layers(self, prefix: str, values: list[Any]) -> list[Any]:
-        """Set every layer's ``W`` or ``b``; the arrays now in the network, for the user."""
-        self.model_.set_parameters({f"{prefix}{i}": _host(v) if _is_device_array(v) else v
-                                    for i, v in enumerate(values)})
+        """Set every layer's ``W`` or ``b`` (host data, or arrays on the network's device:
+        others are refused, :class:`xprop.DeviceMismatchError`); the arrays now in the
+        network, for the user."""
+        self.model_.set_parameters({f"{prefix}{i}": v for i, v in enumerate(values)})
         return list(self._layers(prefix))
 
     @property
@@ -1001,15 +975,15 @@ class _BaseMLP(BaseEstimator):
             outs = [self.model_.predict_output(X[s : s + chunk].toarray())
                     for s in range(0, X.shape[0], chunk)]
             return (outs[0] if len(outs) == 1 else self.model_.xp.concat(outs, axis=0)), True
-        return self.model_.predict_output(X), not _is_device_array(X)
+        return self.model_.predict_output(X), is_host_data(X)
 
     def _score(self, host_score: Any, X: Any, y: Any, sample_weight: Any) -> float:
         """The mixin's ``score`` for host data; for device arrays the metric runs on the host
         on copies of ``y`` and of the predictions."""
-        if not any(_is_device_array(a) for a in (X, y, sample_weight)):
+        if all(is_host_data(a) for a in (X, y, sample_weight)):
             return host_score(X, y, sample_weight=sample_weight)
         pred = self.predict(X)
-        y, pred, sample_weight = (_host(a) if _is_device_array(a) else a
+        y, pred, sample_weight = (a if is_host_data(a) else _host(a)
                                   for a in (y, pred, sample_weight))
         return float(self._metric(y, pred, sample_weight=sample_weight))
 
@@ -1115,7 +1089,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _labels(self, y: Any) -> np.ndarray:
         """Host labels: 1-D, or a 2-D multilabel indicator matrix."""
-        y = _host(y) if _is_device_array(y) else np.asarray(y)
+        y = np.asarray(y) if is_host_data(y) else _host(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -1151,11 +1125,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self._random_state = check_random_state(self.random_state)
         if first:
             logistic = Y.shape[1] == 1 or multilabel
-            self._device_io = _is_device_array(X)
+            self._device_io = not is_host_data(X)
             self._initialize(X, Y.shape[1], "sigmoid" if logistic else "softmax",
                              "binary_log_loss" if logistic else "cross_entropy",
                              self._random_state)
-        if not first:
+        else:
             self._rebuild()
         model = self.model_
         Xd = _Samples(X, model)
@@ -1471,7 +1445,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         X, y = self._validate_Xy(X, y, reset=first)
         w = self._sample_weight(sample_weight, X.shape[0])
         if y.ndim == 2 and y.shape[1] == 1:  # as scikit-learn: a column is 1-D, with a warning
-            y = column_or_1d(y, warn=True) if not _is_device_array(y) else _column(y)
+            y = column_or_1d(y, warn=True) if is_host_data(y) else _column(y)
         if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] < 1):
             raise ValueError(f"y: expected a 1-D or 2-D array, got shape {tuple(y.shape)}")
         n_out = 1 if y.ndim == 1 else int(y.shape[1])
@@ -1481,11 +1455,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._random_state = check_random_state(self.random_state)
         if first:
             self._y_ndim = y.ndim
-            self._device_io = _is_device_array(X)
+            self._device_io = not is_host_data(X)
             output, loss = (("exp", "poisson") if self.loss == "poisson"
                             else ("identity", "half_squared_error"))
             self._initialize(X, n_out, output, loss, self._random_state)
-        if not first:
+        else:
             self._rebuild()
         model = self.model_
         Xd = _Samples(X, model)

@@ -45,7 +45,7 @@ from xprop import validation as V
 from xprop.backend import dtype_name
 from xprop.backend.core import adapter_of_namespace, on_device
 from xprop.backend.host import epoch_records, host_matrix_problems, host_rows, is_memmap
-from xprop.captured import CapturedStep
+from xprop.captured import CapturedStep, captured_step
 from xprop.compiled import CompiledEpochs
 from xprop.config import FitConfig, takes_config
 from xprop.init import permutation_stream
@@ -416,7 +416,8 @@ def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
                None if labels is None else xp.take(labels, at, axis=0))
         n = n - n_val
         batch = n if config.batch_size is None else config.batch_size
-        if not host and (batch >= n or _compiles(model, config)):  # gather the rows once
+        if not host and (batch >= n or (config.compiled is not False  # the rows gathered
+                                         and adapter_of_namespace(xp).compiles)):  # once
             at = model.backend.from_host(rows)
             Xd, Yd = xp.take(Xd, at, axis=0), xp.take(Yd, at, axis=0)
             labels = None if labels is None else xp.take(labels, at, axis=0)
@@ -434,11 +435,6 @@ def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
                  perms if config.shuffle and batch_size < n else None, val)
 
 
-def _compiles(model: Any, config: FitConfig) -> bool:
-    """Whether a fit may take the compiled path (its training rows are then gathered once)."""
-    return config.compiled is not False and adapter_of_namespace(model.xp).compiles
-
-
 def _prepare(model: Any, X: Any, y: Any) -> tuple[Any, Array, Array | None, bool]:
     """``model.prepare(X, y)`` plus whether ``X`` stays on the host: a NumPy memory-mapped
     ``X`` (``np.memmap``, ``np.load(path, mmap_mode="r")``) is checked block by block on the
@@ -446,22 +442,18 @@ def _prepare(model: Any, X: Any, y: Any) -> tuple[Any, Array, Array | None, bool
     prepared on the device as usual."""
     if not is_memmap(X):
         return (*model.prepare(X, y), False)
-    _check_host_matrix(X, model.arch.sizes[0], model.params.buffer.dtype, model.xp)
+    # the checks model.prepare makes on X (real numbers, shape, no value that the cast to
+    # the model's dtype overflows, finite), a block at a time
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
+    V.check_matrix(X, "X", model.arch.sizes[0])
+    problem = host_matrix_problems(X, dtype_name(model.params.buffer.dtype, model.xp))
+    if problem is not None:
+        raise ValueError(f"X: {problem}")
     Y, labels = model.arch.head.prepare_targets(y, X.shape[0], model.arch.sizes[-1],
                                                 model.backend, model.params.buffer.dtype,
                                                 model.xp)
     return X, Y, labels, True
-
-
-def _check_host_matrix(X: Any, n_features: int, dtype: Any, xp: Any) -> None:
-    """The checks ``model.prepare`` makes on ``X`` (real numbers, shape, no value that the
-    cast to ``dtype`` overflows, finite), on a host array read a block at a time."""
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
-    V.check_matrix(X, "X", n_features)
-    problem = host_matrix_problems(X, dtype_name(dtype, xp))
-    if problem is not None:
-        raise ValueError(f"X: {problem}")
 
 
 @dataclass
@@ -550,10 +542,6 @@ class TrainingData:
         truth = None if self.truth is None else xp.take(self.truth, idx, axis=0)
         return X, xp.take(self.Y, idx, axis=0), truth
 
-    def records_Y(self) -> tuple[Array, Array | None]:
-        """The targets and truth the records of unshuffled epochs compare with."""
-        return self.Y, self.truth
-
     def reduce(self, values: Array) -> Array:
         """Sums over every process (an all-reduce when distributed)."""
         return values
@@ -584,10 +572,12 @@ class TrainingData:
         the per-sample losses (in the model's dtype, as the loss adds them up) finite."""
         xp, head = model.xp, model.arch.head
         at = None if self.rows is None else model.backend.from_host(self.rows)
-        if not self.host:
-            if at is None:
-                return _finite_on(model, self.X, self.Y)
-            return _finite_on(model, xp.take(self.X, at, axis=0), xp.take(self.Y, at, axis=0))
+        if not self.host:  # one forward, one sync
+            X, Y = (self.X, self.Y) if at is None else (xp.take(self.X, at, axis=0),
+                                                        xp.take(self.Y, at, axis=0))
+            out, cache = network.forward(model.params, X, model.arch, xp)
+            value = network.loss_value(cache, Y, model.arch, xp)
+            return bool(xp.isfinite(value) & xp.all(xp.isfinite(out)))
         total = None
         for Xb, Yb, *_ in self.batches(model, self.rows, at):
             out, cache = network.forward(model.params, Xb, model.arch, xp)
@@ -606,14 +596,6 @@ def _to_device(model: Any, X: Any, idx: Any) -> Array:
     if getattr(model, "standardizer", None) is not None:
         rows = model.standardizer.transform(rows)
     return model.backend.from_host(rows, model.params.buffer.dtype)
-
-
-def _finite_on(model: Any, X: Array, Y: Array) -> bool:
-    """Whether the loss and every output on ``(X, Y)`` are finite (one forward, one sync)."""
-    xp = model.xp
-    out, cache = network.forward(model.params, X, model.arch, xp)
-    value = network.loss_value(cache, Y, model.arch, xp)
-    return bool(xp.isfinite(value) & xp.all(xp.isfinite(out)))
 
 
 class _Run:
@@ -648,7 +630,9 @@ class _Run:
             while first < epochs:
                 last = self._chunk_end(first)
                 self._snapshot(first)
-                pending, (*records, finite), vals = self._train_chunk(range(first, last))
+                columns, (*records, finite), vals = self.strategy.run(range(first, last),
+                                                                      self.lr_at, self.t0)
+                pending = _Epochs(first, *columns)
                 self.replay.append(pending)
                 if not finite and self.data.stop_on_divergence:
                     self._diverged(pending, records, vals)
@@ -688,11 +672,6 @@ class _Run:
         kept = self.xp.asarray(params.buffer, copy=True) if self.mutable else params.buffer
         self.snapshots.append(_Snapshot(first, kept, self.opt.state()))
         self.replay = [c for c in self.replay if c.first >= self.snapshots[0].epoch]
-
-    def _train_chunk(self, epochs: range) -> tuple[_Epochs, Any, Any]:
-        """Train ``epochs`` with the step strategy: ``(epochs, records, validation)``."""
-        columns, records, vals = self.strategy.run(epochs, self.lr_at, self.t0)
-        return _Epochs(epochs.start, *columns), records, vals
 
     def _record(self, pending: _Epochs, records: Any, vals: Any) -> bool:
         """Append a trained chunk's epochs to the history, then run what reads every epoch;
@@ -814,26 +793,24 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     chunk = _Chunk(_Epochs(epochs.start, [], [], []), [], [], [], [])
     logits, outputs, clock = chunk.logits, chunk.outputs, time.perf_counter
     lrs, orders, times = chunk.epochs.lrs, chunk.epochs.orders, chunk.epochs.times
-    step = _step if data.step is not None else None
     kernels, grads = network.kernels(model.arch, model.xp), data.grads  # once per chunk
     try:
         for epoch in epochs:
-            if lr_at is not None:
-                lr = lr_at(epoch)
-                if lr != opt.lr:  # a schedule's new rate
-                    opt.lr = lr
+            if lr_at is not None:  # a schedule's rate
+                opt.lr = lr_at(epoch)
             order, batches = data.epoch(model)
             for batch in batches:
-                if step is None:  # an eager step
+                if data.step is None:  # an eager step
                     cache = train_step(model, batch.X, batch.Y, opt, clip_norm, grads,
                                        batch.hook, batch.weights, kernels)
-                    logits.append(cache.pre[-1])
-                    outputs.append(cache.output)
+                    z, a = cache.pre[-1], cache.output
                     del cache
-                else:
-                    z, a = step(model, opt, data, batch, clip_norm)
-                    logits.append(z)
-                    outputs.append(a)
+                else:  # captured: replayed for full batches, a short last batch eagerly
+                    step = data.step.get(batch.X, batch.Y)  # (on the same optimizer state)
+                    z, a = (step if batch.X.shape[0] == data.batch_size else step.eager)(
+                        batch.X, batch.Y)
+                logits.append(z)
+                outputs.append(a)
                 if order is not None:  # the records need the gathered targets
                     chunk.Y.append(batch.Y)
                     chunk.truth.append(batch.truth)
@@ -847,15 +824,6 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     return chunk
 
 
-def _step(model: Any, opt: Optimizer, data: TrainingData, batch: Batch,
-          clip_norm: float | None) -> tuple[Array, Array]:
-    """A captured step (replayed for full batches; eager on the same optimizer state for a
-    short last batch): the batch's ``(logits, outputs)``."""
-    Xb, Yb = batch.X, batch.Y
-    step = data.step.get(Xb, Yb)
-    return step(Xb, Yb) if Xb.shape[0] == data.batch_size else step.eager(Xb, Yb)
-
-
 class _Capture:
     """The captured step of a fit, made at the first full batch (see xprop.captured)."""
 
@@ -864,9 +832,8 @@ class _Capture:
         self.step: CapturedStep | None = None
 
     def get(self, X: Array, Y: Array) -> CapturedStep:
-        if self.step is None:
-            self.step = CapturedStep(self.model, self.opt, adapter_of_namespace(self.model.xp),
-                                     X, Y, self.grads, self.clip_norm)
+        if self.step is None:  # (the strategy has checked that the library captures)
+            self.step = captured_step(self.model, self.opt, X, Y, self.grads, self.clip_norm)
         return self.step
 
     def sync(self) -> None:
@@ -997,12 +964,11 @@ def _records(model: Any, chunk: _Chunk,
         return xp.reshape(joined, (k, joined.shape[0] // k, *joined.shape[1:]))
 
     outputs = stack(chunk.outputs)
-    Y, truth = data.records_Y()
-    Y = stack(chunk.Y) if chunk.Y else Y  # unshuffled: one array, broadcast
+    Y = stack(chunk.Y) if chunk.Y else data.Y  # unshuffled: one array, broadcast
     rows = head.rows(stack(chunk.logits), outputs, Y, xp)
     parts = [xp.sum(rows, axis=-1)]
     if head.is_classifier:
-        truth = stack(chunk.truth) if chunk.truth else truth
+        truth = stack(chunk.truth) if chunk.truth else data.truth
         hit = head.hit_rows(outputs, truth, xp)
         parts.append(xp.sum(xp.astype(hit, rows.dtype), axis=-1))
     # 0 * every parameter: NaN if any is NaN or inf
