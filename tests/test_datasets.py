@@ -390,6 +390,12 @@ def test_standardizer_errors():
         s.transform(np.ones((3, 3)))
     with pytest.raises(ValueError, match=r"^X: "):
         s.transform(np.ones(2))
+    # what a model refuses, the standardizer refuses (no silent drop of imaginary parts,
+    # no strings parsed as numbers, no None as NaN)
+    for bad in (np.ones((2, 2)) + 1j, [["1", "2"], ["3", "4"]], [[1.0, None], [2.0, 3.0]]):
+        for call in (D.Standardizer().fit, s.transform):
+            with pytest.raises(TypeError, match=r"^X: expected real numbers, got dtype"):
+                call(bad)
 
 
 # --------------------------------------------------------------------------- train_test_split

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from xprop import validation as V
+from xprop.backend import resolve_backend
 from xprop.validation import show
 
 __all__ = [
@@ -700,6 +701,12 @@ def _is_int_text(text: str) -> bool:
 # --------------------------------------------------------------------------- preprocessing
 
 
+def _host_floats(X: Any) -> np.ndarray:
+    """Host data ``X`` as float64, checked as a model checks its inputs (real numbers only:
+    no strings, complex numbers, None or sparse matrices; NumPy's backend stages it)."""
+    return np.asarray(resolve_backend("numpy").stage(X, "X")[0], dtype=np.float64)
+
+
 @dataclass(eq=False)
 class Standardizer:
     """Per-feature standardisation ``(x - mean) / std`` fitted on training data.
@@ -823,8 +830,10 @@ class Standardizer:
 
         Raises
         ------
+        TypeError
+            When ``X`` holds anything but real numbers (strings, complex numbers, None).
         ValueError
-            When ``X`` is not a non-empty 2-D array of finite real numbers.
+            When ``X`` is not a non-empty 2-D array of finite values.
 
         Examples
         --------
@@ -832,10 +841,7 @@ class Standardizer:
         >>> Standardizer().fit([[0.0], [4.0]]).std.tolist()
         [2.0]
         """
-        try:
-            X = np.asarray(X, dtype=np.float64)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"X: expected a 2-D array of real numbers ({e})") from None
+        X = _host_floats(X)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"X: expected a non-empty (n, features) array, got shape "
                              f"{X.shape}")
@@ -866,6 +872,8 @@ class Standardizer:
 
         Raises
         ------
+        TypeError
+            When ``X`` holds anything but real numbers.
         ValueError
             Before :meth:`fit`, for a wrong shape, or when the result overflows float64.
 
@@ -877,7 +885,7 @@ class Standardizer:
         """
         if self.mean is None:
             raise ValueError("Standardizer: call fit(X_train) before transform")
-        X = np.asarray(X, dtype=np.float64)
+        X = _host_floats(X)
         if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
             raise ValueError(
                 f"X: expected shape (n, {self.mean.shape[0]}), got {X.shape}"
