@@ -32,7 +32,7 @@ __all__ = ["INITS", "draw_parameters", "draw_weights", "parse_init", "permutatio
            "random_directions", "sample_indices", "standard_normal"]
 
 INITS = ("xavier_normal", "xavier_uniform", "glorot_normal", "glorot_uniform", "he",
-         "he_normal", "he_uniform", "normal", "uniform", "auto")
+         "he_normal", "he_uniform", "normal", "uniform", "auto", "xavier", "glorot", "kaiming")
 _ALIASES = {"glorot_normal": "xavier_normal", "glorot_uniform": "xavier_uniform",
             "he_normal": "he", "kaiming": "he", "xavier": "xavier_normal",
             "glorot": "xavier_normal"}
