@@ -22,8 +22,9 @@ the reference.
 Records (loss, accuracy) and the finite check of a chunk are computed at its end from the
 kept batch outputs with one device sync; a chunk is one epoch when callbacks read every
 epoch's model (validation and early stopping run inside compiled chunks, and between eager
-chunks of one epoch); otherwise eager chunks start at one epoch and double up to
-``CHUNK_EPOCHS`` epochs and about ``CHUNK_SECONDS`` of training. A NumPy memory-mapped ``X``
+chunks of one epoch); otherwise eager chunks start at one epoch, then take about
+``CHUNK_SECONDS`` of training each (as the last chunk's epochs timed), at most
+``CHUNK_EPOCHS`` epochs. A NumPy memory-mapped ``X``
 stays on the host and each batch's rows are read and moved on their own.
 
 The model is anything with the public attributes ``arch`` (an
@@ -58,7 +59,7 @@ Array = Any
 __all__ = ["FitConfig", "History", "TrainingDivergedError", "fit", "run", "train_step"]
 
 RECOVERY_DEPTH = 8  # states kept while replaying a diverged chunk (see _recover)
-CHUNK_EPOCHS = 256  # at most this many epochs' records are computed together
+CHUNK_EPOCHS = 4096  # at most this many epochs' records are computed together
 CHUNK_ELEMENTS = 1 << 20  # ... keeping at most this many output entries for them
 CHUNK_SECONDS = 0.25  # ... and taking about this long (eager chunks)
 
@@ -855,9 +856,9 @@ class _EagerChunks:
         data.step = capture
         n, out = max(1, data.n), model.arch.sizes[-1]
         self.limit = max(1, min(CHUNK_EPOCHS, CHUNK_ELEMENTS // (n * out)))
-        #: the next chunk's epochs: 1 at first, then doubling up to ``limit`` epochs and about
-        #: ``CHUNK_SECONDS`` of training (the first records, a Ctrl-C's last completed epoch
-        #: and the progress display come soon and often)
+        #: the next chunk's epochs: 1 at first, then about ``CHUNK_SECONDS`` of training, at
+        #: most ``limit`` epochs (the first records, a Ctrl-C's last completed epoch and the
+        #: progress display come soon and often; tiny epochs share few record passes)
         self.chunk_epochs = 1
 
     def run(self, epochs: range, lr_at: Callable[[int], float] | None,
@@ -867,8 +868,7 @@ class _EagerChunks:
         pending = chunk.epochs
         records = _records(self.model, chunk, self.data)
         per_epoch = (time.perf_counter() - start) / len(epochs)
-        self.chunk_epochs = max(1, min(self.limit, 2 * len(epochs),
-                                       int(CHUNK_SECONDS / max(per_epoch, 1e-9))))
+        self.chunk_epochs = max(1, min(self.limit, int(CHUNK_SECONDS / max(per_epoch, 1e-9))))
         return (pending.lrs, pending.orders, pending.times), records, None
 
 
