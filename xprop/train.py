@@ -795,13 +795,14 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     logits, outputs, clock = chunk.logits, chunk.outputs, time.perf_counter
     lrs, orders, times = chunk.epochs.lrs, chunk.epochs.orders, chunk.epochs.times
     kernels, grads = network.kernels(model.arch, model.xp), data.grads  # once per chunk
+    eager = data.step is None
     try:
         for epoch in epochs:
             if lr_at is not None:  # a schedule's rate
                 opt.lr = lr_at(epoch)
             order, batches = data.epoch(model)
             for batch in batches:
-                if data.step is None:  # an eager step
+                if eager:  # an eager step
                     cache = train_step(model, batch.X, batch.Y, opt, clip_norm, grads,
                                        batch.hook, batch.weights, kernels)
                     z, a = cache.pre[-1], cache.output
