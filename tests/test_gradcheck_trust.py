@@ -495,3 +495,29 @@ def test_trace_refuses_what_is_not_a_model():
         xprop.trace(clf, X, y)
     with pytest.raises(TypeError, match=r"^model: expected an xprop\.MLP, got str$"):
         xprop.trace("model", X, y)
+
+
+def test_confident_classifiers_never_fail_correct_gradients():
+    """A confident classifier's loss rounds like its logits, not like its tiny value, and its
+    fused gradient ``(a - y) / N`` carries the rounding of ``a ~ 1``: correct gradients pass
+    or are inconclusive (a loss of exactly 0 cannot resolve them), never FAILED; a gradient
+    1% wrong still fails there."""
+    X, y = np.array([[18.0, 1.0], [-16.2, -1.0]]), np.array([1, 0])
+    m = xprop.MLP.from_arrays([[[1.0], [0.3]]], [[0.0]], output_activation="sigmoid",
+                              loss="bce")
+    assert xprop.gradcheck(m, X, y).verdict == "passed"
+    bce = LOSSES["bce"]
+    off = dataclasses.replace(bce, name="bce_off",
+                              fused_grad=lambda a, t, xp: bce.fused_grad(a, t, xp) * 1.01)
+    bad = xprop.MLP.from_arrays([[[1.0], [0.3]]], [[0.0]], output_activation="sigmoid",
+                                loss=off)
+    assert xprop.gradcheck(bad, X, y).verdict == "FAILED"
+    sure = xprop.MLP.from_arrays([[[1.0, 0.0, 0.0]]], [[0.0, 0.0, 0.0]],
+                                 output_activation="softmax", loss="cross_entropy")
+    report = xprop.gradcheck(sure, np.array([[40.0]]), np.array([0]))  # loss exactly 0
+    assert report.verdict == "inconclusive" and "cannot resolve" in report.reason
+    for margin in (9.0, 10.0):  # float32 losses ~1e-4: quantised at the logits' rounding
+        m = xprop.MLP.from_arrays([[[1.0, 0.0, 0.0], [0.3, -0.2, 0.5]]], [[0.0, 0.0, 0.0]],
+                                  output_activation="softmax", loss="cross_entropy")
+        X32 = np.array([[margin, 1.0], [margin * 0.9, -1.0]])
+        assert xprop.gradcheck(m, X32, np.array([0, 0]), dtype="float32").verdict != "FAILED"

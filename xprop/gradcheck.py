@@ -20,6 +20,10 @@ Each is also taken with step ``2h`` (points ±2, ±4): six evaluations per entry
   ``dL = C_PROBE * max_k |f(theta + d_k) + f(theta - d_k) - 2 f(theta)| / 2`` over ``K_PROBE``
   random directions ``d_k`` of relative size ``PROBE_SIZE`` (their second-order term is far
   below rounding), and at least ``u |f(theta)|`` (``u`` the unit roundoff of the evaluation).
+  A model's loss is also at least ``u M``, ``M`` the magnitude of what it adds up (the
+  logits, outputs and targets, per sample): ``f`` is a difference of such terms, so a
+  confident classifier's tiny loss rounds like its logits (``s - log(sum(exp(s)))`` at
+  ``s = 40`` is exactly 0), which the probe, on a function flat at its scale, cannot see.
 
 An entry with claimed gradient ``g`` is judged against ``tol = SAFETY * E + floor``, where
 ``floor = FLOOR * u * max|g|`` is tied to the size of the whole gradient: it **fails** when
@@ -682,7 +686,9 @@ class _Options:
 
 def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: list[str],
            xp: Any, dtype: str, options: _Options, backend: str,
-           what: str) -> GradcheckReport:
+           what: str, magnitude: float = 0.0) -> GradcheckReport:
+    """The check of ``grads`` against differences of ``evaluate`` around ``inputs``;
+    ``magnitude``: what ``f`` adds up, in size (its rounding is at least ``u`` times it)."""
     method, n_checks, seed, mode = options.method, options.n_checks, options.seed, options.mode
     h = _validate(options.h, method, n_checks, seed, mode, dtype)
     u = FLOAT_EPS[dtype] / 2.0
@@ -690,7 +696,8 @@ def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: l
     if not math.isfinite(base):
         raise ValueError(f"{what} is {base} at this point; a gradient check needs a finite "
                          "value")
-    noise = max(_probe_noise(evaluate, inputs, base, seed, xp, dtype), u * abs(base))
+    noise = max(_probe_noise(evaluate, inputs, base, seed, xp, dtype), u * abs(base),
+                u * magnitude)
     scale = max((float(xp.max(xp.abs(g))) for g in grads if math.prod(g.shape)), default=0.0)
     judge = _Judge(method, h, noise, GRADCHECK_FLOOR * u * scale if math.isfinite(scale)
                    else 0.0)
@@ -953,9 +960,12 @@ def gradcheck(
 
         inputs = [m.params[k] for k in names] + ([Xd] if check_input else [])
         claimed = [grads[k] for k in names] + ([dX] if check_input else [])
+        terms = xp.maximum(xp.abs(cache.pre[-1]), xp.abs(cache.output)) + xp.abs(Y)  # what
+        magnitude = float(xp.sum(xp.max(terms, axis=-1))) / (  # L adds up, per sample the
+            1 if arch.head.summed else Xd.shape[0])  # largest
         return _check(evaluate, inputs, claimed, names + (["X"] if check_input else []), xp,
                       dtype, _Options(h, method, n_checks, seed, mode), m.backend.describe(),
-                      "X, y: the loss")
+                      "X, y: the loss", magnitude)
 
 
 # ----------------------------------------------------------------------------- building blocks
