@@ -415,3 +415,30 @@ def test_train_test_split_stratifies_one_hot_rows_and_keeps_the_test_size():
         with pytest.raises(ValueError, match=rf"^{name}: expected an array with one entry per "
                                              "sample, got"):
             train_test_split(bad_X, bad_y)
+
+
+def test_object_data_is_read_when_it_holds_real_numbers_only():
+    """Object arrays and pandas frames are read as scikit-learn reads them: real numbers
+    (bools, fractions, numeric, nullable and categorical columns) as float64; strings, dates,
+    None and complex numbers are refused as not real numbers, never parsed or counted."""
+    import fractions
+
+    pd = pytest.importorskip("pandas")
+    m = xprop.MLP([2, 3, 3], "tanh", "softmax", "cross_entropy", seed=0)
+    ref = m.predict_output(np.array([[1.0, 2.0], [0.0, 4.0]]))
+    for X in (pd.DataFrame({"a": [True, False], "b": [2.0, 4.0]}).values,  # object dtype
+              np.array([[fractions.Fraction(1), 2], [0, 4.0]], dtype=object),
+              pd.DataFrame({"a": pd.array([1, 0], dtype="Int64"), "b": [2.0, 4.0]}),
+              pd.DataFrame({"a": pd.Categorical([1.0, 0.0]), "b": [2.0, 4.0]})):
+        np.testing.assert_array_equal(m.predict_output(X), ref)
+    for X in (pd.DataFrame({"a": ["1", "0"], "b": [2.0, 4.0]}),
+              pd.DataFrame({"a": pd.date_range("2020", periods=2), "b": [2.0, 4.0]}),
+              pd.DataFrame({"a": pd.to_timedelta([1, 2], unit="s"), "b": [2.0, 4.0]}),
+              np.array([[None, 2.0], [0.0, 4.0]], dtype=object),
+              np.array([[1j, 2.0], [0.0, 4.0]], dtype=object)):
+        with pytest.raises(TypeError, match=r"^X: expected real numbers, got dtype"):
+            m.predict(X)
+        with pytest.raises(TypeError, match=r"^X: expected real numbers, got dtype"):
+            m.standardize(X)
+    with pytest.raises(TypeError, match=r"^y: expected real numbers"):
+        m.loss([[0, 1], [1, 0]], pd.Series(["0", "2"]))

@@ -122,3 +122,16 @@ def test_complex_features_are_refused_not_cast(backend):
     m.standardize(np.random.default_rng(0).normal(size=(10, 2)))
     with pytest.raises(TypeError, match=r"^X: expected real numbers, got dtype complex"):
         m.predict(np.ones((3, 2)) + 5j)
+
+
+def test_standardizer_takes_any_librarys_arrays_and_object_arrays_of_numbers():
+    """Device arrays come to the host (the standardizer is a host object); object arrays of
+    real numbers (a frame of bools and floats' ``.values``) are read as float64, as a model
+    reads them."""
+    torch = pytest.importorskip("torch")
+    X = np.array([[1.0, 2.0], [0.0, 5.0]])
+    ref = Standardizer().fit(X)
+    for data in (torch.asarray(X), np.array([[True, 2], [False, 5.0]], dtype=object)):
+        s = Standardizer().fit(data)
+        np.testing.assert_array_equal(s.mean, ref.mean)
+        np.testing.assert_array_equal(s.transform(data), ref.transform(X))

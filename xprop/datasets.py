@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from xprop import validation as V
-from xprop.backend import resolve_backend
+from xprop.backend import is_array, resolve_backend, to_numpy
 from xprop.validation import show
 
 __all__ = [
@@ -702,8 +702,10 @@ def _is_int_text(text: str) -> bool:
 
 
 def _host_floats(X: Any) -> np.ndarray:
-    """Host data ``X`` as float64, checked as a model checks its inputs (real numbers only:
-    no strings, complex numbers, None or sparse matrices; NumPy's backend stages it)."""
+    """``X`` (host data, or any library's array, copied to the host) as float64, checked as
+    a model checks its inputs (real numbers only: no strings, complex numbers, None or sparse
+    matrices; NumPy's backend stages it)."""
+    X = to_numpy(X) if is_array(X) else X
     return np.asarray(resolve_backend("numpy").stage(X, "X")[0], dtype=np.float64)
 
 

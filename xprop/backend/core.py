@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import numbers
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -101,6 +102,26 @@ def on_device(fn: Any) -> Any:
 
 # --------------------------------------------------------------------------- Backend
 
+
+def _real_objects(x: Any, h: np.ndarray) -> np.ndarray:
+    """An object array ``h`` (of ``x``) as float64 when it holds real numbers only, as
+    scikit-learn reads it: a pandas frame or series whose columns are all numeric, bool,
+    nullable or numeric categoricals (missing values NaN: refused by the finite checks,
+    naming them), or Python and NumPy reals; else ``h`` itself (strings, dates, None, complex
+    numbers: refused as not real numbers)."""
+    dtypes = getattr(x, "dtypes", None)
+    if dtypes is not None and hasattr(x, "to_numpy"):  # pandas
+        kinds = [getattr(getattr(d, "categories", None), "dtype", d).kind
+                 for d in (dtypes if hasattr(dtypes, "__iter__") else [dtypes])]
+        if all(k in "biuf" for k in kinds):
+            try:
+                return x.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (ValueError, TypeError):
+                return h
+        return h
+    if all(isinstance(v, numbers.Real) for v in h.flat):
+        return h.astype(np.float64)
+    return h
 
 @dataclass(frozen=True)
 class Backend:
@@ -415,6 +436,8 @@ class Backend:
                                 f"array; fill or drop the masked entries first "
                                 f"({name}.filled(value) or {name}.compressed())")
             x = np.asarray(x)  # np.matrix (whose * is a matrix product): a plain ndarray
+        if isinstance(x, np.ndarray) and x.dtype == object:  # reals only, as float64
+            x = _real_objects(x, x)
         if self.owns(x):
             x = self.adapter.plain(x, name)  # e.g. a torch tensor's values, no autograd
             if not self.xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
@@ -446,11 +469,8 @@ class Backend:
             h = np.asarray(x)
         except (ValueError, TypeError) as e:
             raise ValueError(f"{name}: expected a rectangular array of numbers ({e})") from None
-        if h.dtype == object and hasattr(x, "dtypes") and hasattr(x, "to_numpy"):
-            try:  # a pandas frame of numeric, bool and nullable columns: as scikit-learn
-                h = x.to_numpy(dtype=np.float64, na_value=np.nan)  # reads it (NaN: refused
-            except (ValueError, TypeError):  # by the finite checks, naming it)
-                pass
+        if h.dtype == object:
+            h = _real_objects(x, h)
         if h.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected real numbers, got dtype {h.dtype}")
         if dtype is None and h.dtype.kind == "f":
