@@ -737,7 +737,10 @@ def test_warm_start_refuses_another_backend_or_dtype(params):
             with pytest.raises(ValueError, match=rf"^{next(iter(params))}: the fitted network "):
                 call()
         np.testing.assert_array_equal(xprop.to_numpy(est.model_.params.buffer), before)
-        est.set_params(backend="numpy", device="cpu", dtype=np.float64).fit(X, y)
+        est.set_params(activation="tanh")  # predictions read only the activation, as in
+        assert est.predict(X).shape == (40,)  # scikit-learn: the fitted network, now tanh
+        est.set_params(activation="relu", backend="numpy", device="cpu", dtype=np.float64)
+        est.fit(X, y)
         est.set_params(warm_start=False, device=None,
                        **{"backend": None, "dtype": None, **params}).fit(X, y)
     assert (est.model_.backend.name, xprop.backend.dtype_name(est.model_.dtype)) == (

@@ -931,14 +931,27 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ prediction helpers
 
-    def _rebuild(self) -> None:
-        """The fitted network as the parameters now say, for a warm start, ``partial_fit`` or a
-        prediction after ``set_params``: a new ``activation`` takes over with the weights
-        kept (scikit-learn reads it at every pass); new ``hidden_layer_sizes`` are refused
-        (scikit-learn fails on the shapes), and so are a ``dtype``, ``backend`` or ``device``
-        other than the network's (it is never moved silently)."""
+    def _rebuild(self, training: bool = True) -> None:
+        """The fitted network as the parameters now say, for a warm start, ``partial_fit`` or
+        (``training=False``) a prediction after ``set_params``: a new ``activation`` takes
+        over with the weights kept (scikit-learn reads it at every pass). Training refuses new
+        ``hidden_layer_sizes`` (scikit-learn fails on the shapes), and a ``dtype``,
+        ``backend`` or ``device`` other than the network's (it is never moved silently);
+        predictions, which read none of them in scikit-learn, use the fitted network."""
         activation, sizes = self._built
         model = self.model_
+        if training:
+            self._check_kept(model, sizes)
+        if self._hidden_activation() != activation:
+            self.model_ = MLP.from_arrays(
+                model.weights, model.biases, activation=self._hidden_activation(),
+                output_activation=model.head.activation.name, loss=model.loss_fn.name,
+                dtype=model.dtype, backend=model.backend)
+            self._built = (self._hidden_activation(), sizes)
+
+    def _check_kept(self, model: MLP, sizes: tuple[int, ...]) -> None:
+        """A warm start or ``partial_fit`` goes on with the fitted network as it is: new
+        layer sizes, dtype, backend or device are refused in one line."""
         if self.dtype is not None and dtype_name(self.dtype) != dtype_name(model.dtype):
             raise ValueError(
                 f"dtype: the fitted network is {dtype_name(model.dtype)}, got "
@@ -957,18 +970,12 @@ class _BaseMLP(BaseEstimator):
                 f"hidden_layer_sizes: the fitted network has {sizes}, got "
                 f"{V.show(self.hidden_layer_sizes)}; a warm start or partial_fit keeps the "
                 "layers (set warm_start=False, or refit from scratch)")
-        if self._hidden_activation() != activation:
-            self.model_ = MLP.from_arrays(
-                model.weights, model.biases, activation=self._hidden_activation(),
-                output_activation=model.head.activation.name, loss=model.loss_fn.name,
-                dtype=model.dtype, backend=model.backend)
-            self._built = (self._hidden_activation(), sizes)
 
     def _output(self, X: Any) -> tuple[Any, bool]:
         """The network output for validated ``X`` and whether ``X`` was host data."""
         check_is_fitted(self, "model_")
         if self._hidden_activation() != self._built[0]:
-            self._rebuild()
+            self._rebuild(training=False)
         X = self._validate_X(X, reset=False)
         if _is_sparse(X):  # densified a chunk of rows at a time on the model's device
             chunk = 4096
