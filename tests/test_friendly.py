@@ -188,3 +188,5 @@ def test_training_figure_of_several_outputs_one_feature_or_no_labels():
     for labels in (None, y, np.eye(3)[y]):  # none, labels, one-hot rows
         fig, notes = training_figure(hc, c, X, labels)
         assert notes == [] and fig.axes[2].get_title() == "decision boundary"
+    with pytest.raises(ValueError, match=r"^y: expected 40 entries \(one per row of X\)"):
+        training_figure(hc, c, X, np.r_[y, y])

@@ -49,6 +49,9 @@ def training_figure(history: Any, model: Any = None, X: Any = None, y: Any = Non
     except ImportError as e:
         raise ImportError(f"plots need matplotlib ({e}); install it with: "
                           "pip install \"xprop[plot]\"") from None
+    if X is not None and y is not None and np.shape(y)[:1] != np.shape(X)[:1]:
+        raise ValueError(f"y: expected {np.shape(X)[0]} entries (one per row of X), got shape "
+                         f"{np.shape(y)}")
     notes: list[str] = []
     pred = _boundary(model, X, notes)
     boundary = pred is not None
