@@ -101,7 +101,7 @@ def test_n_ranks_train_the_model_of_one(tmp_path, ranks):
 @needs_mpiexec
 def test_ranks_whose_clocks_disagree_train_chunks_of_one_length(tmp_path):
     """Each rank's timing suggests its next chunk's length; the ranks take the smallest, so
-    their collectives pair up (rank 0 alone would train 1, 2 and 2 epochs per chunk)."""
+    their collectives pair up (rank 0 alone would train 1 epoch, then the rest in one)."""
     uneven = ("import xprop.train\nfrom xprop.distributed import world\n"
               "xprop.train.CHUNK_SECONDS = 1e9 if world().rank == 0 else 0.0\n")
     r = _mpirun(tmp_path, 2, uneven + textwrap.dedent(SCRIPT), str(tmp_path / "out"))
