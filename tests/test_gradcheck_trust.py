@@ -192,6 +192,17 @@ def test_check_gradients_refuses_mismatched_gradients():
         check_gradients(lambda a: a.sum(), [x], [np.ones((3, 2))])
     with pytest.raises(ValueError, match=r"^grads: expected one gradient per input"):
         check_gradients(lambda a: a.sum(), [x], [])
+    # one dtype and one device: a complex or bool gradient passed, a float32 one FAILED
+    for bad in (x + 1j, x > 0, x.astype(np.float32)):
+        with pytest.raises(TypeError, match=r"^grads\[0\]: expected float64 \(the dtype of "):
+            check_gradients(lambda a: a.sum(), [x], [bad])
+    with pytest.raises(TypeError, match=r"^inputs\[1\]: expected float64"):
+        check_gradients(lambda a, b: a.sum(), [x, x.astype(np.float32)], [x, x])
+    strict = pytest.importorskip("array_api_strict")
+    a = strict.asarray(x)
+    other = strict.asarray(x, device=strict.Device("device1"))
+    with pytest.raises(xprop.DeviceMismatchError, match=r"^grads\[0\]: expected an array on"):
+        check_gradients(lambda t: strict.sum(t), [a], [other])
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

@@ -84,7 +84,7 @@ from array_api_compat import array_namespace, device
 
 from xprop import network
 from xprop import validation as V
-from xprop.backend import BackendError, dtype_name, is_array, to_numpy
+from xprop.backend import BackendError, DeviceMismatchError, dtype_name, is_array, to_numpy
 from xprop.init import random_directions, sample_indices
 from xprop.tolerances import (
     FLOAT_EPS,
@@ -504,10 +504,13 @@ def check_gradients(
     Raises
     ------
     TypeError
-        When ``f`` is not callable or ``inputs``/``grads`` are not lists of arrays.
+        When ``f`` is not callable, ``inputs``/``grads`` are not lists of arrays, or an
+        array's dtype is not ``inputs[0]``'s.
     ValueError
         Mismatched counts or shapes, a non-floating dtype, a bad option, or a non-finite
         value of ``f`` at ``inputs``.
+    DeviceMismatchError
+        When an array is not on ``inputs[0]``'s device.
 
     Examples
     --------
@@ -553,8 +556,15 @@ def check_gradients(
         raise TypeError(f"grads: expected arrays of the inputs' library, got a mix of "
                         f"{' and '.join(kinds)} arrays") from None
     dtype = dtype_name(inputs[0].dtype, xp)
-    if dtype not in GRADCHECK:
-        raise ValueError(f"inputs: expected float32 or float64 arrays, got {dtype}")
+    where = device(inputs[0])
+    for what, arrays in (("inputs", inputs), ("grads", grads)):
+        for i, a in enumerate(arrays):  # one dtype and one device: what the check evaluates in
+            if a.dtype != inputs[0].dtype:
+                raise TypeError(f"{what}[{i}]: expected {dtype} (the dtype of inputs[0]), got "
+                                f"{a.dtype}")
+            if device(a) != where:
+                raise DeviceMismatchError(f"{what}[{i}]: expected an array on {where} (the "
+                                          f"device of inputs[0]), got one on {device(a)}")
 
     def evaluate(arrays: list[Array]) -> tuple[float, list[Array]]:
         return _scalar(f(*arrays)), (list(kinks(*arrays)) if kinks is not None else [])
