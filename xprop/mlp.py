@@ -186,7 +186,8 @@ class MLP:
             The loss.
         dtype : str or None, default=None
             ``"float32"`` or ``"float64"``; None: the widest floating dtype of the arrays
-            given (float64 when any is: none is rounded), else the namespace's default.
+            given (float64 when any is, Python floats in lists included: none is rounded),
+            else the namespace's default.
         backend : str or Backend or None, default=None
             Where host data goes (arrays decide for themselves).
         device : object, default=None
@@ -245,9 +246,9 @@ class MLP:
             chosen = found
         else:
             chosen = resolve_backend(backend, device)
-        if dtype is None:  # the widest floating dtype given (never a silent narrowing)
-            given = {str(getattr(a, "dtype", None)).rsplit(".", 1)[-1]
-                     for a in [*weights, *(biases or [])]}
+        if dtype is None:  # the widest floating dtype given (never a silent narrowing;
+            given = {_given_dtype(a) for a in [*weights, *(biases or [])]}  # Python floats
+            # are float64)
             dtype = next((name for name in ("float64", "float32") if name in given), None)
         shapes = [tuple(getattr(w, "shape", None) or _shape_of(w)) for w in weights]
         sizes = []
@@ -1191,6 +1192,16 @@ def _unpickle(cls: type, names: tuple, buffer: HostArray, rest: dict) -> MLP:
     model.params = Params(arch.layout, values, model.xp)
     vars(model).update(rest)
     return model
+
+
+def _given_dtype(a: Any) -> str | None:
+    """The dtype name of an array, ``"float64"`` for nested lists holding a Python float
+    (what a float is), else None."""
+    if hasattr(a, "dtype"):
+        return str(a.dtype).rsplit(".", 1)[-1]
+    if isinstance(a, (list, tuple)):
+        return "float64" if any(_given_dtype(v) == "float64" for v in a) else None
+    return "float64" if isinstance(a, float) else None
 
 
 def _shape_of(nested: Any) -> tuple[int, ...]:
