@@ -328,6 +328,38 @@ def test_truncated_file(tmp_path):
         xprop.load(cut)
 
 
+def test_a_member_declaring_more_than_it_holds_is_refused_before_allocating(tmp_path):
+    """Found by audit: a 2 kB file whose headers declare a network of 2**37 units made the
+    load allocate 1 TiB (MemoryError); an array is read only when its member can hold what
+    its header declares, and a name stored twice is refused."""
+    import io
+
+    _, path = _saved(tmp_path)
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (2**37,)})
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(bad, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, header.getvalue() if n == "header.npy" else data)
+    with pytest.raises(xprop.CheckpointError, match=r"declares shape \(137438953472,\)"
+                                                    r".*cannot hold: corrupt archive"):
+        xprop.load(bad)
+    data = tmp_path / "data.npz"  # a data file's arrays alike
+    with zipfile.ZipFile(data, "w") as z:
+        z.writestr("X.npy", header.getvalue())
+    with pytest.raises(ValueError, match=r"array 'X' declares .*cannot hold"):
+        xprop.datasets.load_npz(data)
+    twice = tmp_path / "twice.npz"
+    with zipfile.ZipFile(twice, "w") as z:
+        for n, data in [*members.items(), ("W0.npy", members["W0.npy"])]:
+            z.writestr(n, data)
+    with pytest.raises(xprop.CheckpointError, match="more than one member named 'W0.npy'"):
+        xprop.load(twice)
+
+
 def test_damaged_member(tmp_path):
     _, path = _saved(tmp_path)
     data = bytearray(open(path, "rb").read())

@@ -329,6 +329,11 @@ def read_npz(path: str, what: str,
         return {k: archive.read(k) for k in (archive.files if names is None else names(archive))}
 
 
+#: the most a zip member can inflate (deflate reaches about 1032 to 1): a member declaring more
+#: than this many times its stored bytes is refused before anything is allocated
+MAX_INFLATION = 1100
+
+
 class NpzArchive:
     """An open ``.npz`` archive read lazily and without pickle: ``files`` (the array names),
     :meth:`shape` (an array's declared shape, from its ``.npy`` header alone) and
@@ -344,6 +349,11 @@ class NpzArchive:
             if not isinstance(self._npz, np.lib.npyio.NpzFile):
                 raise ValueError(f"{what}: a single .npy array, not an .npz archive")
         self.files: list[str] = list(self._npz.files)
+        members = self._npz.zip.namelist()
+        twice = sorted({m for m in members if members.count(m) > 1})
+        if twice:
+            raise ValueError(f"{what}: holds more than one member named {twice[0]!r} "
+                             "(which one to read is ambiguous)")
 
     def __enter__(self) -> NpzArchive:
         return self
@@ -354,15 +364,29 @@ class NpzArchive:
     def shape(self, name: str) -> tuple[int, ...]:
         """The shape array ``name`` declares (its data unread: a hostile archive cannot make
         this allocate)."""
+        return self._header(name)[0]
+
+    def read(self, name: str) -> np.ndarray:
+        """Array ``name``, read only when its member holds the bytes its header declares (a
+        hostile header cannot make the read allocate more than the file could hold)."""
+        shape, dtype = self._header(name)
+        info = self._npz.zip.getinfo(name + ".npy")
+        need = math.prod(shape) * dtype.itemsize
+        if need > info.file_size or info.file_size > MAX_INFLATION * max(info.compress_size, 1):
+            raise ValueError(f"{self.what}: array {name!r} declares shape {shape} of {dtype} "
+                             f"({need} bytes), which its member of {info.file_size} bytes "
+                             f"({info.compress_size} stored) cannot hold: corrupt archive")
+        with self._translated():
+            return np.asarray(self._npz[name])
+
+    def _header(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
+        """The shape and dtype of array ``name``, from its ``.npy`` header alone."""
         with self._translated(), self._npz.zip.open(name + ".npy") as f:
             version = np.lib.format.read_magic(f)
             read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                     else np.lib.format.read_array_header_2_0)
-            return tuple(read(f)[0])
-
-    def read(self, name: str) -> np.ndarray:
-        with self._translated():
-            return np.asarray(self._npz[name])
+            shape, _, dtype = read(f)
+            return tuple(shape), dtype
 
     def _translated(self) -> Any:
         return _npz_errors(self.what)
