@@ -356,7 +356,7 @@ def test_a_member_declaring_more_than_it_holds_is_refused_before_allocating(tmp_
     with zipfile.ZipFile(twice, "w") as z:
         for n, data in [*members.items(), ("W0.npy", members["W0.npy"])]:
             z.writestr(n, data)
-    with pytest.raises(xprop.CheckpointError, match="more than one member named 'W0.npy'"):
+    with pytest.raises(xprop.CheckpointError, match=r"more than one member named 'W0\.npy'"):
         xprop.load(twice)
 
 
