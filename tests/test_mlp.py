@@ -1033,3 +1033,17 @@ def test_a_model_goes_through_joblib_worker_processes(tmp_path):
     r = subprocess.run([sys.executable, str(script), str(tmp_path / "m.joblib")],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+def test_layer_sizes_too_large_for_memory_are_named(monkeypatch):
+    """A network whose parameters cannot be allocated is a one-line MemoryError naming
+    ``layer_sizes`` and the count, not NumPy's bare allocation error."""
+    import xprop.mlp
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 3 TiB")
+
+    monkeypatch.setattr(xprop.mlp, "draw_parameters", no_memory)
+    with pytest.raises(MemoryError, match=r"^layer_sizes: \[2, 1000000000000, 1\] make "
+                                          r"4000000000001 parameters"):
+        MLP([2, 10**12, 1])

@@ -576,11 +576,14 @@ def check_gradients(
 
 def _scalar(value: Any) -> float:
     """``f``'s value as a float: a number, or an array of one element."""
-    if is_array(value):
-        if math.prod(value.shape) != 1:
+    if is_array(value) or hasattr(value, "dtype"):  # NumPy scalars too
+        if math.prod(getattr(value, "shape", ())) != 1:
             raise ValueError(f"f: expected a scalar (a number or an array of one element), "
                              f"got an array of shape {tuple(value.shape)}")
-        return float(to_numpy(value).reshape(()))
+        host = to_numpy(value).reshape(())
+        if host.dtype.kind not in "iuf":  # complex, bool: no real value to differentiate
+            raise TypeError(f"f: expected a real number, got dtype {host.dtype}")
+        return float(host)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"f: expected a number or a 0-d array, got {type(value).__name__}")
     return float(value)

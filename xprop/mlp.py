@@ -106,6 +106,8 @@ class MLP:
         softmax with one output.
     BackendError
         For an unknown backend or device, or a dtype the device cannot hold.
+    MemoryError
+        For layer sizes whose parameters do not fit in memory (naming ``layer_sizes``).
 
     Examples
     --------
@@ -149,8 +151,12 @@ class MLP:
         if len(inits) != n_layers:
             raise ValueError(f"init: expected 1 or {n_layers} names, got {len(inits)}")
         _bind(self, arch, resolve_backend(backend, device), dtype)
-        host = draw_parameters(sizes, inits, [a.name for a in arch.activations], seed, bias)
-        self.params = Params(arch.layout, self.backend.from_host(host, self.dtype), self.xp)
+        try:
+            host = draw_parameters(sizes, inits, [a.name for a in arch.activations], seed, bias)
+            self.params = Params(arch.layout, self.backend.from_host(host, self.dtype), self.xp)
+        except MemoryError:
+            raise MemoryError(f"layer_sizes: {sizes} make {arch.layout.size} parameters, more "
+                              "than this machine's memory holds") from None
         self.init = init
         self.seed = seed
 
