@@ -479,7 +479,7 @@ def test_generators_and_split_take_numpy_numbers():
     assert X.shape == (9, 2) and np.bincount(y).tolist() == [3, 3, 3]
     Xs, ys = _xy(10)
     assert len(D.train_test_split(Xs, ys, test_size=np.float32(0.2))[1]) == 2
-    with pytest.raises(ValueError, match=r"^arms: expected an integer >= 2, got np.True_"):
+    with pytest.raises(ValueError, match=r"^arms: expected an integer >= 2, got (np\.)?True"):
         D.spirals(10, arms=np.True_)
 
 
