@@ -1018,8 +1018,7 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
                              f"{show(a)}")
     X, y = np.asarray(X), np.asarray(y)
     n = X.shape[0]
-    if y.shape[0] != n:
-        raise ValueError(f"y: expected {n} entries (one per row of X), got {y.shape[0]}")
+    V.check_rows(y.shape, n)
     test_size = V.check_real(test_size, "test_size", 0.0, 1.0, low_open=True, high_open=True,
                              what="a fraction")
     rng = _rng(seed)

@@ -531,8 +531,7 @@ class Head:
 
     def _labels(self, y: Array, n: int, k: int, xp: Any) -> Array:
         """1-D targets of a softmax head as integer class labels in [0, k)."""
-        if y.shape[0] != n:
-            raise ValueError(f"y: expected {n} targets (one per row of X), got {y.shape[0]}")
+        V.check_rows(y.shape, n)
         labels = label_dtype(y, xp)
         if xp.isdtype(y.dtype, "bool"):
             y = xp.astype(y, labels)
@@ -613,8 +612,8 @@ class Head:
 
 
 def _check_targets_shape(Y: Array, n: int, k: int) -> None:
-    if Y.ndim >= 1 and Y.shape[0] != n:
-        raise ValueError(f"y: expected {n} targets (one per row of X), got {Y.shape[0]}")
+    if Y.ndim >= 1:
+        V.check_rows(Y.shape, n)
     if tuple(Y.shape) != (n, k):
         expected = f"({n},) or ({n}, 1)" if k == 1 else f"({n}, {k})"
         raise ValueError(f"y: expected shape {expected}, got {tuple(Y.shape)}")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from xprop.backend import to_numpy
+from xprop.validation import check_rows
 
 __all__ = ["plot_training", "require_matplotlib", "training_figure"]
 
@@ -49,9 +50,8 @@ def training_figure(history: Any, model: Any = None, X: Any = None, y: Any = Non
     except ImportError as e:
         raise ImportError(f"plots need matplotlib ({e}); install it with: "
                           "pip install \"xprop[plot]\"") from None
-    if X is not None and y is not None and np.shape(y)[:1] != np.shape(X)[:1]:
-        raise ValueError(f"y: expected {np.shape(X)[0]} entries (one per row of X), got shape "
-                         f"{np.shape(y)}")
+    if X is not None and y is not None and np.ndim(X) >= 1:
+        check_rows(np.shape(y), np.shape(X)[0])
     notes: list[str] = []
     pred = _boundary(model, X, notes)
     boundary = pred is not None

@@ -190,6 +190,20 @@ def check_matrix(x: Array, name: str, n_features: int | None = None) -> None:
         raise ValueError(f"{name}: expected at least 1 sample, got shape {tuple(x.shape)}")
 
 
+def check_rows(shape: tuple[int, ...], n: int, name: str = "y") -> None:
+    """An array of ``shape`` has ``n`` entries along its first axis: one per row of ``X``.
+
+    >>> from xprop.validation import check_rows
+    >>> check_rows((3, 2), 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: y: expected 4 entries (one per row of X), got shape (3, 2)
+    """
+    if tuple(shape[:1]) != (n,):
+        raise ValueError(f"{name}: expected {n} entries (one per row of X), got shape "
+                         f"{tuple(shape)}")
+
+
 def check_distributions(y: Array, name: str, xp: Any) -> None:
     """Rows of ``y`` are probability vectors (entries in [0, 1], sums 1 within float
     rounding), as cross-entropy targets must be: its fused gradient ``(a - y) / n`` assumes
