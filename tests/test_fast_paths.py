@@ -18,6 +18,8 @@ from xprop.backend.numpy_ import NumpyAdapter
 from xprop.backend.torch_ import TorchAdapter
 from xprop.train import train_step
 
+from xprop.tolerances import parity_atol, parity_rtol
+
 from .conftest import REQUIRE_CUDA
 from .helpers import fit_options, host
 
@@ -32,6 +34,13 @@ OPTIMIZERS = {
     "adam": lambda: xprop.Adam(lr=0.01, weight_decay=1e-3),
     "adamw": lambda: xprop.AdamW(lr=0.01),
 }
+
+
+def assert_close(actual, desired, dtype="float32"):
+    """Two ways of running one fit agree within the cross-backend tolerances of
+    :mod:`xprop.tolerances` (the longest dot product of these fits: fan-in 8 + batch 16)."""
+    np.testing.assert_allclose(actual, desired, rtol=parity_rtol(dtype, 8 + 16),
+                               atol=parity_atol(dtype))
 
 
 def _model(backend, task="classify", dtype="float64"):
@@ -78,7 +87,7 @@ def test_captured_steps_equal_eager_steps(replaying, opt_name, batch_size, backe
         if exact:
             np.testing.assert_array_equal(host(a), host(b))
         else:
-            np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
+            assert_close(host(a), host(b), "float64")
 
     eager, fast = _model(backend), _model(backend)
     Xd, Yd, _ = eager.prepare(X, LABELS)
@@ -169,8 +178,8 @@ def test_torch_cuda_graph_steps_equal_eager_steps(opt_name):
             results.append((host(m.params.buffer), h))
     assert captures == [True]
     (p1, h1), (p2, h2) = results
-    np.testing.assert_allclose(p1, p2, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(h1.loss, h2.loss, rtol=1e-5)
+    assert_close(p1, p2)
+    assert_close(h1.loss, h2.loss)
 
 
 # --------------------------------------------------------------------------- compiled epochs
@@ -196,8 +205,8 @@ def test_compiled_epochs_equal_the_eager_loop(opt_name, batch_size, shuffle, tas
         results.append((host(m.params.buffer), h))
     (p1, h1), (p2, h2) = results
     assert p1.dtype == p2.dtype == np.float32 and p1.shape == p2.shape
-    np.testing.assert_allclose(p1, p2, rtol=2e-5, atol=2e-6)
-    np.testing.assert_allclose(h1.loss, h2.loss, rtol=2e-5)
+    assert_close(p1, p2)
+    assert_close(h1.loss, h2.loss)
     assert h1.lr == h2.lr and len(h1.time) == 12
     if task == "classify":
         np.testing.assert_allclose(h1.accuracy, h2.accuracy, atol=1 / 70 + 1e-9)
@@ -240,8 +249,8 @@ def test_compiled_chunks_are_bounded_by_work(monkeypatch):
         results.append((host(m.params.buffer), h.loss))
     assert calls == [10, 3, 3, 3, 1, 2, 2, 2, 2, 2]
     for p, loss in results[1:]:
-        np.testing.assert_allclose(results[0][0], p, rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(results[0][1], loss, rtol=1e-6)
+        assert_close(results[0][0], p)
+        assert_close(results[0][1], loss)
 
 
 def test_compiled_divergence_names_the_eager_epoch_and_step():
@@ -256,7 +265,7 @@ def test_compiled_divergence_names_the_eager_epoch_and_step():
         errors.append((e.value.epoch, e.value.step))
         kept.append(host(m.params.buffer))
     assert errors[0] == errors[1]
-    np.testing.assert_allclose(kept[0], kept[1], rtol=1e-4)
+    assert_close(kept[0], kept[1])
 
 
 def test_compiled_true_where_nothing_compiles_is_an_error():
@@ -302,7 +311,7 @@ def test_a_cached_compilation_uses_the_settings_of_each_fit():
         m.fit(X, LABELS, epochs=20, batch_size=16, optimizer=xprop.SGD(lr=0.05, momentum=0.9),
               config=xprop.FitConfig(compiled=use))
         results.append(host(m.params.buffer))
-    np.testing.assert_allclose(results[0], results[1], rtol=2e-5, atol=2e-6)
+    assert_close(results[0], results[1])
 
 
 @pytest.mark.parametrize("validation", ["split", "data"])
@@ -326,9 +335,9 @@ def test_validation_and_early_stopping_stay_compiled(validation, restore_best):
     (p1, h1), (p2, h2) = results
     assert h1.stopped_early and h2.stopped_early and len(h1) < 80
     assert h1.best_epoch == h2.best_epoch and len(h1) == len(h2)
-    np.testing.assert_allclose(h1.val_loss, h2.val_loss, rtol=1e-4)
+    assert_close(h1.val_loss, h2.val_loss)
     np.testing.assert_allclose(h1.val_accuracy, h2.val_accuracy, atol=1 / 17)
-    np.testing.assert_allclose(p1, p2, rtol=1e-3, atol=1e-4)
+    assert_close(p1, p2)
 
 
 def test_callbacks_and_progress_see_every_epoch_on_the_compiled_path():
@@ -367,9 +376,8 @@ def test_ctrl_c_keeps_the_finished_epochs(backend):
     ref = _model(backend, dtype="float32")
     h = ref.fit(X, LABELS, epochs=3, **fit_options(**kw))
     assert len(info.value.history) == 3
-    np.testing.assert_allclose(info.value.history.loss, h.loss, rtol=1e-5)
-    np.testing.assert_allclose(host(m.params.buffer), host(ref.params.buffer), rtol=1e-4,
-                               atol=1e-6)
+    assert_close(info.value.history.loss, h.loss)
+    assert_close(host(m.params.buffer), host(ref.params.buffer))
 
 
 def test_ctrl_c_inside_a_chunk_returns_to_its_start(monkeypatch):
