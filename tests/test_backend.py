@@ -502,13 +502,24 @@ print(xprop.to_numpy(m.predict(X[:3])).dtype.kind)
     assert lines[1:] == ["[1, 2]", "[10000000001, 20000000002]", "i"]
 
 
+def test_host_labels_with_fractions_are_refused_in_any_model_dtype(case):
+    """Found by audit: host float64 labels were rounded to a float32 model's dtype before
+    the check for fractions on every backend but NumPy (2.0000001 became class 2)."""
+    m = xprop.MLP([2, 3, 3], "tanh", "softmax", "cross_entropy", seed=0,
+                  backend=case.backend, dtype=case.dtype)
+    X = np.zeros((3, 2))
+    with pytest.raises(TypeError, match=r"^y: .* labels with fractions"):
+        m.fit(X, np.array([0.0, 1.0, 2.0000001]), epochs=1)
+    assert m.fit(X, np.array([0.0, 1.0, 2.0]), epochs=1).loss[0] > 0  # whole floats are labels
+
+
 def test_low_level_backward_checks_class_labels():
     """Found by audit: ``MLP.backward`` one-hot encoded 1-D integer labels before any check:
     one label was broadcast over every row, an out-of-range label gave a wrong gradient."""
     m = xprop.MLP([3, 4, 2], "tanh", "softmax", "cross_entropy", seed=0)
     X = m.backend.from_host(np.ones((5, 3)), m.dtype)
     _, cache = m.forward(X)
-    with pytest.raises(ValueError, match="y: expected 5 targets"):
+    with pytest.raises(ValueError, match=r"y: expected 5 entries \(one per row of X\)"):
         m.backward(cache, m.backend.from_host(np.array([1])))
     with pytest.raises(ValueError, match=r"y: expected class labels in \[0, 2\)"):
         m.backward(cache, m.backend.from_host(np.array([0, 1, 7, 0, 1])))
@@ -567,8 +578,8 @@ def test_array_api_versions_older_than_the_standard_xprop_uses_are_refused():
 def test_torch_cpu_index_autograd_and_device_advice():
     """Found by audit: a model on torch ``cpu:0`` refused every CPU tensor (its own too);
     ``forward``/``backward`` kept inputs' autograd graphs (a manual step then made the
-    parameters require grad); a meta tensor's error advised ``model.to(device='meta')``,
-    which xprop refuses."""
+    parameters require grad); a meta tensor (no values) is refused without advice to copy it or
+    to move the model there."""
     import torch
 
     m = xprop.MLP([3, 4, 2], "tanh", "identity", "mse", seed=0, backend="torch",
@@ -581,4 +592,7 @@ def test_torch_cpu_index_autograd_and_device_advice():
     assert out.grad_fn is None and all(g.grad_fn is None for g in grads.values())
     with pytest.raises(xprop.DeviceMismatchError) as info:
         m.predict(torch.empty(3, 3, device="meta"))
-    assert "device='cpu')" in str(info.value) and "model.to" not in str(info.value)
+    assert str(info.value) == ("X: expected an array on a device xprop computes on, got a "
+                               "torch array on meta")  # no advice to copy it: it has no values
+    with pytest.raises(ValueError, match=r"^expected a tensor with values, got one on torch's "):
+        xprop.to_numpy(torch.empty(3, 3, device="meta"))

@@ -16,9 +16,8 @@ from xprop import captured, compiled
 from xprop.backend import resolve_backend
 from xprop.backend.numpy_ import NumpyAdapter
 from xprop.backend.torch_ import TorchAdapter
-from xprop.train import train_step
-
 from xprop.tolerances import parity_atol, parity_rtol
+from xprop.train import train_step
 
 from .conftest import REQUIRE_CUDA
 from .helpers import fit_options, host

@@ -198,6 +198,9 @@ def test_check_gradients_refuses_mismatched_gradients():
             check_gradients(lambda a: a.sum(), [x], [bad])
     with pytest.raises(TypeError, match=r"^inputs\[1\]: expected float64"):
         check_gradients(lambda a, b: a.sum(), [x, x.astype(np.float32)], [x, x])
+    for bad in (x.astype(np.int64), x.astype(np.float16), x > 0):  # no float32/64 to check in
+        with pytest.raises(TypeError, match=r"^inputs\[0\]: expected a float32 or float64 "):
+            check_gradients(lambda a: a.sum(), [bad], [x])
     for value in (lambda a: a.sum() + 0j, lambda a: np.complex128(1j) * a.sum(),
                   lambda a: np.array([a.sum() > 0])):  # no real value: named, not float()'s
         with pytest.raises(TypeError, match=r"^f: expected a real number, got dtype"):

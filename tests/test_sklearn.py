@@ -465,11 +465,38 @@ def test_input_arrays_decide_the_backend_and_must_agree():
     clf = MLPClassifier(**STRICT_FAST, random_state=0).fit(Xd, xps.asarray(y))
     assert clf.model_.backend.name == "array_api_strict"
     dev1 = xps.Device("device1")
-    with pytest.raises(xprop.DeviceMismatchError, match=r"two devices"):
+    on_cpu = r"expected an array on array_api_strict \(device device1\) or host data, got an " \
+             r"array on array_api_strict \(device CPU_DEVICE\)"
+    with pytest.raises(xprop.DeviceMismatchError, match="^y: " + on_cpu):
         MLPClassifier(**STRICT_FAST).fit(xps.asarray(X, device=dev1), xps.asarray(y))
+    with pytest.raises(xprop.DeviceMismatchError, match="^sample_weight: " + on_cpu):
+        MLPRegressor(**STRICT_FAST).fit(xps.asarray(X, device=dev1), xps.asarray(y, device=dev1),
+                                        sample_weight=xps.ones(len(y)))
+    with pytest.raises(xprop.DeviceMismatchError, match="^y: " + on_cpu):
+        clf.set_params(backend=None).fit(xps.asarray(X, device=dev1),
+                                         xps.asarray(y, device=dev1)).score(
+            xps.asarray(X, device=dev1), xps.asarray(y))
+    for est in (MLPClassifier, MLPRegressor):  # host X: the estimator's backend (NumPy)
+        with pytest.raises(xprop.DeviceMismatchError, match=r"^y: expected an array on numpy"):
+            est(**STRICT_FAST).fit(X, xps.asarray(y))
+        with pytest.raises(xprop.DeviceMismatchError, match=r"^y: expected an array on numpy"):
+            est(**STRICT_FAST).fit(X, y).score(X, xps.asarray(y))
     torch = pytest.importorskip("torch")
-    with pytest.raises(xprop.DeviceMismatchError, match=r"two namespaces"):
+    with pytest.raises(xprop.DeviceMismatchError, match=r"^y: expected an array on torch"):
         MLPClassifier(**STRICT_FAST).fit(torch.asarray(X), xps.asarray(y))
+
+
+def test_integer_input_trains_in_the_device_float_without_float64():
+    """Integer or bool X names no float dtype: float64 as scikit-learn where the device has
+    it, else the device's default float (array-api-strict's no_float64 device)."""
+    xps = pytest.importorskip("array_api_strict")
+    X, y = _blobs()
+    for device, dtype in (("CPU_DEVICE", xps.float64), ("no_float64", xps.float32)):
+        dev = xps.Device(device)
+        for Xi in (xps.asarray(np.round(X * 10).astype(np.int64), device=dev),
+                   xps.asarray(X > 0, device=dev)):
+            clf = MLPClassifier(**STRICT_FAST, random_state=0).fit(Xi, xps.asarray(y, device=dev))
+            assert clf.model_.dtype == dtype
 
 
 # ------------------------------------------------- option types, found by a hostile review

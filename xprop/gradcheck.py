@@ -555,7 +555,11 @@ def check_gradients(
         kinds = sorted({type(a).__module__.split(".")[0] for a in (*inputs, *grads)})
         raise TypeError(f"grads: expected arrays of the inputs' library, got a mix of "
                         f"{' and '.join(kinds)} arrays") from None
-    dtype = dtype_name(inputs[0].dtype, xp)
+    try:
+        dtype = dtype_name(inputs[0].dtype, xp)
+    except BackendError:
+        raise TypeError(f"inputs[0]: expected a float32 or float64 array, got dtype "
+                        f"{inputs[0].dtype}") from None
     where = device(inputs[0])
     for what, arrays in (("inputs", inputs), ("grads", grads)):
         for i, a in enumerate(arrays):  # one dtype and one device: what the check evaluates in

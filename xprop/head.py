@@ -491,8 +491,8 @@ class Head:
         ...
         ValueError: y: expected class labels in [0, 3) for 3 outputs, got labels from 0 to 3
         """
-        if self.targets == "labels":  # integer labels keep their type
-            y, xq = backend.stage(y, "y", float_dtype=dtype)
+        if self.targets == "labels":  # labels keep their type (no rounding before the check
+            y, xq = backend.stage(y, "y")  # for fractions); rows are cast in _targets
         else:
             y, xq = backend.stage(y, "y", dtype)
         # host targets are checked on the host (no device read per check), then moved

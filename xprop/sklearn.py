@@ -613,17 +613,21 @@ class _BaseMLP(BaseEstimator):
         return validate_data(self, X, reset=reset, dtype=(np.float64, np.float32),
                              accept_sparse=["csr", "csc"])
 
-    def _validate_Xy(self, X: Any, y: Any, reset: bool) -> tuple[Any, Any]:
+    def _validate_Xy(self, X: Any, y: Any, sample_weight: Any,
+                     reset: bool) -> tuple[Any, Any]:
         """``(X, y)`` checked together; y comes back as given for device arrays, else as a
-        NumPy array (1-D for classifiers)."""
+        NumPy array (1-D for classifiers). ``y`` and ``sample_weight`` are host data or
+        arrays of the backend the model computes on (nothing moves between libraries or
+        devices unasked)."""
         if y is None:
             # the message scikit-learn's checks expect
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
+        backend = self._resolve_backend(X)
+        backend.check_place(y, "y")
+        backend.check_place(sample_weight, "sample_weight")
         if not (is_host_data(X) and is_host_data(y)):
-            if not (is_host_data(X) or is_host_data(y)):
-                backend_of(X=X, y=y)  # one namespace and one device, or DeviceMismatchError
             X = self._validate_X(X, reset)
             n_y = y.shape[0] if hasattr(y, "shape") else len(y)
             if n_y != X.shape[0]:
@@ -639,11 +643,17 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ training
 
-    def _model_dtype(self, X: Any) -> str:
-        """``dtype``, or as scikit-learn: float32 input trains in float32, else float64."""
+    def _model_dtype(self, X: Any, backend: Backend) -> str:
+        """``dtype``, or as scikit-learn: float32 input trains in float32, else float64; on a
+        device without float64 (JAX without x64), input of no float dtype (integers, bools)
+        trains in the device's default float dtype."""
         if self.dtype is not None:
             return dtype_name(self.dtype)
-        return "float32" if "float32" in str(X.dtype) else "float64"
+        if "float32" in str(X.dtype):
+            return "float32"
+        if "float64" in str(X.dtype) or "float64" in backend.supported_float_dtypes():
+            return "float64"
+        return backend.default_float_dtype()
 
     def _initialize(self, X: Any, n_outputs: int, output: str, loss: str,
                     rs: np.random.RandomState) -> None:
@@ -657,10 +667,10 @@ class _BaseMLP(BaseEstimator):
             bound = np.sqrt(factor / (fan_in + fan_out))
             weights.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
             biases.append(rs.uniform(-bound, bound, fan_out))
+        backend = self._resolve_backend(X)
         self.model_ = MLP.from_arrays(weights, biases, activation=self._hidden_activation(),
                                       output_activation=output, loss=loss,
-                                      dtype=self._model_dtype(X),
-                                      backend=self._resolve_backend(X))
+                                      dtype=self._model_dtype(X, backend), backend=backend)
         self.n_layers_ = len(units)
         self.n_outputs_ = n_outputs
         self.out_activation_ = {"sigmoid": "logistic"}.get(output, output)
@@ -989,6 +999,9 @@ class _BaseMLP(BaseEstimator):
         on copies of ``y`` and of the predictions."""
         if all(is_host_data(a) for a in (X, y, sample_weight)):
             return host_score(X, y, sample_weight=sample_weight)
+        check_is_fitted(self, "model_")
+        self.model_.backend.check_place(y, "y")  # (X: by predict)
+        self.model_.backend.check_place(sample_weight, "sample_weight")
         pred = self.predict(X)
         y, pred, sample_weight = (a if is_host_data(a) else _host(a)
                                   for a in (y, pred, sample_weight))
@@ -1106,7 +1119,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
              classes: Any = None) -> MLPClassifier:
         self._check_params()
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
-        X, y = self._validate_Xy(X, y, reset=first)
+        X, y = self._validate_Xy(X, y, sample_weight, reset=first)
         w = self._sample_weight(sample_weight, X.shape[0])
         y = self._labels(y)
         multilabel = y.ndim == 2
@@ -1449,7 +1462,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> MLPRegressor:
         self._check_params()
         first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
-        X, y = self._validate_Xy(X, y, reset=first)
+        X, y = self._validate_Xy(X, y, sample_weight, reset=first)
         w = self._sample_weight(sample_weight, X.shape[0])
         if y.ndim == 2 and y.shape[1] == 1:  # as scikit-learn: a column is 1-D, with a warning
             y = column_or_1d(y, warn=True) if is_host_data(y) else _column(y)

@@ -13,9 +13,10 @@ Cross-backend parity (results of any backend against the NumPy float64 reference
     by 1e-5, ``n`` the longest dot product behind the quantity (:func:`parity_rtol`'s
     ``reduction_length``: the parity report takes the largest fan-in or batch, the training
     tests fan-in + batch). Two ways of running one fit (compiled or captured epochs against the
-eager loop, tests/test_fast_paths.py) are held to the same tolerances. ONNX export (tests/test_onnx.py) holds ONNX
-    Runtime's outputs to the same tolerances against xprop's NumPy outputs of the same dtype
-    (worst seen over the parity grid: 2.3e-7 in float32, 5.2e-16 in float64).
+    eager loop, tests/test_fast_paths.py) are held to the same tolerances. ONNX export
+    (tests/test_onnx.py) holds ONNX Runtime's outputs to the same tolerances against xprop's
+    NumPy outputs of the same dtype (worst seen over the parity grid: 2.3e-7 in float32,
+    5.2e-16 in float64).
 """
 
 from __future__ import annotations

@@ -118,6 +118,11 @@ class Adapter:
         """Every device of this library that is usable here."""
         return list(xp.__array_namespace_info__().devices())
 
+    def computes_on(self, device: Any) -> bool:
+        """True when xprop computes on this device of the library (e.g. not torch's
+        ``meta`` tensors, which hold no values)."""
+        return True
+
     def owns_device(self, device: Any) -> bool:
         """True when ``device`` is one of this library's device objects."""
         return type(device).__module__.split(".")[0] in self.device_modules

@@ -447,20 +447,7 @@ class Backend:
                     self._check_fits(x, dtype, name)
                 return self.xp.astype(x, dtype), False
             return x, False
-        if array_api_compat.is_array_api_obj(x) and not isinstance(x, np.ndarray):
-            other = backend_of(**{name: x})
-            here = self.adapter.device_str(self.device)
-            there = other.adapter.device_str(other.device)
-            try:  # the model can move there only if xprop runs on that device
-                other.adapter.parse_device(other.xp, there)
-                model_there = f" or move the model with model.to({other.name!r}, device={there!r})"
-            except BackendError:
-                model_there = ""
-            raise DeviceMismatchError(
-                f"{name}: expected an array on {self.describe()} or host data, got an "
-                f"array on {other.describe()}; move it with xprop.to_backend({name}, "
-                f"{self.name!r}, device={here!r}){model_there}"
-            )
+        self.check_place(x, name)
         if x is None or hasattr(x, "tocsr"):  # nothing, or a SciPy sparse matrix
             raise TypeError(f"{name}: expected an array of real numbers, got "
                             + ("None" if x is None else f"a SciPy sparse {type(x).__name__} "
@@ -483,6 +470,44 @@ class Backend:
         if dtype is not None:
             h = h.astype(dtype_name(dtype, self.xp), copy=False)
         return h, True
+
+    def check_place(self, x: Any, name: str) -> None:
+        """Refuse an array of another namespace or device: host data (NumPy arrays, Python
+        data) and this backend's arrays pass; nothing moves between libraries or devices
+        unasked.
+
+        Raises
+        ------
+        DeviceMismatchError
+            For another library's array, or this library's on another device.
+
+        Examples
+        --------
+        >>> b = xprop.resolve_backend("array_api_strict", "device1")
+        >>> b.check_place([1.0], "y")  # host data: copied when staged
+        >>> other = xprop.resolve_backend("array_api_strict").from_host([1.0])
+        >>> b.check_place(other, "y")
+        Traceback (most recent call last):
+        ...
+        xprop.backend.base.DeviceMismatchError: y: expected an array on array_api_strict (device
+        device1) or host data, got an array on array_api_strict (device CPU_DEVICE); ...
+        """
+        if isinstance(x, np.ndarray) or not array_api_compat.is_array_api_obj(x) \
+                or self.owns(x):
+            return
+        other = backend_of(**{name: x})
+        here = self.adapter.device_str(self.device)
+        there = other.adapter.device_str(other.device)
+        try:  # the model can move there only if xprop runs on that device
+            other.adapter.parse_device(other.xp, there)
+            model_there = f" or move the model with model.to({other.name!r}, device={there!r})"
+        except BackendError:
+            model_there = ""
+        raise DeviceMismatchError(
+            f"{name}: expected an array on {self.describe()} or host data, got an "
+            f"array on {other.describe()}; move it with xprop.to_backend({name}, "
+            f"{self.name!r}, device={here!r}){model_there}"
+        )
 
     def _check_fits(self, x: Any, dtype: Any, name: str) -> None:
         """Refuse finite values that a cast to floating ``dtype`` would turn into inf. Only
@@ -800,6 +825,9 @@ def backend_of(**arrays: Any) -> Backend:
         raise ValueError("backend_of: no arrays given")
     arg0, xp0, dev0, x0 = found[0]
     adapter = adapter_for(xp0, like=x0)
+    if not adapter.computes_on(dev0):
+        raise DeviceMismatchError(f"{arg0}: expected an array on a device xprop computes on, "
+                                  f"got a {adapter.name} array on {adapter.device_str(dev0)}")
     for arg, xp, dev, x in found[1:]:
         if xp is not xp0:
             raise DeviceMismatchError(

@@ -38,7 +38,7 @@ class TorchAdapter(Adapter):
             dev = torch.device("cpu" if spec is None else spec)
         except (RuntimeError, TypeError, ValueError):  # torch's own words name no argument
             dev = None
-        if dev is None or dev.type not in ("cpu", "cuda"):  # meta, mps, xpu, ...: xprop runs
+        if dev is None or not self.computes_on(dev):  # meta, mps, xpu, ...: xprop runs
             raise BackendError(  # on CPU and CUDA devices
                 f"device: expected 'cpu', 'cuda' or 'cuda:N' for torch, got {show(spec)}")
         if dev.type == "cpu":  # one CPU device: tensors on "cpu:0" say "cpu"
@@ -68,7 +68,13 @@ class TorchAdapter(Adapter):
         if str(device).startswith("cuda"):
             importlib.import_module("torch").cuda.synchronize(device)
 
+    def computes_on(self, device: Any) -> bool:
+        return device.type in ("cpu", "cuda")
+
     def to_host(self, x: Any) -> np.ndarray:
+        if x.device.type == "meta":  # torch's own error: "Cannot copy out of meta tensor"
+            raise ValueError("expected a tensor with values, got one on torch's 'meta' device "
+                             "(shapes and dtypes only)")
         return x.detach().cpu().numpy()
 
     def plain(self, x: Any, name: str) -> Any:
