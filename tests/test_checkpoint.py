@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import zipfile
 
 import numpy as np
@@ -358,6 +359,47 @@ def test_a_member_declaring_more_than_it_holds_is_refused_before_allocating(tmp_
             z.writestr(n, data)
     with pytest.raises(xprop.CheckpointError, match=r"more than one member named 'W0\.npy'"):
         xprop.load(twice)
+    # a raw member "W0" beside "W0.npy": NumPy reads it for "W0", unchecked (7 TiB declared)
+    alias = tmp_path / "alias.npz"
+    with zipfile.ZipFile(alias, "w") as z:
+        for n, data in [*members.items(), ("W0", header.getvalue())]:
+            z.writestr(n, data)
+    for load in (xprop.load, xprop.datasets.load_npz):
+        with pytest.raises(ValueError, match=r"holds a member that is not an \.npy array: 'W0'"):
+            load(alias)
+
+
+def test_unreadable_members_are_value_errors(tmp_path):
+    """Found by audit: a corrupt deflate stream (zlib.error), entries flagged encrypted
+    (RuntimeError) or compressed by a method zipfile lacks (NotImplementedError) escaped
+    load and load_npz; they are the corrupt-archive ValueError naming the file."""
+    good = tmp_path / "good.npz"
+    np.savez_compressed(good, X=np.arange(4000.0).reshape(-1, 2), y=np.zeros(2000))
+    with zipfile.ZipFile(good) as z:
+        infos = z.infolist()
+
+    def patched(name, flag=None, method=None, stream=False):
+        data = bytearray(good.read_bytes())
+        for sig, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+            i = data.find(sig)
+            while i != -1:  # every local and central header
+                if flag is not None:
+                    struct.pack_into("<H", data, i + flag_at, flag)
+                if method is not None:
+                    struct.pack_into("<H", data, i + method_at, method)
+                i = data.find(sig, i + 4)
+        for info in infos if stream else ():  # each member's deflate stream overwritten
+            start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+            data[start + 2:start + info.compress_size - 2] = b"\xff" * (info.compress_size - 4)
+        path = tmp_path / f"{name}.npz"
+        path.write_bytes(bytes(data))
+        return path
+
+    for path in (patched("damaged", stream=True), patched("flagged", flag=1),
+                 patched("deflate64", method=9)):
+        with pytest.raises(ValueError, match=rf"data file '.*{path.name}': corrupt or trunc"):
+            xprop.datasets.load_npz(path)
+
 
 
 def test_damaged_member(tmp_path):
@@ -545,8 +587,9 @@ def test_checkpoint_error_is_a_value_error():
 def test_load_blames_the_caller_not_the_file_for_a_bad_dtype_or_device(tmp_path):
     m = xprop.MLP([2, 3, 1], dtype="float64")
     path = m.save(tmp_path / "m.npz")
-    with pytest.raises(xprop.BackendError, match=r"dtype"):
-        xprop.load(path, dtype="float16")
+    for bad in ("float16", "", 0, False):  # a falsy dtype read as "the saved one" before
+        with pytest.raises(xprop.BackendError, match=r"^dtype: expected one of"):
+            xprop.load(path, dtype=bad)
     with pytest.raises(xprop.BackendError, match=r"no_float64"):
         xprop.load(path, backend="array_api_strict:no_float64")
     assert xprop.load(path, backend="array_api_strict:no_float64", dtype="float32")

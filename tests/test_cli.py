@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import xprop
+
 TIMEOUT = 120
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SUBCOMMANDS = ["demo", "train", "gradcheck", "info", "predict", "evaluate", "export"]
@@ -551,6 +553,48 @@ def test_predict_out_and_force(trained, points_csv):
     r = run_cli(d, *args, "--force")
     assert_ok(r)
     assert (d / "preds.csv").read_text() == preds
+
+
+def test_outputs_found_by_audit(trained, points_csv):
+    """--out /dev/stdout (a pipe) is written in place; --plot replaces a file only with
+    --force, as --out; a name too long for the file system is refused before training; a
+    missing --weights file is named as such."""
+    _, model, _, _ = trained
+    d = points_csv.parent
+    r = run_cli(d, "predict", "--checkpoint", str(model), "--data", "points.csv", "--out",
+                "/dev/stdout", "--force")
+    assert_ok(r)
+    assert len([line for line in r.stdout.splitlines() if not line.startswith("saved")]) == 3
+    (d / "mine.png").write_bytes(b"precious")
+    r = run_cli(d, "train", "--data", "xor", *FAST, "--plot", "mine.png")
+    assert_cli_error(r, "--plot", "exists", "--force")
+    assert (d / "mine.png").read_bytes() == b"precious" and "done:" not in r.stdout
+    r = run_cli(d, "train", "--data", "xor", *FAST, "--out", "x" * 300 + ".npz")
+    assert_cli_error(r, "--out", "cannot write", "too long")
+    assert "done:" not in r.stdout
+    r = run_cli(d, "trace", "--weights", "missing.npz", "--data", "points.csv")
+    assert_cli_error(r, "--weights: 'missing.npz' does not exist")
+
+
+def test_out_that_appears_while_training_keeps_the_model(tmp_path):
+    """Without --force, a file that appears at --out while training runs is kept and the
+    model goes beside it (m.1.npz), exit status 1 (before: the finished model was lost)."""
+    r = run_script(tmp_path, """
+        import os, sys
+        from xprop import cli
+        fit = cli._fit
+        def fit_then_someone_writes(*args, **kwargs):
+            hist = fit(*args, **kwargs)
+            with open("m.npz", "w") as fh:
+                fh.write("not yours")
+            return hist
+        cli._fit = fit_then_someone_writes
+        sys.exit(cli.main(["train", "--data", "xor", "--epochs", "5", "--out", "m.npz"]))
+    """)
+    assert r.returncode == 1, r.stderr
+    assert "appeared while training ran" in r.stderr and "m.1.npz" in r.stderr
+    assert (tmp_path / "m.npz").read_text() == "not yours"
+    assert xprop.load(tmp_path / "m.1.npz").arch.sizes[0] == 2  # XOR's two inputs
 
 
 def test_predict_wrong_number_of_features(trained, tmp_path):

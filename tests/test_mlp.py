@@ -962,17 +962,27 @@ def test_models_and_optimizers_pickle_and_deepcopy_on_every_backend(case):
     assert len(history) == 1
 
 
-def test_unpickling_an_unregistered_custom_activation_says_what_to_do():
+def test_an_unregistered_custom_activation_pickles_by_value_or_says_what_to_do():
+    """An unregistered activation of module-level functions pickles by value; one of
+    lambdas or closures is refused by pickle.dumps (before: dumps wrote its name, which no
+    process could load, and deepcopy failed), and deep-copies."""
+    import copy
     import dataclasses
     import pickle
 
-    from xprop.activations import ACTIVATIONS
+    from xprop.activations import ACTIVATIONS, make_activation
 
     mine = dataclasses.replace(ACTIVATIONS["tanh"], name="my_unregistered_tanh")
-    m = xprop.MLP([2, 3, 1], mine, "sigmoid", "bce")
-    data = pickle.dumps(m)
-    with pytest.raises(ValueError, match="register_activation"):
-        pickle.loads(data)
+    m = xprop.MLP([2, 3, 1], mine, "sigmoid", "bce", seed=0)
+    back = pickle.loads(pickle.dumps(m))
+    assert back.arch.hidden[0].name == "my_unregistered_tanh"
+    np.testing.assert_array_equal(back.predict(np.ones((2, 2))), m.predict(np.ones((2, 2))))
+    cube = make_activation("my_cube", lambda z, xp: z ** 3, lambda z, a, xp: 3 * z ** 2)
+    m = xprop.MLP([2, 3, 1], cube, seed=0)
+    with pytest.raises(pickle.PicklingError, match=r"^Activation 'my_cube': .*register_activ"):
+        pickle.dumps(m)
+    twin = copy.deepcopy(m)
+    np.testing.assert_array_equal(twin.predict(np.ones((2, 2))), m.predict(np.ones((2, 2))))
 
 
 @pytest.mark.parametrize(("activation", "output", "loss"), [

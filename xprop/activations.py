@@ -13,6 +13,7 @@ it up once:
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -106,9 +107,13 @@ class Activation:
         return self.forward(z, array_namespace(z))
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        """Pickled (and deep-copied) by name when the name stands for these functions (the
-        built-ins, ``leaky_relu(alpha)``, registered activations); by value otherwise."""
+        """Pickled by name when the name stands for these functions (the built-ins,
+        ``leaky_relu(alpha)``, registered activations); by value otherwise."""
         return by_name(self, get_activation, ("forward", "derivative", "backward"), protocol)
+
+    def __deepcopy__(self, memo: dict) -> Activation:
+        """Itself: an activation is an immutable bundle of functions."""
+        return self
 
     def grad(self, z: Array) -> Array:
         """The derivative ``f'(z)`` for a lone array (models use ``derivative``).
@@ -148,6 +153,11 @@ def by_name(obj: Any, lookup: Callable[[str], Any], fields: tuple[str, ...],
     if known is not None and type(known) is type(obj) and all(
             where(getattr(known, f)) == where(getattr(obj, f)) for f in fields):
         return _named, (lookup, obj.name)
+    if any("<" in str(where(getattr(obj, f))[1]) for f in fields):  # lambdas, closures
+        raise pickle.PicklingError(
+            f"{type(obj).__name__} {obj.name!r}: its functions are lambdas or closures, which "
+            "pickle cannot save; register it (xprop.register_activation / register_loss) in "
+            "the process that pickles and in the one that loads: it is then pickled by name")
     return object.__reduce_ex__(obj, protocol)
 
 

@@ -55,8 +55,11 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
                    suffix: str | None = ".npz") -> str:
     """The path an output file goes to (``suffix`` appended unless the name already ends
     with it, in any case), after checking that it can be written there: not a directory
-    (nor ``.`` or a name ending in a separator), in an existing, writable directory (a real
-    test file is made and removed), and not an existing file unless ``overwrite``."""
+    (nor ``.`` or a name ending in a separator), in an existing, writable directory, and not
+    an existing file unless ``overwrite``. A real file is made and removed: the new file
+    itself (its name's length, the directory's permissions), or for a file to replace a
+    temporary one beside it (:func:`write_atomically` renames one over it); a target that is
+    no regular file (``/dev/stdout``, a FIFO) is written in place and needs no test."""
     path = check_path(path, "path" if what == "checkpoint" else what)
     overwrite = check_bool(overwrite, "overwrite")
     if path.endswith((os.sep, "/")) or os.path.basename(path) in ("", ".", "..") or (
@@ -68,17 +71,24 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     if os.path.isdir(path):
         raise IsADirectoryError(f"{what}: {path!r} is a directory; give a file name such as "
                                 f"{os.path.join(path, 'model' + (suffix or ''))!r}")
-    directory = os.path.dirname(os.path.realpath(path))  # a link's target is written
+    target = os.path.realpath(path)  # a link's target is written
+    directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{what}: directory {directory!r} does not exist")
-    if os.path.exists(path) and not overwrite:
+    exists = os.path.exists(path)  # (through links: /dev/stdout's target is no path)
+    if exists and not overwrite:
         raise FileExistsError(f"{what}: {path!r} exists; pass overwrite=True (--force)")
+    if exists and not os.path.isfile(path):
+        return path
     try:
-        fd, probe = tempfile.mkstemp(prefix=".xprop-probe-", dir=directory)
+        if exists:
+            fd, probe = tempfile.mkstemp(prefix=".xprop-probe-", dir=directory)
+        else:
+            fd, probe = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), target
         os.close(fd)
         os.remove(probe)
     except OSError as e:
-        raise PermissionError(f"{what}: cannot write in directory {directory!r} "
+        raise PermissionError(f"{what}: cannot write {path!r} in directory {directory!r} "
                               f"({e.strerror or e})") from None
     return path
 
@@ -90,12 +100,12 @@ def write_atomically(path: str, write: Any) -> str:
     on the way removes the temporary file). A file replaced keeps its permission bits; a new
     one follows the umask. A target that is no regular file (``/dev/null``, a FIFO: nothing
     to replace) is written in place. Returns ``path``."""
-    target = os.path.realpath(path)
-    kept = os.stat(target) if os.path.exists(target) else None
+    kept = os.stat(path) if os.path.exists(path) else None  # (through links, as open does)
     if kept is not None and not stat.S_ISREG(kept.st_mode):
-        with open(target, "wb") as fh:
+        with open(path, "wb") as fh:
             write(fh)
         return path
+    target = os.path.realpath(path)
     fd, tmp = tempfile.mkstemp(prefix=".xprop-", suffix=".tmp", dir=os.path.dirname(target))
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from xprop import datasets
+from xprop import datasets, validation
 from xprop._version import __version__
 from xprop.backend import (
     ADAPTERS,
@@ -438,7 +438,7 @@ def _check_train_args(args: argparse.Namespace) -> None:
         raise CLIError(f"--test-size: expected a fraction in [0, 1), got {args.test_size}")
     _check_fit_options(args)
     if args.plot:
-        args.plot = _check_output_path(args.plot, True, "--plot")
+        args.plot = _check_output_path(args.plot, args.force, "--plot")
         from xprop.plots import require_matplotlib
 
         try:
@@ -489,9 +489,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if len(hist) < args.epochs and progress.enabled:
         progress.close()
     _report(model, hist, (Xtr, ytr), (Xte, yte))
+    moved = False
     if args.out:
-        path = save_checkpoint(model, args.out, overwrite=args.force,
-                               columns=_trained_columns(args))
+        path, moved = _save_trained(model, args)
         print(f"saved checkpoint: {path}")
     if args.plot:
         from xprop.plots import plot_training
@@ -501,8 +501,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"saved plot: {args.plot}")
         for note in notes:
             print(f"note: {note}")
-    return 0
+    return 1 if moved else 0
 
+
+def _save_trained(model: MLP, args: argparse.Namespace) -> tuple[str, bool]:
+    """Save the trained model to ``--out``: ``(path, moved)``. A file that appeared there
+    while training ran (no ``--force``) is kept, and the model goes to the first free name
+    beside it (``m.1.npz``, ...), said on stderr: the finished work is never lost."""
+    columns = _trained_columns(args)
+    try:
+        return save_checkpoint(model, args.out, overwrite=args.force, columns=columns), False
+    except FileExistsError:
+        root, ext = os.path.splitext(args.out)
+        for i in range(1, 1000):
+            try:
+                path = save_checkpoint(model, f"{root}.{i}{ext}", overwrite=False,
+                                       columns=columns)
+            except FileExistsError:
+                continue
+            print(f"xprop: --out: {args.out!r} appeared while training ran (no --force); saved "
+                  f"the model to {path!r} instead", file=sys.stderr)
+            return path, True
+        raise
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, SLURM, Kubernetes, ``docker stop``), raised where the program
@@ -529,8 +549,7 @@ def _save_interrupted(args: argparse.Namespace, model: MLP, progress: Progress,
     done = len(getattr(error, "history", ()))
     if not (args.out and done):
         raise error
-    path = save_checkpoint(model, args.out, overwrite=args.force,
-                           columns=_trained_columns(args))
+    path = _save_trained(model, args)[0]
     status, said = _stopped(error)
     print(f"xprop: {said}; saved the model after epoch {done} (the last completed) to "
           f"{path}", file=sys.stderr)
@@ -706,7 +725,11 @@ def _weights_model(args: argparse.Namespace) -> MLP:
                     if k in content}
         arrays = content
     elif path.lower().endswith(".npz"):
-        arrays = datasets.read_npz(path, "--weights")
+        try:
+            validation.check_readable(path, f"--weights: {path!r}")
+        except OSError as e:
+            raise CLIError(str(e)) from None
+        arrays = datasets.read_npz(path, f"--weights: {path!r}")
     else:
         raise CLIError(f"--weights: expected a .json or .npz file, got {path!r}")
     unknown = sorted(k for k in arrays if not re.fullmatch(r"[Wb]\d+", k))

@@ -7,11 +7,13 @@ Every loader returns ``(X, y)``: ``X`` float64 of shape ``(n, d)``, ``y`` int64 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import math
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from numbers import Integral
@@ -22,6 +24,11 @@ import numpy as np
 from xprop import validation as V
 from xprop.backend import is_array, resolve_backend, to_numpy
 from xprop.validation import show
+
+try:
+    from lzma import LZMAError
+except ImportError:  # a Python without liblzma: zipfile cannot read LZMA members either
+    LZMAError = RuntimeError
 
 __all__ = [
     "DATASETS",
@@ -348,12 +355,16 @@ class NpzArchive:
             self._npz = np.load(path, allow_pickle=False)
             if not isinstance(self._npz, np.lib.npyio.NpzFile):
                 raise ValueError(f"{what}: a single .npy array, not an .npz archive")
-        self.files: list[str] = list(self._npz.files)
         members = self._npz.zip.namelist()
-        twice = sorted({m for m in members if members.count(m) > 1})
+        other = [m for m in members if not m.endswith(".npy")]
+        if other:  # NumPy would read a member "W0" for "W0" before "W0.npy"
+            raise ValueError(f"{what}: holds a member that is not an .npy array: "
+                             f"{other[0]!r}")
+        twice = sorted(m for m, count in collections.Counter(members).items() if count > 1)
         if twice:
             raise ValueError(f"{what}: holds more than one member named {twice[0]!r} "
                              "(which one to read is ambiguous)")
+        self.files: list[str] = [m.removesuffix(".npy") for m in members]
 
     def __enter__(self) -> NpzArchive:
         return self
@@ -376,8 +387,8 @@ class NpzArchive:
             raise ValueError(f"{self.what}: array {name!r} declares shape {shape} of {dtype} "
                              f"({need} bytes), which its member of {info.file_size} bytes "
                              f"({info.compress_size} stored) cannot hold: corrupt archive")
-        with self._translated():
-            return np.asarray(self._npz[name])
+        with self._translated(), self._npz.zip.open(name + ".npy") as f:  # the member checked
+            return np.lib.format.read_array(f, allow_pickle=False)
 
     def _header(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
         """The shape and dtype of array ``name``, from its ``.npy`` header alone."""
@@ -404,7 +415,8 @@ def _npz_errors(what: str) -> Iterator[None]:
             raise ValueError(f"{what}: holds pickled (object) arrays, which xprop never loads "
                              "(allow_pickle=False)") from None
         raise ValueError(f"{what}: corrupt or truncated .npz archive ({e})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, zlib.error, LZMAError,
+            RuntimeError) as e:  # RuntimeError: an encrypted member, an unknown compression
         raise ValueError(
             f"{what}: corrupt or truncated .npz archive ({type(e).__name__}: {e})"
         ) from None

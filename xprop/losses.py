@@ -96,6 +96,10 @@ class Loss:
         return by_name(self, get_loss, ("terms", "grad", "fused_grad", "logit_terms"),
                        protocol)
 
+    def __deepcopy__(self, memo: dict) -> Loss:
+        """Itself: a loss is an immutable bundle of functions."""
+        return self
+
     @property
     def reduction(self) -> str:
         """How batches add up: ``"mean"`` over samples, or ``"sum"`` (``half_sse``)."""

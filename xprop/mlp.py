@@ -484,11 +484,13 @@ class MLP:
 
     def __reduce__(self) -> tuple:
         """Pickling and deep copies: the parameters as a host copy that knows its backend,
-        device and dtype (rebuilt there), the architecture by its names (registered custom
-        activations and losses by their registered names), every other attribute as is."""
+        device and dtype (rebuilt there), the architecture by its activations and loss
+        (pickled by name when the name stands for them: built-ins and registered ones; by value
+        otherwise, so a lambda's pickling fails here, not the loading), every other attribute
+        as is."""
         arch = self.arch
-        names = (list(arch.sizes), [a.name for a in arch.hidden], arch.head.activation.name,
-                 arch.head.loss.name, arch.bias)
+        names = (list(arch.sizes), list(arch.hidden), arch.head.activation, arch.head.loss,
+                 arch.bias)
         rest = {k: v for k, v in vars(self).items()
                 if k not in ("arch", "backend", "xp", "dtype", "params")}
         return (_unpickle, (type(self), names, HostArray(self.params.buffer), rest))
@@ -1269,7 +1271,7 @@ def load(path: str | PathLike, backend: Any = None, device: Any = None,
         model = MLP.from_arrays(
             weights, biases, activation=header["activations"][:-1],
             output_activation=header["activations"][-1], loss=header["loss"],
-            dtype=dtype or header["dtype"], backend=backend, device=device,
+            dtype=header["dtype"] if dtype is None else dtype, backend=backend, device=device,
         )
     except KeyError as e:
         raise checkpoint.CheckpointError(f"checkpoint: {path!r} lacks parameter {e}") from None

@@ -472,9 +472,17 @@ class Backend:
         return h, True
 
     def check_place(self, x: Any, name: str) -> None:
-        """Refuse an array of another namespace or device: host data (NumPy arrays, Python
-        data) and this backend's arrays pass; nothing moves between libraries or devices
-        unasked.
+        """Refuse an array of another namespace or device.
+
+        Host data (NumPy arrays, Python data) and this backend's arrays pass: nothing moves
+        between libraries or devices unasked.
+
+        Parameters
+        ----------
+        x : object
+            An array, host data or None.
+        name : str
+            The argument's name, for the error.
 
         Raises
         ------
