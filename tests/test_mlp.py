@@ -176,6 +176,14 @@ def test_from_arrays_copies_and_infers_dtype():
     assert no_bias.bias is False and no_bias.sizes == [1, 2]
     assert no_bias.dtype == np.float64
     np.testing.assert_array_equal(host(no_bias.weights[0]), [[1.0, 2.0]])
+    # integer weights name no float dtype: float64 where the device has it (exact to 2**53;
+    # torch's default float32 rounded 2**24 + 1), else the device's default
+    big = 2**24 + 1
+    torch = pytest.importorskip("torch")
+    exact = MLP.from_arrays([torch.tensor([[big, 1]])], backend="torch")
+    assert exact.dtype == torch.float64 and int(host(exact.weights[0])[0, 0]) == big
+    assert MLP.from_arrays([[[big, 1]]], backend="array_api_strict:no_float64").dtype == \
+        xprop.resolve_backend("array_api_strict:no_float64").xp.float32
 
 
 # =========================================================================== initialisation

@@ -256,6 +256,8 @@ class MLP:
             given = {_given_dtype(a) for a in [*weights, *(biases or [])]}  # Python floats
             # are float64)
             dtype = next((name for name in ("float64", "float32") if name in given), None)
+            if dtype is None and "float64" in chosen.supported_float_dtypes():
+                dtype = "float64"  # integers (as NumPy promotes them): exact to 2**53
         shapes = [tuple(getattr(w, "shape", None) or _shape_of(w)) for w in weights]
         sizes = []
         for i, shp in enumerate(shapes):
