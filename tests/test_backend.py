@@ -513,6 +513,31 @@ def test_host_labels_with_fractions_are_refused_in_any_model_dtype(case):
     assert m.fit(X, np.array([0.0, 1.0, 2.0]), epochs=1).loss[0] > 0  # whole floats are labels
 
 
+def test_classifiers_train_on_a_device_without_64_bit_integers():
+    """Found by audit: array-api-strict's argmax makes int64 on its no_x64 device, which
+    refuses it, so classifiers failed after their first chunk; the strict adapter's argmax
+    gives the same decisions in int32, and the fit equals the one on its CPU device."""
+    xps = pytest.importorskip("array_api_strict")
+    try:
+        xps.Device("no_x64")
+    except ValueError:
+        pytest.skip("this array-api-strict has no no_x64 device")
+    X, y = xprop.datasets.moons(60, seed=0)
+    results = []
+    for device in ("no_x64", "CPU_DEVICE"):
+        m = xprop.MLP([2, 6, 3], "relu", "softmax", "cross_entropy", seed=0, dtype="float32",
+                      backend=f"array_api_strict:{device}")
+        h = m.fit(X, y, epochs=3, batch_size=16, validation_split=0.25)
+        pred = m.predict(X)
+        results.append((h.loss, h.accuracy, h.val_accuracy, xprop.to_numpy(pred)))
+    assert str(pred.dtype).endswith("int64")  # CPU_DEVICE's index dtype; no_x64's is int32
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    rows = xps.asarray([[1.0, 3.0, 3.0], [float("nan"), 2.0, float("nan")]],
+                       device=xps.Device("no_x64"))
+    assert xprop.to_numpy(xprop.head.argmax_rows(rows, xps)).tolist() == [1, 0]  # as NumPy
+
+
 def test_low_level_backward_checks_class_labels():
     """Found by audit: ``MLP.backward`` one-hot encoded 1-D integer labels before any check:
     one label was broadcast over every row, an out-of-range label gave a wrong gradient."""

@@ -268,7 +268,7 @@ class Head:
         array([0, 1])
         """
         if self.decision == "argmax":
-            return xp.argmax(out, axis=1)
+            return argmax_rows(out, xp)
         if self.decision == "none":
             return out
         pred = xp.astype(out > self.threshold, label_dtype(out, xp))
@@ -338,7 +338,7 @@ class Head:
         array([1, 0])
         """
         if self.decision == "argmax":
-            return labels if labels is not None else xp.argmax(Y, axis=1)
+            return labels if labels is not None else argmax_rows(Y, xp)
         return Y > 0.5
 
     def hit_rows(self, out: Array, truth: Array, xp: Any) -> Array:
@@ -368,7 +368,7 @@ class Head:
         array([ True, False])
         """
         if self.decision == "argmax":
-            index = xp.argmax(out, axis=-1)  # the namespace's index dtype (int32: JAX, no x64)
+            index = argmax_rows(out, xp)  # the namespace's index dtype (int32: JAX, no x64)
             return index == xp.astype(truth, index.dtype)
         eq = (out > self.threshold) == truth
         return eq[..., 0] if eq.shape[-1] == 1 else xp.all(eq, axis=-1)
@@ -512,7 +512,7 @@ class Head:
             V.check_finite(Y, "y", xp)
             if self.loss.targets == "labels":  # cross-entropy needs distributions
                 V.check_distributions(Y, "y", xp)
-            return Y, xp.argmax(Y, axis=1)
+            return Y, argmax_rows(Y, xp)
         if y.ndim == 1 and k == 1:
             y = xp.reshape(y, (-1, 1))
         _check_targets_shape(y, n, k)
@@ -834,6 +834,12 @@ def infer_task(y: Any, loss: str | None = None, output_activation: str | None = 
                              "samples); for regression pass loss='mse'")
         return Task(k, output_activation or "softmax", loss_name or "cross_entropy", labels)
     return Task(n_cols, output_activation or "identity", loss_name or "mse", y)
+
+
+def argmax_rows(x: Array, xp: Any) -> Array:
+    """``argmax(x, axis=-1)``: each row's class, by the namespace's adapter (which works
+    around a library whose ``argmax`` fails on a device)."""
+    return adapter_of_namespace(xp).argmax(x, xp)
 
 
 def label_dtype(x: Array, xp: Any) -> Any:

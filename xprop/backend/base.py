@@ -282,6 +282,10 @@ class Adapter:
             _DTYPE_CACHE[key] = cached
         return cached
 
+    def argmax(self, x: Any, xp: Any) -> Any:
+        """``argmax(x, axis=-1)``, in the namespace's index dtype."""
+        return xp.argmax(x, axis=-1)
+
     def wide_integers(self, xp: Any, device: Any) -> bool:
         """Whether ``device`` holds 64-bit integers (the inspection API's integral dtypes;
         array-api-strict's ``no_x64`` device does not; assumed when a library lacks it)."""

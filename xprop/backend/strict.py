@@ -49,6 +49,18 @@ class StrictAdapter(Adapter):
         m = _DEVICE_REPR.search(repr(device))  # array_api_strict.Device('device1') -> device1
         return m.group(1) if m else str(device)
 
+    def argmax(self, x: Any, xp: Any) -> Any:
+        """Where the device lacks 64-bit integers (``no_x64``), array-api-strict's own argmax
+        fails (it makes int64 there): the first index of each row's maximum (a NaN counts
+        as the maximum, as argmax takes it), in int32."""
+        where = array_api_compat.device(x)
+        if self.wide_integers(xp, where):
+            return xp.argmax(x, axis=-1)
+        top = (x == xp.max(x, axis=-1, keepdims=True)) | xp.isnan(x)
+        index = xp.arange(x.shape[-1], dtype=xp.int32, device=where)
+        return xp.min(xp.where(top, index, xp.asarray(x.shape[-1], dtype=xp.int32,
+                                                      device=where)), axis=-1)
+
     def to_host(self, x: Any) -> np.ndarray:
         xp = array_api_compat.array_namespace(x)
         # asarray(device=...) rather than x.to_device: the latter fails on NumPy 1.26
