@@ -288,6 +288,8 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
         try:
             found["header"] = json.loads(str(archive.read("header")[()]))
         except (json.JSONDecodeError, TypeError, IndexError, ValueError, RecursionError) as e:
+            if str(e).startswith(archive.what):  # the archive's own error: it names the file
+                raise CheckpointError(str(e)) from None
             raise CheckpointError(f"checkpoint: {path!r} has an unreadable header "
                                   f"({type(e).__name__}: {e})") from None
         stored = [k for k in archive.files if k != "header"]
