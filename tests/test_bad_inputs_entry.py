@@ -226,6 +226,7 @@ hostile = st.one_of(
     st.sampled_from([np.zeros((0, 2)), np.ones((2, 2, 2)), np.array(["a", "b"]),
                      np.array([1 + 2j, 3j]), np.full((3, 2), np.nan), np.ones((3, 5)),
                      np.array([[1e300, 1e300], [1, 2], [0, 0]]), {"a": 1}, (1, 2), object(),
+                     10**400, -(10**400),  # ints beyond float's range (OverflowError)
                      *_library_arrays()]),
 )
 

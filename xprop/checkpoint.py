@@ -56,10 +56,10 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     """The path an output file goes to (``suffix`` appended unless the name already ends
     with it, in any case), after checking that it can be written there: not a directory
     (nor ``.`` or a name ending in a separator), in an existing, writable directory, and not
-    an existing file unless ``overwrite``. A real file is made and removed: the new file
-    itself (its name's length, the directory's permissions), or for a file to replace a
-    temporary one beside it (:func:`write_atomically` renames one over it); a target that is
-    no regular file (``/dev/stdout``, a FIFO) is written in place and needs no test."""
+    an existing file unless ``overwrite``. A real file is made and removed beside the target,
+    with a unique name as long as its (the directory's permissions and the name's length:
+    :func:`write_atomically` renames such a file over the target); a target that is no
+    regular file (``/dev/stdout``, a FIFO) is written in place and needs no test."""
     path = check_path(path, "path" if what == "checkpoint" else what)
     overwrite = check_bool(overwrite, "overwrite")
     if path.endswith((os.sep, "/")) or os.path.basename(path) in ("", ".", "..") or (
@@ -80,11 +80,9 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
         raise FileExistsError(f"{what}: {path!r} exists; pass overwrite=True (--force)")
     if exists and not os.path.isfile(path):
         return path
-    try:
-        if exists:
-            fd, probe = tempfile.mkstemp(prefix=".xprop-probe-", dir=directory)
-        else:
-            fd, probe = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), target
+    try:  # a file of a name as long as the target's, unique (MPI ranks probe at once)
+        pad = "-" * max(0, len(os.fsencode(os.path.basename(target))) - len(".xprop-") - 8)
+        fd, probe = tempfile.mkstemp(prefix=".xprop-", suffix=pad, dir=directory)
         os.close(fd)
         os.remove(probe)
     except OSError as e:

@@ -114,8 +114,11 @@ def check_real(value: Any, name: str, low: float = -math.inf, high: float = math
     """A finite real number (no bool) between ``low`` and ``high``, each end included unless
     ``*_open``: ``momentum: expected a finite number in [0, 1], got 1.5``. The one place
     every option's range is checked (noise levels, rates, fractions, tolerances)."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
-            or not (low < value if low_open else low <= value) \
+    try:
+        real = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+    except OverflowError:  # an int beyond float's range
+        real = False
+    if not real or not (low < value if low_open else low <= value) \
             or not (value < high if high_open else value <= high):
         if math.isfinite(high):
             interval = (f"in {'(' if low_open else '['}{low:g}, {high:g}"
