@@ -83,6 +83,17 @@ def test_one_rank_is_exactly_fit():
     np.testing.assert_allclose(h.loss, h_ref.loss, rtol=1e-14)
     assert h.accuracy == h_ref.accuracy
 
+    # validation too, bit for bit (it was summed and divided otherwise: the last digits)
+    for options in ({"validation_split": 0.2}, {"config": xprop.FitConfig(
+            validation_data=(X[600:700] / 16.0, y[600:700]))}):
+        histories = []
+        for train in (xprop.fit, lambda *a, **k: fit_distributed(*a, comm=world(), **k)):
+            m = xprop.MLP([64, 32, 10], "relu", "softmax", "cross_entropy", seed=0)
+            histories.append(train(m, X[:600] / 16.0, y[:600], optimizer="adam", lr=0.01,
+                                   epochs=3, batch_size=64, **options))
+        assert histories[0].val_loss == histories[1].val_loss
+        assert histories[0].val_accuracy == histories[1].val_accuracy
+
 
 @needs_mpiexec
 @pytest.mark.parametrize("ranks", [2, 4])
@@ -495,7 +506,8 @@ from xprop.distributed import fit_distributed, world
 comm = world()
 case = sys.argv[2]
 X, y = datasets.xor()
-m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0,
+              dtype="float32" if case == "other_dtype" and comm.rank == 1 else "float64")
 options = dict(epochs=30)
 if case == "stale_optimizer":  # state of another model's size, on rank 1 only
     opt = xprop.Adam(0.01)
@@ -526,8 +538,9 @@ elif case == "interrupted":
         if comm.rank == 1 and epoch == 3:
             raise KeyboardInterrupt
     options["config"] = xprop.FitConfig(callbacks=[stop])
-Xr = X if comm.rank == 0 or case == "same_data" else X[:2] if case == "other_data" else None
-yr = y if comm.rank == 0 or case == "same_data" else y[:2] if case == "other_data" else None
+same = comm.rank == 0 or case in ("same_data", "other_dtype")
+Xr = X if same else X[:2] if case == "other_data" else None
+yr = y if same else y[:2] if case == "other_data" else None
 if case == "other_validation_data" and comm.rank == 1:
     options["config"] = xprop.FitConfig(validation_data=(X[:2], y[:2]))
 t0 = time.perf_counter()
@@ -548,6 +561,7 @@ open(f"{sys.argv[1]}.{comm.rank}.txt", "w").write(said)
     ("standardizer", "the ranks disagree on standardizer"),
     ("other_data", "rank 1 of 2 was given other X, y than rank 0"),
     ("other_validation_data", "rank 1 of 2 was given other validation_data than rank 0"),
+    ("other_dtype", "the ranks disagree on dtype (rank 0: float64, rank 1: float32)"),
 ])
 def test_what_one_rank_alone_holds_is_refused_on_every_rank(tmp_path, case, said):
     """Before: a stale optimizer on rank 1 raised there after the start check and rank 0

@@ -530,6 +530,7 @@ def test_a_schedule_does_not_change_the_optimizer_for_later_fits():
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"validation_data": "X"}, r"validation_data: expected a pair"),
     ({"validation_data": (np.ones((2, 2)),)}, r"validation_data: expected a pair"),
+    ({"validation_data": (np.ones((2, 2)), None)}, r"validation_data: .* got y_val=None"),
     ({"validation_data": (np.ones((2, 2)), np.ones(2)), "validation_split": 0.2},
      r"validation_data, validation_split: give one of them"),
     ({"validation_split": "0.2"}, r"validation_split: expected a fraction"),

@@ -180,6 +180,10 @@ class FitConfig:
                 size = f" of length {len(data)}" if isinstance(data, tuple | list) else ""
                 raise ValueError("validation_data: expected a pair (X_val, y_val), got "
                                  f"{type(data).__name__}{size}")
+            if data[0] is not None and data[1] is None:  # (predict takes X alone; validation
+                # needs targets. (None, None): fit_distributed's ranks after the first)
+                raise ValueError("validation_data: expected a pair (X_val, y_val) with targets, "
+                                 "got y_val=None")
         if self.early_stopping is not None:
             object.__setattr__(self, "early_stopping",
                                V.check_int(self.early_stopping, "early_stopping"))

@@ -251,22 +251,6 @@ class _Shards(TrainingData):
     def smallest(self, n: int) -> int:
         return min(self.comm.allgather(n))
 
-    def validate(self, model: Any) -> dict[str, float]:
-        """The validation metrics over every rank's part of the validation rows."""
-        Xv, Yv, n_val = self.val
-        xp, head = model.xp, model.arch.head
-        sums = [0.0, 0.0]
-        if Xv.shape[0]:
-            out, cache = network.forward(model.params, Xv, model.arch, xp)
-            sums[0] = float(xp.sum(head.rows(cache.pre[-1], out, Yv, xp)))
-            if head.is_classifier:
-                sums[1] = float(head.hits(out, Yv, None, xp))
-        total, hits = self.comm.sum_floats(sums)
-        logs = {"val_loss": total / (1 if head.summed else n_val)}
-        if head.is_classifier:
-            logs["val_accuracy"] = hits / n_val
-        return logs
-
     def finite_on_training(self, model: Any) -> bool:
         """Whether this rank's outputs and summed loss on its rows of the training data are
         finite (the caller agrees over the ranks)."""
@@ -342,6 +326,11 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         if "error" in theirs:
             raise ValueError(f"fit_distributed: rank {rank} of {comm.size} refused to "
                              f"start: {theirs['error']}")
+    for key in everyone[0]:  # the model and options first: the data digests follow from them
+        if key not in ("data", *GIVEN) and len({str(d.get(key)) for d in everyone}) > 1:
+            values = ", ".join(f"rank {r}: {d.get(key)}" for r, d in enumerate(everyone))
+            raise ValueError(f"fit_distributed: the ranks disagree on {key} ({values}); "
+                             "every rank must build the same model and options")
     for key in GIVEN:
         other = next((r for r, d in enumerate(everyone) if d[key] not in ("none",
                                                                            everyone[0][key])), None)
@@ -351,11 +340,6 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
                 f"0 ({everyone[other][key]} against {everyone[0][key]}): only rank 0's are "
                 "used, each rank receiving its shards; pass None on the other ranks, "
                 "or the same arrays")
-    for key in everyone[0]:
-        if key not in ("data", *GIVEN) and len({str(d.get(key)) for d in everyone}) > 1:
-            values = ", ".join(f"rank {r}: {d.get(key)}" for r, d in enumerate(everyone))
-            raise ValueError(f"fit_distributed: the ranks disagree on {key} ({values}); "
-                             "every rank must build the same model and options")
     data = everyone[0]["data"]
     if not comm.is_root:
         data = {k: v for k, v in data.items() if k in ("n", "d", "k", "n_val")}
@@ -427,7 +411,7 @@ def _shards(comm: Communicator, model: Any, config: FitConfig, data: dict[str, A
         held = _Shards(comm, model, val_source, dims, n_val, n_val, None)
         Xv, Yv = held.receive([np.arange(*shard(0, n_val, r, comm.size))
                                for r in range(comm.size)])
-        shards.val = (Xv, Yv, n_val)
+        shards.val = (Xv, Yv, None)  # this rank's part (validate sums over the ranks)
     return shards
 
 

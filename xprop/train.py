@@ -469,8 +469,8 @@ class TrainingData:
     when epochs are not shuffled. ``val``: the validation ``(X, Y, labels)`` or None.
 
     The methods that data-parallel training overrides (:mod:`xprop.distributed`) are the
-    collective ones: :meth:`batches` (with each batch's gradient hook), :meth:`validate`,
-    :meth:`reduce` and :meth:`agree`. Here they are this process's alone.
+    collective ones: :meth:`batches` (with each batch's gradient hook), :meth:`reduce`
+    (records and validation sums) and :meth:`agree`. Here they are this process's alone.
     """
 
     X: Array
@@ -557,13 +557,21 @@ class TrainingData:
         return n
 
     def validate(self, model: Any) -> dict[str, float]:
-        """``val_loss`` (and ``val_accuracy``) of the model on the validation data."""
-        xp, arch = model.xp, model.arch
+        """``val_loss`` (and ``val_accuracy``) of the model on the validation rows, as the
+        epochs' records are made: per-sample losses and hits summed (over every process:
+        :meth:`reduce`, with the rows counted), then divided on the host."""
+        xp, head = model.xp, model.arch.head
         Xv, Yv, Lv = self.val
-        _, cache = network.forward(model.params, Xv, arch, xp)
-        logs = {"val_loss": float(network.loss_value(cache, Yv, arch, xp))}
-        if arch.head.is_classifier:
-            logs["val_accuracy"] = float(arch.head.hits(cache.output, Yv, Lv, xp)) / Xv.shape[0]
+        sums = [0.0, 0.0, float(Xv.shape[0])]
+        if Xv.shape[0]:  # (a process may hold none of them)
+            out, cache = network.forward(model.params, Xv, model.arch, xp)
+            sums[0] = float(xp.sum(head.rows(cache.pre[-1], out, Yv, xp)))
+            if head.is_classifier:
+                sums[1] = float(head.hits(out, Yv, Lv, xp))
+        total, hits, n_val = (float(v) for v in self.reduce(sums))
+        logs = {"val_loss": total / (1 if head.summed else n_val)}
+        if head.is_classifier:
+            logs["val_accuracy"] = hits / n_val
         return logs
 
     def finite_on_training(self, model: Any) -> bool:
