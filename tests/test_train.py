@@ -557,6 +557,29 @@ def test_a_schedule_returning_a_bad_lr_is_refused():
         m.fit(X, y, epochs=2, config=xprop.FitConfig(schedule=lambda epoch: -1.0))
 
 
+@pytest.mark.parametrize(("backend", "compiled"), [("numpy", None), ("jax", False),
+                                                   ("jax", None)])
+def test_divergence_reports_the_recorded_epochs_to_progress(backend, compiled):
+    """Found by audit: the epochs of a diverging chunk that finished before the bad step
+    reached the history but not progress (the CLI's bar) nor early stopping's best_epoch,
+    as many as the chunk held (compiled: all of them)."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = X @ [1.0, -2.0, 3.0] * 10
+    m = xprop.MLP([3, 8, 1], "relu", seed=0, dtype="float32").to(backend)
+    seen = []
+    config = xprop.FitConfig(epochs=30, lr=0.05, batch_size=16, compiled=compiled,
+                             validation_split=0.25, early_stopping=50, restore_best=False,
+                             progress=lambda epoch, logs: seen.append(epoch))
+    with pytest.raises(xprop.TrainingDivergedError) as info:
+        m.fit(X, y, config)
+    history = info.value.history
+    assert seen == list(range(1, len(history) + 1)) and len(history) == info.value.epoch - 1
+    assert history.best_epoch == 1 + int(np.argmin(history.val_loss))
+
+
 def test_divergence_keeps_the_last_parameters_finite_on_the_training_data():
     """Replaying the run by hand to the point the message names reaches the same parameters,
     and they give a finite loss and finite outputs on the training data."""

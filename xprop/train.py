@@ -757,16 +757,19 @@ class _Run:
         chunk tracks its own: ``vals``), and raise :class:`TrainingDivergedError`."""
         where = _recover(self.model, self.opt, list(self.snapshots),
                          [ep for c in self.replay for ep in c], self.data, self.config.clip_norm)
+        count = max(0, where.epoch - 1 - pending.first)  # the chunk's epochs before it
         if self.data.val is None or vals is not None:  # (an eager chunk validates the model
             # of its epoch: here it has diverged; such chunks are one epoch long anyway)
-            self._append(pending, records, vals, max(0, where.epoch - 1 - pending.first))
+            columns, improved = self._append(pending, records, vals, count)
+            if improved is not None and any(vals[2][count:]):  # the compiled chunk's best
+                improved = [False] * count  # buffer is of a later epoch: not one of these
+            for i in range(count):  # progress, logs and early stopping hear of them (callbacks
+                # read every epoch's model: their chunks are one epoch, count 0)
+                self._after_epoch(pending.first + i + 1, {k: c[i] for k, c in columns.items()},
+                                  None if improved is None else improved[i])
         kept = (f"its last finite parameters ({where.kept}, the last with a finite loss and "
                 "finite outputs on the training data)")
         config, (best_epoch, best) = self.config, (self.history.best_epoch, self.best[1])
-        if vals is not None and vals[2] is not None:  # the compiled chunk's own improvements
-            better = [i for i, flag in enumerate(vals[2]) if flag]
-            if better and pending.first + better[-1] + 1 < where.epoch:
-                best_epoch, best = pending.first + better[-1] + 1, self.strategy.best_buffer
         if config.early_stopping is not None and config.restore_best and best is not None:
             self.model.params.assign(self.xp.asarray(best, copy=True))
             self.history.best_epoch = best_epoch
