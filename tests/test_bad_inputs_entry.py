@@ -230,10 +230,11 @@ hostile = st.one_of(
                      *_library_arrays()]),
 )
 
-def _distributed(**options):
+def _distributed(model=None, **options):
     from xprop.distributed import fit_distributed, world
 
-    return fit_distributed(_M, X3, Y3, comm=world(), **{"epochs": 1, **options})
+    model = _M if model is None else model
+    return fit_distributed(model, X3, Y3, comm=world(), **{"epochs": 1, **options})
 
 
 def _estimator_with(name, value):
@@ -293,6 +294,12 @@ ENTRIES = {
     "path": lambda v: xprop.load(v),
     "Standardizer.X": lambda v: datasets.Standardizer().fit(v),
     "fit_distributed.lr": lambda v: _distributed(lr=v),
+    "fit.model": lambda v: xprop.fit(v, X3, Y3, epochs=1),
+    "fit_distributed.model": lambda v: _distributed(model=v),
+    "gradcheck.model": lambda v: xprop.gradcheck(v, X3, Y3, mode="fast"),
+    "trace.model": lambda v: xprop.trace(v, X3, Y3),
+    "MLP.backward.cache": lambda v: _M.backward(v, Y3),
+    "network.loss_value.cache": lambda v: xprop.network.loss_value(v, Y3, _M.arch),
     "fit_distributed.epochs": lambda v: _distributed(epochs=v),
     **{f"MLPClassifier.{p}": functools.partial(_estimator_with, p) for p in (
         "hidden_layer_sizes", "activation", "solver", "alpha", "batch_size", "learning_rate",

@@ -47,7 +47,7 @@ from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer
 from xprop.step import Batch
 from xprop.train import History, TrainingData, TrainingDivergedError, check_state, run
-from xprop.validation import show
+from xprop.validation import check_model, show
 
 Array = Any
 
@@ -298,6 +298,7 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         raise TypeError(f"comm: expected an xprop.distributed.Communicator "
                         f"(xprop.distributed.world()) or None, got {show(comm)}")
     try:
+        check_model(model)
         if not comm.is_root and options["validation_split"] is None and (
                 options["config"] is None or not options["config"].validates):
             options = {**options, "validation_data": (None, None)}  # rank 0's, if any

@@ -31,6 +31,7 @@ from xprop import checkpoint, network
 from xprop._version import __version__
 from xprop.backend import ADAPTERS, BackendUnavailableError, dtype_name
 from xprop.backend.ndonnx_ import INSTALL_HINT, NdonnxAdapter
+from xprop.validation import check_model
 
 __all__ = ["BATCH", "INPUT", "ExportError", "export_onnx", "model_outputs", "to_onnx"]
 
@@ -150,8 +151,7 @@ def to_onnx(model: Any, outputs: Outputs | None = None,
     """The ONNX ``ModelProto`` of ``model`` (see the module docstring), checked by
     ``onnx.checker`` (full check, shape inference included). ``outputs`` (default
     :func:`model_outputs`) names the outputs; ``metadata`` adds properties."""
-    if not isinstance(getattr(model, "arch", None), network.Architecture):
-        raise TypeError(f"model: expected an xprop.MLP, got {type(model).__name__}")
+    check_model(model)
     if not model.all_finite():
         raise ValueError("model: its parameters hold NaN or inf (a diverged run?); an "
                          "exported graph would compute nothing useful")

@@ -950,8 +950,7 @@ def gradcheck(
             raise ValueError("h, eps: give the step once (eps is the old name of h)")
         h, h_name = eps, "eps"
     V.check_choice(dtype, "dtype", list(GRADCHECK))
-    if not (hasattr(model, "arch") and hasattr(model, "backend") and hasattr(model, "prepare")):
-        raise TypeError(f"model: expected an xprop.MLP, got {type(model).__name__}")
+    V.check_model(model)
     h = _validate(h, method, n_checks, seed, mode, dtype, h_name)
     V.check_bool(check_input, "check_input")
     if dtype not in model.backend.supported_float_dtypes():

@@ -780,7 +780,7 @@ class MLP:
         Parameters
         ----------
         cache : Cache
-            What :meth:`forward` returned.
+            The second element of what :meth:`forward` returns (``out, cache``).
         y : array
             Targets on the model's device: ``(n, k)`` of the model's dtype, ``(n,)`` for
             one output, or ``(n,)`` integer labels for a softmax head.
@@ -810,6 +810,7 @@ class MLP:
         >>> {name: tuple(g.shape) for name, g in grads.items()}
         {'W0': (2, 3), 'b0': (3,), 'W1': (3, 1), 'b1': (1,), 'X': (1, 2)}
         """
+        network.check_cache(cache)
         y = self.backend.adapter.plain(y, "y") if self.backend.owns(y) else \
             self._check_own(y, "y")
         n, k = cache.output.shape[0], self.sizes[-1]

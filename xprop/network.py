@@ -331,6 +331,7 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
     >>> tuple(dX.shape)
     (1, 2)
     """
+    check_cache(cache)
     xp = array_namespace(Y) if xp is None else xp
     ops, layers = kernels or _kernels(arch, xp)
     params = params.views() if isinstance(params, Params) else params
@@ -365,6 +366,21 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, arch: Architec
 _kernels = kernels  # the module function, for the passes whose argument shadows it
 
 
+def check_cache(cache: Any) -> None:
+    """``cache`` is a :class:`Cache` (the second element of what :func:`forward` returns).
+
+    Raises
+    ------
+    TypeError
+        For anything else, with a hint for ``forward``'s whole ``(output, cache)`` pair.
+    """
+    if not isinstance(cache, Cache):
+        hint = (" (forward returns (output, cache): pass its second element)"
+                if isinstance(cache, tuple) and len(cache) == 2 else "")
+        raise TypeError(f"cache: expected the Cache that forward returns, got "
+                        f"{type(cache).__name__}{hint}")
+
+
 def loss_value(cache: Cache, Y: Array, arch: Architecture, xp: Any = None) -> Array:
     """The loss of a cached forward pass against targets ``Y``.
 
@@ -395,6 +411,7 @@ def loss_value(cache: Cache, Y: Array, arch: Architecture, xp: Any = None) -> Ar
     >>> round(float(network.loss_value(cache, Y, model.arch)), 6)  # -log(0.705313)
     0.349113
     """
+    check_cache(cache)
     xp = array_namespace(Y) if xp is None else xp
     return arch.head.value(cache.pre[-1], cache.output, Y, xp)
 

@@ -36,7 +36,7 @@ from xprop import network
 from xprop.backend import to_numpy
 from xprop.optimizers import SGD
 from xprop.params import Params
-from xprop.validation import check_given, check_positive
+from xprop.validation import check_given, check_model, check_positive
 
 __all__ = ["LayerTrace", "Trace", "trace"]
 
@@ -303,10 +303,7 @@ def trace(model: Any, X: Any, y: Any, lr: float | None = None) -> Trace:
     check_given(y, "y", "targets (class labels or values)")
     if lr is not None:
         lr = check_positive(lr, "lr")
-    if not callable(getattr(model, "prepare", None)) or not hasattr(model, "arch"):
-        fitted = getattr(model, "model_", None)  # a fitted xprop.sklearn estimator's network
-        hint = "; pass its model_" if hasattr(fitted, "arch") else ""
-        raise TypeError(f"model: expected an xprop.MLP, got {type(model).__name__}{hint}")
+    check_model(model)
     Xd, Y, _ = model.prepare(X, y)
     xp, arch, params = model.xp, model.arch, model.params
     _, cache = network.forward(params, Xd, arch, xp)

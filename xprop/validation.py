@@ -176,6 +176,16 @@ def check_seed(value: Any, name: str = "seed") -> int:
     return int(value)
 
 
+def check_model(model: Any) -> None:
+    """``model`` is an xprop model (an :class:`~xprop.MLP`, by what it has: ``arch``,
+    ``backend``, ``prepare``); a fitted scikit-learn estimator is pointed to its ``model_``."""
+    if not (hasattr(model, "arch") and hasattr(model, "backend")
+            and callable(getattr(model, "prepare", None))):
+        fitted = getattr(model, "model_", None)
+        hint = "; pass its model_" if hasattr(fitted, "arch") else ""
+        raise TypeError(f"model: expected an xprop.MLP, got {type(model).__name__}{hint}")
+
+
 def check_matrix(x: Array, name: str, n_features: int | None = None) -> None:
     """``x`` is 2-D with ``n_features`` columns (when given)."""
     if x.ndim != 2:

@@ -32,7 +32,7 @@ from xprop.backend.ndonnx_ import NdonnxAdapter
 from xprop.backend.numpy_ import NumpyAdapter
 from xprop.backend.strict import StrictAdapter
 from xprop.backend.torch_ import TorchAdapter
-from xprop.validation import show
+from xprop.validation import check_model, show
 
 #: The registry: backend name -> adapter. The only place a library gets a name.
 ADAPTERS: dict[str, Adapter] = {
@@ -94,7 +94,10 @@ def on_device(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(model: Any, *args: Any, **kwargs: Any) -> Any:
-        with model.backend.context():
+        backend = getattr(model, "backend", None)
+        if not isinstance(backend, Backend):
+            check_model(model)  # not a model: a one-line TypeError
+        with backend.context():
             return fn(model, *args, **kwargs)
 
     return wrapper
@@ -103,7 +106,7 @@ def on_device(fn: Any) -> Any:
 # --------------------------------------------------------------------------- Backend
 
 
-def _real_objects(x: Any, h: np.ndarray) -> np.ndarray:
+def _real_objects(x: Any, h: np.ndarray, name: str) -> np.ndarray:
     """An object array ``h`` (of ``x``) as float64 when it holds real numbers only, as
     scikit-learn reads it: a pandas frame or series whose columns are all numeric, bool,
     nullable or numeric categoricals (missing values NaN: refused by the finite checks,
@@ -120,7 +123,11 @@ def _real_objects(x: Any, h: np.ndarray) -> np.ndarray:
                 return h
         return h
     if all(isinstance(v, numbers.Real) for v in h.flat):
-        return h.astype(np.float64)
+        try:
+            return h.astype(np.float64)
+        except OverflowError:  # a Python int beyond float64's range
+            raise ValueError(f"{name}: values overflow float64 (largest "
+                             f"{np.finfo(np.float64).max:.3g}); rescale the data") from None
     return h
 
 @dataclass(frozen=True)
@@ -437,7 +444,7 @@ class Backend:
                                 f"({name}.filled(value) or {name}.compressed())")
             x = np.asarray(x)  # np.matrix (whose * is a matrix product): a plain ndarray
         if isinstance(x, np.ndarray) and x.dtype == object:  # reals only, as float64
-            x = _real_objects(x, x)
+            x = _real_objects(x, x, name)
         if self.owns(x):
             x = self.adapter.plain(x, name)  # e.g. a torch tensor's values, no autograd
             if not self.xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
@@ -457,7 +464,7 @@ class Backend:
         except (ValueError, TypeError) as e:
             raise ValueError(f"{name}: expected a rectangular array of numbers ({e})") from None
         if h.dtype == object:
-            h = _real_objects(x, h)
+            h = _real_objects(x, h, name)
         if h.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected real numbers, got dtype {h.dtype}")
         if dtype is None and h.dtype.kind == "f":
