@@ -876,7 +876,10 @@ def _add_train(sub: Any) -> None:
     q.add_argument("--seed", type=_natural, default=0,
                    help="seed of the weights, the shuffling, the splits and generated data")
     q.add_argument("--out", default=None, help="checkpoint file to write (.npz)")
-    q.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    q.add_argument("--force", action="store_true",
+                   help="overwrite an existing --out or --plot (without it, an --out that "
+                        "appears while training runs is kept and the model is saved beside "
+                        "it, NAME.1.npz, exit status 1)")
     q.add_argument("--plot", default=None, metavar="FILE.png",
                    help="write loss/accuracy curves (and the decision boundary for 2-D data)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -975,7 +978,7 @@ def _add_model_commands(sub: Any) -> None:
                                 "with this fraction and --seed (default 0: every sample)")
         if name == "predict":
             q.add_argument("--out", default=None, help="CSV file for the predictions")
-            q.add_argument("--force", action="store_true")
+            q.add_argument("--force", action="store_true", help="overwrite an existing --out")
         _backend_arg(q, "numpy")
         q.set_defaults(func=func)
 

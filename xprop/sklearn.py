@@ -59,7 +59,7 @@ try:
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as e:  # scikit-learn missing, or older than 1.6 (no validate_data)
     raise ImportError(
-        f"xprop.sklearn needs scikit-learn >= 1.6 ({e}); install it with "
+        f"xprop.sklearn needs scikit-learn >= 1.7 ({e}); install it with "
         'pip install "xprop[datasets]" or pip install scikit-learn'
     ) from e
 
