@@ -375,3 +375,35 @@ def test_a_user_activation_that_returns_no_array_of_its_input_is_named():
         xprop.check_activation("tanh", shape=(6,))
     with pytest.raises(ValueError, match=r"^seed: expected an integer >= 0"):
         xprop.check_loss("mse", seed=-1)
+
+
+def test_a_name_registered_again_never_swaps_a_models_functions(tmp_path):
+    """Found by audit: a model whose activation's name was registered again (replace=True)
+    pickled and saved that name alone, and came back computing the new function; now
+    pickling refuses (its functions are closures) and save refuses, while a model made
+    after the replacement pickles by name."""
+    import pickle
+
+    import xprop
+    from xprop.activations import ACTIVATIONS
+
+    cube = xprop.register_activation(xprop.make_activation(
+        "test_swapped", lambda z, xp: z ** 3, lambda z, a, xp: 3 * z ** 2))
+    try:
+        old = xprop.MLP([2, 3, 1], "test_swapped", seed=0)
+        assert old.activations[0].stands_for_name()
+        xprop.register_activation(xprop.make_activation(
+            "test_swapped", lambda z, xp: -z, lambda z, a, xp: -xp.ones_like(z)), replace=True)
+        assert not old.activations[0].stands_for_name() and cube is old.activations[0]
+        with pytest.raises(pickle.PicklingError, match=r"^Activation 'test_swapped'"):
+            pickle.dumps(old)
+        with pytest.raises(xprop.CheckpointError, match=r"activation 'test_swapped' of this "
+                                                        r"model is not what that name stands"):
+            old.save(tmp_path / "old.npz")
+        assert not (tmp_path / "old.npz").exists()
+        new = xprop.MLP([2, 3, 1], "test_swapped", seed=0)
+        back = pickle.loads(pickle.dumps(new))
+        np.testing.assert_array_equal(back.predict(np.ones((2, 2))), new.predict(np.ones((2, 2))))
+    finally:
+        ACTIVATIONS.pop("test_swapped", None)
+    assert xprop.get_activation("leaky_relu(0.3)").stands_for_name()  # made per call, same

@@ -12,6 +12,7 @@ it up once:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 from collections.abc import Callable
@@ -111,6 +112,23 @@ class Activation:
         ``leaky_relu(alpha)``, registered activations); by value otherwise."""
         return by_name(self, get_activation, ("forward", "derivative", "backward"), protocol)
 
+    def stands_for_name(self) -> bool:
+        """Whether :func:`get_activation` of its name gives these functions.
+
+        A pickle or a checkpoint writes the name alone.
+
+        Returns
+        -------
+        bool
+            False for a name registered again since, or never.
+
+        Examples
+        --------
+        >>> xprop.get_activation("leaky_relu(0.2)").stands_for_name()
+        True
+        """
+        return stands_for(self, get_activation, ("forward", "derivative", "backward"))
+
     def __deepcopy__(self, memo: dict) -> Activation:
         """Itself: an activation is an immutable bundle of functions."""
         return self
@@ -137,22 +155,48 @@ class Activation:
         return self.derivative(z, self.forward(z, xp), xp)
 
 
-def by_name(obj: Any, lookup: Callable[[str], Any], fields: tuple[str, ...],
-            protocol: Any) -> Any:
-    """``__reduce_ex__`` of a named function bundle (an :class:`Activation` or a loss): by
-    name, rebuilt with ``lookup(name)``, when that gives the same functions (by module and
-    qualified name: lambdas and closures pickle this way, as names); by value otherwise."""
+def stands_for(obj: Any, lookup: Callable[[str], Any], fields: tuple[str, ...]) -> bool:
+    """Whether ``lookup(obj.name)`` gives ``obj`` again: the same functions (the same objects,
+    or closures of one code over equal values: ``leaky_relu(alpha)``'s, made per call) and
+    settings. What a pickle or a checkpoint may then write as the name alone (a name
+    registered again since ``obj`` was made stands for other functions)."""
     try:
         known = lookup(obj.name)
     except ValueError:
-        known = None
+        return False
+    settings = [f.name for f in dataclasses.fields(obj) if f.name not in fields]
+    return type(known) is type(obj) and all(
+        _same_function(getattr(known, f), getattr(obj, f)) for f in fields) and all(
+        getattr(known, f) == getattr(obj, f) for f in settings)
+
+
+def _same_function(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    code = getattr(a, "__code__", None)
+    if code is None or code is not getattr(b, "__code__", None):
+        return False
+    cells_a, cells_b = a.__closure__ or (), b.__closure__ or ()
+    try:  # (values compared with ==: functions by identity; arrays are not compared)
+        return len(cells_a) == len(cells_b) and all(
+            type(x.cell_contents) is type(y.cell_contents)
+            and bool(x.cell_contents == y.cell_contents) for x, y in zip(cells_a, cells_b))
+    except (ValueError, TypeError):
+        return False
+
+
+def by_name(obj: Any, lookup: Callable[[str], Any], fields: tuple[str, ...],
+            protocol: Any) -> Any:
+    """``__reduce_ex__`` of a named function bundle (an :class:`Activation` or a loss): by
+    name, rebuilt with ``lookup(name)``, when the name stands for it (:func:`stands_for`);
+    by value otherwise (lambdas and closures cannot be: a PicklingError that says to
+    register it)."""
+    if stands_for(obj, lookup, fields):
+        return _named, (lookup, obj.name)
 
     def where(fn: Any) -> tuple[Any, Any]:
         return getattr(fn, "__module__", None), getattr(fn, "__qualname__", fn)
 
-    if known is not None and type(known) is type(obj) and all(
-            where(getattr(known, f)) == where(getattr(obj, f)) for f in fields):
-        return _named, (lookup, obj.name)
     if any("<" in str(where(getattr(obj, f))[1]) for f in fields):  # lambdas, closures
         raise pickle.PicklingError(
             f"{type(obj).__name__} {obj.name!r}: its functions are lambdas or closures, which "

@@ -224,6 +224,12 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
     """
     path = check_writable(path, overwrite)
     header, arrays = contents(model)
+    for what in (*model.activations, model.loss_fn):  # the file holds their names alone
+        if not what.stands_for_name():
+            raise CheckpointError(
+                f"checkpoint: {type(what).__name__.lower()} {what.name!r} of this model is not "
+                f"what that name stands for now (registered again since, or never): a loaded "
+                f"model would compute something else; register it under its name first")
     if columns is not None:
         header["columns"] = columns
     if input_mean is not None or input_std is not None:

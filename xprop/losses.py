@@ -26,7 +26,7 @@ from typing import Any
 
 from array_api_compat import device
 
-from xprop.activations import by_name, sigmoid
+from xprop.activations import by_name, sigmoid, stands_for
 from xprop.validation import check_block_name, show
 
 Array = Any
@@ -95,6 +95,23 @@ class Loss:
         registered); by value otherwise."""
         return by_name(self, get_loss, ("terms", "grad", "fused_grad", "logit_terms"),
                        protocol)
+
+    def stands_for_name(self) -> bool:
+        """Whether :func:`get_loss` of its name gives these functions.
+
+        A pickle or a checkpoint writes the name alone.
+
+        Returns
+        -------
+        bool
+            False for a name registered again since, or never.
+
+        Examples
+        --------
+        >>> xprop.get_loss("mse").stands_for_name()
+        True
+        """
+        return stands_for(self, get_loss, ("terms", "grad", "fused_grad", "logit_terms"))
 
     def __deepcopy__(self, memo: dict) -> Loss:
         """Itself: a loss is an immutable bundle of functions."""
