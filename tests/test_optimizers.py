@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
 
 import numpy as np
 import pytest
 
+import xprop
 from tests.helpers import assert_backend_array, host
 from xprop.optimizers import (
     SGD,
@@ -498,3 +500,24 @@ def test_optimizer_arguments_found_by_audit_are_refused_in_one_line():
     with pytest.raises(ValueError, match=r"holds float64 state from an earlier fit; this "
                                          r"model is float32"):
         xprop.MLP([2, 3, 1], seed=0, dtype="float32").fit(X, y, optimizer=opt, epochs=1)
+
+
+def test_an_optimizer_with_state_is_refused_for_another_model():
+    """Found by audit: a FitConfig (or an optimizer object) reused for a second model of the
+    same size carried the first model's Adam moments and step count into it silently."""
+    X, y = xprop.datasets.xor()
+    opt = xprop.Adam(lr=0.01)
+    config = xprop.FitConfig(optimizer=opt, epochs=3)
+    first = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+    first.fit(X, y, config)
+    first.fit(X, y, config)  # the same model goes on from its state
+    second = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+    with pytest.raises(ValueError, match=r"^optimizer: .* holds the state of a fit of another "):
+        second.fit(X, y, config)
+    plain = xprop.SGD(lr=0.1)  # no state: any model may use it
+    for model in (first, second):
+        model.fit(X, y, optimizer=plain, epochs=2)
+    back = pickle.loads(pickle.dumps(opt))  # a pickled optimizer forgets its model
+    assert back.trained() is None and opt.trained() is first
+    del first
+    assert opt.trained() is None  # a weak reference: the model may go

@@ -14,6 +14,7 @@ may be changed between steps (schedules do so once per epoch).
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -88,6 +89,49 @@ class Optimizer:
         self.t = 0  # steps taken
         self._xp: Any = None
         self._ops: Any = None  # the adapter of _xp (its in-place kernels)
+        self._trained: Any = None  # a weak reference to the model of the last fit (bind)
+
+    def bind(self, model: Any) -> None:
+        """Remember ``model`` (weakly) as the one this optimizer's state is from.
+
+        A fit binds its optimizer; :func:`xprop.train.check_state` then refuses the state
+        for another model.
+
+        Parameters
+        ----------
+        model : MLP
+            The model being trained.
+
+        Examples
+        --------
+        >>> opt, model = xprop.Adam(0.01), xprop.MLP([2, 4, 1])
+        >>> opt.bind(model)
+        >>> opt.trained() is model
+        True
+        """
+        self._trained = weakref.ref(model)
+
+    def trained(self) -> Any:
+        """The model of the fit this optimizer's state is from, or None.
+
+        None when no fit bound it (:meth:`bind`), when that model is gone, or after
+        pickling.
+
+        Returns
+        -------
+        MLP or None
+            The model, when it is alive.
+
+        Examples
+        --------
+        >>> X, y = xprop.datasets.xor()
+        >>> model, opt = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce"), xprop.Adam(0.01)
+        >>> _ = model.fit(X, y, optimizer=opt, epochs=2)
+        >>> opt.trained() is model
+        True
+        """
+        ref = getattr(self, "_trained", None)
+        return None if ref is None else ref()
 
     def update(self, buffer: Array, grad: Array, xp: Any | None = None) -> Array:
         """One step on a flat parameter buffer.
@@ -358,8 +402,8 @@ class Optimizer:
     def __getstate__(self) -> dict[str, Any]:
         """Pickling and deep copies: namespaces are looked up again, state arrays travel as
         host copies that know their backend and device."""
-        return {k: None if k in ("_xp", "_ops") else HostArray(v) if is_array(v) else v
-                for k, v in vars(self).items()}
+        return {k: None if k in ("_xp", "_ops", "_trained") else HostArray(v) if is_array(v)
+                else v for k, v in vars(self).items()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         vars(self).update({k: v.restore() if isinstance(v, HostArray) else v

@@ -345,6 +345,7 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
     :func:`xprop.distributed.fit_distributed` passes: its ranks' shards and all-reduce)."""
     opt = config.make_optimizer()
     check_state(opt, model)
+    opt.bind(model)
     base_lr = opt.lr
     try:
         if data is None:
@@ -359,8 +360,14 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
 
 def check_state(opt: Optimizer, model: Any) -> None:
     """An optimizer given again keeps its state (moments, velocity: a fit goes on from
-    them); state from a fit of another model (another size, dtype, library or device) is
-    refused before any work."""
+    them); state from a fit of another model (still alive, or of another size, dtype,
+    library or device) is refused before any work."""
+    owner = opt.trained()
+    if owner is not None and owner is not model and any(
+            a is not None for a in opt.arrays()):
+        raise ValueError(
+            f"optimizer: {V.show(opt)} holds the state of a fit of another model (its moments "
+            f"or velocity, {opt.t} steps); give a new optimizer (or a name) to each model")
     size = model.params.buffer.shape[0]
     for state in opt.arrays():
         if state is None or state.ndim != 1:
