@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ SMALL_WORK = 1 << 16  # multiply-adds of a step's forward pass at or below which
 # one thread (thread-pool dispatch per operation costs more than such arithmetic)
 
 _CACHE: dict[Any, Callable] = {}  # configuration -> compiled function (a few per process)
+_CACHE_LOCK = threading.Lock()
 
 
 class CompiledEpochs:
@@ -83,19 +85,20 @@ class CompiledEpochs:
                        self.truth is not None, self.val is not None, self.track)
         key = (model.arch, type(opt), opt.constants(), shape, str(self.dtype),
                str(self.X.dtype), ops.name)
-        try:
-            fn = _CACHE.get(key)
-        except TypeError:  # unhashable parts: compile for this fit only
-            key, fn = None, None
-        if fn is None:
-            settings = copy.copy(opt)  # what the function bakes in, apart from its caller
-            settings.set_arrays(tuple(None for _ in opt.arrays()))
-            fn = ops.jit(_chunk_function(model.arch, settings, ops, model.xp, shape),
-                         small=self.batch_size * macs <= SMALL_WORK)
-            if key is not None:
-                if len(_CACHE) >= 8:
-                    _CACHE.pop(next(iter(_CACHE)))
-                _CACHE[key] = fn
+        with _CACHE_LOCK:  # fits in threads: one lookup, eviction and insertion at a time
+            try:
+                fn = _CACHE.get(key)
+            except TypeError:  # unhashable parts: compile for this fit only
+                key, fn = None, None
+            if fn is None:
+                settings = copy.copy(opt)  # what the function bakes in, apart from its caller
+                settings.set_arrays(tuple(None for _ in opt.arrays()))
+                fn = ops.jit(_chunk_function(model.arch, settings, ops, model.xp, shape),
+                             small=self.batch_size * macs <= SMALL_WORK)
+                if key is not None:
+                    if len(_CACHE) >= 8:
+                        _CACHE.pop(next(iter(_CACHE)))
+                    _CACHE[key] = fn
         self.fn = fn
         self._coeffs: tuple[Any, Array] | None = None  # the last ones: (what made them, array)
 
