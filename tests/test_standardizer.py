@@ -68,7 +68,8 @@ def test_to_astype_pickle_and_deepcopy_keep_it(case):
         assert other.standardizer is not None
         np.testing.assert_array_equal(other.input_mean, m.input_mean)
         np.testing.assert_allclose(host(other.predict_output(X)), ref, **tol)
-    assert m.astype("float64").standardizer is m.standardizer
+    kept = m.astype("float64").standardizer  # its own object over the same read-only arrays
+    assert kept is not m.standardizer and kept.mean is m.standardizer.mean
 
 
 def test_device_arrays_are_standardised_on_the_device(case):
@@ -135,3 +136,19 @@ def test_standardizer_takes_any_librarys_arrays_and_object_arrays_of_numbers():
         s = Standardizer().fit(data)
         np.testing.assert_array_equal(s.mean, ref.mean)
         np.testing.assert_array_equal(s.transform(data), ref.transform(X))
+
+
+def test_statistics_are_read_only_and_copies_keep_their_own():
+    """Found by audit: ``model.input_mean`` was the model's own writable array (an in-place
+    edit changed predictions; zeros in ``input_std`` went past its check), and ``to`` or
+    ``astype`` copies shared one Standardizer (refitting the copy's changed the original)."""
+    X, _ = xprop.datasets.moons(50, seed=0)
+    m = xprop.MLP([2, 4, 2], "tanh", "softmax", "cross_entropy", seed=0).standardize(X)
+    for stat in (m.input_mean, m.input_std, xprop.datasets.Standardizer.from_arrays(
+            [0.0, 1.0], [1.0, 2.0]).std):
+        with pytest.raises(ValueError, match="read-only"):
+            stat[0] = 0.0
+    before = m.predict_proba(X[:5])
+    copy = m.astype("float32")
+    copy.standardizer.fit(X * 10.0)
+    np.testing.assert_array_equal(m.predict_proba(X[:5]), before)

@@ -745,6 +745,12 @@ def _host_floats(X: Any) -> np.ndarray:
     return np.asarray(resolve_backend("numpy").stage(X, "X")[0], dtype=np.float64)
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` (a fresh array), no longer writable: statistics that models read as they are."""
+    a.setflags(write=False)
+    return a
+
+
 @dataclass(eq=False)
 class Standardizer:
     """Per-feature standardisation ``(x - mean) / std`` fitted on training data.
@@ -762,9 +768,9 @@ class Standardizer:
     Parameters
     ----------
     mean : ndarray or None, default=None
-        Per-feature means, float64 (None until fitted).
+        Per-feature means, float64, read-only (None until fitted).
     std : ndarray or None, default=None
-        Per-feature standard deviations, all > 0 (None until fitted).
+        Per-feature standard deviations, all > 0, read-only (None until fitted).
 
     Examples
     --------
@@ -843,7 +849,7 @@ class Standardizer:
             raise error(f"{where}input_std: expected values > 0, got {low}")
         if low < tiny:  # subnormal: every standardised value would overflow
             raise error(f"{where}input_std: expected normal numbers (>= {tiny:.4g}), got {low}")
-        return cls(arrays["input_mean"], arrays["input_std"])
+        return cls(_read_only(arrays["input_mean"]), _read_only(arrays["input_std"]))
 
     @property
     def n_features(self) -> int | None:
@@ -888,9 +894,9 @@ class Standardizer:
         scale = np.max(np.abs(X), axis=0)
         scale = np.where(scale > 0, scale, 1.0)
         Z = X / scale
-        self.mean = Z.mean(axis=0) * scale
         std = Z.std(axis=0) * scale
-        self.std = np.where(std > 0, std, 1.0)
+        self.mean = _read_only(Z.mean(axis=0) * scale)
+        self.std = _read_only(np.where(std > 0, std, 1.0))
         return self
 
     def transform(self, X: Any) -> np.ndarray:

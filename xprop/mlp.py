@@ -12,6 +12,7 @@ of converting them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import Any
@@ -335,12 +336,12 @@ class MLP:
 
     @property
     def input_mean(self) -> Any:
-        """The standardizer's mean (host float64), or None."""
+        """The standardizer's mean (host float64, read-only), or None."""
         return None if self.standardizer is None else self.standardizer.mean
 
     @property
     def input_std(self) -> Any:
-        """The standardizer's std (host float64), or None."""
+        """The standardizer's std (host float64, read-only), or None."""
         return None if self.standardizer is None else self.standardizer.std
 
     def standardize(self, X: Any) -> MLP:
@@ -600,6 +601,7 @@ class MLP:
     def _clone(self, arch: Architecture, backend: Backend, dtype: Any, buffer: Any) -> MLP:
         clone = self.__class__.__new__(self.__class__)
         clone.__dict__.update(self.__dict__)
+        clone.standardizer = copy.copy(self.standardizer)  # (a refit of one leaves the other)
         _bind(clone, arch, backend, dtype)
         clone.params = Params(arch.layout, buffer, clone.xp)
         return clone
