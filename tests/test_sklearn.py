@@ -719,6 +719,12 @@ def test_warm_start_follows_a_new_activation_and_refuses_new_layer_sizes():
         est.fit(X, y)
     with pytest.raises(ValueError, match=r"hidden_layer_sizes: the fitted network has \(5,\)"):
         est.set_params(hidden_layer_sizes=(6, 4)).fit(X, y)
+    # partial_fit goes on with its optimizer's state in the rebuilt network, even while the
+    # previous network object is still held (the optimizer refuses another model's state)
+    est = MLPRegressor(hidden_layer_sizes=(5,), random_state=0).partial_fit(X, y)
+    held = est.model_
+    est.set_params(activation="tanh").partial_fit(X, y)
+    assert est.model_ is not held and est.t_ == 2 * len(y)  # (samples seen, as scikit-learn)
 
 
 def test_partial_fit_warns_of_nothing_and_warm_start_checks_its_classes():

@@ -958,6 +958,8 @@ class _BaseMLP(BaseEstimator):
                 output_activation=model.head.activation.name, loss=model.loss_fn.name,
                 dtype=model.dtype, backend=model.backend)
             self._built = (self._hidden_activation(), sizes)
+            if "_optimizer" in self.__dict__:  # its state goes on with the same weights
+                self._optimizer.bind(self.model_)
 
     def _check_kept(self, model: MLP, sizes: tuple[int, ...]) -> None:
         """A warm start or ``partial_fit`` goes on with the fitted network as it is: new
