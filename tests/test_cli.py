@@ -577,23 +577,28 @@ def test_outputs_found_by_audit(trained, points_csv):
 
 
 def test_out_that_appears_while_training_keeps_the_model(tmp_path):
-    """Without --force, a file that appears at --out while training runs is kept and the
-    model goes beside it (m.1.npz), exit status 1 (before: the finished model was lost)."""
+    """Without --force, a file that appears at --out or --plot while training runs is kept
+    and the output goes beside it (m.1.npz, p.1.png), exit status 1 (before: the finished
+    model was lost, the plot replaced the file)."""
     r = run_script(tmp_path, """
         import os, sys
         from xprop import cli
         fit = cli._fit
         def fit_then_someone_writes(*args, **kwargs):
             hist = fit(*args, **kwargs)
-            with open("m.npz", "w") as fh:
-                fh.write("not yours")
+            for name in ("m.npz", "p.png"):
+                with open(name, "w") as fh:
+                    fh.write("not yours")
             return hist
         cli._fit = fit_then_someone_writes
-        sys.exit(cli.main(["train", "--data", "xor", "--epochs", "5", "--out", "m.npz"]))
+        sys.exit(cli.main(["train", "--data", "xor", "--epochs", "5", "--out", "m.npz",
+                           "--plot", "p.png"]))
     """)
     assert r.returncode == 1, r.stderr
     assert "appeared while training ran" in r.stderr and "m.1.npz" in r.stderr
-    assert (tmp_path / "m.npz").read_text() == "not yours"
+    assert "p.1.png" in r.stderr and (tmp_path / "p.1.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("m.npz", "p.png"):
+        assert (tmp_path / name).read_text() == "not yours"
     assert xprop.load(tmp_path / "m.1.npz").arch.sizes[0] == 2  # XOR's two inputs
 
 

@@ -148,7 +148,9 @@ def test_statistics_are_read_only_and_copies_keep_their_own():
             [0.0, 1.0], [1.0, 2.0]).std):
         with pytest.raises(ValueError, match="read-only"):
             stat[0] = 0.0
+    for twin in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        assert not twin.input_mean.flags.writeable and not twin.input_std.flags.writeable
     before = m.predict_proba(X[:5])
-    copy = m.astype("float32")
-    copy.standardizer.fit(X * 10.0)
+    copy_ = m.astype("float32")
+    copy_.standardizer.fit(X * 10.0)
     np.testing.assert_array_equal(m.predict_proba(X[:5]), before)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +132,10 @@ class Activation:
         """Itself: an activation is an immutable bundle of functions."""
         return self
 
+    def __copy__(self) -> Activation:
+        """Itself (immutable)."""
+        return self
+
     def grad(self, z: Array) -> Array:
         """The derivative ``f'(z)`` for a lone array (models use ``derivative``).
 
@@ -170,39 +173,36 @@ def stands_for(obj: Any, lookup: Callable[[str], Any], fields: tuple[str, ...]) 
         getattr(known, f) == getattr(obj, f) for f in settings)
 
 
-def _same_function(a: Any, b: Any) -> bool:
+def _same_function(a: Any, b: Any, depth: int = 4) -> bool:
     if a is b:
         return True
     code = getattr(a, "__code__", None)
-    if code is None or code is not getattr(b, "__code__", None):
+    if code is None or code is not getattr(b, "__code__", None) or depth == 0:
         return False
     cells_a, cells_b = a.__closure__ or (), b.__closure__ or ()
-    try:  # (values compared with ==: functions by identity; arrays are not compared)
+    try:  # (functions in the cells compared alike, other values with ==; arrays never)
         return len(cells_a) == len(cells_b) and all(
-            type(x.cell_contents) is type(y.cell_contents)
-            and bool(x.cell_contents == y.cell_contents) for x, y in zip(cells_a, cells_b))
-    except (ValueError, TypeError):
+            _same_value(x.cell_contents, y.cell_contents, depth - 1)
+            for x, y in zip(cells_a, cells_b))
+    except (ValueError, TypeError):  # an empty cell, an array's ambiguous ==
         return False
+
+
+def _same_value(a: Any, b: Any, depth: int) -> bool:
+    if callable(a) and callable(b) and hasattr(a, "__code__"):
+        return _same_function(a, b, depth)
+    return type(a) is type(b) and bool(a == b)
 
 
 def by_name(obj: Any, lookup: Callable[[str], Any], fields: tuple[str, ...],
             protocol: Any) -> Any:
     """``__reduce_ex__`` of a named function bundle (an :class:`Activation` or a loss): by
     name, rebuilt with ``lookup(name)``, when the name stands for it (:func:`stands_for`);
-    by value otherwise (lambdas and closures cannot be: a PicklingError that says to
-    register it)."""
+    by value otherwise (which pickle cannot do for lambdas and closures: register them)."""
     if stands_for(obj, lookup, fields):
         return _named, (lookup, obj.name)
-
-    def where(fn: Any) -> tuple[Any, Any]:
-        return getattr(fn, "__module__", None), getattr(fn, "__qualname__", fn)
-
-    if any("<" in str(where(getattr(obj, f))[1]) for f in fields):  # lambdas, closures
-        raise pickle.PicklingError(
-            f"{type(obj).__name__} {obj.name!r}: its functions are lambdas or closures, which "
-            "pickle cannot save; register it (xprop.register_activation / register_loss) in "
-            "the process that pickles and in the one that loads: it is then pickled by name")
-    return object.__reduce_ex__(obj, protocol)
+    return object.__reduce_ex__(obj, protocol)  # (pickle refuses lambdas and closures then;
+    # cloudpickle takes them)
 
 
 def _named(lookup: Callable[[str], Any], name: str) -> Any:

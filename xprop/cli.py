@@ -496,33 +496,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot:
         from xprop.plots import plot_training
 
-        notes = plot_training(args.plot, hist, model, X, y,
-                              title=f"xprop: {args.data}, {sizes}")
-        print(f"saved plot: {args.plot}")
+        notes: list[str] = []
+
+        def plot(path: str, overwrite: bool) -> str:
+            check_writable(path, overwrite, "--plot", suffix=None)
+            notes.extend(plot_training(path, hist, model, X, y,
+                                       title=f"xprop: {args.data}, {sizes}"))
+            return path
+
+        path, replotted = _kept_output(plot, args.plot, args.force, "--plot", "plot")
+        moved = moved or replotted
+        print(f"saved plot: {path}")
         for note in notes:
             print(f"note: {note}")
     return 1 if moved else 0
 
 
 def _save_trained(model: MLP, args: argparse.Namespace) -> tuple[str, bool]:
-    """Save the trained model to ``--out``: ``(path, moved)``. A file that appeared there
-    while training ran (no ``--force``) is kept, and the model goes to the first free name
-    beside it (``m.1.npz``, ...), said on stderr: the finished work is never lost."""
+    """Save the trained model to ``--out``: ``(path, moved)`` (:func:`_kept_output`)."""
     columns = _trained_columns(args)
+    return _kept_output(lambda path, overwrite: save_checkpoint(
+        model, path, overwrite=overwrite, columns=columns), args.out, args.force, "--out", "model")
+
+
+def _kept_output(write: Any, path: str, force: bool, flag: str, what: str
+                 ) -> tuple[str, bool]:
+    """``(path written, moved)`` of ``write(path, overwrite)``: a file that appeared at the
+    output path while training ran (no ``--force``) is kept, and the output goes to the
+    first free name beside it (``m.1.npz``, ...), said on stderr: finished work is never
+    lost."""
     try:
-        return save_checkpoint(model, args.out, overwrite=args.force, columns=columns), False
+        return write(path, force), False
     except FileExistsError:
-        root, ext = os.path.splitext(args.out)
+        root, ext = os.path.splitext(path)
         for i in range(1, 1000):
             try:
-                path = save_checkpoint(model, f"{root}.{i}{ext}", overwrite=False,
-                                       columns=columns)
+                written = write(f"{root}.{i}{ext}", False)
             except FileExistsError:
                 continue
-            print(f"xprop: --out: {args.out!r} appeared while training ran (no --force); saved "
-                  f"the model to {path!r} instead", file=sys.stderr)
-            return path, True
+            print(f"xprop: {flag}: {path!r} appeared while training ran (no --force); saved "
+                  f"the {what} to {written!r} instead", file=sys.stderr)
+            return written, True
         raise
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, SLURM, Kubernetes, ``docker stop``), raised where the program

@@ -851,6 +851,11 @@ class Standardizer:
             raise error(f"{where}input_std: expected normal numbers (>= {tiny:.4g}), got {low}")
         return cls(_read_only(arrays["input_mean"]), _read_only(arrays["input_std"]))
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled and deep-copied statistics are read-only too (NumPy drops the flag)."""
+        vars(self).update({k: _read_only(v) if isinstance(v, np.ndarray) else v
+                           for k, v in state.items()})
+
     @property
     def n_features(self) -> int | None:
         """The number of features it was fitted on (None before :meth:`fit`)."""

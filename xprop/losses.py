@@ -117,6 +117,10 @@ class Loss:
         """Itself: a loss is an immutable bundle of functions."""
         return self
 
+    def __copy__(self) -> Loss:
+        """Itself (immutable)."""
+        return self
+
     @property
     def reduction(self) -> str:
         """How batches add up: ``"mean"`` over samples, or ``"sum"`` (``half_sse``)."""

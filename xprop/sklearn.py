@@ -624,8 +624,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
-        backend = self._resolve_backend(X)
-        backend.check_place(y, "y")
+        backend = self._resolve_backend(X) if reset else self.model_.backend  # (kept: a warm
+        backend.check_place(y, "y")  # start or partial_fit goes on where the network is)
         backend.check_place(sample_weight, "sample_weight")
         if not (is_host_data(X) and is_host_data(y)):
             X = self._validate_X(X, reset)
@@ -645,8 +645,9 @@ class _BaseMLP(BaseEstimator):
 
     def _model_dtype(self, X: Any, backend: Backend) -> str:
         """``dtype``, or as scikit-learn: float32 input trains in float32, else float64; on a
-        device without float64 (JAX without x64), input of no float dtype (integers, bools)
-        trains in the device's default float dtype."""
+        device without float64 (JAX without x64), device arrays of no float dtype (integers,
+        bools) train in the device's default float dtype (host data comes here as float64
+        from scikit-learn's validation)."""
         if self.dtype is not None:
             return dtype_name(self.dtype)
         if "float32" in str(X.dtype):
