@@ -16,7 +16,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from array_api_compat import array_namespace, device
 
@@ -27,8 +27,64 @@ Array = Any
 __all__ = ["ACTIVATIONS", "Activation", "get_activation", "make_activation", "register_activation"]
 
 
+class NamedFunctions:
+    """What activations and losses share: a name that, looked up (:meth:`lookup`), stands
+    for their functions; pickles and checkpoints write the name alone when it does. They
+    are immutable: copies are the object itself."""
+
+    #: the fields that hold functions (the others are settings)
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ()
+    name: str
+
+    @classmethod
+    def lookup(cls, name: str) -> Any:
+        """The registered (or built-in) one of that name; ValueError for an unknown name."""
+        raise NotImplementedError
+
+    def stands_for_name(self) -> bool:
+        """Whether :meth:`lookup` of its name gives it again.
+
+        The same functions (the same objects, or closures of one code over the same
+        values, as ``leaky_relu(alpha)`` and :func:`make_activation` make per call) and
+        settings.
+
+        Returns
+        -------
+        bool
+            False for a name registered again since, or never.
+
+        Examples
+        --------
+        >>> xprop.get_activation("leaky_relu(0.2)").stands_for_name()
+        True
+        >>> xprop.get_loss("mse").stands_for_name()
+        True
+        """
+        try:
+            known = type(self).lookup(self.name)
+        except ValueError:
+            return False
+        settings = [f.name for f in dataclasses.fields(self) if f.name not in self.FUNCTIONS]
+        return type(known) is type(self) and all(
+            _same_function(getattr(known, f), getattr(self, f)) for f in self.FUNCTIONS) and all(
+            getattr(known, f) == getattr(self, f) for f in settings)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickled by name when the name stands for it (:meth:`stands_for_name`), by value
+        otherwise (which pickle cannot do for lambdas and closures: register them)."""
+        if self.stands_for_name():
+            return _named, (type(self), self.name)
+        return object.__reduce_ex__(self, protocol)
+
+    def __deepcopy__(self, memo: dict) -> Any:
+        return self
+
+    def __copy__(self) -> Any:
+        return self
+
+
 @dataclass(frozen=True)
-class Activation:
+class Activation(NamedFunctions):
     """An activation function with its derivative and its vector-Jacobian product.
 
     Made by :func:`make_activation` (or built in: :data:`ACTIVATIONS`); models, the CLI and
@@ -73,6 +129,29 @@ class Activation:
     #: the name of a named operation a backend may run with its own fused kernels (forward
     #: and backward; see ``Adapter.activation_functions``); None for made-up activations
     kernel: str | None = None
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ("forward", "derivative", "backward")
+
+    @classmethod
+    def lookup(cls, name: str) -> Activation:
+        """The activation of that name (:func:`get_activation`).
+
+        Parameters
+        ----------
+        name : str
+            A built-in or registered name, or ``"leaky_relu(alpha)"``.
+
+        Returns
+        -------
+        Activation
+            What the name stands for now.
+
+        Examples
+        --------
+        >>> from xprop.activations import Activation
+        >>> Activation.lookup("tanh") is xprop.get_activation("tanh")
+        True
+        """
+        return get_activation(name)
 
     @property
     def named_operation(self) -> str | None:
@@ -106,36 +185,6 @@ class Activation:
         """
         return self.forward(z, array_namespace(z))
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        """Pickled by name when the name stands for these functions (the built-ins,
-        ``leaky_relu(alpha)``, registered activations); by value otherwise."""
-        return by_name(self, get_activation, ("forward", "derivative", "backward"), protocol)
-
-    def stands_for_name(self) -> bool:
-        """Whether :func:`get_activation` of its name gives these functions.
-
-        A pickle or a checkpoint writes the name alone.
-
-        Returns
-        -------
-        bool
-            False for a name registered again since, or never.
-
-        Examples
-        --------
-        >>> xprop.get_activation("leaky_relu(0.2)").stands_for_name()
-        True
-        """
-        return stands_for(self, get_activation, ("forward", "derivative", "backward"))
-
-    def __deepcopy__(self, memo: dict) -> Activation:
-        """Itself: an activation is an immutable bundle of functions."""
-        return self
-
-    def __copy__(self) -> Activation:
-        """Itself (immutable)."""
-        return self
-
     def grad(self, z: Array) -> Array:
         """The derivative ``f'(z)`` for a lone array (models use ``derivative``).
 
@@ -156,21 +205,6 @@ class Activation:
         """
         xp = array_namespace(z)
         return self.derivative(z, self.forward(z, xp), xp)
-
-
-def stands_for(obj: Any, lookup: Callable[[str], Any], fields: tuple[str, ...]) -> bool:
-    """Whether ``lookup(obj.name)`` gives ``obj`` again: the same functions (the same objects,
-    or closures of one code over equal values: ``leaky_relu(alpha)``'s, made per call) and
-    settings. What a pickle or a checkpoint may then write as the name alone (a name
-    registered again since ``obj`` was made stands for other functions)."""
-    try:
-        known = lookup(obj.name)
-    except ValueError:
-        return False
-    settings = [f.name for f in dataclasses.fields(obj) if f.name not in fields]
-    return type(known) is type(obj) and all(
-        _same_function(getattr(known, f), getattr(obj, f)) for f in fields) and all(
-        getattr(known, f) == getattr(obj, f) for f in settings)
 
 
 def _same_function(a: Any, b: Any, depth: int = 4) -> bool:
@@ -194,22 +228,11 @@ def _same_value(a: Any, b: Any, depth: int) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
-def by_name(obj: Any, lookup: Callable[[str], Any], fields: tuple[str, ...],
-            protocol: Any) -> Any:
-    """``__reduce_ex__`` of a named function bundle (an :class:`Activation` or a loss): by
-    name, rebuilt with ``lookup(name)``, when the name stands for it (:func:`stands_for`);
-    by value otherwise (which pickle cannot do for lambdas and closures: register them)."""
-    if stands_for(obj, lookup, fields):
-        return _named, (lookup, obj.name)
-    return object.__reduce_ex__(obj, protocol)  # (pickle refuses lambdas and closures then;
-    # cloudpickle takes them)
-
-
-def _named(lookup: Callable[[str], Any], name: str) -> Any:
-    """An activation or loss from its pickled name; a clear error when this process has not
-    registered it."""
+def _named(owner: Any, name: str) -> Any:
+    """An activation or loss from its pickled name (``owner``: its class, or the lookup
+    function older pickles hold); a clear error when this process has not registered it."""
     try:
-        return lookup(name)
+        return getattr(owner, "lookup", owner)(name)
     except ValueError as e:
         raise ValueError(f"unpickling {name!r}: {e}; custom activations and losses must be "
                          "registered (xprop.register_activation / register_loss) before "

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from array_api_compat import device
 
-from xprop.activations import by_name, sigmoid, stands_for
+from xprop.activations import NamedFunctions, sigmoid
 from xprop.validation import check_block_name, show
 
 Array = Any
@@ -37,7 +37,7 @@ __all__ = ["EPS", "LOSSES", "Loss", "get_loss", "make_loss", "one_hot", "registe
 
 
 @dataclass(frozen=True)
-class Loss:
+class Loss(NamedFunctions):
     """A loss: elementwise terms, how they add up, and the gradient.
 
     The value is ``sum(terms(a, y, xp))`` divided as ``scale`` says, with its gradient
@@ -90,36 +90,29 @@ class Loss:
     targets: str = "real"  # "real", "counts" (>= 0), "binary" ([0, 1]) or "labels" (classes)
     scale: str = "elements"  # "elements", "samples", "half", "half_samples" (class docstring)
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        """Pickled by name when the name stands for these functions (built-in or
-        registered); by value otherwise."""
-        return by_name(self, get_loss, ("terms", "grad", "fused_grad", "logit_terms"),
-                       protocol)
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ("terms", "grad", "fused_grad", "logit_terms")
 
-    def stands_for_name(self) -> bool:
-        """Whether :func:`get_loss` of its name gives these functions.
+    @classmethod
+    def lookup(cls, name: str) -> Loss:
+        """The loss of that name (:func:`get_loss`).
 
-        A pickle or a checkpoint writes the name alone.
+        Parameters
+        ----------
+        name : str
+            A built-in or registered name.
 
         Returns
         -------
-        bool
-            False for a name registered again since, or never.
+        Loss
+            What the name stands for now.
 
         Examples
         --------
-        >>> xprop.get_loss("mse").stands_for_name()
+        >>> from xprop.losses import Loss
+        >>> Loss.lookup("mse") is xprop.get_loss("mse")
         True
         """
-        return stands_for(self, get_loss, ("terms", "grad", "fused_grad", "logit_terms"))
-
-    def __deepcopy__(self, memo: dict) -> Loss:
-        """Itself: a loss is an immutable bundle of functions."""
-        return self
-
-    def __copy__(self) -> Loss:
-        """Itself (immutable)."""
-        return self
+        return get_loss(name)
 
     @property
     def reduction(self) -> str:
