@@ -569,13 +569,15 @@ def test_from_arrays_takes_the_widest_dtype_given():
 def test_from_arrays_takes_python_floats_as_float64_on_every_backend():
     """Found by audit: nested lists of Python floats became the backend's default dtype
     (torch float32: 0.15 became 0.15000000596); they are float64 values, so float64 (a
-    float32-only device refuses them: pass dtype="float32"), and integer lists follow the
-    backend's default."""
+    float32-only device refuses them: pass dtype="float32"), and integer lists are float64
+    too where the device has it (exact to 2**53), else the device's default."""
     import torch
 
     m = xprop.MLP.from_arrays([[[0.15], [0.3]]], [[0.0]], backend="torch")
     assert m.dtype == torch.float64 and m.weights[0][0, 0].item() == 0.15
-    assert xprop.MLP.from_arrays([[[1], [2]]], backend="torch").dtype == torch.float32
+    assert xprop.MLP.from_arrays([[[1], [2]]], backend="torch").dtype == torch.float64
+    assert xprop.MLP.from_arrays([[[1], [2]]], backend="array_api_strict:no_float64").dtype \
+        == array_api_strict.float32
     assert xprop.MLP.from_arrays([[[0.15], [0.3]]], [[0.0]], backend="torch",
                                  dtype="float32").dtype == torch.float32
     with pytest.raises(xprop.BackendError, match="float64 is not supported"):
