@@ -224,12 +224,7 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
     """
     path = check_writable(path, overwrite)
     header, arrays = contents(model)
-    for what in (*model.activations, model.loss_fn):  # the file holds their names alone
-        if not what.stands_for_name():
-            raise CheckpointError(
-                f"checkpoint: {type(what).__name__.lower()} {what.name!r} of this model is not "
-                f"what that name stands for now (registered again since, or never): a loaded "
-                f"model would compute something else; register it under its name first")
+    _check_named(model)
     if columns is not None:
         header["columns"] = columns
     if input_mean is not None or input_std is not None:
@@ -416,6 +411,17 @@ def expected_arrays(header: Any, path: str) -> dict[str, tuple[int, ...]]:
                                   f"{tuple(shape)} (layer sizes {sizes})")
     shapes = {name: tuple(shape) for name, shape in expected.items()}
     return {**shapes, "input_mean": (sizes[0],), "input_std": (sizes[0],)}
+
+
+def _check_named(model: Any) -> None:
+    """A checkpoint holds the names of the activations and loss alone: each must stand for
+    the model's own functions (not registered again since, nor never registered)."""
+    for what in (*model.activations, model.loss_fn):
+        if not what.stands_for_name():
+            raise CheckpointError(
+                f"checkpoint: {type(what).__name__.lower()} {what.name!r} of this model is not "
+                f"what that name stands for now (registered again since, or never): a loaded "
+                f"model would compute something else; register it under its name first")
 
 
 def _check_head(header: dict, where: str) -> None:
