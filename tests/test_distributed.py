@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 import xprop
 from xprop import datasets
-from xprop.distributed import shard
+from xprop.distributed import fit_distributed, shard
 
 pytest.importorskip("mpi4py")
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep
@@ -500,7 +501,7 @@ def test_more_ranks_than_rows_of_a_batch(tmp_path):
 
 
 ONE_RANK_SCRIPT = """
-import sys, time, numpy as np, xprop
+import pickle, sys, time, numpy as np, xprop
 from xprop import datasets
 from xprop.distributed import fit_distributed, world
 comm = world()
@@ -514,11 +515,13 @@ if case == "stale_optimizer":  # state of another model's size, on rank 1 only
     if comm.rank == 1:
         xprop.MLP([2, 3, 1], seed=0).fit(X, y, optimizer=opt, epochs=1)
     options["optimizer"] = opt
-elif case == "same_size_state":  # state of this size but another fit's, on rank 1 only
-    opt = xprop.Adam(0.01)
+elif case in ("same_size_state", "another_models_state"):  # state of this size but
+    opt = xprop.Adam(0.01)  # another fit's, on rank 1 only (unpickled: of no model known)
     if comm.rank == 1:
         xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=5).fit(X, y, optimizer=opt,
                                                                   epochs=1)
+        if case == "same_size_state":
+            opt = pickle.loads(pickle.dumps(opt))
     options["optimizer"] = opt
 elif case == "standardizer":
     if comm.rank == 0:
@@ -538,8 +541,18 @@ elif case == "interrupted":
         if comm.rank == 1 and epoch == 3:
             raise KeyboardInterrupt
     options["config"] = xprop.FitConfig(callbacks=[stop])
-same = comm.rank == 0 or case in ("same_data", "other_dtype")
-Xr = X if same else X[:2] if case == "other_data" else None
+elif case == "model_none" and comm.rank == 1:  # only rank 0 builds the model
+    m = None
+elif case == "other_library" and comm.rank == 1:
+    m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0, backend="array_api_strict")
+elif case == "bad_schedule":
+    options["config"] = xprop.FitConfig(schedule=lambda epoch: -0.1)
+elif case == "mpi4py_comm":
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+same = comm.rank == 0 or case in ("same_data", "other_dtype", "y_alone")
+Xr = X if same and not (case == "y_alone" and comm.rank == 1) else X[:2] if \
+    case == "other_data" else None
 yr = y if same else y[:2] if case == "other_data" else None
 if case == "other_validation_data" and comm.rank == 1:
     options["config"] = xprop.FitConfig(validation_data=(X[:2], y[:2]))
@@ -558,6 +571,14 @@ open(f"{sys.argv[1]}.{comm.rank}.txt", "w").write(said)
 @pytest.mark.parametrize(("case", "said"), [
     ("stale_optimizer", "holds state for 13 parameters from an earlier fit; this model has 17"),
     ("same_size_state", "the ranks disagree on optimizer state"),
+    ("another_models_state", "holds the state of a fit of another model"),
+    ("model_none", "rank 1 of 2 refused to start: TypeError: model: expected an xprop.MLP, "
+                   "got NoneType"),
+    ("other_library", "the ranks disagree on library (rank 0: numpy, rank 1: array_api_strict)"),
+    ("bad_schedule", "rank 0 of 2 refused to start: ValueError: schedule(0): expected a finite "
+                     "learning rate >= 0, got -0.1"),
+    ("y_alone", "X, y: expected both (rank 0's) or neither (None) on ranks other than 0, got "
+                "y alone"),
     ("standardizer", "the ranks disagree on standardizer"),
     ("other_data", "rank 1 of 2 was given other X, y than rank 0"),
     ("other_validation_data", "rank 1 of 2 was given other validation_data than rank 0"),
@@ -597,6 +618,73 @@ def test_interrupting_one_rank_ends_every_rank_and_the_same_data_everywhere_trai
     r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "same", "same_data")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / "same.1.txt").read_text().startswith("TRAINED 1 ")
+    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "mpi", "mpi4py_comm")  # an mpi4py communicator
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "mpi.1.txt").read_text() == "TRAINED 1 30 0"
+
+
+STOPPED_SCRIPT = """
+import signal, sys, time, numpy as np, xprop
+from xprop.distributed import fit_distributed, world
+comm = world()
+X, y = xprop.datasets.xor()
+m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+
+def stop(epoch, logs, model):  # Ctrl-C on one rank, within the 5th epoch's chunk
+    if epoch == 5 and comm.rank == int(sys.argv[1]):
+        signal.raise_signal(signal.SIGINT)
+
+try:
+    fit_distributed(m, X, y, comm=comm, epochs=50, config=xprop.FitConfig(callbacks=[stop]))
+except KeyboardInterrupt as e:
+    if comm.is_root:
+        time.sleep(2 * xprop.distributed.ABORT_GRACE)  # a save taking its time
+    comm.comm.barrier()
+    open(f"out.{comm.rank}.txt", "w").write(f"{len(e.history)} {e.every_rank} "
+                                             f"{m.params.buffer.tolist()}")
+"""
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("rank", [0, 1])
+def test_ctrl_c_on_any_rank_stops_every_rank_at_the_same_epoch(tmp_path, rank):
+    """Found by audit: Ctrl-C raised where each rank happened to be; a rank with nothing to
+    save ended the job (MPI_Abort) while rank 0 was still saving, or left it waiting in a
+    collective. Now every rank raises it at the same chunk's end and may still meet."""
+    r = _mpirun(tmp_path, 2, STOPPED_SCRIPT, str(rank))
+    assert r.returncode == 0, r.stdout + r.stderr
+    said = [(tmp_path / f"out.{i}.txt").read_text() for i in range(2)]
+    assert said[0] == said[1] and said[0].startswith("5 True "), said
+
+
+@needs_mpiexec
+def test_only_rank_0_checks_the_files_it_writes(tmp_path):
+    """Found by audit: every rank checked --out, so an output folder that only rank 0's node
+    has (node-local scratch) failed the job on the others."""
+    cmd = [sys.executable, "-m", "xprop", "train", "--quiet", "--distributed", "--data", "xor",
+           "--epochs", "3"]
+    r = subprocess.run([MPIEXEC, "-n", "1", *cmd, "--out", "m.npz", ":", "-n", "1", *cmd,
+                        "--out", "elsewhere/m.npz"], capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "m.npz").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_the_ranks_compare_descriptions_and_shapes_never_the_data(monkeypatch):
+    """Found by audit: rank 0's whole training set went to every rank in the start's
+    allgather (each rank needs only its shards, sent with each epoch)."""
+    pytest.importorskip("mpi4py")
+    from xprop.distributed import Communicator
+
+    sent: list[int] = []
+    gather = Communicator.allgather
+    monkeypatch.setattr(Communicator, "allgather",
+                        lambda self, value: sent.append(len(pickle.dumps(value)))
+                        or gather(self, value))
+    X = np.random.default_rng(0).normal(size=(2000, 50))  # 800 kB
+    model = xprop.MLP([50, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+    fit_distributed(model, X, (X[:, 0] > 0).astype(int), epochs=1)
+    assert sent and max(sent) < 20_000, sent
 
 
 @needs_mpiexec

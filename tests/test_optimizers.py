@@ -521,3 +521,20 @@ def test_an_optimizer_with_state_is_refused_for_another_model():
     assert back.trained() is None and opt.trained() is first
     del first
     assert opt.trained() is None  # a weak reference: the model may go
+    with pytest.raises(ValueError, match=r"^optimizer: .* holds the state of a fit of another "):
+        second.fit(X, y, optimizer=opt, epochs=1)  # ... and its state is still not another's
+    assert back.trained_another(second) is False  # unpickled: no fit known, state allowed
+    second.fit(X, y, optimizer=back, epochs=1)
+
+
+def test_an_optimizer_reused_in_a_loop_is_refused_once_its_model_is_gone():
+    """Found by audit: with only a weak reference, ``for seed in ...: m = MLP(...);
+    m.fit(..., optimizer=opt)`` carried the moments of the model rebound away into the next."""
+    X, y = xprop.datasets.xor()
+    opt = xprop.Adam(lr=0.01)
+    model = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+    model.fit(X, y, optimizer=opt, epochs=2)
+    model = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=1)  # the first one is gone
+    with pytest.raises(ValueError, match=r"^optimizer: Adam\(.* holds the state of a fit "
+                                         r"of another model \(its moments or velocity, 2 "):
+        model.fit(X, y, optimizer=opt, epochs=2)

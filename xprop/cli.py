@@ -419,24 +419,39 @@ def _train_rank(args: argparse.Namespace, comm: Any) -> int:
                 init=args.init, seed=args.seed, dtype=args.dtype,
                 backend=_rank_backend(args, comm))
     model.set_standardizer(spec["standardizer"])  # rank 0's model, whole
-    _fit(model, None, None, args, comm)
+    try:
+        _fit(model, None, None, args, comm)
+    except KeyboardInterrupt as e:  # rank 0 saves first: this rank's failing exit status
+        _together(comm, e)  # would end the job (python -m mpi4py aborts on it)
+        raise
     return 0
 
 
-def _check_train_args(args: argparse.Namespace) -> None:
+def _together(comm: Any, stopped: KeyboardInterrupt) -> None:
+    """After a distributed fit stopped on every rank at once (Ctrl-C, SIGTERM: its
+    ``every_rank``), the ranks meet once rank 0 has saved what they finished."""
+    if comm is not None and getattr(stopped, "every_rank", False):
+        comm.comm.barrier()
+
+
+def _check_train_args(args: argparse.Namespace, writes: bool = True) -> None:
     """``xprop train``'s defaults filled in and every option checked before any work: the
-    output files, the split, the training options (the engine's configuration) and the
-    plot's file type."""
+    output files and the plot's file type (``writes``: on the process that writes them, not
+    on the other ranks of a distributed run), the split and the training options (the
+    engine's configuration)."""
     defaults = dict(TRAIN_DEFAULTS["_"], test_size=0.2)
     defaults.update(TRAIN_DEFAULTS.get(args.data, {}))
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    args.out = _check_output_path(args.out, args.force, "--out", ".npz",  # before training
-                                  {"--data": args.data})
     if not 0.0 <= args.test_size < 1.0:
         raise CLIError(f"--test-size: expected a fraction in [0, 1), got {args.test_size}")
     _check_fit_options(args)
+    if not writes:
+        args.out = args.plot = None
+        return
+    args.out = _check_output_path(args.out, args.force, "--out", ".npz",  # before training
+                                  {"--data": args.data})
     if args.plot:
         args.plot = _check_output_path(args.plot, args.force, "--plot")
         from xprop.plots import require_matplotlib
@@ -455,7 +470,7 @@ def _check_train_args(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     comm = _communicator(args)  # first: a rank's bad flag then ends every rank (main)
-    _check_train_args(args)
+    _check_train_args(args, writes=comm is None or comm.is_root)
     if comm is not None and not comm.is_root:
         return _train_rank(args, comm)
     X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header)
@@ -485,7 +500,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         hist = _fit(model, Xtr, ytr, args, comm, progress)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the engine kept the last epoch
-        return _save_interrupted(args, model, progress, e)
+        try:
+            return _save_interrupted(args, model, progress, e)
+        finally:
+            _together(comm, e)
     if len(hist) < args.epochs and progress.enabled:
         progress.close()
     _report(model, hist, (Xtr, ytr), (Xte, yte))

@@ -13,11 +13,13 @@ parameters start from rank 0's (one ``Bcast``). Records, validation metrics and 
 are summed over the ranks, so every rank records the same history and stops early, or
 diverges and returns to the same finite parameters, at the same epoch. Before any of this the
 ranks compare their models (standardisation included), options and optimizer state in one
-``allgather``: a difference or an error on any rank is the same one-line error on every rank,
-never a hang. An error of one rank after that (a callback's, a schedule's) ends every rank
-with ``MPI_Abort``, after one line naming the rank and the error.
+``allgather`` (of descriptions and shapes; the data never travel whole): a difference or an
+error on any rank is the same one-line error on every rank, never a hang. An error of one
+rank after that (a callback's, a schedule's) ends every rank with ``MPI_Abort``, after one
+line naming the rank and the error; Ctrl-C on any rank stops every rank at the same epoch.
 
-With one rank this is exactly ``fit``; with several, the gradient of each batch is the same
+With one rank this is exactly eager ``fit`` (``compiled=False``; JAX's compiled chunks agree
+within rounding); with several, the gradient of each batch is the same
 sum taken in another order, so parameters agree with the single-process run to float64
 rounding (a few ulps per step, growing slowly with the number of steps).
 
@@ -31,7 +33,9 @@ from __future__ import annotations
 import atexit
 import hashlib
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -46,7 +50,7 @@ from xprop.config import FitConfig, takes_config
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer
 from xprop.step import Batch
-from xprop.train import History, TrainingData, TrainingDivergedError, check_state, run
+from xprop.train import History, TrainingData, TrainingDivergedError, run, start
 from xprop.validation import check_model, show
 
 Array = Any
@@ -149,6 +153,59 @@ class Communicator:
 
 #: seconds a failing rank waits after its error line before ``MPI_Abort`` (output forwarding)
 ABORT_GRACE = 0.5
+#: a signal again within this many seconds is the same one (:class:`_Signals`)
+REPEAT_SECONDS = 1.0
+
+
+class _Signals:
+    """Ctrl-C (SIGINT) and a SIGTERM that Python handles, during a fit of several ranks.
+
+    Raised where a rank happens to be, an interruption leaves the other ranks waiting in a
+    collective that rank will never join (and rank 0 unable to save what they finished). So
+    the first signal is only noted; at the next chunk's end the ranks agree on it
+    (:meth:`_Shards.agree`) and every rank raises the signal's exception there, at the same
+    epoch, as its own handler would. A second signal acts at once, as without this.
+    """
+
+    def __init__(self, comm: Communicator) -> None:
+        self.comm, self.caught, self.agreed, self.noted = comm, None, False, 0.0
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if self.comm.size > 1 and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if callable(signal.getsignal(sig)):  # (not SIG_DFL nor SIG_IGN: left as is)
+                    self.previous[sig] = signal.signal(sig, self._note)
+        return self
+
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        self._restore()
+        if kind is None and self.caught is not None and not self.agreed:  # noted after the
+            self.raise_now(self.caught)  # last chunk's end: raised now, not lost
+
+    def _restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if self.caught is not None:  # a second one acts at once, unless it is the same
+            if time.monotonic() - self.noted > REPEAT_SECONDS:  # Ctrl-C delivered twice
+                self.raise_now(signum)  # (the terminal's and mpiexec's forwarded copy)
+            return
+        self.caught, self.noted = signum, time.monotonic()
+        if self.comm.is_root:
+            print(f"xprop: fit_distributed: {signal.Signals(signum).name}: every rank stops "
+                  "at the end of this chunk of epochs (again to stop at once)",
+                  file=sys.stderr, flush=True)
+
+    def raise_now(self, signum: int) -> None:
+        """Raise what this process's handler of ``signum`` raises (KeyboardInterrupt for
+        Ctrl-C), with the handlers given back."""
+        handler = self.previous.get(signum, signal.default_int_handler)
+        self._restore()
+        handler(signum, None)
+        raise KeyboardInterrupt  # (a handler that returned)
 
 
 def world() -> Communicator:
@@ -197,6 +254,7 @@ class _Shards(TrainingData):
         super().__init__(None, None, None, None, False, batch_size, n, perms, plain=False)
         self.comm, self.model, self.source, self.dims = comm, model, source, dims
         self._kept: tuple | None = None  # this rank's rows of unshuffled epochs
+        self.signals = _Signals(comm)  # (entered by fit_distributed)
 
     def begin(self, model: Any) -> None:
         """Nothing is shared by every epoch before the first is received."""
@@ -246,7 +304,14 @@ class _Shards(TrainingData):
         return np.asarray(self.comm.sum_floats(host_floats(values).tolist()))
 
     def agree(self, flag: bool) -> bool:
-        return self.comm.sum_floats([0.0 if flag else 1.0])[0] == 0.0
+        """Whether ``flag`` holds on every rank; a signal noted on any rank (:class:`_Signals`)
+        is raised on every rank here."""
+        said = self.comm.allgather((bool(flag), self.signals.caught))
+        caught = next((signum for _, signum in said if signum is not None), None)
+        if caught is not None:
+            self.signals.agreed = True
+            self.signals.raise_now(caught)
+        return all(flag for flag, _ in said)
 
     def smallest(self, n: int) -> int:
         return min(self.comm.allgather(n))
@@ -267,10 +332,11 @@ class _Shards(TrainingData):
 
 
 def describe_model(model: Any) -> dict[str, str]:
-    """What every rank's model must share: layer sizes, activations, loss, bias, dtype and
-    standardisation (a digest of its statistics)."""
+    """What every rank's model must share: its library (each rank may have its own device),
+    layer sizes, activations, loss, bias, dtype and standardisation (a digest of its
+    statistics)."""
     std = getattr(model, "standardizer", None)
-    return {"layer sizes": repr(list(model.arch.sizes)),
+    return {"library": model.backend.name, "layer sizes": repr(list(model.arch.sizes)),
             "activations": repr([a.name for a in model.arch.activations]),
             "loss": repr(model.arch.head.loss.name), "bias": repr(model.arch.bias),
             "dtype": dtype_name(model.params.buffer.dtype, model.xp),
@@ -292,11 +358,9 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
     """Every rank validates its options (and rank 0 its data) and the ranks compare what
     they must share, in one collective: any rank's error, or any difference, is the same
     one-line ``ValueError`` on every rank (never a hang). Returns the configuration and rank
-    0's data (host arrays there, shapes everywhere)."""
+    0's data (host arrays there, shapes everywhere: only they travel)."""
     mine: dict[str, Any] = {}
-    if not isinstance(comm, Communicator):
-        raise TypeError(f"comm: expected an xprop.distributed.Communicator "
-                        f"(xprop.distributed.world()) or None, got {show(comm)}")
+    data: dict[str, Any] = {}
     try:
         check_model(model)
         if not comm.is_root and options["validation_split"] is None and (
@@ -309,15 +373,15 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         config = config.replace(compiled=False)
         if not comm.is_root:  # only rank 0 displays; its validation data, if any, is shared
             config = config.replace(progress=None, log=_silent)
-        opt = config.make_optimizer()
-        check_state(opt, model)
+        opt = start(model, config)[0]  # its state checked, the schedule's first rate read
         state = [a for a in opt.arrays() if a is not None]  # moments, velocity: a fit
         mine = {**describe_model(model), **config.describe(),  # goes on from them
                 "optimizer state": f"t={opt.t}, state {_digest(*state) if state else 'none'}"}
         mine.pop("validation_data")
         if comm.is_root:
-            mine["data"] = _root_data(model, X, y, config)
-            mine.update(mine["data"].pop("given"))
+            data = _root_data(model, X, y, config)
+            mine.update(data.pop("given"))
+            mine["shapes"] = {key: data[key] for key in ("n", "d", "k", "n_val")}
         else:  # data given here too: rank 0's are trained on, so they must be the same
             mine.update(_given(model, X, y, config.validation_data))
     except Exception as e:  # any rank's error ends every rank (below), never a hang
@@ -328,7 +392,7 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
             raise ValueError(f"fit_distributed: rank {rank} of {comm.size} refused to "
                              f"start: {theirs['error']}")
     for key in everyone[0]:  # the model and options first: the data digests follow from them
-        if key not in ("data", *GIVEN) and len({str(d.get(key)) for d in everyone}) > 1:
+        if key not in ("shapes", *GIVEN) and len({str(d.get(key)) for d in everyone}) > 1:
             values = ", ".join(f"rank {r}: {d.get(key)}" for r, d in enumerate(everyone))
             raise ValueError(f"fit_distributed: the ranks disagree on {key} ({values}); "
                              "every rank must build the same model and options")
@@ -341,10 +405,7 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
                 f"0 ({everyone[other][key]} against {everyone[0][key]}): only rank 0's are "
                 "used, each rank receiving its shards; pass None on the other ranks, "
                 "or the same arrays")
-    data = everyone[0]["data"]
-    if not comm.is_root:
-        data = {k: v for k, v in data.items() if k in ("n", "d", "k", "n_val")}
-    return config, data
+    return config, data if comm.is_root else everyone[0]["shapes"]
 
 
 #: what a rank says of the data it was given: a digest of them as prepared, or "none"
@@ -355,7 +416,10 @@ def _given(model: Any, X: Any, y: Any, validation_data: Any) -> dict[str, str]:
     """A rank's :data:`GIVEN`: digests of its data prepared as rank 0 prepares them."""
     out = {key: "none" for key in GIVEN}
     for key, pair in zip(GIVEN, ((X, y), validation_data or (None, None))):
-        if pair[0] is not None or pair[1] is not None:
+        if (pair[0] is None) != (pair[1] is None):
+            raise ValueError(f"{key}: expected both (rank 0's) or neither (None) on ranks "
+                             f"other than 0, got {'X' if pair[1] is None else 'y'} alone")
+        if pair[0] is not None:
             try:
                 out[key] = _digest(*model.prepare(*pair)[:2])
             except (ValueError, TypeError) as e:
@@ -416,14 +480,15 @@ def _shards(comm: Communicator, model: Any, config: FitConfig, data: dict[str, A
     return shards
 
 
-@on_device
+@on_device(collective=True)  # a rank's bad model is an error on every rank (_start)
 @takes_config
 def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None, *,
-                    comm: Communicator | None = None, epochs: int | None = None,
+                    comm: Any = None, epochs: int | None = None,
                     batch_size: int | None = None, optimizer: str | Optimizer | None = None,
                     lr: float | None = None, validation_split: float | None = None,
                     early_stopping: int | None = None) -> History:
-    """Train ``model`` data-parallel over ``comm`` (default: MPI's world) and return the
+    """Train ``model`` data-parallel over ``comm`` (default: MPI's world; a
+    :class:`Communicator` or an mpi4py communicator) and return the
     :class:`~xprop.train.History` every rank shares; see the module docstring.
 
     The engine of :func:`xprop.fit` with the all-reduce as each step's gradient hook:
@@ -436,14 +501,19 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
     collective: a difference, or an error on any rank, is a ``ValueError`` on every rank.
     Validation metrics, records and the finite checks are reduced over the ranks, so every
     rank stops early, or diverges and recovers, at the same epoch. Only rank 0 logs and
-    reports progress."""
-    comm = world() if comm is None else comm
+    reports progress. Ctrl-C (or a SIGTERM that Python handles) on any rank stops every rank
+    at the end of the chunk of epochs under way: each raises the exception there, with the
+    finished epochs' ``history`` and ``every_rank`` True (rank 0 may save, then all may
+    meet in a collective); a second signal a second later stops at once, ending the job."""
+    comm = world() if comm is None else _communicator(comm)
     options = dict(config=config, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    lr=lr, validation_split=validation_split, early_stopping=early_stopping)
     config, data = _start(comm, model, X, y, options)
     model.params.assign(comm.broadcast(model.params.buffer, model.backend))
+    shards = _shards(comm, model, config, data)
     try:
-        return run(model, None, None, config, _shards(comm, model, config, data))
+        with shards.signals:
+            return run(model, None, None, config, shards)
     except TrainingDivergedError:
         raise  # every rank diverges at the same step (the finite checks are reduced)
     except Exception as e:  # one rank's error (a callback, a schedule, progress): the
@@ -452,9 +522,11 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
                   f"{type(e).__name__}: {e}; ending every rank (MPI_Abort)", file=sys.stderr)
             comm.abort(1)
         raise
-    except BaseException as e:  # Ctrl-C, SIGTERM, SystemExit on this rank: the caller may
-        if comm.size > 1:  # still save what it finished (xprop train does); the job ends
-            # when this process exits, so that no other rank waits for it forever
+    except BaseException as e:  # Ctrl-C, SIGTERM, SystemExit: raised on every rank at one
+        if shards.signals.agreed:  # epoch when they agreed on it (the caller may still save
+            e.every_rank = True  # type: ignore[attr-defined]  # what it finished: xprop train
+        elif comm.size > 1:  # does); else on this rank alone, and the job ends when this
+            # process exits, so that no other rank waits for it forever
             code = getattr(e, "exit_status", 130) if isinstance(e, KeyboardInterrupt) else (
                 e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1)
             print(f"xprop: fit_distributed: rank {comm.rank} of {comm.size} stopped: "
@@ -462,6 +534,18 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
                   file=sys.stderr)
             atexit.register(comm.abort, code)
         raise
+
+
+def _communicator(comm: Any) -> Communicator:
+    """``comm`` as a :class:`Communicator`: itself, or an mpi4py communicator wrapped."""
+    if isinstance(comm, Communicator):
+        return comm
+    mpi = sys.modules.get("mpi4py.MPI")  # (not imported: comm is no mpi4py communicator)
+    if mpi is not None and isinstance(comm, mpi.Comm):
+        return Communicator(comm)
+    raise TypeError(f"comm: expected an xprop.distributed.Communicator "
+                    f"(xprop.distributed.world()), an mpi4py communicator or None, got "
+                    f"{show(comm)}")
 
 
 def _silent(*args: Any, **kwargs: Any) -> None:

@@ -133,6 +133,33 @@ class Optimizer:
         ref = getattr(self, "_trained", None)
         return None if ref is None else ref()
 
+    def trained_another(self, model: Any) -> bool:
+        """Whether this optimizer's last fit trained another model than ``model``.
+
+        That model may be alive or gone since. False when no fit bound this optimizer
+        (:meth:`bind`): a new one, or one unpickled or deep-copied.
+
+        Parameters
+        ----------
+        model : MLP
+            The model of the fit about to start.
+
+        Returns
+        -------
+        bool
+            True when its state, if any, is another model's.
+
+        Examples
+        --------
+        >>> X, y = xprop.datasets.xor()
+        >>> first, opt = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce"), xprop.Adam(0.01)
+        >>> _ = first.fit(X, y, optimizer=opt, epochs=2)
+        >>> opt.trained_another(first), opt.trained_another(xprop.MLP([2, 4, 1]))
+        (False, True)
+        """
+        ref = getattr(self, "_trained", None)
+        return ref is not None and ref() is not model
+
     def update(self, buffer: Array, grad: Array, xp: Any | None = None) -> Array:
         """One step on a flat parameter buffer.
 

@@ -343,8 +343,7 @@ def fit(
 def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None = None) -> History:
     """Train ``model`` as ``config`` says on ``(X, y)``, or on ``data`` already prepared (what
     :func:`xprop.distributed.fit_distributed` passes: its ranks' shards and all-reduce)."""
-    opt = config.make_optimizer()
-    check_state(opt, model)
+    opt, lr_at = start(model, config)
     opt.bind(model)
     base_lr = opt.lr
     try:
@@ -352,22 +351,25 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
             if y is None:
                 raise ValueError("y: fit needs targets (class labels or values), got None")
             data = prepare_data(model, X, y, config)
-        return _Run(model, config, opt, data).train()
+        return _Run(model, config, opt, data, lr_at).train()
     finally:
         if config.schedule is not None:
             opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
 
 
+def start(model: Any, config: FitConfig) -> tuple[Optimizer, Callable[[int], float] | None]:
+    """What a fit checks before any work (on every process of a distributed one): the
+    optimizer ``config`` makes, its state checked against ``model`` (:func:`check_state`),
+    and the rate schedule, its first rate read and checked."""
+    opt = config.make_optimizer()
+    check_state(opt, model)
+    return opt, _checked(config.rate_schedule(opt.lr))
+
+
 def check_state(opt: Optimizer, model: Any) -> None:
     """An optimizer given again keeps its state (moments, velocity: a fit goes on from
-    them); state from a fit of another model (still alive, or of another size, dtype,
+    them); state from a fit of another model (alive or gone, or of another size, dtype,
     library or device) is refused before any work."""
-    owner = opt.trained()
-    if owner is not None and owner is not model and any(
-            a is not None for a in opt.arrays()):
-        raise ValueError(
-            f"optimizer: {V.show(opt)} holds the state of a fit of another model (its moments "
-            f"or velocity, {opt.t} steps); give a new optimizer (or a name) to each model")
     size = model.params.buffer.shape[0]
     for state in opt.arrays():
         if state is None or state.ndim != 1:
@@ -387,6 +389,10 @@ def check_state(opt: Optimizer, model: Any) -> None:
                 f"from an earlier fit; this model is "
                 f"{dtype_name(model.params.buffer.dtype, model.xp)}: give a new optimizer "
                 "(or a name)")
+    if opt.trained_another(model) and any(a is not None for a in opt.arrays()):
+        raise ValueError(
+            f"optimizer: {V.show(opt)} holds the state of a fit of another model (its moments "
+            f"or velocity, {opt.t} steps); give a new optimizer (or a name) to each model")
 
 
 def _checked(lr_at: Callable[[int], float] | None) -> Callable[[int], float] | None:
@@ -619,10 +625,10 @@ class _Run:
     step strategy, then records, the finite check, validation, early stopping, callbacks and
     progress, the same under every strategy."""
 
-    def __init__(self, model: Any, config: FitConfig, opt: Optimizer, data: TrainingData) -> None:
+    def __init__(self, model: Any, config: FitConfig, opt: Optimizer, data: TrainingData,
+                 lr_at: Callable[[int], float] | None) -> None:
         self.model, self.config, self.opt, self.data = model, config, opt, data
-        self.xp, self.head = model.xp, model.arch.head
-        self.lr_at = _checked(config.rate_schedule(opt.lr))
+        self.xp, self.head, self.lr_at = model.xp, model.arch.head, lr_at
         self.history = History()
         self.best: tuple[float, Array | None] = (math.inf, None)
         self.since_best = 0

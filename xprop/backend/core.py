@@ -88,14 +88,21 @@ def device_str(device: Any) -> str:
     return str(device)
 
 
-def on_device(fn: Any) -> Any:
+def on_device(fn: Any = None, *, collective: bool = False) -> Any:
     """Decorate a function whose first argument is a model: it runs with the model's device
-    current (``model.backend.context()``; what CuPy device N > 0 needs)."""
+    current (``model.backend.context()``; what CuPy device N > 0 needs). ``collective``: the
+    function checks its model itself, on every process together
+    (:func:`xprop.distributed.fit_distributed`), so it is called with a non-model instead of
+    raising here, on one process alone."""
+    if fn is None:
+        return functools.partial(on_device, collective=collective)
 
     @functools.wraps(fn)
     def wrapper(model: Any, *args: Any, **kwargs: Any) -> Any:
         backend = getattr(model, "backend", None)
         if not isinstance(backend, Backend):
+            if collective:
+                return fn(model, *args, **kwargs)
             check_model(model)  # not a model: a one-line TypeError
         with backend.context():
             return fn(model, *args, **kwargs)
