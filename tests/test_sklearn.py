@@ -796,3 +796,69 @@ def test_coefs_assignment_takes_the_networks_arrays_and_refuses_another_backends
     with pytest.raises(xprop.DeviceMismatchError, match="device1"):
         est.coefs_[1] = other
     np.testing.assert_array_equal(xprop.to_numpy(est.model_.params.buffer), before)
+
+
+def test_sixth_audit_cases_match_scikit_learn():
+    """Found by audit: a minibatch of zero weights trained on NaN (and early stopping then
+    returned the untrained weights); set_params between partial_fit calls changed the SGD
+    schedule (scikit-learn's optimizer keeps the one it was built with); a sparse multilabel
+    y was refused; warm starts after lbfgs or with early_stopping changed failed deep inside
+    (as scikit-learn's do: here they go on)."""
+    import scipy.sparse as sp
+    from sklearn import neural_network as skn
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0] - X[:, 1]
+    mask = (np.arange(40) % 2).astype(float)  # batches of 1 hold one zero weight each
+    with pytest.raises(ValueError, match=r"^sample_weight: a minibatch of 1 rows \(batch_size\) "
+                                         r"has only zero weights"):
+        MLPRegressor(hidden_layer_sizes=(4,), batch_size=1, random_state=0).fit(X, y, mask)
+    curves = []
+    for lib in (skn, sys.modules["xprop.sklearn"]):
+        reg = lib.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=0.05,
+                               random_state=0)
+        reg.partial_fit(X, y).partial_fit(X, y)
+        reg.set_params(learning_rate="invscaling", power_t=2.0, learning_rate_init=0.2)
+        for _ in range(3):
+            reg.partial_fit(X, y)
+        curves.append(reg.loss_curve_)
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-10)
+    labels = sp.csr_matrix((rng.random((40, 3)) < 0.4).astype(int))
+    preds = []
+    for cls in (skn.MLPClassifier, MLPClassifier):
+        clf = cls(hidden_layer_sizes=(4,), max_iter=20, random_state=0)
+        with pytest.warns(sklearn.exceptions.ConvergenceWarning):
+            preds.append(clf.fit(X, labels).predict(X))
+    assert sp.issparse(preds[1]) and (preds[1] != preds[0]).nnz == 0
+    for first, then in (({"early_stopping": False}, {"early_stopping": True}),
+                        ({"early_stopping": True}, {"early_stopping": False}),
+                        ({"solver": "lbfgs"}, {"solver": "adam"})):
+        reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, warm_start=True,
+                           random_state=0, **first)
+        with pytest.warns(sklearn.exceptions.ConvergenceWarning):
+            reg.fit(X, y)
+            reg.set_params(**then).fit(X, y)
+        assert len(reg.loss_curve_) == (5 if "solver" in first else 10)
+        assert (reg.validation_scores_ is not None) == then.get("early_stopping", False)
+
+
+def test_coefs_that_are_copies_are_read_only():
+    """Found by audit: on JAX, coefs_ were writable host copies, so in-place edits (which
+    change the network on NumPy, torch and array-api-strict) were silently lost."""
+    X, y = make_blobs(60, 3, centers=2, random_state=0)
+    for backend in ("numpy", "array_api_strict", "jax"):
+        if backend == "jax":
+            pytest.importorskip("jax")
+        clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0,
+                            backend=backend, dtype="float32")
+        with pytest.warns(sklearn.exceptions.ConvergenceWarning):
+            clf.fit(X, y)
+        W = clf.coefs_[1]
+        if backend == "jax":
+            with pytest.raises(ValueError, match="read-only"):
+                W[:] = 0.0
+        else:
+            W[:] = 0.0
+            clf.intercepts_[1][:] = 5.0
+            assert (clf.predict_proba(X)[:, 1] > 0.99).all()

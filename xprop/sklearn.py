@@ -18,8 +18,11 @@ the flat parameter buffer (:class:`xprop.optimizers.SklearnSGD`,
 L2 on the weights divided by the batch size (or its weight) in each batch's gradient hook,
 the loss as scikit-learn reports it, the same stopping rules and warnings after each epoch;
 ``solver="lbfgs"`` is :func:`xprop.lbfgs.minimize_lbfgs`
-with SciPy's stopping rules. On NumPy the fitted models equal scikit-learn's to float64
-rounding (``tests/test_sklearn_dropin.py``).
+with SciPy's stopping rules. On NumPy the stochastic solvers' fitted models equal
+scikit-learn's to float64 rounding (``tests/test_sklearn_dropin.py``); L-BFGS follows SciPy's
+path, from which rounding can part after tens of iterations on ill-conditioned problems
+(README). One deliberate difference: a warm start with early stopping that finds no better
+epoch returns to the best weights kept from before (scikit-learn keeps its last ones).
 
 Backends: the network lives on the xprop backend named by ``backend`` (``"numpy"``, ``"torch"``,
 ``"array_api_strict"``, ``"cupy"``, ``"jax"``, ``"auto"``, optionally ``"name:device"``), or,
@@ -176,6 +179,7 @@ class _SklearnEpochs(TrainingData):
         shuffles = None if random_state is None else self._shuffles(X.n, random_state)
         super().__init__(X.X, Y, truth, None, sparse, batch_size, X.n, shuffles, plain=False)
         self.model, self.sw, self.loss = model, sw, loss
+        self.sw_host = None if sw is None else _host(sw)  # each batch's weights checked here
         self.losses: list[Any] = []  # each batch's loss times its size, this epoch
 
     @staticmethod
@@ -190,6 +194,12 @@ class _SklearnEpochs(TrainingData):
         if order is not None and at is None:
             at = model.backend.from_host(order)
         for batch, (s, e) in zip(super().batches(model, order, at), self.spans):
+            if self.sw is not None and not self.sw_host[
+                    slice(s, e) if order is None else order[s:e]].any():
+                raise ValueError(
+                    f"sample_weight: a minibatch of {e - s} rows (batch_size) has only zero "
+                    "weights, so its weighted mean loss is 0/0 (scikit-learn raises "
+                    "ZeroDivisionError); pass a larger batch_size or drop the rows of weight 0")
             sw = None if self.sw is None else (
                 self.sw[s:e] if order is None else xp.take(self.sw, at[s:e], axis=0))
             weights = None if sw is None else sw * (float(e - s) / xp.sum(sw))
@@ -252,6 +262,17 @@ def _weight_mask(model: MLP) -> Any:
         if name.startswith("W"):
             mask[start : start + size] = 1.0
     return model.backend.from_host(mask, model.dtype)
+
+
+def _host_view(x: Any) -> np.ndarray:
+    """A backend array as NumPy to read and edit in place, as scikit-learn's ``coefs_``: the
+    network's own memory where the host holds it (NumPy, torch on the CPU,
+    array-api-strict); otherwise (a device's memory, JAX's immutable arrays) a read-only
+    copy, so that an edit, which would be lost, fails instead."""
+    a = to_numpy(x)
+    if a.flags.writeable and not np.shares_memory(a, to_numpy(x)):  # a fresh copy each time
+        a.flags.writeable = False
+    return a
 
 
 def _host(x: Any) -> np.ndarray:
@@ -679,11 +700,16 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         self._built = (self._hidden_activation(), tuple(self._hidden_sizes()))
         self._best_buffer = self.model_.xp.asarray(self.model_.params.buffer, copy=True)
-        if self.solver not in _STOCHASTIC:  # as scikit-learn: no curves for lbfgs
-            return
-        self.loss_curve_ = []
+        if self.solver in _STOCHASTIC:  # as scikit-learn: no curves for lbfgs
+            self._start_curves([])
+
+    def _start_curves(self, loss_curve: list[float]) -> None:
+        """The curves of the stochastic solvers, new (``loss_curve_`` kept on a warm start
+        that follows ``lbfgs`` or changes ``early_stopping``, where scikit-learn fails): the
+        validation score's with ``early_stopping``, else the loss's."""
+        self.loss_curve_ = loss_curve
         self._no_improvement_count = 0
-        early = bool(self.early_stopping)  # the curves of the validation score, or the loss
+        early = bool(self.early_stopping)
         self.validation_scores_ = [] if early else None
         self.best_validation_score_ = -np.inf if early else None
         self.best_loss_ = None if early else np.inf
@@ -776,9 +802,15 @@ class _BaseMLP(BaseEstimator):
         reports), the solver is an optimizer on the flat buffer and the stopping rules run
         after every epoch (:meth:`_epoch_end`)."""
         if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._make_solver()
+            self._optimizer = self._make_solver()  # its schedule too, as scikit-learn's
+            self._schedule = (self.learning_rate, float(self.learning_rate_init),
+                              self.power_t)  # (set_params later changes neither)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if not hasattr(self, "loss_curve_") or (
+                self.validation_scores_ is not None) != bool(self.early_stopping):
+            self._start_curves(getattr(self, "loss_curve_", []))  # a warm start after lbfgs,
+            # or with early_stopping changed
         train, val = self._split(X, Y, sw, stratify)
         n = train[0].n
         auto = self.batch_size == "auto"
@@ -847,9 +879,10 @@ class _BaseMLP(BaseEstimator):
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
         self._update_no_improvement_count(val)
-        if isinstance(self._optimizer, SklearnSGD) and self.learning_rate == "invscaling":
+        schedule, rate, power_t = self._schedule
+        if isinstance(self._optimizer, SklearnSGD) and schedule == "invscaling":
             self._optimizer.lr = float(  # scikit-learn's expression, as a Python float
-                float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t)
+                rate / (self.t_ + 1) ** power_t)
         if self._no_improvement_count > self.n_iter_no_change:
             what = "Validation score" if val is not None else "Training loss"
             msg = (f"{what} did not improve more than tol={self.tol:f} for "
@@ -867,7 +900,7 @@ class _BaseMLP(BaseEstimator):
         """scikit-learn's ``trigger_stopping``: ``adaptive`` SGD divides its rate by 5 (and
         stops below 1e-6), everything else stops."""
         opt = self._optimizer
-        adaptive = isinstance(opt, SklearnSGD) and self.learning_rate == "adaptive"
+        adaptive = isinstance(opt, SklearnSGD) and self._schedule[0] == "adaptive"
         stop = not adaptive or opt.lr <= 1e-6
         if not stop:
             opt.lr /= 5.0
@@ -907,7 +940,7 @@ class _BaseMLP(BaseEstimator):
         if "model_" not in self.__dict__:
             raise AttributeError("coefs_" if prefix == "W" else "intercepts_")
         arrays = self.model_.weights if prefix == "W" else self.model_.biases
-        return _LayerList([self._as_output(a) for a in arrays],
+        return _LayerList([a if self._device_io else _host_view(a) for a in arrays],
                           lambda values: self._set_layers(prefix, values),
                           "coefs_" if prefix == "W" else "intercepts_")
 
@@ -1112,7 +1145,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _labels(self, y: Any) -> np.ndarray:
         """Host labels: 1-D, or a 2-D multilabel indicator matrix."""
-        y = np.asarray(y) if is_host_data(y) else _host(y)
+        if _is_sparse(y):  # a sparse indicator matrix: multilabel, predicted sparse (as
+            y = y.tocsr()  # scikit-learn's LabelBinarizer gives it back)
+        else:
+            y = np.asarray(y) if is_host_data(y) else _host(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
