@@ -656,3 +656,16 @@ def test_save_refuses_a_zero_std_as_load_does(tmp_path):
     with pytest.raises(xprop.CheckpointError, match=r"input_mean: expected finite"):
         m.save(path, input_mean=np.array([0.0, np.nan]), input_std=np.ones(2))
     assert (tmp_path / "m.npz").read_bytes() == before
+
+
+def test_a_loaded_model_saves_its_csv_columns_again(tmp_path):
+    """Found by audit: xprop.load(p).save(q) dropped the CSV layout xprop train recorded, so
+    xprop predict then read a reordered file by position, silently."""
+    model = xprop.MLP([3, 4, 2], "relu", "softmax", "cross_entropy", seed=0)
+    columns = {"label": "target", "features": ["a", "b", "c"]}
+    model.save(tmp_path / "m.npz", columns=columns)
+    loaded = xprop.load(tmp_path / "m.npz")
+    assert loaded.columns == columns
+    loaded.astype("float32").save(tmp_path / "again.npz")
+    assert xprop.load(tmp_path / "again.npz").columns == columns
+    assert xprop.MLP([3, 4, 2]).columns is None

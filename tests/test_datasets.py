@@ -493,3 +493,16 @@ def test_load_csv_integer_labels_beyond_2_53_stay_exact(tmp_path):
     assert y.dtype == np.int64 and y.tolist() == labels
     p.write_text("x,label\n0.5,1.0\n1.5,2\n")  # not all written as integers: from the floats
     assert D.load_csv(p, label="label")[1].tolist() == [1, 2]
+
+
+def test_a_first_row_of_pandas_default_names_is_pointed_out(tmp_path):
+    """Found by audit: pandas writes 0,1,2 as the header of a frame made from an array;
+    header='auto' reads it as a sample, silently (now with a warning saying so)."""
+    path = tmp_path / "d.csv"
+    path.write_text("0,1,2\n0.5,-1.5,1\n0.25,2.5,0\n")
+    with pytest.warns(UserWarning, match=r"its first row, 0,1,2, is read as data .* pass "
+                                         r"header=True \(xprop: --header\)"):
+        X, _ = xprop.datasets.load_csv(path)
+    assert X.shape == (3, 2)
+    X, _ = xprop.datasets.load_csv(path, header=True)
+    assert X.shape == (2, 2)

@@ -464,3 +464,15 @@ def test_a_float32_graph_warns_when_it_cannot_hold_offset_features(tmp_path):
         warnings.simplefilter("error")
         m.astype("float64").export_onnx(tmp_path / "m64.onnx")
         m.standardize(X - [2e7, 0.0]).export_onnx(tmp_path / "centered.onnx")
+
+
+def test_statistics_the_graph_input_cannot_hold_are_refused():
+    """Found by audit: a float32 model whose standardizer's std underflows float32 exported
+    a graph that output NaN, with no error."""
+    X = np.random.default_rng(0).normal(size=(40, 2)) * 1e-300
+    model = xprop.MLP([2, 3, 2], "relu", "softmax", "cross_entropy", seed=0, dtype="float32")
+    model.standardize(X)
+    with pytest.raises(xprop.export.ExportError,
+                       match=r"^export_onnx: the standardizer's statistics do not fit the "
+                             r"graph's float32 input"):
+        xprop.export.to_onnx(model)

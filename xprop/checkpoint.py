@@ -137,7 +137,7 @@ def contents(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     -------
     header : dict
         The JSON header (format, version, layer sizes, activations, loss, bias, dtype,
-        parameter shapes).
+        parameter shapes; the CSV ``columns`` of ``model.columns``, if any).
     arrays : dict of str to ndarray
         ``W0, b0, ...`` as host arrays, and ``input_mean``/``input_std`` when the model
         has a standardizer.
@@ -164,6 +164,8 @@ def contents(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     standardizer = model.standardizer
     if standardizer is not None:
         arrays["input_mean"], arrays["input_std"] = standardizer.mean, standardizer.std
+    if getattr(model, "columns", None) is not None:
+        header["columns"] = model.columns
     return header, arrays
 
 
@@ -191,7 +193,8 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
     columns : dict or None, default=None
         The layout of the CSV file the model was trained on, ``{"label": name or index,
         "features": [names] or None}`` (what ``xprop train`` records: ``xprop evaluate`` and
-        ``xprop predict`` read the same columns from a file).
+        ``xprop predict`` read the same columns from a file); None: the model's own
+        (``model.columns``, kept from the checkpoint it was loaded from), if any.
 
     Returns
     -------

@@ -1052,6 +1052,12 @@ def _abort_other_ranks(code: int = 2) -> None:
         comm.abort(code)
 
 
+def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+    """A warning as one line on stderr, as the command's errors are (not Python's source
+    line)."""
+    print(f"xprop: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -1072,6 +1078,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             # one line per error: overflow warnings on the way to a divergence stay quiet
             warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.showwarning = _show_warning
             return int(args.func(args) or 0)
     except BrokenPipeError:  # `xprop ... | head`: the reader left; end quietly
         devnull = os.open(os.devnull, os.O_WRONLY)

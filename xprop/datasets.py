@@ -12,6 +12,7 @@ import contextlib
 import csv
 import math
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -497,6 +498,12 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     names = None
     if _is_header(rows[0], header):
         names, rows, lines = [c.strip() for c in rows[0]], rows[1:], lines[1:]
+    elif header == "auto" and len(rows[0]) > 1 and [c.strip() for c in rows[0]] == [
+            str(i) for i in range(len(rows[0]))]:
+        warnings.warn(f"data file {path!r}: its first row, {','.join(rows[0])}, is read as data "
+                      "(header='auto' takes a row of names only), but pandas writes such a row "
+                      "as the column names of a frame made from an array: if it is a header, "
+                      "pass header=True (xprop: --header)", UserWarning, stacklevel=3)
     if not rows:
         raise ValueError(f"data file {path!r}: a header but no data rows")
     width = len(names) if names else len(rows[0])

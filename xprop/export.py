@@ -126,8 +126,9 @@ def _metadata(model: Any, header: dict[str, Any], names: list[str],
 STANDARDISED_RESOLUTION = 1e-3
 
 
-def _warn_if_inputs_lose_digits(model: Any) -> None:
-    """Warn when features near their mean cannot be held in the input's dtype finely enough
+def _check_statistics(model: Any) -> None:
+    """Refuse standardizer statistics the graph's input dtype cannot hold (an
+    :class:`ExportError`); warn when features near their mean cannot be held in the input's dtype finely enough
     to standardise them (``eps |mean| / std`` above :data:`STANDARDISED_RESOLUTION`: a
     float32 graph input at 2e7 + N(0, 1) moves in steps of 2 standard deviations). The
     model itself standardises host data in float64: its predictions and the graph's part."""
@@ -135,7 +136,16 @@ def _warn_if_inputs_lose_digits(model: Any) -> None:
     if std is None:
         return
     name = dtype_name(model.dtype, model.xp)
-    eps = float(model.xp.finfo(model.dtype).eps)
+    info = model.xp.finfo(model.dtype)
+    if not (float(abs(std.mean).max()) <= float(info.max)
+            and float(info.smallest_normal) <= float(std.std.min()) <= float(info.max)):
+        raise ExportError(
+            f"export_onnx: the standardizer's statistics do not fit the graph's {name} input "
+            f"(means up to {float(abs(std.mean).max()):.3g}, standard deviations from "
+            f"{float(std.std.min()):.3g}; {name} holds {float(info.smallest_normal):.3g} to "
+            f"{float(info.max):.3g}): its outputs would be NaN or inf. Export a float64 model "
+            "(model.astype('float64')) or rescale the features")
+    eps = float(info.eps)
     worst = eps * float((abs(std.mean) / std.std).max())  # host statistics
     if worst > STANDARDISED_RESOLUTION:
         warnings.warn(
@@ -155,6 +165,7 @@ def to_onnx(model: Any, outputs: Outputs | None = None,
     if not model.all_finite():
         raise ValueError("model: its parameters hold NaN or inf (a diverged run?); an "
                          "exported graph would compute nothing useful")
+    _check_statistics(model)
     onnx = _require("onnx")
     _require("ndonnx")
     try:
@@ -162,7 +173,6 @@ def to_onnx(model: Any, outputs: Outputs | None = None,
     except BackendUnavailableError as e:  # installed but unusable
         raise ImportError(f"export_onnx: {e}") from None
     header, host = checkpoint.contents(model)  # what a checkpoint of the model holds
-    _warn_if_inputs_lose_digits(model)
     proto = _record(model, host, xp, outputs or model_outputs(model))
     names = [o.name for o in proto.graph.output]
     onnx.helper.set_model_props(proto, _metadata(model, header, names, metadata or {}))

@@ -99,6 +99,9 @@ class MLP:
         Where they live; ``xp`` is its namespace and ``dtype`` the model's dtype.
     standardizer : Standardizer or None
         The input preprocessing that the entry points apply (see :meth:`standardize`).
+    columns : dict or None
+        The layout of the CSV file the model was trained on (``xprop train`` records it:
+        ``{"label": name or index, "features": [names] or None}``); checkpoints keep it.
 
     Raises
     ------
@@ -126,6 +129,9 @@ class MLP:
     #: applies it to the features it is given; checkpoints, ``to``, ``astype`` and pickles
     #: keep it; ``forward``/``backward`` take the network's own (standardised) inputs
     standardizer: Standardizer | None = None
+    #: the CSV layout of ``xprop train``'s data (see :func:`xprop.checkpoint.save`'s
+    #: ``columns``), or None: loaded from a checkpoint, saved again with the model
+    columns: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -1294,4 +1300,5 @@ def load(path: str | PathLike, backend: Any = None, device: Any = None,
     if "input_mean" in arrays:  # checked by checkpoint.read
         model.standardizer = Standardizer.from_arrays(arrays["input_mean"],
                                                       arrays["input_std"])
+    model.columns = header.get("columns")  # (checked by checkpoint.read)
     return model
