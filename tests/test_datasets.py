@@ -502,7 +502,7 @@ def test_a_first_row_of_pandas_default_names_is_pointed_out(tmp_path):
     path.write_text("0,1,2\n0.5,-1.5,1\n0.25,2.5,0\n")
     with pytest.warns(UserWarning, match=r"its first row, 0,1,2, is read as data .* pass "
                                          r"header=True \(xprop: --header\)"):
-        X, _ = xprop.datasets.load_csv(path)
+        X, _ = D.load_csv(path)
     assert X.shape == (3, 2)
-    X, _ = xprop.datasets.load_csv(path, header=True)
+    X, _ = D.load_csv(path, header=True)
     assert X.shape == (2, 2)
