@@ -999,3 +999,12 @@ def test_library_errors_name_the_flags_and_hint_what_fits(tmp_path):
     for flag in (("--label", "y"), ("--header",)):
         assert_cli_error(run_cli(tmp_path, "train", "--data", "ok.npz", *flag),
                          f"{flag[0]}: only for CSV files")
+
+
+def test_sixth_audit_cli_cases(tmp_path):
+    """Found by audit: a mistyped command read as unrecognized arguments of ``demo``; an
+    existing /dev/stdout needed --force (and /dev/null got a suffix: /dev/null.npz)."""
+    r = run_cli(tmp_path, "trian", "--data", "moons")
+    assert r.returncode == 2
+    assert r.stderr.startswith("xprop: error: unknown command 'trian' (did you mean 'train'?)")
+    assert xprop.checkpoint.check_writable("/dev/null", overwrite=False) == "/dev/null"

@@ -437,3 +437,29 @@ def test_seed_and_h_are_validated(kwargs):
     m = xprop.MLP([2, 1])
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         xprop.gradcheck(m, np.ones((2, 2)), np.ones(2), **kwargs)
+
+
+def test_sixth_audit_gradcheck_cases():
+    """Found by audit: the fast mode passed a float32 check of a derivative 1% off that the
+    table FAILs (its random direction resolved only 10%); a float32 loss that jumps where the
+    inputs are large FAILED correct gradients (a difference that doubled as the step halved
+    counted as confirmed); ``kinks`` was not checked."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 3, 20)
+    bad = xprop.make_activation("tanh_1pct", lambda z, xp: xp.tanh(z),
+                                lambda z, a, xp: (1.0 - a * a) * 1.01)
+    model = MLP([3, 6, 6, 3], bad, "softmax", "cross_entropy", seed=0)
+    for mode in ("full", "fast"):
+        assert gradcheck(model, X, y, dtype="float32", mode=mode).verdict == "FAILED"
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(12, 3)) * 1e4, rng.integers(0, 3, 12)
+    start = MLP([3, 5, 5, 3], "sigmoid", "softmax", "cross_entropy", seed=3)
+    model = MLP.from_arrays([host(w) * 0.1 for w in start.weights],
+                            [host(b) * 0.1 for b in start.biases], "sigmoid", "softmax",
+                            "cross_entropy")
+    assert gradcheck(model, X, y).verdict == "passed"
+    assert gradcheck(model, X, y, dtype="float32").verdict != "FAILED"
+    x = np.array([1.0, -2.0])
+    for kinks, said in ((3, "expected a function"), (lambda x: True, "expected it to return")):
+        with pytest.raises(TypeError, match=rf"^kinks: {said}"):
+            xprop.check_gradients(lambda x: np.sum(x * x), [x], [2 * x], kinks=kinks)

@@ -891,3 +891,57 @@ def test_a_callback_returns_true_false_or_none(said):
     with pytest.raises(TypeError, match=r"^callbacks\[0\]: expected it to return True \(stop\), "
                                         r"False or None, got"):
         xprop.MLP([2, 3, 1], seed=0).fit(X, y, config)
+
+
+def test_seventh_audit_engine_cases():
+    """Found by audit: (1) JAX's compiled functions were cached by an optimizer's public
+    settings only, so a custom optimizer's ``_scale`` of an earlier fit was reused; (2) a
+    callback changing a setting mid-fit was ignored by the compiled chunks (momentum 0
+    crashed them); (3) an error of a schedule at epoch k kept a timing-dependent number of
+    epochs (none on JAX) instead of the k completed ones."""
+    X, y = xprop.datasets.xor()
+
+    class Scaled(xprop.optimizers.Optimizer):
+        def __init__(self, lr, scale):
+            super().__init__(lr)
+            self._scale = scale
+
+        def apply(self, p, g, arrays, coeffs, xp):
+            return p - coeffs[0] * self._scale * g, arrays
+
+    def trained(backend, **options):
+        model = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0, backend=backend)
+        model.fit(X, y, **options)
+        return xprop.to_numpy(model.params.buffer)
+
+    backends = ["numpy"] + (["jax"] if HAS_JAX else [])
+    for scale in (1.0, 10.0):
+        ref, *others = (trained(b, optimizer=Scaled(0.1, scale), epochs=20) for b in backends)
+        for other in others:
+            np.testing.assert_allclose(other, ref, rtol=1e-12, atol=1e-15)
+    for setting in ({"momentum": 0.5}, {"momentum": 0.0}, {"weight_decay": 0.5}):
+        def change(epoch, logs, model, setting=setting, opt=None):
+            if epoch == 3:
+                for key, value in setting.items():
+                    setattr(change.opt, key, value)
+
+        results = []
+        for b in backends:
+            change.opt = xprop.SGD(0.1, momentum=0.9)
+            results.append(trained(b, optimizer=change.opt, epochs=8,
+                                   config=xprop.FitConfig(callbacks=[change])))
+        for other in results[1:]:
+            np.testing.assert_allclose(other, results[0], rtol=1e-12, atol=1e-15)
+
+    def schedule(epoch):
+        return 0.1 if epoch < 1500 else math.nan
+
+    for b in backends:
+        model = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0, backend=b)
+        with pytest.raises(ValueError, match=r"^schedule\(1500\)") as info:
+            model.fit(X, y, epochs=2000, config=xprop.FitConfig(schedule=schedule))
+        assert len(info.value.history) == 1500
+        again = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0, backend=b)
+        again.fit(X, y, epochs=1500, lr=0.1)
+        np.testing.assert_allclose(xprop.to_numpy(model.params.buffer),
+                                   xprop.to_numpy(again.params.buffer), rtol=1e-12, atol=1e-15)

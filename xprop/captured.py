@@ -67,6 +67,7 @@ class CapturedStep:
         self.buffer = buffer  # the storage the captured graph updates
         self.replay = None
         self.ahead = False  # the static state arrays are newer than the optimizer's
+        self.constants = opt.constants()  # the settings the captured graph bakes in
 
     def _body(self) -> None:
         """The step on the static arrays (what is captured)."""
@@ -86,6 +87,11 @@ class CapturedStep:
         opt, xp = self.opt, self.xp
         if self.model.params.buffer is not self.buffer:  # new storage: capture again
             self.replay, self.buffer = None, self.model.params.buffer
+        if opt.constants() != self.constants:  # a callback changed a setting: again, with
+            self.sync()  # the state arrays the settings now ask for
+            self.arrays = tuple(xp.zeros_like(self.buffer) if a is None else
+                                xp.asarray(a, copy=True) for a in opt.arrays())
+            self.replay, self.constants = None, opt.constants()
         opt.t += 1
         host = opt.coefficients()
         if host != self.host_coeffs:  # a new rate, or Adam's bias corrections: a tiny copy

@@ -59,9 +59,12 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     an existing file unless ``overwrite``. A real file is made and removed beside the target,
     with a unique name as long as its (the directory's permissions and the name's length:
     :func:`write_atomically` renames such a file over the target); a target that is no
-    regular file (``/dev/stdout``, a FIFO) is written in place and needs no test."""
+    regular file (``/dev/stdout``, ``/dev/null``, a FIFO) is written in place as named (no
+    suffix appended, no ``overwrite`` needed) and needs no test."""
     path = check_path(path, "path" if what == "checkpoint" else what)
     overwrite = check_bool(overwrite, "overwrite")
+    if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+        return path  # /dev/stdout, /dev/null, a FIFO: written in place, as named
     if path.endswith((os.sep, "/")) or os.path.basename(path) in ("", ".", "..") or (
             os.path.isdir(path) and not suffix):
         raise IsADirectoryError(f"{what}: {path!r} names a directory; give a file name such "
@@ -75,11 +78,8 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{what}: directory {directory!r} does not exist")
-    exists = os.path.exists(path)  # (through links: /dev/stdout's target is no path)
-    if exists and not overwrite:
+    if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{what}: {path!r} exists; pass overwrite=True (--force)")
-    if exists and not os.path.isfile(path):
-        return path
     try:  # a file of a name as long as the target's, unique (MPI ranks probe at once)
         pad = "-" * max(0, len(os.fsencode(os.path.basename(target))) - len(".xprop-") - 8)
         fd, probe = tempfile.mkstemp(prefix=".xprop-", suffix=pad, dir=directory)

@@ -6,6 +6,7 @@ for tracebacks."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import os
@@ -47,6 +48,8 @@ from xprop.train import format_duration, progress_line
 # Off a terminal, xprop train prints a progress line after this many seconds of training.
 LOG_SECONDS = 30.0
 
+LABEL_HELP = ("CSV label column: name or index (default: the one the checkpoint's training "
+              "recorded, else the last)")
 HEADER_HELP = ("CSV: the first row names the columns (--no-header: it is data; default: a "
                "header when no cell of the first row is empty or a number)")
 
@@ -933,7 +936,7 @@ def _add_gradcheck(sub: Any) -> None:
                        "1 FAILED, 3 inconclusive")
     q.add_argument("--checkpoint", default=None, help="a saved model (else one is built)")
     q.add_argument("--data", default="xor", help="dataset name or file (default %(default)s)")
-    q.add_argument("--label", default=None)
+    q.add_argument("--label", default=None, help=LABEL_HELP)
     q.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                    help=HEADER_HELP)
     q.add_argument("--samples", type=_positive(int), default=64,
@@ -974,7 +977,7 @@ def _add_trace(sub: Any) -> None:
     q.add_argument("--y", action="append", default=None, metavar="Y1,...",
                    help="that sample's targets (or class label); repeat per sample")
     q.add_argument("--data", default=None, help="or a dataset name or .npz/.csv file")
-    q.add_argument("--label", default=None, help="CSV label column (default: last)")
+    q.add_argument("--label", default=None, help=LABEL_HELP)
     q.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                    help=HEADER_HELP)
     q.add_argument("--samples", type=_positive(int), default=4,
@@ -999,8 +1002,8 @@ def _add_model_commands(sub: Any) -> None:
         q.add_argument("--checkpoint", required=True)
         q.add_argument("--data", required=True, help="dataset name or .npz/.csv file")
         q.add_argument("--label", default=None,
-                       help="CSV label column" + (" to drop (default: none)"
-                                                  if name == "predict" else " (default: last)"))
+                       help="CSV label column to drop (default: none)" if name == "predict"
+                       else LABEL_HELP)
         q.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                        help=HEADER_HELP)
         q.add_argument("--seed", type=_natural, default=0,
@@ -1062,6 +1065,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = ("demo", "train", "gradcheck", "trace", "info", "predict", "evaluate", "export")
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:  # (demo takes
+        near = difflib.get_close_matches(argv[0], commands, n=1)  # no positional argument)
+        print(f"xprop: error: unknown command {argv[0]!r}"
+              + (f" (did you mean {near[0]!r}?)" if near else "")
+              + f"; commands: {', '.join(commands)} (see xprop --help)", file=sys.stderr)
+        if "--distributed" in argv:
+            _abort_other_ranks(2)
+        return 2
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["demo", *argv]
     try:

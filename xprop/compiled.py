@@ -66,7 +66,7 @@ class CompiledEpochs:
         self.shuffled = data.perms is not None
         self.steps = -(-self.n // self.batch_size)
         self.dtype = model.params.buffer.dtype
-        macs = sum(a * b for a, b in itertools.pairwise(model.arch.sizes))
+        self.macs = macs = sum(a * b for a, b in itertools.pairwise(model.arch.sizes))
         n_val = 0 if self.val is None else self.val[0].shape[0]
         #: the most epochs one call trains: forward and backward are ~3 n macs per epoch
         self.epochs_per_call = max(1, min(EPOCHS_PER_CALL,
@@ -81,9 +81,17 @@ class CompiledEpochs:
         self.track = None if config.early_stopping is None else float(config.min_delta)
         self.best_buffer: Array | None = None
         self.threshold = model.backend.from_host([math.inf], self.dtype)[0]
-        shape = _Shape(self.n, self.batch_size, self.shuffled, config.clip_norm,
-                       self.truth is not None, self.val is not None, self.track)
-        key = (model.arch, type(opt), opt.constants(), shape, str(self.dtype),
+        self.shape = _Shape(self.n, self.batch_size, self.shuffled, config.clip_norm,
+                            self.truth is not None, self.val is not None, self.track)
+        self._compile()
+        self._coeffs: tuple[Any, Array] | None = None  # the last ones: (what made them, array)
+
+    def _compile(self) -> None:
+        """The compiled chunk function for the optimizer's settings now (:attr:`fn`, from
+        the cache when a fit had them before)."""
+        model, opt, ops, shape = self.model, self.opt, self.ops, self.shape
+        self.constants = opt.constants()
+        key = (model.arch, type(opt), self.constants, shape, str(self.dtype),
                str(self.X.dtype), ops.name)
         with _CACHE_LOCK:  # fits in threads: one lookup, eviction and insertion at a time
             try:
@@ -94,13 +102,12 @@ class CompiledEpochs:
                 settings = copy.copy(opt)  # what the function bakes in, apart from its caller
                 settings.set_arrays(tuple(None for _ in opt.arrays()))
                 fn = ops.jit(_chunk_function(model.arch, settings, ops, model.xp, shape),
-                             small=self.batch_size * macs <= SMALL_WORK)
+                             small=self.batch_size * self.macs <= SMALL_WORK)
                 if key is not None:
                     if len(_CACHE) >= 8:
                         _CACHE.pop(next(iter(_CACHE)))
                     _CACHE[key] = fn
         self.fn = fn
-        self._coeffs: tuple[Any, Array] | None = None  # the last ones: (what made them, array)
 
     def run(self, epochs: range, lr_at: Callable[[int], float] | None, t0: float) -> tuple:
         """Train ``epochs`` (at most :attr:`epochs_per_call`). Returns the epochs' columns
@@ -111,6 +118,8 @@ class CompiledEpochs:
         stopping), None without validation. Times are the chunk's wall time spread evenly over
         its epochs (the host does not see epochs end inside a compiled call)."""
         before = self.opt.t, self.opt.lr
+        if self.opt.constants() != self.constants:  # a callback changed a setting
+            self._compile()
         try:
             return self._run(epochs, lr_at, t0)
         except BaseException:  # nothing trained: the optimizer's count and rate as before

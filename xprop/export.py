@@ -128,10 +128,11 @@ STANDARDISED_RESOLUTION = 1e-3
 
 def _check_statistics(model: Any) -> None:
     """Refuse standardizer statistics the graph's input dtype cannot hold (an
-    :class:`ExportError`); warn when features near their mean cannot be held in the input's dtype finely enough
-    to standardise them (``eps |mean| / std`` above :data:`STANDARDISED_RESOLUTION`: a
-    float32 graph input at 2e7 + N(0, 1) moves in steps of 2 standard deviations). The
-    model itself standardises host data in float64: its predictions and the graph's part."""
+    :class:`ExportError`); warn when features near their mean cannot be held in the input's
+    dtype finely enough to standardise them (``eps |mean| / std`` above
+    :data:`STANDARDISED_RESOLUTION`: a float32 graph input at 2e7 + N(0, 1) moves in steps
+    of 2 standard deviations). The model itself standardises host data in float64: its
+    predictions and the graph's part."""
     std = model.standardizer
     if std is None:
         return

@@ -528,6 +528,9 @@ def check_gradients(
     """
     if not callable(f):
         raise TypeError(f"f: expected a function of the inputs, got {type(f).__name__}")
+    if kinks is not None and not callable(kinks):
+        raise TypeError(f"kinks: expected a function of the inputs giving the arrays whose "
+                        f"change marks a kink, or None, got {type(kinks).__name__}")
     for what, arrays in (("inputs", inputs), ("grads", grads)):
         if not isinstance(arrays, (list, tuple)):
             raise TypeError(f"{what}: expected a list of arrays, got {type(arrays).__name__}")
@@ -571,11 +574,19 @@ def check_gradients(
                                           f"device of inputs[0]), got one on {device(a)}")
 
     def evaluate(arrays: list[Array]) -> tuple[float, list[Array]]:
-        return _scalar(f(*arrays)), (list(kinks(*arrays)) if kinks is not None else [])
+        return _scalar(f(*arrays)), (_pattern(kinks(*arrays)) if kinks is not None else [])
 
     return _check(evaluate, inputs, grads, names, xp, dtype,
                   _Options(h, method, n_checks, seed, mode),
                   backend or xp.__name__.removeprefix("array_api_compat."), "inputs: f")
+
+
+def _pattern(arrays: Any) -> list[Array]:
+    """What ``kinks`` returned, checked: a list (or tuple) of arrays."""
+    if not isinstance(arrays, (list, tuple)) or not all(is_array(a) for a in arrays):
+        raise TypeError(f"kinks: expected it to return a list of arrays (such as [z > 0]), "
+                        f"got {type(arrays).__name__}")
+    return list(arrays)
 
 
 def _scalar(value: Any) -> float:
@@ -666,8 +677,11 @@ class _Probe:
                 return result  # resolved at its best, or finely enough
             if status == "ok" and (best is None or est < best[1]):
                 best = result  # coarse and truncation-dominated: a finer step may see more
-            if status == "fail" and suspect is not None and abs(num - suspect[0]) <= suspect[1]:
+            if status == "fail" and suspect is not None and abs(num - suspect[0]) <= min(
+                    suspect[1], GRADCHECK_RESOLVE * max(abs(num), abs(suspect[0]))):
                 return result  # failed twice with the same difference: the failure stands
+                # (the same: within its tolerance and 10% of itself; a difference that
+                # doubles as the step halves is a jump of f, not its slope)
             if status == "unresolved" and floor:
                 return best or result
             # a failure counts only where rounding dominates, at a step no larger than the
@@ -751,6 +765,9 @@ def _fast(probe: _Probe, inputs: list[Array], grads: list[Array], names: list[st
         moved = probe.u * size / abs(claimed) if claimed else 0.0
         direction = [d if j == i else None for j in range(len(inputs))]
         num, _, err, tol, status, _ = probe.judged(direction, claimed, moved)
+        if status == "ok" and not tol <= GRADCHECK_REFINE * max(abs(num), abs(claimed)):
+            status = "unresolved"  # too coarse to vouch for the entries (a sum of them that
+            # cancels resolves them worse than the table would): the table judges them
         verdict = FAILED if status == "fail" else PASSED if status == "ok" else INCONCLUSIVE
         verdicts.append(verdict)
         ratio = err / tol if tol > 0 else (0.0 if err == 0 else math.inf)
@@ -844,7 +861,10 @@ def _probe_noise(evaluate: Callable, inputs: list[Array], base: float, seed: int
                  dtype: str) -> float:
     """The rounding error of one evaluation of f: second differences along tiny random
     directions, ``|f(t + d) + f(t - d) - 2 f(t)| / 2`` with ``|d_i| ~ size (1 + |t_i|)``
-    (their curvature term is far below rounding), the largest of ``k``, times ``factor``."""
+    (their curvature term is far below rounding for most f; one strongly curved where
+    entries are small, such as a log of probabilities near 0, makes it measure curvature
+    instead: a larger estimate, a check that resolves less), the largest of ``k``, times
+    ``factor``."""
     k, size, factor = GRADCHECK_PROBE["k"], GRADCHECK_PROBE["size"][dtype], \
         GRADCHECK_PROBE["factor"]
     shapes = [tuple(x.shape) for x in inputs]
@@ -912,7 +932,8 @@ def gradcheck(
     seed : int, default=0
         Seed of the subset, the noise probe and the fast mode's direction.
     check_input : bool, default=False
-        Check ``dL/dX`` too.
+        Check ``dL/dX`` too: of the network's input, the standardised ``X`` when the model
+        has a standardizer (divide by its ``std`` for ``dL/dX`` of the ``X`` given).
     mode : {"full", "fast"}, default="full"
         ``fast`` checks one random direction of each array first and the entries only when
         one of them does not pass.

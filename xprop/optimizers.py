@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 
+#: attributes of an optimizer that are no settings: its rate, step count and the library's
+_NOT_SETTINGS = frozenset({"lr", "t", "_xp", "_ops", "_trained"})
+
+
 class Optimizer:
     """Base class of the optimizers: one update of a whole flat parameter buffer.
 
@@ -367,12 +371,14 @@ class Optimizer:
         raise NotImplementedError
 
     def constants(self) -> tuple:
-        """The settings that stay fixed while training (what a compiled step bakes in).
+        """The settings a compiled or captured step bakes in (a change compiles it again).
 
         Returns
         -------
         tuple of tuple
-            ``(name, value)`` for every public attribute but ``lr`` and ``t``.
+            ``(name, value)`` for every attribute but ``lr``, ``t``, the state arrays (None
+            before the first step) and the library's own (a subclass's private settings,
+            ``_scale``, count too).
 
         Examples
         --------
@@ -380,7 +386,7 @@ class Optimizer:
         (('momentum', 0.9), ('nesterov', False), ('weight_decay', 0.0))
         """
         return tuple((k, v) for k, v in vars(self).items()
-                     if not k.startswith("_") and k not in ("lr", "t"))
+                     if k not in _NOT_SETTINGS and v is not None and not is_array(v))
 
     def state(self) -> dict[str, Any]:
         """A snapshot of the optimizer's state, for :meth:`load_state`.

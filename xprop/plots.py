@@ -102,7 +102,8 @@ def _boundary(model: Any, X: Any, notes: list[str]) -> tuple[Any, Any, Any] | No
         return None
     X = X.astype(np.float64)
     lo, hi = X.min(axis=0), X.max(axis=0)
-    pad = 0.1 * (hi - lo + 1e-9)
+    span = hi - lo  # (a constant feature: a tenth of its size, or of 1 at 0)
+    pad = 0.1 * np.where(span > 0, span, np.where(hi != 0, np.abs(hi), 1.0))
     gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], 300),
                          np.linspace(lo[1] - pad[1], hi[1] + pad[1], 300))
     pred = to_numpy(model.predict(np.stack([gx.ravel(), gy.ravel()], axis=1)))  # standardised

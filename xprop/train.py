@@ -117,7 +117,8 @@ class History:
     time : list of float
         Cumulative wall time in seconds at the end of each epoch.
     best_epoch : int or None, default=None
-        With early stopping, the epoch (from 1) whose parameters were kept.
+        With early stopping, the epoch (from 1) of the best validation loss: the model's
+        parameters are that epoch's with ``restore_best`` (the default), else the last's.
     stopped_early : bool, default=False
         Whether early stopping ended the fit.
 
@@ -652,8 +653,11 @@ class _Run:
             while first < epochs:
                 last = self._chunk_end(first)
                 self._snapshot(first)
+                if last == first:  # the schedule failed at this epoch (on a process)
+                    raise self.failed[1] if self.failed else RuntimeError(
+                        f"schedule: failed at epoch {first} on another process")
                 columns, (*records, finite), vals = self.strategy.run(range(first, last),
-                                                                      self.lr_at, self.t0)
+                                                                      self.rates, self.t0)
                 pending = _Epochs(first, *columns)
                 self.replay.append(pending)
                 if not finite and self.data.stop_on_divergence:
@@ -664,6 +668,8 @@ class _Run:
                 stop = self._record(pending, records, vals)
                 if not self.data.agree(not stop):  # any process's callback stops them all
                     break
+                if self.failed is not None and self.failed[0] == first:
+                    raise self.failed[1]  # (the epochs before it recorded: they are kept)
         except TrainingDivergedError as e:  # the model is back at finite parameters already
             e.history = self.history  # type: ignore[attr-defined]
             raise
@@ -685,7 +691,26 @@ class _Run:
             last = min(last, (first // config.verbose + 1) * config.verbose)
         if config.early_stopping is not None:
             last = min(last, first + config.early_stopping - self.since_best)
+        last = self._read_rates(first, last)
         return first + self.data.smallest(last - first)
+
+    def _read_rates(self, first: int, last: int) -> int:
+        """Read the chunk's scheduled rates ahead (:attr:`rates`, ``epoch -> lr``); an error
+        of the schedule (Ctrl-C in it too) at an epoch ends the chunk there and is kept in
+        :attr:`failed` ``(epoch, error)``, to be raised once the epochs before it are
+        trained and recorded (a chunk's epochs are its length's whatever its timing: the
+        same error keeps the same epochs). Returns the chunk's end."""
+        self.rates, self.failed = self.lr_at, None
+        if self.lr_at is None:
+            return last
+        rates: list[float] = []
+        try:
+            for epoch in range(first, last):
+                rates.append(self.lr_at(epoch))
+        except BaseException as e:
+            self.failed = (first + len(rates), e)
+        self.rates = lambda epoch: rates[epoch - first]
+        return first + len(rates)
 
     def _snapshot(self, first: int) -> None:
         """Keep the parameters and optimizer state before epoch ``first`` (what an
@@ -1046,13 +1071,16 @@ def _recover(model: Any, opt: Optimizer, snapshots: list[_Snapshot], replay: lis
 def _replay_epoch(model: Any, opt: Optimizer, data: TrainingData, ep: _Epoch,
                   clip_norm: float | None, recent: deque) -> int | None:
     """Replay epoch ``ep`` step by step, keeping each finite state in ``recent``; the 1-based
-    step whose batch loss or update is not finite (on any process), or None."""
+    step whose batch loss, the epoch's loss so far (a sum that may overflow, as the records'
+    does) or update is not finite (on any process), or None."""
     xp, params = model.xp, model.params
+    total = None
     for step, batch in enumerate(data.batches(model, ep.order), start=1):
         cache = train_step(model, batch.X, batch.Y, opt, clip_norm, None, batch.hook,
                            batch.weights)
         value = xp.sum(model.arch.head.rows(cache.pre[-1], cache.output, batch.Y, xp))
-        if not data.agree(bool(xp.isfinite(value) & xp.all(xp.isfinite(params.buffer)))):
+        total = value if total is None else total + value
+        if not data.agree(bool(xp.isfinite(total) & xp.all(xp.isfinite(params.buffer)))):
             return step
         recent.append((xp.asarray(params.buffer, copy=True), opt.state(),
                        f"those after step {step} of epoch {ep.index + 1}"))
