@@ -506,3 +506,17 @@ def test_a_first_row_of_pandas_default_names_is_pointed_out(tmp_path):
     assert X.shape == (3, 2)
     X, _ = D.load_csv(path, header=True)
     assert X.shape == (2, 2)
+
+
+def test_cells_are_numbers_as_csv_readers_take_them(tmp_path):
+    """Found by audit: Python's float() read 1_000 as 1000 and other scripts' digits (an
+    Arabic-Indic 4) as numbers, where NumPy and pandas refuse them."""
+    for cell in ("1_000", "\u0664", "1_0"):
+        path = tmp_path / "d.csv"
+        path.write_text(f"a,b,y\n{cell},2,0\n3,4,1\n")
+        with pytest.raises(ValueError, match=r"non-numeric cell .* at line 2, column 1"):
+            D.load_csv(path)
+    path.write_text("a,b,y\n+1.5e3, -.5 ,0\n3.,4E-1,1\n")
+    X, y = D.load_csv(path)
+    np.testing.assert_array_equal(X, [[1500.0, -0.5], [3.0, 0.4]])
+    np.testing.assert_array_equal(y, [0, 1])

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import math
 import os
+import re
 import warnings
 import zipfile
 import zlib
@@ -618,7 +619,7 @@ def _parse_cells(rows: list[list[str]], lines: list[int], width: int, path: str,
     for i, r in enumerate(rows):
         for j, c in enumerate(r):
             try:
-                values[i, j] = float(c)
+                values[i, j] = _number(c)
             except ValueError:
                 what = "an empty cell" if not c.strip() else f"non-numeric cell {c!r}"
                 header = " (a header? pass header=True, --header)" if i == 0 and hint \
@@ -725,20 +726,25 @@ def _check_xy(X: np.ndarray, y: np.ndarray | None,
     return X.astype(np.float64), y
 
 
+#: a number as CSV readers (NumPy, pandas) take it: ASCII digits, no ``_`` separators
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)\s*",
+                     re.IGNORECASE | re.ASCII)
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
+
+
+def _number(text: str) -> float:
+    """A cell's number (Python's ``float`` takes more: ``1_000``, other scripts' digits)."""
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(text)
+    return float(text)
+
+
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _NUMBER.fullmatch(text) is not None
 
 
 def _is_int_text(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
+    return _INTEGER.fullmatch(text) is not None
 
 
 # --------------------------------------------------------------------------- preprocessing
