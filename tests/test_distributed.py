@@ -560,7 +560,7 @@ t0 = time.perf_counter()
 try:
     h = fit_distributed(m, Xr, yr, comm=comm, **options)
     said = f"TRAINED {comm.rank} {len(h)} {len(h.val_loss)}"
-except ValueError as e:
+except (ValueError, TypeError) as e:
     assert "\\n" not in str(e)
     said = f"REFUSED {comm.rank} {e}"
 open(f"{sys.argv[1]}.{comm.rank}.txt", "w").write(said)
@@ -724,3 +724,30 @@ def test_comm_must_be_a_communicator():
     X, y = datasets.xor()
     with pytest.raises(TypeError, match=r"^comm: expected an xprop\.distributed\.Communicator"):
         fit_distributed(xprop.MLP([2, 3, 1], seed=0), X, y, comm="world")
+
+
+NOTED_SCRIPT = """
+import signal, sys, numpy as np, xprop
+from xprop.distributed import fit_distributed, world
+comm = world()
+X, y = xprop.datasets.xor()
+m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+noted = []
+signal.signal(signal.SIGTERM, lambda signum, frame: noted.append(signum))  # notes, returns
+
+def term(epoch, logs, model):
+    if epoch == 5 and comm.rank == 1:
+        signal.raise_signal(signal.SIGTERM)
+
+h = fit_distributed(m, X, y, comm=comm, epochs=20, config=xprop.FitConfig(callbacks=[term]))
+open(f"out.{comm.rank}.txt", "w").write(f"{len(h)} {noted}")
+"""
+
+
+@needs_mpiexec
+def test_a_signal_handler_that_returns_is_left_to_return(tmp_path):
+    """Found by review: a SIGTERM handler of the program that notes the signal and returns
+    became a KeyboardInterrupt on every rank."""
+    r = _mpirun(tmp_path, 2, NOTED_SCRIPT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [(tmp_path / f"out.{i}.txt").read_text() for i in range(2)] == ["20 []", "20 [15]"]

@@ -463,3 +463,17 @@ def test_sixth_audit_gradcheck_cases():
     for kinks, said in ((3, "expected a function"), (lambda x: True, "expected it to return")):
         with pytest.raises(TypeError, match=rf"^kinks: {said}"):
             xprop.check_gradients(lambda x: np.sum(x * x), [x], [2 * x], kinks=kinks)
+
+
+def test_a_wrong_gradient_where_the_true_one_is_zero_fails():
+    """Found by review: the confirmation rule made for a float32 loss that jumps let a
+    gradient claimed where f is flat (a dead unit, an unused input) pass: the numeric
+    difference there is rounding, doubling as the step halves."""
+    x = np.array([0.3, -0.7, 1.1])
+
+    def f(x):
+        return np.tanh(x[0]) + np.tanh(x[2])  # x[1] unused
+
+    grad = np.array([1 - np.tanh(0.3) ** 2, 1.0, 1 - np.tanh(1.1) ** 2])  # dx1 claimed 1
+    for mode in ("full", "fast"):
+        assert xprop.check_gradients(f, [x], [grad], mode=mode).verdict == "FAILED"

@@ -1066,3 +1066,25 @@ def test_layer_sizes_too_large_for_memory_are_named(monkeypatch):
     with pytest.raises(MemoryError, match=r"^layer_sizes: \[2, 1000000000000, 1\] make "
                                           r"4000000000001 parameters"):
         MLP([2, 10**12, 1])
+
+
+def test_sixth_audit_api_cases():
+    """Found by audit: backend=np failed inside the error message's own code; an init
+    scale beyond the dtype made inf weights silently; a layer size beyond NumPy's index gave
+    NumPy's error; predict_proba of a regression model refused after the forward pass;
+    to() advised a dtype argument it does not take."""
+    import numpy
+
+    for bad in (numpy, numpy.sum):
+        with pytest.raises(xprop.BackendError, match=r"^backend: expected one of"):
+            xprop.MLP([2, 3], backend=bad)
+    with pytest.raises(ValueError, match=r"^init: 'normal\(1e39\)' draws weights beyond what "
+                                         r"float32 holds"):
+        xprop.MLP([20, 30], init="normal(1e39)", dtype="float32")
+    with pytest.raises(MemoryError, match=r"^layer_sizes: "):
+        xprop.MLP([2, 2**62, 2])
+    with pytest.raises(ValueError, match=r"^predict_proba: defined for classifiers; this "
+                                         r"model has the identity\+mse head"):
+        xprop.MLP([2, 3, 1]).predict_proba(numpy.zeros((10**6, 2)))
+    with pytest.raises(xprop.BackendError, match=r"use model.astype\('float32'\).to"):
+        xprop.MLP([2, 3]).to("array_api_strict", "no_float64")

@@ -945,3 +945,14 @@ def test_seventh_audit_engine_cases():
         again.fit(X, y, epochs=1500, lr=0.1)
         np.testing.assert_allclose(xprop.to_numpy(model.params.buffer),
                                    xprop.to_numpy(again.params.buffer), rtol=1e-12, atol=1e-15)
+
+
+def test_an_eager_schedule_reads_each_rate_as_its_epoch_comes():
+    """Found by review: rates read ahead for a whole eager chunk gave a warm-up that reads
+    the optimizer's step count the count of the chunk's start for every epoch."""
+    X, y = xprop.datasets.xor()
+    opt = xprop.SGD(0.5)
+    model = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+    hist = model.fit(X, y, optimizer=opt, epochs=12, config=xprop.FitConfig(
+        compiled=False, schedule=lambda epoch: 0.5 * min(1.0, opt.t / 10)))
+    assert hist.lr == [0.5 * min(1.0, t / 10) for t in range(12)]

@@ -211,6 +211,8 @@ def _same_function(a: Any, b: Any, depth: int = 4) -> bool:
     if a is b:
         return True
     code = getattr(a, "__code__", None)
+    if code is None and isinstance(a, _CheckedOutput):  # (a user's function, wrapped)
+        return a == b
     if code is None or code is not getattr(b, "__code__", None) or depth == 0:
         return False
     cells_a, cells_b = a.__closure__ or (), b.__closure__ or ()
@@ -454,31 +456,43 @@ def make_activation(name: str, forward: Callable[[Array, Any], Array],
         if not callable(fn) and not (arg == "backward" and fn is None):
             raise ValueError(f"{arg}: expected a function, got {show(fn)}")
     kink = check_bool(kink, "kink")
-    return _make(key, _checked_output(key, "forward(z, xp)", forward),
-                 _checked_output(key, "derivative(z, a, xp)", derivative),
-                 None if backward is None else _checked_output(
+    return _make(key, _CheckedOutput(key, "forward(z, xp)", forward),
+                 _CheckedOutput(key, "derivative(z, a, xp)", derivative),
+                 None if backward is None else _CheckedOutput(
                      key, "backward(g, z, a, xp)", backward), kink)
 
 
-def _checked_output(name: str, call: str, fn: Callable) -> Callable:
+class _CheckedOutput:
     """A user's function whose result must be an array of its first argument's library and
     shape: a float, None or another library's array is one line naming the activation (it
-    would fail inside the next layer)."""
-    def library(x: Any) -> str:
-        return type(x).__module__.partition(".")[0]
+    would fail inside the next layer). An object, not a closure: it pickles when ``fn``
+    does (an activation not registered pickles by value)."""
 
-    def checked(*args: Any) -> Array:
-        out, first = fn(*args), args[0]
-        if library(out) != library(first) or getattr(out, "shape", None) is None or \
+    def __init__(self, name: str, call: str, fn: Callable) -> None:
+        self.name, self.call, self.fn = name, call, fn
+        self.__name__ = getattr(fn, "__name__", name)
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    def __call__(self, *args: Any) -> Array:
+        out, first = self.fn(*args), args[0]
+        if _library(out) != _library(first) or getattr(out, "shape", None) is None or \
                 tuple(out.shape) != tuple(first.shape):
             raise TypeError(
-                f"activation {name!r}: {call} returned {show(out)}; expected an array of its "
-                f"input's type and shape ({type(first).__name__}, {tuple(first.shape)})")
+                f"activation {self.name!r}: {self.call} returned {show(out)}; expected an "
+                f"array of its input's type and shape ({type(first).__name__}, "
+                f"{tuple(first.shape)})")
         return out
 
-    checked.__name__ = getattr(fn, "__name__", name)
-    checked.__doc__ = getattr(fn, "__doc__", None)
-    return checked
+    def __eq__(self, other: object) -> bool:  # the same checks of the same function
+        return type(other) is type(self) and (self.name, self.call) == (
+            other.name, other.call) and _same_function(self.fn, other.fn)  # type: ignore
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.call))
+
+
+def _library(x: Any) -> str:
+    return type(x).__module__.partition(".")[0]
 
 
 def register_activation(activation: Activation, *, replace: bool = False) -> Activation:

@@ -63,7 +63,8 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     suffix appended, no ``overwrite`` needed) and needs no test."""
     path = check_path(path, "path" if what == "checkpoint" else what)
     overwrite = check_bool(overwrite, "overwrite")
-    if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+    if os.path.exists(path) and (stat.S_ISCHR(os.stat(path).st_mode)
+                                 or stat.S_ISFIFO(os.stat(path).st_mode)):
         return path  # /dev/stdout, /dev/null, a FIFO: written in place, as named
     if path.endswith((os.sep, "/")) or os.path.basename(path) in ("", ".", "..") or (
             os.path.isdir(path) and not suffix):

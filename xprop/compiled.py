@@ -77,6 +77,8 @@ class CompiledEpochs:
         self.chunk_epochs = self.epochs_per_call if not self.shuffled else max(
             1, min(self.epochs_per_call, CHUNK_ELEMENTS // max(1, self.n)))
         self.validates = self.val is not None  # validation runs inside the call
+        self.reads_ahead = True  # a chunk's rates are read before the call (the driver)
+        self.failed = None  # (the driver's read-ahead keeps a schedule's error)
         #: early stopping: the best parameters so far, and what a validation loss must beat
         self.track = None if config.early_stopping is None else float(config.min_delta)
         self.best_buffer: Array | None = None

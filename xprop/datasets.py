@@ -12,7 +12,6 @@ import contextlib
 import csv
 import math
 import os
-import re
 import warnings
 import zipfile
 import zlib
@@ -726,25 +725,29 @@ def _check_xy(X: np.ndarray, y: np.ndarray | None,
     return X.astype(np.float64), y
 
 
-#: a number as CSV readers (NumPy, pandas) take it: ASCII digits, no ``_`` separators
-_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)\s*",
-                     re.IGNORECASE | re.ASCII)
-_INTEGER = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
-
-
 def _number(text: str) -> float:
-    """A cell's number (Python's ``float`` takes more: ``1_000``, other scripts' digits)."""
-    if not _NUMBER.fullmatch(text):
+    """A cell's number as CSV readers (NumPy, pandas) take it: Python's ``float`` takes more,
+    ``1_000`` and other scripts' digits, which are refused."""
+    value = float(text)
+    if "_" in text or not text.isascii():
         raise ValueError(text)
-    return float(text)
+    return value
 
 
 def _is_number(text: str) -> bool:
-    return _NUMBER.fullmatch(text) is not None
+    try:
+        _number(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_int_text(text: str) -> bool:
-    return _INTEGER.fullmatch(text) is not None
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return "_" not in text and text.isascii()
 
 
 # --------------------------------------------------------------------------- preprocessing

@@ -162,13 +162,17 @@ class _Signals:
 
     Raised where a rank happens to be, an interruption leaves the other ranks waiting in a
     collective that rank will never join (and rank 0 unable to save what they finished). So
-    the first signal is only noted; at the next chunk's end the ranks agree on it
-    (:meth:`_Shards.agree`) and every rank raises the signal's exception there, at the same
-    epoch, as its own handler would. A second signal acts at once, as without this.
+    this rank's own handler runs at once, and what it raises (KeyboardInterrupt for Ctrl-C)
+    is kept, not raised; at the next chunk's end the ranks agree on it
+    (:meth:`_Shards.agree`; after the last chunk, on leaving) and every rank raises there, at
+    the same epoch: the rank's kept exception, or what its own handler of that signal raises
+    (KeyboardInterrupt when it raises nothing). A handler that returns is left to do so. A
+    second signal a second later acts at once, as without this.
     """
 
     def __init__(self, comm: Communicator) -> None:
-        self.comm, self.caught, self.agreed, self.noted = comm, None, False, 0.0
+        self.comm, self.agreed, self.noted = comm, False, 0.0
+        self.caught: tuple[int, BaseException] | None = None  # (signal, what its handler raised)
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -179,9 +183,9 @@ class _Signals:
         return self
 
     def __exit__(self, kind: Any, *exc: Any) -> None:
+        if self.comm.size > 1 and kind is None:  # a signal noted after the last chunk's end:
+            self.agree()  # the ranks agree once more (each has finished the same chunks)
         self._restore()
-        if kind is None and self.caught is not None and not self.agreed:  # noted after the
-            self.raise_now(self.caught)  # last chunk's end: raised now, not lost
 
     def _restore(self) -> None:
         for sig, handler in self.previous.items():
@@ -191,21 +195,33 @@ class _Signals:
     def _note(self, signum: int, frame: Any) -> None:
         if self.caught is not None:  # a second one acts at once, unless it is the same
             if time.monotonic() - self.noted > REPEAT_SECONDS:  # Ctrl-C delivered twice
-                self.raise_now(signum)  # (the terminal's and mpiexec's forwarded copy)
+                handler = self.previous[signum]  # (the terminal's and mpiexec's copy)
+                self._restore()
+                handler(signum, frame)
             return
-        self.caught, self.noted = signum, time.monotonic()
-        if self.comm.is_root:
-            print(f"xprop: fit_distributed: {signal.Signals(signum).name}: every rank stops "
-                  "at the end of this chunk of epochs (again to stop at once)",
-                  file=sys.stderr, flush=True)
+        try:
+            self.previous[signum](signum, frame)
+        except BaseException as e:  # kept, to be raised where the ranks agree
+            self.caught, self.noted = (signum, e), time.monotonic()
+            if self.comm.is_root:
+                print(f"xprop: fit_distributed: {signal.Signals(signum).name}: every rank "
+                      "stops at the end of this chunk of epochs (again to stop at once)",
+                      file=sys.stderr, flush=True)
 
-    def raise_now(self, signum: int) -> None:
-        """Raise what this process's handler of ``signum`` raises (KeyboardInterrupt for
-        Ctrl-C), with the handlers given back."""
-        handler = self.previous.get(signum, signal.default_int_handler)
+    def agree(self) -> None:
+        """Whether any rank has kept a signal's exception (one collective); if one has,
+        every rank raises, at the same point."""
+        said = self.comm.allgather(None if self.caught is None else self.caught[0])
+        signum = next((s for s in said if s is not None), None)
+        if signum is None:
+            return
+        self.agreed = True
+        kept, handler = self.caught, self.previous.get(signum, signal.default_int_handler)
         self._restore()
-        handler(signum, None)
-        raise KeyboardInterrupt  # (a handler that returned)
+        if kept is not None:
+            raise kept[1]
+        handler(signum, None)  # this rank's own handler of that signal, if it raises
+        raise KeyboardInterrupt  # (else: another rank stopped, so does this one)
 
 
 def world() -> Communicator:
@@ -248,6 +264,8 @@ class _Shards(TrainingData):
     share of the batch and all-reduces it, so every rank applies the batch's mean gradient.
     Records, validation and the finite checks are summed over the ranks, so every rank
     records, stops and recovers alike."""
+
+    collective = True
 
     def __init__(self, comm: Communicator, model: Any, source: tuple | None,
                  dims: tuple[int, int], n: int, batch_size: int, perms: Any) -> None:
@@ -306,12 +324,8 @@ class _Shards(TrainingData):
     def agree(self, flag: bool) -> bool:
         """Whether ``flag`` holds on every rank; a signal noted on any rank (:class:`_Signals`)
         is raised on every rank here."""
-        said = self.comm.allgather((bool(flag), self.signals.caught))
-        caught = next((signum for _, signum in said if signum is not None), None)
-        if caught is not None:
-            self.signals.agreed = True
-            self.signals.raise_now(caught)
-        return all(flag for flag, _ in said)
+        self.signals.agree()
+        return self.comm.sum_floats([0.0 if flag else 1.0])[0] == 0.0
 
     def smallest(self, n: int) -> int:
         return min(self.comm.allgather(n))
@@ -385,12 +399,13 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         else:  # data given here too: rank 0's are trained on, so they must be the same
             mine.update(_given(model, X, y, config.validation_data))
     except Exception as e:  # any rank's error ends every rank (below), never a hang
-        mine = {"error": f"{type(e).__name__}: {e}"}
+        mine = {"error": f"{type(e).__name__}: {e}", "kind": type(e).__name__}
     everyone = comm.allgather(mine)
     for rank, theirs in enumerate(everyone):
-        if "error" in theirs:
-            raise ValueError(f"fit_distributed: rank {rank} of {comm.size} refused to "
-                             f"start: {theirs['error']}")
+        if "error" in theirs:  # a TypeError stays one (a model that is none, ...)
+            kind = TypeError if theirs["kind"] == "TypeError" else ValueError
+            raise kind(f"fit_distributed: rank {rank} of {comm.size} refused to start: "
+                       f"{theirs['error']}")
     for key in everyone[0]:  # the model and options first: the data digests follow from them
         if key not in ("shapes", *GIVEN) and len({str(d.get(key)) for d in everyone}) > 1:
             values = ", ".join(f"rank {r}: {d.get(key)}" for r, d in enumerate(everyone))
@@ -501,10 +516,12 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
     collective: a difference, or an error on any rank, is a ``ValueError`` on every rank.
     Validation metrics, records and the finite checks are reduced over the ranks, so every
     rank stops early, or diverges and recovers, at the same epoch. Only rank 0 logs and
-    reports progress. Ctrl-C (or a SIGTERM that Python handles) on any rank stops every rank
-    at the end of the chunk of epochs under way: each raises the exception there, with the
-    finished epochs' ``history`` and ``every_rank`` True (rank 0 may save, then all may
-    meet in a collective); a second signal a second later stops at once, ending the job."""
+    reports progress. With several ranks, Ctrl-C (or a SIGTERM whose Python handler raises)
+    on any rank stops every rank at the end of the chunk of epochs under way: each raises
+    there, with the finished epochs' ``history`` and ``every_rank`` True (rank 0 may save,
+    then all may meet in a collective); a second signal a second later stops at once,
+    ending the job. Errors before any training are ``TypeError`` or ``ValueError`` as
+    ``fit`` raises them, on every rank."""
     comm = world() if comm is None else _communicator(comm)
     options = dict(config=config, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    lr=lr, validation_split=validation_split, early_stopping=early_stopping)
@@ -541,7 +558,7 @@ def _communicator(comm: Any) -> Communicator:
     if isinstance(comm, Communicator):
         return comm
     mpi = sys.modules.get("mpi4py.MPI")  # (not imported: comm is no mpi4py communicator)
-    if mpi is not None and isinstance(comm, mpi.Comm):
+    if mpi is not None and isinstance(comm, mpi.Comm) and comm != mpi.COMM_NULL:
         return Communicator(comm)
     raise TypeError(f"comm: expected an xprop.distributed.Communicator "
                     f"(xprop.distributed.world()), an mpi4py communicator or None, got "

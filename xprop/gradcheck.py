@@ -582,11 +582,19 @@ def check_gradients(
 
 
 def _pattern(arrays: Any) -> list[Array]:
-    """What ``kinks`` returned, checked: a list (or tuple) of arrays."""
-    if not isinstance(arrays, (list, tuple)) or not all(is_array(a) for a in arrays):
-        raise TypeError(f"kinks: expected it to return a list of arrays (such as [z > 0]), "
-                        f"got {type(arrays).__name__}")
-    return list(arrays)
+    """What ``kinks`` returned, checked: arrays (one array, or any iterable of them)."""
+    if is_array(arrays):
+        return [arrays]
+    try:
+        found = list(arrays)
+    except TypeError:
+        raise TypeError(f"kinks: expected it to return arrays (such as [z > 0]), got "
+                        f"{type(arrays).__name__}") from None
+    for i, a in enumerate(found):
+        if not is_array(a):
+            raise TypeError(f"kinks: expected it to return arrays (such as [z > 0]), got "
+                            f"{type(a).__name__} at position {i}")
+    return found
 
 
 def _scalar(value: Any) -> float:
@@ -677,17 +685,21 @@ class _Probe:
                 return result  # resolved at its best, or finely enough
             if status == "ok" and (best is None or est < best[1]):
                 best = result  # coarse and truncation-dominated: a finer step may see more
-            if status == "fail" and suspect is not None and abs(num - suspect[0]) <= min(
-                    suspect[1], GRADCHECK_RESOLVE * max(abs(num), abs(suspect[0]))):
-                return result  # failed twice with the same difference: the failure stands
-                # (the same: within its tolerance and 10% of itself; a difference that
-                # doubles as the step halves is a jump of f, not its slope)
+            rounding = judge.rounding(side, step)
+            if status == "fail" and suspect is not None and (
+                    abs(num - suspect[0]) <= min(suspect[1], GRADCHECK_RESOLVE * max(
+                        abs(num), abs(suspect[0])))
+                    or (abs(num) <= 2 * rounding and abs(suspect[0]) <= 2 * suspect[2])):
+                return result  # failed twice with the same difference, the failure stands:
+                # the same within its tolerance and 10% of itself, or both within rounding
+                # of 0 (f flat there); a difference that doubles as the step halves, above
+                # rounding, is a jump of f, not its slope
             if status == "unresolved" and floor:
                 return best or result
             # a failure counts only where rounding dominates, at a step no larger than the
             # default (a user's larger step can be flat or rough for f), and once confirmed
-            suspect = (num, tol) if status == "fail" and floor and step <= self.default_h \
-                and math.isfinite(num) else None
+            suspect = (num, tol, rounding) if status == "fail" and floor and \
+                step <= self.default_h and math.isfinite(num) else None
             finer = self.along(direction, step / 2)
             if finer is None:  # a kink on both sides at the smaller step: not judged
                 return best or (num, est, err, tol, "kink", side)

@@ -303,12 +303,31 @@ class Head:
         >>> xprop.to_numpy(head.probabilities(b.from_host([[0.0]]), b.xp))
         array([[0.5]])
         """
-        if self.decision == "none":
-            raise ValueError(f"predict_proba: defined for classifiers; this model has a "
-                             f"{self.name} head (regression)")
+        self.check_probabilities()
         if self.decision == "threshold" and self.threshold == 0.0:  # logits
             return get_activation("sigmoid").forward(out, xp)
         return out
+
+    def check_probabilities(self) -> None:
+        """Refuse a regression head's probabilities, before any work.
+
+        Raises
+        ------
+        ValueError
+            For a regression head.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> try:
+        ...     make_head("identity", "mse").check_probabilities()
+        ... except ValueError as e:
+        ...     print(str(e).split(";")[0])
+        predict_proba: defined for classifiers
+        """
+        if self.decision == "none":
+            raise ValueError(f"predict_proba: defined for classifiers; this model has the "
+                             f"{self.name} head (regression)")
 
     def truth(self, Y: Array, labels: Array | None, xp: Any) -> Array:
         """What predictions are compared with, computed once per data set.

@@ -160,6 +160,15 @@ class MLP:
         _bind(self, arch, resolve_backend(backend, device), dtype)
         try:
             host = draw_parameters(sizes, inits, [a.name for a in arch.activations], seed, bias)
+        except (MemoryError, ValueError) as e:  # (NumPy: "array is too big" beyond its index)
+            if isinstance(e, ValueError) and "too big" not in str(e):
+                raise
+            raise MemoryError(f"layer_sizes: {sizes} make {arch.layout.size} parameters, more "
+                              "than this machine's memory holds") from None
+        if host.size and not float(abs(host).max()) <= float(self.xp.finfo(self.dtype).max):
+            raise ValueError(f"init: {show(init)} draws weights beyond what "
+                             f"{dtype_name(self.dtype, self.xp)} holds; give a smaller scale")
+        try:
             self.params = Params(arch.layout, self.backend.from_host(host, self.dtype), self.xp)
         except MemoryError:
             raise MemoryError(f"layer_sizes: {sizes} make {arch.layout.size} parameters, more "
@@ -648,6 +657,10 @@ class MLP:
         """
         target = resolve_backend(backend, device)
         name = dtype_name(self.dtype, self.xp)
+        if name not in target.supported_float_dtypes():  # (to keeps the dtype: say how)
+            raise BackendError(
+                f"backend: {target.describe()} holds {', '.join(target.supported_float_dtypes())}"
+                f", not this {name} model; use model.astype('float32').to(...)")
         return self._clone(self.arch, target, name, to_backend(self.params.buffer, target))
 
     def astype(self, dtype: Any) -> MLP:
@@ -1017,6 +1030,7 @@ class MLP:
         >>> xprop.to_numpy(model.predict_proba([[0.0, 0.0]])).round(4)
         array([[0.3333, 0.3333, 0.3333]])
         """
+        self.head.check_probabilities()  # (before the forward pass)
         return self.head.probabilities(self.predict_output(X), self.xp)
 
     @on_device

@@ -20,7 +20,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from xprop.backend.core import adapter_of_namespace
-from xprop.backend.host import HostArray, is_array
+from xprop.backend.host import HostArray, frozen, is_array
 from xprop.validation import check_bool, check_int, check_positive, check_real, show
 
 Array = Any
@@ -378,15 +378,18 @@ class Optimizer:
         tuple of tuple
             ``(name, value)`` for every attribute but ``lr``, ``t``, the state arrays (None
             before the first step) and the library's own (a subclass's private settings,
-            ``_scale``, count too).
+            ``_scale``, count too; arrays and lists by their content, so that an edit in
+            place shows). An attribute that changes at every step (a counter) compiles
+            again at every chunk: keep such bookkeeping out of the optimizer.
 
         Examples
         --------
         >>> xprop.SGD(lr=0.1, momentum=0.9).constants()
         (('momentum', 0.9), ('nesterov', False), ('weight_decay', 0.0))
         """
-        return tuple((k, v) for k, v in vars(self).items()
-                     if k not in _NOT_SETTINGS and v is not None and not is_array(v))
+        state = {id(a) for a in self.arrays() if a is not None}
+        return tuple((k, frozen(v)) for k, v in vars(self).items()
+                     if k not in _NOT_SETTINGS and v is not None and id(v) not in state)
 
     def state(self) -> dict[str, Any]:
         """A snapshot of the optimizer's state, for :meth:`load_state`.

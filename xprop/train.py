@@ -504,6 +504,8 @@ class TrainingData:
     #: a non-finite loss or parameter stops the fit (TrainingDivergedError, the model back
     #: at its last finite parameters); False: the epochs go on (scikit-learn's solvers do)
     stop_on_divergence: ClassVar[bool] = True
+    #: several processes train together (their collectives pair up step by step)
+    collective: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self.starts = list(range(0, self.n, self.batch_size))
@@ -653,12 +655,14 @@ class _Run:
             while first < epochs:
                 last = self._chunk_end(first)
                 self._snapshot(first)
-                if last == first:  # the schedule failed at this epoch (on a process)
-                    raise self.failed[1] if self.failed else RuntimeError(
-                        f"schedule: failed at epoch {first} on another process")
+                if last == first:  # the schedule failed at this epoch, read ahead
+                    raise self.failed[1]
                 columns, (*records, finite), vals = self.strategy.run(range(first, last),
                                                                       self.rates, self.t0)
+                self.failed = self.failed or self.strategy.failed  # (the eager one's, as its
+                # epochs came: the chunk ended there)
                 pending = _Epochs(first, *columns)
+                last = first + len(pending)
                 self.replay.append(pending)
                 if not finite and self.data.stop_on_divergence:
                     self._diverged(pending, records, vals)
@@ -670,6 +674,7 @@ class _Run:
                     break
                 if self.failed is not None and self.failed[0] == first:
                     raise self.failed[1]  # (the epochs before it recorded: they are kept)
+                self.failed = None
         except TrainingDivergedError as e:  # the model is back at finite parameters already
             e.history = self.history  # type: ignore[attr-defined]
             raise
@@ -695,13 +700,14 @@ class _Run:
         return first + self.data.smallest(last - first)
 
     def _read_rates(self, first: int, last: int) -> int:
-        """Read the chunk's scheduled rates ahead (:attr:`rates`, ``epoch -> lr``); an error
-        of the schedule (Ctrl-C in it too) at an epoch ends the chunk there and is kept in
-        :attr:`failed` ``(epoch, error)``, to be raised once the epochs before it are
-        trained and recorded (a chunk's epochs are its length's whatever its timing: the
-        same error keeps the same epochs). Returns the chunk's end."""
+        """A strategy that needs a chunk's scheduled rates before it trains any (compiled)
+        gets them read ahead (:attr:`rates`, ``epoch -> lr``); an error of the schedule
+        (Ctrl-C in it too) at an epoch ends the chunk there and is kept in :attr:`failed`
+        ``(epoch, error)``, to be raised once the epochs before it are trained and recorded,
+        as the eager strategy ends its chunk where its schedule fails (the same error keeps
+        the same epochs, whatever the chunks' timing). Returns the chunk's end."""
         self.rates, self.failed = self.lr_at, None
-        if self.lr_at is None:
+        if self.lr_at is None or not self.strategy.reads_ahead:
             return last
         rates: list[float] = []
         try:
@@ -848,7 +854,13 @@ def _train(model: Any, opt: Optimizer, lr_at: Callable[[int], float] | None, epo
     try:
         for epoch in epochs:
             if lr_at is not None:  # a schedule's rate
-                opt.lr = lr_at(epoch)
+                try:
+                    opt.lr = lr_at(epoch)
+                except BaseException as e:  # the chunk ends here; the driver raises it once
+                    if data.collective:  # the epochs before it are recorded (processes
+                        raise  # training together: at once, as one process's error)
+                    chunk.failed = (epoch, e)
+                    break
             order, batches = data.epoch(model)
             for batch in batches:
                 if eager:  # an eager step
@@ -899,6 +911,7 @@ class _EagerChunks:
 
     validates = False  # the driver validates each epoch's model
     best_buffer = None
+    reads_ahead = False  # the schedule's rates are read as their epochs come
 
     def __init__(self, model: Any, opt: Optimizer, data: TrainingData, clip_norm: float | None,
                  capture: _Capture | None = None) -> None:
@@ -910,11 +923,16 @@ class _EagerChunks:
         #: most ``limit`` epochs (the first records, a Ctrl-C's last completed epoch and the
         #: progress display come soon and often; tiny epochs share few record passes)
         self.chunk_epochs = 1
+        #: ``(epoch, error)`` of a schedule that failed in the last chunk, which ended there
+        self.failed: tuple[int, BaseException] | None = None
 
     def run(self, epochs: range, lr_at: Callable[[int], float] | None,
             t0: float) -> tuple[tuple[list, list, list], Any, None]:
         start = time.perf_counter()
         chunk = _train(self.model, self.opt, lr_at, epochs, self.data, self.clip_norm, t0)
+        self.failed = chunk.failed
+        if not len(chunk.epochs):  # it failed at the chunk's first epoch: nothing to record
+            raise chunk.failed[1]  # type: ignore[index]
         pending = chunk.epochs
         records = _records(self.model, chunk, self.data)
         per_epoch = (time.perf_counter() - start) / len(epochs)
@@ -997,6 +1015,7 @@ class _Chunk:
     outputs: list[Array]
     Y: list[Array]
     truth: list[Array | None]
+    failed: tuple[int, BaseException] | None = None  # the schedule's error, at that epoch
 
 
 def _records(model: Any, chunk: _Chunk,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import types
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -78,8 +79,9 @@ def show(value: Any, limit: int = 60) -> str:
     """``value`` for a one-line message: an array as its type, shape and dtype (a 0-d one
     or a NumPy scalar as its ``repr``, which holds its value), anything else as its ``repr``
     on one line, cut at ``limit`` characters."""
-    shape = None if isinstance(value, type) else getattr(value, "shape", None)
-    array = shape is not None and hasattr(value, "dtype")
+    shape = None if isinstance(value, (type, types.ModuleType)) else getattr(value, "shape",
+                                                                             None)
+    array = shape is not None and not callable(shape) and hasattr(value, "dtype")
     try:
         text = repr(value) if not array or tuple(shape) == () else None
     except Exception:  # a lazy 0-d array without a value to show

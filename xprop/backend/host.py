@@ -148,6 +148,20 @@ def fast_namespace(xp: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- host-side data
+def frozen(value: Any) -> Any:
+    """A snapshot of ``value`` that compares (``==``, never an array's ambiguous truth) and
+    hashes by content: arrays as ``(dtype, shape, bytes)`` of a host copy, lists and tuples
+    as tuples and dicts as sorted items, both of snapshots; other values as they are."""
+    if is_array(value):
+        h = np.ascontiguousarray(to_numpy(value))
+        return ("array", h.dtype.str, h.shape, h.tobytes())
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(frozen(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((repr(k), frozen(v)) for k, v in value.items())))
+    return value
+
+
 def padded(rows: Any, length: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     """A host array of ``length`` entries of ``shape`` whose first ``len(rows)`` entries are
     ``rows`` and the rest zeros: fixed-shape inputs for a compiled function."""

@@ -75,7 +75,10 @@ class TorchAdapter(Adapter):
         if x.device.type == "meta":  # torch's own error: "Cannot copy out of meta tensor"
             raise ValueError("expected a tensor with values, got one on torch's 'meta' device "
                              "(shapes and dtypes only)")
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype == sys.modules["torch"].bfloat16:  # NumPy has no bfloat16: float32 holds
+            x = x.float()  # every bfloat16 value exactly
+        return x.numpy()
 
     def plain(self, x: Any, name: str) -> Any:
         if x.layout != sys.modules["torch"].strided:
