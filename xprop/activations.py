@@ -211,7 +211,7 @@ def _same_function(a: Any, b: Any, depth: int = 4) -> bool:
     if a is b:
         return True
     code = getattr(a, "__code__", None)
-    if code is None and isinstance(a, _CheckedOutput):  # (a user's function, wrapped)
+    if code is None and isinstance(a, _Wrapped):  # (functions made of functions)
         return a == b
     if code is None or code is not getattr(b, "__code__", None) or depth == 0:
         return False
@@ -241,11 +241,29 @@ def _named(owner: Any, name: str) -> Any:
                          "loading") from None
 
 
-def _elementwise_backward(derivative: Callable) -> Callable:
-    def backward(g: Array, z: Array, a: Array, xp: Any) -> Array:
-        return g * derivative(z, a, xp)
+class _Wrapped:
+    """A function made of other functions (:attr:`parts`), as an object rather than a
+    closure: it pickles when they do, and equals one made of the same functions."""
 
-    return backward
+    parts: tuple = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and len(self.parts) == len(other.parts) and all(
+            _same_value(a, b, 4) for a, b in zip(self.parts, other.parts))  # type: ignore
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+
+class _ElementwiseBackward(_Wrapped):
+    """``backward(g, z, a, xp) = g * derivative(z, a, xp)``."""
+
+    def __init__(self, derivative: Callable) -> None:
+        self.derivative, self.parts = derivative, (derivative,)
+        self.__name__ = "backward"
+
+    def __call__(self, g: Array, z: Array, a: Array, xp: Any) -> Array:
+        return g * self.derivative(z, a, xp)
 
 
 # identity: a = z, f' = 1
@@ -376,7 +394,7 @@ def gelu_derivative(z: Array, a: Array, xp: Any) -> Array:
 
 def _make(name: str, f: Callable, d: Callable, backward: Callable | None = None,
           kink: bool = False, kernel: str | None = None) -> Activation:
-    return Activation(name, f, d, backward or _elementwise_backward(d), kink, kernel)
+    return Activation(name, f, d, backward or _ElementwiseBackward(d), kink, kernel)
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -462,7 +480,7 @@ def make_activation(name: str, forward: Callable[[Array, Any], Array],
                      key, "backward(g, z, a, xp)", backward), kink)
 
 
-class _CheckedOutput:
+class _CheckedOutput(_Wrapped):
     """A user's function whose result must be an array of its first argument's library and
     shape: a float, None or another library's array is one line naming the activation (it
     would fail inside the next layer). An object, not a closure: it pickles when ``fn``
@@ -470,6 +488,7 @@ class _CheckedOutput:
 
     def __init__(self, name: str, call: str, fn: Callable) -> None:
         self.name, self.call, self.fn = name, call, fn
+        self.parts = (name, call, fn)
         self.__name__ = getattr(fn, "__name__", name)
         self.__doc__ = getattr(fn, "__doc__", None)
 
@@ -483,12 +502,6 @@ class _CheckedOutput:
                 f"{tuple(first.shape)})")
         return out
 
-    def __eq__(self, other: object) -> bool:  # the same checks of the same function
-        return type(other) is type(self) and (self.name, self.call) == (
-            other.name, other.call) and _same_function(self.fn, other.fn)  # type: ignore
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.call))
 
 
 def _library(x: Any) -> str:

@@ -892,11 +892,11 @@ class MLP:
         V.check_matrix(X, "X", self.sizes[0])
         if std is not None and xq is HOST_XP:  # host data: standardised in float64
             X, xq = self.backend.stage(std.transform(X), "X", self.dtype)
-        elif std is not None:  # device arrays: in their own dtype where it is the wider (a
-            # float64 tensor keeps its digits before a float32 model's cast), then cast
-            wider = xq.isdtype(X.dtype, "real floating") and \
-                xq.finfo(X.dtype).bits > xq.finfo(self.dtype).bits
-            work = X.dtype if wider else self.dtype
+        elif std is not None:  # device arrays: in float64 where the device has it (a
+            # float32 model's features keep their digits: the mean is not rounded to float32
+            # before the subtraction, as on the host), else in the model's dtype; then cast
+            work = (xq.float64 if "float64" in self.backend.supported_float_dtypes()
+                    else self.dtype)
             X = std.apply(xq.astype(X, work, copy=False),  # (apply makes a new array)
                           lambda v: self.backend.from_host(v, work))
             X = xq.astype(X, self.dtype, copy=False)
@@ -1088,7 +1088,8 @@ class MLP:
         path : str or os.PathLike
             The file (``.npz`` is appended when missing).
         **kwargs
-            ``overwrite`` (default True), ``input_mean``, ``input_std``.
+            ``overwrite`` (default True), ``input_mean``, ``input_std``, ``columns`` (see
+            :func:`xprop.checkpoint.save`).
 
         Returns
         -------
@@ -1136,8 +1137,12 @@ class MLP:
         Raises
         ------
         ValueError
-            ``path`` is not writable (a directory, or an existing file without
-            ``overwrite``), or an operation cannot be recorded (``ExportError``).
+            An operation cannot be recorded (``ExportError``), or the standardizer's
+            statistics do not fit the graph's input dtype.
+        FileExistsError
+            An existing file without ``overwrite``.
+        IsADirectoryError
+            ``path`` names a directory.
         ImportError
             ndonnx, onnx or onnxruntime is missing (``pip install "xprop[onnx]"``).
 

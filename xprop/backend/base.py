@@ -123,6 +123,11 @@ class Adapter:
         ``meta`` tensors, which hold no values)."""
         return True
 
+    def traced(self, x: Any) -> bool:
+        """True for a stand-in of an array inside a tracing transformation (JAX's ``jit``,
+        ``grad``, ``vmap``): it has no values to check."""
+        return False
+
     def owns_device(self, device: Any) -> bool:
         """True when ``device`` is one of this library's device objects."""
         return type(device).__module__.split(".")[0] in self.device_modules

@@ -825,6 +825,8 @@ def backend_of(**arrays: Any) -> Backend:
         When they come from different namespaces or devices, or one is not an array.
     ValueError
         When no array is given.
+    TypeError
+        For a traced array (JAX's ``jit``, ``grad``, ``vmap``): it has no values.
 
     Examples
     --------
@@ -847,6 +849,10 @@ def backend_of(**arrays: Any) -> Backend:
         raise ValueError("backend_of: no arrays given")
     arg0, xp0, dev0, x0 = found[0]
     adapter = adapter_for(xp0, like=x0)
+    if adapter.traced(x0):
+        raise TypeError(f"{arg0}: a traced {adapter.name} array (inside jit, grad or vmap): a "
+                        "model's methods check the values they are given, which a trace has "
+                        "not; trace xprop.network.forward and backward with model.params")
     if not adapter.computes_on(dev0):
         raise DeviceMismatchError(f"{arg0}: expected an array on a device xprop computes on, "
                                   f"got a {adapter.name} array on {adapter.device_str(dev0)}")

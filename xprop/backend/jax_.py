@@ -44,6 +44,9 @@ class JaxAdapter(Adapter):
     def _jax() -> Any:
         return importlib.import_module("jax")
 
+    def traced(self, x: Any) -> bool:
+        return isinstance(x, self._jax().core.Tracer)
+
     def parse_device(self, xp: Any, spec: Any) -> Any:
         """None (JAX's default device), an index into ``jax.devices()``, ``"cpu"``,
         ``"cpu:0"``, ``"gpu:0"``/``"cuda:0"`` (when a GPU exists) or a ``jax.Device``."""
