@@ -1147,3 +1147,19 @@ def test_a_traced_jax_array_is_refused_in_one_line():
 
     out = jax.jit(lambda X: network.forward(model.params, X, model.arch)[0])(X)
     assert out.shape == (4, 1)
+
+
+def test_labels_as_a_column_and_a_cache_of_another_model():
+    """Found by audit: labels given as a column (n, 1) for a softmax model were refused as
+    the wrong shape (scikit-learn takes them); backward with another model's cache gave
+    NumPy's broadcasting error."""
+    import numpy
+
+    model = xprop.MLP([2, 3, 3], "relu", "softmax", "cross_entropy", seed=0)
+    X = numpy.ones((4, 2))
+    assert model.loss(X, numpy.array([[0], [1], [2], [1]])) == model.loss(X, [0, 1, 2, 1])
+    other = xprop.MLP([2, 4, 3], "relu", "softmax", "cross_entropy", seed=0)
+    _, cache = other.forward(other.prepare(X)[0])
+    with pytest.raises(ValueError, match=r"^cache: from a forward pass of layers \[4, 3\]; "
+                                         r"this model's are \[3, 3\]"):
+        model.backward(cache, model.backend.from_host([0, 1, 2, 1]))

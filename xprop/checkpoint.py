@@ -66,8 +66,8 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     if os.path.exists(path) and (stat.S_ISCHR(os.stat(path).st_mode)
                                  or stat.S_ISFIFO(os.stat(path).st_mode)):
         return path  # /dev/stdout, /dev/null, a FIFO: written in place, as named
-    if path.endswith((os.sep, "/")) or os.path.basename(path) in ("", ".", "..") or \
-            os.path.isdir(path):  # (not beside it as path + suffix, as np.savez would)
+    if path.endswith((os.sep, "/")) or os.path.basename(path) in ("", ".", "..") or (
+            os.path.isdir(path) and not suffix):
         raise IsADirectoryError(f"{what}: {path!r} names a directory; give a file name such "
                                 f"as {os.path.join(path, 'model' + (suffix or ''))!r}")
     if suffix and not path.lower().endswith(suffix.lower()):
@@ -209,7 +209,8 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
     FileExistsError
         When the file exists and ``overwrite`` is False.
     IsADirectoryError
-        When ``path`` names a directory.
+        When ``path`` (with ``.npz`` appended, when missing) names a directory; a name
+        beside a directory, ``model`` for a folder ``model``, writes ``model.npz``.
     FileNotFoundError
         When the directory does not exist.
     PermissionError

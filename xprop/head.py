@@ -523,6 +523,8 @@ class Head:
         """:meth:`prepare_targets` on targets ``y`` of namespace ``xp`` (cast to ``dtype``
         unless they are class labels)."""
         if self.targets == "labels":
+            if y.ndim == 2 and y.shape[1] == 1 and k > 1:  # a column of labels (one-hot
+                y = xp.reshape(y, (-1,))  # rows have k entries), as scikit-learn takes it
             if y.ndim == 1:
                 labels = self._labels(y, n, k, xp)
                 return one_hot(labels, k, dtype, xp), labels

@@ -832,6 +832,10 @@ class MLP:
         {'W0': (2, 3), 'b0': (3,), 'W1': (3, 1), 'b1': (1,), 'X': (1, 2)}
         """
         network.check_cache(cache)
+        widths = [int(z.shape[-1]) for z in cache.pre]
+        if widths != self.sizes[1:]:
+            raise ValueError(f"cache: from a forward pass of layers {widths}; this model's are "
+                             f"{self.sizes[1:]} (pass the cache of this model's forward)")
         y = self.backend.adapter.plain(y, "y") if self.backend.owns(y) else \
             self._check_own(y, "y")
         n, k = cache.output.shape[0], self.sizes[-1]
@@ -1142,7 +1146,7 @@ class MLP:
         FileExistsError
             An existing file without ``overwrite``.
         IsADirectoryError
-            ``path`` names a directory.
+            ``path`` (with ``.onnx`` appended, when missing) names a directory.
         ImportError
             ndonnx, onnx or onnxruntime is missing (``pip install "xprop[onnx]"``).
 
