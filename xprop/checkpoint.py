@@ -192,10 +192,8 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
     input_std : array_like or None, default=None
         A per-feature std to save instead of the model's standardizer's.
     columns : dict or None, default=None
-        The layout of the CSV file the model was trained on, ``{"label": name or index,
-        "features": [names] or None}`` (what ``xprop train`` records: ``xprop evaluate`` and
-        ``xprop predict`` read the same columns from a file); None: the model's own
-        (``model.columns``, kept from the checkpoint it was loaded from), if any.
+        The CSV layout the model was trained on, ``{"label": name or index, "features":
+        [names] or None}`` (``xprop train`` records it; None: ``model.columns``, if any).
 
     Returns
     -------
@@ -209,8 +207,7 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
     FileExistsError
         When the file exists and ``overwrite`` is False.
     IsADirectoryError
-        When ``path`` (with ``.npz`` appended, when missing) names a directory; a name
-        beside a directory, ``model`` for a folder ``model``, writes ``model.npz``.
+        When ``path`` (``.npz`` appended) names a directory.
     FileNotFoundError
         When the directory does not exist.
     PermissionError
@@ -233,9 +230,8 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
     if columns is not None:
         header["columns"] = columns
     if input_mean is not None or input_std is not None:
-        arrays.pop("input_mean", None)
-        arrays.pop("input_std", None)
         for name, value in (("input_mean", input_mean), ("input_std", input_std)):
+            arrays.pop(name, None)
             if value is not None:
                 arrays[name] = np.asarray(value)
     check(header, arrays, path)
