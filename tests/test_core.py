@@ -325,6 +325,29 @@ def test_numpy_relu_kernel_is_np_maximum_bit_for_bit(dtype, shape):
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64"])
+@pytest.mark.parametrize("shape", [(5,), (64, 10), (300, 2), (3, 400, 10), (300, 16),
+                                   (300, 17), (0, 10)])
+def test_numpy_row_maximum_is_np_max_bit_for_bit(dtype, shape):
+    """NumPy's ``max_rows`` (column by column for many short rows of floats: here the
+    (300, 2), (3, 400, 10) and (300, 16) stacks) gives ``np.max(x, axis=-1, keepdims=True)``
+    and the portable adapter's values and NaNs, for contiguous, strided and reversed
+    views."""
+    from xprop.backend import Adapter
+    from xprop.backend.numpy_ import NumpyAdapter
+
+    rng = np.random.default_rng(6)
+    x = np.asarray(rng.standard_normal(shape) * 50, dtype)
+    if x.size and dtype != "int64":
+        flat = x.reshape(-1)
+        flat[::7], flat[3::11], flat[5::13], flat[-1] = -0.0, np.nan, -np.inf, np.inf
+    for y in (x, x[..., ::2], x[::-1]):
+        got, want = NumpyAdapter().max_rows(y, np), np.max(y, axis=-1, keepdims=True)
+        assert type(got) is np.ndarray and got.dtype == y.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, Adapter().max_rows(y, np))
+
+
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("shape", [(), (4, 1), (64, 10)])
 def test_numpy_sigmoid_kernel_is_the_portable_formula_bit_for_bit(dtype, shape):

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from array_api_compat import device
 
 from xprop.activations import NamedFunctions, sigmoid
+from xprop.backend.core import adapter_of_namespace
 from xprop.validation import check_block_name, show
 
 Array = Any
@@ -279,7 +280,7 @@ def cross_entropy_grad(a: Array, y: Array, xp: Any) -> Array:
 
 def softmax_cross_entropy_logit_terms(z: Array, y: Array, xp: Any) -> Array:
     """-y (z - logsumexp(z)): the row max subtracted first, for stability."""
-    s = z - xp.max(z, axis=-1, keepdims=True)
+    s = z - adapter_of_namespace(xp).max_rows(z, xp)
     log_p = s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
     return -(y * log_p)
 

@@ -291,6 +291,11 @@ class Adapter:
         """``argmax(x, axis=-1)``, in the namespace's index dtype."""
         return xp.argmax(x, axis=-1)
 
+    def max_rows(self, x: Any, xp: Any) -> Any:
+        """``max(x, axis=-1, keepdims=True)``: each row's maximum (softmax and its loss
+        subtract it)."""
+        return xp.max(x, axis=-1, keepdims=True)
+
     def wide_integers(self, xp: Any, device: Any) -> bool:
         """Whether ``device`` holds 64-bit integers (the inspection API's integral dtypes;
         array-api-strict's ``no_x64`` device does not; assumed when a library lacks it)."""

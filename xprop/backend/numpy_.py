@@ -51,6 +51,20 @@ class NumpyAdapter(Adapter):
             return None, _tanh_backward_in_place
         return None
 
+    def max_rows(self, x: Any, xp: Any) -> Any:
+        """``np.max(x, axis=-1, keepdims=True)``; many short rows of floats (the records of
+        an epoch's outputs) column by column with ``np.maximum``, the same values (a
+        maximum is exact, NaN propagates): NumPy reduces a short last axis one row at a
+        time (1797x10 float32: 82 us against 19; 64x10: 3 us against 6)."""
+        k = x.shape[-1] if x.ndim else 0
+        if (type(x) is not np.ndarray or x.dtype.kind != "f" or not 1 < k <= SHORT_ROW
+                or x.size < MANY_ROWS * k):
+            return np.max(x, axis=-1, keepdims=True)
+        top = x[..., :1].copy()
+        for j in range(1, k):
+            np.maximum(top, x[..., j:j + 1], out=top)
+        return top
+
     def sub_scaled(self, p: Any, alpha: Any, g: Any, xp: Any) -> Any:
         """``p -= alpha * g``; on a long flat buffer by NumPy's own BLAS ``?axpy``
         (:func:`blas_axpy`: one fused multiply-add per entry, on the BLAS threads that the
@@ -103,6 +117,11 @@ def _tanh_backward_in_place(g: Any, z: Any, a: Any, xp: Any) -> Any:
     t = np.multiply(a, a)
     np.subtract(1.0, t, out=t)
     return np.multiply(g, t, out=g)
+
+
+#: rows of at most this many entries, at least :data:`MANY_ROWS` of them, have their maximum
+#: taken column by column (``max_rows``: one call per column against one per row)
+SHORT_ROW, MANY_ROWS = 16, 256
 
 
 def _relu_backward_in_place(g: Any, z: Any, a: Any, xp: Any) -> Any:
