@@ -313,6 +313,39 @@ def test_a_cached_compilation_uses_the_settings_of_each_fit():
     assert_close(results[0], results[1])
 
 
+def test_compiled_coefficients_are_reused_only_for_the_same_optimizer_and_rate():
+    """A chunk's optimizer coefficients are computed once for an optimizer type, settings,
+    rate and step count, then reused (a second identical fit computes none); other betas,
+    another rate or a schedule get their own, as a fit with nothing cached has them."""
+
+    class CountingAdam(xprop.Adam):
+        calls = 0
+
+        def coefficients(self):
+            CountingAdam.calls += 1
+            return super().coefficients()
+
+    def fit(**kw):
+        m = _model("jax", dtype="float32")
+        schedule = kw.pop("schedule", None)
+        m.fit(X, LABELS, epochs=6, batch_size=16, optimizer=CountingAdam(**kw),
+              config=xprop.FitConfig(schedule=schedule))
+        return host(m.params.buffer)
+
+    compiled._COEFFS.clear()
+    first = fit(lr=0.01)
+    counted = CountingAdam.calls
+    assert counted >= 6 * 5  # every step of every epoch (5 batches of 16 in 70 rows)
+    np.testing.assert_array_equal(fit(lr=0.01), first)
+    assert CountingAdam.calls == counted  # all reused
+    for kw in ({"lr": 0.01, "betas": (0.5, 0.6)}, {"lr": 0.02},
+               {"lr": 0.01, "schedule": "cosine"}):
+        after_others = fit(**kw)
+        compiled._COEFFS.clear()
+        np.testing.assert_array_equal(after_others, fit(**kw))
+        assert not np.array_equal(after_others, first)
+
+
 @pytest.mark.parametrize("validation", ["split", "data"])
 @pytest.mark.parametrize("restore_best", [True, False])
 def test_validation_and_early_stopping_stay_compiled(validation, restore_best):

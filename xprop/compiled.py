@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from xprop import network
-from xprop.backend.host import epoch_records, host_floats, padded
+from xprop.backend.base import dtype_name
+from xprop.backend.host import epoch_records, host_array, host_floats, padded
 from xprop.optimizers import Optimizer
 from xprop.params import Params
 from xprop.step import gradient
@@ -50,6 +51,7 @@ SMALL_WORK = 1 << 16  # multiply-adds of a step's forward pass at or below which
 # one thread (thread-pool dispatch per operation costs more than such arithmetic)
 
 _CACHE: dict[Any, Callable] = {}  # configuration -> compiled function (a few per process)
+_COEFFS: dict[Any, tuple] = {}  # (optimizer, settings, lr, t, shape) -> (rows, host array)
 _CACHE_LOCK = threading.Lock()
 
 
@@ -82,7 +84,9 @@ class CompiledEpochs:
         #: early stopping: the best parameters so far, and what a validation loss must beat
         self.track = None if config.early_stopping is None else float(config.min_delta)
         self.best_buffer: Array | None = None
-        self.threshold = model.backend.from_host([math.inf], self.dtype)[0]
+        self.host_dtype = dtype_name(self.dtype, model.xp)  # the per-call inputs' dtype
+        self.threshold = host_array(math.inf, self.host_dtype)  # (host arrays: they go to
+        # the device with the call, see Adapter.jit)
         self.shape = _Shape(self.n, self.batch_size, self.shuffled, config.clip_norm,
                             self.truth is not None, self.val is not None, self.track)
         self._compile()
@@ -130,9 +134,23 @@ class CompiledEpochs:
 
     def _coefficients(self, epochs: range, lr_at: Callable[[int], float] | None,
                       K: int) -> list[float]:
-        """The epochs' learning rates; the steps' optimizer coefficients ``(K, steps, c)`` on
-        the device (the optimizer's own host arithmetic, its step count advanced)."""
+        """The epochs' learning rates; the steps' optimizer coefficients ``(K, steps, c)`` in
+        a host array of the model's dtype (the optimizer's own host arithmetic, its step
+        count advanced). Without a schedule they are a function of the optimizer's type,
+        settings, rate and step count: an earlier chunk's (of this fit or another) with the
+        same are used again."""
         opt, k = self.opt, len(epochs)
+        key = None if lr_at is not None else (
+            type(opt), self.constants, opt.lr, opt.t if opt.stepwise else None, k, K,
+            self.steps, self.host_dtype)
+        try:
+            found = _COEFFS.get(key) if key is not None else None
+        except TypeError:  # unhashable settings: computed for this chunk only
+            key = found = None
+        if found is not None:
+            opt.t += k * self.steps
+            self._coeffs = found
+            return [opt.lr] * k
         if lr_at is None and not opt.stepwise:  # one set of coefficients for the chunk
             lrs = [opt.lr] * k
             opt.t += k * self.steps
@@ -152,11 +170,14 @@ class CompiledEpochs:
                 else:  # the same for every step of the epoch
                     opt.t += self.steps
                     rows.append([opt.coefficients()] * self.steps)
-        # the coefficients are often those of the last chunk: then nothing is copied
-        key = (rows[0][0], k, K) if lr_at is None and not opt.stepwise else rows
-        if self._coeffs is None or self._coeffs[0] != key:
-            host = padded(rows, K, (self.steps, len(rows[0][0])), "float64")
-            self._coeffs = key, self.model.backend.from_host(host, self.dtype)
+        if self._coeffs is None or self._coeffs[0] != rows:
+            self._coeffs = rows, padded(rows, K, (self.steps, len(rows[0][0])),  # (the
+                                        self.host_dtype)  # last chunk's, often, on a schedule)
+        if key is not None:
+            with _CACHE_LOCK:
+                if len(_COEFFS) >= 8:
+                    _COEFFS.pop(next(iter(_COEFFS)))
+                _COEFFS[key] = self._coeffs
         return lrs
 
     def _run(self, epochs: range, lr_at: Callable[[int], float] | None, t0: float) -> tuple:
@@ -169,10 +190,11 @@ class CompiledEpochs:
         orders, host_orders = None, [None] * k
         if self.shuffled:
             host_orders = [next(self.perms) for _ in range(k)]
-            orders = model.backend.from_host(
-                padded(host_orders, K, (self.n,), "int32" if self.n < 2**31 else "int64"))
-        arrays = tuple(xp.zeros_like(model.params.buffer) if a is None else a
-                       for a in opt.arrays())
+            orders = padded(host_orders, K, (self.n,), "int32" if self.n < 2**31 else "int64")
+        arrays = opt.arrays()
+        if any(a is None for a in arrays):  # one array of zeros fills every empty slot (the
+            zeros = xp.zeros_like(model.params.buffer)  # arrays of the libraries that
+            arrays = tuple(zeros if a is None else a for a in arrays)  # compile: immutable)
         best = (self.threshold, model.params.buffer if self.best_buffer is None
                 else self.best_buffer)
         buffer, arrays, best, records = self.fn(

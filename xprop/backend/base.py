@@ -171,7 +171,9 @@ class Adapter:
 
     def jit(self, fn: Any, *, small: bool = False) -> Any:
         """``fn`` compiled for this library's arrays (libraries that compile); ``small``:
-        its arithmetic is tiny, so compile it to run on one thread."""
+        its arithmetic is tiny, so compile it to run on one thread. The compiled function
+        also takes host (NumPy) arrays, which go to the device with the call (the per-call
+        inputs of :mod:`xprop.compiled`: one batched transfer instead of one each)."""
         raise NotImplementedError(f"{self.name} does not compile functions")
 
     def fori_loop(self, lower: Any, upper: Any, body: Any, init: Any) -> Any:
