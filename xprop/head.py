@@ -459,7 +459,7 @@ class Head:
     # ---------------------------------------------------------------- targets
 
     def prepare_targets(self, y: Any, n: int, k: int, backend: Any, dtype: Any,
-                        xp: Any) -> tuple[Array, Array | None]:
+                        xp: Any, *, place: bool = True) -> tuple[Array, Array | None]:
         """Check user targets and bring them to the model's device as ``(Y, labels)``.
 
         Host targets are checked on the host (no device read per check), then moved once.
@@ -480,6 +480,9 @@ class Head:
             The model's floating dtype (a dtype of ``xp``).
         xp : namespace
             The backend's namespace.
+        place : bool, default=True
+            False: host targets stay on the host, checked and cast (NumPy arrays, for a
+            caller that picks rows before it moves them with ``backend.place``).
 
         Returns
         -------
@@ -516,7 +519,7 @@ class Head:
             y, xq = backend.stage(y, "y", dtype)
         # host targets are checked on the host (no device read per check), then moved
         Y, labels = self._targets(y, n, k, getattr(xq, dtype_name(dtype, xp)), xq)
-        return backend.place(Y), backend.place(labels)
+        return (backend.place(Y), backend.place(labels)) if place else (Y, labels)
 
     def _targets(self, y: Array, n: int, k: int, dtype: Any,
                  xp: Any) -> tuple[Array, Array | None]:

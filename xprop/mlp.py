@@ -854,7 +854,8 @@ class MLP:
 
     # ------------------------------------------------------------------ entry points
 
-    def prepare(self, X: Any, y: Any | None = None) -> tuple[Array, Array | None, Array | None]:
+    def prepare(self, X: Any, y: Any | None = None, *,
+                place: bool = True) -> tuple[Array, Array | None, Array | None]:
         """Validate user data and bring it to the model's device, once.
 
         Parameters
@@ -863,6 +864,10 @@ class MLP:
             Features ``(n, sizes[0])``: host data or arrays of the model's backend.
         y : array_like or None, default=None
             Targets, as :meth:`xprop.head.Head.prepare_targets` takes them.
+        place : bool, default=True
+            False: host data stays on the host, checked, cast and standardised (NumPy
+            arrays, for a caller that picks rows before it moves them with
+            ``model.backend.place``: a validation split).
 
         Returns
         -------
@@ -905,11 +910,12 @@ class MLP:
                           lambda v: self.backend.from_host(v, work))
             X = xq.astype(X, self.dtype, copy=False)
         _check_finite_rows(X, xq)
+        X = self.backend.place(X) if place else X
         if y is None:
-            return self.backend.place(X), None, None
+            return X, None, None
         Y, labels = self.head.prepare_targets(y, X.shape[0], self.sizes[-1], self.backend,
-                                              self.dtype, self.xp)
-        return self.backend.place(X), Y, labels
+                                              self.dtype, self.xp, place=place)
+        return X, Y, labels
 
     @on_device
     def loss(self, X: Any, y: Any) -> float:

@@ -415,7 +415,7 @@ def _checked(lr_at: Callable[[int], float] | None) -> Callable[[int], float] | N
 def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
     """The training data (and validation data) of a fit on this process, checked and on the
     model's device, with the epochs' seeded host permutations."""
-    Xd, Yd, labels, host = _prepare(model, X, y)
+    Xd, Yd, labels, host = _prepare(model, X, y, place=not config.validation_split)
     n = Xd.shape[0]
     perms = permutation_stream(n, config.seed)
     rows = val = None  # the training rows of Xd, Yd, labels (all of them, in order, when None)
@@ -424,19 +424,18 @@ def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
         if n_val >= n:
             raise ValueError(f"validation_split: leaves no training data ({n} samples)")
         split = next(perms)
-        rows, at = split[n_val:], model.backend.from_host(split[:n_val])
-        xp = model.xp
-        Xv = _to_device(model, Xd, split[:n_val]) if host else xp.take(Xd, at, axis=0)
-        val = (Xv, xp.take(Yd, at, axis=0),
-               None if labels is None else xp.take(labels, at, axis=0))
         n = n - n_val
         batch = n if config.batch_size is None else config.batch_size
+        staged = (None if host else Xd, Yd, labels)  # (where prepare checked them)
+        val = _rows_on_device(model, staged, split[:n_val])
+        if host:
+            val = (_to_device(model, Xd, split[:n_val]), *val[1:])
         if not host and (batch >= n or (config.compiled is not False  # the rows gathered
-                                         and adapter_of_namespace(xp).compiles)):  # once
-            at = model.backend.from_host(rows)
-            Xd, Yd = xp.take(Xd, at, axis=0), xp.take(Yd, at, axis=0)
-            labels = None if labels is None else xp.take(labels, at, axis=0)
-            rows = None
+                                         and adapter_of_namespace(model.xp).compiles)):  # once
+            Xd, Yd, labels = _rows_on_device(model, staged, split[n_val:])
+        else:
+            rows, place = split[n_val:], model.backend.place
+            Xd, Yd, labels = Xd if host else place(Xd), place(Yd), place(labels)
         perms = permutation_stream(n, None if config.seed is None else config.seed + 1)
     elif config.validation_data is not None:
         try:
@@ -450,13 +449,29 @@ def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
                  perms if config.shuffle and batch_size < n else None, val)
 
 
-def _prepare(model: Any, X: Any, y: Any) -> tuple[Any, Array, Array | None, bool]:
-    """``model.prepare(X, y)`` plus whether ``X`` stays on the host: a NumPy memory-mapped
-    ``X`` (``np.memmap``, ``np.load(path, mmap_mode="r")``) is checked block by block on the
-    host (no whole copy: its batches go to the device one at a time); its targets are
-    prepared on the device as usual."""
+def _rows_on_device(model: Any, staged: tuple, idx: Any) -> tuple:
+    """Rows ``idx`` (host indices) of each array that ``model.prepare(..., place=False)``
+    gave (None stays None), on the device: taken on the host, then moved (host data: one
+    transfer each), or taken on the device."""
+    at, out = None, []
+    for a in staged:
+        if a is not None and model.backend.owns(a):
+            at = model.backend.from_host(idx) if at is None else at
+            a = model.xp.take(a, at, axis=0)
+        elif a is not None:
+            a = model.backend.place(host_rows(a, idx))
+        out.append(a)
+    return tuple(out)
+
+
+def _prepare(model: Any, X: Any, y: Any,
+             place: bool = True) -> tuple[Any, Array, Array | None, bool]:
+    """``model.prepare(X, y, place=place)`` plus whether ``X`` stays on the host: a NumPy
+    memory-mapped ``X`` (``np.memmap``, ``np.load(path, mmap_mode="r")``) is checked block by
+    block on the host (no whole copy: its batches go to the device one at a time); its
+    targets are prepared as usual."""
     if not is_memmap(X):
-        return (*model.prepare(X, y), False)
+        return (*model.prepare(X, y, place=place), False)
     # the checks model.prepare makes on X (real numbers, shape, no value that the cast to
     # the model's dtype overflows, finite), a block at a time
     if X.dtype.kind not in "biuf":
@@ -467,7 +482,7 @@ def _prepare(model: Any, X: Any, y: Any) -> tuple[Any, Array, Array | None, bool
         raise ValueError(f"X: {problem}")
     Y, labels = model.arch.head.prepare_targets(y, X.shape[0], model.arch.sizes[-1],
                                                 model.backend, model.params.buffer.dtype,
-                                                model.xp)
+                                                model.xp, place=place)
     return X, Y, labels, True
 
 
