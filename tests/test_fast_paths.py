@@ -313,37 +313,94 @@ def test_a_cached_compilation_uses_the_settings_of_each_fit():
     assert_close(results[0], results[1])
 
 
-def test_compiled_coefficients_are_reused_only_for_the_same_optimizer_and_rate():
+def test_compiled_coefficients_are_reused_only_for_the_same_optimizer_and_rate(monkeypatch):
     """A chunk's optimizer coefficients are computed once for an optimizer type, settings,
     rate and step count, then reused (a second identical fit computes none); other betas,
     another rate or a schedule get their own, as a fit with nothing cached has them."""
 
-    class CountingAdam(xprop.Adam):
-        calls = 0
+    from xprop import optimizers
 
-        def coefficients(self):
-            CountingAdam.calls += 1
-            return super().coefficients()
+    calls = []
+    adams = xprop.Adam.coefficients
+
+    def counted(self):
+        calls.append(1)
+        return adams(self)
+
+    monkeypatch.setattr(xprop.Adam, "coefficients", counted)  # (still xprop's own)
+    monkeypatch.setattr(optimizers, "_OWN_COEFFICIENTS", (*optimizers._OWN_COEFFICIENTS,
+                                                          counted))
 
     def fit(**kw):
         m = _model("jax", dtype="float32")
         schedule = kw.pop("schedule", None)
-        m.fit(X, LABELS, epochs=6, batch_size=16, optimizer=CountingAdam(**kw),
+        m.fit(X, LABELS, epochs=6, batch_size=16, optimizer=xprop.Adam(**kw),
               config=xprop.FitConfig(schedule=schedule))
         return host(m.params.buffer)
 
     compiled._COEFFS.clear()
     first = fit(lr=0.01)
-    counted = CountingAdam.calls
-    assert counted >= 6 * 5  # every step of every epoch (5 batches of 16 in 70 rows)
+    counted_calls = len(calls)
+    assert counted_calls >= 6 * 5  # every step of every epoch (5 batches of 16 in 70 rows)
     np.testing.assert_array_equal(fit(lr=0.01), first)
-    assert CountingAdam.calls == counted  # all reused
+    assert len(calls) == counted_calls  # all reused
     for kw in ({"lr": 0.01, "betas": (0.5, 0.6)}, {"lr": 0.02},
                {"lr": 0.01, "schedule": "cosine"}):
         after_others = fit(**kw)
         compiled._COEFFS.clear()
         np.testing.assert_array_equal(after_others, fit(**kw))
         assert not np.array_equal(after_others, first)
+
+
+def test_coefficients_of_an_optimizers_own_are_computed_for_every_chunk():
+    """An optimizer subclass with a ``coefficients`` of its own (which may read anything,
+    here a class attribute) gets them computed for every chunk: a fit after the attribute
+    changed trains by the new value, compiled as eagerly."""
+    from xprop.optimizers import Optimizer
+
+    class Scaled(Optimizer):
+        scale = 1.0
+
+        def coefficients(self):
+            return (self.lr * type(self).scale,)
+
+        def apply(self, p, g, arrays, coeffs, xp):
+            return p - coeffs[0] * g, arrays
+
+    def moved(compiled):
+        m = _model("jax", dtype="float32")
+        before = host(m.params.buffer)
+        m.fit(X, LABELS, epochs=4, batch_size=16, optimizer=Scaled(0.05),
+              config=xprop.FitConfig(compiled=compiled))
+        return np.abs(host(m.params.buffer) - before).max()
+
+    assert moved(True) > 0
+    Scaled.scale = 0.0
+    assert moved(True) == moved(False) == 0.0
+
+
+def test_early_stopping_chunks_share_one_compilation(monkeypatch):
+    """The chunks of a fit with early stopping (whose threshold one call hands the next)
+    and a second such fit are one compilation: every argument keeps its placement."""
+    traces = []
+    chunk_function = compiled._chunk_function
+
+    def counted(*args):
+        run = chunk_function(*args)
+
+        def traced(*call):
+            traces.append(1)
+            return run(*call)
+        return traced
+
+    monkeypatch.setattr(compiled, "_chunk_function", counted)
+    monkeypatch.setattr(compiled, "EPOCHS_PER_CALL", 4)
+    compiled._CACHE.clear()
+    config = xprop.FitConfig(epochs=30, batch_size=16, validation_split=0.2,
+                             early_stopping=50, optimizer="adam", lr=0.01)
+    for _ in range(2):
+        assert len(_model("jax", dtype="float32").fit(X, LABELS, config)) == 30
+    assert len(traces) == 1
 
 
 @pytest.mark.parametrize("validation", ["split", "data"])

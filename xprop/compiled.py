@@ -33,8 +33,8 @@ from typing import Any
 
 from xprop import network
 from xprop.backend.base import dtype_name
-from xprop.backend.host import epoch_records, host_array, host_floats, padded
-from xprop.optimizers import Optimizer
+from xprop.backend.host import epoch_records, host_floats, padded
+from xprop.optimizers import Optimizer, reusable_coefficients
 from xprop.params import Params
 from xprop.step import gradient
 
@@ -84,9 +84,11 @@ class CompiledEpochs:
         #: early stopping: the best parameters so far, and what a validation loss must beat
         self.track = None if config.early_stopping is None else float(config.min_delta)
         self.best_buffer: Array | None = None
-        self.host_dtype = dtype_name(self.dtype, model.xp)  # the per-call inputs' dtype
-        self.threshold = host_array(math.inf, self.host_dtype)  # (host arrays: they go to
-        # the device with the call, see Adapter.jit)
+        self.host_dtype = dtype_name(self.dtype, model.xp)  # the host inputs' dtype (they
+        # go to the device with the call: see Adapter.jit)
+        #: early stopping's: on the device, as the call returns it (an argument's placement
+        #: is part of what a compiled function is cached by)
+        self.threshold = model.backend.from_host(math.inf, self.dtype)
         self.shape = _Shape(self.n, self.batch_size, self.shuffled, config.clip_norm,
                             self.truth is not None, self.val is not None, self.track)
         self._compile()
@@ -136,11 +138,11 @@ class CompiledEpochs:
                       K: int) -> list[float]:
         """The epochs' learning rates; the steps' optimizer coefficients ``(K, steps, c)`` in
         a host array of the model's dtype (the optimizer's own host arithmetic, its step
-        count advanced). Without a schedule they are a function of the optimizer's type,
-        settings, rate and step count: an earlier chunk's (of this fit or another) with the
-        same are used again."""
+        count advanced). Without a schedule xprop's own are a function of the optimizer's
+        type, settings, rate and step count (:func:`~xprop.optimizers.reusable_coefficients`):
+        an earlier chunk's (of this fit or another) with the same are used again."""
         opt, k = self.opt, len(epochs)
-        key = None if lr_at is not None else (
+        key = None if lr_at is not None or not reusable_coefficients(opt) else (
             type(opt), self.constants, opt.lr, opt.t if opt.stepwise else None, k, K,
             self.steps, self.host_dtype)
         try:

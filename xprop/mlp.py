@@ -910,12 +910,11 @@ class MLP:
                           lambda v: self.backend.from_host(v, work))
             X = xq.astype(X, self.dtype, copy=False)
         _check_finite_rows(X, xq)
-        X = self.backend.place(X) if place else X
-        if y is None:
-            return X, None, None
-        Y, labels = self.head.prepare_targets(y, X.shape[0], self.sizes[-1], self.backend,
-                                              self.dtype, self.xp, place=place)
-        return X, Y, labels
+        Y = labels = None
+        if y is not None:  # (checked before X moves)
+            Y, labels = self.head.prepare_targets(y, X.shape[0], self.sizes[-1], self.backend,
+                                                  self.dtype, self.xp, place=place)
+        return (self.backend.place(X) if place else X), Y, labels
 
     @on_device
     def loss(self, X: Any, y: Any) -> float:

@@ -770,6 +770,39 @@ class SklearnAdam(Adam):
 
 #: the ``_update`` methods that go through ``apply`` (see Optimizer.pure)
 _APPLYING_UPDATES = (Optimizer.__dict__["_update"], SGD.__dict__["_update"])
+#: xprop's own ``coefficients`` methods: functions of the settings, ``lr`` and ``t`` alone
+_OWN_COEFFICIENTS = (Optimizer.__dict__["coefficients"], Adam.__dict__["coefficients"],
+                     SklearnAdam.__dict__["coefficients"])
+
+
+def reusable_coefficients(opt: Optimizer) -> bool:
+    """Whether ``opt.coefficients()`` is one of xprop's own, which read the optimizer's
+    settings (:meth:`Optimizer.constants`), ``lr`` and, when ``stepwise``, ``t`` alone: what
+    they gave for the same may be used again (a compiled chunk's; see xprop.compiled).
+
+    Parameters
+    ----------
+    opt : Optimizer
+        The optimizer.
+
+    Returns
+    -------
+    bool
+        False for a subclass or an instance with a ``coefficients`` of its own, which may
+        read anything.
+
+    Examples
+    --------
+    >>> from xprop.optimizers import reusable_coefficients
+    >>> class Scaled(xprop.SGD):
+    ...     def coefficients(self):
+    ...         return (self.lr * 2.0,)
+    >>> reusable_coefficients(xprop.Adam()), reusable_coefficients(Scaled())
+    (True, False)
+    """
+    return ("coefficients" not in vars(opt)
+            and getattr(type(opt).coefficients, "__func__", type(opt).coefficients)
+            in _OWN_COEFFICIENTS)
 
 OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "nesterov": SGD, "adam": Adam, "adamw": AdamW}
 

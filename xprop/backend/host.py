@@ -171,12 +171,6 @@ def padded(rows: Any, length: int, shape: tuple[int, ...], dtype: Any) -> np.nda
     return out
 
 
-def host_array(values: Any, dtype: Any) -> np.ndarray:
-    """``values`` as a host array of ``dtype`` (an input a compiled function takes with its
-    call: see :meth:`xprop.backend.Adapter.jit`)."""
-    return np.asarray(values, dtype)
-
-
 def host_floats(values: Any) -> np.ndarray:
     """A float64 host copy of ``values`` (one read of a device array)."""
     return np.asarray(to_numpy(values), dtype=np.float64)
