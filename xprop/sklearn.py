@@ -1076,7 +1076,8 @@ class _BaseMLP(BaseEstimator):
         --------
         >>> from xprop.sklearn import MLPClassifier
         >>> X, y = xprop.datasets.moons(40, seed=0)
-        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=500).fit(X, y)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", tol=1e-3,
+        ...                     random_state=0).fit(X, y)
         >>> clf.export_onnx("clf.onnx")
         'clf.onnx'
         """
