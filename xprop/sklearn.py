@@ -931,10 +931,6 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ fitted attributes
 
-    def _as_output(self, a: Any) -> Any:
-        """A fitted array for the user: NumPy, or the backend's when fitted on its arrays."""
-        return a if self._device_io else _host(a)
-
     def _layers(self, prefix: str) -> _LayerList:
         """``coefs_`` (prefix ``W``) or ``intercepts_`` (``b``) as a :class:`_LayerList`."""
         if "model_" not in self.__dict__:
