@@ -294,6 +294,17 @@ def test_overwrite(tmp_path):
     assert _listing(tmp_path) == ["model.npz", "new.npz"]
 
 
+def test_a_file_as_directory_and_a_nul_character_are_one_line_errors(tmp_path):
+    """Found by audit: a file where the directory should be was reported as a missing
+    directory, and a NUL character in the name raised the os module's own message."""
+    (tmp_path / "file.npz").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"checkpoint: '.*file\.npz' is a file, not a dir"):
+        _model("tanh-sigmoid-bce").save(tmp_path / "file.npz" / "m.npz")
+    with pytest.raises(ValueError, match="path: expected a file name without NUL characters"):
+        _model("tanh-sigmoid-bce").save(str(tmp_path / "a\0b.npz"))
+    assert _listing(tmp_path) == ["file.npz"]
+
+
 def test_missing_directory(tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "m.npz"
     with pytest.raises(FileNotFoundError, match="does not exist"):

@@ -458,8 +458,9 @@ def test_a_float32_graph_warns_when_it_cannot_hold_offset_features(tmp_path):
     m = xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy", seed=0, dtype="float32")
     m.standardize(X)
     with pytest.warns(UserWarning, match=r"float32 input holds features near their means only "
-                                         r"to 2\.\d+ of a standard deviation.*float64"):
+                                         r"to 2\.\d+ of a standard deviation.*float64") as w:
         m.export_onnx(tmp_path / "m.onnx")
+    assert w[0].filename == __file__  # the caller's line, not xprop's (found by audit)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m.astype("float64").export_onnx(tmp_path / "m64.onnx")

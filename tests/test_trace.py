@@ -146,6 +146,19 @@ def test_the_trace_of_a_standardised_model_starts_from_standardised_inputs():
     t = xprop.trace(model, 100 * X, y)
     np.testing.assert_allclose(t.X, model.standardizer.transform(100 * X), rtol=1e-15)
     assert "(X - mean) / std" in str(t)
+    # dA_0 is the gradient of the standardised input: dL/dX times std (found by audit: it
+    # was labelled dL/dX), here against central differences of the loss on the raw X
+    (_, formula, dA0), = [r[1:] for r in t.rows() if r[1] == "dA_0"]
+    assert formula.endswith("(dL/dX times std)")
+    raw, h = 100 * X, 1e-4
+    numeric = np.zeros_like(raw)
+    for idx in np.ndindex(*raw.shape):
+        up, down = raw.copy(), raw.copy()
+        up[idx] += h
+        down[idx] -= h
+        numeric[idx] = (model.loss(up, y) - model.loss(down, y)) / (2 * h)
+    np.testing.assert_allclose(dA0 / np.asarray(model.standardizer.std), numeric, rtol=1e-6,
+                               atol=1e-9)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

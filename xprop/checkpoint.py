@@ -77,6 +77,8 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
                                 f"{os.path.join(path, 'model' + (suffix or ''))!r}")
     target = os.path.realpath(path)  # a link's target is written
     directory = os.path.dirname(target)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise NotADirectoryError(f"{what}: {directory!r} is a file, not a directory")
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{what}: directory {directory!r} does not exist")
     if os.path.exists(path) and not overwrite:
@@ -210,6 +212,8 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
         When ``path`` (``.npz`` appended) names a directory.
     FileNotFoundError
         When the directory does not exist.
+    NotADirectoryError
+        When a file stands where the directory should be.
     PermissionError
         When the directory is not writable.
 

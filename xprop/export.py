@@ -14,6 +14,10 @@ Array-API namespace whose operations record an ONNX graph; its adapter is
 model's properties (``metadata_props``) hold what a checkpoint's header holds (xprop version,
 layer sizes, activations, loss, bias, dtype, parameter shapes), strings as they are, other
 values as JSON.
+
+A graph cannot refuse its input as ``model.predict`` does: a row with NaN or inf gives NaN
+probabilities (outputs), and the argmax ``label`` of NaN probabilities is class 0, so a
+consumer that reads only ``label`` should check its inputs are finite first.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from xprop import checkpoint, network
 from xprop._version import __version__
 from xprop.backend import ADAPTERS, BackendUnavailableError, dtype_name
 from xprop.backend.ndonnx_ import INSTALL_HINT, NdonnxAdapter
-from xprop.validation import check_model
+from xprop.validation import check_model, user_stacklevel
 
 __all__ = ["BATCH", "INPUT", "ExportError", "export_onnx", "model_outputs", "to_onnx"]
 
@@ -154,7 +158,8 @@ def _check_statistics(model: Any) -> None:
             f"{worst:.2g} of a standard deviation (features with large offsets); its "
             f"predictions can differ from the model's, which standardises host data in "
             f"float64. Export a float64 model (model.astype('float64')) or center the "
-            f"features before they reach the model", UserWarning, stacklevel=3)
+            f"features before they reach the model", UserWarning,
+            stacklevel=user_stacklevel())
 
 
 def to_onnx(model: Any, outputs: Outputs | None = None,

@@ -10,7 +10,8 @@ asked) on any backend and brings the results to the host for display. In the not
                               db_i = sum(dZ_i, axis=0)    dA_i = dZ_i @ W_i.T
                               dZ_{i-1} = f_{i-1}'(Z_{i-1}) * dA_i
 
-``dA_0`` is ``dL/dX``. With ``lr``, the parameters after one plain gradient step
+``dA_0`` is ``dL/dX`` (``dL/dX`` times ``std`` with a standardizer, whose
+``A_0 = (X - mean) / std``). With ``lr``, the parameters after one plain gradient step
 ``W_i - lr dW_i`` (:class:`xprop.SGD`'s update, as ``fit`` takes it).
 
 >>> import xprop
@@ -74,15 +75,18 @@ class LayerTrace:
         return [*rows, (f"Z_{i}", f"A_{i} @ W_{i}{bias}", self.Z),
                 (f"A_{i + 1}", f"{self.activation}(Z_{i})", self.A_out)]
 
-    def backward_rows(self, output_formula: str | None) -> list[tuple[str, str, np.ndarray]]:
+    def backward_rows(self, output_formula: str | None,
+                      standardized: bool = False) -> list[tuple[str, str, np.ndarray]]:
         """``(name, formula, value)`` of the layer's backward quantities; ``output_formula``:
-        the head's ``dZ`` formula for the last layer (None for the others)."""
+        the head's ``dZ`` formula for the last layer (None for the others); ``standardized``:
+        ``A_0`` is the standardised ``X`` (then ``dA_0`` is ``dL/dX`` times ``std``)."""
         i = self.index
         dz = output_formula or _through(self.activation, i)
         rows = [(f"dZ_{i}", dz, self.dZ), (f"dW_{i}", f"A_{i}.T @ dZ_{i}", self.dW)]
         if self.db is not None:
             rows.append((f"db_{i}", f"sum(dZ_{i}, axis=0)", self.db))
-        dA = f"dZ_{i} @ W_{i}.T" + (" (dL/dX)" if i == 0 else "")
+        dA = f"dZ_{i} @ W_{i}.T" + ("" if i else " (dL/dX times std)" if standardized
+                                     else " (dL/dX)")
         return [*rows, (f"dA_{i}", dA, self.dA)]
 
 
@@ -184,7 +188,8 @@ class Trace:
                 ("loss", "L", self.loss_formula, np.asarray(self.loss))]
         for layer in reversed(self.layers):
             formula = self.output_formula if layer.index == last else None
-            out += [("backward", *row) for row in layer.backward_rows(formula)]
+            out += [("backward", *row)
+                    for row in layer.backward_rows(formula, self.standardized)]
         for name, value in (self.updated or {}).items():
             p = f"{name[0]}_{name[1:]}"  # W0 -> W_0, the notation above
             out.append(("update", f"{p}'", f"{p} - lr d{p}, lr = {self.lr:g}", value))

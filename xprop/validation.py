@@ -6,6 +6,7 @@ the Array API (one device sync each), never NumPy.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -145,6 +146,19 @@ def check_choice(value: Any, name: str, options: Sequence[str]) -> str:
     return value
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for a warning that the caller of this function issues, so that it
+    points at the first line outside xprop (the user's), however deep in xprop the call is."""
+    here = inspect.currentframe()  # (this function's frame)
+    frame, level = here.f_back if here is not None else None, 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep  # xprop's own files
+
+
 def check_path(path: Any, name: str = "path") -> str:
     """A file name: a ``str`` or an ``os.PathLike``, as ``os.fspath`` gives it."""
     try:
@@ -155,6 +169,8 @@ def check_path(path: Any, name: str = "path") -> str:
     if not isinstance(path, str):
         raise TypeError(f"{name}: expected a file name (str or os.PathLike), got "
                         f"{show(path)}")
+    if "\0" in path:  # (the os functions' own error names no argument)
+        raise ValueError(f"{name}: expected a file name without NUL characters, got {path!r}")
     return path
 
 
