@@ -189,10 +189,8 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
         The file (``.npz`` is appended when missing).
     overwrite : bool, default=True
         Whether an existing file may be replaced.
-    input_mean : array_like or None, default=None
-        A per-feature mean to save instead of the model's standardizer's.
-    input_std : array_like or None, default=None
-        A per-feature std to save instead of the model's standardizer's.
+    input_mean, input_std : array_like or None, default=None
+        A per-feature mean and std to save instead of the model's standardizer's.
     columns : dict or None, default=None
         The CSV layout the model was trained on, ``{"label": name or index, "features":
         [names] or None}`` (``xprop train`` records it; None: ``model.columns``, if any).
@@ -210,10 +208,8 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
         When the file exists and ``overwrite`` is False.
     IsADirectoryError
         When ``path`` (``.npz`` appended) names a directory.
-    FileNotFoundError
-        When the directory does not exist.
-    NotADirectoryError
-        When a file stands where the directory should be.
+    FileNotFoundError, NotADirectoryError
+        When the directory does not exist, or is a file.
     PermissionError
         When the directory is not writable.
 
