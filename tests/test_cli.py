@@ -554,6 +554,21 @@ def test_predict_out_and_force(trained, points_csv):
     assert_ok(r)
     assert (d / "preds.csv").read_text() == preds
 
+    (d / "preds.csv").unlink()  # a file that appears while predicting is kept too
+    r = run_script(d, f"""
+        import sys
+        import xprop
+        from xprop import cli
+        predict = xprop.MLP.predict
+        def predict_then_someone_writes(self, X):
+            open("preds.csv", "w").write("theirs")
+            return predict(self, X)
+        xprop.MLP.predict = predict_then_someone_writes
+        sys.exit(cli.main({list(args)!r}))
+    """)
+    assert_cli_error(r, "--out: 'preds.csv' exists; pass --force")
+    assert (d / "preds.csv").read_text() == "theirs"
+
 
 def test_outputs_found_by_audit(trained, points_csv):
     """--out /dev/stdout (a pipe) is written in place; --plot replaces a file only with
@@ -600,6 +615,49 @@ def test_out_that_appears_while_training_keeps_the_model(tmp_path):
     for name in ("m.npz", "p.png"):
         assert (tmp_path / name).read_text() == "not yours"
     assert xprop.load(tmp_path / "m.1.npz").arch.sizes[0] == 2  # XOR's two inputs
+
+
+def test_a_file_that_appears_while_an_output_is_written_is_kept(tmp_path, monkeypatch):
+    """Found by audit: ``overwrite=False`` was checked before writing, then ``os.replace``
+    replaced a file another process made meanwhile (an ONNX graph being recorded, a
+    checkpoint being compressed). Now the finished file is hard-linked to the name, which
+    fails when one is there: a FileExistsError naming the argument, the other file and no
+    temporary file left; without hard links, the name is checked just before the rename."""
+    from xprop.checkpoint import write_atomically
+
+    def racing(name):
+        def write(fh):  # another process creates the file while this one writes
+            (tmp_path / name).write_text("theirs")
+            fh.write(b"ours")
+        return write
+
+    for links in (True, False):
+        if not links:  # a filesystem without hard links (FAT, some network mounts)
+            def no_link(src, dst):
+                raise OSError(1, "Operation not permitted")
+            monkeypatch.setattr(os, "link", no_link)
+        name = f"out{int(links)}.bin"
+        with pytest.raises(FileExistsError, match=rf"^--out: '.*{name}' exists; pass"):
+            write_atomically(str(tmp_path / name), racing(name), overwrite=False, what="--out")
+        assert (tmp_path / name).read_text() == "theirs"
+        assert not [p for p in os.listdir(tmp_path) if p.startswith(".xprop-")]
+        fresh = str(tmp_path / f"new{int(links)}.bin")
+        assert write_atomically(fresh, lambda fh: fh.write(b"ours"), overwrite=False) == fresh
+        assert open(fresh, "rb").read() == b"ours"
+        with pytest.raises(FileExistsError, match="pass overwrite=True"):
+            write_atomically(fresh, lambda fh: fh.write(b"again"), overwrite=False)
+        assert open(fresh, "rb").read() == b"ours"
+    assert sorted(os.listdir(tmp_path)) == ["new0.bin", "new1.bin", "out0.bin", "out1.bin"]
+    model = xprop.MLP([2, 3, 1], seed=0)
+    real_savez = np.savez
+
+    def savez_racing(fh, **arrays):
+        (tmp_path / "m.npz").write_text("theirs")
+        real_savez(fh, **arrays)
+    monkeypatch.setattr(np, "savez", savez_racing)
+    with pytest.raises(FileExistsError, match=r"^checkpoint: '.*m\.npz' exists"):
+        xprop.checkpoint.save(model, tmp_path / "m.npz", overwrite=False)
+    assert (tmp_path / "m.npz").read_text() == "theirs"
 
 
 def test_predict_wrong_number_of_features(trained, tmp_path):

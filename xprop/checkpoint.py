@@ -82,7 +82,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{what}: directory {directory!r} does not exist")
     if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{what}: {path!r} exists; pass overwrite=True (--force)")
+        raise _exists(what, path)
     try:  # a file of a name as long as the target's, unique (MPI ranks probe at once)
         pad = "-" * max(0, len(os.fsencode(os.path.basename(target))) - len(".xprop-") - 8)
         fd, probe = tempfile.mkstemp(prefix=".xprop-", suffix=pad, dir=directory)
@@ -94,18 +94,28 @@ def check_writable(path: str | os.PathLike, overwrite: bool, what: str = "checkp
     return path
 
 
-def write_atomically(path: str, write: Any) -> str:
+def _exists(what: str, path: str) -> FileExistsError:
+    return FileExistsError(f"{what}: {path!r} exists; pass overwrite=True (--force)")
+
+
+def write_atomically(path: str, write: Any, *, overwrite: bool = True,
+                     what: str = "path") -> str:
     """Call ``write(file)`` on a temporary file in the directory of ``path``'s target (a
     symbolic link stays and its target is replaced), flush it to disk and rename it over the
     target: readers see the old file or the whole new one, never a part (an error or Ctrl-C
     on the way removes the temporary file). A file replaced keeps its permission bits; a new
     one follows the umask. A target that is no regular file (``/dev/null``, a FIFO: nothing
-    to replace) is written in place. Returns ``path``."""
+    to replace) is written in place. Without ``overwrite`` the file is linked to the target's
+    name, which fails if a file has appeared there meanwhile (a ``FileExistsError`` naming
+    ``what``, the other file kept; where the filesystem has no hard links, the name is
+    checked just before the rename). Returns ``path``."""
     kept = os.stat(path) if os.path.exists(path) else None  # (through links, as open does)
     if kept is not None and not stat.S_ISREG(kept.st_mode):
         with open(path, "wb") as fh:
             write(fh)
         return path
+    if kept is not None and not overwrite:
+        raise _exists(what, path)
     target = os.path.realpath(path)
     fd, tmp = tempfile.mkstemp(prefix=".xprop-", suffix=".tmp", dir=os.path.dirname(target))
     try:
@@ -120,12 +130,29 @@ def write_atomically(path: str, write: Any) -> str:
         else:
             mode = stat.S_IMODE(kept.st_mode)
         os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        _commit(tmp, target, overwrite, lambda: _exists(what, path))
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _commit(tmp: str, target: str, overwrite: bool, exists: Any) -> None:
+    """Rename ``tmp`` to ``target``; without ``overwrite`` an exclusive hard link instead
+    (no moment in which a file created at ``target`` by another process is replaced)."""
+    if not overwrite:
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise exists() from None
+        except OSError:  # no hard links on this filesystem: checked, then renamed
+            if os.path.lexists(target):
+                raise exists() from None
+        else:
+            os.unlink(tmp)
+            return
+    os.replace(tmp, target)
 
 
 def contents(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -239,7 +266,8 @@ def save(model: Any, path: str | os.PathLike, *, overwrite: bool = True,
         if name in arrays:
             arrays[name] = arrays[name].astype(np.float64)
     arrays["header"] = np.array(json.dumps(header))
-    return write_atomically(path, lambda fh: np.savez(fh, **arrays))
+    return write_atomically(path, lambda fh: np.savez(fh, **arrays), overwrite=overwrite,
+                            what="checkpoint")
 
 
 def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -168,8 +168,7 @@ def _check_output_path(path: str | None, force: bool, what: str, suffix: str | N
     try:
         path = check_writable(path, force, what, suffix)
     except OSError as e:
-        raise CLIError(str(e).replace("pass overwrite=True (--force)", "pass --force")) \
-            from None
+        raise CLIError(str(e)) from None
     for flag, source in (inputs or {}).items():
         if source and os.path.isfile(source) and os.path.exists(path) and \
                 os.path.samefile(source, path):
@@ -522,7 +521,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         def plot(path: str, overwrite: bool) -> str:
             check_writable(path, overwrite, "--plot", suffix=None)
             notes.extend(plot_training(path, hist, model, X, y,
-                                       title=f"xprop: {args.data}, {sizes}"))
+                                       title=f"xprop: {args.data}, {sizes}",
+                                       overwrite=overwrite))
             return path
 
         path, replotted = _kept_output(plot, args.plot, args.force, "--plot", "plot")
@@ -687,7 +687,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out:
         fmt = "%d" if pred.dtype.kind in "iub" else f"%.{_round_trip_digits(pred.dtype)}g"
         write_atomically(args.out, lambda fh: np.savetxt(fh, pred.reshape(len(pred), -1),
-                                                         delimiter=",", fmt=fmt))
+                                                         delimiter=",", fmt=fmt),
+                         overwrite=args.force, what="--out")
         print(f"saved {len(pred)} predictions: {args.out} (data: {args.data}, {X.shape[0]} "
               f"rows, {X.shape[1]} features)")
     else:
@@ -1102,7 +1103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("XPROP_DEBUG"):
             raise
-        message = str(e) or type(e).__name__
+        message = (str(e) or type(e).__name__).replace("pass overwrite=True (--force)",
+                                                       "pass --force")
         if not isinstance(e, CLIError):
             message = _flag_named(message, args)
         if _ACTIVE_COMM and _ACTIVE_COMM[-1].size > 1:  # end every rank, not just this one

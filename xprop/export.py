@@ -199,4 +199,4 @@ def export_onnx(model: Any, path: Any, *, overwrite: bool = True,
     path = checkpoint.check_writable(path, overwrite, "path", ".onnx")
     proto = to_onnx(model, outputs, metadata)
     data = proto.SerializeToString()
-    return checkpoint.write_atomically(path, lambda fh: fh.write(data))
+    return checkpoint.write_atomically(path, lambda fh: fh.write(data), overwrite=overwrite)

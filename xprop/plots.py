@@ -28,15 +28,18 @@ def require_matplotlib() -> Any:
 
 
 def plot_training(path: str | os.PathLike, history: Any, model: Any = None,
-                  X: Any = None, y: Any = None, title: str = "") -> list[str]:
+                  X: Any = None, y: Any = None, title: str = "", *,
+                  overwrite: bool = True) -> list[str]:
     """Write a PNG with the loss and accuracy curves and, for 2-D inputs, the model's decision
-    regions with the points; returns notes (e.g. why no boundary was drawn)."""
+    regions with the points; returns notes (e.g. why no boundary was drawn). Without
+    ``overwrite`` an existing file at ``path`` is a ``FileExistsError`` (and is kept)."""
     from xprop.checkpoint import write_atomically
 
     fig, notes = training_figure(history, model, X, y, title)
     path = os.fspath(path)
     kind = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-    write_atomically(path, lambda fh: fig.savefig(fh, dpi=100, format=kind))
+    write_atomically(path, lambda fh: fig.savefig(fh, dpi=100, format=kind),
+                     overwrite=overwrite)
     return notes
 
 
