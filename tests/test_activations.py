@@ -124,6 +124,26 @@ def test_sigmoid_is_stable_for_huge_inputs(case):
                                rtol=parity_rtol(case.dtype))
 
 
+def test_gelu_keeps_its_relative_precision_in_the_negative_tail(case):
+    """Found by audit: ``0.5 z (1 + tanh(u))`` cancels for negative z (float64 gelu(-8) came
+    out 0 and its derivative 100% off; float32 from z = -5 on). Computed as ``z sigmoid(2u)``
+    both hold every digit of the dtype. Literals: the tanh approximation in 60-digit
+    arithmetic (mpmath)."""
+    z = _to(case, [[-8.0, -5.0, -4.0]])
+    act = ACTIVATIONS["gelu"]
+    with _strict():
+        a = act.forward(z, case.xp)
+        d = act.derivative(z, a, case.xp)
+    assert_backend_array(a, case.backend)
+    rtol = parity_rtol(case.dtype)
+    np.testing.assert_allclose(
+        host(a), [[-3.1077829375011112e-21, -2.291796196629506e-07, -7.024594819237268e-05]],
+        rtol=rtol, atol=0)
+    np.testing.assert_allclose(
+        host(d), [[-4.7147845041068414e-20, -1.5463619875325946e-06, -0.0003351231971226708]],
+        rtol=rtol, atol=0)
+
+
 def test_softmax_is_stable_for_huge_logits(case):
     z = _to(case, [[1000.0, 1001.0], [-1000.0, -1001.0], [1000.0, 0.0]])
     with _strict():
