@@ -96,6 +96,52 @@ def test_one_rank_is_exactly_fit():
         assert histories[0].val_accuracy == histories[1].val_accuracy
 
 
+def test_one_rank_judges_finite_training_as_fit_does(tmp_path):
+    """Found by review: the shards' finite check summed the per-sample losses in Python
+    floats, fit's in the model's dtype (as the loss adds them up). Rows whose losses are
+    each finite in float32 but overflow it summed: fit's divergence recovery refused the
+    state, the shards' accepted it. One loop now judges both (xprop.train.finite_batches)."""
+    from xprop import train
+    from xprop.distributed import _shards, _start, world
+
+    X, y = np.full((4, 1), 1e19), np.zeros(4)  # each row's loss 1e38, their sum 4e38
+    np.save(tmp_path / "X.npy", X)
+    config = xprop.FitConfig(epochs=1, batch_size=2, shuffle=False)
+    verdicts = []
+    for data in (X, np.load(tmp_path / "X.npy", mmap_mode="r"), None):
+        m = xprop.MLP([1, 1], "identity", "identity", "mse", dtype="float32", seed=0)
+        m.set_parameters({"W0": [[1.0]], "b0": [0.0]})
+        if data is None:  # the shards of one rank
+            options = dict(config=config, epochs=None, batch_size=None, optimizer=None,
+                           lr=None, validation_split=None, early_stopping=None)
+            shards = _shards(world(), m, *_start(world(), m, X, y, options))
+            verdicts.append(shards.finite_on_training(m))
+        else:
+            verdicts.append(train.prepare_data(m, data, y, config).finite_on_training(m))
+    assert verdicts == [False, False, False]
+
+
+def test_a_rank_without_data_takes_a_split_of_0_as_none():
+    """Found by review: ranks other than 0 took rank 0's validation data for early stopping
+    only when validation_split was None; 0.0 (the same: no split) refused early_stopping
+    there ("needs validation_data"), while rank 0 had it."""
+    from xprop.distributed import _start
+
+    class Rank1:  # what rank 1 of 2 decides before its one collective
+        rank, size, is_root = 1, 2, False
+
+        def allgather(self, value):
+            return [{**value, "shapes": {"n": 4}, "X, y": "rows", "validation_data": "rows"},
+                    value]  # rank 0: the same model and options, with data
+
+    m = xprop.MLP([2, 2, 1], "tanh", "sigmoid", "bce", seed=0)
+    for split in (None, 0.0):
+        config, shapes = _start(Rank1(), m, None, None, dict(
+            config=None, epochs=None, batch_size=None, optimizer=None, lr=None,
+            early_stopping=3, validation_split=split))
+        assert config.early_stopping == 3 and shapes == {"n": 4}
+
+
 @needs_mpiexec
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_n_ranks_train_the_model_of_one(tmp_path, ranks):

@@ -59,6 +59,32 @@ def test_fit_trains_on_standardised_features_in_memory_and_memory_mapped(tmp_pat
         _pair()[0].fit(X, y, epochs=4, batch_size=16, validation_split=0.2).loss
 
 
+def test_memory_mapped_features_are_checked_as_prepare_checks_them(tmp_path):
+    """Found by review: memory-mapped X was checked raw for the cast to the model's dtype,
+    in-memory X after standardising. A standardised overflow trained (and diverged at step
+    1) from a file, and raw values that standardise into range were refused there. Both
+    now check the standardised values, a block at a time."""
+    cases = [  # (X, mean, std): refused in memory, or trained in memory
+        (np.array([[1e30], [2e30], [3e30], [4e30]]), [0.0], [1e-10]),
+        (np.array([[4e39], [3e39], [2e39], [1e39]]), [2.5e39], [1e39]),
+    ]
+    y = np.array([0.0, 1.0, 0.0, 1.0])
+    for i, (X, mean, std) in enumerate(cases):
+        np.save(tmp_path / f"X{i}.npy", X)
+        outcomes = []
+        for data in (X, np.load(tmp_path / f"X{i}.npy", mmap_mode="r")):
+            m = xprop.MLP([1, 1], "identity", "identity", "mse", dtype="float32", seed=0)
+            m.set_standardizer(Standardizer.from_arrays(mean, std))
+            try:
+                outcomes.append(m.fit(data, y, epochs=2).loss)
+            except ValueError as e:
+                outcomes.append(str(e))
+        assert outcomes[0] == outcomes[1], outcomes
+        assert outcomes[0] == ("X: values up to 4e+40 overflow float32 (largest 3.4e+38); use "
+                               "dtype='float64' or rescale the data") if i == 0 else \
+            all(np.isfinite(outcomes[0]))
+
+
 def test_to_astype_pickle_and_deepcopy_keep_it(case):
     m, _, X, _, _ = _pair()
     m = m.astype(case.dtype)

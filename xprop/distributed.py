@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import math
 import signal
 import sys
 import threading
@@ -42,7 +41,6 @@ from typing import Any
 
 import numpy as np
 
-from xprop import network
 from xprop.backend import dtype_name, to_numpy
 from xprop.backend.core import on_device
 from xprop.backend.host import host_floats
@@ -50,7 +48,7 @@ from xprop.config import FitConfig, takes_config
 from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer
 from xprop.step import Batch
-from xprop.train import History, TrainingData, TrainingDivergedError, run, start
+from xprop.train import History, TrainingData, TrainingDivergedError, finite_batches, run, start
 from xprop.validation import check_model, show
 
 Array = Any
@@ -332,17 +330,11 @@ class _Shards(TrainingData):
 
     def finite_on_training(self, model: Any) -> bool:
         """Whether this rank's outputs and summed loss on its rows of the training data are
-        finite (the caller agrees over the ranks)."""
-        xp, head = model.xp, model.arch.head
-        total = 0.0
-        for Xb, Yb, *_ in self.batches(model, np.arange(self.n)):
-            out, cache = network.forward(model.params, Xb, model.arch, xp)
-            if not bool(xp.all(xp.isfinite(out))):
-                return False
-            total += float(xp.sum(head.rows(cache.pre[-1], out, Yb, xp)))
+        finite (:func:`xprop.train.finite_batches`; the caller agrees over the ranks)."""
+        finite = finite_batches(model, self.batches(model, np.arange(self.n)))
         if self.perms is not None:
             self._kept = None
-        return math.isfinite(total)
+        return finite
 
 
 def describe_model(model: Any) -> dict[str, str]:
@@ -377,7 +369,7 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
     data: dict[str, Any] = {}
     try:
         check_model(model)
-        if not comm.is_root and options["validation_split"] is None and (
+        if not comm.is_root and not options["validation_split"] and (
                 options["config"] is None or not options["config"].validates):
             options = {**options, "validation_data": (None, None)}  # rank 0's, if any
         config = FitConfig.of(**options)

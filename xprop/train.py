@@ -477,7 +477,9 @@ def _prepare(model: Any, X: Any, y: Any,
     if X.dtype.kind not in "biuf":
         raise TypeError(f"X: expected real numbers, got dtype {X.dtype}")
     V.check_matrix(X, "X", model.arch.sizes[0])
-    problem = host_matrix_problems(X, dtype_name(model.params.buffer.dtype, model.xp))
+    std = getattr(model, "standardizer", None)  # (values as prepare checks them: after it)
+    problem = host_matrix_problems(X, dtype_name(model.params.buffer.dtype, model.xp),
+                                   None if std is None else std.transform)
     if problem is not None:
         raise ValueError(f"X: {problem}")
     Y, labels = model.arch.head.prepare_targets(y, X.shape[0], model.arch.sizes[-1],
@@ -610,7 +612,7 @@ class TrainingData:
         is checked at once (the training rows gathered first, on this failure path only);
         a memory-mapped ``X`` batch by batch: every batch's outputs finite, and the sum of
         the per-sample losses (in the model's dtype, as the loss adds them up) finite."""
-        xp, head = model.xp, model.arch.head
+        xp = model.xp
         at = None if self.rows is None else model.backend.from_host(self.rows)
         if not self.host:  # one forward, one sync
             X, Y = (self.X, self.Y) if at is None else (xp.take(self.X, at, axis=0),
@@ -618,14 +620,21 @@ class TrainingData:
             out, cache = network.forward(model.params, X, model.arch, xp)
             value = network.loss_value(cache, Y, model.arch, xp)
             return bool(xp.isfinite(value) & xp.all(xp.isfinite(out)))
-        total = None
-        for Xb, Yb, *_ in self.batches(model, self.rows, at):
-            out, cache = network.forward(model.params, Xb, model.arch, xp)
-            if not bool(xp.all(xp.isfinite(out))):
-                return False
-            part = xp.sum(head.rows(cache.pre[-1], out, Yb, xp))
-            total = part if total is None else total + part
-        return bool(xp.isfinite(total))
+        return finite_batches(model, self.batches(model, self.rows, at))
+
+
+def finite_batches(model: Any, batches: Iterator[Batch]) -> bool:
+    """Whether every batch's outputs, and the sum of their per-sample losses (in the model's
+    dtype, as the loss adds them up), are finite."""
+    xp, head = model.xp, model.arch.head
+    total = None
+    for Xb, Yb, *_ in batches:
+        out, cache = network.forward(model.params, Xb, model.arch, xp)
+        if not bool(xp.all(xp.isfinite(out))):
+            return False
+        part = xp.sum(head.rows(cache.pre[-1], out, Yb, xp))
+        total = part if total is None else total + part
+    return total is None or bool(xp.isfinite(total))
 
 
 def _to_device(model: Any, X: Any, idx: Any) -> Array:

@@ -387,16 +387,20 @@ def dtype_name(dtype: Any, xp: Any = None) -> str:
     return name
 
 
-def scan_host(x: np.ndarray, magnitude: bool = True) -> tuple[float, int]:
+def scan_host(x: np.ndarray, magnitude: bool = True,
+              transform: Any = None) -> tuple[float, int]:
     """``(largest finite |value|, number of NaN and inf)`` of the floating host array ``x``
-    (a memory-mapped one too), read :data:`HOST_BLOCK_BYTES` of rows at a time, so no
-    temporary is the size of the data; the magnitude is 0 unless ``magnitude``."""
+    (a memory-mapped one too), or of ``transform(x)`` (rows to rows: a standardisation),
+    read :data:`HOST_BLOCK_BYTES` of rows at a time, so no temporary is the size of the
+    data; the magnitude is 0 unless ``magnitude``."""
     rows = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
     step = max(1, HOST_BLOCK_BYTES // max(1, rows.shape[1] * x.itemsize))
     big, bad = 0.0, 0
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for s in range(0, rows.shape[0], step):
             block = np.asarray(rows[s:s + step])
+            if transform is not None:
+                block = transform(block)
             finite = np.isfinite(block)
             bad += block.size - int(np.count_nonzero(finite))
             if magnitude:

@@ -202,13 +202,23 @@ def host_rows(X: Any, idx: Any) -> np.ndarray:
     return X[idx] if isinstance(idx, slice) else np.take(X, idx, axis=0)
 
 
-def host_matrix_problems(X: Any, target: str) -> str | None:
-    """What is wrong with the values of the host matrix ``X`` for a model of dtype ``target``
-    (NaN or inf, values that overflow the cast), read a block at a time
+def host_matrix_problems(X: Any, target: str, transform: Any = None) -> str | None:
+    """What is wrong with the values of the host matrix ``X`` (of ``transform(X)``, rows to
+    float64 rows, when given: a standardisation) for a model of dtype ``target`` (NaN or
+    inf, values that overflow the cast), read a block at a time
     (:func:`~xprop.backend.base.scan_host`); None when nothing is. Integer data is always
-    fine."""
-    if X.dtype.kind != "f":
+    fine untransformed."""
+    if X.dtype.kind != "f" and transform is None:
         return None
+    limit = float(np.finfo(target).max)
+    source = np.float64 if transform is not None else X.dtype
+    big, bad = scan_host(X, float(np.finfo(source).max) > limit, transform)  # narrowing
+    if big > limit:
+        return (f"values up to {big:.3g} overflow {target} (largest {limit:.3g}); use "
+                "dtype='float64' or rescale the data")
+    if bad:
+        return f"expected finite values, found NaN or inf in {bad} of {X.size} entries"
+    return None
     limit = float(np.finfo(target).max)
     big, bad = scan_host(X, magnitude=float(np.finfo(X.dtype).max) > limit)  # narrowing
     if big > limit:
