@@ -45,10 +45,20 @@ from xprop.backend import dtype_name, to_numpy
 from xprop.backend.core import on_device
 from xprop.backend.host import host_floats
 from xprop.config import FitConfig, takes_config
-from xprop.init import permutation_stream
 from xprop.optimizers import Optimizer
 from xprop.step import Batch
-from xprop.train import History, TrainingData, TrainingDivergedError, finite_batches, run, start
+from xprop.train import (
+    History,
+    TrainingData,
+    TrainingDivergedError,
+    finite_batches,
+    prepare_validation,
+    require_targets,
+    row_plan,
+    run,
+    start,
+    validation_rows,
+)
 from xprop.validation import check_model, show
 
 Array = Any
@@ -438,24 +448,15 @@ def _root_data(model: Any, X: Any, y: Any, config: FitConfig) -> dict[str, Any]:
     """Rank 0's training (and validation) data checked and as float64 host copies, with
     their digests (``given``); only the shapes travel to the other ranks (the rows go with
     each epoch)."""
-    if y is None:
-        raise ValueError("y: fit needs targets (class labels or values), got None")
+    require_targets(y)
     Xd, Yd, _ = model.prepare(X, y)
     Xh, Yh = host_floats(Xd), host_floats(Yd)
-    out = {"n": Xh.shape[0], "d": Xh.shape[1], "k": Yh.shape[1], "n_val": 0}
+    out = {"n": Xh.shape[0], "d": Xh.shape[1], "k": Yh.shape[1],
+           "n_val": validation_rows(Xh.shape[0], config.validation_split)}
     if config.validation_data is not None:
-        try:
-            Xv, Yv, _ = model.prepare(*config.validation_data)
-        except (ValueError, TypeError) as e:
-            raise type(e)(f"validation_data: {e}") from None
+        Xv, Yv, _ = prepare_validation(model, config.validation_data)
         out["val"] = host_floats(Xv), host_floats(Yv)
         out["n_val"] = Xv.shape[0]
-    elif config.validation_split:
-        n = Xh.shape[0]
-        n_val = max(1, round(n * config.validation_split))
-        if n_val >= n:
-            raise ValueError(f"validation_split: leaves no training data ({n} samples)")
-        out["n_val"] = n_val
     out["X"], out["Y"] = Xh, Yh
     out["given"] = {"X, y": _digest(Xh, Yh),
                     "validation_data": _digest(*out["val"]) if "val" in out else "none"}
@@ -464,21 +465,15 @@ def _root_data(model: Any, X: Any, y: Any, config: FitConfig) -> dict[str, Any]:
 
 def _shards(comm: Communicator, model: Any, config: FitConfig, data: dict[str, Any]) -> _Shards:
     """The training shards and this rank's part of the validation rows (received once)."""
-    n, n_val = data["n"], data["n_val"]
-    dims = (data["d"], data["k"])
-    perms = permutation_stream(n, config.seed)
+    split, n_split, batch_size, perms = row_plan(data["n"], config)  # (fit's)
+    n, n_val = data["n"] - n_split, data["n_val"]
     source = (data["X"], data["Y"]) if comm.is_root else None
     val_source = data.get("val")
-    if config.validation_split:  # the same split as fit: the first permutation's head
-        idx = next(perms)
-        if comm.is_root:
-            val_source = tuple(a[idx[:n_val]] for a in source)
-            source = tuple(a[idx[n_val:]] for a in source)
-        n -= n_val
-        perms = permutation_stream(n, None if config.seed is None else config.seed + 1)
-    batch_size = min(n if config.batch_size is None else config.batch_size, n)
-    shards = _Shards(comm, model, source, dims, n, batch_size,
-                     perms if config.shuffle and batch_size < n else None)
+    if split is not None and comm.is_root:
+        val_source = tuple(a[split[:n_val]] for a in source)
+        source = tuple(a[split[n_val:]] for a in source)
+    dims = (data["d"], data["k"])
+    shards = _Shards(comm, model, source, dims, n, batch_size, perms)
     if n_val:
         held = _Shards(comm, model, val_source, dims, n_val, n_val, None)
         Xv, Yv = held.receive([np.arange(*shard(0, n_val, r, comm.size))

@@ -349,8 +349,7 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
     base_lr = opt.lr
     try:
         if data is None:
-            if y is None:
-                raise ValueError("y: fit needs targets (class labels or values), got None")
+            require_targets(y)
             data = prepare_data(model, X, y, config)
         return _Run(model, config, opt, data, lr_at).train()
     finally:
@@ -416,37 +415,66 @@ def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
     """The training data (and validation data) of a fit on this process, checked and on the
     model's device, with the epochs' seeded host permutations."""
     Xd, Yd, labels, host = _prepare(model, X, y, place=not config.validation_split)
-    n = Xd.shape[0]
-    perms = permutation_stream(n, config.seed)
+    split, n_val, batch_size, perms = row_plan(Xd.shape[0], config)
+    n = Xd.shape[0] - n_val
     rows = val = None  # the training rows of Xd, Yd, labels (all of them, in order, when None)
-    if config.validation_split:
-        n_val = max(1, round(n * config.validation_split))
-        if n_val >= n:
-            raise ValueError(f"validation_split: leaves no training data ({n} samples)")
-        split = next(perms)
-        n = n - n_val
-        batch = n if config.batch_size is None else config.batch_size
+    if split is not None:
         staged = (None if host else Xd, Yd, labels)  # (where prepare checked them)
         val = _rows_on_device(model, staged, split[:n_val])
         if host:
             val = (_to_device(model, Xd, split[:n_val]), *val[1:])
-        if not host and (batch >= n or (config.compiled is not False  # the rows gathered
-                                         and adapter_of_namespace(model.xp).compiles)):  # once
-            Xd, Yd, labels = _rows_on_device(model, staged, split[n_val:])
+        if not host and (batch_size >= n or (config.compiled is not False  # the rows
+                                             and adapter_of_namespace(model.xp).compiles)):
+            Xd, Yd, labels = _rows_on_device(model, staged, split[n_val:])  # gathered once
         else:
             rows, place = split[n_val:], model.backend.place
             Xd, Yd, labels = Xd if host else place(Xd), place(Yd), place(labels)
-        perms = permutation_stream(n, None if config.seed is None else config.seed + 1)
     elif config.validation_data is not None:
-        try:
-            val = model.prepare(*config.validation_data)
-        except (ValueError, TypeError) as e:
-            raise type(e)(f"validation_data: {e}") from None
-    batch_size = min(n if config.batch_size is None else config.batch_size, n)
+        val = prepare_validation(model, config.validation_data)
     truth = model.arch.head.truth(Yd, labels, model.xp) if model.arch.head.is_classifier \
         else None
-    return TrainingData(Xd, Yd, truth, rows, host, batch_size, n,
-                 perms if config.shuffle and batch_size < n else None, val)
+    return TrainingData(Xd, Yd, truth, rows, host, batch_size, n, perms, val)
+
+
+def row_plan(n: int, config: FitConfig) -> tuple[Any, int, int, Iterator | None]:
+    """How a fit walks ``n`` rows (in one process or over several): ``(split, n_val,
+    batch_size, perms)``. With a ``validation_split``, ``split`` is the first seeded
+    permutation, whose first ``n_val`` rows validate and the others train (else None and
+    0); the training rows' batch size, and their epochs' permutations (a stream seeded
+    ``seed + 1`` after a split; None when epochs are not shuffled)."""
+    perms = permutation_stream(n, config.seed)
+    split, n_val = None, validation_rows(n, config.validation_split)
+    if n_val:
+        split = next(perms)
+        n -= n_val
+        perms = permutation_stream(n, None if config.seed is None else config.seed + 1)
+    batch_size = min(n if config.batch_size is None else config.batch_size, n)
+    return split, n_val, batch_size, perms if config.shuffle and batch_size < n else None
+
+
+def validation_rows(n: int, split: float | None) -> int:
+    """The rows a ``validation_split`` holds out of ``n`` (at least one; 0 without a
+    split); a ValueError when none would be left to train on."""
+    if not split:
+        return 0
+    n_val = max(1, round(n * split))
+    if n_val >= n:
+        raise ValueError(f"validation_split: leaves no training data ({n} samples)")
+    return n_val
+
+
+def prepare_validation(model: Any, pair: tuple[Any, Any]) -> tuple:
+    """``model.prepare(*pair)`` of ``validation_data``, its errors naming it."""
+    try:
+        return model.prepare(*pair)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"validation_data: {e}") from None
+
+
+def require_targets(y: Any) -> None:
+    """Training needs targets."""
+    if y is None:
+        raise ValueError("y: fit needs targets (class labels or values), got None")
 
 
 def _rows_on_device(model: Any, staged: tuple, idx: Any) -> tuple:
