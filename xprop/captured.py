@@ -31,17 +31,22 @@ from xprop.step import gradient, train_step
 
 Array = Any
 
-__all__ = ["CapturedStep", "captured_step"]
+__all__ = ["CapturedStep", "can_capture", "captured_step"]
 
 
 def captured_step(model: Any, opt: Optimizer, X: Array, Y: Array, grads: Params,
                   clip_norm: float | None) -> CapturedStep | None:
     """A :class:`CapturedStep` for batches shaped like ``X`` and ``Y`` (one example of each,
     used for the warm-up run), or None when the model's library cannot capture."""
-    ops = adapter_of_namespace(model.xp)
-    if not (ops.mutable and ops.can_capture(model.backend.device)):
+    if not can_capture(model):
         return None
-    return CapturedStep(model, opt, ops, X, Y, grads, clip_norm)
+    return CapturedStep(model, opt, adapter_of_namespace(model.xp), X, Y, grads, clip_norm)
+
+
+def can_capture(model: Any) -> bool:
+    """Whether the model's library captures steps on its device (CUDA graphs)."""
+    ops = adapter_of_namespace(model.xp)
+    return bool(ops.mutable and ops.can_capture(model.backend.device))
 
 
 class CapturedStep:
@@ -52,22 +57,27 @@ class CapturedStep:
     def __init__(self, model: Any, opt: Optimizer, ops: Any, X: Array, Y: Array,
                  grads: Params, clip_norm: float | None) -> None:
         xp, arch = model.xp, model.arch
-        self.model, self.opt, self.ops = model, opt, ops
+        self.model, self.opt, self.ops, self.arch, self.xp = model, opt, ops, arch, xp
         self.X, self.Y = xp.asarray(X, copy=True), xp.asarray(Y, copy=True)
         buffer = model.params.buffer
-        self.arrays = tuple(xp.zeros_like(buffer) if a is None else xp.asarray(a, copy=True)
-                            for a in opt.arrays())
+        self.arrays = self._static_state(buffer)
         self.host_coeffs: tuple[float, ...] | None = None
         self.coeffs = None  # device scalars, made at the first step (their count is known then)
         self.grads, self.clip_norm = grads, clip_norm
         self.logits = xp.zeros((X.shape[0], arch.sizes[-1]), dtype=buffer.dtype,
                                device=array_api_compat.device(buffer))  # not the default
         self.output = xp.zeros_like(self.logits)
-        self.arch, self.xp = arch, xp
         self.buffer = buffer  # the storage the captured graph updates
         self.replay = None
         self.ahead = False  # the static state arrays are newer than the optimizer's
         self.constants = opt.constants()  # the settings the captured graph bakes in
+
+    def _static_state(self, buffer: Array) -> tuple[Array, ...]:
+        """Copies of the optimizer's state arrays, zeros like ``buffer`` for empty slots
+        (the captured graph updates them in place)."""
+        xp = self.xp
+        return tuple(xp.zeros_like(buffer) if a is None else xp.asarray(a, copy=True)
+                     for a in self.opt.arrays())
 
     def _body(self) -> None:
         """The step on the static arrays (what is captured)."""
@@ -89,8 +99,7 @@ class CapturedStep:
             self.replay, self.buffer = None, self.model.params.buffer
         if opt.constants() != self.constants:  # a callback changed a setting: again, with
             self.sync()  # the state arrays the settings now ask for
-            self.arrays = tuple(xp.zeros_like(self.buffer) if a is None else
-                                xp.asarray(a, copy=True) for a in opt.arrays())
+            self.arrays = self._static_state(self.buffer)
             self.replay, self.constants = None, opt.constants()
         opt.t += 1
         host = opt.coefficients()

@@ -166,7 +166,7 @@ class FitConfig:
             return
         if self.lr is not None:
             object.__setattr__(self, "lr", V.check_positive(self.lr, "lr"))
-        get_optimizer(self.optimizer, lr=0.1 if self.lr is None else self.lr)  # a known name
+        self.make_optimizer()  # a known name
 
     def _check_validation(self) -> None:
         split = V.check_real(self.validation_split, "validation_split", 0.0, 1.0,
@@ -342,7 +342,6 @@ class FitConfig:
             elif callable(value):
                 value = f"a function {getattr(value, '__qualname__', type(value).__name__)}"
             out[f.name] = repr(value)
-        out["validation_data"] = repr(self.validation_data is not None)
         return out
 
 

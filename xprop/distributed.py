@@ -386,14 +386,12 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         if config.compiled:
             raise ValueError("compiled: data-parallel steps run eagerly (the all-reduce is "
                              "each step's gradient hook); pass compiled=None or False")
-        config = config.replace(compiled=False)
         if not comm.is_root:  # only rank 0 displays; its validation data, if any, is shared
             config = config.replace(progress=None, log=_silent)
         opt = start(model, config)[0]  # its state checked, the schedule's first rate read
         state = [a for a in opt.arrays() if a is not None]  # moments, velocity: a fit
         mine = {**describe_model(model), **config.describe(),  # goes on from them
                 "optimizer state": f"t={opt.t}, state {_digest(*state) if state else 'none'}"}
-        mine.pop("validation_data")
         if comm.is_root:
             data = _root_data(model, X, y, config)
             mine.update(data.pop("given"))

@@ -202,7 +202,7 @@ class _SklearnEpochs(TrainingData):
                     "ZeroDivisionError); pass a larger batch_size or drop the rows of weight 0")
             sw = None if self.sw is None else (
                 self.sw[s:e] if order is None else xp.take(self.sw, at[s:e], axis=0))
-            weights = None if sw is None else sw * (float(e - s) / xp.sum(sw))
+            weights = _row_weights(sw, xp)
             yield Batch(batch.X, batch.Y, batch.truth, self._hook(batch.Y, sw), weights)
 
     def _hook(self, Y: Any, sw: Any) -> Any:
@@ -219,6 +219,12 @@ class _SklearnEpochs(TrainingData):
         loss = float(xp.sum(xp.stack(self.losses))) / self.n
         self.losses.clear()
         return loss
+
+
+def _row_weights(sw: Any, xp: Any) -> Any:
+    """Sample weights as the core's row weights: scaled to mean 1 over the batch (the
+    weighted mean loss as scikit-learn takes it), None without weights."""
+    return None if sw is None else sw * (float(sw.shape[0]) / xp.sum(sw))
 
 
 def _reported_rows(head: Any, cache: Any, Y: Any, xp: Any) -> Any:
@@ -720,8 +726,7 @@ class _BaseMLP(BaseEstimator):
         ``_backprop`` defines them (see :meth:`_penalized`)."""
         model = self.model_
         xp, arch, params = model.xp, model.arch, model.params
-        weights = None if sw is None else sw * (float(X.shape[0]) / xp.sum(sw))
-        cache, g = gradient(params, X, Y, arch, xp, weights=weights)
+        cache, g = gradient(params, X, Y, arch, xp, weights=_row_weights(sw, xp))
         return self._penalized(cache, Y, sw, g, per_output, mask)
 
     def _penalized(self, cache: Any, Y: Any, sw: Any, g: Any, per_output: float,
@@ -780,6 +785,27 @@ class _BaseMLP(BaseEstimator):
             print(f"lbfgs: {result.message} after {result.n_iter} iterations, "
                   f"{result.n_fev} evaluations, loss = {self.loss_:.8f}")
 
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool,
+             classes: Any = None) -> Any:
+        """Check the parameters and data, build the network (first fit) or keep it, and
+        train: the subclass's :meth:`_targets` (host checks, output and loss) and
+        :meth:`_device_targets` (targets on the device, scikit-learn's stratification)."""
+        self._check_params()
+        first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
+        X, y = self._validate_Xy(X, y, sample_weight, reset=first)
+        w = self._sample_weight(sample_weight, X.shape[0])
+        y, n_out, (output, loss) = self._targets(y, first, incremental, classes)
+        self._random_state = check_random_state(self.random_state)
+        if first:
+            self._device_io = not is_host_data(X)
+            self._initialize(X, n_out, output, loss, self._random_state)
+        else:
+            self._rebuild()
+        Xd = _Samples(X, self.model_)
+        Yd, stratify = self._device_targets(y, Xd.n)
+        self._fit_solver(Xd, Yd, w, stratify, incremental)
+        return self
+
     def _fit_solver(self, X: Any, Y: Any, w: np.ndarray | None, stratify: np.ndarray | None,
                     incremental: bool) -> None:
         """Train with ``solver`` on device arrays (``w``: the checked host sample weights),
@@ -823,8 +849,8 @@ class _BaseMLP(BaseEstimator):
         self._epochs = _SklearnEpochs(
             self.model_, *train, batch, self._random_state if self.shuffle else None,
             lambda cache, Y, sw, g: self._penalized(cache, Y, sw, g, per_output, mask))
-        config = FitConfig(epochs=1 if incremental else int(self.max_iter), batch_size=batch,
-                           optimizer=self._optimizer, shuffle=bool(self.shuffle), seed=None,
+        config = FitConfig(epochs=1 if incremental else int(self.max_iter),  # (the batches,
+                           optimizer=self._optimizer,  # shuffles: self._epochs)
                            callbacks=[lambda epoch, logs, model: self._epoch_end(
                                val, incremental)])
         self.n_iter_ = 0
@@ -1152,12 +1178,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_classification_targets(y)
         return y
 
-    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool,
-             classes: Any = None) -> MLPClassifier:
-        self._check_params()
-        first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
-        X, y = self._validate_Xy(X, y, sample_weight, reset=first)
-        w = self._sample_weight(sample_weight, X.shape[0])
+    def _targets(self, y: Any, first: bool, incremental: bool, classes: Any) -> tuple:
+        """Host labels as scikit-learn's ``LabelBinarizer`` encodes them (its classes set
+        on a first fit, else checked against ``classes_``)."""
         y = self._labels(y)
         multilabel = y.ndim == 2
         if first:
@@ -1179,21 +1202,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"y contains labels not in classes_ {self.classes_.tolist()}: "
                              f"{unknown.tolist()}")
         Y = self._label_binarizer.transform(y).astype(np.float64)
-        self._random_state = check_random_state(self.random_state)
-        if first:
-            logistic = Y.shape[1] == 1 or multilabel
-            self._device_io = not is_host_data(X)
-            self._initialize(X, Y.shape[1], "sigmoid" if logistic else "softmax",
-                             "binary_log_loss" if logistic else "cross_entropy",
-                             self._random_state)
-        else:
-            self._rebuild()
+        logistic = Y.shape[1] == 1 or multilabel
+        return Y, Y.shape[1], (("sigmoid", "binary_log_loss") if logistic
+                               else ("softmax", "cross_entropy"))
+
+    def _device_targets(self, Y: Any, n: int) -> tuple[Any, np.ndarray | None]:
         model = self.model_
-        Xd = _Samples(X, model)
-        Yd = model.backend.from_host(Y, model.dtype)
         stratify = Y.astype(bool) if Y.shape[1] == 1 else None  # as scikit-learn: bools
-        self._fit_solver(Xd, Yd, w, stratify, incremental)
-        return self
+        return model.backend.from_host(Y, model.dtype), stratify
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
         """Train on ``(X, y)`` for up to ``max_iter`` epochs (iterations of L-BFGS).
@@ -1501,11 +1517,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if self.loss not in ("squared_error", "poisson"):
             raise ValueError(f"loss: expected 'squared_error' or 'poisson', got {show(self.loss)}")
 
-    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> MLPRegressor:
-        self._check_params()
-        first = "model_" not in self.__dict__ or (not self.warm_start and not incremental)
-        X, y = self._validate_Xy(X, y, sample_weight, reset=first)
-        w = self._sample_weight(sample_weight, X.shape[0])
+    def _targets(self, y: Any, first: bool, incremental: bool, classes: Any) -> tuple:
+        """``y`` (host or device) checked: 1-D (a column too, as scikit-learn) or 2-D, with
+        as many columns as when first fitted."""
         if y.ndim == 2 and y.shape[1] == 1:  # as scikit-learn: a column is 1-D, with a warning
             y = column_or_1d(y, warn=True) if is_host_data(y) else _column(y)
         if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] < 1):
@@ -1514,23 +1528,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if not first and n_out != self.n_outputs_:
             raise ValueError(f"y: expected {self.n_outputs_} target column(s) as when first "
                              f"fitted, got {n_out}")
-        self._random_state = check_random_state(self.random_state)
         if first:
             self._y_ndim = y.ndim
-            self._device_io = not is_host_data(X)
-            output, loss = (("exp", "poisson") if self.loss == "poisson"
-                            else ("identity", "half_squared_error"))
-            self._initialize(X, n_out, output, loss, self._random_state)
-        else:
-            self._rebuild()
+        return y, n_out, (("exp", "poisson") if self.loss == "poisson"
+                          else ("identity", "half_squared_error"))
+
+    def _device_targets(self, y: Any, n: int) -> tuple[Any, None]:
         model = self.model_
-        Xd = _Samples(X, model)
         Yd = model.backend.accept(y, "y", model.dtype)
         Yd = model.xp.reshape(Yd, (-1, 1)) if Yd.ndim == 1 else Yd
-        model.head.prepare_targets(Yd, Xd.n, n_out, model.backend, model.dtype,
+        model.head.prepare_targets(Yd, n, Yd.shape[1], model.backend, model.dtype,
                                    model.xp)  # the head's checks of y (finite, >= 0, ...)
-        self._fit_solver(Xd, Yd, w, None, incremental)
-        return self
+        return Yd, None
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """Train on ``(X, y)`` for up to ``max_iter`` epochs (iterations of L-BFGS).

@@ -46,7 +46,7 @@ from xprop import validation as V
 from xprop.backend import dtype_name
 from xprop.backend.core import adapter_of_namespace, on_device
 from xprop.backend.host import epoch_records, host_matrix_problems, host_rows, is_memmap
-from xprop.captured import CapturedStep, captured_step
+from xprop.captured import CapturedStep, can_capture, captured_step
 from xprop.compiled import CompiledEpochs
 from xprop.config import FitConfig, takes_config
 from xprop.init import permutation_stream
@@ -1003,8 +1003,8 @@ def _strategy(model: Any, opt: Optimizer, data: TrainingData,
     standard = opt.pure and data.plain
     if standard and ops.compiles and not (data.host or data.rows is not None):
         return CompiledEpochs(model, opt, ops, data, config)
-    if (standard and ops.mutable and data.batch_size < data.n
-            and ops.can_capture(model.backend.device)):  # a full batch: nothing to gain
+    if standard and data.batch_size < data.n and can_capture(model):  # (a full batch:
+        # nothing to gain)
         return _EagerChunks(model, opt, data, config.clip_norm,
                             _Capture(model, opt, data.grads, config.clip_norm))
     if config.compiled:
