@@ -289,8 +289,7 @@ def _epoch_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
         buffer, arrays = opt.apply(buffer, g, arrays, coeffs, xp)
         # the records of this batch, from its outputs before the update
         loss = xp.sum(head.rows(cache.pre[-1], cache.output, Yb, xp))
-        hits = (xp.sum(xp.astype(head.hit_rows(cache.output, Tb, xp), loss.dtype))
-                if classifier else xp.zeros_like(loss))
+        hits = head.count_hits(cache.output, Tb, xp) if classifier else xp.zeros_like(loss)
         return buffer, arrays, loss, hits
 
     def train_epoch(buffer, arrays, data, order, ce, zero):
