@@ -377,18 +377,31 @@ def test_train_existing_out_without_suffix_needs_force(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "option"),
+    ("args", "said"),
     [
-        (["--lr", "0"], "--lr"),
-        (["--lr", "-1"], "--lr"),
-        (["--lr", "nan"], "--lr"),
-        (["--batch-size", "0"], "--batch-size"),
-        (["--epochs", "0"], "--epochs"),
-        (["--epochs", "x"], "--epochs"),
+        (["--lr", "0"], "--lr: expected a finite number > 0, got 0.0"),
+        (["--lr", "-1"], "--lr: expected a finite number > 0, got -1.0"),
+        (["--lr", "nan"], "--lr: expected a finite number > 0, got nan"),
+        (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
+        (["--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
+        (["--clip-norm", "inf"], "--clip-norm: expected a finite number > 0, got inf"),
+        (["--early-stopping", "0"], "--early-stopping: expected an integer >= 1, got 0"),
+        (["--validation-split", "-0.1"], "--validation-split: expected a fraction in [0, 1)"),
     ],
-    ids=["lr0", "lr-1", "lr-nan", "batch0", "epochs0", "epochs-x"],
+    ids=["lr0", "lr-1", "lr-nan", "batch0", "epochs0", "clip-inf", "patience0", "split"],
 )
-def test_train_bad_numbers_are_argparse_errors(tmp_path, args, option):
+def test_train_numbers_out_of_range_are_the_engines_errors(tmp_path, args, said):
+    """The training flags are parsed by argparse and checked by the engine's one
+    configuration (FitConfig), its message naming the flag (before: argparse checked the
+    ranges again, a second copy of the rules)."""
+    r = run_cli(tmp_path, "train", "--data", "xor", *args)
+    assert_cli_error(r, said)
+    assert "done:" not in r.stdout
+
+
+@pytest.mark.parametrize(("args", "option"), [(["--epochs", "x"], "--epochs"),
+                                              (["--lr", "fast"], "--lr")])
+def test_train_flags_that_are_no_numbers_are_argparse_errors(tmp_path, args, option):
     r = run_cli(tmp_path, "train", "--data", "xor", *args)
     assert_argparse_error(r, option)
 

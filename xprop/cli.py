@@ -199,6 +199,19 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _number(kind: type):
+    """Text as an integer or a number (argparse type), for the training options: their
+    ranges are the engine's configuration's to check (:func:`_check_fit_options`)."""
+    what = "an integer" if kind is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    return parse
+
+
 def _positive(kind: type):
     """An integer or a finite number > 0 (argparse type: its error names the option)."""
     what = "an integer > 0" if kind is int else "a finite number > 0"
@@ -889,20 +902,20 @@ def _add_train(sub: Any) -> None:
     q.add_argument("--loss", default=None, help="default: cross_entropy or mse")
     q.add_argument("--init", default="auto", help="weight init (default %(default)s)")
     q.add_argument("--optimizer", default=None, help="sgd, momentum, nesterov, adam, adamw")
-    q.add_argument("--lr", type=_positive(float), default=None, help="learning rate")
+    q.add_argument("--lr", type=_number(float), default=None, help="learning rate")
     q.add_argument("--schedule", default=None, choices=["constant", "step", "cosine"],
                    help="learning-rate schedule (default constant)")
-    q.add_argument("--clip-norm", type=_positive(float), default=None,
+    q.add_argument("--clip-norm", type=_number(float), default=None,
                    help="clip gradients to this global norm")
-    q.add_argument("--epochs", type=_positive(int), default=None,
+    q.add_argument("--epochs", type=_number(int), default=None,
                    help="passes over the training data (per-dataset default above)")
-    q.add_argument("--batch-size", type=_positive(int), default=None,
+    q.add_argument("--batch-size", type=_number(int), default=None,
                    help="samples per step (per-dataset default above)")
     q.add_argument("--test-size", type=float, default=None,
                    help="held-out fraction (default 0.2; 0 for none)")
-    q.add_argument("--validation-split", type=_fraction, default=0.0,
+    q.add_argument("--validation-split", type=_number(float), default=0.0,
                    help="fraction of the training data held out for validation, in [0, 1)")
-    q.add_argument("--early-stopping", type=_positive(int), default=None, metavar="PATIENCE",
+    q.add_argument("--early-stopping", type=_number(int), default=None, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a lower validation loss "
                         "(needs --validation-split)")
     q.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
