@@ -219,11 +219,3 @@ def host_matrix_problems(X: Any, target: str, transform: Any = None) -> str | No
     if bad:
         return f"expected finite values, found NaN or inf in {bad} of {X.size} entries"
     return None
-    limit = float(np.finfo(target).max)
-    big, bad = scan_host(X, magnitude=float(np.finfo(X.dtype).max) > limit)  # narrowing
-    if big > limit:
-        return (f"values up to {big:.3g} overflow {target} (largest {limit:.3g}); use "
-                "dtype='float64' or rescale the data")
-    if bad:
-        return f"expected finite values, found NaN or inf in {bad} of {X.size} entries"
-    return None
