@@ -285,16 +285,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{res['xprop fit'] / res['hand-written loop + loss']:.3f}")
     res = bench_digits(rounds, 2 if args.quick else 10)
     report("digits-sized 64-128-10, Adam, batch 64, float32", res, "ms", 1e3, 1.1)
-    res = bench_validation(rounds, 2 if args.quick else 10)
+    epochs = 2 if args.quick else 10
+    res = bench_validation(rounds, epochs)
     print("digits-sized fit with validation_split=0.1, per epoch:")
     for k, t in res.items():
         print(f"  {k:<26} {t * 1e3:8.3f} ms")
     if "jax" in res:
         print(f"  RATIO speed of jax vs numpy, validating: {res['numpy'] / res['jax']:.2f}x "
-              "(target >= 2; fits of 10 epochs, each fit's fixed cost included)")
+              f"(target >= 2; fits of {epochs} epochs, each fit's fixed cost included)")
         print(f"  RATIO speed of jax vs numpy, validating, marginal epoch: "
-              f"{res['numpy, marginal'] / res['jax, marginal']:.2f}x (fits of 40 epochs "
-              "against fits of 10: the fixed cost cancels)")
+              f"{res['numpy, marginal'] / res['jax, marginal']:.2f}x (fits of {4 * epochs} "
+              f"epochs against fits of {epochs}: the fixed cost cancels)")
     res = bench_cli(rounds)
     print("xprop train --data spirals --quiet (whole run):")
     for k, t in res.items():

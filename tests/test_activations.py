@@ -142,6 +142,13 @@ def test_gelu_keeps_its_relative_precision_in_the_negative_tail(case):
     np.testing.assert_allclose(
         host(d), [[-4.7147845041068414e-20, -1.5463619875325946e-06, -0.0003351231971226708]],
         rtol=rtol, atol=0)
+    # finite z whose cube overflows (the derivative was 0 * inf = NaN): the exact limits
+    z = _to(case, [[-1e20, -31.0, 31.0, 1e20]])
+    with _strict():
+        a = act.forward(z, case.xp)
+        d = act.derivative(z, a, case.xp)
+    np.testing.assert_array_equal(host(a), [[0.0, 0.0, *host(z)[0, 2:]]])  # (1e20 in float32)
+    np.testing.assert_array_equal(host(d), [[0.0, 0.0, 1.0, 1.0]])
 
 
 def test_softmax_is_stable_for_huge_logits(case):

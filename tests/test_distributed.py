@@ -142,6 +142,29 @@ def test_a_rank_without_data_takes_a_split_of_0_as_none():
         assert config.early_stopping == 3 and shapes == {"n": 4}
 
 
+def test_ranks_compare_compiled_none_and_false_alike():
+    """Found by review: ranks passing compiled=False and compiled=None (both: eager steps
+    here) were refused as disagreeing once the start stopped setting compiled=False."""
+    from xprop.distributed import _start
+
+    said = []
+
+    class Alone:  # one rank: what it sends in its one collective
+        rank, size, is_root = 0, 1, True
+
+        def allgather(self, value):
+            said.append(value)
+            return [value]
+
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    for compiled in (False, None):
+        m = xprop.MLP([2, 2, 1], "tanh", "sigmoid", "bce", seed=0)
+        _start(Alone(), m, X, y, dict(config=xprop.FitConfig(compiled=compiled), epochs=None,
+                                      batch_size=None, optimizer=None, lr=None,
+                                      validation_split=None, early_stopping=None))
+    assert said[0] == said[1] and said[0]["compiled"] == "False"
+
+
 @needs_mpiexec
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_n_ranks_train_the_model_of_one(tmp_path, ranks):

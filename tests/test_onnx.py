@@ -369,6 +369,30 @@ def test_cli_export_errors_name_the_flag(tmp_path, capsys, args, message):
     assert (tmp_path / "m.onnx").read_bytes() == b"old"
 
 
+@needs_onnx
+def test_cli_export_keeps_an_out_that_appears_while_the_graph_is_made(tmp_path, capsys,
+                                                                      monkeypatch):
+    """Found by review: ``xprop export`` without --force replaced a file that appeared at
+    --out while the graph was recorded (it wrote with overwrite=True after its own check)."""
+    from xprop import export
+    from xprop.cli import main
+
+    xprop.MLP([2, 3, 1], seed=0).save(tmp_path / "m.npz")
+    to_onnx = export.to_onnx
+
+    def someone_writes(*args, **kwargs):
+        (tmp_path / "e.onnx").write_bytes(b"theirs")
+        return to_onnx(*args, **kwargs)
+    monkeypatch.setattr(export, "to_onnx", someone_writes)
+    argv = ["export", "--checkpoint", str(tmp_path / "m.npz"), "--out", str(tmp_path / "e")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"xprop: error: --out: '{tmp_path / 'e.onnx'}' exists (it appeared "
+                          "while the graph was made); pass --force"), err
+    assert (tmp_path / "e.onnx").read_bytes() == b"theirs"
+    assert main([*argv, "--force"]) == 0 and (tmp_path / "e.onnx").read_bytes() != b"theirs"
+
+
 # --------------------------------------------------------------------------- scikit-learn
 
 

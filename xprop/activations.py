@@ -379,23 +379,32 @@ def softplus_derivative(z: Array, a: Array, xp: Any) -> Array:
 
 # gelu, tanh approximation: a = z/2 (1 + tanh(u)), u = c (z + k z^3), c = sqrt(2/pi),
 # computed as z sigmoid(2u) (the same function: 1 + tanh(u) = 2 sigmoid(2u)); the far-negative
-# tail keeps its relative precision (1 + tanh(u) cancels there: float32 at z = -5 was 30% off)
+# tail keeps its relative precision (1 + tanh(u) cancels there: float32 at z = -5 was 30% off).
+# Beyond |z| = 30, sigmoid(2u) is 0 or 1 exactly in float64 and float32 (exp(-2|u|) < 1e-800):
+# u's z is clipped there, so no finite z overflows z^3 (a NaN derivative at |z| ~ 1e20)
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
+_GELU_EDGE = 30.0
+
+
+def _gelu_2u(z: Array, xp: Any) -> tuple[Array, Array]:
+    """``(zc, 2u)``: ``z`` clipped to +-30 and ``2 c (zc + k zc^3)``."""
+    zc = xp.clip(z, min=-_GELU_EDGE, max=_GELU_EDGE)
+    return zc, 2.0 * _GELU_C * (zc + _GELU_K * zc * zc * zc)
 
 
 def gelu(z: Array, xp: Any) -> Array:
-    return z * sigmoid(2.0 * _GELU_C * (z + _GELU_K * z * z * z), xp)
+    return z * sigmoid(_gelu_2u(z, xp)[1], xp)
 
 
 def gelu_derivative(z: Array, a: Array, xp: Any) -> Array:
     """f' = s + z s (1 - s) 2c (1 + 3 k z^2), s = sigmoid(2u) = (1 + tanh(u))/2, where
     ``s (1 - s) = e / (1 + e)^2`` with ``e = exp(-|2u|)`` (no cancellation either side)."""
-    v = 2.0 * _GELU_C * (z + _GELU_K * z * z * z)
+    zc, v = _gelu_2u(z, xp)
     e = xp.exp(-xp.abs(v))
     r = 1.0 / (1.0 + e)
     s = xp.where(v >= 0, r, e * r)
-    return s + z * (e * r * r) * (2.0 * _GELU_C) * (1.0 + 3.0 * _GELU_K * z * z)
+    return s + zc * (e * r * r) * (2.0 * _GELU_C) * (1.0 + 3.0 * _GELU_K * zc * zc)
 
 
 def _make(name: str, f: Callable, d: Callable, backward: Callable | None = None,

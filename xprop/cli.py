@@ -844,7 +844,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:  # "checkpoint: 'm.npz' does not exist" names the flag
         message = str(e).removeprefix("checkpoint: ")
         raise CLIError(f"--checkpoint: {message}") from None
-    export_onnx(model, args.out, overwrite=True)
+    try:
+        export_onnx(model, args.out, overwrite=args.force)
+    except FileExistsError:  # one that appeared while the graph was made: kept
+        raise CLIError(f"--out: {args.out!r} exists (it appeared while the graph was made); "
+                       "pass --force") from None
     outputs = "probabilities, label" if model.is_classifier else "output"
     print(f"exported {args.checkpoint} to {args.out}: input 'input' (batch, {model.sizes[0]}) "
           f"{dtype_name(model.dtype, model.xp)}, outputs {outputs}"

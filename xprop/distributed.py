@@ -386,6 +386,7 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         if config.compiled:
             raise ValueError("compiled: data-parallel steps run eagerly (the all-reduce is "
                              "each step's gradient hook); pass compiled=None or False")
+        config = config.replace(compiled=False)  # (None and False alike: the ranks compare)
         if not comm.is_root:  # only rank 0 displays; its validation data, if any, is shared
             config = config.replace(progress=None, log=_silent)
         opt = start(model, config)[0]  # its state checked, the schedule's first rate read
