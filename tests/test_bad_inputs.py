@@ -242,7 +242,7 @@ def test_divergence_in_the_cli_is_one_line(tmp_path):
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--schedule", "bogus"], "--schedule"), (["--validation-split", "1.5"], "--validation-split"),
     (["--epochs", "5.0"], "--epochs: expected an integer, got '5.0'"),
-    (["--verbose", "-1"], "--verbose: expected an integer >= 0, got '-1'"),
+    (["--verbose", "-1"], "--verbose: expected an integer >= 0, got -1"),
     (["--lr", "inf"], "--lr: expected a finite number > 0, got inf"),
     (["--hidden", "8,,8"], "--hidden: expected comma-separated integers like 64,64, got '8,,8'"),
 ])

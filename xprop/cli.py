@@ -928,7 +928,7 @@ def _add_train(sub: Any) -> None:
     q.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="the network's dtype (default float32 here; Python's MLP defaults to "
                         "float64)")
-    q.add_argument("--seed", type=_natural, default=0,
+    q.add_argument("--seed", type=_number(int), default=0,
                    help="seed of the weights, the shuffling, the splits and generated data")
     q.add_argument("--out", default=None, help="checkpoint file to write (.npz)")
     q.add_argument("--force", action="store_true",
@@ -938,7 +938,7 @@ def _add_train(sub: Any) -> None:
     q.add_argument("--plot", default=None, metavar="FILE.png",
                    help="write loss/accuracy curves (and the decision boundary for 2-D data)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
-    q.add_argument("--verbose", type=_natural, default=0, metavar="N",
+    q.add_argument("--verbose", type=_number(int), default=0, metavar="N",
                    help="print a line every N epochs (loss, accuracy, validation): for logs, "
                         "where the progress bar is not shown")
     q.add_argument("--distributed", action="store_true",
