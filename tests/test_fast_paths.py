@@ -518,3 +518,36 @@ def test_a_diverged_compiled_chunk_records_its_epochs_and_best_as_eager_does():
         assert len(h) == len(h.val_loss) == len(h.lr) == err.value.epoch - 1
         seen.append((err.value.epoch, h.best_epoch, h.lr))
     assert seen[0] == seen[1] and seen[0][1] is not None
+
+
+def test_a_schedule_that_reads_training_state_sees_each_epoch_on_every_path():
+    """Found by audit: compiled JAX read a function schedule's rates for a whole chunk
+    before training it, so a schedule reading state that training changes (here the
+    optimizer's step count) saw the chunk's start, and the chunk's length (verbose, early
+    stopping) changed the trained model. A function schedule now trains chunks of one epoch
+    there, as callbacks do: the rates are those of eager NumPy."""
+    lrs = []
+    for backend, path, verbose in (("numpy", False, 0), ("jax", None, 0), ("jax", None, 4),
+                                   ("jax", False, 0)):
+        opt = xprop.SGD(lr=0.1)
+        m = _model(backend, dtype="float32")
+        h = m.fit(X, LABELS, xprop.FitConfig(
+            epochs=8, batch_size=16, optimizer=opt, compiled=path, verbose=verbose,
+            log=lambda line: None, schedule=lambda e: 0.1 if opt.t < 3 * 5 else 0.0))
+        lrs.append([round(v, 6) for v in h.lr])
+    assert lrs[0] == [0.1, 0.1, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert lrs == [lrs[0]] * 4
+
+
+def test_a_callback_may_say_stop_with_its_librarys_boolean():
+    """Found by audit: ``xp.any(...)`` (a 0-d boolean array) stopped a NumPy fit but was a
+    TypeError on JAX and torch; a schedule's 0-d array was refused too."""
+    for backend in ("numpy", "jax"):
+        m = _model(backend, dtype="float32")
+        h = m.fit(X, LABELS, xprop.FitConfig(
+            epochs=6, callbacks=[lambda e, logs, model: model.xp.asarray(e == 2)],
+            schedule=lambda e, xp=m.xp: xp.asarray(0.25)))
+        assert len(h) == 2 and h.lr == [0.25, 0.25]
+    with pytest.raises(TypeError, match=r"^callbacks\[0\]: expected it to return True"):
+        _model("jax", dtype="float32").fit(X, LABELS, xprop.FitConfig(
+            epochs=2, callbacks=[lambda e, logs, model: model.xp.asarray([True])]))

@@ -956,3 +956,49 @@ def test_an_eager_schedule_reads_each_rate_as_its_epoch_comes():
     hist = model.fit(X, y, optimizer=opt, epochs=12, config=xprop.FitConfig(
         compiled=False, schedule=lambda epoch: 0.5 * min(1.0, opt.t / 10)))
     assert hist.lr == [0.5 * min(1.0, t / 10) for t in range(12)]
+
+
+def test_hooks_get_copies_of_the_logs_and_never_steer_early_stopping():
+    """Found by audit: a progress display that formatted ``logs["val_loss"]`` in place
+    changed early stopping's decision on eager fits (not on JAX's compiled chunks, which
+    decide on the device). Early stopping decides first; progress, log and callbacks each
+    get a copy. The epoch at which early stopping stops is logged with ``verbose``."""
+    X, y = datasets.moons(120, seed=0)
+    runs, lines = [], []
+
+    def rounding(epoch, logs):
+        logs["val_loss"] = float(f"{logs['val_loss']:.0f}")
+
+    for progress in (None, rounding):
+        m = xprop.MLP([2, 8, 2], "tanh", "softmax", "cross_entropy", seed=0)
+        h = m.fit(X, y, xprop.FitConfig(
+            epochs=40, lr=2.0, optimizer="momentum", batch_size=32, validation_split=0.25,
+            early_stopping=3, progress=progress, verbose=100, log=lines.append,
+            callbacks=[lambda e, logs, model: logs.clear()]))
+        runs.append((len(h), h.best_epoch, h.val_loss))
+    assert runs[0] == runs[1] and runs[0][0] < 40 and h.stopped_early
+    assert [int(line.split("/")[0].split()[-1]) for line in lines] == [len(h), len(h)]
+
+
+def test_a_display_interrupted_while_a_divergence_is_reported_still_says_diverged():
+    """Found by audit: Ctrl-C in a progress display while a diverged chunk's earlier epochs
+    were reported left the model at the recovered step (mid-epoch) but raised
+    KeyboardInterrupt, whose history promises the last completed epoch's parameters. The
+    fit raises the divergence (the model at its last finite parameters, as the error says),
+    from the interruption."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+
+    def display(epoch, logs):
+        if epoch == 40:
+            raise KeyboardInterrupt
+
+    m = xprop.MLP([3, 8, 1], "relu", seed=0, dtype="float32")
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        with pytest.raises(xprop.TrainingDivergedError) as err:
+            m.fit(X, y, xprop.FitConfig(epochs=200, batch_size=16, progress=display,
+                                        schedule=lambda e: 0.01 if e < 40 else 1e4))
+    assert isinstance(err.value.__cause__, KeyboardInterrupt) and err.value.epoch == 41
+    assert m.all_finite()

@@ -71,7 +71,8 @@ class FitConfig:
         ``constant``, ``step``, ``cosine`` or ``epoch -> lr`` (0-based epochs). Each rate
         must be a finite number >= 0 (0 stops the updates); the first is checked before
         any training, a function's later ones as their epochs come (a function may read
-        state that training changes).
+        state that training changes: on JAX, a fit with a function schedule trains compiled
+        chunks of one epoch, as with callbacks).
     clip_norm : float or None, default=None
         Clip the gradients to this global L2 norm.
     callbacks : sequence of callable or None, default=()

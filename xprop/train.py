@@ -105,7 +105,8 @@ class History:
     Parameters
     ----------
     loss : list of float
-        Training loss per epoch: the mean over the epoch's batches, before each update.
+        Training loss per epoch: the mean of the per-sample losses over the epoch, each
+        before the update of its batch.
     accuracy : list of float
         Training accuracy per epoch (classifiers).
     val_loss : list of float
@@ -117,8 +118,10 @@ class History:
     time : list of float
         Cumulative wall time in seconds at the end of each epoch.
     best_epoch : int or None, default=None
-        With early stopping, the epoch (from 1) of the best validation loss: the model's
-        parameters are that epoch's with ``restore_best`` (the default), else the last's.
+        With early stopping, the epoch (from 1) of the best validation loss (the last that
+        beat the best before it by more than ``min_delta``): the model's parameters are that
+        epoch's with ``restore_best`` (the default) when the fit ends or diverges, else the
+        last epoch's (also after Ctrl-C or an error of a callback).
     stopped_early : bool, default=False
         Whether early stopping ended the fit.
 
@@ -395,6 +398,17 @@ def check_state(opt: Optimizer, model: Any) -> None:
             f"or velocity, {opt.t} steps); give a new optimizer (or a name) to each model")
 
 
+def _stop_said(said: Any, i: int) -> bool:
+    """What ``callbacks[i]`` returned, as a stop: True, False, None or a 0-d boolean array
+    of any library (``xp.any(...)``); anything else is a TypeError."""
+    if said is None or V.is_bool(said):
+        return bool(said)
+    if getattr(said, "shape", None) == () and "bool" in str(getattr(said, "dtype", "")):
+        return bool(said)
+    raise TypeError(f"callbacks[{i}]: expected it to return True (stop), False or None, "
+                    f"got {V.show(said)}")
+
+
 def _checked(lr_at: Callable[[int], float] | None) -> Callable[[int], float] | None:
     """The schedule ``epoch -> lr`` with every rate checked as it is read: a finite number
     >= 0 (a rate that decays to 0 stops the updates, as in PyTorch). The first is read now,
@@ -404,8 +418,13 @@ def _checked(lr_at: Callable[[int], float] | None) -> Callable[[int], float] | N
         return None
 
     def rate(epoch: int) -> float:
-        return V.check_real(lr_at(epoch), f"schedule({epoch})", 0.0,
-                            what="a finite learning rate")
+        value = lr_at(epoch)
+        if getattr(value, "shape", None) == () and "bool" not in str(value.dtype):  # 0-d, of
+            try:  # any library (a device sync): a number on the host
+                value = float(value)
+            except (TypeError, ValueError):  # (complex, text: refused below)
+                pass
+        return V.check_real(value, f"schedule({epoch})", 0.0, what="a finite learning rate")
 
     rate(0)
     return rate
@@ -696,8 +715,9 @@ class _Run:
         #: the step strategy: ``run(epochs, lr_at, t0) -> ((lrs, orders, times), records,
         #: validation)``, and ``chunk_epochs``, the most epochs it trains in one chunk
         self.strategy = _strategy(model, opt, data, config)
-        self.per_epoch = bool(config.callbacks) or (
-            data.val is not None and not self.strategy.validates)  # reads every epoch's model
+        self.per_epoch = bool(config.callbacks) or (  # reads every epoch's model, or its
+            data.val is not None and not self.strategy.validates) or (  # state: a function
+            callable(config.schedule) and self.strategy.reads_ahead)  # schedule, read ahead
 
     def train(self) -> History:
         """Every epoch of the fit, chunk by chunk; the :class:`History`."""
@@ -822,13 +842,9 @@ class _Run:
     def _after_epoch(self, done: int, logs: dict[str, float], improved: bool | None) -> bool:
         """Progress, logging, early stopping and callbacks after epoch ``done``."""
         config = self.config
-        if config.progress is not None:
-            config.progress(done, logs)
-        if config.verbose and (done % config.verbose == 0 or done == config.epochs):
-            config.log(progress_line(done, config.epochs, logs))
         stop = False
-        if config.early_stopping is not None:
-            compiled = improved is not None  # the compiled chunk decided and kept it
+        if config.early_stopping is not None:  # (first: the hooks below get copies of logs,
+            compiled = improved is not None  # and none of them steers it)
             if not compiled:
                 improved = logs["val_loss"] < self.best[0] - config.min_delta
             if improved:
@@ -839,12 +855,13 @@ class _Run:
             else:
                 self.since_best += 1
                 stop = self.history.stopped_early = self.since_best >= config.early_stopping
+        if config.progress is not None:
+            config.progress(done, dict(logs))
+        if config.verbose and (done % config.verbose == 0 or done == config.epochs or stop):
+            config.log(progress_line(done, config.epochs, logs))
         for i, cb in enumerate(config.callbacks):
-            said = cb(done, logs, self.model)
-            if said is not None and not V.is_bool(said):  # "no" or an array: not a stop
-                raise TypeError(f"callbacks[{i}]: expected it to return True (stop), False or "
-                                f"None, got {V.show(said)}")
-            stop = bool(said) or stop
+            said = _stop_said(cb(done, dict(logs), self.model), i)
+            stop = said or stop
         return stop
 
     def _diverged(self, pending: _Epochs, records: Any, vals: Any) -> None:
@@ -854,6 +871,7 @@ class _Run:
         where = _recover(self.model, self.opt, list(self.snapshots),
                          [ep for c in self.replay for ep in c], self.data, self.config.clip_norm)
         count = max(0, where.epoch - 1 - pending.first)  # the chunk's epochs before it
+        hook_error = None
         if self.data.val is None or vals is not None:  # (an eager chunk validates the model
             # of its epoch: here it has diverged; such chunks are one epoch long anyway)
             columns, improved = self._append(pending, records, vals, count)
@@ -861,8 +879,13 @@ class _Run:
                 improved = [False] * count  # buffer is of a later epoch: not one of these
             for i in range(count):  # progress, logs and early stopping hear of them (callbacks
                 # read every epoch's model: their chunks are one epoch, count 0)
-                self._after_epoch(pending.first + i + 1, {k: c[i] for k, c in columns.items()},
-                                  None if improved is None else improved[i])
+                try:
+                    self._after_epoch(pending.first + i + 1,
+                                      {k: c[i] for k, c in columns.items()},
+                                      None if improved is None else improved[i])
+                except BaseException as e:  # (Ctrl-C in a display): the fit still raises
+                    hook_error = e  # the divergence, with the model recovered, from it
+                    break
         kept = (f"its last finite parameters ({where.kept}, the last with a finite loss and "
                 "finite outputs on the training data)")
         config, (best_epoch, best) = self.config, (self.history.best_epoch, self.best[1])
@@ -875,7 +898,7 @@ class _Run:
             f"training diverged: the loss or a parameter became NaN or inf at epoch "
             f"{where.epoch}, step {where.step} of {len(self.data.starts)} (lr={where.lr:g}); "
             f"the model keeps {kept}. Try a smaller lr.", where.epoch, where.step,
-        )
+        ) from hook_error
 
     def _interrupted(self, error: BaseException) -> None:
         """Ctrl-C or an error mid-fit: back to the parameters after the last recorded epoch;
