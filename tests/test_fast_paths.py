@@ -533,7 +533,7 @@ def test_a_schedule_that_reads_training_state_sees_each_epoch_on_every_path():
         m = _model(backend, dtype="float32")
         h = m.fit(X, LABELS, xprop.FitConfig(
             epochs=8, batch_size=16, optimizer=opt, compiled=path, verbose=verbose,
-            log=lambda line: None, schedule=lambda e: 0.1 if opt.t < 3 * 5 else 0.0))
+            log=lambda line: None, schedule=lambda e, opt=opt: 0.1 if opt.t < 3 * 5 else 0.0))
         lrs.append([round(v, 6) for v in h.lr])
     assert lrs[0] == [0.1, 0.1, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0]
     assert lrs == [lrs[0]] * 4
