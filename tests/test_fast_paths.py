@@ -214,7 +214,7 @@ def test_compiled_epochs_equal_the_eager_loop(opt_name, batch_size, shuffle, tas
 def test_compiled_chunks_share_one_compilation(monkeypatch):
     """Chunks of different lengths (verbose boundaries, the last chunk) and a second fit of
     the same shapes reuse one compiled function."""
-    monkeypatch.setattr(compiled, "EPOCHS_PER_CALL", 8)  # chunks of 8 epochs
+    monkeypatch.setattr(xprop.step, "CHUNK_EPOCHS", 8)  # chunks of 8 epochs
     compiled._CACHE.clear()
     m = _model("jax", dtype="float32")
     lines = []
@@ -394,7 +394,7 @@ def test_early_stopping_chunks_share_one_compilation(monkeypatch):
         return traced
 
     monkeypatch.setattr(compiled, "_chunk_function", counted)
-    monkeypatch.setattr(compiled, "EPOCHS_PER_CALL", 4)
+    monkeypatch.setattr(xprop.step, "CHUNK_EPOCHS", 4)
     compiled._CACHE.clear()
     config = xprop.FitConfig(epochs=30, batch_size=16, validation_split=0.2,
                              early_stopping=50, optimizer="adam", lr=0.01)

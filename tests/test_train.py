@@ -641,7 +641,7 @@ def test_chunked_records_equal_per_epoch_records(case, monkeypatch, batch_size):
     """Without per-epoch readers, fit computes a chunk of epochs' records at once; the
     history is the one a per-epoch run (a callback forces chunks of one epoch) records, and
     the parameters are identical."""
-    monkeypatch.setattr(xprop.train, "CHUNK_EPOCHS", 7)  # several chunks and a ragged last one
+    monkeypatch.setattr(xprop.step, "CHUNK_EPOCHS", 7)  # several chunks and a ragged last one
     X, y = datasets.moons(48, noise=0.2, seed=0)
 
     def run(callbacks):
@@ -667,7 +667,7 @@ def test_divergence_in_a_later_chunk_reports_as_a_per_epoch_run_does(monkeypatch
     X, y = rng.standard_normal((32, 3)), rng.standard_normal((32, 1))
 
     def run(size):
-        monkeypatch.setattr(xprop.train, "CHUNK_EPOCHS", size)
+        monkeypatch.setattr(xprop.step, "CHUNK_EPOCHS", size)
         m = xprop.MLP([3, 8, 1], "tanh", "identity", "mse", seed=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -9,7 +9,7 @@ permutations, shape ``(K, n)``) and each step's optimizer coefficients (learning
 bias corrections; shape ``(K, steps, c)``, computed on the host exactly as the eager optimizer
 computes them). Per-epoch records (summed loss and hits, from the batch outputs before each
 update, as the eager loop keeps them) are accumulated inside; the host reads them, the finite
-check and nothing else once per chunk. A chunk is at most :data:`EPOCHS_PER_CALL` epochs,
+check and nothing else once per chunk. A chunk is at most :data:`xprop.step.CHUNK_EPOCHS` epochs,
 :data:`WORK_PER_CALL` multiply-adds and :data:`STEPS_PER_CALL` steps.
 
 The chunk length ``k <= K`` is a traced value and ``K`` the power of two (at least 8) at or
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xprop import network
+from xprop import step as steps
 from xprop.backend.base import dtype_name
 from xprop.backend.host import epoch_records, host_floats, padded
 from xprop.optimizers import Optimizer, reusable_coefficients
@@ -40,13 +41,14 @@ from xprop.step import gradient
 
 Array = Any
 
-__all__ = ["EPOCHS_PER_CALL", "CompiledEpochs"]
+__all__ = ["CompiledEpochs"]
 
-EPOCHS_PER_CALL = 4096  # K: the most epochs one call of the compiled function trains
-WORK_PER_CALL = 1 << 33  # ... the most multiply-adds (about 0.1 s of a 2-core CPU): the host
-# regains control (Ctrl-C, the records, the divergence check) at least that often
-CHUNK_ELEMENTS = 1 << 20  # shuffled chunks: at most this many host order entries kept
-STEPS_PER_CALL = 1 << 16  # ... and the most steps (each has a row of host coefficients)
+#: besides :data:`xprop.step.CHUNK_EPOCHS`: the most multiply-adds one compiled call trains
+#: (about 0.1 s of a 2-core CPU: the host regains control, for Ctrl-C, the records and the
+#: divergence check, at least that often) and the most steps (each has a row of host
+#: coefficients)
+WORK_PER_CALL = 1 << 33
+STEPS_PER_CALL = 1 << 16
 SMALL_WORK = 1 << 16  # multiply-adds of a step's forward pass at or below which it runs on
 # one thread (thread-pool dispatch per operation costs more than such arithmetic)
 
@@ -71,13 +73,13 @@ class CompiledEpochs:
         self.macs = macs = sum(a * b for a, b in itertools.pairwise(model.arch.sizes))
         n_val = 0 if self.val is None else self.val[0].shape[0]
         #: the most epochs one call trains: forward and backward are ~3 n macs per epoch
-        self.epochs_per_call = max(1, min(EPOCHS_PER_CALL,
+        self.epochs_per_call = max(1, min(steps.CHUNK_EPOCHS,
                                           WORK_PER_CALL // ((3 * self.n + n_val) * macs),
                                           STEPS_PER_CALL // self.steps))
         #: the most epochs a chunk trains: shuffled chunks send (and the driver keeps, for
         #: its divergence replay) each epoch's order of n rows
         self.chunk_epochs = self.epochs_per_call if not self.shuffled else max(
-            1, min(self.epochs_per_call, CHUNK_ELEMENTS // max(1, self.n)))
+            1, min(self.epochs_per_call, steps.CHUNK_ELEMENTS // max(1, self.n)))
         self.validates = self.val is not None  # validation runs inside the call
         self.reads_ahead = True  # a chunk's rates are read before the call (the driver)
         self.failed = None  # (the driver's read-ahead keeps a schedule's error)
@@ -222,7 +224,7 @@ class CompiledEpochs:
         if self.val is None:
             return columns, None  # (a diverged chunk's validation still says where its best
         n_val = self.val[0].shape[0]  # epoch was: what restore_best goes back to)
-        losses = host[2 * K:2 * K + k].tolist()
+        losses = (host[2 * K:2 * K + k] / (1 if head.summed else n_val)).tolist()
         accuracies = (host[3 * K:3 * K + k] / n_val).tolist()
         improved = None if self.track is None else (host[4 * K:4 * K + k] > 0).tolist()
         return columns, (losses, accuracies, improved)
@@ -245,7 +247,7 @@ def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
                     shape: _Shape) -> Callable:
     """``run(buffer, arrays, data, val, orders, coeffs, best, k) -> (buffer, arrays, best,
     records)`` training ``k`` epochs; ``records`` is ``[loss_0..loss_{K-1}, hits (K),
-    val losses (K), val hits (K), improved (K), finite]`` (``finite`` is NaN when a parameter
+    val loss sums (K), val hits (K), improved (K), finite]`` (``finite`` is NaN when a parameter
     is not finite); ``best`` is ``(threshold, best buffer)`` for early stopping."""
     train_epoch = _epoch_function(arch, opt, ops, xp, shape)
     validate = _validation_function(arch, xp, shape)
@@ -326,23 +328,22 @@ def _epoch_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
 
 
 def _validation_function(arch: network.Architecture, xp: Any, shape: _Shape) -> Callable:
-    """``validate(buffer, val, best) -> (loss, hits, improved, best)``: the validation loss
-    and hits of ``buffer`` and the early-stopping state ``(threshold, best buffer)`` after
-    (a loss below the threshold improves: the threshold becomes it minus ``min_delta``)."""
-    head, layout = arch.head, arch.layout
+    """``validate(buffer, val, best) -> (loss sum, hits, improved, best)``: the validation
+    of ``buffer`` (:func:`xprop.step.evaluate`, as eager epochs validate) and the
+    early-stopping state ``(threshold, best buffer)`` after (a loss below the threshold
+    improves: the threshold becomes it minus ``min_delta``)."""
+    layout = arch.layout
 
     def validate(buffer, val, best):
         Xv, Yv, Lv = val
-        out, cache = network.forward(Params.wrap(layout, buffer, xp), Xv, arch, xp)
-        loss = head.value(cache.pre[-1], out, Yv, xp)
-        hits = xp.astype(head.hits(out, Yv, Lv, xp), loss.dtype) if shape.classifier \
-            else xp.zeros_like(loss)
+        total, hits = steps.evaluate(Params.wrap(layout, buffer, xp), Xv, Yv, Lv, arch, xp)
         if shape.min_delta is None:
-            return loss, hits, xp.zeros_like(loss), best
+            return total, hits, xp.zeros_like(total), best
         threshold, kept = best
+        loss = total if arch.head.summed else total / Xv.shape[0]
         improved = loss < threshold
         best = (xp.where(improved, loss - shape.min_delta, threshold),
                 xp.where(improved, buffer, kept))
-        return loss, hits, xp.astype(improved, loss.dtype), best
+        return total, hits, xp.astype(improved, total.dtype), best
 
     return validate

@@ -17,7 +17,15 @@ from xprop.params import Params
 
 Array = Any
 
-__all__ = ["Batch", "Hook", "gradient", "train_step"]
+__all__ = ["CHUNK_ELEMENTS", "CHUNK_EPOCHS", "Batch", "Hook", "evaluate", "gradient",
+           "train_step"]
+
+#: the most epochs one chunk trains: one call of the compiled function, or eager epochs whose
+#: records are computed together at the chunk's end
+CHUNK_EPOCHS = 4096
+#: the most entries a chunk keeps of what it keeps per epoch: the eager chunk's batch outputs,
+#: the compiled chunk's host shuffle orders
+CHUNK_ELEMENTS = 1 << 20
 
 
 class Batch(NamedTuple):
@@ -72,3 +80,17 @@ def train_step(model: Any, X: Array, Y: Array, optimizer: Optimizer,
     cache, g = gradient(params, X, Y, model.arch, xp, clip_norm, grads, hook, weights, kernels)
     params.assign(optimizer.update(params.buffer, g, xp))
     return cache
+
+
+def evaluate(params: Params, X: Array, Y: Array, labels: Array | None,
+             arch: network.Architecture, xp: Any) -> tuple[Array, Array]:
+    """``(loss sum, hits)``: 0-d arrays in the parameters' dtype, the per-sample losses of
+    the model on ``X`` against ``Y`` summed, and its correct predictions (``labels``: see
+    :meth:`xprop.head.Head.hits`; zero for regressors). Validation, eager or compiled; the
+    loss is their sum divided by ``n`` on the host (or the sum itself for summed heads)."""
+    head = arch.head
+    out, cache = network.forward(params, X, arch, xp)
+    total = xp.sum(head.rows(cache.pre[-1], out, Y, xp))
+    hits = xp.astype(head.hits(out, Y, labels, xp), total.dtype) if head.is_classifier \
+        else xp.zeros_like(total)
+    return total, hits

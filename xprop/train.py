@@ -24,7 +24,7 @@ kept batch outputs with one device sync; a chunk is one epoch when callbacks rea
 epoch's model (validation and early stopping run inside compiled chunks, and between eager
 chunks of one epoch); otherwise eager chunks start at one epoch, then take about
 ``CHUNK_SECONDS`` of training each (as the last chunk's epochs timed), at most
-``CHUNK_EPOCHS`` epochs. A NumPy memory-mapped ``X``
+:data:`xprop.step.CHUNK_EPOCHS` epochs. A NumPy memory-mapped ``X``
 stays on the host and each batch's rows are read and moved on their own.
 
 The model is anything with the public attributes ``arch`` (an
@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from xprop import network
+from xprop import step as steps
 from xprop import validation as V
 from xprop.backend import dtype_name
 from xprop.backend.core import adapter_of_namespace, on_device
@@ -59,9 +60,7 @@ Array = Any
 __all__ = ["FitConfig", "History", "TrainingDivergedError", "fit", "run", "train_step"]
 
 RECOVERY_DEPTH = 8  # states kept while replaying a diverged chunk (see _recover)
-CHUNK_EPOCHS = 4096  # at most this many epochs' records are computed together
-CHUNK_ELEMENTS = 1 << 20  # ... keeping at most this many output entries for them
-CHUNK_SECONDS = 0.25  # ... and taking about this long (eager chunks)
+CHUNK_SECONDS = 0.25  # eager chunks take about this long (see xprop.step's chunk limits)
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -640,14 +639,11 @@ class TrainingData:
         """``val_loss`` (and ``val_accuracy``) of the model on the validation rows, as the
         epochs' records are made: per-sample losses and hits summed (over every process:
         :meth:`reduce`, with the rows counted), then divided on the host."""
-        xp, head = model.xp, model.arch.head
-        Xv, Yv, Lv = self.val
+        head, (Xv, Yv, Lv) = model.arch.head, self.val
         sums = [0.0, 0.0, float(Xv.shape[0])]
         if Xv.shape[0]:  # (a process may hold none of them)
-            out, cache = network.forward(model.params, Xv, model.arch, xp)
-            sums[0] = float(xp.sum(head.rows(cache.pre[-1], out, Yv, xp)))
-            if head.is_classifier:
-                sums[1] = float(head.hits(out, Yv, Lv, xp))
+            sums[:2] = (float(v) for v in steps.evaluate(model.params, Xv, Yv, Lv,
+                                                          model.arch, model.xp))
         total, hits, n_val = (float(v) for v in self.reduce(sums))
         logs = {"val_loss": total / (1 if head.summed else n_val)}
         if head.is_classifier:
@@ -753,10 +749,17 @@ class _Run:
         except BaseException as e:  # Ctrl-C, or an error of a schedule, a callback or the
             self._interrupted(e)  # library: the model of the last recorded epoch
             raise
-        if self.config.early_stopping is not None and self.config.restore_best \
-                and self.best[1] is not None:
-            self.model.params.assign(self.best[1])
+        self._restore_best()
         return self.history
+
+    def _restore_best(self) -> bool:
+        """Early stopping's ``restore_best``: the model back at its best epoch's parameters,
+        when it has one (True)."""
+        config, best = self.config, self.best[1]
+        if config.early_stopping is None or not config.restore_best or best is None:
+            return False
+        self.model.params.assign(best)
+        return True
 
     def _chunk_end(self, first: int) -> int:
         """The end of the chunk from ``first``: one epoch when something reads every epoch's
@@ -888,12 +891,9 @@ class _Run:
                     break
         kept = (f"its last finite parameters ({where.kept}, the last with a finite loss and "
                 "finite outputs on the training data)")
-        config, (best_epoch, best) = self.config, (self.history.best_epoch, self.best[1])
-        if config.early_stopping is not None and config.restore_best and best is not None:
-            self.model.params.assign(self.xp.asarray(best, copy=True))
-            self.history.best_epoch = best_epoch
-            kept = (f"the parameters of its best epoch, {best_epoch} (early stopping's "
-                    "restore_best, as when it stops early)")
+        if self._restore_best():
+            kept = (f"the parameters of its best epoch, {self.history.best_epoch} (early "
+                    "stopping's restore_best, as when it stops early)")
         raise TrainingDivergedError(
             f"training diverged: the loss or a parameter became NaN or inf at epoch "
             f"{where.epoch}, step {where.step} of {len(self.data.starts)} (lr={where.lr:g}); "
@@ -993,7 +993,7 @@ class _EagerChunks:
         self.model, self.opt, self.data, self.clip_norm = model, opt, data, clip_norm
         data.step = capture
         n, out = max(1, data.n), model.arch.sizes[-1]
-        self.limit = max(1, min(CHUNK_EPOCHS, CHUNK_ELEMENTS // (n * out)))
+        self.limit = max(1, min(steps.CHUNK_EPOCHS, steps.CHUNK_ELEMENTS // (n * out)))
         #: the next chunk's epochs: 1 at first, then about ``CHUNK_SECONDS`` of training, at
         #: most ``limit`` epochs (the first records, a Ctrl-C's last completed epoch and the
         #: progress display come soon and often; tiny epochs share few record passes)
