@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.path
                        + os.environ.get("PATH", ""))
 needs_mpiexec = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install mpich)")
 TIMEOUT = 180
+RANK_DEADLINE = str(Path(__file__).with_name("rank_deadline"))
 
 SCRIPT = """
 import sys, numpy as np, xprop
@@ -47,11 +49,20 @@ np.savez(sys.argv[1] + f".{comm.rank}.npz", buffer=xprop.to_numpy(m.params.buffe
 """
 
 
+def _job(cmd: list[str], *, cwd: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (an ``mpiexec`` job, or one process), its output captured. Each of its
+    processes exits on its own ``timeout`` seconds after it started (``rank_deadline``: a
+    test's timeout kills mpiexec, not its ranks), and the test fails a little later."""
+    env = dict(os.environ, XPROP_RANK_DEADLINE=str(timeout), PYTHONPATH=os.pathsep.join(
+        p for p in (RANK_DEADLINE, os.environ.get("PYTHONPATH")) if p))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 20, cwd=cwd,
+                          env=env)
+
+
 def _mpirun(tmp_path: Path, ranks: int, source: str, *args: str) -> subprocess.CompletedProcess:
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent(source))
-    return subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, str(script), *args],
-                          capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path)
+    return _job([MPIEXEC, "-n", str(ranks), sys.executable, str(script), *args], cwd=tmp_path)
 
 
 def _reference():
@@ -198,12 +209,10 @@ def test_ranks_whose_clocks_disagree_train_chunks_of_one_length(tmp_path):
 def test_the_cli_on_two_ranks_gives_the_single_process_model(tmp_path):
     common = ["-m", "xprop", "train", "--data", "digits", "--epochs", "4", "--quiet",
               "--dtype", "float64", "--seed", "3"]
-    one = subprocess.run([sys.executable, *common, "--out", "one.npz"], capture_output=True,
-                         text=True, timeout=TIMEOUT, cwd=tmp_path)
+    one = _job([sys.executable, *common, "--out", "one.npz"], cwd=tmp_path)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", *common,
-                          "--distributed", "--out", "two.npz"], capture_output=True, text=True,
-                         timeout=TIMEOUT, cwd=tmp_path)
+    two = _job([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", *common, "--distributed",
+                "--out", "two.npz"], cwd=tmp_path)
     assert two.returncode == 0, two.stdout + two.stderr
     assert two.stdout.count("done:") == 1  # rank 0 alone prints
     acc = [line.split("test accuracy")[1] for line in (one.stdout + two.stdout).splitlines()
@@ -229,6 +238,35 @@ def test_a_failing_rank_ends_the_whole_job(tmp_path):
     assert "error on rank 0" in r.stderr and "no_such_file.csv" in r.stderr
 
 
+@needs_mpiexec
+def test_a_hung_job_leaves_no_rank_behind(tmp_path):
+    """A job whose ranks hang ends at its deadline with the ranks' tracebacks, and none of
+    its ranks outlives it (they are not mpiexec's to kill when a test times out)."""
+    (tmp_path / "job.py").write_text(textwrap.dedent("""
+        import os, time
+        from mpi4py import MPI
+        open(f"pid.{MPI.COMM_WORLD.Get_rank()}", "w").write(str(os.getpid()))
+        if MPI.COMM_WORLD.Get_rank() == 0:
+            time.sleep(600)  # rank 1 waits for it at the barrier
+        MPI.COMM_WORLD.Barrier()
+    """))
+    t0 = time.perf_counter()
+    r = _job([MPIEXEC, "-n", "2", sys.executable, "job.py"], cwd=tmp_path, timeout=8)
+    assert r.returncode != 0 and "Timeout" in r.stderr, r.stderr
+    assert time.perf_counter() - t0 < 25
+    for rank in (0, 1):
+        pid = int((tmp_path / f"pid.{rank}").read_text())
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, 9)
+            pytest.fail(f"rank {rank} (pid {pid}) outlived its job")
+
+
 def test_distributed_without_mpi4py_is_a_one_line_error(tmp_path, monkeypatch):
     script = tmp_path / "no_mpi.py"
     script.write_text(textwrap.dedent("""
@@ -237,23 +275,20 @@ def test_distributed_without_mpi4py_is_a_one_line_error(tmp_path, monkeypatch):
         from xprop.cli import main
         sys.exit(main(["train", "--data", "xor", "--distributed", "--quiet"]))
     """))
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                       timeout=TIMEOUT, cwd=tmp_path)
+    r = _job([sys.executable, str(script)], cwd=tmp_path)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "mpi4py" in lines[0] and 'xprop[mpi]' in lines[0]
 
 
 def test_info_shows_the_mpi_library_and_world_size(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "xprop", "info"], capture_output=True, text=True,
-                       timeout=TIMEOUT, cwd=tmp_path)
+    r = _job([sys.executable, "-m", "xprop", "info"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     line = next(x for x in r.stdout.splitlines() if x.strip().startswith("mpi:"))
     assert "mpi4py" in line and "world size 1" in line
     if MPIEXEC is not None:
-        r = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "xprop",
-                            "info"], capture_output=True, text=True, timeout=TIMEOUT,
-                           cwd=tmp_path)
+        r = _job([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "xprop", "info"],
+                 cwd=tmp_path)
         assert r.returncode == 0 and "world size 2" in r.stdout, r.stdout + r.stderr
 
 
@@ -471,8 +506,8 @@ def test_cli_ranks_given_different_epochs_fail_at_once(tmp_path):
     epochs = "3" if MPI.COMM_WORLD.Get_rank() == 0 else "5"
     sys.exit(main(["train", "--data", "xor", "--epochs", epochs, "--quiet", "--distributed"]))
     """
-    r = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-c", textwrap.dedent(source)],
-                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    r = _job([MPIEXEC, "-n", "2", sys.executable, "-c", textwrap.dedent(source)], cwd=tmp_path,
+             timeout=60)
     assert r.returncode != 0
     assert "disagree on --epochs" in r.stderr and "rank 0: 3" in r.stderr, r.stderr
 
@@ -732,9 +767,8 @@ def test_only_rank_0_checks_the_files_it_writes(tmp_path):
     has (node-local scratch) failed the job on the others."""
     cmd = [sys.executable, "-m", "xprop", "train", "--quiet", "--distributed", "--data", "xor",
            "--epochs", "3"]
-    r = subprocess.run([MPIEXEC, "-n", "1", *cmd, "--out", "m.npz", ":", "-n", "1", *cmd,
-                        "--out", "elsewhere/m.npz"], capture_output=True, text=True, timeout=60,
-                       cwd=tmp_path)
+    r = _job([MPIEXEC, "-n", "1", *cmd, "--out", "m.npz", ":", "-n", "1", *cmd,
+              "--out", "elsewhere/m.npz"], cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / "m.npz").exists() and not (tmp_path / "elsewhere").exists()
 
@@ -770,8 +804,7 @@ def test_a_bad_flag_on_one_rank_of_the_cli_ends_every_rank(tmp_path, bad):
     """Before: rank 1 printed its error and exited; rank 0 waited in its broadcast forever."""
     cmd = [sys.executable, "-m", "xprop", "train", "--quiet", "--distributed", "--data", "xor",
            "--epochs", "3"]
-    r = subprocess.run([MPIEXEC, "-n", "1", *cmd, ":", "-n", "1", *cmd, *bad],
-                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    r = _job([MPIEXEC, "-n", "1", *cmd, ":", "-n", "1", *cmd, *bad], cwd=tmp_path, timeout=60)
     assert r.returncode != 0
     assert bad[0] in r.stderr, r.stderr
 
@@ -782,8 +815,7 @@ def test_help_on_one_rank_of_the_cli_ends_every_rank(tmp_path):
     its broadcast forever."""
     cmd = [sys.executable, "-m", "xprop", "train", "--quiet", "--distributed", "--data", "xor",
            "--epochs", "3"]
-    r = subprocess.run([MPIEXEC, "-n", "1", *cmd, ":", "-n", "1", *cmd, "-h"],
-                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    r = _job([MPIEXEC, "-n", "1", *cmd, ":", "-n", "1", *cmd, "-h"], cwd=tmp_path, timeout=60)
     assert "usage: xprop train" in r.stdout, r.stdout + r.stderr
 
 
