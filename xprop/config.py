@@ -66,7 +66,8 @@ class FitConfig:
     min_delta : float, default=0.0
         The smallest improvement that counts.
     restore_best : bool, default=True
-        With early stopping, end with the best epoch's parameters.
+        With early stopping, end with the best epoch's parameters (the parameters only, as
+        Keras's ``restore_best_weights``: the optimizer's state stays the last epoch's).
     schedule : str or callable or None, default=None
         ``constant``, ``step``, ``cosine`` or ``epoch -> lr`` (0-based epochs). Each rate
         must be a finite number >= 0 (0 stops the updates); the first is checked before
