@@ -246,6 +246,17 @@ def test_random_state_determinism():
     np.testing.assert_array_equal(f.predict_proba(X), g.predict_proba(X))
 
 
+def test_sigmoid_is_logistic_however_spelled():
+    """``activation="sigmoid"`` (xprop's name) builds and initializes the network that
+    ``"logistic"`` does (Glorot factor 2): the same fit, bit for bit."""
+    X, y = _blobs()
+    fits = [MLPClassifier(**FAST, activation=name, random_state=3).fit(X, y)
+            for name in ("logistic", "sigmoid")]
+    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert fits[0].out_activation_ == fits[1].out_activation_ == "softmax"
+
+
 def test_pickle_round_trip_keeps_predictions_and_optimizer_state():
     X, y = _blobs()
     clf = MLPClassifier(hidden_layer_sizes=(8,), batch_size=32, random_state=0)

@@ -527,6 +527,21 @@ def test_a_schedule_does_not_change_the_optimizer_for_later_fits():
     assert m.fit(X, y, optimizer=opt, epochs=2).lr == [0.01, 0.01]
 
 
+@pytest.mark.parametrize("schedule", [None, "constant", " Constant"])
+def test_a_constant_schedule_is_no_schedule(schedule):
+    """"constant" is no schedule, as None: a callback's change of the optimizer's rate
+    outlives the fit in both (only a schedule's rates are undone at its end)."""
+    X, y = datasets.xor()
+    opt = xprop.SGD(lr=0.1)
+
+    def halve(epoch, logs, model):
+        opt.lr *= 0.5
+
+    h = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0).fit(
+        X, y, xprop.FitConfig(schedule=schedule, callbacks=[halve]), optimizer=opt, epochs=3)
+    assert h.lr == [0.1, 0.05, 0.025] and opt.lr == 0.0125
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"validation_data": "X"}, r"validation_data: expected a pair"),
     ({"validation_data": (np.ones((2, 2)),)}, r"validation_data: expected a pair"),

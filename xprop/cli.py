@@ -42,6 +42,7 @@ from xprop.gradcheck import gradcheck
 from xprop.head import infer_task
 from xprop.mlp import MLP
 from xprop.mlp import load as load_checkpoint
+from xprop.optimizers import SCHEDULES
 from xprop.tracing import trace
 from xprop.train import format_duration, progress_line
 
@@ -907,7 +908,7 @@ def _add_train(sub: Any) -> None:
     q.add_argument("--init", default="auto", help="weight init (default %(default)s)")
     q.add_argument("--optimizer", default=None, help="sgd, momentum, nesterov, adam, adamw")
     q.add_argument("--lr", type=_number(float), default=None, help="learning rate")
-    q.add_argument("--schedule", default=None, choices=["constant", "step", "cosine"],
+    q.add_argument("--schedule", default=None, choices=list(SCHEDULES),
                    help="learning-rate schedule (default constant)")
     q.add_argument("--clip-norm", type=_number(float), default=None,
                    help="clip gradients to this global norm")

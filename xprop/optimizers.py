@@ -26,6 +26,7 @@ from xprop.validation import check_bool, check_int, check_positive, check_real, 
 Array = Any
 
 __all__ = [
+    "SCHEDULES",
     "SGD",
     "Adam",
     "AdamW",
@@ -855,6 +856,10 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
 # --------------------------------------------------------------------------- schedules
 
 
+#: the named learning-rate schedules (None is "constant")
+SCHEDULES = ("constant", "cosine", "step")
+
+
 def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
                  gamma: float = 0.1, eta_min: float = 0.0):
     """Make a learning-rate schedule, a function ``epoch -> learning rate``.
@@ -921,7 +926,7 @@ def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
         return lambda epoch: eta_min + (lr - eta_min) * 0.5 * (
             1.0 + math.cos(math.pi * min(epoch, epochs) / epochs)
         )
-    raise ValueError(f"schedule: expected one of ['constant', 'cosine', 'step'], got {show(spec)}")
+    raise ValueError(f"schedule: expected one of {list(SCHEDULES)}, got {show(spec)}")
 
 
 def clip_scale(grads: list[Array], max_norm: float, xp: Any) -> tuple[Array, Array]:

@@ -292,6 +292,7 @@ _SOLVERS = ("lbfgs", "sgd", "adam")
 _STOCHASTIC = ("sgd", "adam")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
 _SK_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names that xprop spells otherwise
+_XPROP_ACTIVATIONS = {v: k for k, v in _SK_ACTIVATIONS.items()}  # ... and back
 
 
 #: The estimators' shared entries of their docstrings' Parameters and Attributes sections (they
@@ -686,10 +687,11 @@ class _BaseMLP(BaseEstimator):
     def _initialize(self, X: Any, n_outputs: int, output: str, loss: str,
                     rs: np.random.RandomState) -> None:
         """A new network with scikit-learn's initialization (Glorot uniform, factor 2 for
-        ``logistic`` else 6; weights then biases, layer by layer, from ``rs``: the same
-        random_state gives scikit-learn's initial weights) and fresh fitted attributes."""
+        ``logistic``, however spelled, else 6; weights then biases, layer by layer, from
+        ``rs``: the same random_state gives scikit-learn's initial weights) and fresh fitted
+        attributes."""
         units = [int(X.shape[1]), *self._hidden_sizes(), n_outputs]
-        factor = 2.0 if self.activation == "logistic" else 6.0
+        factor = 2.0 if self._hidden_activation() == "sigmoid" else 6.0
         weights, biases = [], []
         for fan_in, fan_out in itertools.pairwise(units):
             bound = np.sqrt(factor / (fan_in + fan_out))
@@ -701,7 +703,7 @@ class _BaseMLP(BaseEstimator):
                                       dtype=self._model_dtype(X, backend), backend=backend)
         self.n_layers_ = len(units)
         self.n_outputs_ = n_outputs
-        self.out_activation_ = {"sigmoid": "logistic"}.get(output, output)
+        self.out_activation_ = _XPROP_ACTIVATIONS.get(output, output)
         self.t_ = 0
         self.n_iter_ = 0
         self._built = (self._hidden_activation(), tuple(self._hidden_sizes()))

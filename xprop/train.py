@@ -355,7 +355,7 @@ def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None
             data = prepare_data(model, X, y, config)
         return _Run(model, config, opt, data, lr_at).train()
     finally:
-        if config.schedule is not None:
+        if lr_at is not None:  # (FitConfig.rate_schedule decides: "constant" is none)
             opt.lr = base_lr  # a schedule changes the optimizer's lr only for this fit
 
 
