@@ -107,21 +107,25 @@ def test_one_rank_is_exactly_fit():
         assert histories[0].val_accuracy == histories[1].val_accuracy
 
 
-def test_one_rank_judges_finite_training_as_fit_does(tmp_path):
+@pytest.mark.parametrize(("rows", "outputs", "finite"), [(4, 1, False), (2, 2, True)])
+def test_one_rank_judges_finite_training_as_fit_does(tmp_path, rows, outputs, finite):
     """Found by review: the shards' finite check summed the per-sample losses in Python
     floats, fit's in the model's dtype (as the loss adds them up). Rows whose losses are
     each finite in float32 but overflow it summed: fit's divergence recovery refused the
-    state, the shards' accepted it. One loop now judges both (xprop.train.finite_batches)."""
+    state, the shards' accepted it. One loop now judges both (xprop.train.finite_batches),
+    in-memory data too: it summed every output's term (4e38, inf in float32) where the
+    others sum the rows' losses, each a mean over the outputs (2 x 1e38: finite)."""
     from xprop import train
     from xprop.distributed import _shards, _start, world
 
-    X, y = np.full((4, 1), 1e19), np.zeros(4)  # each row's loss 1e38, their sum 4e38
+    X = np.full((rows, 1), 1e19)  # each row's loss 1e38
+    y = np.zeros((rows, outputs)) if outputs > 1 else np.zeros(rows)
     np.save(tmp_path / "X.npy", X)
     config = xprop.FitConfig(epochs=1, batch_size=2, shuffle=False)
     verdicts = []
     for data in (X, np.load(tmp_path / "X.npy", mmap_mode="r"), None):
-        m = xprop.MLP([1, 1], "identity", "identity", "mse", dtype="float32", seed=0)
-        m.set_parameters({"W0": [[1.0]], "b0": [0.0]})
+        m = xprop.MLP([1, outputs], "identity", "identity", "mse", dtype="float32", seed=0)
+        m.set_parameters({"W0": [[1.0] * outputs], "b0": [0.0] * outputs})
         if data is None:  # the shards of one rank
             options = dict(config=config, epochs=None, batch_size=None, optimizer=None,
                            lr=None, validation_split=None, early_stopping=None)
@@ -129,7 +133,7 @@ def test_one_rank_judges_finite_training_as_fit_does(tmp_path):
             verdicts.append(shards.finite_on_training(m))
         else:
             verdicts.append(train.prepare_data(m, data, y, config).finite_on_training(m))
-    assert verdicts == [False, False, False]
+    assert verdicts == [finite] * 3
 
 
 def test_a_rank_without_data_takes_a_split_of_0_as_none():

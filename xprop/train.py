@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -651,22 +651,18 @@ class TrainingData:
         return logs
 
     def finite_on_training(self, model: Any) -> bool:
-        """Whether the loss and every output on the training rows are finite. Device data
-        is checked at once (the training rows gathered first, on this failure path only);
-        a memory-mapped ``X`` batch by batch: every batch's outputs finite, and the sum of
-        the per-sample losses (in the model's dtype, as the loss adds them up) finite."""
+        """Whether the loss and every output on the training rows are finite
+        (:func:`finite_batches`): device data as one batch (the training rows gathered
+        first, on this failure path only), a memory-mapped ``X`` batch by batch."""
         xp = model.xp
         at = None if self.rows is None else model.backend.from_host(self.rows)
-        if not self.host:  # one forward, one sync
-            X, Y = (self.X, self.Y) if at is None else (xp.take(self.X, at, axis=0),
-                                                        xp.take(self.Y, at, axis=0))
-            out, cache = network.forward(model.params, X, model.arch, xp)
-            value = network.loss_value(cache, Y, model.arch, xp)
-            return bool(xp.isfinite(value) & xp.all(xp.isfinite(out)))
+        if not self.host:
+            return finite_batches(model, [Batch(self.X, self.Y) if at is None else Batch(
+                xp.take(self.X, at, axis=0), xp.take(self.Y, at, axis=0))])
         return finite_batches(model, self.batches(model, self.rows, at))
 
 
-def finite_batches(model: Any, batches: Iterator[Batch]) -> bool:
+def finite_batches(model: Any, batches: Iterable[Batch]) -> bool:
     """Whether every batch's outputs, and the sum of their per-sample losses (in the model's
     dtype, as the loss adds them up), are finite."""
     xp, head = model.xp, model.arch.head
