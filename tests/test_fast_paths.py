@@ -429,6 +429,35 @@ def test_validation_and_early_stopping_stay_compiled(validation, restore_best):
     assert_close(p1, p2)
 
 
+def test_compiled_and_eager_early_stopping_judge_alike_in_float32():
+    """Found by review: eager epochs judged an improvement in float64 on the host, compiled
+    chunks in the model's dtype against a threshold rounded beforehand, so an improvement
+    within a float32 rounding of min_delta counted in one and not the other (another
+    best_epoch). Both now ask xprop.step.improves in the model's dtype."""
+    from xprop.backend.host import in_dtype
+    from xprop.step import improves
+    from xprop.train import TrainingData
+
+    min_delta = 0.8 * 2.0**-25
+    m = xprop.MLP.from_arrays([[[0.5]]], [[0.0]], output_activation="identity", loss="mse",
+                              dtype="float32", backend="numpy")
+    Xv, Yv, _ = m.prepare(np.ones((1, 1)), np.zeros(1))
+    first = m.params.buffer.copy()  # val loss 0.25, then 0.25 - 2**-25 (one float32 step)
+    second = np.array([np.nextafter(np.float32(0.5), np.float32(0)), 0], np.float32)
+    validate = compiled._validation_function(
+        m.arch, m.xp, compiled._Shape(1, 1, False, None, False, True, min_delta))
+    *_, best = validate(first, (Xv, Yv, None), (np.float32(np.inf), first))
+    _, _, in_chunk, _ = validate(second, (Xv, Yv, None), best)
+    data = TrainingData(None, None, None, None, False, 1, 1, None, (Xv, Yv, None))
+    losses = []
+    for buffer in (first, second):
+        m.params.assign(buffer)
+        losses.append(data.validate(m)["val_loss"])
+    eager = improves(*in_dtype("float32", losses[1], losses[0], min_delta))
+    assert losses[1] < losses[0] - min_delta  # (in float64 it improves)
+    assert bool(in_chunk) is bool(eager) is False
+
+
 def test_callbacks_and_progress_see_every_epoch_on_the_compiled_path():
     """Callbacks get every epoch with that epoch's model (one-epoch compiled chunks);
     progress gets every epoch's logs; compiled=True holds with both."""

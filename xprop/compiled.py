@@ -83,14 +83,14 @@ class CompiledEpochs:
         self.validates = self.val is not None  # validation runs inside the call
         self.reads_ahead = True  # a chunk's rates are read before the call (the driver)
         self.failed = None  # (the driver's read-ahead keeps a schedule's error)
-        #: early stopping: the best parameters so far, and what a validation loss must beat
+        #: early stopping: the best parameters so far, and their validation loss
         self.track = None if config.early_stopping is None else float(config.min_delta)
         self.best_buffer: Array | None = None
         self.host_dtype = dtype_name(self.dtype, model.xp)  # the host inputs' dtype (they
         # go to the device with the call: see Adapter.jit)
         #: early stopping's: on the device, as the call returns it (an argument's placement
         #: is part of what a compiled function is cached by)
-        self.threshold = model.backend.from_host(math.inf, self.dtype)
+        self.best_loss = model.backend.from_host(math.inf, self.dtype)
         self.shape = _Shape(self.n, self.batch_size, self.shuffled, config.clip_norm,
                             self.truth is not None, self.val is not None, self.track)
         self._compile()
@@ -199,7 +199,7 @@ class CompiledEpochs:
         if any(a is None for a in arrays):  # one array of zeros fills every empty slot (the
             zeros = xp.zeros_like(model.params.buffer)  # arrays of the libraries that
             arrays = tuple(zeros if a is None else a for a in arrays)  # compile: immutable)
-        best = (self.threshold, model.params.buffer if self.best_buffer is None
+        best = (self.best_loss, model.params.buffer if self.best_buffer is None
                 else self.best_buffer)
         buffer, arrays, best, records = self.fn(
             model.params.buffer, arrays, (self.X, self.Y, self.truth), self.val, orders,
@@ -207,7 +207,7 @@ class CompiledEpochs:
         model.params.assign(buffer)
         opt.set_arrays(arrays)
         if self.track is not None:
-            self.threshold, self.best_buffer = best
+            self.best_loss, self.best_buffer = best
         columns, vals = self._records(records, k, K)
         end = time.perf_counter()
         spread = (end - start) / k  # times: C-level running sums, no Python loop per epoch
@@ -248,7 +248,7 @@ def _chunk_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
     """``run(buffer, arrays, data, val, orders, coeffs, best, k) -> (buffer, arrays, best,
     records)`` training ``k`` epochs; ``records`` is ``[loss_0..loss_{K-1}, hits (K),
     val loss sums (K), val hits (K), improved (K), finite]`` (``finite`` is NaN when a parameter
-    is not finite); ``best`` is ``(threshold, best buffer)`` for early stopping."""
+    is not finite); ``best`` is ``(best loss, best buffer)`` for early stopping."""
     train_epoch = _epoch_function(arch, opt, ops, xp, shape)
     validate = _validation_function(arch, xp, shape)
 
@@ -330,8 +330,8 @@ def _epoch_function(arch: network.Architecture, opt: Optimizer, ops: Any, xp: An
 def _validation_function(arch: network.Architecture, xp: Any, shape: _Shape) -> Callable:
     """``validate(buffer, val, best) -> (loss sum, hits, improved, best)``: the validation
     of ``buffer`` (:func:`xprop.step.evaluate`, as eager epochs validate) and the
-    early-stopping state ``(threshold, best buffer)`` after (a loss below the threshold
-    improves: the threshold becomes it minus ``min_delta``)."""
+    early-stopping state ``(best loss, best buffer)`` after (:func:`xprop.step.improves`,
+    as eager epochs judge)."""
     layout = arch.layout
 
     def validate(buffer, val, best):
@@ -339,10 +339,10 @@ def _validation_function(arch: network.Architecture, xp: Any, shape: _Shape) -> 
         total, hits = steps.evaluate(Params.wrap(layout, buffer, xp), Xv, Yv, Lv, arch, xp)
         if shape.min_delta is None:
             return total, hits, xp.zeros_like(total), best
-        threshold, kept = best
+        best_loss, kept = best
         loss = total if arch.head.summed else total / Xv.shape[0]
-        improved = loss < threshold
-        best = (xp.where(improved, loss - shape.min_delta, threshold),
+        improved = steps.improves(loss, best_loss, shape.min_delta)
+        best = (xp.where(improved, loss, best_loss),
                 xp.where(improved, buffer, kept))
         return total, hits, xp.astype(improved, total.dtype), best
 

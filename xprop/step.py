@@ -18,7 +18,7 @@ from xprop.params import Params
 Array = Any
 
 __all__ = ["CHUNK_ELEMENTS", "CHUNK_EPOCHS", "Batch", "Hook", "evaluate", "gradient",
-           "train_step"]
+           "improves", "train_step"]
 
 #: the most epochs one chunk trains: one call of the compiled function, or eager epochs whose
 #: records are computed together at the chunk's end
@@ -94,3 +94,10 @@ def evaluate(params: Params, X: Array, Y: Array, labels: Array | None,
     hits = xp.astype(head.hits(out, Y, labels, xp), total.dtype) if head.is_classifier \
         else xp.zeros_like(total)
     return total, hits
+
+
+def improves(loss: Any, best: Any, min_delta: Any) -> Any:
+    """Early stopping's test, eager and compiled alike: ``loss < best - min_delta``, all
+    three in the model's dtype (0-d arrays in a compiled chunk; NumPy scalars on the host:
+    :func:`xprop.backend.host.in_dtype`), so both round the same way."""
+    return loss < best - min_delta

@@ -46,7 +46,13 @@ from xprop import step as steps
 from xprop import validation as V
 from xprop.backend import dtype_name
 from xprop.backend.core import adapter_of_namespace, on_device
-from xprop.backend.host import epoch_records, host_matrix_problems, host_rows, is_memmap
+from xprop.backend.host import (
+    epoch_records,
+    host_matrix_problems,
+    host_rows,
+    in_dtype,
+    is_memmap,
+)
 from xprop.captured import CapturedStep, can_capture, captured_step
 from xprop.compiled import CompiledEpochs
 from xprop.config import FitConfig, takes_config
@@ -695,6 +701,7 @@ class _Run:
                  lr_at: Callable[[int], float] | None) -> None:
         self.model, self.config, self.opt, self.data = model, config, opt, data
         self.xp, self.head, self.lr_at = model.xp, model.arch.head, lr_at
+        self.dtype = dtype_name(model.params.buffer.dtype, model.xp)
         self.history = History()
         self.best: tuple[float, Array | None] = (math.inf, None)
         self.since_best = 0
@@ -844,8 +851,9 @@ class _Run:
         stop = False
         if config.early_stopping is not None:  # (first: the hooks below get copies of logs,
             compiled = improved is not None  # and none of them steers it)
-            if not compiled:
-                improved = logs["val_loss"] < self.best[0] - config.min_delta
+            if not compiled:  # (the compiled chunk judged in the model's dtype: so here)
+                improved = bool(steps.improves(*in_dtype(self.dtype, logs["val_loss"],
+                                                         self.best[0], config.min_delta)))
             if improved:
                 kept = self.strategy.best_buffer if compiled else self.xp.asarray(
                     self.model.params.buffer, copy=True)

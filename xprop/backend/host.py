@@ -176,6 +176,12 @@ def host_floats(values: Any) -> np.ndarray:
     return np.asarray(to_numpy(values), dtype=np.float64)
 
 
+def in_dtype(dtype: str, *values: float) -> tuple[np.generic, ...]:
+    """``values`` as NumPy scalars of ``dtype``: host arithmetic that rounds as the model's
+    dtype does."""
+    return tuple(np.asarray(v, dtype)[()] for v in values)
+
+
 def epoch_records(values: Any, k: int, hits_at: int | None, per: int, n: int
                   ) -> tuple[list[float], list[float], bool]:
     """``(mean losses, accuracies, finite)`` of ``k`` epochs, as Python floats, from one read
