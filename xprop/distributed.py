@@ -274,10 +274,11 @@ class _Shards(TrainingData):
     records, stops and recovers alike."""
 
     collective = True
+    plain = False
 
     def __init__(self, comm: Communicator, model: Any, source: tuple | None,
                  dims: tuple[int, int], n: int, batch_size: int, perms: Any) -> None:
-        super().__init__(None, None, None, None, False, batch_size, n, perms, plain=False)
+        super().__init__(None, None, None, None, False, batch_size, n, perms)
         self.comm, self.model, self.source, self.dims = comm, model, source, dims
         self._kept: tuple | None = None  # this rank's rows of unshuffled epochs
         self.signals = _Signals(comm)  # (entered by fit_distributed)
@@ -435,11 +436,9 @@ def _given(model: Any, X: Any, y: Any, validation_data: Any) -> dict[str, str]:
         if (pair[0] is None) != (pair[1] is None):
             raise ValueError(f"{key}: expected both (rank 0's) or neither (None) on ranks "
                              f"other than 0, got {'X' if pair[1] is None else 'y'} alone")
-        if pair[0] is not None:
-            try:
-                out[key] = _digest(*model.prepare(*pair)[:2])
-            except (ValueError, TypeError) as e:
-                raise type(e)(f"{'' if key == 'X, y' else key + ': '}{e}") from None
+        if pair[0] is not None:  # (validation data's errors name it, as on rank 0)
+            prepared = model.prepare(*pair) if key == "X, y" else prepare_validation(model, pair)
+            out[key] = _digest(*prepared[:2])
     return out
 
 

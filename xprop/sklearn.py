@@ -169,6 +169,7 @@ class _SklearnEpochs(TrainingData):
     weights at the end, unless early stopping kept finite ones)."""
 
     stop_on_divergence = False
+    plain = False
 
     def __init__(self, model: MLP, X: _Samples, Y: Any, sw: Any, batch_size: int,
                  random_state: np.random.RandomState | None, loss: Any) -> None:
@@ -177,7 +178,7 @@ class _SklearnEpochs(TrainingData):
         head, sparse = model.arch.head, _is_sparse(X.X)
         truth = head.truth(Y, None, model.xp) if head.is_classifier else None
         shuffles = None if random_state is None else self._shuffles(X.n, random_state)
-        super().__init__(X.X, Y, truth, None, sparse, batch_size, X.n, shuffles, plain=False)
+        super().__init__(X.X, Y, truth, None, sparse, batch_size, X.n, shuffles)
         self.model, self.sw, self.loss = model, sw, loss
         self.sw_host = None if sw is None else _host(sw)  # each batch's weights checked here
         self.losses: list[Any] = []  # each batch's loss times its size, this epoch

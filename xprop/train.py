@@ -568,8 +568,9 @@ class TrainingData:
     grads: Params | None = None  # the gradient buffer every step writes into (None for
     # immutable arrays, which are never written into)
     step: Any = None  # a _Capture when steps are replayed from a capture
-    plain: bool = True  # steps are forward, backward, update (no hooks, no weights): the
-    # compiled and captured strategies apply
+    #: steps are forward, backward, update (no hooks, no weights): the compiled and
+    #: captured strategies apply
+    plain: ClassVar[bool] = True
     #: a non-finite loss or parameter stops the fit (TrainingDivergedError, the model back
     #: at its last finite parameters); False: the epochs go on (scikit-learn's solvers do)
     stop_on_divergence: ClassVar[bool] = True
@@ -807,17 +808,20 @@ class _Run:
     def _record(self, pending: _Epochs, records: Any, vals: Any) -> bool:
         """Append a trained chunk's epochs to the history, then run what reads every epoch;
         True to stop."""
-        columns, improved = self._append(pending, records, vals)
+        return self._hear(pending.first, *self._append(pending, records, vals))
+
+    def _hear(self, first: int, columns: dict[str, list], improved: list | None) -> bool:
+        """Run what reads every epoch (:meth:`_after_epoch`) for the appended epochs from
+        ``first`` (``columns``, ``improved``: what :meth:`_append` returned); True to stop."""
         config = self.config
         if not (config.progress or config.verbose or config.callbacks
                 or config.early_stopping is not None):
             return False
         stop = False
-        for i in range(len(pending)):
+        for i in range(len(columns["loss"])):
             logs = {key: column[i] for key, column in columns.items()}
-            done = pending.first + i + 1
-            stop = self._after_epoch(done, logs, None if improved is None else improved[i]) \
-                or stop
+            stop = self._after_epoch(first + i + 1, logs,
+                                     None if improved is None else improved[i]) or stop
         return stop
 
     def _append(self, pending: _Epochs, records: Any, vals: Any,
@@ -884,15 +888,10 @@ class _Run:
             columns, improved = self._append(pending, records, vals, count)
             if improved is not None and any(vals[2][count:]):  # the compiled chunk's best
                 improved = [False] * count  # buffer is of a later epoch: not one of these
-            for i in range(count):  # progress, logs and early stopping hear of them (callbacks
-                # read every epoch's model: their chunks are one epoch, count 0)
-                try:
-                    self._after_epoch(pending.first + i + 1,
-                                      {k: c[i] for k, c in columns.items()},
-                                      None if improved is None else improved[i])
-                except BaseException as e:  # (Ctrl-C in a display): the fit still raises
-                    hook_error = e  # the divergence, with the model recovered, from it
-                    break
+            try:  # progress, logs and early stopping hear of them (callbacks read every
+                self._hear(pending.first, columns, improved)  # epoch's model: their chunks
+            except BaseException as e:  # are one epoch, count 0). Ctrl-C in a display: the
+                hook_error = e  # fit still raises the divergence, the model recovered, from it
         kept = (f"its last finite parameters ({where.kept}, the last with a finite loss and "
                 "finite outputs on the training data)")
         if self._restore_best():
