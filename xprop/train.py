@@ -306,8 +306,9 @@ def fit(
     validation_split : float or None, default=None
         The fraction of the training data held out for validation, in [0, 1).
     early_stopping : int or None, default=None
-        Stop after this many epochs without a validation-loss improvement (needs
-        validation data); the model ends with the best epoch's parameters.
+        Stop after this many epochs without a validation-loss improvement larger than
+        ``min_delta`` (needs validation data); with ``restore_best`` (the default) the
+        model ends with the best epoch's parameters.
 
     Returns
     -------
