@@ -66,6 +66,8 @@ def test_same_constructor_as_scikit_learn():
         extras = list(mine)[len(ref):]
         assert extras == ["optimizer", "dtype", "backend", "device"]
         assert all(mine[k].kind == inspect.Parameter.KEYWORD_ONLY for k in extras)
+        shared = inspect.signature(MLPClassifier).parameters  # (the regressor repeats them)
+        assert all(mine[k].default == shared[k].default for k in extras)
 
 
 CASES = {

@@ -40,8 +40,11 @@ __all__ = [
 ]
 
 
-#: attributes of an optimizer that are no settings: its rate, step count and the library's
-_NOT_SETTINGS = frozenset({"lr", "t", "_xp", "_ops", "_trained"})
+#: an optimizer's attributes of the run, not of the optimizer: the library's namespace and
+#: adapter, the model it trained (dropped when pickled or copied; found again)
+_RUNTIME = ("_xp", "_ops", "_trained")
+#: attributes of an optimizer that are no settings: its rate, step count and the run's
+_NOT_SETTINGS = frozenset({"lr", "t", *_RUNTIME})
 
 
 class Optimizer:
@@ -95,6 +98,10 @@ class Optimizer:
         self._xp: Any = None
         self._ops: Any = None  # the adapter of _xp (its in-place kernels)
         self._trained: Any = None  # a weak reference to the model of the last fit (bind)
+
+    def _adapter(self, xp: Any) -> Any:
+        """The adapter of ``xp`` (the one :meth:`update` keeps, when it is its namespace)."""
+        return self._ops if xp is self._xp else adapter_of_namespace(xp)
 
     def bind(self, model: Any) -> None:
         """Remember ``model`` (weakly) as the one this optimizer's state is from.
@@ -439,7 +446,7 @@ class Optimizer:
     def __getstate__(self) -> dict[str, Any]:
         """Pickling and deep copies: namespaces are looked up again, state arrays travel as
         host copies that know their backend and device."""
-        return {k: None if k in ("_xp", "_ops", "_trained") else HostArray(v) if is_array(v)
+        return {k: None if k in _RUNTIME else HostArray(v) if is_array(v)
                 else v for k, v in vars(self).items()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -520,7 +527,7 @@ class SGD(Optimizer):
             v = xp.asarray(g, copy=True) if v is None else mu * v + g
             arrays = (v,)
             g = g + mu * v if self.nesterov else v
-        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
+        ops = self._adapter(xp)
         return ops.sub_scaled(p, lr, g, xp), arrays
 
 
@@ -604,7 +611,7 @@ class Adam(Optimizer):
         m, v = arrays
         if m is None:
             m, v = xp.zeros_like(p), xp.zeros_like(p)
-        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
+        ops = self._adapter(xp)
         if self.weight_decay and self.decoupled:
             p = ops.sub_scaled(p, lr_wd, p, xp)
         elif self.weight_decay:
@@ -696,7 +703,7 @@ class SklearnSGD(Optimizer):
         (v,) = arrays
         v = self.momentum * (xp.zeros_like(g) if v is None else v) - lr * g
         step = self.momentum * v - lr * g if self.nesterov else v
-        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
+        ops = self._adapter(xp)
         return ops.sub_scaled(p, -1.0, step, xp), (v,)  # p - (-1) step: p + step exactly
 
 
@@ -765,7 +772,7 @@ class SklearnAdam(Adam):
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * (g * g)
         step = -lr_t * m / (xp.sqrt(v) + self.eps)  # scikit-learn's order of operations
-        ops = self._ops if xp is self._xp else adapter_of_namespace(xp)
+        ops = self._adapter(xp)
         return ops.sub_scaled(p, -1.0, step, xp), (m, v)  # p - (-1) step: p + step exactly
 
 
@@ -840,9 +847,7 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
     """
     if isinstance(spec, Optimizer):
         return spec
-    if not isinstance(spec, str):
-        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {show(spec)}")
-    key = spec.strip().lower()
+    key = spec.strip().lower() if isinstance(spec, str) else None
     if key not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {show(spec)}")
     if key in ("momentum", "nesterov"):
