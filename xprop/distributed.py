@@ -297,9 +297,7 @@ class _Shards(TrainingData):
         if self._kept is None or self.perms is not None:  # receive the epoch's rows
             parts = [np.concatenate([order[lo:hi] for lo, hi in b]) for b in bounds]
             Xr, Yr = self.receive(parts)
-            head = model.arch.head
-            truth = head.truth(Yr, None, model.xp) if head.is_classifier else None
-            self._kept = (Xr, Yr, truth)
+            self._kept = (Xr, Yr, model.arch.head.truth(Yr, None, model.xp))
         Xr, Yr, truth = self._kept
         offset = 0
         for (s, e), (lo, hi) in zip(self.spans, bounds[rank]):

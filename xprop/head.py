@@ -329,8 +329,8 @@ class Head:
             raise ValueError(f"predict_proba: defined for classifiers; this model has the "
                              f"{self.name} head (regression)")
 
-    def truth(self, Y: Array, labels: Array | None, xp: Any) -> Array:
-        """What predictions are compared with, computed once per data set.
+    def truth(self, Y: Array, labels: Array | None, xp: Any) -> Array | None:
+        """What predictions are compared with (None for regression heads), once per data set.
 
         Parameters
         ----------
@@ -344,9 +344,9 @@ class Head:
 
         Returns
         -------
-        array
-            The class labels ``(n,)`` for argmax heads, else ``Y > 0.5`` (bool, shape
-            ``(n, k)``).
+        array or None
+            The class labels ``(n,)`` for argmax heads, ``Y > 0.5`` (bool, shape ``(n, k)``)
+            for threshold heads, None for regression heads.
 
         Examples
         --------
@@ -356,6 +356,8 @@ class Head:
         >>> xprop.to_numpy(make_head("softmax", "cross_entropy").truth(Y, None, b.xp))
         array([1, 0])
         """
+        if not self.is_classifier:
+            return None
         if self.decision == "argmax":
             return labels if labels is not None else argmax_rows(Y, xp)
         return Y > 0.5

@@ -175,10 +175,9 @@ class _SklearnEpochs(TrainingData):
                  random_state: np.random.RandomState | None, loss: Any) -> None:
         """``random_state``: None without shuffling; ``loss(cache, Y, sw, g) -> (value, g)``:
         scikit-learn's loss of a batch and its gradient (see ``_BaseMLP._penalized``)."""
-        head, sparse = model.arch.head, _is_sparse(X.X)
-        truth = head.truth(Y, None, model.xp) if head.is_classifier else None
+        truth = model.arch.head.truth(Y, None, model.xp)
         shuffles = None if random_state is None else self._shuffles(X.n, random_state)
-        super().__init__(X.X, Y, truth, None, sparse, batch_size, X.n, shuffles)
+        super().__init__(X.X, Y, truth, None, _is_sparse(X.X), batch_size, X.n, shuffles)
         self.model, self.sw, self.loss = model, sw, loss
         self.sw_host = None if sw is None else _host(sw)  # each batch's weights checked here
         self.losses: list[Any] = []  # each batch's loss times its size, this epoch

@@ -456,8 +456,7 @@ def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
             Xd, Yd, labels = Xd if host else place(Xd), place(Yd), place(labels)
     elif config.validation_data is not None:
         val = prepare_validation(model, config.validation_data)
-    truth = model.arch.head.truth(Yd, labels, model.xp) if model.arch.head.is_classifier \
-        else None
+    truth = model.arch.head.truth(Yd, labels, model.xp)
     return TrainingData(Xd, Yd, truth, rows, host, batch_size, n, perms, val)
 
 
