@@ -68,7 +68,7 @@ class CompiledEpochs:
         self.X, self.Y, self.truth, self.val = data.X, data.Y, data.truth, data.val
         self.n, self.batch_size, self.perms = data.n, data.batch_size, data.perms
         self.shuffled = data.perms is not None
-        self.steps = -(-self.n // self.batch_size)
+        self.steps = len(data.starts)
         self.dtype = model.params.buffer.dtype
         self.macs = macs = sum(a * b for a, b in itertools.pairwise(model.arch.sizes))
         n_val = 0 if self.val is None else self.val[0].shape[0]

@@ -516,8 +516,7 @@ def _rows_on_device(model: Any, staged: tuple, idx: Any) -> tuple:
     return tuple(out)
 
 
-def _prepare(model: Any, X: Any, y: Any,
-             place: bool = True) -> tuple[Any, Array, Array | None, bool]:
+def _prepare(model: Any, X: Any, y: Any, place: bool) -> tuple[Any, Array, Array | None, bool]:
     """``model.prepare(X, y, place=place)`` plus whether ``X`` stays on the host: a NumPy
     memory-mapped ``X`` (``np.memmap``, ``np.load(path, mmap_mode="r")``) is checked block by
     block on the host (no whole copy: its batches go to the device one at a time); its
@@ -988,7 +987,6 @@ class _EagerChunks:
     them at the chunk's end."""
 
     validates = False  # the driver validates each epoch's model
-    best_buffer = None
     reads_ahead = False  # the schedule's rates are read as their epochs come
 
     def __init__(self, model: Any, opt: Optimizer, data: TrainingData, clip_norm: float | None,
