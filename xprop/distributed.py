@@ -487,24 +487,17 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
                     early_stopping: int | None = None) -> History:
     """Train ``model`` data-parallel over ``comm`` (default: MPI's world; a
     :class:`Communicator` or an mpi4py communicator) and return the
-    :class:`~xprop.train.History` every rank shares; see the module docstring.
+    :class:`~xprop.train.History` every rank shares (how: see the module docstring).
 
-    The engine of :func:`xprop.fit` with the all-reduce as each step's gradient hook:
-    ``config`` and the keyword options mean what they mean there and are checked the same
-    way (data-parallel steps run eagerly: ``compiled=True`` is refused). Only rank 0 needs the
-    data: ``X, y`` (and ``validation_data``) may be None elsewhere (given there, they must
-    be rank 0's: they are compared, never trained on); each epoch every rank
-    receives just the rows of its shards. ``batch_size`` is the *global* batch (None: all
-    rows). Before anything else the ranks compare their models and options in one
-    collective: a difference, or an error on any rank, is a ``ValueError`` on every rank.
-    Validation metrics, records and the finite checks are reduced over the ranks, so every
-    rank stops early, or diverges and recovers, at the same epoch. Only rank 0 logs and
-    reports progress. With several ranks, Ctrl-C (or a SIGTERM whose Python handler raises)
-    on any rank stops every rank at the end of the chunk of epochs under way: each raises
-    there, with the finished epochs' ``history`` and ``every_rank`` True (rank 0 may save,
-    then all may meet in a collective); a second signal a second later stops at once,
-    ending the job. Errors before any training are ``TypeError`` or ``ValueError`` as
-    ``fit`` raises them, on every rank."""
+    ``config`` and the keyword options mean what they mean for :func:`xprop.fit` and are
+    checked as it checks them, with the same errors, on every rank (data-parallel steps run
+    eagerly: ``compiled=True`` is refused). ``X, y`` and ``validation_data`` may be None on
+    ranks other than 0 (given there, they must be rank 0's: they are compared, never trained
+    on). ``batch_size`` is the *global* batch (None: all rows). Only rank 0 logs and reports
+    progress. Ctrl-C (or a SIGTERM whose Python handler raises) on any rank stops every rank
+    at the end of the chunk of epochs under way: each raises there, with the finished
+    epochs' ``history`` and ``every_rank`` True (rank 0 may save, then all may meet in a
+    collective); a second signal a second later stops at once, ending the job."""
     comm = world() if comm is None else _communicator(comm)
     options = dict(config=config, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    lr=lr, validation_split=validation_split, early_stopping=early_stopping)
