@@ -271,6 +271,18 @@ def test_a_hung_job_leaves_no_rank_behind(tmp_path):
             pytest.fail(f"rank {rank} (pid {pid}) outlived its job")
 
 
+def test_the_deadline_keeps_the_sitecustomize_it_shadows(tmp_path, monkeypatch):
+    """A job's processes still run the environment's own sitecustomize (a distribution's,
+    coverage's), which tests/rank_deadline's would otherwise hide."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text("open('ran', 'w').close()\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
+    r = _job([sys.executable, "-c", "import faulthandler, sitecustomize; "
+              "print(sitecustomize.__file__)"], cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "ran").exists(), r.stderr
+    assert r.stdout.strip() == str(tmp_path / "site" / "sitecustomize.py")
+
+
 def test_distributed_without_mpi4py_is_a_one_line_error(tmp_path, monkeypatch):
     script = tmp_path / "no_mpi.py"
     script.write_text(textwrap.dedent("""

@@ -458,6 +458,23 @@ def test_compiled_and_eager_early_stopping_judge_alike_in_float32():
     assert bool(in_chunk) is bool(eager) is False
 
 
+@pytest.mark.parametrize(("backend", "use"), [("numpy", False), ("jax", False), ("jax", True)])
+def test_a_min_delta_beyond_float32_keeps_the_first_epoch_as_the_best(backend, use):
+    """Found by review: a finite min_delta that float32 cannot hold (1e39) became inf in
+    the model's dtype, so inf - inf made even the first epoch no improvement (and NumPy
+    warned of the overflow). It is float32's largest finite number there: the first epoch
+    is the best, as with any min_delta, and no later one beats it."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    m = _model(backend, dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = m.fit(X, LABELS, optimizer="adam", lr=0.05, epochs=20, batch_size=16,
+                  validation_split=0.25, early_stopping=3,
+                  config=xprop.FitConfig(min_delta=1e39, compiled=use))
+    assert h.best_epoch == 1 and h.stopped_early and len(h) == 4
+
+
 def test_callbacks_and_progress_see_every_epoch_on_the_compiled_path():
     """Callbacks get every epoch with that epoch's model (one-epoch compiled chunks);
     progress gets every epoch's logs; compiled=True holds with both."""

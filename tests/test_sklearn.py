@@ -251,10 +251,11 @@ def test_sigmoid_is_logistic_however_spelled():
     ``"logistic"`` does (Glorot factor 2): the same fit, bit for bit."""
     X, y = _blobs()
     fits = [MLPClassifier(**FAST, activation=name, random_state=3).fit(X, y)
-            for name in ("logistic", "sigmoid")]
-    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
-        np.testing.assert_array_equal(a, b)
-    assert fits[0].out_activation_ == fits[1].out_activation_ == "softmax"
+            for name in ("logistic", "sigmoid", " Logistic", "SIGMOID ")]
+    for other in fits[1:]:
+        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, other.coefs_ + other.intercepts_):
+            np.testing.assert_array_equal(a, b)
+        assert other.out_activation_ == "softmax"
 
 
 def test_pickle_round_trip_keeps_predictions_and_optimizer_state():

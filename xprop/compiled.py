@@ -34,7 +34,7 @@ from typing import Any
 from xprop import network
 from xprop import step as steps
 from xprop.backend.base import dtype_name
-from xprop.backend.host import epoch_records, host_floats, padded
+from xprop.backend.host import at_most_finite, epoch_records, host_floats, padded
 from xprop.optimizers import Optimizer, reusable_coefficients
 from xprop.params import Params
 from xprop.step import gradient
@@ -84,7 +84,8 @@ class CompiledEpochs:
         self.reads_ahead = True  # a chunk's rates are read before the call (the driver)
         self.failed = None  # (the driver's read-ahead keeps a schedule's error)
         #: early stopping: the best parameters so far, and their validation loss
-        self.track = None if config.early_stopping is None else float(config.min_delta)
+        self.track = None if config.early_stopping is None else at_most_finite(
+            float(config.min_delta), dtype_name(self.dtype, model.xp))
         self.best_buffer: Array | None = None
         self.host_dtype = dtype_name(self.dtype, model.xp)  # the host inputs' dtype (they
         # go to the device with the call: see Adapter.jit)
@@ -339,9 +340,9 @@ def _validation_function(arch: network.Architecture, xp: Any, shape: _Shape) -> 
         total, hits = steps.evaluate(Params.wrap(layout, buffer, xp), Xv, Yv, Lv, arch, xp)
         if shape.min_delta is None:
             return total, hits, xp.zeros_like(total), best
-        best_loss, kept = best
-        loss = total if arch.head.summed else total / Xv.shape[0]
-        improved = steps.improves(loss, best_loss, shape.min_delta)
+        best_loss, kept = best  # (typed constants: NumPy 1 would widen float32 scalars)
+        loss = total if arch.head.summed else total / xp.asarray(Xv.shape[0], dtype=total.dtype)
+        improved = steps.improves(loss, best_loss, xp.asarray(shape.min_delta, dtype=total.dtype))
         best = (xp.where(improved, loss, best_loss),
                 xp.where(improved, buffer, kept))
         return total, hits, xp.astype(improved, total.dtype), best

@@ -64,7 +64,8 @@ class FitConfig:
         Stop after this many epochs without a validation-loss improvement larger than
         ``min_delta`` (needs validation data).
     min_delta : float, default=0.0
-        The smallest improvement that counts.
+        An improvement counts when the validation loss is below the best by more than
+        this (compared in the model's dtype).
     restore_best : bool, default=True
         With early stopping, end with the best epoch's parameters (the parameters only, as
         Keras's ``restore_best_weights``: the optimizer's state stays the last epoch's).

@@ -490,8 +490,9 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
     :class:`~xprop.train.History` every rank shares (how: see the module docstring).
 
     ``config`` and the keyword options mean what they mean for :func:`xprop.fit` and are
-    checked as it checks them, with the same errors, on every rank (data-parallel steps run
-    eagerly: ``compiled=True`` is refused). ``X, y`` and ``validation_data`` may be None on
+    checked as it checks them, on every rank: the same error types, their messages prefixed
+    with the rank that refused (data-parallel steps run eagerly: ``compiled=True`` is
+    refused). ``X, y`` and ``validation_data`` may be None on
     ranks other than 0 (given there, they must be rank 0's: they are compared, never trained
     on). ``batch_size`` is the *global* batch (None: all rows). Only rank 0 logs and reports
     progress. Ctrl-C (or a SIGTERM whose Python handler raises) on any rank stops every rank

@@ -75,6 +75,7 @@ except ImportError:  # pragma: no cover - a scikit-learn that moved it
 
 from xprop import export
 from xprop import validation as V
+from xprop.activations import get_activation
 from xprop.backend import (
     Backend,
     BackendError,
@@ -591,7 +592,10 @@ class _BaseMLP(BaseEstimator):
         return w
 
     def _hidden_activation(self) -> str:
-        return _SK_ACTIVATIONS.get(self.activation, self.activation)
+        """xprop's name of ``activation``, in any spelling xprop takes (scikit-learn's
+        ``logistic`` is ``sigmoid``)."""
+        name = self.activation.strip().lower()
+        return get_activation(_SK_ACTIVATIONS.get(name, name)).name
 
     def _make_solver(self) -> Optimizer:
         """``solver``'s update rule as an optimizer on the flat buffer (scikit-learn's, bit for
@@ -687,9 +691,9 @@ class _BaseMLP(BaseEstimator):
     def _initialize(self, X: Any, n_outputs: int, output: str, loss: str,
                     rs: np.random.RandomState) -> None:
         """A new network with scikit-learn's initialization (Glorot uniform, factor 2 for
-        ``logistic``, however spelled, else 6; weights then biases, layer by layer, from
-        ``rs``: the same random_state gives scikit-learn's initial weights) and fresh fitted
-        attributes."""
+        ``logistic`` or ``sigmoid``, however spelled, else 6; weights then biases, layer by
+        layer, from ``rs``: the same random_state gives scikit-learn's initial weights) and
+        fresh fitted attributes."""
         units = [int(X.shape[1]), *self._hidden_sizes(), n_outputs]
         factor = 2.0 if self._hidden_activation() == "sigmoid" else 6.0
         weights, biases = [], []

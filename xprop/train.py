@@ -47,6 +47,7 @@ from xprop import validation as V
 from xprop.backend import dtype_name
 from xprop.backend.core import adapter_of_namespace, on_device
 from xprop.backend.host import (
+    at_most_finite,
     epoch_records,
     host_matrix_problems,
     host_rows,
@@ -855,8 +856,9 @@ class _Run:
         if config.early_stopping is not None:  # (first: the hooks below get copies of logs,
             compiled = improved is not None  # and none of them steers it)
             if not compiled:  # (the compiled chunk judged in the model's dtype: so here)
-                improved = bool(steps.improves(*in_dtype(self.dtype, logs["val_loss"],
-                                                         self.best[0], config.min_delta)))
+                improved = bool(steps.improves(*in_dtype(
+                    self.dtype, logs["val_loss"], self.best[0],
+                    at_most_finite(config.min_delta, self.dtype))))
             if improved:
                 kept = self.strategy.best_buffer if compiled else self.xp.asarray(
                     self.model.params.buffer, copy=True)

@@ -178,8 +178,15 @@ def host_floats(values: Any) -> np.ndarray:
 
 def in_dtype(dtype: str, *values: float) -> tuple[np.generic, ...]:
     """``values`` as NumPy scalars of ``dtype``: host arithmetic that rounds as the model's
-    dtype does."""
-    return tuple(np.asarray(v, dtype)[()] for v in values)
+    dtype does (a value beyond its range is inf, as there)."""
+    with np.errstate(over="ignore"):
+        return tuple(np.asarray(v, dtype)[()] for v in values)
+
+
+def at_most_finite(value: float, dtype: str) -> float:
+    """``value``, or ``dtype``'s largest finite number where it is larger: a finite option
+    (early stopping's ``min_delta``) that must stay finite in the model's dtype."""
+    return min(value, float(np.finfo(dtype).max))
 
 
 def epoch_records(values: Any, k: int, hits_at: int | None, per: int, n: int
