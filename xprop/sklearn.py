@@ -175,7 +175,7 @@ class _SklearnEpochs(TrainingData):
     def __init__(self, model: MLP, X: _Samples, Y: Any, sw: Any, batch_size: int,
                  random_state: np.random.RandomState | None, loss: Any) -> None:
         """``random_state``: None without shuffling; ``loss(cache, Y, sw, g) -> (value, g)``:
-        scikit-learn's loss of a batch and its gradient (see ``_BaseMLP._penalized``)."""
+        scikit-learn's loss of a batch and its gradient (see ``_BaseMLP._penalty``)."""
         truth = model.arch.head.truth(Y, None, model.xp)
         shuffles = None if random_state is None else self._shuffles(X.n, random_state)
         super().__init__(X.X, Y, truth, None, _is_sparse(X.X), batch_size, X.n, shuffles)
@@ -726,37 +726,45 @@ class _BaseMLP(BaseEstimator):
         self.best_validation_score_ = -np.inf if early else None
         self.best_loss_ = None if early else np.inf
 
-    def _objective(self, X: Any, Y: Any, sw: Any, per_output: float,
-                   mask: Any) -> tuple[Any, Any]:
-        """``(loss, gradient buffer)`` of the network on ``(X, Y)`` as scikit-learn's
-        ``_backprop`` defines them (see :meth:`_penalized`)."""
-        model = self.model_
-        xp, arch, params = model.xp, model.arch, model.params
-        cache, g = gradient(params, X, Y, arch, xp, weights=_row_weights(sw, xp))
-        return self._penalized(cache, Y, sw, g, per_output, mask)
+    def _objective(self) -> Any:
+        """``objective(X, Y, sw) -> (loss, gradient buffer)`` of the network as scikit-learn's
+        ``_backprop`` defines them (see :meth:`_penalty`), for this fit."""
+        model, penalized = self.model_, self._penalty()
 
-    def _penalized(self, cache: Any, Y: Any, sw: Any, g: Any, per_output: float,
-                   mask: Any) -> tuple[Any, Any]:
-        """scikit-learn's loss of a forward pass and its gradient ``g`` (weighted by ``sw``
-        already): the data loss (weighted mean with ``sw``) divided by ``per_output``, plus
-        ``alpha / 2 |W|^2 / sum(w)`` (``n`` without weights) on the weights, whose gradient
-        ``alpha W / sum(w)`` is added to ``g``."""
+        def objective(X: Any, Y: Any, sw: Any) -> tuple[Any, Any]:
+            cache, g = gradient(model.params, X, Y, model.arch, model.xp,
+                                weights=_row_weights(sw, model.xp))
+            return penalized(cache, Y, sw, g)
+
+        return objective
+
+    def _penalty(self) -> Any:
+        """``penalized(cache, Y, sw, g) -> (loss, g)``: scikit-learn's loss of a forward pass
+        and its gradient ``g`` (weighted by ``sw`` already), for this fit: the data loss
+        (weighted mean with ``sw``) divided by :meth:`_per_output`, plus ``alpha / 2 |W|^2 /
+        sum(w)`` (``n`` without weights) on the weights, whose gradient ``alpha W / sum(w)``
+        is added to ``g``."""
         model = self.model_
-        xp, arch, params = model.xp, model.arch, model.params
-        rows = _reported_rows(arch.head, cache, Y, xp)
-        if sw is None:
-            denom = float(Y.shape[0])
-            value = xp.sum(rows) / denom
-        else:
-            denom = xp.sum(sw)
-            value = xp.sum(rows * sw) / denom
-        value = value / per_output
-        if mask is not None:
-            alpha = float(self.alpha)
-            w = params.buffer * mask
-            value = value + (0.5 * alpha) * xp.sum(w * w) / denom
-            g = g + (alpha / denom) * w
-        return value, g
+        xp, head, params = model.xp, model.arch.head, model.params
+        per_output, alpha = self._per_output(), float(self.alpha)
+        mask = _weight_mask(model) if self.alpha else None
+
+        def penalized(cache: Any, Y: Any, sw: Any, g: Any) -> tuple[Any, Any]:
+            rows = _reported_rows(head, cache, Y, xp)
+            if sw is None:
+                denom = float(Y.shape[0])
+                value = xp.sum(rows) / denom
+            else:
+                denom = xp.sum(sw)
+                value = xp.sum(rows * sw) / denom
+            value = value / per_output
+            if mask is not None:
+                w = params.buffer * mask
+                value = value + (0.5 * alpha) * xp.sum(w * w) / denom
+                g = g + (alpha / denom) * w
+            return value, g
+
+        return penalized
 
     def _fit_lbfgs(self, X: Any, Y: Any, sw: Any) -> None:
         """scikit-learn's ``_fit_lbfgs`` with :func:`xprop.lbfgs.minimize_lbfgs` on the
@@ -766,13 +774,11 @@ class _BaseMLP(BaseEstimator):
         number of outputs; the line search sees both, so the path is scikit-learn's only
         with both as they are)."""
         model = self.model_
-        xp, params = model.xp, model.params
-        mask = _weight_mask(model) if self.alpha else None
-        per_output = self._per_output()
+        xp, params, objective = model.xp, model.params, self._objective()
 
         def fg(buffer: Any) -> tuple[float, Any]:
             params.assign(buffer)
-            value, g = self._objective(X, Y, sw, per_output, mask)
+            value, g = objective(X, Y, sw)
             return float(value), g
 
         result = minimize_lbfgs(fg, xp.asarray(params.buffer, copy=True), xp=xp,
@@ -780,7 +786,7 @@ class _BaseMLP(BaseEstimator):
                                 gtol=float(self.tol))
         params.assign(result.x)
         self.n_iter_ = result.n_iter
-        self.loss_ = float(self._objective(X, Y, sw, per_output, mask)[0])
+        self.loss_ = float(objective(X, Y, sw)[0])
         if not result.converged:
             warnings.warn(
                 f"lbfgs failed to converge after {result.n_iter} iteration(s): "
@@ -850,11 +856,9 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                           "going to be clipped", stacklevel=3)
         batch = min(200, n) if auto else int(np.clip(self.batch_size, 1, n))
-        mask = _weight_mask(self.model_) if self.alpha else None
-        per_output = self._per_output()
         self._epochs = _SklearnEpochs(
             self.model_, *train, batch, self._random_state if self.shuffle else None,
-            lambda cache, Y, sw, g: self._penalized(cache, Y, sw, g, per_output, mask))
+            self._penalty())
         config = FitConfig(epochs=1 if incremental else int(self.max_iter),  # (the batches,
                            optimizer=self._optimizer,  # shuffles: self._epochs)
                            callbacks=[lambda epoch, logs, model: self._epoch_end(
