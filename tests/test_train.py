@@ -416,6 +416,17 @@ def test_verbose_logs_every_k_epochs():
     assert all("loss" in line for line in lines)
 
 
+def test_verbose_logs_the_epoch_a_callback_stops_at():
+    """The last epoch of a fit is logged however it ends: a callback's stop too (epoch 3 of
+    verbose=2 here), once."""
+    X, y = _reg_data()
+    lines = []
+    config = xprop.FitConfig(verbose=2, log=lines.append,
+                             callbacks=[lambda epoch, logs, model: epoch == 3])
+    h = _regressor().fit(X, y, lr=0.01, epochs=10, config=config)
+    assert len(h) == 3 and [line.split()[1] for line in lines] == ["2/10", "3/10"]
+
+
 def test_fit_leaves_the_callers_data_alone():
     X, y = _cls_data()
     X0, y0 = X.copy(), y.copy()

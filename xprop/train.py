@@ -869,11 +869,15 @@ class _Run:
                 stop = self.history.stopped_early = self.since_best >= config.early_stopping
         if config.progress is not None:
             config.progress(done, dict(logs))
-        if config.verbose and (done % config.verbose == 0 or done == config.epochs or stop):
+        logged = bool(config.verbose) and (
+            done % config.verbose == 0 or done == config.epochs or stop)
+        if logged:
             config.log(progress_line(done, config.epochs, logs))
         for i, cb in enumerate(config.callbacks):
             said = _stop_said(cb(done, dict(logs), self.model), i)
             stop = said or stop
+        if stop and config.verbose and not logged:  # a callback stopped the fit here: the
+            config.log(progress_line(done, config.epochs, logs))  # last epoch is logged
         return stop
 
     def _diverged(self, pending: _Epochs, records: Any, vals: Any) -> None:
