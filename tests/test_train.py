@@ -8,6 +8,7 @@ rounding of the initial weights), and seeded shuffling must be bit-reproducible 
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 import re
@@ -536,6 +537,25 @@ def test_a_schedule_does_not_change_the_optimizer_for_later_fits():
     assert hist.lr[0] == 0.01 and hist.lr[-1] < 0.01
     assert opt.lr == 0.01
     assert m.fit(X, y, optimizer=opt, epochs=2).lr == [0.01, 0.01]
+
+
+def test_a_rate_may_be_a_0d_array_of_any_library():
+    """lr (and every other number an option takes: one check, validation.check_real) may be
+    a 0-d array of NumPy, torch or JAX, as a schedule's rates may; a boolean, complex or
+    1-element one is refused, naming the option."""
+    X, y = datasets.xor()
+    rates = [np.array(0.25)]
+    for name, make in (("torch", "tensor"), ("jax.numpy", "asarray")):
+        try:
+            rates.append(getattr(importlib.import_module(name), make)(0.25))
+        except ImportError:
+            pass
+    for lr in rates:
+        assert xprop.MLP([2, 3, 1], seed=0).fit(X, y, lr=lr, epochs=2).lr == [0.25, 0.25]
+        assert xprop.Adam(lr=lr).lr == 0.25
+    for bad in (np.array(True), np.array(0.25 + 0j), np.array([0.25])):
+        with pytest.raises(ValueError, match=r"^lr: expected a finite number > 0, got "):
+            xprop.MLP([2, 3, 1], seed=0).fit(X, y, lr=bad, epochs=2)
 
 
 @pytest.mark.parametrize("schedule", [None, "constant", " Constant"])

@@ -424,14 +424,8 @@ def _checked(lr_at: Callable[[int], float] | None) -> Callable[[int], float] | N
     if lr_at is None:
         return None
 
-    def rate(epoch: int) -> float:
-        value = lr_at(epoch)
-        if getattr(value, "shape", None) == () and "bool" not in str(value.dtype):  # 0-d, of
-            try:  # any library (a device sync): a number on the host
-                value = float(value)
-            except (TypeError, ValueError):  # (complex, text: refused below)
-                pass
-        return V.check_real(value, f"schedule({epoch})", 0.0, what="a finite learning rate")
+    def rate(epoch: int) -> float:  # (a 0-d array of any library: its number)
+        return V.check_real(lr_at(epoch), f"schedule({epoch})", 0.0, what="a finite learning rate")
 
     rate(0)
     return rate

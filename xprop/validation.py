@@ -116,20 +116,35 @@ def check_real(value: Any, name: str, low: float = -math.inf, high: float = math
                what: str = "a finite number") -> float:
     """A finite real number (no bool) between ``low`` and ``high``, each end included unless
     ``*_open``: ``momentum: expected a finite number in [0, 1], got 1.5``. The one place
-    every option's range is checked (noise levels, rates, fractions, tolerances)."""
+    every option's range is checked (noise levels, rates, fractions, tolerances). A 0-d
+    array of any library counts as its number (a rate computed on a device: read once)."""
+    number = _number_of(value)
     try:
-        real = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+        real = not isinstance(number, bool) and isinstance(number, Real) \
+            and math.isfinite(number)
     except OverflowError:  # an int beyond float's range
         real = False
-    if not real or not (low < value if low_open else low <= value) \
-            or not (value < high if high_open else value <= high):
+    if not real or not (low < number if low_open else low <= number) \
+            or not (number < high if high_open else number <= high):
         if math.isfinite(high):
             interval = (f"in {'(' if low_open else '['}{low:g}, {high:g}"
                         f"{')' if high_open else ']'}")
         else:
             interval = f"{'>' if low_open else '>='} {low:g}"
         raise ValueError(f"{name}: expected {what} {interval}, got {show(value)}")
-    return float(value) + 0.0  # -0.0 is 0.0
+    return float(number) + 0.0  # -0.0 is 0.0
+
+
+def _number_of(value: Any) -> Any:
+    """The number a 0-d array of any library holds (not a boolean one); anything else as
+    it is."""
+    if isinstance(value, Real) or getattr(value, "shape", None) != () \
+            or "bool" in str(getattr(value, "dtype", "bool")):
+        return value
+    try:
+        return value.item()
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        return value
 
 
 def check_given(value: Any, name: str, expected: str) -> Any:
