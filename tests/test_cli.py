@@ -1072,6 +1072,22 @@ def test_library_errors_name_the_flags_and_hint_what_fits(tmp_path):
                          f"{flag[0]}: only for CSV files")
 
 
+@pytest.mark.parametrize(("argv", "see"), [
+    (["train", "--epohcs", "3"], "xprop train --help"),
+    (["gradcheck", "extra"], "xprop gradcheck --help"),
+    (["--frobnicate"], "xprop demo --help"),  # (no command: the demo's options)
+])
+def test_an_unknown_option_points_to_its_commands_help(capsys, argv, see):
+    from xprop.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert line == f"xprop: error: unrecognized arguments: {' '.join(argv[1:] or argv)} " \
+        f"(see {see})"
+
+
 def test_sixth_audit_cli_cases(tmp_path):
     """Found by audit: a mistyped command read as unrecognized arguments of ``demo``; an
     existing /dev/stdout needed --force (and /dev/null got a suffix: /dev/null.npz)."""

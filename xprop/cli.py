@@ -90,6 +90,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"xprop: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        """argparse's, an unknown option pointing to its command's help (``xprop train
+        --help``), not to ``xprop --help``."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            self.exit(2, f"xprop: error: unrecognized arguments: {' '.join(extra)} (see "
+                         f"{self.prog}{' ' + command if command else ''} --help)\n")
+        return parsed
+
 
 # --------------------------------------------------------------------------- progress
 
