@@ -541,11 +541,12 @@ def test_a_schedule_does_not_change_the_optimizer_for_later_fits():
 
 def test_a_rate_may_be_a_0d_array_of_any_library():
     """lr (and every other number an option takes: one check, validation.check_real) may be
-    a 0-d array of NumPy, torch or JAX, as a schedule's rates may; a boolean, complex or
-    1-element one is refused, naming the option."""
+    a 0-d array of NumPy, torch, JAX or array-api-strict, as a schedule's rates may; a
+    boolean, complex, text, object or 1-element one is refused, naming the option."""
     X, y = datasets.xor()
     rates = [np.array(0.25)]
-    for name, make in (("torch", "tensor"), ("jax.numpy", "asarray")):
+    for name, make in (("torch", "tensor"), ("jax.numpy", "asarray"),
+                       ("array_api_strict", "asarray")):
         try:
             rates.append(getattr(importlib.import_module(name), make)(0.25))
         except ImportError:
@@ -553,7 +554,8 @@ def test_a_rate_may_be_a_0d_array_of_any_library():
     for lr in rates:
         assert xprop.MLP([2, 3, 1], seed=0).fit(X, y, lr=lr, epochs=2).lr == [0.25, 0.25]
         assert xprop.Adam(lr=lr).lr == 0.25
-    for bad in (np.array(True), np.array(0.25 + 0j), np.array([0.25])):
+    for bad in (np.array(True), np.array(0.25 + 0j), np.array([0.25]), np.array("0.25"),
+                np.array(0.25, dtype=object)):
         with pytest.raises(ValueError, match=r"^lr: expected a finite number > 0, got "):
             xprop.MLP([2, 3, 1], seed=0).fit(X, y, lr=bad, epochs=2)
 

@@ -136,14 +136,15 @@ def check_real(value: Any, name: str, low: float = -math.inf, high: float = math
 
 
 def _number_of(value: Any) -> Any:
-    """The number a 0-d array of any library holds (not a boolean one); anything else as
-    it is."""
+    """The number a 0-d array of any library holds, of a real dtype (``float(x)``, the
+    standard's); anything else (a boolean, complex, text or object one too) as it is."""
+    dtype = str(getattr(value, "dtype", ""))
     if isinstance(value, Real) or getattr(value, "shape", None) != () \
-            or "bool" in str(getattr(value, "dtype", "bool")):
+            or not ("float" in dtype or "int" in dtype) or "complex" in dtype:
         return value
     try:
-        return value.item()
-    except (AttributeError, TypeError, ValueError, RuntimeError):
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
         return value
 
 
