@@ -697,6 +697,7 @@ class _Run:
         self.model, self.config, self.opt, self.data = model, config, opt, data
         self.xp, self.head, self.lr_at = model.xp, model.arch.head, lr_at
         self.dtype = dtype_name(model.params.buffer.dtype, model.xp)
+        self.min_delta = at_most_finite(config.min_delta, self.dtype)  # (early stopping's)
         self.history = History()
         self.best: tuple[float, Array | None] = (math.inf, None)
         self.since_best = 0
@@ -851,8 +852,7 @@ class _Run:
             compiled = improved is not None  # and none of them steers it)
             if not compiled:  # (the compiled chunk judged in the model's dtype: so here)
                 improved = bool(steps.improves(*in_dtype(
-                    self.dtype, logs["val_loss"], self.best[0],
-                    at_most_finite(config.min_delta, self.dtype))))
+                    self.dtype, logs["val_loss"], self.best[0], self.min_delta)))
             if improved:
                 kept = self.strategy.best_buffer if compiled else self.xp.asarray(
                     self.model.params.buffer, copy=True)
