@@ -707,6 +707,28 @@ def test_chunked_records_equal_per_epoch_records(case, monkeypatch, batch_size):
     np.testing.assert_array_equal(host(m1.params.buffer), host(m2.params.buffer))
 
 
+@pytest.mark.parametrize("limit", [1, 300, 1000])
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_records_in_cache_sized_blocks_equal_the_whole_chunks(monkeypatch, limit, batch_size):
+    """The records of a chunk are computed a few epochs at a time on NumPy (its
+    ``cache_elements``: blocks of 1, 3 and 10 epochs of 48x2 outputs, ragged last ones);
+    the history (losses, accuracies) and parameters are those of the whole chunk at once,
+    bit for bit."""
+    from xprop.backend.numpy_ import NumpyAdapter
+
+    X, y = datasets.moons(48, noise=0.2, seed=0)
+
+    def run(elements):
+        monkeypatch.setattr(NumpyAdapter, "cache_elements", lambda self, device: elements)
+        m = xprop.MLP([2, 6, 2], "tanh", "softmax", "cross_entropy", seed=4)
+        h = m.fit(X, y, optimizer="adam", lr=0.02, epochs=23, batch_size=batch_size)
+        return host(m.params.buffer), h.as_dict()
+
+    (p1, h1), (p2, h2) = run(None), run(limit)
+    assert h1["loss"] == h2["loss"] and h1["accuracy"] == h2["accuracy"]
+    np.testing.assert_array_equal(p1, p2)
+
+
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_divergence_in_a_later_chunk_reports_as_a_per_epoch_run_does(monkeypatch, shuffle):
     """A divergence found at a chunk's end is replayed from the kept snapshots: the epoch,

@@ -1097,27 +1097,37 @@ class _Chunk:
 def _records(model: Any, chunk: _Chunk,
              data: TrainingData) -> tuple[list[float], list[float], bool]:
     """``(loss, accuracy)`` of each epoch of ``chunk`` from its kept outputs, and whether
-    every loss and parameter is finite: per-sample losses and hits of all the epochs at once
-    on ``(epochs, rows, k)`` stacks, summed per epoch, summed over the processes
-    (:meth:`TrainingData.reduce`), and one transfer to the host (the only sync)."""
+    every loss and parameter is finite: per-sample losses and hits of several epochs at once
+    on ``(epochs, rows, k)`` stacks (as many epochs as stay cache-sized:
+    :meth:`~xprop.backend.base.Adapter.cache_elements`), summed per epoch, summed over the
+    processes (:meth:`TrainingData.reduce`), and one transfer to the host (the only sync)."""
     xp, head, params = model.xp, model.arch.head, model.params
     k = len(chunk.epochs)
+    per_epoch = len(chunk.outputs) // k  # batches
+    size = sum(math.prod(a.shape) for a in chunk.outputs[:per_epoch])
+    limit = adapter_of_namespace(xp).cache_elements(model.backend.device)
+    block = k if limit is None else max(1, min(k, limit // max(1, size)))
 
-    def stack(arrays: list[Array]) -> Array:
-        """``(k, rows, ...)`` from the chunk's batches in order (one copy)."""
+    def stack(arrays: list[Array], first: int, n: int) -> Array:
+        """``(n, rows, ...)`` from the batches of epochs ``first`` to ``first + n`` of the
+        chunk, in order (one copy)."""
+        arrays = arrays[first * per_epoch:(first + n) * per_epoch]
         joined = arrays[0] if len(arrays) == 1 else xp.concat(arrays, axis=0)
-        return xp.reshape(joined, (k, joined.shape[0] // k, *joined.shape[1:]))
+        return xp.reshape(joined, (n, joined.shape[0] // n, *joined.shape[1:]))
 
-    outputs = stack(chunk.outputs)
-    Y = stack(chunk.Y) if chunk.Y else data.Y  # unshuffled: one array, broadcast
-    rows = head.rows(stack(chunk.logits), outputs, Y, xp)
-    parts = [xp.sum(rows, axis=-1)]
-    if head.is_classifier:
-        truth = stack(chunk.truth) if chunk.truth else data.truth
-        hit = head.hit_rows(outputs, truth, xp)
-        parts.append(xp.sum(xp.astype(hit, rows.dtype), axis=-1))
+    losses, hits = [], []
+    for first in range(0, k, block):
+        n = min(block, k - first)
+        outputs = stack(chunk.outputs, first, n)
+        Y = stack(chunk.Y, first, n) if chunk.Y else data.Y  # unshuffled: broadcast
+        rows = head.rows(stack(chunk.logits, first, n), outputs, Y, xp)
+        losses.append(xp.sum(rows, axis=-1))
+        if head.is_classifier:
+            truth = stack(chunk.truth, first, n) if chunk.truth else data.truth
+            hits.append(xp.sum(xp.astype(head.hit_rows(outputs, truth, xp), rows.dtype),
+                               axis=-1))
     # 0 * every parameter: NaN if any is NaN or inf
-    parts.append(xp.reshape(xp.sum(params.buffer * 0.0), (1,)))
+    parts = [*losses, *hits, xp.reshape(xp.sum(params.buffer * 0.0), (1,))]
     return epoch_records(data.reduce(xp.concat(parts)), k, k if head.is_classifier else None,
                          1 if head.summed else data.n, data.n)
 

@@ -293,6 +293,13 @@ class Adapter:
         """``argmax(x, axis=-1)``, in the namespace's index dtype."""
         return xp.argmax(x, axis=-1)
 
+    def cache_elements(self, device: Any) -> int | None:
+        """How many elements of a large stack one pass of elementwise work takes at a time
+        to stay in the CPU's caches (the records of a chunk of epochs in :mod:`xprop.train`),
+        or None: the whole stack at once (accelerators,
+        where each operation's launch costs more than its memory traffic)."""
+        return None
+
     def max_rows(self, x: Any, xp: Any) -> Any:
         """``max(x, axis=-1, keepdims=True)``: each row's maximum (softmax and its loss
         subtract it)."""

@@ -51,6 +51,9 @@ class NumpyAdapter(Adapter):
             return None, _tanh_backward_in_place
         return None
 
+    def cache_elements(self, device: Any) -> int | None:
+        return CACHE_ELEMENTS
+
     def max_rows(self, x: Any, xp: Any) -> Any:
         """``np.max(x, axis=-1, keepdims=True)``; many short rows of floats (the records of
         an epoch's outputs) column by column with ``np.maximum``, the same values (a
@@ -116,10 +119,14 @@ def _tanh_backward_in_place(g: Any, z: Any, a: Any, xp: Any) -> Any:
     instead of three: ``g`` is overwritten (network.backward hands activations the fresh
     ``dA`` it owns)."""
     t = np.multiply(a, a)
-    np.subtract(1.0, t, out=t)
+    np.subtract(_one(t.dtype), t, out=t)
     return np.multiply(g, t, out=g)
 
 
+#: elements of a stack that one pass of elementwise work takes at a time (``cache_elements``:
+#: 256 KiB of float32 and its temporaries stay in L2; the records of 39 digits-sized epochs,
+#: 1797x10 each: 0.23 ms an epoch in blocks of 3 epochs against 0.46 all at once)
+CACHE_ELEMENTS = 1 << 16
 #: rows of at most this many entries, at least :data:`MANY_ROWS` of them, have their maximum
 #: taken column by column (``max_rows``: one call per column against one per row)
 SHORT_ROW, MANY_ROWS = 16, 256
@@ -134,16 +141,33 @@ def _relu_backward_in_place(g: Any, z: Any, a: Any, xp: Any) -> Any:
 def _sigmoid_fewer_passes(z: Any, xp: Any) -> Any:
     """The portable ``sigmoid`` bit for bit (``e = exp(-|z|)``, ``r = 1 / (1 + e)``, then
     ``e r`` where ``z < 0``) in one pass fewer and half the temporaries: the product is
-    written into ``r`` where ``z < 0`` instead of a ``where`` over a third array (4x1:
-    5.1 us against 5.9)."""
+    written into ``r`` where the sign bit of ``z`` is set (``-0.0`` too, where ``e r`` is
+    ``r``) instead of a ``where`` over a third array, and the constants are 0-d arrays of
+    ``z``'s dtype, which NumPy takes faster than Python floats (4x1 float64: 3.1 us against
+    3.7; 512x1024 float32: 3.2 ms against 7.6)."""
     if type(z) is not np.ndarray or z.dtype.kind != "f" or not z.ndim:  # subclasses, ints,
         return sigmoid(z, xp)  # 0-d (NumPy gives scalars for them): the portable one
-    e = np.copysign(z, -1.0)  # -|z| in one pass
+    one = _one(z.dtype)
+    e = np.abs(z)
+    np.negative(e, out=e)
     np.exp(e, out=e)
-    r = np.add(e, 1.0)
-    np.divide(1.0, r, out=r)
-    np.multiply(e, r, out=r, where=z < 0)
+    r = np.add(e, one)
+    np.divide(one, r, out=r)
+    np.multiply(e, r, out=r, where=np.signbit(z))
     return r
+
+
+_ONES: dict[Any, np.ndarray] = {}
+
+
+def _one(dtype: Any) -> np.ndarray:
+    """``1`` as a 0-d array of ``dtype`` (an operand NumPy takes faster than the float
+    ``1.0``, with the same result: NumPy computes in ``dtype`` either way)."""
+    one = _ONES.get(dtype)
+    if one is None:
+        one = _ONES[dtype] = np.ones((), dtype)
+        one.flags.writeable = False
+    return one
 
 
 #: elements of a zeros block (256 KiB of float32, cache-resident) for the ReLU forward
