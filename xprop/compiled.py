@@ -221,11 +221,11 @@ class CompiledEpochs:
         host = host_floats(records)
         head = self.model.arch.head
         columns = epoch_records(host, k, K if self.truth is not None else None,
-                                1 if head.summed else self.n, self.n)
+                                head.divisor(self.n), self.n)
         if self.val is None:
             return columns, None  # (a diverged chunk's validation still says where its best
         n_val = self.val[0].shape[0]  # epoch was: what restore_best goes back to)
-        losses = (host[2 * K:2 * K + k] / (1 if head.summed else n_val)).tolist()
+        losses = (host[2 * K:2 * K + k] / head.divisor(n_val)).tolist()
         accuracies = (host[3 * K:3 * K + k] / n_val).tolist()
         improved = None if self.track is None else (host[4 * K:4 * K + k] > 0).tolist()
         return columns, (losses, accuracies, improved)
@@ -341,7 +341,7 @@ def _validation_function(arch: network.Architecture, xp: Any, shape: _Shape) -> 
         if shape.min_delta is None:
             return total, hits, xp.zeros_like(total), best
         best_loss, kept = best  # (typed constants: NumPy 1 would widen float32 scalars)
-        loss = total if arch.head.summed else total / xp.asarray(Xv.shape[0], dtype=total.dtype)
+        loss = total / xp.asarray(arch.head.divisor(Xv.shape[0]), dtype=total.dtype)
         improved = steps.improves(loss, best_loss, xp.asarray(shape.min_delta, dtype=total.dtype))
         best = (xp.where(improved, loss, best_loss),
                 xp.where(improved, buffer, kept))

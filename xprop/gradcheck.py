@@ -1010,8 +1010,8 @@ def gradcheck(
         inputs = [m.params[k] for k in names] + ([Xd] if check_input else [])
         claimed = [grads[k] for k in names] + ([dX] if check_input else [])
         terms = xp.maximum(xp.abs(cache.pre[-1]), xp.abs(cache.output)) + xp.abs(Y)  # what
-        magnitude = float(xp.sum(xp.max(terms, axis=-1))) / (  # L adds up, per sample the
-            1 if arch.head.summed else Xd.shape[0])  # largest
+        magnitude = float(xp.sum(xp.max(terms, axis=-1))) / arch.head.divisor(  # L adds
+            Xd.shape[0])  # up, per sample the largest
         return _check(evaluate, inputs, claimed, names + (["X"] if check_input else []), xp,
                       dtype, _Options(h, method, n_checks, seed, mode), m.backend.describe(),
                       "X, y: the loss", magnitude)

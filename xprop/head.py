@@ -111,6 +111,29 @@ class Head:
         """True when the loss is a sum over samples (``half_sse``), not a mean."""
         return self.loss.reduction == "sum"
 
+    def divisor(self, n: int) -> int:
+        """What the sum of ``n`` samples' losses (:meth:`rows`) is divided by to give the
+        loss: ``n``, or 1 when the loss is a sum (:attr:`summed`).
+
+        Parameters
+        ----------
+        n : int
+            The number of samples.
+
+        Returns
+        -------
+        int
+            ``n`` or 1.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> make_head("softmax", "cross_entropy").divisor(8), make_head("identity",
+        ...                                                              "half_sse").divisor(8)
+        (8, 1)
+        """
+        return 1 if self.summed else n
+
     # ---------------------------------------------------------------- the math
 
     def forward(self, z: Array, xp: Any) -> Array:

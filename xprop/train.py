@@ -646,7 +646,7 @@ class TrainingData:
             sums[:2] = (float(v) for v in steps.evaluate(model.params, Xv, Yv, Lv,
                                                           model.arch, model.xp))
         total, hits, n_val = (float(v) for v in self.reduce(sums))
-        logs = {"val_loss": total / (1 if head.summed else n_val)}
+        logs = {"val_loss": total / head.divisor(n_val)}
         if head.is_classifier:
             logs["val_accuracy"] = hits / n_val
         return logs
@@ -1129,7 +1129,7 @@ def _records(model: Any, chunk: _Chunk,
     # 0 * every parameter: NaN if any is NaN or inf
     parts = [*losses, *hits, xp.reshape(xp.sum(params.buffer * 0.0), (1,))]
     return epoch_records(data.reduce(xp.concat(parts)), k, k if head.is_classifier else None,
-                         1 if head.summed else data.n, data.n)
+                         head.divisor(data.n), data.n)
 
 
 @dataclass
