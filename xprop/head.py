@@ -112,8 +112,9 @@ class Head:
         return self.loss.reduction == "sum"
 
     def divisor(self, n: int) -> int:
-        """What the sum of ``n`` samples' losses (:meth:`rows`) is divided by to give the
-        loss: ``n``, or 1 when the loss is a sum (:attr:`summed`).
+        """What the sum of ``n`` samples' losses (:meth:`rows`) is divided by.
+
+        It gives the loss: ``n``, or 1 when the loss is a sum (:attr:`summed`).
 
         Parameters
         ----------

@@ -251,48 +251,14 @@ class MLP:
             )
         if not weights:
             raise ValueError("weights: expected at least one weight matrix, got none")
-        arrays = {f"weights[{i}]": w for i, w in enumerate(weights) if not is_host_data(w)}
-        if biases is not None:
-            arrays.update({f"biases[{i}]": b for i, b in enumerate(biases)
-                           if not is_host_data(b)})
-        if arrays:
-            found = backend_of(**arrays)
-            if backend is not None or device is not None:
-                asked = resolve_backend(backend, device)
-                if asked.xp is not found.xp or not asked.owns(next(iter(arrays.values()))):
-                    first = next(iter(arrays))
-                    raise DeviceMismatchError(
-                        f"{first}: explicit weights live on {found.describe()} but "
-                        f"backend={asked.describe()} was asked for"
-                    )
-            chosen = found
-        else:
-            chosen = resolve_backend(backend, device)
+        chosen = _arrays_backend(weights, biases, backend, device)
         if dtype is None:  # the widest floating dtype given (never a silent narrowing;
             given = {_given_dtype(a) for a in [*weights, *(biases or [])]}  # Python floats
             # are float64)
             dtype = next((name for name in ("float64", "float32") if name in given), None)
             if dtype is None and "float64" in chosen.supported_float_dtypes():
                 dtype = "float64"  # integers (as NumPy promotes them): exact to 2**53
-        shapes = [tuple(getattr(w, "shape", None) or _shape_of(w)) for w in weights]
-        sizes = []
-        for i, shp in enumerate(shapes):
-            if len(shp) != 2:
-                raise ValueError(
-                    f"weights[{i}]: expected a 2-D array (fan_in, fan_out), got shape {shp}"
-                )
-            if i == 0:
-                sizes.append(int(shp[0]))
-            elif shp[0] != sizes[-1]:
-                raise ValueError(
-                    f"weights[{i}]: expected shape ({sizes[-1]}, ...) to follow "
-                    f"weights[{i - 1}] with {sizes[-1]} outputs, got {shp}"
-                )
-            sizes.append(int(shp[1]))
-        try:
-            sizes = V.check_layer_sizes(sizes)
-        except ValueError as e:
-            raise ValueError(f"weights: shapes {shapes} give {e}") from None
+        sizes = _chained_sizes(weights)
         if biases is not None and len(biases) != len(weights):
             raise ValueError(
                 f"biases: expected {len(weights)} bias vectors (one per layer), got {len(biases)}"
@@ -1199,6 +1165,46 @@ def _accept_parameter(model: MLP, name: str, value: Any) -> Array:
         raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
     V.check_finite(arr, name, xp)
     return xp.astype(arr, model.dtype)
+
+
+def _arrays_backend(weights: Sequence[Any], biases: Sequence[Any] | None,
+                    backend: str | Backend | None, device: Any) -> Backend:
+    """The backend of :meth:`MLP.from_arrays`: the arrays' own (they must agree with each
+    other and with ``backend``/``device`` when given), or ``backend``'s for host data."""
+    arrays = {f"weights[{i}]": w for i, w in enumerate(weights) if not is_host_data(w)}
+    if biases is not None:
+        arrays.update({f"biases[{i}]": b for i, b in enumerate(biases) if not is_host_data(b)})
+    if not arrays:
+        return resolve_backend(backend, device)
+    found = backend_of(**arrays)
+    if backend is not None or device is not None:
+        asked = resolve_backend(backend, device)
+        if asked.xp is not found.xp or not asked.owns(next(iter(arrays.values()))):
+            raise DeviceMismatchError(
+                f"{next(iter(arrays))}: explicit weights live on {found.describe()} but "
+                f"backend={asked.describe()} was asked for")
+    return found
+
+
+def _chained_sizes(weights: Sequence[Any]) -> list[int]:
+    """The layer sizes of weight matrices ``(fan_in, fan_out)`` that chain, each checked."""
+    shapes = [tuple(getattr(w, "shape", None) or _shape_of(w)) for w in weights]
+    sizes: list[int] = []
+    for i, shp in enumerate(shapes):
+        if len(shp) != 2:
+            raise ValueError(
+                f"weights[{i}]: expected a 2-D array (fan_in, fan_out), got shape {shp}")
+        if i == 0:
+            sizes.append(int(shp[0]))
+        elif shp[0] != sizes[-1]:
+            raise ValueError(
+                f"weights[{i}]: expected shape ({sizes[-1]}, ...) to follow "
+                f"weights[{i - 1}] with {sizes[-1]} outputs, got {shp}")
+        sizes.append(int(shp[1]))
+    try:
+        return V.check_layer_sizes(sizes)
+    except ValueError as e:
+        raise ValueError(f"weights: shapes {shapes} give {e}") from None
 
 
 def _architecture(sizes: list[int], activation: Any, output_activation: Any, loss: Any,
