@@ -538,23 +538,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         path, moved = _save_trained(model, args)
         print(f"saved checkpoint: {path}")
     if args.plot:
-        from xprop.plots import plot_training
-
-        notes: list[str] = []
-
-        def plot(path: str, overwrite: bool) -> str:
-            check_writable(path, overwrite, "--plot", suffix=None)
-            notes.extend(plot_training(path, hist, model, X, y,
-                                       title=f"xprop: {args.data}, {sizes}",
-                                       overwrite=overwrite))
-            return path
-
-        path, replotted = _kept_output(plot, args.plot, args.force, "--plot", "plot")
-        moved = moved or replotted
-        print(f"saved plot: {path}")
-        for note in notes:
-            print(f"note: {note}")
+        moved = _save_plot(args, hist, model, (X, y), sizes) or moved
     return 1 if moved else 0
+
+
+def _save_plot(args: argparse.Namespace, hist: Any, model: MLP, data: tuple[Any, Any],
+               sizes: list[int]) -> bool:
+    """Plot the training to ``--plot`` (and say where, with the plot's notes); whether it
+    went elsewhere (:func:`_kept_output`)."""
+    from xprop.plots import plot_training
+
+    notes: list[str] = []
+
+    def plot(path: str, overwrite: bool) -> str:
+        check_writable(path, overwrite, "--plot", suffix=None)
+        notes.extend(plot_training(path, hist, model, *data,
+                                   title=f"xprop: {args.data}, {sizes}", overwrite=overwrite))
+        return path
+
+    path, moved = _kept_output(plot, args.plot, args.force, "--plot", "plot")
+    print(f"saved plot: {path}")
+    for note in notes:
+        print(f"note: {note}")
+    return moved
 
 
 def _save_trained(model: MLP, args: argparse.Namespace) -> tuple[str, bool]:
