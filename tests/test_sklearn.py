@@ -710,7 +710,8 @@ def test_coefs_and_intercepts_item_assignment_sets_the_layer():
 def test_warm_start_follows_a_new_activation_and_refuses_new_layer_sizes():
     """scikit-learn reads ``activation`` at every pass: a warm start (and predict) after
     ``set_params(activation=...)`` uses it with the trained weights; new
-    ``hidden_layer_sizes`` are refused in one line (scikit-learn fails on the shapes)."""
+    ``hidden_layer_sizes`` are refused in one line (scikit-learn fails on the shapes of
+    another depth, and trains the old layers for the same depth)."""
     rng = np.random.RandomState(0)
     X = rng.randn(30, 2)
     y = X @ [1.0, -1.0]
@@ -790,6 +791,63 @@ def test_warm_start_refuses_another_backend_or_dtype(params):
                        **{"backend": None, "dtype": None, **params}).fit(X, y)
     assert (est.model_.backend.name, xprop.backend.dtype_name(est.model_.dtype)) == (
         params.get("backend", "numpy"), params.get("dtype", "float64"))
+
+
+def test_a_warm_start_refuses_a_new_loss_and_keeps_the_network():
+    """The regressor's ``loss`` decides its output (identity or exp): a warm start or
+    ``partial_fit`` after ``set_params(loss=...)`` is refused in one line and the network
+    stays as it was (its ``loss_`` mixed the old output with the new loss's scale, and
+    L-BFGS followed that value); a cold fit takes the new loss."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 2)
+    y = np.abs(X @ [1.0, -1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0,
+                           warm_start=True).fit(X, y)
+        before = xprop.to_numpy(est.model_.params.buffer).copy()
+        est.set_params(loss="poisson")
+        for call in (lambda: est.fit(X, y), lambda: est.partial_fit(X, y)):
+            with pytest.raises(ValueError, match=r"^loss: the fitted network's output is "
+                                                 r"identity, trained with .*loss='poisson' "
+                                                 r"needs exp with poisson"):
+                call()
+        np.testing.assert_array_equal(xprop.to_numpy(est.model_.params.buffer), before)
+        est.set_params(warm_start=False).fit(X, y)
+    assert est.out_activation_ == "exp"
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+def test_device_X_with_nan_or_inf_is_refused_before_anything_is_fitted(solver, bad):
+    """Device arrays' values are checked as scikit-learn checks host data's, before any
+    state: L-BFGS returned the untrained network (its first objective NaN), the stochastic
+    solvers trained on NaN and then blamed the data's scale."""
+    strict = pytest.importorskip("array_api_strict")
+    X, y = make_blobs(30, 3, centers=2, random_state=0)
+    Xb = X.copy()
+    Xb[3, 1] = bad
+    libraries = [strict] + ([importlib.import_module("torch")] if HAS_TORCH else [])
+    for lib in libraries:
+        for est, target in ((MLPClassifier((4,), solver=solver, max_iter=3, random_state=0), y),
+                            (MLPRegressor(hidden_layer_sizes=(4,), solver=solver, max_iter=3,
+                                          early_stopping=solver == "adam", random_state=0),
+                             y.astype(float))):
+            with pytest.raises(ValueError, match=r"^X: expected finite values, found NaN or "
+                                                 r"inf in 1 of 90 entries"):
+                est.fit(lib.asarray(Xb), lib.asarray(target))
+            with pytest.raises(NotFittedError):
+                est.predict(lib.asarray(X))
+
+
+def test_hidden_layer_sizes_must_be_a_sequence_not_a_generator():
+    """A generator would be used up by the parameter check and leave no hidden layer (as
+    scikit-learn, it is refused)."""
+    X, y = make_blobs(30, 3, centers=2, random_state=0)
+    with pytest.raises(ValueError, match=r"^hidden_layer_sizes: expected an integer >= 1 or "
+                                         r"a sequence of them, got <generator"):
+        MLPClassifier(hidden_layer_sizes=(s for s in (3, 2))).fit(X, y)
+    assert MLPClassifier(hidden_layer_sizes=range(3, 5), max_iter=2).fit(X, y).n_layers_ == 4
 
 
 def test_coefs_assignment_takes_the_networks_arrays_and_refuses_another_backends():

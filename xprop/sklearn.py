@@ -88,6 +88,7 @@ from xprop.backend import (
 )
 from xprop.config import FitConfig
 from xprop.lbfgs import minimize_lbfgs
+from xprop.losses import get_loss
 from xprop.mlp import MLP
 from xprop.optimizers import Optimizer, SklearnAdam, SklearnSGD
 from xprop.step import Batch, gradient
@@ -510,8 +511,8 @@ class _BaseMLP(BaseEstimator):
         h = self.hidden_layer_sizes
         if isinstance(h, numbers.Integral) and not isinstance(h, bool):
             h = (h,)
-        try:
-            sizes = list(h)
+        try:  # a sequence (a generator would be used up by the first look)
+            sizes = list(h) if hasattr(h, "__len__") else None
         except TypeError:
             sizes = None
         if sizes is None or not all(
@@ -661,6 +662,8 @@ class _BaseMLP(BaseEstimator):
         backend.check_place(sample_weight, "sample_weight")
         if not (is_host_data(X) and is_host_data(y)):
             X = self._validate_X(X, reset)
+            if not is_host_data(X):  # values, as scikit-learn's checks of host data
+                V.check_finite(X, "X", backend.xp)
             n_y = y.shape[0] if hasattr(y, "shape") else len(y)
             if n_y != X.shape[0]:
                 raise ValueError(
@@ -812,6 +815,7 @@ class _BaseMLP(BaseEstimator):
             self._device_io = not is_host_data(X)
             self._initialize(X, n_out, output, loss, self._random_state)
         else:
+            self._check_head(output, loss)
             self._rebuild()
         Xd = _Samples(X, self.model_)
         Yd, stratify = self._device_targets(y, Xd.n)
@@ -1011,7 +1015,8 @@ class _BaseMLP(BaseEstimator):
         """The fitted network as the parameters now say, for a warm start, ``partial_fit`` or
         (``training=False``) a prediction after ``set_params``: a new ``activation`` takes
         over with the weights kept (scikit-learn reads it at every pass). Training refuses new
-        ``hidden_layer_sizes`` (scikit-learn fails on the shapes), and a ``dtype``,
+        ``hidden_layer_sizes`` (scikit-learn goes on with the old layers when their number is
+        the same and fails on the shapes otherwise), and a ``dtype``,
         ``backend`` or ``device`` other than the network's (it is never moved silently);
         predictions, which read none of them in scikit-learn, use the fitted network."""
         activation, sizes = self._built
@@ -1048,6 +1053,21 @@ class _BaseMLP(BaseEstimator):
                 f"hidden_layer_sizes: the fitted network has {sizes}, got "
                 f"{V.show(self.hidden_layer_sizes)}; a warm start or partial_fit keeps the "
                 "layers (set warm_start=False, or refit from scratch)")
+
+    def _check_head(self, output: str, loss: str) -> None:
+        """A warm start or ``partial_fit`` keeps the network's output and loss: a ``loss``
+        (or targets) that needs others is refused in one line (the reported ``loss_`` would
+        mix the two)."""
+        head = self.model_.head
+        if (get_activation(output).name, get_loss(loss).name) == (head.activation.name,
+                                                                  head.loss.name):
+            return
+        name, asked = ("loss", f"loss={self.loss!r}") if hasattr(self, "loss") else (
+            "y", "these targets")
+        raise ValueError(
+            f"{name}: the fitted network's output is {head.activation.name}, trained with "
+            f"{head.loss.name}; {asked} needs {output} with {loss}, and a warm start or "
+            "partial_fit keeps the output (set warm_start=False, or refit from scratch)")
 
     def _output(self, X: Any) -> tuple[Any, bool]:
         """The network output for validated ``X`` and whether ``X`` was host data."""
