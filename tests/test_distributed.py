@@ -107,6 +107,31 @@ def test_one_rank_is_exactly_fit():
         assert histories[0].val_accuracy == histories[1].val_accuracy
 
 
+def test_one_rank_keeps_the_epochs_before_a_failing_schedule_and_reads_each_rate_once():
+    """Found by audit: on one rank a schedule that failed mid-fit lost the chunk of epochs
+    under way (fit keeps the epochs before the failing one), and the schedule was read
+    twice more for epoch 0 (a schedule that keeps state of its own shifted its rates)."""
+    from xprop.distributed import world
+
+    X, y = datasets.xor()
+    results = {}
+    for name, entry in (("fit", xprop.fit),
+                        ("one rank", lambda *a: fit_distributed(*a, comm=world()))):
+        read: list[int] = []
+
+        def schedule(epoch, read=read):
+            read.append(epoch)
+            return float("nan") if epoch == 300 else 0.5 / (1 + epoch)
+
+        m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+        with pytest.raises(ValueError, match=r"schedule\(300\): expected a finite") as err:
+            entry(m, X, y, xprop.FitConfig(epochs=600, schedule=schedule))
+        results[name] = (read, len(err.value.history), xprop.to_numpy(m.params.buffer))
+    (read1, n1, p1), (read2, n2, p2) = results.values()
+    assert read1 == read2 == list(range(301)) and n1 == n2 == 300
+    np.testing.assert_array_equal(p1, p2)
+
+
 @pytest.mark.parametrize(("rows", "outputs", "finite"), [(4, 1, False), (2, 2, True)])
 def test_one_rank_judges_finite_training_as_fit_does(tmp_path, rows, outputs, finite):
     """Found by review: the shards' finite check summed the per-sample losses in Python
@@ -129,7 +154,7 @@ def test_one_rank_judges_finite_training_as_fit_does(tmp_path, rows, outputs, fi
         if data is None:  # the shards of one rank
             options = dict(config=config, epochs=None, batch_size=None, optimizer=None,
                            lr=None, validation_split=None, early_stopping=None)
-            shards = _shards(world(), m, *_start(world(), m, X, y, options))
+            shards = _shards(world(), m, *_start(world(), m, X, y, options)[:2])
             verdicts.append(shards.finite_on_training(m))
         else:
             verdicts.append(train.prepare_data(m, data, y, config).finite_on_training(m))
@@ -151,7 +176,7 @@ def test_a_rank_without_data_takes_a_split_of_0_as_none():
 
     m = xprop.MLP([2, 2, 1], "tanh", "sigmoid", "bce", seed=0)
     for split in (None, 0.0):
-        config, shapes = _start(Rank1(), m, None, None, dict(
+        config, shapes, _ = _start(Rank1(), m, None, None, dict(
             config=None, epochs=None, batch_size=None, optimizer=None, lr=None,
             early_stopping=3, validation_split=split))
         assert config.early_stopping == 3 and shapes == {"n": 4}
@@ -670,6 +695,18 @@ elif case == "bad_schedule":
 elif case == "mpi4py_comm":
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
+elif case == "keyword_on_root" and comm.rank == 0:  # "only rank 0 is verbose"
+    options["verbose"] = 1
+elif case == "other_schedule_function":
+    rate = 0.5 if comm.rank == 0 else 0.05
+    options["config"] = xprop.FitConfig(schedule=lambda epoch: rate)
+elif case == "schedule_spellings":  # the same schedule
+    options["config"] = xprop.FitConfig(schedule="Cosine" if comm.rank == 0 else "cosine")
+call_comm, extra = comm, ()
+if case == "comm_typo" and comm.rank == 0:
+    call_comm = "world"
+if case == "extra_positional" and comm.rank == 0:
+    extra = (None, 3)
 same = comm.rank == 0 or case in ("same_data", "other_dtype", "y_alone")
 Xr = X if same and not (case == "y_alone" and comm.rank == 1) else X[:2] if \
     case == "other_data" else None
@@ -678,7 +715,7 @@ if case == "other_validation_data" and comm.rank == 1:
     options["config"] = xprop.FitConfig(validation_data=(X[:2], y[:2]))
 t0 = time.perf_counter()
 try:
-    h = fit_distributed(m, Xr, yr, comm=comm, **options)
+    h = fit_distributed(m, Xr, yr, *extra, comm=call_comm, **options)
     said = f"TRAINED {comm.rank} {len(h)} {len(h.val_loss)}"
 except (ValueError, TypeError) as e:
     assert "\\n" not in str(e)
@@ -703,16 +740,39 @@ open(f"{sys.argv[1]}.{comm.rank}.txt", "w").write(said)
     ("other_data", "rank 1 of 2 was given other X, y than rank 0"),
     ("other_validation_data", "rank 1 of 2 was given other validation_data than rank 0"),
     ("other_dtype", "the ranks disagree on dtype (rank 0: float64, rank 1: float32)"),
+    ("keyword_on_root", "rank 0 of 2 refused to start: TypeError: verbose: an option of "
+                        "xprop.FitConfig, not a keyword of fit_distributed"),
+    ("comm_typo", "rank 0 of 2 refused to start: TypeError: comm: expected an "
+                  "xprop.distributed.Communicator"),
+    ("extra_positional", "rank 0 of 2 refused to start: TypeError: fit_distributed() too "
+                         "many positional arguments"),
+    ("other_schedule_function", "the ranks disagree on the schedule's first rate (rank 0: "
+                                "0.5, rank 1: 0.05)"),
 ])
 def test_what_one_rank_alone_holds_is_refused_on_every_rank(tmp_path, case, said):
     """Before: a stale optimizer on rank 1 raised there after the start check and rank 0
     waited forever; one of the same size, or a standardizer on one rank only, trained
-    models that differed between the ranks without a word."""
+    models that differed between the ranks without a word. A wrong call on one rank (a
+    keyword fit_distributed does not take, a comm that is none, one argument too many)
+    raised there before the first collective and left the other waiting; schedule
+    functions of other rates trained models that differed (functions were compared by
+    name)."""
     r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", case)
     assert r.returncode == 0, r.stdout + r.stderr
     for rank in range(2):
         text = (tmp_path / f"out.{rank}.txt").read_text()
         assert text.startswith(f"REFUSED {rank} ") and said in text, text
+
+
+@needs_mpiexec
+def test_ranks_compare_what_options_mean_not_how_they_are_spelled(tmp_path):
+    """``"Cosine"`` on one rank and ``"cosine"`` on the other are one schedule (they were
+    refused as a disagreement)."""
+    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", "schedule_spellings")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for rank in range(2):
+        text = (tmp_path / f"out.{rank}.txt").read_text()
+        assert text.startswith(f"TRAINED {rank} 30"), text
 
 
 @needs_mpiexec
@@ -839,7 +899,9 @@ def test_comm_must_be_a_communicator():
     from xprop.distributed import fit_distributed
 
     X, y = datasets.xor()
-    with pytest.raises(TypeError, match=r"^comm: expected an xprop\.distributed\.Communicator"):
+    with pytest.raises(TypeError, match=r"^fit_distributed: rank 0 of 1 refused to start: "
+                                        r"TypeError: comm: expected an xprop\.distributed\."
+                                        r"Communicator"):
         fit_distributed(xprop.MLP([2, 3, 1], seed=0), X, y, comm="world")
 
 

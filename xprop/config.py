@@ -105,7 +105,7 @@ class FitConfig:
     >>> FitConfig(early_stopping=5)
     Traceback (most recent call last):
     ...
-    ValueError: early_stopping: needs validation_data=(X_val, y_val) or validation_split > 0
+    ValueError: early_stopping: needs validation_data=(X_val, y_val) or validation_split > 0 ...
     """
 
     epochs: int = 100
@@ -149,6 +149,8 @@ class FitConfig:
                     "schedule: expected a name or a function epoch -> lr, got "
                     f"{V.show(self.schedule)}")
             get_schedule(self.schedule, 1.0, self.epochs)  # an unknown name fails here
+            name = self.schedule.strip().lower()  # one spelling: "Cosine" is "cosine", and
+            put("schedule", None if name == "constant" else name)  # "constant" no schedule
         callbacks = () if self.callbacks is None else self.callbacks
         if callable(callbacks) or isinstance(callbacks, str | bytes) or not isinstance(
                 callbacks, Sequence) or not all(callable(cb) for cb in callbacks):
@@ -192,7 +194,8 @@ class FitConfig:
                                V.check_int(self.early_stopping, "early_stopping"))
             if data is None and not split:
                 raise ValueError("early_stopping: needs validation_data=(X_val, y_val) or "
-                                 "validation_split > 0")
+                                 "validation_split > 0 (fit_distributed's ranks other than "
+                                 "0: validation_data=(None, None) for rank 0's)")
         object.__setattr__(self, "min_delta", V.check_real(self.min_delta, "min_delta", 0.0))
 
     @property
@@ -240,7 +243,7 @@ class FitConfig:
         """
         if callable(self.schedule):
             return self.schedule
-        if self.schedule is None or self.schedule.strip().lower() == "constant":
+        if self.schedule is None:  # ("constant" is None: __post_init__)
             return None
         return get_schedule(self.schedule, base_lr, self.epochs)
 
@@ -352,20 +355,30 @@ def takes_config(fn: Callable) -> Callable:
     """Decorate an entry point that takes a :class:`FitConfig` and some of its options as
     keywords (:func:`xprop.fit`, :func:`xprop.distributed.fit_distributed`): a config
     option passed as a keyword it does not take is a one-line ``TypeError`` that says where
-    the option goes (Python's own error would only name it)."""
-    own = frozenset(inspect.signature(fn).parameters)
+    the option goes (Python's own error would only name it). The decorated function's
+    ``check_call(*args, **kwargs)`` raises what a call with those arguments would raise
+    before ``fn`` runs (that ``TypeError``, or Python's for arguments that do not bind)."""
+    signature = inspect.signature(fn)
+    own = frozenset(signature.parameters)
     options = frozenset(f.name for f in fields(FitConfig))
+
+    def check_call(*args: Any, **kwargs: Any) -> None:
+        for name in sorted(set(kwargs) - own):
+            if name in options:
+                raise TypeError(
+                    f"{name}: an option of xprop.FitConfig, not a keyword of "
+                    f"{fn.__name__} (its keywords: {', '.join(sorted(own & options))}); "
+                    f"pass config=xprop.FitConfig({name}=...)")
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as e:  # Python's message, naming the function as a call would
+            raise TypeError(f"{fn.__name__}() {e}") from None
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not own.issuperset(kwargs):
-            for name in sorted(set(kwargs) - own):
-                if name in options:
-                    raise TypeError(
-                        f"{name}: an option of xprop.FitConfig, not a keyword of "
-                        f"{fn.__name__} (its keywords: {', '.join(sorted(own & options))}); "
-                        f"pass config=xprop.FitConfig({name}=...)")
+            check_call(*args, **kwargs)
         return fn(*args, **kwargs)
 
+    wrapper.check_call = check_call  # type: ignore[attr-defined]
     return wrapper
-

@@ -31,6 +31,7 @@ else through a host copy reduced with MPI (the portable path, tested).
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import signal
 import sys
@@ -273,8 +274,12 @@ class _Shards(TrainingData):
     Records, validation and the finite checks are summed over the ranks, so every rank
     records, stops and recovers alike."""
 
-    collective = True
     plain = False
+
+    @property
+    def collective(self) -> bool:  # type: ignore[override]
+        """Several ranks (one trains as :func:`xprop.fit` does)."""
+        return self.comm.size > 1
 
     def __init__(self, comm: Communicator, model: Any, source: tuple | None,
                  dims: tuple[int, int], n: int, batch_size: int, perms: Any) -> None:
@@ -369,13 +374,15 @@ def _digest(*arrays: Any) -> str:
 
 
 def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, Any]
-           ) -> tuple[FitConfig, dict[str, Any]]:
+           ) -> tuple[FitConfig, dict[str, Any], tuple]:
     """Every rank validates its options (and rank 0 its data) and the ranks compare what
     they must share, in one collective: any rank's error, or any difference, is the same
-    one-line ``ValueError`` on every rank (never a hang). Returns the configuration and rank
-    0's data (host arrays there, shapes everywhere: only they travel)."""
+    one-line error on every rank (never a hang). Returns the configuration, rank 0's data
+    (host arrays there, shapes everywhere: only they travel) and what
+    :func:`xprop.train.start` returned (the optimizer, the checked schedule)."""
     mine: dict[str, Any] = {}
     data: dict[str, Any] = {}
+    started: tuple = ()
     try:
         check_model(model)
         if not comm.is_root and not options["validation_split"] and (
@@ -388,10 +395,11 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         config = config.replace(compiled=False)  # (None and False alike: the ranks compare)
         if not comm.is_root:  # only rank 0 displays; its validation data, if any, is shared
             config = config.replace(progress=None, log=_silent)
-        opt = start(model, config)[0]  # its state checked, the schedule's first rate read
+        started = opt, lr_at = start(model, config)  # its state checked, the first rate read
         state = [a for a in opt.arrays() if a is not None]  # moments, velocity: a fit
         mine = {**describe_model(model), **config.describe(),  # goes on from them
-                "optimizer state": f"t={opt.t}, state {_digest(*state) if state else 'none'}"}
+                "optimizer state": f"t={opt.t}, state {_digest(*state) if state else 'none'}",
+                "the schedule's first rate": repr(None if lr_at is None else lr_at(0))}
         if comm.is_root:
             data = _root_data(model, X, y, config)
             mine.update(data.pop("given"))
@@ -399,13 +407,8 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
         else:  # data given here too: rank 0's are trained on, so they must be the same
             mine.update(_given(model, X, y, config.validation_data))
     except Exception as e:  # any rank's error ends every rank (below), never a hang
-        mine = {"error": f"{type(e).__name__}: {e}", "kind": type(e).__name__}
-    everyone = comm.allgather(mine)
-    for rank, theirs in enumerate(everyone):
-        if "error" in theirs:  # a TypeError stays one (a model that is none, ...)
-            kind = TypeError if theirs["kind"] == "TypeError" else ValueError
-            raise kind(f"fit_distributed: rank {rank} of {comm.size} refused to start: "
-                       f"{theirs['error']}")
+        mine = _refusal(e)
+    everyone = _gather(comm, mine)
     for key in everyone[0]:  # the model and options first: the data digests follow from them
         if key not in ("shapes", *GIVEN) and len({str(d.get(key)) for d in everyone}) > 1:
             values = ", ".join(f"rank {r}: {d.get(key)}" for r, d in enumerate(everyone))
@@ -420,7 +423,46 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
                 f"0 ({everyone[other][key]} against {everyone[0][key]}): only rank 0's are "
                 "used, each rank receiving its shards; pass None on the other ranks, "
                 "or the same arrays")
-    return config, data if comm.is_root else everyone[0]["shapes"]
+    return config, data if comm.is_root else everyone[0]["shapes"], started
+
+
+def _refusal(error: Exception) -> dict[str, str]:
+    """What a rank that cannot start says in the first collective: its error, and the
+    error's class (``module.qualname``)."""
+    kind = type(error)
+    return {"error": f"{kind.__name__}: {error}", "kind": f"{kind.__module__}.{kind.__qualname__}"}
+
+
+def _gather(comm: Communicator, mine: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every rank's ``mine`` (one ``allgather``); the first :func:`_refusal` among them is
+    raised on every rank, as the error it was where this process has its class with the
+    same message (the ranks run one program: a ``DeviceMismatchError`` stays one), else as a
+    ``ValueError``."""
+    everyone = comm.allgather(mine)
+    for rank, theirs in enumerate(everyone):
+        if "error" in theirs:
+            message = (f"fit_distributed: rank {rank} of {comm.size} refused to start: "
+                       f"{theirs['error']}")
+            raise _error_of(theirs["kind"], message)
+    return everyone
+
+
+def _error_of(kind: str, message: str) -> Exception:
+    """An exception of the class named ``module.qualname`` saying ``message``, when this
+    process has imported that module and the class takes a message as it is; else a
+    ``ValueError``."""
+    module, _, name = kind.rpartition(".")
+    cls: Any = sys.modules.get(module)
+    for part in name.split("."):
+        cls = getattr(cls, part, None)
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            error = cls(message)
+        except Exception:  # (one with other arguments: TrainingDivergedError, ...)
+            error = None
+        if error is not None and str(error) == message:
+            return error
+    return ValueError(message)
 
 
 #: what a rank says of the data it was given: a digest of them as prepared, or "none"
@@ -478,7 +520,34 @@ def _shards(comm: Communicator, model: Any, config: FitConfig, data: dict[str, A
     return shards
 
 
+def _agreed_call(fn: Any) -> Any:
+    """``fn``'s arguments checked on every rank together (``fn`` takes a config:
+    :func:`~xprop.config.takes_config`): a rank whose call is wrong (a keyword ``fn`` does
+    not take, arguments that do not bind, a ``comm`` that is none) still joins the ranks'
+    first collective, with its error (see :func:`_start`), so every rank raises it and none
+    waits (over MPI's world when its own ``comm`` is the mistake)."""
+
+    @functools.wraps(fn)
+    def entry(*args: Any, **kwargs: Any) -> Any:
+        try:
+            fn.check_call(*args, **kwargs)
+            given = kwargs.get("comm")
+            kwargs["comm"] = world() if given is None else _communicator(given)
+        except (TypeError, ValueError) as e:
+            comm = kwargs.get("comm")
+            try:
+                comm = comm if isinstance(comm, Communicator) else world()
+            except ImportError:  # no MPI: this process alone
+                raise e from None
+            _gather(comm, _refusal(e))
+            raise  # (_gather raises it on every rank)
+        return fn(*args, **kwargs)
+
+    return entry
+
+
 @on_device(collective=True)  # a rank's bad model is an error on every rank (_start)
+@_agreed_call  # a rank's wrong call too
 @takes_config
 def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None, *,
                     comm: Any = None, epochs: int | None = None,
@@ -491,7 +560,8 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
 
     ``config`` and the keyword options mean what they mean for :func:`xprop.fit` and are
     checked as it checks them, on every rank: the same error types, their messages prefixed
-    with the rank that refused (data-parallel steps run eagerly: ``compiled=True`` is
+    with the rank that refused, a wrong call on one rank (a keyword this does not take, a
+    ``comm`` that is none) included (data-parallel steps run eagerly: ``compiled=True`` is
     refused). ``X, y`` and ``validation_data`` may be None on ranks other than 0 (given
     there, they must be rank 0's: they are compared, never trained on). ``batch_size`` is
     the *global* batch (None: all rows). Only rank 0 logs and reports progress. Ctrl-C (or
@@ -502,12 +572,12 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
     comm = world() if comm is None else _communicator(comm)
     options = dict(config=config, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    lr=lr, validation_split=validation_split, early_stopping=early_stopping)
-    config, data = _start(comm, model, X, y, options)
+    config, data, started = _start(comm, model, X, y, options)
     model.params.assign(comm.broadcast(model.params.buffer, model.backend))
     shards = _shards(comm, model, config, data)
     try:
         with shards.signals:
-            return run(model, None, None, config, shards)
+            return run(model, None, None, config, shards, started)
     except TrainingDivergedError:
         raise  # every rank diverges at the same step (the finite checks are reduced)
     except Exception as e:  # one rank's error (a callback, a schedule, progress): the
@@ -522,7 +592,8 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
         elif comm.size > 1:  # does); else on this rank alone, and the job ends when this
             # process exits, so that no other rank waits for it forever
             code = getattr(e, "exit_status", 130) if isinstance(e, KeyboardInterrupt) else (
-                e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1)
+                e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1) or 1
+            # (not 0: the other ranks are cut short)
             print(f"xprop: fit_distributed: rank {comm.rank} of {comm.size} stopped: "
                   f"{type(e).__name__}; every rank ends when this one exits (MPI_Abort)",
                   file=sys.stderr)

@@ -351,10 +351,12 @@ def fit(
     return run(model, X, y, config)
 
 
-def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None = None) -> History:
+def run(model: Any, X: Any, y: Any, config: FitConfig, data: TrainingData | None = None,
+        started: tuple[Optimizer, Callable[[int], float] | None] | None = None) -> History:
     """Train ``model`` as ``config`` says on ``(X, y)``, or on ``data`` already prepared (what
-    :func:`xprop.distributed.fit_distributed` passes: its ranks' shards and all-reduce)."""
-    opt, lr_at = start(model, config)
+    :func:`xprop.distributed.fit_distributed` passes: its ranks' shards and all-reduce), with
+    what :func:`start` returned when the caller has started the fit already."""
+    opt, lr_at = start(model, config) if started is None else started
     opt.bind(model)
     base_lr = opt.lr
     try:
@@ -424,11 +426,11 @@ def _checked(lr_at: Callable[[int], float] | None) -> Callable[[int], float] | N
     if lr_at is None:
         return None
 
-    def rate(epoch: int) -> float:  # (a 0-d array of any library: its number)
+    def read(epoch: int) -> float:  # (a 0-d array of any library: its number)
         return V.check_real(lr_at(epoch), f"schedule({epoch})", 0.0, what="a finite learning rate")
 
-    rate(0)
-    return rate
+    first = read(0)  # (read once: a schedule may keep state of its own)
+    return lambda epoch: first if epoch == 0 else read(epoch)
 
 
 def prepare_data(model: Any, X: Any, y: Any, config: FitConfig) -> TrainingData:
