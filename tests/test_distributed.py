@@ -681,11 +681,17 @@ elif case == "validation_on_root_only":
         options["config"] = xprop.FitConfig(validation_data=(X, y), early_stopping=2)
     else:
         options["early_stopping"] = 2
-elif case == "interrupted":
+elif case in ("interrupted", "exits"):
     def stop(epoch, logs, model):
         if comm.rank == 1 and epoch == 3:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt if case == "interrupted" else SystemExit(0)
     options["config"] = xprop.FitConfig(callbacks=[stop])
+elif case == "schedule_fails_on_one_rank":
+    def rate(epoch):
+        if comm.rank == 1 and epoch == 3:
+            raise RuntimeError("a schedule of rank 1 failed")
+        return 0.1
+    options["config"] = xprop.FitConfig(schedule=rate)
 elif case == "model_none" and comm.rank == 1:  # only rank 0 builds the model
     m = None
 elif case == "other_library" and comm.rank == 1:
@@ -720,6 +726,8 @@ try:
 except (ValueError, TypeError) as e:
     assert "\\n" not in str(e)
     said = f"REFUSED {comm.rank} {e}"
+except (RuntimeError, KeyboardInterrupt, SystemExit) as e:
+    said = f"STOPPED {comm.rank} {type(e).__name__} {len(e.history)} {e.every_rank} {e}"
 open(f"{sys.argv[1]}.{comm.rank}.txt", "w").write(said)
 """
 
@@ -777,24 +785,42 @@ def test_ranks_compare_what_options_mean_not_how_they_are_spelled(tmp_path):
 
 @needs_mpiexec
 def test_an_error_of_one_rank_mid_fit_ends_every_rank_at_once(tmp_path):
-    """Before: a callback (or a schedule, or progress) that raised on one rank left the
-    others waiting in their next collective forever."""
-    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", "callback_raises")
+    """Before: a schedule (or the library) that raised on one rank left the others waiting
+    in their next collective forever; the job ends, after one line naming the rank."""
+    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", "schedule_fails_on_one_rank")
     assert r.returncode != 0
-    assert "fit_distributed: rank 1 of 2 stopped: RuntimeError: a callback of rank 1 " \
+    assert "fit_distributed: rank 1 of 2 stopped: RuntimeError: a schedule of rank 1 " \
            "failed; ending every rank (MPI_Abort)" in r.stderr, r.stderr
     assert not (tmp_path / "out.0.txt").exists()
 
 
 @needs_mpiexec
-def test_interrupting_one_rank_ends_every_rank_and_the_same_data_everywhere_trains(tmp_path):
-    """Found by audit: a KeyboardInterrupt (or SystemExit) on one rank skipped the abort, and
-    the other ranks waited forever; data given on other ranks than 0 were ignored even when
-    they differed (now refused above) — the same arrays on every rank train as usual."""
-    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", "interrupted")
-    assert r.returncode == 130, r.stdout + r.stderr
-    assert "fit_distributed: rank 1 of 2 stopped: KeyboardInterrupt; every rank ends when " \
-           "this one exits (MPI_Abort)" in r.stderr, r.stderr
+@pytest.mark.parametrize(("case", "said"), [
+    ("callback_raises", ["RuntimeError 3 True fit_distributed: rank 1 of 2 stopped every rank: "
+                         "RuntimeError: a callback of rank 1 failed",
+                         "RuntimeError 3 True a callback of rank 1 failed"]),
+    ("interrupted", ["KeyboardInterrupt 3 True fit_distributed: rank 1 of 2 stopped every "
+                     "rank: KeyboardInterrupt: ", "KeyboardInterrupt 3 True "]),
+    ("exits", ["SystemExit 3 True 0", "SystemExit 3 True 0"]),
+])
+def test_a_hook_of_one_rank_that_raises_stops_every_rank_at_its_epoch(tmp_path, case, said):
+    """Found by audit: a callback's error on one rank ended the job (``MPI_Abort``: nothing
+    kept), its KeyboardInterrupt left the others waiting until this one exited (status
+    130 even when the script caught it), its ``sys.exit(0)`` cut the others short with
+    status 0. Now every rank raises at the end of that epoch, with the epochs trained and
+    ``every_rank`` True: the raising rank its own, the others one of its kind naming it."""
+    r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "out", case)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for rank in range(2):
+        text = (tmp_path / f"out.{rank}.txt").read_text()
+        assert text == f"STOPPED {rank} {said[rank]}", text
+
+
+@needs_mpiexec
+def test_the_same_data_everywhere_trains(tmp_path):
+    """Found by audit: data given on other ranks than 0 were ignored even when they differed
+    (now refused above); the same arrays on every rank train as usual, and so does an
+    mpi4py communicator."""
     r = _mpirun(tmp_path, 2, ONE_RANK_SCRIPT, "same", "same_data")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / "same.1.txt").read_text().startswith("TRAINED 1 ")

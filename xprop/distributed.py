@@ -14,9 +14,12 @@ are summed over the ranks, so every rank records the same history and stops earl
 diverges and returns to the same finite parameters, at the same epoch. Before any of this the
 ranks compare their models (standardisation included), options and optimizer state in one
 ``allgather`` (of descriptions and shapes; the data never travel whole): a difference or an
-error on any rank is the same one-line error on every rank, never a hang. An error of one
-rank after that (a callback's, a schedule's) ends every rank with ``MPI_Abort``, after one
-line naming the rank and the error; Ctrl-C on any rank stops every rank at the same epoch.
+error on any rank is the same one-line error on every rank, never a hang. A hook's error on
+one rank after that (a callback's, progress's: ``KeyboardInterrupt`` and ``SystemExit``
+too) stops every rank at the end of that epoch, each raising with the epochs trained (that
+rank its own error, the others one of its kind naming the rank); Ctrl-C on any rank stops
+every rank at the same epoch. Any other error of one rank (a schedule's, the library's)
+ends every rank with ``MPI_Abort``, after one line naming the rank and the error.
 
 With one rank this is exactly eager ``fit`` (``compiled=False``; JAX's compiled chunks agree
 within rounding); with several, the gradient of each batch is the same
@@ -33,6 +36,7 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
+import os
 import signal
 import sys
 import threading
@@ -158,6 +162,7 @@ class Communicator:
                 pass
         time.sleep(ABORT_GRACE)
         self.comm.Abort(code)
+        os._exit(code)  # (an MPI_Abort may return before the job ends: this rank ends here)
 
 
 #: seconds a failing rank waits after its error line before ``MPI_Abort`` (output forwarding)
@@ -217,20 +222,52 @@ class _Signals:
                       "stops at the end of this chunk of epochs (again to stop at once)",
                       file=sys.stderr, flush=True)
 
+    def keep(self, error: BaseException) -> None:
+        """A hook's error on this rank (a callback's, progress's): kept as a signal's
+        exception is, to be raised where the ranks agree; the others raise the same kind
+        there (:meth:`agree`)."""
+        if self.caught is None:
+            self.caught = (0, error)  # (0: no signal)
+
     def agree(self) -> None:
-        """Whether any rank has kept a signal's exception (one collective); if one has,
-        every rank raises, at the same point."""
-        said = self.comm.allgather(None if self.caught is None else self.caught[0])
-        signum = next((s for s in said if s is not None), None)
-        if signum is None:
+        """Whether any rank has kept a signal's exception or a hook's error (one
+        collective); if one has, every rank raises, at the same point: its own, or for
+        another rank's hook error one of that kind naming the rank."""
+        mine = None if self.caught is None else self.caught[0] or _said(self.caught[1])
+        said = self.comm.allgather(mine)
+        rank, what = next(((r, s) for r, s in enumerate(said) if s is not None), (0, None))
+        if what is None:
             return
         self.agreed = True
-        kept, handler = self.caught, self.previous.get(signum, signal.default_int_handler)
+        kept = self.caught
+        handler = self.previous.get(what, signal.default_int_handler) if isinstance(
+            what, int) else None
         self._restore()
         if kept is not None:
             raise kept[1]
-        handler(signum, None)  # this rank's own handler of that signal, if it raises
+        if handler is None:  # another rank's hook failed
+            raise _stopped(what, f"fit_distributed: rank {rank} of {self.comm.size} stopped "
+                                 f"every rank: {what['error']}")
+        handler(what, None)  # this rank's own handler of that signal, if it raises
         raise KeyboardInterrupt  # (else: another rank stopped, so does this one)
+
+
+def _said(error: BaseException) -> dict[str, Any]:
+    """What a rank says of a hook's error it kept: its class, text and exit code."""
+    kind = type(error)
+    return {"kind": f"{kind.__module__}.{kind.__qualname__}",
+            "error": f"{kind.__name__}: {error}",
+            "code": error.code if isinstance(error, SystemExit) else None}
+
+
+def _stopped(what: dict[str, Any], message: str) -> BaseException:
+    """The exception a rank raises for another rank's hook error: ``SystemExit`` with its
+    code, ``KeyboardInterrupt``, else one of its class (:func:`_error_of`)."""
+    if what["kind"] == "builtins.SystemExit":
+        return SystemExit(what["code"])
+    if what["kind"] == "builtins.KeyboardInterrupt":
+        return KeyboardInterrupt(message)
+    return _error_of(what["kind"], message)
 
 
 def world() -> Communicator:
@@ -334,10 +371,18 @@ class _Shards(TrainingData):
         return np.asarray(self.comm.sum_floats(host_floats(values).tolist()))
 
     def agree(self, flag: bool) -> bool:
-        """Whether ``flag`` holds on every rank; a signal noted on any rank (:class:`_Signals`)
-        is raised on every rank here."""
+        """Whether ``flag`` holds on every rank; a signal noted, or a hook's error kept, on
+        any rank (:class:`_Signals`) is raised on every rank here."""
         self.signals.agree()
         return self.comm.sum_floats([0.0 if flag else 1.0])[0] == 0.0
+
+    def keeps(self, error: BaseException) -> bool:
+        """On several ranks a hook's error is kept (:meth:`_Signals.keep`): every rank then
+        stops at this epoch, at the chunk's end (the others would wait for this one)."""
+        if not self.collective:
+            return False
+        self.signals.keep(error)
+        return True
 
     def smallest(self, n: int) -> int:
         return min(self.comm.allgather(n))
@@ -580,25 +625,32 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
             return run(model, None, None, config, shards, started)
     except TrainingDivergedError:
         raise  # every rank diverges at the same step (the finite checks are reduced)
-    except Exception as e:  # one rank's error (a callback, a schedule, progress): the
-        if comm.size > 1:  # others would wait for it in their next collective forever
-            print(f"xprop: fit_distributed: rank {comm.rank} of {comm.size} stopped: "
-                  f"{type(e).__name__}: {e}; ending every rank (MPI_Abort)", file=sys.stderr)
-            comm.abort(1)
+    except BaseException as e:
+        if shards.signals.agreed:  # raised on every rank at one epoch (Ctrl-C, SIGTERM, a
+            try:  # hook's error on any rank): the caller may still save what it finished
+                e.every_rank = True  # type: ignore[attr-defined]  # (xprop train does)
+            except (AttributeError, TypeError):  # (an exception that takes no attributes)
+                pass
+        elif comm.size > 1:
+            _end_every_rank(comm, e)
         raise
-    except BaseException as e:  # Ctrl-C, SIGTERM, SystemExit: raised on every rank at one
-        if shards.signals.agreed:  # epoch when they agreed on it (the caller may still save
-            e.every_rank = True  # type: ignore[attr-defined]  # what it finished: xprop train
-        elif comm.size > 1:  # does); else on this rank alone, and the job ends when this
-            # process exits, so that no other rank waits for it forever
-            code = getattr(e, "exit_status", 130) if isinstance(e, KeyboardInterrupt) else (
-                e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1) or 1
-            # (not 0: the other ranks are cut short)
-            print(f"xprop: fit_distributed: rank {comm.rank} of {comm.size} stopped: "
-                  f"{type(e).__name__}; every rank ends when this one exits (MPI_Abort)",
-                  file=sys.stderr)
-            atexit.register(comm.abort, code)
-        raise
+
+
+def _end_every_rank(comm: Communicator, error: BaseException) -> None:
+    """One rank's own error mid-fit (a schedule's, the library's): the others would wait
+    for it in their next collective forever, so the job ends, after one line naming the
+    rank and the error: at once for an ``Exception``, else (Ctrl-C, ``SystemExit``) when
+    this process exits, with its exit status (never 0: the other ranks are cut short)."""
+    said = (f"xprop: fit_distributed: rank {comm.rank} of {comm.size} stopped: "
+            f"{type(error).__name__}")
+    if isinstance(error, Exception):
+        print(f"{said}: {error}; ending every rank (MPI_Abort)", file=sys.stderr)
+        comm.abort(1)
+        return
+    code = getattr(error, "exit_status", 130) if isinstance(error, KeyboardInterrupt) else (
+        error.code if isinstance(error, SystemExit) and isinstance(error.code, int) else 1)
+    print(f"{said}; every rank ends when this one exits (MPI_Abort)", file=sys.stderr)
+    atexit.register(comm.abort, code or 1)
 
 
 def _communicator(comm: Any) -> Communicator:

@@ -633,6 +633,12 @@ class TrainingData:
         """Whether ``flag`` holds on every process."""
         return flag
 
+    def keeps(self, error: BaseException) -> bool:
+        """Whether a hook's ``error`` (a callback's, progress's, the log's) waits for
+        :meth:`agree` to be raised on every process at once (True: kept); False: it is
+        raised at once (this process alone)."""
+        return False
+
     def smallest(self, n: int) -> int:
         """The smallest ``n`` of every process (a chunk's length, which each process's own
         timing suggests, must be the same everywhere: its collectives pair up)."""
@@ -817,8 +823,13 @@ class _Run:
         stop = False
         for i in range(len(columns["loss"])):
             logs = {key: column[i] for key, column in columns.items()}
-            stop = self._after_epoch(first + i + 1, logs,
-                                     None if improved is None else improved[i]) or stop
+            try:
+                stop = self._after_epoch(first + i + 1, logs,
+                                         None if improved is None else improved[i]) or stop
+            except BaseException as e:  # several processes: raised where they agree
+                if not self.data.keeps(e):  # (TrainingData.agree), on every one
+                    raise
+                return True
         return stop
 
     def _append(self, pending: _Epochs, records: Any, vals: Any,
