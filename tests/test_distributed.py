@@ -708,9 +708,23 @@ elif case == "other_schedule_function":
     options["config"] = xprop.FitConfig(schedule=lambda epoch: rate)
 elif case == "schedule_spellings":  # the same schedule
     options["config"] = xprop.FitConfig(schedule="Cosine" if comm.rank == 0 else "cosine")
+elif case == "progress_fails_then_diverges":
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 2)), rng.standard_normal((8, 1)) * 100
+    m = xprop.MLP([2, 4, 1], "relu", "identity", "mse", seed=0)
+
+    def progress(done, logs):
+        if done == 3:
+            raise RuntimeError("progress failed at epoch 3")
+    options["config"] = xprop.FitConfig(lr=0.2, progress=progress)
 call_comm, extra = comm, ()
 if case == "comm_typo" and comm.rank == 0:
     call_comm = "world"
+if case == "subcommunicator_keyword":  # every rank on a communicator of its own
+    from mpi4py import MPI
+    call_comm = MPI.COMM_WORLD.Dup()
+    if comm.rank == 0:
+        options["verbose"] = 1
 if case == "extra_positional" and comm.rank == 0:
     extra = (None, 3)
 same = comm.rank == 0 or case in ("same_data", "other_dtype", "y_alone")
@@ -723,6 +737,8 @@ t0 = time.perf_counter()
 try:
     h = fit_distributed(m, Xr, yr, *extra, comm=call_comm, **options)
     said = f"TRAINED {comm.rank} {len(h)} {len(h.val_loss)}"
+except xprop.TrainingDivergedError as e:
+    said = f"DIVERGED {comm.rank} {e.epoch} {len(e.history)} {e.__cause__!r}"
 except (ValueError, TypeError) as e:
     assert "\\n" not in str(e)
     said = f"REFUSED {comm.rank} {e}"
@@ -756,6 +772,8 @@ open(f"{sys.argv[1]}.{comm.rank}.txt", "w").write(said)
                          "many positional arguments"),
     ("other_schedule_function", "the ranks disagree on the schedule's first rate (rank 0: "
                                 "0.5, rank 1: 0.05)"),
+    ("subcommunicator_keyword", "rank 0 of 2 refused to start: TypeError: verbose: an option "
+                                "of xprop.FitConfig"),
 ])
 def test_what_one_rank_alone_holds_is_refused_on_every_rank(tmp_path, case, said):
     """Before: a stale optimizer on rank 1 raised there after the start check and rank 0
@@ -802,6 +820,8 @@ def test_an_error_of_one_rank_mid_fit_ends_every_rank_at_once(tmp_path):
     ("interrupted", ["KeyboardInterrupt 3 True fit_distributed: rank 1 of 2 stopped every "
                      "rank: KeyboardInterrupt: ", "KeyboardInterrupt 3 True "]),
     ("exits", ["SystemExit 3 True 0", "SystemExit 3 True 0"]),
+    ("progress_fails_then_diverges",  # (as fit: the divergence, from the display's error)
+     ["7 6 RuntimeError('progress failed at epoch 3')", "7 6 None"]),
 ])
 def test_a_hook_of_one_rank_that_raises_stops_every_rank_at_its_epoch(tmp_path, case, said):
     """Found by audit: a callback's error on one rank ended the job (``MPI_Abort``: nothing
@@ -813,7 +833,8 @@ def test_a_hook_of_one_rank_that_raises_stops_every_rank_at_its_epoch(tmp_path, 
     assert r.returncode == 0, r.stdout + r.stderr
     for rank in range(2):
         text = (tmp_path / f"out.{rank}.txt").read_text()
-        assert text == f"STOPPED {rank} {said[rank]}", text
+        word = "DIVERGED" if case == "progress_fails_then_diverges" else "STOPPED"
+        assert text == f"{word} {rank} {said[rank]}", text
 
 
 @needs_mpiexec

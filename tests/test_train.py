@@ -709,18 +709,23 @@ def test_chunked_records_equal_per_epoch_records(case, monkeypatch, batch_size):
 
 @pytest.mark.parametrize("limit", [1, 300, 1000])
 @pytest.mark.parametrize("batch_size", [None, 16])
-def test_records_in_cache_sized_blocks_equal_the_whole_chunks(monkeypatch, limit, batch_size):
+@pytest.mark.parametrize("head", [("softmax", "cross_entropy"), ("identity", "mse"),
+                                  ("identity", "half_sse")])
+def test_records_in_cache_sized_blocks_equal_the_whole_chunks(monkeypatch, limit, batch_size,
+                                                              head):
     """The records of a chunk are computed a few epochs at a time on NumPy (its
     ``cache_elements``: blocks of 1, 3 and 10 epochs of 48x2 outputs, ragged last ones);
     the history (losses, accuracies) and parameters are those of the whole chunk at once,
-    bit for bit."""
+    bit for bit, for a classifier and for mean and summed losses of two outputs."""
     from xprop.backend.numpy_ import NumpyAdapter
 
     X, y = datasets.moons(48, noise=0.2, seed=0)
+    if head[0] == "identity":
+        y = np.stack([X[:, 0] * X[:, 1], X[:, 0] - y], axis=1)
 
     def run(elements):
         monkeypatch.setattr(NumpyAdapter, "cache_elements", lambda self, device: elements)
-        m = xprop.MLP([2, 6, 2], "tanh", "softmax", "cross_entropy", seed=4)
+        m = xprop.MLP([2, 6, 2], "tanh", *head, seed=4)
         h = m.fit(X, y, optimizer="adam", lr=0.02, epochs=23, batch_size=batch_size)
         return host(m.params.buffer), h.as_dict()
 

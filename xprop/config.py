@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from xprop import validation as V
-from xprop.optimizers import Optimizer, get_optimizer, get_schedule
+from xprop.optimizers import Optimizer, get_optimizer, get_schedule, schedule_name
 
 __all__ = ["FitConfig", "takes_config"]
 
@@ -149,7 +149,7 @@ class FitConfig:
                     "schedule: expected a name or a function epoch -> lr, got "
                     f"{V.show(self.schedule)}")
             get_schedule(self.schedule, 1.0, self.epochs)  # an unknown name fails here
-            name = self.schedule.strip().lower()  # one spelling: "Cosine" is "cosine", and
+            name = schedule_name(self.schedule)  # one spelling: "Cosine" is "cosine", and
             put("schedule", None if name == "constant" else name)  # "constant" no schedule
         callbacks = () if self.callbacks is None else self.callbacks
         if callable(callbacks) or isinstance(callbacks, str | bytes) or not isinstance(

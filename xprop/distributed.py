@@ -16,10 +16,12 @@ ranks compare their models (standardisation included), options and optimizer sta
 ``allgather`` (of descriptions and shapes; the data never travel whole): a difference or an
 error on any rank is the same one-line error on every rank, never a hang. A hook's error on
 one rank after that (a callback's, progress's: ``KeyboardInterrupt`` and ``SystemExit``
-too) stops every rank at the end of that epoch, each raising with the epochs trained (that
-rank its own error, the others one of its kind naming the rank); Ctrl-C on any rank stops
-every rank at the same epoch. Any other error of one rank (a schedule's, the library's)
-ends every rank with ``MPI_Abort``, after one line naming the rank and the error.
+too) stops every rank at the end of the chunk of epochs under way (a callback's epoch:
+callbacks train one epoch a chunk), each raising with the epochs trained (that rank its own
+error, the others one of its class where it takes a message, else a ``ValueError``, naming
+the rank); Ctrl-C on any rank stops every rank at the same epoch. Any other error of one
+rank (a schedule's, the library's) ends every rank with ``MPI_Abort``, after one line naming
+the rank and the error.
 
 With one rank this is exactly eager ``fit`` (``compiled=False``; JAX's compiled chunks agree
 within rounding); with several, the gradient of each batch is the same
@@ -233,7 +235,7 @@ class _Signals:
         """Whether any rank has kept a signal's exception or a hook's error (one
         collective); if one has, every rank raises, at the same point: its own, or for
         another rank's hook error one of that kind naming the rank."""
-        mine = None if self.caught is None else self.caught[0] or _said(self.caught[1])
+        mine = None if self.caught is None else self.caught[0] or _refusal(self.caught[1])
         said = self.comm.allgather(mine)
         rank, what = next(((r, s) for r, s in enumerate(said) if s is not None), (0, None))
         if what is None:
@@ -250,14 +252,6 @@ class _Signals:
                                  f"every rank: {what['error']}")
         handler(what, None)  # this rank's own handler of that signal, if it raises
         raise KeyboardInterrupt  # (else: another rank stopped, so does this one)
-
-
-def _said(error: BaseException) -> dict[str, Any]:
-    """What a rank says of a hook's error it kept: its class, text and exit code."""
-    kind = type(error)
-    return {"kind": f"{kind.__module__}.{kind.__qualname__}",
-            "error": f"{kind.__name__}: {error}",
-            "code": error.code if isinstance(error, SystemExit) else None}
 
 
 def _stopped(what: dict[str, Any], message: str) -> BaseException:
@@ -471,11 +465,13 @@ def _start(comm: Communicator, model: Any, X: Any, y: Any, options: dict[str, An
     return config, data if comm.is_root else everyone[0]["shapes"], started
 
 
-def _refusal(error: Exception) -> dict[str, str]:
-    """What a rank that cannot start says in the first collective: its error, and the
-    error's class (``module.qualname``)."""
+def _refusal(error: BaseException) -> dict[str, Any]:
+    """What a rank says of its error to the others (a rank that cannot start, in the first
+    collective; a hook's, where the ranks agree: :class:`_Signals`): its class
+    (``module.qualname``), its text, and its exit code for a ``SystemExit``."""
     kind = type(error)
-    return {"error": f"{kind.__name__}: {error}", "kind": f"{kind.__module__}.{kind.__qualname__}"}
+    return {"error": f"{kind.__name__}: {error}", "kind": f"{kind.__module__}.{kind.__qualname__}",
+            "code": error.code if isinstance(error, SystemExit) else None}
 
 
 def _gather(comm: Communicator, mine: dict[str, Any]) -> list[dict[str, Any]]:
@@ -579,9 +575,10 @@ def _agreed_call(fn: Any) -> Any:
             given = kwargs.get("comm")
             kwargs["comm"] = world() if given is None else _communicator(given)
         except (TypeError, ValueError) as e:
-            comm = kwargs.get("comm")
-            try:
-                comm = comm if isinstance(comm, Communicator) else world()
+            try:  # the ranks' communicator; MPI's world when it is the mistake
+                comm = _communicator(kwargs.get("comm", world()))
+            except TypeError:
+                comm = world()
             except ImportError:  # no MPI: this process alone
                 raise e from None
             _gather(comm, _refusal(e))

@@ -37,6 +37,7 @@ __all__ = [
     "clip_scale",
     "get_optimizer",
     "get_schedule",
+    "schedule_name",
 ]
 
 
@@ -865,6 +866,28 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
 SCHEDULES = ("constant", "cosine", "step")
 
 
+def schedule_name(spec: str | None) -> str:
+    """A schedule's name as :func:`get_schedule` reads it.
+
+    Parameters
+    ----------
+    spec : str or None
+        A name in any case, with spaces around it; None for no schedule.
+
+    Returns
+    -------
+    str
+        The name in lower case (``"constant"`` for None), to look up in :data:`SCHEDULES`.
+
+    Examples
+    --------
+    >>> from xprop.optimizers import schedule_name
+    >>> schedule_name(" Cosine"), schedule_name(None)
+    ('cosine', 'constant')
+    """
+    return "constant" if spec is None else str(spec).strip().lower()
+
+
 def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
                  gamma: float = 0.1, eta_min: float = 0.0):
     """Make a learning-rate schedule, a function ``epoch -> learning rate``.
@@ -911,7 +934,7 @@ def get_schedule(spec: str | None, lr: float, epochs: int, step_size: int = 30,
     [0.1, 0.05, 0.0]
     """
     lr = check_positive(lr, "lr")
-    name = "constant" if spec is None else str(spec).strip().lower()
+    name = schedule_name(spec)
     if name == "constant":
         return lambda epoch: lr
     if name == "step":

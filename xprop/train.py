@@ -813,9 +813,12 @@ class _Run:
         True to stop."""
         return self._hear(pending.first, *self._append(pending, records, vals))
 
-    def _hear(self, first: int, columns: dict[str, list], improved: list | None) -> bool:
+    def _hear(self, first: int, columns: dict[str, list], improved: list | None,
+              keep: bool = True) -> bool:
         """Run what reads every epoch (:meth:`_after_epoch`) for the appended epochs from
-        ``first`` (``columns``, ``improved``: what :meth:`_append` returned); True to stop."""
+        ``first`` (``columns``, ``improved``: what :meth:`_append` returned); True to stop.
+        ``keep``: an error of theirs may wait for the processes to agree
+        (:meth:`TrainingData.keeps`), else it is raised here."""
         config = self.config
         if not (config.progress or config.verbose or config.callbacks
                 or config.early_stopping is not None):
@@ -827,7 +830,7 @@ class _Run:
                 stop = self._after_epoch(first + i + 1, logs,
                                          None if improved is None else improved[i]) or stop
             except BaseException as e:  # several processes: raised where they agree
-                if not self.data.keeps(e):  # (TrainingData.agree), on every one
+                if not keep or not self.data.keeps(e):  # (TrainingData.agree), on every one
                     raise
                 return True
         return stop
@@ -901,9 +904,10 @@ class _Run:
             if improved is not None and any(vals[2][count:]):  # the compiled chunk's best
                 improved = [False] * count  # buffer is of a later epoch: not one of these
             try:  # progress, logs and early stopping hear of them (callbacks read every
-                self._hear(pending.first, columns, improved)  # epoch's model: their chunks
-            except BaseException as e:  # are one epoch, count 0). Ctrl-C in a display: the
-                hook_error = e  # fit still raises the divergence, the model recovered, from it
+                self._hear(pending.first, columns, improved, False)  # epoch's model: their
+            except BaseException as e:  # chunks are one epoch, count 0). Ctrl-C in a display:
+                hook_error = e  # the fit still raises the divergence (every process diverges
+                # at this step), the model recovered, from it
         kept = (f"its last finite parameters ({where.kept}, the last with a finite loss and "
                 "finite outputs on the training data)")
         if self._restore_best():
