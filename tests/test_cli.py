@@ -1095,3 +1095,14 @@ def test_sixth_audit_cli_cases(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith("xprop: error: unknown command 'trian' (did you mean 'train'?)")
     assert xprop.checkpoint.check_writable("/dev/null", overwrite=False) == "/dev/null"
+
+
+def test_schedule_flag_takes_what_fit_config_takes(tmp_path):
+    """Found by audit: ``--schedule`` had argparse choices of its own, so ``Cosine`` was
+    refused where FitConfig (and ``--optimizer Adam``) take any case; now FitConfig alone
+    checks it, its one-line error naming the flag."""
+    assert_ok(run_cli(tmp_path, "train", "--data", "xor", "--epochs", "2", "--quiet",
+                      "--schedule", "Cosine", "--optimizer", "Adam"))
+    assert_cli_error(run_cli(tmp_path, "train", "--data", "xor", "--epochs", "2", "--quiet",
+                             "--schedule", "linear"),
+                     "--schedule", "expected one of ['constant', 'cosine', 'step']", "'linear'")

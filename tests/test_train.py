@@ -1079,3 +1079,31 @@ def test_a_display_interrupted_while_a_divergence_is_reported_still_says_diverge
                                         schedule=lambda e: 0.01 if e < 40 else 1e4))
     assert isinstance(err.value.__cause__, KeyboardInterrupt) and err.value.epoch == 41
     assert m.all_finite()
+
+
+def test_fourth_audit_of_one_configuration():
+    """Found by an audit of the entry points against FitConfig: optimizer names in one
+    spelling (ranks spelling ``Adam`` and ``adam`` were refused as a disagreement); an
+    optimizer's rate set after it was made is checked when a fit starts (``opt.lr = -0.5``
+    trained by gradient ascent); scikit-learn's SGD checks its momentum (only the estimator
+    did); the validation split's message gives the split."""
+    from xprop.optimizers import SklearnSGD
+
+    a, b = xprop.FitConfig(optimizer=" Adam"), xprop.FitConfig(optimizer="adam")
+    assert a.optimizer == "adam" and a.describe() == b.describe()
+    X, y = datasets.xor()
+    m = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0)
+    before = m.to_numpy_parameters()
+    opt = xprop.SGD(lr=0.1)
+    opt.lr = -0.5
+    with pytest.raises(ValueError, match=r"^optimizer\.lr: expected a finite learning rate "
+                                         r">= 0, got -0\.5$"):
+        m.fit(X, y, optimizer=opt, epochs=2)
+    for k, v in m.to_numpy_parameters().items():
+        np.testing.assert_array_equal(v, before[k])
+    for bad in (1.5, -0.1, float("nan"), True):
+        with pytest.raises(ValueError, match=r"^momentum: expected a finite number"):
+            SklearnSGD(momentum=bad)
+    with pytest.raises(ValueError, match=r"^validation_split: 0\.9 of 4 samples leaves no "
+                                         r"training data"):
+        m.fit(X, y, validation_split=0.9, epochs=1)

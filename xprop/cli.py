@@ -924,8 +924,8 @@ def _add_train(sub: Any) -> None:
     q.add_argument("--init", default="auto", help="weight init (default %(default)s)")
     q.add_argument("--optimizer", default=None, help="sgd, momentum, nesterov, adam, adamw")
     q.add_argument("--lr", type=_number(float), default=None, help="learning rate")
-    q.add_argument("--schedule", default=None, choices=list(SCHEDULES),
-                   help="learning-rate schedule (default constant)")
+    q.add_argument("--schedule", default=None, metavar="{" + ",".join(SCHEDULES) + "}",
+                   help="learning-rate schedule (default constant; any case)")
     q.add_argument("--clip-norm", type=_number(float), default=None,
                    help="clip gradients to this global norm")
     q.add_argument("--epochs", type=_number(int), default=None,

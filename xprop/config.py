@@ -23,7 +23,13 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from xprop import validation as V
-from xprop.optimizers import Optimizer, get_optimizer, get_schedule, schedule_name
+from xprop.optimizers import (
+    Optimizer,
+    get_optimizer,
+    get_schedule,
+    optimizer_name,
+    schedule_name,
+)
 
 __all__ = ["FitConfig", "takes_config"]
 
@@ -105,7 +111,7 @@ class FitConfig:
     >>> FitConfig(early_stopping=5)
     Traceback (most recent call last):
     ...
-    ValueError: early_stopping: needs validation_data=(X_val, y_val) or validation_split > 0 ...
+    ValueError: early_stopping: needs validation_data=(X_val, y_val) or validation_split > 0
     """
 
     epochs: int = 100
@@ -171,7 +177,8 @@ class FitConfig:
             return
         if self.lr is not None:
             object.__setattr__(self, "lr", V.check_positive(self.lr, "lr"))
-        self.make_optimizer()  # a known name
+        self.make_optimizer()  # a known name, in one spelling ("Adam" is "adam": ranks
+        object.__setattr__(self, "optimizer", optimizer_name(self.optimizer))  # compare it)
 
     def _check_validation(self) -> None:
         split = V.check_real(self.validation_split, "validation_split", 0.0, 1.0,
@@ -194,8 +201,7 @@ class FitConfig:
                                V.check_int(self.early_stopping, "early_stopping"))
             if data is None and not split:
                 raise ValueError("early_stopping: needs validation_data=(X_val, y_val) or "
-                                 "validation_split > 0 (fit_distributed's ranks other than "
-                                 "0: validation_data=(None, None) for rank 0's)")
+                                 "validation_split > 0")
         object.__setattr__(self, "min_delta", V.check_real(self.min_delta, "min_delta", 0.0))
 
     @property

@@ -37,6 +37,7 @@ __all__ = [
     "clip_scale",
     "get_optimizer",
     "get_schedule",
+    "optimizer_name",
     "schedule_name",
 ]
 
@@ -667,7 +668,7 @@ class SklearnSGD(Optimizer):
     lr : float, default=0.001
         The learning rate (scikit-learn's ``learning_rate_init``).
     momentum : float, default=0.9
-        The momentum mu, in [0, 1] (checked by the estimator).
+        The momentum mu, in [0, 1].
     nesterov : bool, default=True
         Nesterov's momentum.
 
@@ -683,7 +684,7 @@ class SklearnSGD(Optimizer):
 
     def __init__(self, lr: float = 0.001, momentum: float = 0.9, nesterov: bool = True) -> None:
         super().__init__(lr)
-        self.momentum = float(momentum)  # in [0, 1], checked by the estimator
+        self.momentum = check_real(momentum, "momentum", 0.0, 1.0)
         self.nesterov = check_bool(nesterov, "nesterov")
         self._velocity: Array | None = None
 
@@ -848,7 +849,7 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
     """
     if isinstance(spec, Optimizer):
         return spec
-    key = spec.strip().lower() if isinstance(spec, str) else None
+    key = optimizer_name(spec)
     if key not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {show(spec)}")
     if key in ("momentum", "nesterov"):
@@ -857,6 +858,29 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
     if lr is not None:
         kwargs["lr"] = lr
     return OPTIMIZERS[key](**kwargs)
+
+
+def optimizer_name(spec: Any) -> str | None:
+    """An optimizer's name as :func:`get_optimizer` reads it.
+
+    Parameters
+    ----------
+    spec : object
+        A name in any case, with spaces around it.
+
+    Returns
+    -------
+    str or None
+        The name in lower case, to look up among the optimizers' names; None for anything
+        but a string.
+
+    Examples
+    --------
+    >>> from xprop.optimizers import optimizer_name
+    >>> optimizer_name(" Adam"), optimizer_name(3)
+    ('adam', None)
+    """
+    return spec.strip().lower() if isinstance(spec, str) else None
 
 
 # --------------------------------------------------------------------------- schedules

@@ -374,7 +374,8 @@ def start(model: Any, config: FitConfig) -> tuple[Optimizer, Callable[[int], flo
     optimizer ``config`` makes, its state checked against ``model`` (:func:`check_state`),
     and the rate schedule, its first rate read and checked."""
     opt = config.make_optimizer()
-    check_state(opt, model)
+    check_state(opt, model)  # (and its rate, which may have been set since it was made)
+    opt.lr = V.check_real(opt.lr, "optimizer.lr", 0.0, what="a finite learning rate")
     return opt, _checked(config.rate_schedule(opt.lr))
 
 
@@ -480,7 +481,8 @@ def validation_rows(n: int, split: float | None) -> int:
         return 0
     n_val = max(1, round(n * split))
     if n_val >= n:
-        raise ValueError(f"validation_split: leaves no training data ({n} samples)")
+        raise ValueError(f"validation_split: {split!r} of {n} samples leaves no training data "
+                         "(at most (n - 1) / n)")
     return n_val
 
 
