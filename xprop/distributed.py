@@ -605,12 +605,13 @@ def fit_distributed(model: Any, X: Any, y: Any, config: FitConfig | None = None,
     with the rank that refused, a wrong call on one rank (a keyword this does not take, a
     ``comm`` that is none) included (data-parallel steps run eagerly: ``compiled=True`` is
     refused). ``X, y`` and ``validation_data`` may be None on ranks other than 0 (given
-    there, they must be rank 0's: they are compared, never trained on). ``batch_size`` is
-    the *global* batch (None: all rows). Only rank 0 logs and reports progress. Ctrl-C (or
-    a SIGTERM whose Python handler raises) on any rank stops every rank at the end of the
-    chunk of epochs under way: each raises there, with the finished epochs' ``history`` and
-    ``every_rank`` True (rank 0 may save, then all may meet in a collective); a second
-    signal a second later stops at once, ending the job."""
+    there, they must be rank 0's: they are compared, never trained on; a ``FitConfig`` with
+    ``early_stopping`` made on such a rank takes ``validation_data=(None, None)``).
+    ``batch_size`` is the *global* batch (None: all rows). Only rank 0 logs and reports
+    progress. Ctrl-C (or a SIGTERM whose Python handler raises) on any rank stops every rank
+    at the end of the chunk of epochs under way: each raises there, with the finished
+    epochs' ``history`` and ``every_rank`` True (rank 0 may save, then all may meet in a
+    collective); a second signal a second later stops at once, ending the job."""
     comm = world() if comm is None else _communicator(comm)
     options = dict(config=config, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    lr=lr, validation_split=validation_split, early_stopping=early_stopping)
