@@ -1106,3 +1106,130 @@ def test_schedule_flag_takes_what_fit_config_takes(tmp_path):
     assert_cli_error(run_cli(tmp_path, "train", "--data", "xor", "--epochs", "2", "--quiet",
                              "--schedule", "linear"),
                      "--schedule", "expected one of ['constant', 'cosine', 'step']", "'linear'")
+
+
+def test_a_model_reads_its_features_by_name_or_refuses(tmp_path, monkeypatch, capsys):
+    """Found by audit: a model trained on columns a,b,c read a file headed ``b,a,b`` by
+    position (its columns fed as a,b,c, exit 0), and a header of numbers it was trained on
+    (``--header``) was read as a data row without ``--header`` (one prediction too many, all
+    shifted). A first row naming the model's features is its header; a header naming one of
+    them twice is refused; unrelated repeated columns do not matter."""
+    from xprop.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    for names in (["a", "b", "c"], ["2019", "2020", "2021"]):
+        np.savetxt("t.csv", np.c_[X, y], delimiter=",", header=",".join([*names, "label"]),
+                   comments="", fmt="%.17g")
+        assert main(["train", "--data", "t.csv", "--out", "m.npz", "--force", "--quiet",
+                     "--epochs", "30", "--header"]) == 0
+        model = xprop.load("m.npz")
+        want = xprop.to_numpy(model.predict(X[:5]))
+        b, a, c = names[1], names[0], names[2]  # the file's columns in another order
+        np.savetxt("p.csv", np.c_[X[:5, 1], X[:5, 0], X[:5, 2], X[:5, 2]], delimiter=",",
+                   header=f"{b},{a},{c},extra", comments="", fmt="%.17g")
+        capsys.readouterr()
+        assert main(["predict", "--checkpoint", "m.npz", "--data", "p.csv"]) == 0
+        got = np.array(capsys.readouterr().out.split(), dtype=int)
+        np.testing.assert_array_equal(got, want)
+        np.savetxt("d.csv", np.c_[X[:5, 1], X[:5, 0], X[:5, 2], X[:5, 2], X[:5, 2]],
+                   delimiter=",", header=f"{b},{a},{c},x,x", comments="", fmt="%.17g")
+        assert main(["predict", "--checkpoint", "m.npz", "--data", "d.csv"]) == 0
+        np.testing.assert_array_equal(np.array(capsys.readouterr().out.split(), dtype=int),
+                                      want)
+        np.savetxt("dup.csv", np.c_[X[:5, 1], X[:5, 0], X[:5, 1]], delimiter=",",
+                   header=f"{b},{a},{b}", comments="", fmt="%.17g")
+        named = [] if names[0] == "a" else ["--header"]  # (a row of numbers that does not
+        # name every feature may be data: a header of numbers needs --header)
+        assert main(["predict", "--checkpoint", "m.npz", "--data", "dup.csv", *named]) == 2
+        err = capsys.readouterr().err
+        assert f"header names the column {b!r} 2 times" in err and "not found by name" in err
+
+
+def test_outputs_to_stdout_or_devnull_hold_the_output_alone(tmp_path):
+    """Found by audit: ``--out /dev/stdout`` wrote the report lines into the piped checkpoint
+    or ONNX file (which then did not load, exit 0), and a checkpoint to ``/dev/null`` failed
+    after training (a zip writer needs a file it can seek in). Files that are no regular
+    file are written in one piece made in memory; the report goes to stderr when an output
+    is stdout."""
+    r = subprocess.run(f"{sys.executable} -m xprop train --data xor --epochs 20 --quiet "
+                       "--out /dev/stdout | cat > piped.npz", shell=True, cwd=tmp_path,
+                       env=_env(), timeout=TIMEOUT, capture_output=True, text=True)
+    assert r.returncode == 0 and "saved checkpoint: /dev/stdout" in r.stderr, r.stderr
+    model = xprop.load(tmp_path / "piped.npz")
+    r = subprocess.run(f"{sys.executable} -m xprop predict --checkpoint piped.npz --data xor "
+                       "--out /dev/stdout | cat > p.csv", shell=True, cwd=tmp_path,
+                       env=_env(), timeout=TIMEOUT, capture_output=True, text=True)
+    assert r.returncode == 0 and "saved 4 predictions" in r.stderr, r.stderr
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "p.csv", dtype=int),
+                                  xprop.to_numpy(model.predict(xprop.datasets.xor()[0])))
+    assert_ok(run_cli(tmp_path, "train", "--data", "xor", "--epochs", "5", "--quiet",
+                      "--out", os.devnull))
+    assert model.save(os.devnull) == os.devnull
+
+
+def test_an_interrupt_after_training_keeps_the_checkpoint(tmp_path, monkeypatch):
+    """Found by audit: Ctrl-C or SIGTERM while ``xprop train`` reported its accuracies (full
+    passes over the data) lost the trained model. It is saved before the report."""
+    from xprop import cli
+
+    monkeypatch.chdir(tmp_path)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_report", interrupted)
+    assert cli.main(["train", "--data", "xor", "--epochs", "30", "--quiet",
+                     "--out", "m.npz"]) == 130
+    assert xprop.load("m.npz").count_parameters() > 0
+
+
+def test_an_output_that_overflows_predicts_no_class(tmp_path, capsys):
+    """Found by audit: a finite input whose forward pass overflows gave NaN probabilities,
+    which ``predict`` turned into class 0 (``xprop predict`` printed 0, exit 0)."""
+    from xprop.cli import main
+    from xprop.sklearn import MLPClassifier
+
+    huge = np.array([[0.0, 0.0], [1e10, 0.0]], dtype=np.float32)  # row 1: 1e10 * 1e30
+    big, signs = [[1e30, 1e30], [0.0, 0.0]], [[1.0, -1.0], [-1.0, 1.0]]  # overflows: inf - inf
+    model = xprop.MLP.from_arrays([big, signs], None, "relu", "softmax", "cross_entropy",
+                                  dtype="float32")
+    for call in (lambda: model.predict(huge), lambda: model.accuracy(huge, [0, 0])):
+        with pytest.raises(ValueError, match=r"^X: the network's output is NaN or inf for 1 "
+                                             r"of 2 rows \(the first: row 1\)"):
+            call()
+    X, y = xprop.datasets.moons(40, seed=0)
+    clf = MLPClassifier(hidden_layer_sizes=(2,), max_iter=5, dtype="float32",
+                        random_state=0).fit(X, y)
+    clf.coefs_ = [np.array(big, np.float32), np.array([[1.0], [-1.0]], np.float32)]
+    with pytest.raises(ValueError, match="output is NaN or inf for 1 of 2 rows"):
+        clf.predict(huge)
+    assert np.isnan(clf.predict_proba(huge)[1]).all()  # the probabilities say so themselves
+    model.save(tmp_path / "m.npz")
+    np.savetxt(tmp_path / "huge.csv", huge, delimiter=",", fmt="%.9g")
+    assert main(["predict", "--checkpoint", str(tmp_path / "m.npz"), "--data",
+                 str(tmp_path / "huge.csv")]) == 2
+    assert "output is NaN or inf" in capsys.readouterr().err
+
+
+def test_checkpoints_load_in_the_dtype_asked(tmp_path, capsys):
+    """Found by audit: ``trace`` and ``gradcheck`` ignored ``--dtype`` with ``--checkpoint``
+    (a float64 checkpoint on a device without float64 blamed ``--dtype`` even when it was
+    float32), and ``predict``/``evaluate`` advised ``dtype='float32'`` without such a flag."""
+    from xprop.cli import main
+
+    path = str(tmp_path / "m64.npz")
+    xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce", seed=0).save(path)
+    strict = ("--backend", "array_api_strict:no_float64")
+    for command in ("evaluate", "predict", "trace", "gradcheck"):
+        capsys.readouterr()
+        assert main([command, "--checkpoint", path, "--data", "xor", *strict]) == 2
+        assert "--dtype float32" in capsys.readouterr().err
+        code = main([command, "--checkpoint", path, "--data", "xor", *strict,
+                     "--dtype", "float32"])
+        assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", path, "--data", "xor", "--dtype", "float32"]) == 0
+    assert "dtype=float32" in capsys.readouterr().out

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+import xprop
 from xprop import datasets as D
 
 # --------------------------------------------------------------------------- generators
@@ -170,7 +171,7 @@ def test_load_npz_reads_without_pickle(tmp_path, monkeypatch):
         ({"X": np.ones(4), "y": np.zeros(4, int)}, "2-D"),
         ({"X": np.ones((4, 2)), "y": np.zeros(3, int)}, "4 rows but y has 3"),
         ({"X": np.array([["a", "b"]]), "y": np.zeros(1, int)}, "numeric"),
-        ({"X": np.array([[1.0, np.nan]]), "y": np.zeros(1, int)}, "X contains NaN"),
+        ({"X": np.array([[1.0, np.nan]]), "y": np.zeros(1, int)}, "X: expected finite values"),
         ({"X": np.ones((1, 2)), "y": np.array([np.inf])}, "y contains NaN or inf"),
         ({"y": np.zeros(2, int)}, r"missing \['X'\]"),
     ],
@@ -520,3 +521,38 @@ def test_cells_are_numbers_as_csv_readers_take_them(tmp_path):
     X, y = D.load_csv(path)
     np.testing.assert_array_equal(X, [[1500.0, -0.5], [3.0, 0.4]])
     np.testing.assert_array_equal(y, [0, 1])
+
+
+def test_values_are_checked_as_float64_and_read_in_native_byte_order(tmp_path):
+    """Found by audit: finite ``longdouble`` values that overflow float64 were checked
+    before the cast (a standardizer with an inf mean, a saved checkpoint that then did not
+    load, ``load_npz`` giving inf features), a checkpoint or data file written on a
+    big-endian machine was refused, and ``load_npz(labels=False)`` refused a file for a ``y``
+    it does not read."""
+    wide = np.array([1e300, 1.0], dtype=np.longdouble) * np.longdouble(1e100)
+    if np.isinf(wide[0]):
+        pytest.skip("longdouble is float64 here")
+    with pytest.raises(ValueError, match=r"input_mean: expected finite values, found NaN or "
+                                         r"inf \(its .* values overflow float64\)"):
+        D.Standardizer.from_arrays(wide, np.ones(2))
+    model = xprop.MLP([2, 3, 2], "tanh", "softmax", "cross_entropy", seed=0)
+    with pytest.raises(ValueError, match="input_mean: expected finite values"):
+        model.save(tmp_path / "m.npz", input_mean=wide, input_std=np.ones(2))
+    assert not (tmp_path / "m.npz").exists()
+    np.savez(tmp_path / "x.npz", X=np.stack([wide, wide]), y=np.zeros(2))
+    with pytest.raises(ValueError, match=r"X: expected finite values.*overflow float64"):
+        D.load_npz(tmp_path / "x.npz")
+    # the other byte order: the same model, the same data
+    with np.load(model.save(tmp_path / "le.npz")) as f:
+        arrays = {k: f[k] for k in f.files}
+    swapped = {k: a if k == "header" else a.astype(a.dtype.newbyteorder(">"))
+               for k, a in arrays.items()}
+    np.savez(tmp_path / "be.npz", **swapped)
+    back = xprop.load(tmp_path / "be.npz")
+    np.testing.assert_array_equal(xprop.to_numpy(back.params.buffer),
+                                  xprop.to_numpy(model.params.buffer))
+    X = np.arange(6.0).reshape(3, 2)
+    np.savez(tmp_path / "d.npz", X=X.astype(">f8"), y=np.array(["a", "b"]))
+    got, y = D.load_npz(tmp_path / "d.npz", labels=False)
+    assert y is None and got.dtype == np.float64 and got.dtype.isnative
+    np.testing.assert_array_equal(got, X)

@@ -12,6 +12,7 @@ over the target, so a crash never leaves a half-written checkpoint.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -104,15 +105,18 @@ def write_atomically(path: str, write: Any, *, overwrite: bool = True,
     symbolic link stays and its target is replaced), flush it to disk and rename it over the
     target: readers see the old file or the whole new one, never a part (an error or Ctrl-C
     on the way removes the temporary file). A file replaced keeps its permission bits; a new
-    one follows the umask. A target that is no regular file (``/dev/null``, a FIFO: nothing
-    to replace) is written in place. Without ``overwrite`` the file is linked to the target's
+    one follows the umask. A target that is no regular file (``/dev/null``, a FIFO, a pipe:
+    nothing to replace) is written in place, in one piece made in memory (a zip file's writer
+    needs a file it can seek in). Without ``overwrite`` the file is linked to the target's
     name, which fails if a file has appeared there meanwhile (a ``FileExistsError`` naming
     ``what``, the other file kept; where the filesystem has no hard links, the name is
     checked just before the rename). Returns ``path``."""
     kept = os.stat(path) if os.path.exists(path) else None  # (through links, as open does)
     if kept is not None and not stat.S_ISREG(kept.st_mode):
+        made = io.BytesIO()
+        write(made)
         with open(path, "wb") as fh:
-            write(fh)
+            fh.write(made.getbuffer())
         return path
     if kept is not None and not overwrite:
         raise _exists(what, path)

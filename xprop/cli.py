@@ -6,7 +6,9 @@ for tracebacks."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import io
 import json
 import math
 import os
@@ -259,11 +261,13 @@ def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0,
             label = -1 if columns is None or columns["label"] is None else columns["label"]
         kwargs["label"] = label  # without labels (predict): a column to drop, or None
         kwargs["header"] = "auto" if header is None else header
-    X, y = datasets.load(spec, **kwargs)
     wanted = None if columns is None else columns["features"]
     if wanted is None or "label" not in kwargs:
-        return X, y
-    found = _csv_columns(spec, kwargs["label"], header)["features"]
+        return datasets.load(spec, **kwargs)
+    layout = _csv_columns(spec, kwargs["label"], header, wanted)  # (a first row naming the
+    kwargs["header"] = layout["header"]  # model's features is the header, numbers or not)
+    X, y = datasets.load(spec, **kwargs)
+    found = layout["features"]
     if found is None:  # a file without a header: its columns in the model's order
         return X, y
     missing = [name for name in wanted if name not in found]
@@ -273,10 +277,13 @@ def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0,
     return X[:, [found.index(name) for name in wanted]], y
 
 
-def _csv_columns(spec: str, label: Any, header: bool | None) -> dict[str, Any]:
-    """Which columns of the CSV file ``spec`` are the label and the features."""
+def _csv_columns(spec: str, label: Any, header: bool | None,
+                 names: list[str] | None = None) -> dict[str, Any]:
+    """Which columns of the CSV file ``spec`` are the label and the features (``names``:
+    the features a model reads by name)."""
     delimiter = "\t" if spec.lower().endswith(".tsv") else ","
-    return datasets.csv_layout(spec, label, delimiter, "auto" if header is None else header)
+    return datasets.csv_layout(spec, label, delimiter, "auto" if header is None else header,
+                               names)
 
 
 def _recorded_columns(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -294,7 +301,8 @@ def _trained_columns(args: argparse.Namespace) -> dict[str, Any] | None:
     spec = args.data
     if spec in datasets.DATASETS or spec.lower().endswith(".npz"):
         return None
-    return _csv_columns(spec, -1 if args.label is None else args.label, args.header)
+    layout = _csv_columns(spec, -1 if args.label is None else args.label, args.header)
+    return {"label": layout["label"], "features": layout["features"]}
 
 
 def _test_split(X: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple:
@@ -532,10 +540,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             _together(comm, e)
     if len(hist) < args.epochs and progress.enabled:
         progress.close()
-    _report(model, hist, (Xtr, ytr), (Xte, yte))
-    moved = False
-    if args.out:
-        path, moved = _save_trained(model, args)
+    path, moved = _save_trained(model, args) if args.out else (None, False)  # (before the
+    _report(model, hist, (Xtr, ytr), (Xte, yte))  # report: Ctrl-C there keeps the model)
+    if path is not None:
         print(f"saved checkpoint: {path}")
     if args.plot:
         moved = _save_plot(args, hist, model, (X, y), sizes) or moved
@@ -651,7 +658,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         if given:
             raise CLIError(f"{given[0]}: describes a model to build; with --checkpoint the "
                            "saved model is checked")
-        model = load_checkpoint(args.checkpoint, backend=args.backend)
+        model = _load_model(args)
     else:
         task = _task(y, args.loss, args.output_activation)
         n_out, out_act, loss, y = task.n_outputs, task.output_activation, task.loss, task.y
@@ -707,10 +714,16 @@ def _round_trip_digits(dtype: Any) -> int:
     return math.ceil((np.finfo(dtype).nmant + 1) * math.log10(2)) + 1
 
 
+def _load_model(args: argparse.Namespace) -> MLP:
+    """The model of ``--checkpoint`` on ``--backend``, in ``--dtype`` (None: the
+    checkpoint's dtype)."""
+    return load_checkpoint(args.checkpoint, backend=args.backend, dtype=args.dtype)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     args.out = _check_output_path(args.out, args.force, "--out",
                                   inputs={"--checkpoint": args.checkpoint, "--data": args.data})
-    model = load_checkpoint(args.checkpoint, backend=args.backend)
+    model = _load_model(args)
     X, _ = _load_data(args.data, args.label, labels=False, seed=args.seed, header=args.header,
                       columns=_recorded_columns(args))
     pred = to_numpy(model.predict(X))
@@ -728,7 +741,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    model = load_checkpoint(args.checkpoint, backend=args.backend)
+    model = _load_model(args)
     X, y = _load_data(args.data, args.label, seed=args.seed, header=args.header,
                       columns=_recorded_columns(args))
     lines = [f"model: {model}", f"data: {args.data} ({X.shape[0]} rows, {X.shape[1]} features)"]
@@ -763,7 +776,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         if given:
             raise CLIError(f"{given[0]}: describes the model of --weights; a checkpoint "
                            "records its own")
-        model = load_checkpoint(args.checkpoint, backend=args.backend)
+        model = _load_model(args)
     else:
         model = _weights_model(args)
     X, y = _trace_samples(args, model)
@@ -817,7 +830,7 @@ def _weights_model(args: argparse.Namespace) -> MLP:
                                 ("loss", args.loss or settings.get("loss"))) if v}
     try:
         return MLP.from_arrays([arrays[f"W{i}"] for i in range(n)], biases, **kwargs,
-                               dtype=args.dtype, backend=args.backend)
+                               dtype=args.dtype or "float64", backend=args.backend)
     except (ValueError, TypeError) as e:
         raise _flags(e, ("output_activation", "activation", "loss", "weights")) from None
 
@@ -1005,8 +1018,8 @@ def _add_trace(sub: Any) -> None:
     q.add_argument("--activation", default=None, help="hidden activation of --weights")
     q.add_argument("--output-activation", default=None, help="output activation of --weights")
     q.add_argument("--loss", default=None, help="loss of --weights")
-    q.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                   help="dtype of a --weights model (default %(default)s)")
+    q.add_argument("--dtype", choices=["float64", "float32"], default=None,
+                   help="dtype of the model (default: a --checkpoint's own, else float64)")
     q.add_argument("--x", action="append", default=None, metavar="X1,X2,...",
                    help="one sample's inputs; repeat per sample")
     q.add_argument("--y", action="append", default=None, metavar="Y1,...",
@@ -1048,6 +1061,9 @@ def _add_model_commands(sub: Any) -> None:
             q.add_argument("--test-size", type=_fraction, default=0.0,
                            help="score only the test part of the split xprop train makes "
                                 "with this fraction and --seed (default 0: every sample)")
+        q.add_argument("--dtype", choices=["float64", "float32"], default=None,
+                       help="compute in this dtype (default: the checkpoint's; float32 for "
+                            "devices without float64)")
         if name == "predict":
             q.add_argument("--out", default=None, help="CSV file for the predictions")
             q.add_argument("--force", action="store_true", help="overwrite an existing --out")
@@ -1096,6 +1112,19 @@ def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> No
     print(f"xprop: warning: {message}", file=sys.stderr)
 
 
+def _outputs_to_stdout(args: argparse.Namespace) -> bool:
+    """Whether a file the command writes (``--out``, ``--plot``) is this process's standard
+    output, such as ``--out /dev/stdout``: its report lines then go to stderr."""
+    for path in (getattr(args, "out", None), getattr(args, "plot", None)):
+        try:
+            if path is not None and os.path.samestat(os.stat(path),
+                                                     os.fstat(sys.stdout.fileno())):
+                return True
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass  # no such file yet, or a stdout with no file behind it
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -1125,7 +1154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             # one line per error: overflow warnings on the way to a divergence stay quiet
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.showwarning = _show_warning
-            return int(args.func(args) or 0)
+            with contextlib.redirect_stdout(sys.stderr) if _outputs_to_stdout(args) \
+                    else contextlib.nullcontext():  # (the output alone on stdout)
+                return int(args.func(args) or 0)
     except BrokenPipeError:  # `xprop ... | head`: the reader left; end quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -1141,6 +1172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                        "pass --force")
         if not isinstance(e, CLIError):
             message = _flag_named(message, args)
+        if hasattr(args, "dtype"):  # the library's advice, as this command's flag
+            message = re.sub(r"(use|pass) dtype='(float\d+)'", r"\1 --dtype \2", message)
         if _ACTIVE_COMM and _ACTIVE_COMM[-1].size > 1:  # end every rank, not just this one
             comm = _ACTIVE_COMM[-1]
             print(f"xprop: error on rank {comm.rank}: {message}", file=sys.stderr, flush=True)

@@ -290,7 +290,7 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
     path : str or os.PathLike
         The file.
     labels : bool, default=True
-        Whether ``y`` is required; with False only ``X`` is (``y`` is None when absent).
+        Whether ``y`` is read (and required); with False only ``X`` is (``y`` is None).
 
     Returns
     -------
@@ -323,7 +323,7 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
     if missing:
         raise ValueError(f"data file {path!r}: expected arrays 'X' and 'y', missing {missing} "
                          f"(found {sorted(arrays)})")
-    X, y = arrays["X"], arrays.get("y")
+    X, y = arrays["X"], arrays["y"] if labels else None
     return _check_xy(X, y, path)
 
 
@@ -380,7 +380,8 @@ class NpzArchive:
 
     def read(self, name: str) -> np.ndarray:
         """Array ``name``, read only when its member holds the bytes its header declares (a
-        hostile header cannot make the read allocate more than the file could hold)."""
+        hostile header cannot make the read allocate more than the file could hold), in this
+        machine's byte order (a file written on a machine of the other order reads the same)."""
         shape, dtype = self._header(name)
         info = self._npz.zip.getinfo(name + ".npy")
         need = math.prod(shape) * dtype.itemsize
@@ -389,7 +390,8 @@ class NpzArchive:
                              f"({need} bytes), which its member of {info.file_size} bytes "
                              f"({info.compress_size} stored) cannot hold: corrupt archive")
         with self._translated(), self._npz.zip.open(name + ".npy") as f:  # the member checked
-            return np.lib.format.read_array(f, allow_pickle=False)
+            a = np.lib.format.read_array(f, allow_pickle=False)
+        return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
 
     def _header(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
         """The shape and dtype of array ``name``, from its ``.npy`` header alone."""
@@ -533,7 +535,7 @@ def _is_header(first: list[str], header: bool | str) -> bool:
 
 
 def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter: str = ",",
-               header: bool | str = "auto") -> dict[str, Any]:
+               header: bool | str = "auto", names: list[str] | None = None) -> dict[str, Any]:
     """Which columns of a CSV file :func:`load_csv` takes as the label and as the features.
 
     Parameters
@@ -546,25 +548,30 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
         The cell separator.
     header : bool or "auto", default="auto"
         As :func:`load_csv`'s.
+    names : list of str or None, default=None
+        The feature names a model reads (what this gave for its training file): with
+        ``header="auto"``, a first row holding them all is the header, numbers or not.
 
     Returns
     -------
     dict
-        ``{"label": its name (None without a label), "features": their names in order}``;
-        by position (``{"label": its index, "features": None}``) without a header, or
-        when the header repeats a name or the label's name reads as an index.
+        ``{"label": its name (None without a label), "features": their names in order,
+        "header": True}``; by position (``{"label": its index, "features": None,
+        "header": whether the first row is a header}``) without a header, or when the
+        header repeats a name or the label's name reads as an index.
 
     Raises
     ------
     ValueError
-        For a ``label`` that names no column, or a file that is not a CSV file.
+        For a ``label`` that names no column, a file that is not a CSV file, or (with
+        ``names``) a header that names one of ``names`` twice.
 
     Examples
     --------
     >>> with open("points.csv", "w") as f:
     ...     _ = f.write("x1,label,x2\\n0.5,0,1.0\\n")
     >>> xprop.datasets.csv_layout("points.csv", label="label")
-    {'label': 'label', 'features': ['x1', 'x2']}
+    {'label': 'label', 'features': ['x1', 'x2'], 'header': True}
     """
     path = V.check_path(path)
     V.check_readable(path, f"data file {path!r}")
@@ -578,13 +585,21 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
         raise ValueError(f"data file {path!r}: not a CSV file ({e})") from None
     if first is None:
         raise ValueError(f"data file {path!r}: no rows")
-    names = [c.strip() for c in first] if _is_header(first, header) else None
-    col = _label_column(label, names, len(first), path)
-    if names is None or len(set(names)) < len(names) or (
-            col is not None and _is_int_text(names[col])):  # names that find no one column
-        return {"label": col, "features": None}
-    return {"label": None if col is None else names[col],
-            "features": [n for i, n in enumerate(names) if i != col]}
+    cells = [c.strip() for c in first]
+    if header == "auto" and names is not None and set(names) <= set(cells):
+        header = True  # the row names the model's features: the header, numbers or not
+    found = cells if _is_header(first, header) else None
+    col = _label_column(label, found, len(first), path)
+    twice = [] if found is None or names is None else [n for n in names if found.count(n) > 1]
+    if twice:
+        raise ValueError(f"data file {path!r}: its header names the column {twice[0]!r} "
+                         f"{found.count(twice[0])} times, so the features {names} are not "
+                         "found by name")
+    if found is None or (names is None and len(set(found)) < len(found)) or (
+            col is not None and _is_int_text(found[col])):  # names that find no one column
+        return {"label": col, "features": None, "header": found is not None}
+    return {"label": None if col is None else found[col],
+            "features": [n for i, n in enumerate(found) if i != col], "header": True}
 
 
 def _label_column(label: str | int | None, names: list[str] | None, width: int,
@@ -719,10 +734,22 @@ def _check_xy(X: np.ndarray, y: np.ndarray | None,
         raise ValueError(
             f"data file {path!r}: X has {X.shape[0]} rows but y has {y.shape[0]} entries"
         )
-    for name, a in (("X", X), ("y", y)):
-        if a is not None and a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-            raise ValueError(f"data file {path!r}: {name} contains NaN or inf")
-    return X.astype(np.float64), y
+    X = finite_float64(X, f"data file {path!r}: X")  # (checked as it will be used)
+    if y is not None and y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"data file {path!r}: y contains NaN or inf")
+    return X, y
+
+
+def finite_float64(a: np.ndarray, name: str, error: type[ValueError] = ValueError
+                   ) -> np.ndarray:
+    """The real numbers ``a`` as float64, checked finite after the cast (a wider float's
+    finite value can overflow it)."""
+    with np.errstate(over="ignore"):  # (overflow is the check's to report)
+        out = a.astype(np.float64)
+    if not np.all(np.isfinite(out)):
+        raise error(f"{name}: expected finite values, found NaN or inf" + (
+            "" if not np.all(np.isfinite(a)) else f" (its {a.dtype} values overflow float64)"))
+    return out
 
 
 def _number(text: str) -> float:
@@ -854,9 +881,7 @@ class Standardizer:
                     f"{n} numbers (one per input)"
                 raise error(f"{where}{name}: expected {expected}, got dtype {a.dtype}, shape "
                             f"{a.shape}")
-            if not np.all(np.isfinite(a)):
-                raise error(f"{where}{name}: expected finite values")
-            arrays[name] = a.astype(np.float64)
+            arrays[name] = finite_float64(a, f"{where}{name}", error)
         if arrays["input_mean"].shape != arrays["input_std"].shape:
             raise error(f"{where}input_std: expected {arrays['input_mean'].shape[0]} numbers "
                         f"(as input_mean), got shape {arrays['input_std'].shape}")

@@ -298,6 +298,25 @@ class Head:
         pred = xp.astype(out > self.threshold, label_dtype(out, xp))
         return pred[:, 0] if out.shape[1] == 1 else pred
 
+    def check_decidable(self, out: Array, xp: Any) -> None:
+        """Refuse a classifier's output with a row that is not finite (the forward pass
+        overflowed): its argmax or threshold would name an arbitrary class. One device sync.
+
+        Raises
+        ------
+        ValueError
+            Naming how many rows and the first.
+        """
+        if self.decision == "none" or not xp.isdtype(out.dtype, "real floating"):
+            return
+        bad = xp.astype(~xp.all(xp.isfinite(out), axis=1), xp.int32)
+        n_bad = int(xp.sum(bad))
+        if n_bad:
+            raise ValueError(
+                f"X: the network's output is NaN or inf for {n_bad} of {out.shape[0]} rows "
+                f"(the first: row {int(xp.argmax(bad))}), so no class can be predicted for "
+                "them: the forward pass overflows (inputs far outside the training data?)")
+
     def probabilities(self, out: Array, xp: Any) -> Array:
         """Class probabilities from the network output (classifiers only).
 

@@ -977,7 +977,9 @@ class MLP:
         >>> xprop.to_numpy(model.predict(X))
         array([0, 1, 1, 0])
         """
-        return self.head.decide(self.predict_output(X), self.xp)
+        out = self.predict_output(X)
+        self.head.check_decidable(out, self.xp)
+        return self.head.decide(out, self.xp)
 
     @on_device
     def predict_proba(self, X: Any) -> Array:
@@ -1046,6 +1048,7 @@ class MLP:
                 f"{self.loss_fn.name} loss"
             )
         out = network.forward(self.params, X, self.arch, self.xp)[0]
+        self.head.check_decidable(out, self.xp)
         return float(self.head.hits(out, Y, labels, self.xp)) / X.shape[0]
 
     #: ``model.fit(X, y, ...)``: :func:`xprop.fit` (the same signature and options, checked by

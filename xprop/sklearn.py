@@ -1466,6 +1466,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         array(['lower', 'lower', 'lower', 'lower'], dtype='<U5')
         """
         out, host = self._output(X)
+        self.model_.head.check_decidable(out, self.model_.xp)
         if not (host or self.classes_.dtype.kind not in "biuf" or len(self.classes_) == 1):
             try:
                 classes = self.model_.backend.from_host(self.classes_)
