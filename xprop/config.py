@@ -89,7 +89,9 @@ class FitConfig:
         returning True (None: no callbacks).
     progress : callable or None, default=None
         ``progress(epoch, logs)`` is told every epoch's logs as soon as they are known (at
-        the end of each chunk: it never slows training down; it never sees the model).
+        the end of each chunk: it never slows training down; it never sees the model). Its
+        error (Ctrl-C included) stops the fit with the whole chunk trained and recorded, not
+        at the epoch it was told: to stop at an epoch, use ``callbacks``.
     log : callable, default=print
         Where ``verbose`` lines go.
     compiled : bool or None, default=None

@@ -209,7 +209,8 @@ class MLP:
         dtype : str or None, default=None
             ``"float32"`` or ``"float64"``; None: the widest floating dtype of the arrays
             given (float64 when any is, Python floats in lists included: none is rounded),
-            else the namespace's default.
+            else (integers, float16) float64 where the device has it (integers are exact
+            to 2**53), else the device's float32.
         backend : str or Backend or None, default=None
             Where host data goes (arrays decide for themselves).
         device : object, default=None
