@@ -539,3 +539,36 @@ def test_confident_classifiers_never_fail_correct_gradients():
                                   output_activation="softmax", loss="cross_entropy")
         X32 = np.array([[margin, 1.0], [margin * 0.9, -1.0]])
         assert xprop.gradcheck(m, X32, np.array([0, 0]), dtype="float32").verdict != "FAILED"
+
+
+def test_correct_gradients_of_coarsely_rounded_subnormal_or_overflowing_f_never_fail():
+    """Found by audit: ``check_gradients`` gave FAILED for correct gradients where ``f``
+    rounds more coarsely than the noise probe's steps move it (an intermediate far larger
+    than ``f``; float32 inside a float64 ``f``), where ``f`` is subnormal (every floor was
+    relative and underflowed to 0), and where the gradient overflows the dtype while ``f``
+    is finite (``inf`` claimed, ``inf`` or NaN differences). The probe grows its steps until
+    a second difference moves; the noise is at least the dtype's tiniest number; a
+    non-finite claim fails only against a finite difference. Wrong gradients still fail."""
+    c = 0.016235577277417163
+    x = np.array([-0.053073602114499636, -0.07058187409216041, 0.17473219567952053])
+    cauchy = (lambda x: np.sum(np.log(1 + (c * x) ** 2)), 2 * c * c * x / (1 + (c * x) ** 2))
+    x32 = np.random.default_rng(0).normal(size=6)
+    inside32 = (lambda x: float(np.sum(np.exp(x.astype(np.float32)))), np.exp(x32))
+    cases = [(cauchy, x), (inside32, x32),
+             ((lambda x: np.sum(np.exp(x)), np.exp(np.array([-740.0]))), np.array([-740.0]))]
+    t = np.array([10.0], dtype=np.float32)
+    cases.append(((lambda x: np.sum(np.exp(-x * x)), -2 * t * np.exp(-t * t)), t))
+    w = np.array([709.0 / 1e10])
+    with np.errstate(over="ignore"):
+        cases.append(((lambda w: np.sum(np.exp(1e10 * w)) * 1e-9,
+                       1e10 * np.exp(1e10 * w) * 1e-9), w))
+        for (f, g), at in cases:
+            assert check_gradients(f, [at], [g]).verdict != "FAILED", (f, at)
+        for (f, g), at in cases[:2]:  # resolvable: a 5% error still fails (float32 inside:
+            assert check_gradients(f, [at], [g * 1.05]).verdict == "FAILED"  # ~1% resolved)
+        assert check_gradients(lambda x: np.sum(x * x), [x], [np.full(3, np.inf)]).verdict \
+            == "FAILED"  # an inf claim against a finite slope
+    z = np.log(1e307)
+    model = xprop.MLP.from_arrays([[[z / 100.0]]], [[0.0]], "identity", "exp", "poisson")
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert xprop.gradcheck(model, np.array([[100.0]]), np.array([1.0])).verdict != "FAILED"

@@ -1163,3 +1163,88 @@ def test_labels_as_a_column_and_a_cache_of_another_model():
     with pytest.raises(ValueError, match=r"^cache: from a forward pass of layers \[4, 3\]; "
                                          r"this model's are \[3, 3\]"):
         model.backward(cache, model.backend.from_host([0, 1, 2, 1]))
+
+
+def test_custom_blocks_return_arrays_of_their_input_shape_and_dtype():
+    """Found by audit: a custom loss's ``grad`` of shape ``(n, 1)`` for two outputs was
+    broadcast and trained with a wrong gradient (a 0-d ``terms`` crashed inside fit); a
+    custom activation returning float64 for float32 input turned a float32 model's output
+    float64. Both are one-line errors naming the block."""
+    import xprop
+
+    X, y = xprop.datasets.moons(20, seed=0)
+    Y = np.eye(2)[y]
+    rows = xprop.make_loss("rowgrad_test", lambda a, y, xp: (a - y) ** 2,
+                           lambda a, y, xp: xp.sum(2.0 * (a - y), axis=1, keepdims=True))
+    model = xprop.MLP([2, 3, 2], "tanh", "tanh", rows, seed=0)
+    with pytest.raises(TypeError, match=r"^loss 'rowgrad_test': grad\(a, y, xp\) returned .*"
+                                        r"shape \(20, 1\).*expected an array of its input's "
+                                        r"type, shape and dtype \(ndarray, \(20, 2\), float64\)"):
+        model.fit(X, Y, epochs=2)
+    upcast = xprop.make_activation("upcast_test", lambda z, xp: xp.astype(z, xp.float64),
+                                   lambda z, a, xp: xp.ones_like(z))
+    model = xprop.MLP([2, 3, 2], upcast, dtype="float32", seed=0)
+    with pytest.raises(TypeError, match=r"^activation 'upcast_test': forward\(z, xp\) "
+                                        r"returned .*float64.*float32\)"):
+        model.predict_output(X)
+
+
+def test_params_are_replaced_only_by_params_of_the_model():
+    """Found by audit: ``model.params = other_model.params`` of another layout was accepted
+    (predict used the other network, ``save`` wrote part of it, the pickle did not load);
+    ``Params.assign`` took a float32 or torch buffer for a float64 NumPy model; and
+    ``params == params.copy()`` raised."""
+    import xprop
+
+    small = xprop.MLP([2, 3, 1], seed=0)
+    big = xprop.MLP([2, 5, 1], seed=0)
+    with pytest.raises(ValueError, match=r"^params: expected Params of this model's layout "
+                                         r"\(13 values: W0, b0, W1, b1\), got Params of 21"):
+        small.params = big.params
+    with pytest.raises(ValueError, match=r"^params: expected float32 arrays of numpy"):
+        xprop.MLP([2, 3, 1], dtype="float32", seed=0).params = small.params
+    buffer = small.params.buffer
+    with pytest.raises(ValueError, match=r"^buffer: expected ndarray of shape \(13,\) and "
+                                         r"dtype float64.*got ndarray of shape \(13,\) and "
+                                         r"dtype float32"):
+        small.params.assign(buffer.astype(np.float32))
+    assert small.params.buffer is buffer
+    small.params.assign(buffer * 2.0)  # a buffer like it: taken
+    assert small.params != small.params.copy() and small.params == small.params
+
+
+def test_model_api_refuses_what_it_would_get_wrong():
+    """Found by audit: ``astype(None)`` narrowed a float64 torch model to float32 (the
+    namespace's default); ``MLP([2, 1], activation="nope")`` was accepted (no hidden layer
+    looked it up); ``to``/``astype`` copies shared the recorded ``columns`` with the
+    original; ``to_backend(x, dtype="float32")`` turned values beyond float32 into inf;
+    ``Layout.shape_of`` of an unknown name said "tuple.index(x): x not in tuple"; truthy
+    strings were taken for ``xor(signed=)`` and ``train_test_split(stratify=)``, and an
+    array for ``make_loss(targets=)`` raised NumPy's ambiguity error."""
+    import xprop
+
+    model = xprop.MLP([2, 3, 1], seed=0)
+    with pytest.raises(ValueError, match=r"^dtype: expected 'float32', 'float64' or a dtype "
+                                         r"object, got None"):
+        model.astype(None)
+    with pytest.raises(ValueError, match=r"^activation: expected one of .* got 'nope'"):
+        xprop.MLP([2, 1], activation="nope")
+    model.columns = {"label": "y", "features": ["a", "b"]}
+    copy = model.astype("float32")
+    copy.columns["features"].append("c")
+    assert model.columns == {"label": "y", "features": ["a", "b"]}
+    with pytest.raises(ValueError, match=r"^x: values up to 1e\+300 overflow float32"):
+        xprop.to_backend(np.array([1.0, 1e300]), "numpy", dtype="float32")
+    assert xprop.to_numpy(xprop.to_backend(np.array([np.inf]), "numpy",
+                                           dtype="float32")).tolist() == [np.inf]
+    with pytest.raises(ValueError, match=r"^name: expected one of W0, b0, W1, b1, got 'W9'"):
+        model.arch.layout.shape_of("W9")
+    with pytest.raises(ValueError, match=r"^signed: expected True or False, got 'no'"):
+        xprop.datasets.xor(signed="no")
+    X, y = xprop.datasets.moons(20, seed=0)
+    with pytest.raises(ValueError, match=r"^stratify: expected True or False, got 'no'"):
+        xprop.datasets.train_test_split(X, y, stratify="no")
+    with pytest.raises(ValueError, match=r"^targets: expected 'real', 'counts', 'binary' or "
+                                         r"'labels', got"):
+        xprop.make_loss("arr_test", lambda a, y, xp: a, lambda a, y, xp: a,
+                        targets=np.array(["real", "x"]))

@@ -498,7 +498,7 @@ def test_optimizer_arguments_found_by_audit_are_refused_in_one_line():
     opt = xprop.Adam(0.05)
     xprop.MLP([2, 3, 1], seed=0).fit(X, y, optimizer=opt, epochs=1)
     with pytest.raises(ValueError, match=r"holds float64 state from an earlier fit; this "
-                                         r"model is float32"):
+                                         r"model has 13 float32 parameters"):
         xprop.MLP([2, 3, 1], seed=0, dtype="float32").fit(X, y, optimizer=opt, epochs=1)
 
 
@@ -538,3 +538,26 @@ def test_an_optimizer_reused_in_a_loop_is_refused_once_its_model_is_gone():
     with pytest.raises(ValueError, match=r"^optimizer: Adam\(.* holds the state of a fit "
                                          r"of another model \(its moments or velocity, 2 "):
         model.fit(X, y, optimizer=opt, epochs=2)
+
+
+def test_state_of_another_buffer_and_options_given_with_an_object_are_refused():
+    """Found by audit: ``update`` broadcast Adam's state of one parameter over five (wrong
+    moments), and took float32 buffers with float64 state; ``get_optimizer(opt, lr=...)``
+    dropped every option given with an object; ``clip_grad_norm([])`` raised a raw
+    TypeError."""
+    opt = xprop.Adam(0.1)
+    opt.update(np.zeros(1), np.ones(1))
+    with pytest.raises(ValueError, match=r"^buffer: Adam\(.* holds state for 1 parameters "
+                                         r"from earlier steps; this buffer is float64 of 5"):
+        opt.update(np.zeros(5), np.ones(5))
+    with pytest.raises(ValueError, match=r"holds float64 state from earlier steps"):
+        opt.update(np.zeros(1, np.float32), np.ones(1, np.float32))
+    assert opt.t == 1 and opt.state_mismatch(np.zeros(1)) is None
+    sgd = xprop.SGD(0.1)
+    for given in ({"lr": 0.5}, {"momentum": 0.9}):
+        with pytest.raises(ValueError, match=rf"^{next(iter(given))}: an Optimizer object is "
+                                             "used as it is"):
+            xprop.get_optimizer(sgd, **given)
+    assert xprop.get_optimizer(sgd) is sgd
+    with pytest.raises(ValueError, match=r"^grads: expected a list of gradient arrays"):
+        xprop.clip_grad_norm([], 1.0)

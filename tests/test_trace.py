@@ -280,3 +280,21 @@ def test_trace_formulas_name_their_own_variable_and_never_a_users_prose():
         del xprop.LOSSES[own.name]
     assert "Compute the terms" not in text and "Return the gradient" not in text
     assert "[my_l1_trace terms]" in text and "my_l1_trace's gradient" in text
+
+
+def test_trace_json_is_strict_json_with_non_finite_values(tmp_path):
+    """Found by audit: ``xprop trace --json`` wrote bare ``Infinity``/``NaN`` for an output
+    that overflows (exit 0), which no strict JSON reader takes; they are strings now."""
+    from tests.test_cli import run_cli
+
+    (tmp_path / "big.json").write_text(json.dumps(
+        {"W0": [[800.0]], "b0": [0.0], "activation": "identity", "output_activation": "exp",
+         "loss": "poisson"}))
+    r = run_cli(tmp_path, "trace", "--weights", "big.json", "--x", "1", "--y", "2", "--json")
+    assert r.returncode == 0, r.stderr
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    found = json.loads(r.stdout, parse_constant=refuse)
+    assert "inf" in json.dumps(found)

@@ -496,25 +496,31 @@ def make_activation(name: str, forward: Callable[[Array, Any], Array],
 
 
 class _CheckedOutput(_Wrapped):
-    """A user's function whose result must be an array of its first argument's library and
-    shape: a float, None or another library's array is one line naming the activation (it
-    would fail inside the next layer). An object, not a closure: it pickles when ``fn``
-    does (an activation not registered pickles by value)."""
+    """A user's function (of a custom activation, or loss: ``kind``) whose result must be an
+    array of its first argument's library, shape and dtype: a float, None, another library's
+    array, another shape (which would broadcast) or dtype (a float32 model's outputs turned
+    float64) is one line naming the block. An object, not a closure: it pickles when ``fn``
+    does (a block not registered pickles by value)."""
 
-    def __init__(self, name: str, call: str, fn: Callable) -> None:
+    kind = "activation"
+
+    def __init__(self, name: str, call: str, fn: Callable, kind: str = "activation") -> None:
         self.name, self.call, self.fn = name, call, fn
-        self.parts = (name, call, fn)
+        if kind != type(self).kind:
+            self.kind = kind
+        self.parts = (name, call, fn, kind)
         self.__name__ = getattr(fn, "__name__", name)
         self.__doc__ = getattr(fn, "__doc__", None)
+        self.__module__ = getattr(fn, "__module__", None)  # (the user's, not xprop's)
 
     def __call__(self, *args: Any) -> Array:
         out, first = self.fn(*args), args[0]
         if _library(out) != _library(first) or getattr(out, "shape", None) is None or \
-                tuple(out.shape) != tuple(first.shape):
+                tuple(out.shape) != tuple(first.shape) or out.dtype != first.dtype:
             raise TypeError(
-                f"activation {self.name!r}: {self.call} returned {show(out)}; expected an "
-                f"array of its input's type and shape ({type(first).__name__}, "
-                f"{tuple(first.shape)})")
+                f"{self.kind} {self.name!r}: {self.call} returned {show(out)}; expected an "
+                f"array of its input's type, shape and dtype ({type(first).__name__}, "
+                f"{tuple(first.shape)}, {first.dtype})")
         return out
 
 

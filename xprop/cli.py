@@ -682,7 +682,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     info = backend_info()
     info["mpi"] = mpi_info()
     if args.json:
-        print(json.dumps(info, indent=2, default=str))
+        print(_json(info, indent=2, default=str))
         return 0
     print(f"xprop {__version__}, Python {sys.version.split()[0]}, "
           f"array-api-compat {info['array_api_compat']['version']}")
@@ -784,8 +784,24 @@ def cmd_trace(args: argparse.Namespace) -> int:
         result = trace(model, X, y, lr=args.lr)
     except ValueError as e:
         raise _flags(e, ("lr",)) from None
-    print(json.dumps(result.to_dict(), indent=1) if args.json else result)
+    print(_json(result.to_dict(), indent=1) if args.json else result)
     return 0
+
+
+def _json(value: Any, **kwargs: Any) -> str:
+    """``value`` as strict JSON (RFC 8259): a NaN or infinity, which ``json`` writes as bare
+    ``NaN``/``Infinity`` (no JSON reader takes them), as the string ``"nan"``, ``"inf"`` or
+    ``"-inf"`` (``float()`` reads them back)."""
+    def strict(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return repr(v)
+        if isinstance(v, dict):
+            return {k: strict(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [strict(x) for x in v]
+        return v
+
+    return json.dumps(strict(value), allow_nan=False, **kwargs)
 
 
 def _weights_model(args: argparse.Namespace) -> MLP:

@@ -75,7 +75,7 @@ def xor(signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
     [-1.0, -1.0]
     """
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
-    if signed:
+    if V.check_bool(signed, "signed"):
         X = 2.0 * X - 1.0
     return X, np.array([0, 1, 1, 0], dtype=np.int64)
 
@@ -1086,7 +1086,8 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     test_size = V.check_real(test_size, "test_size", 0.0, 1.0, low_open=True, high_open=True,
                              what="a fraction")
     rng = _rng(seed)
-    if stratify:  # each distinct label (or row of y) a class, as scikit-learn's stratify=y
+    if V.check_bool(stratify, "stratify"):  # each distinct label (or row of y) a class,
+        # as scikit-learn's stratify=y
         _, codes = np.unique(y.reshape(n, -1), axis=0, return_inverse=True)
         members = [np.flatnonzero(codes.reshape(-1) == c) for c in range(codes.max() + 1)]
         # the test part's round(n * test_size) rows shared by largest remainders

@@ -19,7 +19,9 @@ Each is also taken with step ``2h`` (points ±2, ±4): six evaluations per entry
   ``dL`` the rounding error of one evaluation of ``f``, measured at the start by a noise probe,
   ``dL = C_PROBE * max_k |f(theta + d_k) + f(theta - d_k) - 2 f(theta)| / 2`` over ``K_PROBE``
   random directions ``d_k`` of relative size ``PROBE_SIZE`` (their second-order term is far
-  below rounding), and at least ``u |f(theta)|`` (``u`` the unit roundoff of the evaluation).
+  below rounding; grown where every such second difference is 0, as when ``f`` rounds an
+  intermediate far larger than itself), and at least ``u |f(theta)|`` (``u`` the unit
+  roundoff of the evaluation) and the dtype's tiniest number (a subnormal ``f``).
   A model's loss is also at least ``u M``, ``M`` the magnitude of what it adds up (the
   logits, outputs and targets, per sample): ``f`` is a difference of such terms, so a
   confident classifier's tiny loss rounds like its logits (``s - log(sum(exp(s)))`` at
@@ -39,6 +41,8 @@ shrink as their order says), so each entry is judged at the best step it can tak
   judged again at ``h/2``, ``h/4``, ... and the best of them stands (a step too large for
   ``f``, such as ``h = 1e-3`` for ``sin(1000 x)``, resolves only gross errors: a 1% error
   must not pass there);
+- a non-finite claimed entry fails against a finite difference, and is not judged where
+  the differences overflow too (a slope beyond the dtype's range);
 - one that fails, is unresolved while truncation dominates, sits on a kink, or meets a NaN
   or inf of ``f`` at a perturbed point (``log`` near 0) is judged again at half the step,
   and again (six evaluations per step, at most ``GRADCHECK_HALVINGS`` of them);
@@ -88,6 +92,7 @@ from xprop.backend import BackendError, DeviceMismatchError, dtype_name, is_arra
 from xprop.init import random_directions, sample_indices
 from xprop.tolerances import (
     FLOAT_EPS,
+    FLOAT_TINY,
     GRADCHECK,
     GRADCHECK_FLOOR,
     GRADCHECK_HALVINGS,
@@ -677,8 +682,10 @@ class _Probe:
         suspect = None  # (D, tol) of a failure waiting for its confirmation at half the step
         for _ in range(GRADCHECK_HALVINGS):
             result = (num, est, err, tol, status, side)
-            if not math.isfinite(claimed):
-                return result  # a non-finite claim where f is finite: wrong
+            if not math.isfinite(claimed):  # a non-finite claim where f is finite: wrong,
+                if math.isfinite(num):  # unless f's differences overflow too (a slope beyond
+                    return result  # the dtype's range: not judged)
+                return num, est, math.inf, tol, "unresolved", side
             floor = est <= 2 * judge.rounding(side, step)  # rounding dominates the estimate
             scale = max(abs(num), abs(claimed)) if math.isfinite(num) else math.inf
             if status == "ok" and (floor or tol <= GRADCHECK_REFINE * scale):
@@ -740,7 +747,7 @@ def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: l
         raise ValueError(f"{what} is {base} at this point; a gradient check needs a finite "
                          "value")
     noise = max(_probe_noise(evaluate, inputs, base, seed, xp, dtype), u * abs(base),
-                u * magnitude)
+                u * magnitude, FLOAT_TINY[dtype])  # (values near 0 are spaced by the tiniest)
     scale = max((float(xp.max(xp.abs(g))) for g in grads if math.prod(g.shape)), default=0.0)
     judge = _Judge(method, h, noise, GRADCHECK_FLOOR * u * scale if math.isfinite(scale)
                    else 0.0)
@@ -876,22 +883,24 @@ def _probe_noise(evaluate: Callable, inputs: list[Array], base: float, seed: int
     (their curvature term is far below rounding for most f; one strongly curved where
     entries are small, such as a log of probabilities near 0, makes it measure curvature
     instead: a larger estimate, a check that resolves less), the largest of ``k``, times
-    ``factor``."""
-    k, size, factor = GRADCHECK_PROBE["k"], GRADCHECK_PROBE["size"][dtype], \
-        GRADCHECK_PROBE["factor"]
+    ``factor``; the size grows where all ``k`` are 0 (:data:`~xprop.tolerances.GRADCHECK_PROBE`)."""
+    probe = GRADCHECK_PROBE
+    k, size = probe["k"], probe["size"][dtype]
     shapes = [tuple(x.shape) for x in inputs]
-    per_entry = size * math.sqrt(sum(math.prod(s) for s in shapes))  # unit norm -> entries ~ 1
+    root = math.sqrt(sum(math.prod(s) for s in shapes))  # unit norm -> entries ~ 1
     worst = 0.0
-    for j in range(k):
-        dirs = random_directions(shapes, seed + 7919 * (j + 1))
-        steps = []
-        for x, d in zip(inputs, dirs):
-            d = xp.asarray(d, dtype=x.dtype, device=device(x))
-            steps.append(d * (per_entry * (1.0 + xp.abs(x))))
-        plus, _ = evaluate([x + d for x, d in zip(inputs, steps)])
-        minus, _ = evaluate([x - d for x, d in zip(inputs, steps)])
-        worst = max(worst, abs(plus + minus - 2.0 * base) / 2.0)
-    return factor * worst
+    while worst == 0.0 and size <= probe["max_size"]:  # (grown where no difference moved)
+        for j in range(k):
+            dirs = random_directions(shapes, seed + 7919 * (j + 1))
+            steps = []
+            for x, d in zip(inputs, dirs):
+                d = xp.asarray(d, dtype=x.dtype, device=device(x))
+                steps.append(d * (size * root * (1.0 + xp.abs(x))))
+            plus, _ = evaluate([x + d for x, d in zip(inputs, steps)])
+            minus, _ = evaluate([x - d for x, d in zip(inputs, steps)])
+            worst = max(worst, abs(plus + minus - 2.0 * base) / 2.0)
+        size *= probe["grow"]
+    return probe["factor"] * worst
 
 
 def _unravel(k: int, shape: tuple[int, ...]) -> tuple[int, ...]:

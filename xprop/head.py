@@ -299,23 +299,43 @@ class Head:
         return pred[:, 0] if out.shape[1] == 1 else pred
 
     def check_decidable(self, out: Array, xp: Any) -> None:
-        """Refuse a classifier's output with a row that is not finite (the forward pass
-        overflowed): its argmax or threshold would name an arbitrary class. One device sync.
+        """Refuse a classifier's output with a row that is not finite.
+
+        Such a row comes from a forward pass that overflowed: its argmax or threshold would
+        name an arbitrary class. One device sync; nothing for regression heads.
+
+        Parameters
+        ----------
+        out : array
+            The network output, shape ``(n, k)``.
+        xp : namespace
+            Its Array-API namespace.
 
         Raises
         ------
         ValueError
             Naming how many rows and the first.
+
+        Examples
+        --------
+        >>> from xprop.head import make_head
+        >>> b = xprop.resolve_backend()
+        >>> make_head("sigmoid", "bce").check_decidable(b.from_host([[0.2], [float("nan")]]),
+        ...                                             b.xp)
+        Traceback (most recent call last):
+        ...
+        ValueError: X: the network's output is NaN or inf for 1 of 2 rows (the first: row 1), ...
         """
         if self.decision == "none" or not xp.isdtype(out.dtype, "real floating"):
             return
-        bad = xp.astype(~xp.all(xp.isfinite(out), axis=1), xp.int32)
-        n_bad = int(xp.sum(bad))
-        if n_bad:
+        bad = ~xp.all(xp.isfinite(out), axis=1)
+        if bool(xp.any(bad)):  # (counted in the output's dtype: devices without int64)
+            bad = xp.astype(bad, out.dtype)
+            first = int(argmax_rows(xp.reshape(bad, (1, -1)), xp)[0])
             raise ValueError(
-                f"X: the network's output is NaN or inf for {n_bad} of {out.shape[0]} rows "
-                f"(the first: row {int(xp.argmax(bad))}), so no class can be predicted for "
-                "them: the forward pass overflows (inputs far outside the training data?)")
+                f"X: the network's output is NaN or inf for {int(xp.sum(bad))} of "
+                f"{out.shape[0]} rows (the first: row {first}), so no class can be predicted "
+                "for them: the forward pass overflows (inputs far outside the training data?)")
 
     def probabilities(self, out: Array, xp: Any) -> Array:
         """Class probabilities from the network output (classifiers only).

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from array_api_compat import device
 
-from xprop.activations import NamedFunctions, sigmoid
+from xprop.activations import NamedFunctions, _CheckedOutput, sigmoid
 from xprop.backend.core import adapter_of_namespace
 from xprop.validation import check_block_name, show
 
@@ -393,16 +393,20 @@ def make_loss(name: str, terms: Callable[[Array, Array, Any], Array],
     passed
     """
     name = check_block_name(name, "name", "loss", BUILT_IN | set(ALIASES))
-    if scale not in ("elements", "samples", "half", "half_samples"):
+    if not isinstance(scale, str) or scale not in ("elements", "samples", "half",
+                                                   "half_samples"):
         raise ValueError(f"scale: expected 'elements', 'samples', 'half' or 'half_samples', "
                          f"got {show(scale)}")
-    if targets not in ("real", "counts", "binary", "labels"):
+    if not isinstance(targets, str) or targets not in ("real", "counts", "binary", "labels"):
         raise ValueError(f"targets: expected 'real', 'counts', 'binary' or 'labels', got "
-                         f"{targets!r}")
+                         f"{show(targets)}")
     for arg, fn in (("terms", terms), ("grad", grad)):
         if not callable(fn):
             raise ValueError(f"{arg}: expected a function, got {show(fn)}")
-    return Loss(name.strip().lower(), terms, grad, targets=targets, scale=scale)
+    key = name.strip().lower()
+    return Loss(key, _CheckedOutput(key, "terms(a, y, xp)", terms, "loss"),
+                _CheckedOutput(key, "grad(a, y, xp)", grad, "loss"), targets=targets,
+                scale=scale)
 
 
 def register_loss(loss: Loss, *, replace: bool = False) -> Loss:

@@ -477,10 +477,34 @@ class MLP:
         names = (list(arch.sizes), list(arch.hidden), arch.head.activation, arch.head.loss,
                  arch.bias)
         rest = {k: v for k, v in vars(self).items()
-                if k not in ("arch", "backend", "xp", "dtype", "params")}
+                if k not in ("arch", "backend", "xp", "dtype", "_params")}
         return (_unpickle, (type(self), names, HostArray(self.params.buffer), rest))
 
     # ------------------------------------------------------------------ parameters
+
+    @property
+    def params(self) -> Params:
+        """The parameters ``W0, b0, ...``: live views into one flat buffer.
+
+        A :class:`~xprop.params.Params`; it may be set only to Params of this model's layout,
+        on its backend and device, in its dtype (:meth:`set_parameters` takes any values).
+        """
+        return self._params
+
+    @params.setter
+    def params(self, value: Params) -> None:
+        layout = self.arch.layout
+        if not isinstance(value, Params) or value.layout != layout:
+            got = (f"Params of {value.layout.size} values ({', '.join(value.layout.names)})"
+                   if isinstance(value, Params) else show(value))
+            raise ValueError(f"params: expected Params of this model's layout "
+                             f"({layout.size} values: {', '.join(layout.names)}), got {got}")
+        buffer = value.buffer
+        if not self.backend.owns(buffer) or buffer.dtype != self.dtype:
+            raise ValueError(f"params: expected {dtype_name(self.dtype, self.xp)} arrays of "
+                             f"{self.backend.describe()}, got {type(buffer).__name__} of "
+                             f"dtype {buffer.dtype}")
+        self._params = value
 
     @property
     def weights(self) -> list[Array]:
@@ -584,6 +608,7 @@ class MLP:
         clone = self.__class__.__new__(self.__class__)
         clone.__dict__.update(self.__dict__)
         clone.standardizer = copy.copy(self.standardizer)  # (a refit of one leaves the other)
+        clone.columns = copy.deepcopy(self.columns)  # (nor does an edit of the other's)
         _bind(clone, arch, backend, dtype)
         clone.params = Params(arch.layout, buffer, clone.xp)
         return clone
@@ -647,6 +672,8 @@ class MLP:
         ------
         BackendError
             When the device cannot hold ``dtype``.
+        ValueError
+            When ``dtype`` is None.
 
         Examples
         --------
@@ -654,6 +681,8 @@ class MLP:
         >>> xprop.to_numpy(model.astype("float32").params.buffer).dtype.name
         'float32'
         """
+        if dtype is None:  # (the backend's reading of None, its default, may narrow)
+            raise ValueError("dtype: expected 'float32', 'float64' or a dtype object, got None")
         new = self.backend.dtype(dtype)
         buffer = self.xp.astype(self.params.buffer, new)
         if new == self.dtype:
@@ -1216,7 +1245,7 @@ def _architecture(sizes: list[int], activation: Any, output_activation: Any, los
     """The checked :class:`Architecture` for the constructor's arguments."""
     n_hidden = len(sizes) - 2
     if isinstance(activation, (str, Activation)):
-        hidden = [activation] * n_hidden
+        hidden = [get_activation(activation)] * n_hidden  # (checked with no hidden layer too)
     elif not isinstance(activation, (list, tuple)):
         raise ValueError(f"activation: expected a name or a list of names, got {show(activation)}")
     else:

@@ -19,6 +19,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from xprop.backend.base import dtype_name
 from xprop.backend.core import adapter_of_namespace
 from xprop.backend.host import HostArray, frozen, is_array
 from xprop.validation import check_bool, check_int, check_positive, check_real, show
@@ -44,7 +45,7 @@ __all__ = [
 
 #: an optimizer's attributes of the run, not of the optimizer: the library's namespace and
 #: adapter, the model it trained (dropped when pickled or copied; found again)
-_RUNTIME = ("_xp", "_ops", "_trained")
+_RUNTIME = ("_xp", "_ops", "_trained", "_checked")
 #: attributes of an optimizer that are no settings: its rate, step count and the run's
 _NOT_SETTINGS = frozenset({"lr", "t", *_RUNTIME})
 
@@ -93,6 +94,8 @@ class Optimizer:
     >>> len(model.fit(X, y, optimizer=SignSGD(lr=0.01), epochs=5))
     5
     """
+
+    _checked: Any = None  # the buffer :meth:`update` last found the state fit for
 
     def __init__(self, lr: float) -> None:
         self.lr = check_positive(lr, "lr")
@@ -174,6 +177,38 @@ class Optimizer:
         ref = getattr(self, "_trained", None)
         return ref is not None and ref() is not model
 
+    def state_mismatch(self, buffer: Array) -> str | None:
+        """What makes the state this optimizer holds unfit for ``buffer``, or None.
+
+        Parameters
+        ----------
+        buffer : array
+            The flat parameters it is to update.
+
+        Returns
+        -------
+        str or None
+            ``"state for N parameters"``, ``"float64 state"`` or ``"state of another
+            library"``; None when it has no state or state of ``buffer``'s kind.
+
+        Examples
+        --------
+        >>> opt = xprop.Adam()
+        >>> _ = opt.update(np.zeros(3), np.ones(3))
+        >>> opt.state_mismatch(np.zeros(3)), opt.state_mismatch(np.zeros(4))
+        (None, 'state for 3 parameters')
+        """
+        for state in self.arrays():
+            if state is None or state.ndim != 1:
+                continue
+            if type(state) is not type(buffer):
+                return "state of another library"
+            if state.shape != buffer.shape:
+                return f"state for {state.shape[0]} parameters"
+            if state.dtype != buffer.dtype:
+                return f"{dtype_name(state.dtype)} state"
+        return None
+
     def update(self, buffer: Array, grad: Array, xp: Any | None = None) -> Array:
         """One step on a flat parameter buffer.
 
@@ -195,7 +230,8 @@ class Optimizer:
         Raises
         ------
         ValueError
-            When ``grad`` is not of ``buffer``'s shape.
+            When ``grad`` is not of ``buffer``'s shape, or the optimizer holds state
+            (moments, velocity) of a buffer of another size, dtype or library.
 
         Examples
         --------
@@ -210,6 +246,13 @@ class Optimizer:
         if grad.shape != buffer.shape:  # (NumPy would broadcast a gradient of one entry)
             raise ValueError(f"grad: expected the shape of buffer, {tuple(buffer.shape)}, got "
                              f"{tuple(grad.shape)}")
+        if buffer is not self._checked:  # (state broadcast over another buffer)
+            problem = self.state_mismatch(buffer)
+            if problem is not None:
+                raise ValueError(f"buffer: {show(self)} holds {problem} from earlier steps; "
+                                 f"this buffer is {buffer.dtype} of {buffer.shape[0]} entries: "
+                                 "give a new optimizer")
+            self._checked = buffer  # (updated in place: checked once)
         self.t += 1
         if xp is None:
             xp = self._xp if self._xp is not None else array_namespace(buffer)
@@ -824,7 +867,8 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
     ----------
     spec : str or Optimizer
         ``sgd``, ``momentum`` (SGD with momentum 0.9), ``nesterov`` (Nesterov's, 0.9),
-        ``adam`` or ``adamw`` (any case); an :class:`Optimizer` is returned as is.
+        ``adam`` or ``adamw`` (any case); an :class:`Optimizer` is returned as is (with no
+        other argument).
     lr : float or None, default=None
         The learning rate (the class's default when None).
     **kwargs
@@ -838,7 +882,7 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
     Raises
     ------
     ValueError
-        For an unknown name, or a bad option.
+        For an unknown name, a bad option, or an option given with an Optimizer object.
 
     Examples
     --------
@@ -848,6 +892,10 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
     0.1
     """
     if isinstance(spec, Optimizer):
+        given = (["lr"] if lr is not None else []) + sorted(kwargs)
+        if given:  # (never silently dropped)
+            raise ValueError(f"{given[0]}: an Optimizer object is used as it is; set its "
+                             f"options on it (got {given[0]}= with {show(spec)})")
         return spec
     key = optimizer_name(spec)
     if key not in OPTIMIZERS:
@@ -1050,6 +1098,8 @@ def clip_grad_norm(grads: list[Array], max_norm: float, xp: Any | None = None) -
     [0.6, 0.8]
     """
     max_norm = check_positive(max_norm, "max_norm")
+    if not grads:
+        raise ValueError("grads: expected a list of gradient arrays, got an empty one")
     xp = xp or array_namespace(*grads)
     total, factor = clip_scale(grads, max_norm, xp)
     for i, g in enumerate(grads):

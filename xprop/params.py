@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xprop.validation import show
+
 Array = Any
 
 __all__ = ["Layout", "Params"]
@@ -128,6 +130,8 @@ class Layout:
         >>> Layout.for_mlp([2, 3, 1], bias=True).shape_of("W1")
         (3, 1)
         """
+        if name not in self.names:
+            raise ValueError(f"name: expected one of {', '.join(self.names)}, got {name!r}")
         return self.shapes[self.names.index(name)]
 
     def views(self, buffer: Array, xp: Any) -> dict[str, Array]:
@@ -318,12 +322,13 @@ class Params(Mapping):
         Parameters
         ----------
         buffer : array
-            A 1-D array of the layout's size, in the parameters' namespace.
+            A 1-D array of the layout's size, of the parameters' type, dtype and device.
 
         Raises
         ------
         ValueError
-            When ``buffer`` is not of shape ``(layout.size,)``.
+            When ``buffer`` is not of shape ``(layout.size,)``, or of another type, dtype
+            or device than the parameters' (nothing is converted).
 
         Examples
         --------
@@ -334,14 +339,19 @@ class Params(Mapping):
         >>> xprop.to_numpy(params["b0"])
         array([5.])
         """
-        if buffer is self._buffer:
+        old = self._buffer
+        if buffer is old:
             return
-        if tuple(buffer.shape) != (self.layout.size,):
-            raise ValueError(
-                f"buffer: expected shape ({self.layout.size},), got {tuple(buffer.shape)}"
-            )
+        if tuple(buffer.shape) != (self.layout.size,) or type(buffer) is not type(old) or \
+                buffer.dtype != old.dtype or getattr(buffer, "device", None) != getattr(
+                    old, "device", None):  # (cheap looks: this runs every step on JAX)
+            raise ValueError(f"buffer: expected {_described(old)}, got {_described(buffer)}")
         self._buffer = buffer
         self._views = None
+
+    #: a mapping of arrays has no one truth value: params equal only themselves
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def copy(self) -> Params:
         """Independent parameters with the same values (one copy of the buffer).
@@ -395,3 +405,9 @@ class Params(Mapping):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{n}{s}" for n, s in zip(self.layout.names, self.layout.shapes))
         return f"Params({shapes})"
+
+
+def _described(a: Array) -> str:
+    """``a`` for a message (:func:`~xprop.validation.show`) with its device, where arrays
+    say it."""
+    return show(a) + (f" on {a.device}" if hasattr(a, "device") else "")

@@ -29,6 +29,10 @@ from xprop.backend.base import dtype_name
 FLOAT_EPS = {"float32": 2.0**-23, "float64": 2.0**-52}
 """Machine epsilon by dtype (the unit roundoff ``u`` is half of it)."""
 
+FLOAT_TINY = {"float32": 2.0**-149, "float64": 2.0**-1074}
+"""The smallest positive (subnormal) number by dtype: the spacing of values near 0, below
+which no rounding error of a value can fall."""
+
 GRADCHECK = {"float64": {"h": 1e-3}, "float32": {"h": 1e-2}}
 """Gradient check (see :mod:`xprop.gradcheck` for the error model): the default step ``h``
 per evaluation dtype. Five-point differences balance truncation (~h^4) and rounding (~u/h)
@@ -52,9 +56,13 @@ GRADCHECK_HALVINGS = 24
 """How many times the step of an entry that fails (or is unresolved) while truncation
 dominates its error estimate may be halved, looking for a step f can take: 6 evaluations
 each."""
-GRADCHECK_PROBE = {"k": 4, "size": {"float64": 1e-11, "float32": 1e-6}, "factor": 4.0}
+GRADCHECK_PROBE = {"k": 4, "size": {"float64": 1e-11, "float32": 1e-6}, "factor": 4.0,
+                   "grow": 16.0, "max_size": 1e-2}
 """The noise probe: ``k`` second differences along random directions with entries of
-relative size ``size``, the largest times ``factor`` (rounding of one evaluation of f)."""
+relative size ``size``, the largest times ``factor`` (rounding of one evaluation of f).
+Where every second difference is 0 (``f`` rounds more coarsely than such steps move it:
+an intermediate far larger than ``f``, lower precision inside; or ``f`` is linear there),
+the size grows by ``grow`` until one is not or it reaches ``max_size``."""
 
 PARITY_GRADCHECK_RTOL = {"float64": 1e-6, "float32": 5e-2}
 """Gradient-check reports of one model on two backends (same weights, same evaluation dtype):

@@ -383,25 +383,16 @@ def check_state(opt: Optimizer, model: Any) -> None:
     """An optimizer given again keeps its state (moments, velocity: a fit goes on from
     them); state from a fit of another model (alive or gone, or of another size, dtype,
     library or device) is refused before any work."""
-    size = model.params.buffer.shape[0]
-    for state in opt.arrays():
-        if state is None or state.ndim != 1:
-            continue
-        if state.shape[0] != size:
-            raise ValueError(
-                f"optimizer: {V.show(opt)} holds state for {state.shape[0]} parameters from an "
-                f"earlier fit; this model has {size}: give a new optimizer (or a name)")
-        if not model.backend.owns(state):
-            raise ValueError(
-                f"optimizer: {V.show(opt)} holds state on another backend or device (from an "
-                f"earlier fit); this model is on {model.backend.describe()}: give a new "
-                "optimizer (or a name)")
-        if state.dtype != model.params.buffer.dtype:
-            raise ValueError(
-                f"optimizer: {V.show(opt)} holds {dtype_name(state.dtype, model.xp)} state "
-                f"from an earlier fit; this model is "
-                f"{dtype_name(model.params.buffer.dtype, model.xp)}: give a new optimizer "
-                "(or a name)")
+    buffer = model.params.buffer
+    problem = opt.state_mismatch(buffer)
+    if problem is None and not all(model.backend.owns(a) for a in opt.arrays()
+                                   if a is not None and a.ndim == 1):
+        problem = "state on another backend or device"
+    if problem is not None:
+        raise ValueError(
+            f"optimizer: {V.show(opt)} holds {problem} from an earlier fit; this model has "
+            f"{buffer.shape[0]} {dtype_name(buffer.dtype, model.xp)} parameters on "
+            f"{model.backend.describe()}: give a new optimizer (or a name)")
     if opt.trained_another(model) and any(a is not None for a in opt.arrays()):
         raise ValueError(
             f"optimizer: {V.show(opt)} holds the state of a fit of another model (its moments "

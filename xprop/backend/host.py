@@ -9,7 +9,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from xprop.backend.base import scan_host
+from xprop.backend.base import dtype_name, scan_host
 from xprop.backend.core import Backend, adapter_for, backend_of, device_str, resolve_backend
 
 
@@ -60,7 +60,8 @@ def to_numpy(x: Any, copy: bool = False) -> np.ndarray:
 def to_backend(x: Any, backend: str | Backend, device: Any = None, dtype: Any = None) -> Any:
     """Copy any array (or host data) to a backend and device, through the host.
 
-    Values are unchanged; with ``dtype`` they are cast on the host first.
+    Values are unchanged; with ``dtype`` they are cast on the host first (a finite value
+    beyond that dtype's range is an error, never an inf).
 
     Parameters
     ----------
@@ -84,6 +85,8 @@ def to_backend(x: Any, backend: str | Backend, device: Any = None, dtype: Any = 
         For an unknown backend or device, or a dtype the device cannot hold.
     BackendUnavailableError
         When the backend cannot run here.
+    ValueError
+        When a finite value overflows ``dtype``.
 
     Examples
     --------
@@ -92,7 +95,17 @@ def to_backend(x: Any, backend: str | Backend, device: Any = None, dtype: Any = 
     ('array_api_strict (device device1)', array([0., 1., 2.], dtype=float32))
     """
     b = resolve_backend(backend, device)
-    return b.from_host(to_numpy(x), dtype)
+    host = to_numpy(x)
+    if dtype is not None and host.dtype.kind == "f":
+        target = dtype_name(dtype, b.xp)
+        with np.errstate(over="ignore"):
+            cast = host.astype(target)
+        overflow = np.isinf(cast) & np.isfinite(host)
+        if np.any(overflow):
+            raise ValueError(f"x: values up to {float(np.max(np.abs(host[overflow]))):.3g} "
+                             f"overflow {target} (largest {float(np.finfo(target).max):.3g})")
+        host = cast
+    return b.from_host(host, dtype)
 
 
 class HostArray:
