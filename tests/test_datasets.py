@@ -556,3 +556,22 @@ def test_values_are_checked_as_float64_and_read_in_native_byte_order(tmp_path):
     got, y = D.load_npz(tmp_path / "d.npz", labels=False)
     assert y is None and got.dtype == np.float64 and got.dtype.isnative
     np.testing.assert_array_equal(got, X)
+
+
+def test_generators_and_splits_refuse_what_they_cannot_hold():
+    """Found by audit: ``moons(noise=1e308)`` returned inf points; ``train_test_split`` of a
+    torch tensor that requires grad raised torch's RuntimeError; ``Params(layout, list)``
+    raised an AttributeError."""
+    torch = pytest.importorskip("torch")
+    for make in (D.moons, D.circles):
+        with pytest.raises(ValueError, match=r"^noise: 1e\+308 makes points beyond float64"):
+            make(10, noise=1e308)
+    X = torch.ones(4, 2, requires_grad=True)
+    parts = D.train_test_split(X, np.array([0, 1, 0, 1]), test_size=0.5)
+    assert all(isinstance(p, np.ndarray) for p in parts) and parts[0].shape == (2, 2)
+    from xprop.params import Params
+
+    layout = xprop.MLP([2, 1]).arch.layout
+    with pytest.raises(ValueError, match=r"^buffer: expected an array of shape \(3,\) for 2 "
+                                         r"parameters, got \[0.0, 0.0, 0.0\]"):
+        Params(layout, [0.0] * 3, np)

@@ -122,8 +122,18 @@ def moons(n: int = 400, noise: float = 0.1, seed: int | None = 0) -> tuple[np.nd
         np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], axis=1),
     ])
     y = np.concatenate([np.zeros(n0, np.int64), np.ones(n - n0, np.int64)])
-    X += rng.normal(0.0, noise, X.shape)
-    return _shuffle(X, y, rng)
+    return _shuffle(_noisy(X, noise, rng), y, rng)
+
+
+def _noisy(X: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """``X`` plus Gaussian noise of standard deviation ``noise``; a ValueError where that
+    overflows float64 (the points would be inf)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = X + rng.normal(0.0, noise, X.shape)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"noise: {noise!r} makes points beyond float64's range; expected a "
+                         "smaller standard deviation")
+    return X
 
 
 def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
@@ -172,8 +182,7 @@ def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
         factor * np.stack([np.cos(t1), np.sin(t1)], axis=1),
     ])
     y = np.concatenate([np.zeros(n0, np.int64), np.ones(n - n0, np.int64)])
-    X += rng.normal(0.0, noise, X.shape)
-    return _shuffle(X, y, rng)
+    return _shuffle(_noisy(X, noise, rng), y, rng)
 
 
 def spirals(n: int = 600, arms: int = 3, noise: float = 0.2, turns: float = 1.0,
@@ -1080,7 +1089,7 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
         if np.ndim(a) == 0:
             raise ValueError(f"{name}: expected an array with one entry per sample, got "
                              f"{show(a)}")
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = (to_numpy(a) if is_array(a) else np.asarray(a) for a in (X, y))  # (any library's)
     n = X.shape[0]
     V.check_rows(y.shape, n)
     test_size = V.check_real(test_size, "test_size", 0.0, 1.0, low_open=True, high_open=True,

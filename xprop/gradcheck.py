@@ -51,7 +51,9 @@ shrink as their order says), so each entry is judged at the best step it can tak
   within that tolerance (a real error: a smooth ``f`` confirms it in one extra step); a
   failure that never settles is inconclusive, "no step resolves it (too rough at this
   scale)". So a step too large for ``f`` (a user's ``h``, unstandardised inputs) never gives
-  FAILED, and an entry that passes finely at ``h`` costs its six evaluations as before.
+  FAILED, and an entry that passes finely at ``h`` costs its six evaluations as before. (No
+  finite-difference check sees a period that its steps sample exactly: ``sin(2 pi x / p)``
+  with ``p = h / 2`` takes one value at every point, at ``h`` and ``h / 2`` alike.)
 
 The rounding part of an estimate also counts the rounding of the points themselves:
 ``theta_j + s h`` is rounded by up to ``u |theta_j|``, which moves ``L`` by up to

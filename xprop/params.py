@@ -237,10 +237,10 @@ class Params(Mapping):
     __slots__ = ("_buffer", "_views", "layout", "xp")
 
     def __init__(self, layout: Layout, buffer: Array, xp: Any) -> None:
-        if tuple(buffer.shape) != (layout.size,):
+        if not hasattr(buffer, "shape") or tuple(buffer.shape) != (layout.size,):
             raise ValueError(
-                f"buffer: expected shape ({layout.size},) for {len(layout.names)} parameters, "
-                f"got {tuple(buffer.shape)}"
+                f"buffer: expected an array of shape ({layout.size},) for "
+                f"{len(layout.names)} parameters, got {show(buffer)}"
             )
         self.layout, self.xp = layout, xp
         self._buffer = buffer
