@@ -1112,8 +1112,10 @@ def test_a_model_reads_its_features_by_name_or_refuses(tmp_path, monkeypatch, ca
     """Found by audit: a model trained on columns a,b,c read a file headed ``b,a,b`` by
     position (its columns fed as a,b,c, exit 0), and a header of numbers it was trained on
     (``--header``) was read as a data row without ``--header`` (one prediction too many, all
-    shifted). A first row naming the model's features is its header; a header naming one of
-    them twice is refused; unrelated repeated columns do not matter."""
+    shifted). A header naming one of the features twice is refused; a first row of numbers
+    holding every feature's name is refused as ambiguous without ``--header`` or
+    ``--no-header`` (it may be data: names 0,1 and 0/1 data); unrelated repeated columns do
+    not matter."""
     from xprop.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -1131,18 +1133,21 @@ def test_a_model_reads_its_features_by_name_or_refuses(tmp_path, monkeypatch, ca
         np.savetxt("p.csv", np.c_[X[:5, 1], X[:5, 0], X[:5, 2], X[:5, 2]], delimiter=",",
                    header=f"{b},{a},{c},extra", comments="", fmt="%.17g")
         capsys.readouterr()
-        assert main(["predict", "--checkpoint", "m.npz", "--data", "p.csv"]) == 0
+        named = [] if names[0] == "a" else ["--header"]
+        if named:  # a first row of numbers that holds every name: a header, or data?
+            assert main(["predict", "--checkpoint", "m.npz", "--data", "p.csv"]) == 2
+            assert "holds the model's feature names ['2019', '2020', '2021'], as numbers; " \
+                "pass header=True (--header)" in capsys.readouterr().err
+        assert main(["predict", "--checkpoint", "m.npz", "--data", "p.csv", *named]) == 0
         got = np.array(capsys.readouterr().out.split(), dtype=int)
         np.testing.assert_array_equal(got, want)
         np.savetxt("d.csv", np.c_[X[:5, 1], X[:5, 0], X[:5, 2], X[:5, 2], X[:5, 2]],
                    delimiter=",", header=f"{b},{a},{c},x,x", comments="", fmt="%.17g")
-        assert main(["predict", "--checkpoint", "m.npz", "--data", "d.csv"]) == 0
+        assert main(["predict", "--checkpoint", "m.npz", "--data", "d.csv", *named]) == 0
         np.testing.assert_array_equal(np.array(capsys.readouterr().out.split(), dtype=int),
                                       want)
         np.savetxt("dup.csv", np.c_[X[:5, 1], X[:5, 0], X[:5, 1]], delimiter=",",
                    header=f"{b},{a},{b}", comments="", fmt="%.17g")
-        named = [] if names[0] == "a" else ["--header"]  # (a row of numbers that does not
-        # name every feature may be data: a header of numbers needs --header)
         assert main(["predict", "--checkpoint", "m.npz", "--data", "dup.csv", *named]) == 2
         err = capsys.readouterr().err
         assert f"header names the column {b!r} 2 times" in err and "not found by name" in err
@@ -1168,6 +1173,10 @@ def test_outputs_to_stdout_or_devnull_hold_the_output_alone(tmp_path):
     assert_ok(run_cli(tmp_path, "train", "--data", "xor", "--epochs", "5", "--quiet",
                       "--out", os.devnull))
     assert model.save(os.devnull) == os.devnull
+    r = subprocess.run(f"{sys.executable} -m xprop train --data xor --epochs 5 --quiet "
+                       "--out /dev/stdout > reg.npz", shell=True, cwd=tmp_path, env=_env(),
+                       timeout=TIMEOUT, capture_output=True, text=True)
+    assert_cli_error(r, "--out: '/dev/stdout' is standard output, redirected to a file")
 
 
 def test_an_interrupt_after_training_keeps_the_checkpoint(tmp_path, monkeypatch):

@@ -108,7 +108,7 @@ def test_jax_buffer_is_replaced_functionally():
 
 def test_params_refuse_a_buffer_of_the_wrong_length():
     layout = Layout.for_mlp([2, 2], bias=False)
-    with pytest.raises(ValueError, match=r"buffer: expected shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"buffer: expected an array of shape \(4,\)"):
         Params(layout, np.zeros(5), xprop.resolve_backend("numpy").xp)
 
 

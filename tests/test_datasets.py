@@ -542,6 +542,9 @@ def test_values_are_checked_as_float64_and_read_in_native_byte_order(tmp_path):
     np.savez(tmp_path / "x.npz", X=np.stack([wide, wide]), y=np.zeros(2))
     with pytest.raises(ValueError, match=r"X: expected finite values.*overflow float64"):
         D.load_npz(tmp_path / "x.npz")
+    np.savez(tmp_path / "y.npz", X=np.ones((2, 2)), y=wide)
+    with pytest.raises(ValueError, match=r"y: expected finite values.*overflow float64"):
+        D.load_npz(tmp_path / "y.npz")
     # the other byte order: the same model, the same data
     with np.load(model.save(tmp_path / "le.npz")) as f:
         arrays = {k: f[k] for k in f.files}

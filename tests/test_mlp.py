@@ -1213,7 +1213,7 @@ def test_params_are_replaced_only_by_params_of_the_model():
     assert small.params != small.params.copy() and small.params == small.params
 
 
-def test_model_api_refuses_what_it_would_get_wrong():
+def test_model_api_refuses_what_it_would_get_wrong(tmp_path):
     """Found by audit: ``astype(None)`` narrowed a float64 torch model to float32 (the
     namespace's default); ``MLP([2, 1], activation="nope")`` was accepted (no hidden layer
     looked it up); ``to``/``astype`` copies shared the recorded ``columns`` with the
@@ -1229,6 +1229,14 @@ def test_model_api_refuses_what_it_would_get_wrong():
         model.astype(None)
     with pytest.raises(ValueError, match=r"^activation: expected one of .* got 'nope'"):
         xprop.MLP([2, 1], activation="nope")
+    big = xprop.MLP.from_arrays([np.full((2, 1), 1e39)], None, "identity", "identity", "mse")
+    with pytest.raises(ValueError, match=r"^dtype: the parameters overflow float32"), \
+            np.errstate(over="ignore"):
+        big.astype("float32")  # (they became inf)
+    path = big.save(str(tmp_path / "big.npz"))
+    with pytest.raises(ValueError, match=r"^dtype: .* holds values beyond float32 .* load it "
+                                         r"as float64"):
+        xprop.load(path, dtype="float32")  # (the file is fine: it blamed the file)
     model.columns = {"label": "y", "features": ["a", "b"]}
     copy = model.astype("float32")
     copy.columns["features"].append("c")

@@ -547,16 +547,24 @@ def test_state_of_another_buffer_and_options_given_with_an_object_are_refused():
     TypeError."""
     opt = xprop.Adam(0.1)
     opt.update(np.zeros(1), np.ones(1))
-    with pytest.raises(ValueError, match=r"^buffer: Adam\(.* holds state for 1 parameters "
+    with pytest.raises(ValueError, match=r"^buffer: Adam\(.* holds state for 1 parameter "
                                          r"from earlier steps; this buffer is float64 of 5"):
         opt.update(np.zeros(5), np.ones(5))
     with pytest.raises(ValueError, match=r"holds float64 state from earlier steps"):
         opt.update(np.zeros(1, np.float32), np.ones(1, np.float32))
     assert opt.t == 1 and opt.state_mismatch(np.zeros(1)) is None
+    buffer = np.zeros(5)  # (a review: state swapped in for a buffer checked before)
+    xprop.Adam(0.1).update(buffer, np.ones(5))
+    other = xprop.Adam(0.1)
+    other.update(buffer, np.ones(5))
+    other.set_arrays((np.zeros(1), np.zeros(1)))
+    with pytest.raises(ValueError, match=r"holds state for 1 parameter from earlier steps"):
+        other.update(buffer, np.ones(5))
     sgd = xprop.SGD(0.1)
     for given in ({"lr": 0.5}, {"momentum": 0.9}):
-        with pytest.raises(ValueError, match=rf"^{next(iter(given))}: an Optimizer object is "
-                                             "used as it is"):
+        name, value = next(iter(given.items()))
+        with pytest.raises(ValueError, match=rf"^{name}: an Optimizer object is used as it "
+                                             rf"is; set its options on it \(got {name}={value} "):
             xprop.get_optimizer(sgd, **given)
     assert xprop.get_optimizer(sgd) is sgd
     with pytest.raises(ValueError, match=r"^grads: expected a list of gradient arrays"):

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import signal
+import stat
 import sys
 import threading
 import time
@@ -264,8 +265,8 @@ def _load_data(spec: str, label: str | None, labels: bool = True, seed: int = 0,
     wanted = None if columns is None else columns["features"]
     if wanted is None or "label" not in kwargs:
         return datasets.load(spec, **kwargs)
-    layout = _csv_columns(spec, kwargs["label"], header, wanted)  # (a first row naming the
-    kwargs["header"] = layout["header"]  # model's features is the header, numbers or not)
+    layout = _csv_columns(spec, kwargs["label"], header, wanted)
+    kwargs["header"] = layout["header"]
     X, y = datasets.load(spec, **kwargs)
     found = layout["features"]
     if found is None:  # a file without a header: its columns in the model's order
@@ -1130,14 +1131,21 @@ def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> No
 
 def _outputs_to_stdout(args: argparse.Namespace) -> bool:
     """Whether a file the command writes (``--out``, ``--plot``) is this process's standard
-    output, such as ``--out /dev/stdout``: its report lines then go to stderr."""
-    for path in (getattr(args, "out", None), getattr(args, "plot", None)):
+    output, a pipe or terminal, such as ``--out /dev/stdout``: its report lines then go to
+    stderr. Standard output redirected to a regular file is refused there (that file is to
+    be named: the write would replace it, or a name beside ``/dev/stdout``)."""
+    for flag, path in (("--out", getattr(args, "out", None)),
+                       ("--plot", getattr(args, "plot", None))):
         try:
-            if path is not None and os.path.samestat(os.stat(path),
-                                                     os.fstat(sys.stdout.fileno())):
-                return True
-        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-            pass  # no such file yet, or a stdout with no file behind it
+            found, out = os.stat(path), os.fstat(sys.stdout.fileno())
+        except (TypeError, OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            continue  # no such file yet, or a stdout with no file behind it
+        if not os.path.samestat(found, out) or os.path.samefile(path, os.devnull):
+            continue
+        if stat.S_ISREG(out.st_mode):
+            raise CLIError(f"{flag}: {path!r} is standard output, redirected to a file; "
+                           f"name that file as {flag} instead")
+        return True
     return False
 
 

@@ -559,7 +559,8 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
         As :func:`load_csv`'s.
     names : list of str or None, default=None
         The feature names a model reads (what this gave for its training file): with
-        ``header="auto"``, a first row holding them all is the header, numbers or not.
+        ``header="auto"``, a first row of numbers holding them all is refused as ambiguous
+        (a header of numbers, or data?).
 
     Returns
     -------
@@ -573,7 +574,8 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
     ------
     ValueError
         For a ``label`` that names no column, a file that is not a CSV file, or (with
-        ``names``) a header that names one of ``names`` twice.
+        ``names``) a header that names one of ``names`` twice, or a first row of numbers
+        that holds them all without ``header``.
 
     Examples
     --------
@@ -595,8 +597,11 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
     if first is None:
         raise ValueError(f"data file {path!r}: no rows")
     cells = [c.strip() for c in first]
-    if header == "auto" and names is not None and set(names) <= set(cells):
-        header = True  # the row names the model's features: the header, numbers or not
+    if header == "auto" and names is not None and set(names) <= set(cells) and \
+            not _is_header(first, header):  # names that are numbers, or data that looks so
+        raise ValueError(f"data file {path!r}: its first row ({','.join(cells)}) holds the "
+                         f"model's feature names {names}, as numbers; pass header=True "
+                         "(--header) if it is the header, header=False (--no-header) if data")
     found = cells if _is_header(first, header) else None
     col = _label_column(label, found, len(first), path)
     twice = [] if found is None or names is None else [n for n in names if found.count(n) > 1]
@@ -744,6 +749,8 @@ def _check_xy(X: np.ndarray, y: np.ndarray | None,
             f"data file {path!r}: X has {X.shape[0]} rows but y has {y.shape[0]} entries"
         )
     X = finite_float64(X, f"data file {path!r}: X")  # (checked as it will be used)
+    if y is not None and y.dtype.kind == "f" and y.dtype.itemsize > 8:  # (wider than float64)
+        y = finite_float64(y, f"data file {path!r}: y")
     if y is not None and y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"data file {path!r}: y contains NaN or inf")
     return X, y

@@ -122,7 +122,11 @@ def _metadata(model: Any, header: dict[str, Any], names: list[str],
     props = {k: v for k, v in header.items() if k not in ("format", "format_version")}
     props.update(standardized=model.standardizer is not None, input=INPUT, outputs=names,
                  recorded_with=f"ndonnx {ADAPTERS[NdonnxAdapter.name].version()}", **extra)
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in props.items()}
+    try:  # (strict JSON: no bare NaN or Infinity, which JSON readers refuse)
+        return {k: v if isinstance(v, str) else json.dumps(v, allow_nan=False)
+                for k, v in props.items()}
+    except ValueError as e:
+        raise ValueError(f"metadata: expected finite numbers ({e})") from None
 
 
 #: a warning when the graph's input dtype cannot resolve standardised features this finely

@@ -19,8 +19,8 @@ Each is also taken with step ``2h`` (points ±2, ±4): six evaluations per entry
   ``dL`` the rounding error of one evaluation of ``f``, measured at the start by a noise probe,
   ``dL = C_PROBE * max_k |f(theta + d_k) + f(theta - d_k) - 2 f(theta)| / 2`` over ``K_PROBE``
   random directions ``d_k`` of relative size ``PROBE_SIZE`` (their second-order term is far
-  below rounding; grown where every such second difference is 0, as when ``f`` rounds an
-  intermediate far larger than itself), and at least ``u |f(theta)|`` (``u`` the unit
+  below rounding; grown, a little, where every such second difference is 0, as when ``f``
+  rounds an intermediate far larger than itself), and at least ``u |f(theta)|`` (``u`` the unit
   roundoff of the evaluation) and the dtype's tiniest number (a subnormal ``f``).
   A model's loss is also at least ``u M``, ``M`` the magnitude of what it adds up (the
   logits, outputs and targets, per sample): ``f`` is a difference of such terms, so a
@@ -41,8 +41,9 @@ shrink as their order says), so each entry is judged at the best step it can tak
   judged again at ``h/2``, ``h/4``, ... and the best of them stands (a step too large for
   ``f``, such as ``h = 1e-3`` for ``sin(1000 x)``, resolves only gross errors: a 1% error
   must not pass there);
-- a non-finite claimed entry fails against a finite difference, and is not judged where
-  the differences overflow too (a slope beyond the dtype's range);
+- a non-finite claimed entry fails against a finite difference (NaN differences, ``f``
+  leaving its domain, are taken again at half the step), and is not judged where the
+  differences overflow the same way (a slope beyond the dtype's range);
 - one that fails, is unresolved while truncation dominates, sits on a kink, or meets a NaN
   or inf of ``f`` at a perturbed point (``log`` near 0) is judged again at half the step,
   and again (six evaluations per step, at most ``GRADCHECK_HALVINGS`` of them);
@@ -685,9 +686,11 @@ class _Probe:
         for _ in range(GRADCHECK_HALVINGS):
             result = (num, est, err, tol, status, side)
             if not math.isfinite(claimed):  # a non-finite claim where f is finite: wrong,
-                if math.isfinite(num):  # unless f's differences overflow too (a slope beyond
-                    return result  # the dtype's range: not judged)
-                return num, est, math.inf, tol, "unresolved", side
+                if math.isinf(num) and num == claimed:  # unless the difference overflows the
+                    return num, est, math.inf, tol, "unresolved", side  # same way (a slope
+                if not (math.isinf(claimed) and math.isnan(num)):  # beyond the dtype's range)
+                    return result
+                # (an infinite claim, a NaN difference: f left its domain; half the step)
             floor = est <= 2 * judge.rounding(side, step)  # rounding dominates the estimate
             scale = max(abs(num), abs(claimed)) if math.isfinite(num) else math.inf
             if status == "ok" and (floor or tol <= GRADCHECK_REFINE * scale):
@@ -748,14 +751,14 @@ def _check(evaluate: Callable, inputs: list[Array], grads: list[Array], names: l
     if not math.isfinite(base):
         raise ValueError(f"{what} is {base} at this point; a gradient check needs a finite "
                          "value")
-    noise = max(_probe_noise(evaluate, inputs, base, seed, xp, dtype), u * abs(base),
+    probe = _Probe(evaluate, inputs, base, base_pattern, None, h, xp,
+                   float(GRADCHECK[dtype]["h"]), u)
+    noise = max(_probe_noise(evaluate, inputs, base, seed, xp, dtype,
+                             lambda p: bool(p) and probe.changed(p)), u * abs(base),
                 u * magnitude, FLOAT_TINY[dtype])  # (values near 0 are spaced by the tiniest)
     scale = max((float(xp.max(xp.abs(g))) for g in grads if math.prod(g.shape)), default=0.0)
-    judge = _Judge(method, h, noise, GRADCHECK_FLOOR * u * scale if math.isfinite(scale)
-                   else 0.0)
-
-    probe = _Probe(evaluate, inputs, base, base_pattern, judge, h, xp,
-                   float(GRADCHECK[dtype]["h"]), u)
+    probe.judge = _Judge(method, h, noise, GRADCHECK_FLOOR * u * scale if math.isfinite(scale)
+                         else 0.0)
     report = GradcheckReport([], PASSED, "", dtype, method, h, noise, backend, mode)
     if mode == "fast":
         report.fast = _fast(probe, inputs, grads, names, seed, xp)
@@ -879,7 +882,7 @@ def _overall(report: GradcheckReport, scale: float, noise: float, h: float) -> t
 
 
 def _probe_noise(evaluate: Callable, inputs: list[Array], base: float, seed: int, xp: Any,
-                 dtype: str) -> float:
+                 dtype: str, changed: Callable[[list[Array]], bool]) -> float:
     """The rounding error of one evaluation of f: second differences along tiny random
     directions, ``|f(t + d) + f(t - d) - 2 f(t)| / 2`` with ``|d_i| ~ size (1 + |t_i|)``
     (their curvature term is far below rounding for most f; one strongly curved where
@@ -891,15 +894,17 @@ def _probe_noise(evaluate: Callable, inputs: list[Array], base: float, seed: int
     shapes = [tuple(x.shape) for x in inputs]
     root = math.sqrt(sum(math.prod(s) for s in shapes))  # unit norm -> entries ~ 1
     worst = 0.0
-    while worst == 0.0 and size <= probe["max_size"]:  # (grown where no difference moved)
-        for j in range(k):
+    while worst == 0.0 and size <= probe["max_size"][dtype]:  # (grown where no second
+        for j in range(k):  # difference moved, up to where the kinks' pattern changes)
             dirs = random_directions(shapes, seed + 7919 * (j + 1))
             steps = []
             for x, d in zip(inputs, dirs):
                 d = xp.asarray(d, dtype=x.dtype, device=device(x))
                 steps.append(d * (size * root * (1.0 + xp.abs(x))))
-            plus, _ = evaluate([x + d for x, d in zip(inputs, steps)])
-            minus, _ = evaluate([x - d for x, d in zip(inputs, steps)])
+            (plus, across), (minus, below) = (evaluate([x + d for x, d in zip(inputs, steps)]),
+                                              evaluate([x - d for x, d in zip(inputs, steps)]))
+            if size > probe["size"][dtype] and (changed(across) or changed(below)):
+                return probe["factor"] * worst  # (a kink's jump is no rounding)
             worst = max(worst, abs(plus + minus - 2.0 * base) / 2.0)
         size *= probe["grow"]
     return probe["factor"] * worst

@@ -673,7 +673,7 @@ class MLP:
         BackendError
             When the device cannot hold ``dtype``.
         ValueError
-            When ``dtype`` is None.
+            When ``dtype`` is None, or finite parameters overflow it.
 
         Examples
         --------
@@ -687,6 +687,9 @@ class MLP:
         buffer = self.xp.astype(self.params.buffer, new)
         if new == self.dtype:
             buffer = self.xp.asarray(buffer, copy=True)
+        elif self.all_finite() and not bool(self.xp.all(self.xp.isfinite(buffer))):
+            raise ValueError(f"dtype: the parameters overflow {dtype_name(new, self.xp)} (values "
+                             "beyond its range); rescale them or keep the model's dtype")
         return self._clone(self.arch, self.backend, dtype, buffer)
 
     def to_numpy_parameters(self) -> dict[str, Any]:
@@ -1331,6 +1334,8 @@ def load(path: str | PathLike, backend: Any = None, device: Any = None,
         When it does not exist.
     BackendError
         For an unknown backend or device, or a dtype the device cannot hold.
+    ValueError
+        When the parameters overflow the ``dtype`` asked for.
 
     Examples
     --------
@@ -1358,6 +1363,9 @@ def load(path: str | PathLike, backend: Any = None, device: Any = None,
     except (ValueError, TypeError) as e:
         if isinstance(e, checkpoint.CheckpointError):
             raise
+        if dtype is not None and "overflow" in str(e):  # the dtype asked for, not the file
+            raise ValueError(f"dtype: {path!r} holds values beyond {dtype_name(dtype)} ({e}); "
+                             f"load it as {header['dtype']}") from None
         raise checkpoint.CheckpointError(f"checkpoint: {path!r} is inconsistent: {e}") from None
     if model.sizes != list(sizes):
         raise checkpoint.CheckpointError(

@@ -45,7 +45,7 @@ __all__ = [
 
 #: an optimizer's attributes of the run, not of the optimizer: the library's namespace and
 #: adapter, the model it trained (dropped when pickled or copied; found again)
-_RUNTIME = ("_xp", "_ops", "_trained", "_checked")
+_RUNTIME = ("_xp", "_ops", "_trained")
 #: attributes of an optimizer that are no settings: its rate, step count and the run's
 _NOT_SETTINGS = frozenset({"lr", "t", *_RUNTIME})
 
@@ -94,8 +94,6 @@ class Optimizer:
     >>> len(model.fit(X, y, optimizer=SignSGD(lr=0.01), epochs=5))
     5
     """
-
-    _checked: Any = None  # the buffer :meth:`update` last found the state fit for
 
     def __init__(self, lr: float) -> None:
         self.lr = check_positive(lr, "lr")
@@ -204,7 +202,7 @@ class Optimizer:
             if type(state) is not type(buffer):
                 return "state of another library"
             if state.shape != buffer.shape:
-                return f"state for {state.shape[0]} parameters"
+                return f"state for {state.shape[0]} parameter" + "s" * (state.shape[0] != 1)
             if state.dtype != buffer.dtype:
                 return f"{dtype_name(state.dtype)} state"
         return None
@@ -246,13 +244,11 @@ class Optimizer:
         if grad.shape != buffer.shape:  # (NumPy would broadcast a gradient of one entry)
             raise ValueError(f"grad: expected the shape of buffer, {tuple(buffer.shape)}, got "
                              f"{tuple(grad.shape)}")
-        if buffer is not self._checked:  # (state broadcast over another buffer)
-            problem = self.state_mismatch(buffer)
-            if problem is not None:
-                raise ValueError(f"buffer: {show(self)} holds {problem} from earlier steps; "
-                                 f"this buffer is {buffer.dtype} of {buffer.shape[0]} entries: "
-                                 "give a new optimizer")
-            self._checked = buffer  # (updated in place: checked once)
+        problem = self.state_mismatch(buffer)  # (state broadcast over another buffer)
+        if problem is not None:
+            raise ValueError(f"buffer: {show(self)} holds {problem} from earlier steps; this "
+                             f"buffer is {dtype_name(buffer.dtype)} of {buffer.shape[0]} "
+                             "entries: give a new optimizer")
         self.t += 1
         if xp is None:
             xp = self._xp if self._xp is not None else array_namespace(buffer)
@@ -892,10 +888,11 @@ def get_optimizer(spec: str | Optimizer, lr: float | None = None, **kwargs: Any)
     0.1
     """
     if isinstance(spec, Optimizer):
-        given = (["lr"] if lr is not None else []) + sorted(kwargs)
+        given = {**({"lr": lr} if lr is not None else {}), **kwargs}
         if given:  # (never silently dropped)
-            raise ValueError(f"{given[0]}: an Optimizer object is used as it is; set its "
-                             f"options on it (got {given[0]}= with {show(spec)})")
+            name, value = next(iter(given.items()))
+            raise ValueError(f"{name}: an Optimizer object is used as it is; set its options "
+                             f"on it (got {name}={show(value)} with {show(spec)})")
         return spec
     key = optimizer_name(spec)
     if key not in OPTIMIZERS:

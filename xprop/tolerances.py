@@ -57,12 +57,14 @@ GRADCHECK_HALVINGS = 24
 dominates its error estimate may be halved, looking for a step f can take: 6 evaluations
 each."""
 GRADCHECK_PROBE = {"k": 4, "size": {"float64": 1e-11, "float32": 1e-6}, "factor": 4.0,
-                   "grow": 16.0, "max_size": 1e-2}
+                   "grow": 16.0, "max_size": {"float64": 1e-6, "float32": 1e-4}}
 """The noise probe: ``k`` second differences along random directions with entries of
 relative size ``size``, the largest times ``factor`` (rounding of one evaluation of f).
 Where every second difference is 0 (``f`` rounds more coarsely than such steps move it:
 an intermediate far larger than ``f``, lower precision inside; or ``f`` is linear there),
-the size grows by ``grow`` until one is not or it reaches ``max_size``."""
+the size grows by ``grow`` until one is not, a kink's pattern changes, or it reaches
+``max_size`` (a kink's jump within it adds at most ``max_size`` of the slope's size to the
+noise: a wrong gradient of a locally flat ``f`` still fails)."""
 
 PARITY_GRADCHECK_RTOL = {"float64": 1e-6, "float32": 5e-2}
 """Gradient-check reports of one model on two backends (same weights, same evaluation dtype):
