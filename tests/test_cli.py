@@ -1150,7 +1150,7 @@ def test_a_model_reads_its_features_by_name_or_refuses(tmp_path, monkeypatch, ca
                    header=f"{b},{a},{b}", comments="", fmt="%.17g")
         assert main(["predict", "--checkpoint", "m.npz", "--data", "dup.csv", *named]) == 2
         err = capsys.readouterr().err
-        assert f"header names the column {b!r} 2 times" in err and "not found by name" in err
+        assert f"header names the column {b!r} 2 times" in err and "found by name" in err
 
 
 def test_outputs_to_stdout_or_devnull_hold_the_output_alone(tmp_path):

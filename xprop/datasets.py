@@ -607,8 +607,7 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
     twice = [] if found is None or names is None else [n for n in names if found.count(n) > 1]
     if twice:
         raise ValueError(f"data file {path!r}: its header names the column {twice[0]!r} "
-                         f"{found.count(twice[0])} times, so the features {names} are not "
-                         "found by name")
+                         f"{found.count(twice[0])} times: no feature of {names} found by name")
     if found is None or (names is None and len(set(found)) < len(found)) or (
             col is not None and _is_int_text(found[col])):  # names that find no one column
         return {"label": col, "features": None, "header": found is not None}
@@ -1102,8 +1101,7 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     test_size = V.check_real(test_size, "test_size", 0.0, 1.0, low_open=True, high_open=True,
                              what="a fraction")
     rng = _rng(seed)
-    if V.check_bool(stratify, "stratify"):  # each distinct label (or row of y) a class,
-        # as scikit-learn's stratify=y
+    if V.check_bool(stratify, "stratify"):  # each label (or row of y) a class, as sklearn's
         _, codes = np.unique(y.reshape(n, -1), axis=0, return_inverse=True)
         members = [np.flatnonzero(codes.reshape(-1) == c) for c in range(codes.max() + 1)]
         # the test part's round(n * test_size) rows shared by largest remainders
