@@ -1283,6 +1283,20 @@ def _unpickle(cls: type, names: tuple, buffer: HostArray, rest: dict) -> MLP:
     return model
 
 
+def _load_error(e: Exception, path: Any, dtype: Any, saved: str) -> Exception:
+    """What :func:`load` raises for ``e`` from building checkpoint ``path``'s model: the
+    caller's backend or ``dtype`` at fault (a BackendError; values beyond ``dtype``), else the
+    file (a CheckpointError)."""
+    if isinstance(e, (checkpoint.CheckpointError, BackendError)):
+        return e
+    if isinstance(e, KeyError):
+        return checkpoint.CheckpointError(f"checkpoint: {path!r} lacks parameter {e}")
+    if dtype is not None and "overflow" in str(e):
+        return ValueError(f"dtype: {path!r} holds values beyond {dtype_name(dtype)} ({e}); "
+                          f"load it as {saved}")
+    return checkpoint.CheckpointError(f"checkpoint: {path!r} is inconsistent: {e}")
+
+
 def _given_dtype(a: Any) -> str | None:
     """The dtype name of an array, ``"float64"`` for nested lists holding a Python float
     (what a float is), else None."""
@@ -1356,17 +1370,8 @@ def load(path: str | PathLike, backend: Any = None, device: Any = None,
             output_activation=header["activations"][-1], loss=header["loss"],
             dtype=header["dtype"] if dtype is None else dtype, backend=backend, device=device,
         )
-    except KeyError as e:
-        raise checkpoint.CheckpointError(f"checkpoint: {path!r} lacks parameter {e}") from None
-    except BackendError:
-        raise  # the caller's backend/dtype choice, not the file, is at fault
-    except (ValueError, TypeError) as e:
-        if isinstance(e, checkpoint.CheckpointError):
-            raise
-        if dtype is not None and "overflow" in str(e):  # the dtype asked for, not the file
-            raise ValueError(f"dtype: {path!r} holds values beyond {dtype_name(dtype)} ({e}); "
-                             f"load it as {header['dtype']}") from None
-        raise checkpoint.CheckpointError(f"checkpoint: {path!r} is inconsistent: {e}") from None
+    except (KeyError, ValueError, TypeError) as e:
+        raise _load_error(e, path, dtype, header["dtype"]) from None
     if model.sizes != list(sizes):
         raise checkpoint.CheckpointError(
             f"checkpoint: {path!r} parameters give layer sizes {model.sizes}, "
