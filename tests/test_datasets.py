@@ -461,10 +461,22 @@ def test_train_test_split_other_errors():
         D.train_test_split(X, y[:9])
     # stratified, the test part still has max(1, round(n * test_size)) rows (as unstratified)
     assert len(D.train_test_split(X[:3], y[:3], test_size=0.1, stratify=True)[1]) == 1
-    with pytest.raises(ValueError, match=r"^test_size: .*empty split"):
-        D.train_test_split(X[:1], y[:1], test_size=0.1, stratify=True)
+    for n in (0, 1):  # nothing to split (stratified: before reading the classes)
+        for stratify in (False, True):
+            with pytest.raises(ValueError, match=rf"^X: expected at least 2 samples to "
+                                                 rf"split, got {n}$"):
+                D.train_test_split(X[:n], y[:n], test_size=0.1, stratify=stratify)
     with pytest.raises(ValueError, match=r"^test_size: .*empty split"):
         D.train_test_split(X[:2], y[:2], test_size=0.9)
+
+
+@pytest.mark.parametrize("factor", [1, 1.0, 2.5, -0.1])
+def test_circles_factor_is_an_inner_radius(factor):
+    """As scikit-learn's ``make_circles``: 1 would draw one circle for both classes, and
+    more than 1 an "inner" circle outside the outer one."""
+    with pytest.raises(ValueError, match=rf"^factor: expected a finite number in \[0, 1\), "
+                                         rf"got {factor}$"):
+        D.circles(10, factor=factor)
 
 
 def test_spirals_arms_named_in_errors():

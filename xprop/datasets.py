@@ -147,7 +147,7 @@ def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
     noise : float, default=0.05
         The standard deviation of the Gaussian noise added to the points.
     factor : float, default=0.5
-        The radius of the inner circle.
+        The radius of the inner circle, in [0, 1) (as scikit-learn's ``make_circles``).
     seed : int or None, default=0
         Seed of the noise and the shuffle (None: fresh entropy).
 
@@ -161,8 +161,8 @@ def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
     Raises
     ------
     ValueError
-        When ``n`` is not an integer >= 2, ``noise`` or ``factor`` is negative or not
-        finite, or ``seed`` is not an integer >= 0.
+        When ``n`` is not an integer >= 2, ``noise`` is negative or not finite,
+        ``factor`` is not in [0, 1), or ``seed`` is not an integer >= 0.
 
     Examples
     --------
@@ -172,7 +172,7 @@ def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5,
     """
     n = _check_n(n, 2)
     noise = V.check_real(noise, "noise", 0.0)
-    factor = V.check_real(factor, "factor", 0.0)
+    factor = V.check_real(factor, "factor", 0.0, 1.0, high_open=True)  # 1: one circle
     rng = _rng(seed)
     n0 = n // 2
     t0 = np.linspace(0, 2 * math.pi, n0, endpoint=False)
@@ -1080,8 +1080,8 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     Raises
     ------
     ValueError
-        When ``X`` and ``y`` differ in length, or ``test_size`` is not in (0, 1) or leaves
-        a part empty.
+        When ``X`` has fewer than 2 samples, ``X`` and ``y`` differ in length, or
+        ``test_size`` is not in (0, 1) or leaves a part empty.
 
     Examples
     --------
@@ -1097,6 +1097,8 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
                              f"{show(a)}")
     X, y = (to_numpy(a) if is_array(a) else np.asarray(a) for a in (X, y))  # (any library's)
     n = X.shape[0]
+    if n < 2:  # a training and a test sample at least
+        raise ValueError(f"X: expected at least 2 samples to split, got {n}")
     V.check_rows(y.shape, n)
     test_size = V.check_real(test_size, "test_size", 0.0, 1.0, low_open=True, high_open=True,
                              what="a fraction")
