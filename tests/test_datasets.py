@@ -271,6 +271,18 @@ def test_load_csv_ragged_rows(tmp_path):
         D.load_csv(path)
 
 
+@pytest.mark.parametrize("text, header", [("a,b,y,\n1,2,0,\n3,4,1,\n", "auto"),
+                                          ("a,b,y,\n1,2,0,\n3,4,1,\n", True),
+                                          ("1,2,0,\n3,4,1,\n", "auto")])
+def test_load_csv_a_delimiter_ending_every_line(tmp_path, text, header):
+    """Named as such (the header's empty last cell made it look like data: its names were
+    reported as non-numeric cells)."""
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=r": column 4 is empty on every line \(a delimiter "
+                                         r"at the end of each line\? remove it\)$"):
+        D.load_csv(path, header=header)
+
+
 def test_load_csv_error_line_numbers_count_blank_lines(tmp_path):
     path = _write(tmp_path, "a,b,y\n\n1,2,0\n\n3,4,1,5\n")  # the ragged row is line 5
     with pytest.raises(ValueError, match=r"line 5 has 4 cells"):

@@ -642,6 +642,9 @@ def _parse_cells(rows: list[list[str]], lines: list[int], width: int, path: str,
                  hint: bool) -> np.ndarray:
     """The cells as float64 ``(rows, width)``; an empty or non-numeric cell is an error
     naming its line and column (``hint``: on the first row, ask whether it is a header)."""
+    if width > 1 and rows and all(not r[-1].strip() for r in rows):
+        raise ValueError(f"data file {path!r}: column {width} is empty on every line (a "
+                         f"delimiter at the end of each line? remove it)")
     values = np.empty((len(rows), width), dtype=np.float64)
     for i, r in enumerate(rows):
         for j, c in enumerate(r):
