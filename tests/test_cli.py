@@ -1059,12 +1059,17 @@ def test_library_errors_name_the_flags_and_hint_what_fits(tmp_path):
     ``--label``; an empty target column reported as ``layer_sizes[3]``; a semicolon file
     asked whether its second line was a header; ``--label`` silently ignored for .npz."""
     np.savez(tmp_path / "empty_y.npz", X=np.zeros((20, 2)), y=np.zeros((20, 0)))
+    np.savez(tmp_path / "lone.npz", X=np.arange(40.0).reshape(20, 2), y=np.r_[[0, 1] * 9 + [0], 2])
     np.savez(tmp_path / "ok.npz", X=np.zeros((20, 2)), y=np.arange(20) % 2)
     (tmp_path / "semi.csv").write_text("a;b;label\n1;2;0\n3;4;1\n")
     assert_cli_error(run_cli(tmp_path, "train", "--data", "empty_y.npz"),
                      "y: expected at least one target column, got shape (20, 0)")
     assert_cli_error(run_cli(tmp_path, "train", "--data", "xor", "--test-size", "0.9"),
-                     "xprop: error: --test-size: 0.9 leaves an empty split")
+                     "xprop: error: --test-size: 0.9 leaves 4 test and 0 training samples of 4, "
+                     "fewer than the 2 classes to stratify (--test-size 0: no test split)")
+    r = run_cli(tmp_path, "train", "--data", "lone.npz")  # a class of one sample
+    assert_cli_error(r, "xprop: error: --test-size: a split by class expects at least 2 "
+                        "samples of each class, got 1 of class 2 (--test-size 0: no test split)")
     assert_cli_error(run_cli(tmp_path, "train", "--data", "semi.csv"),
                      "non-numeric cell '1;2;0' at line 2", "another delimiter?")
     for flag in (("--label", "y"), ("--header",)):

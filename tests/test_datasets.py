@@ -471,8 +471,12 @@ def test_train_test_split_other_errors():
     X, y = _xy(10)
     with pytest.raises(ValueError, match=r"^y: expected 10 entries"):
         D.train_test_split(X, y[:9])
-    # stratified, the test part still has max(1, round(n * test_size)) rows (as unstratified)
-    assert len(D.train_test_split(X[:3], y[:3], test_size=0.1, stratify=True)[1]) == 1
+    # the test part has ceil(test_size * n) rows, as scikit-learn's (stratified too)
+    for n, test_size, n_test in ((10, 0.25, 3), (18, 0.25, 5), (14, 0.25, 4), (10, 0.3, 3)):
+        for stratify in (False, True):
+            yy = np.arange(n) % 2
+            split = D.train_test_split(np.zeros((n, 1)), yy, test_size, stratify=stratify)
+            assert len(split[1]) == n_test
     for n in (0, 1):  # nothing to split (stratified: before reading the classes)
         for stratify in (False, True):
             with pytest.raises(ValueError, match=rf"^X: expected at least 2 samples to "
@@ -480,6 +484,28 @@ def test_train_test_split_other_errors():
                 D.train_test_split(X[:n], y[:n], test_size=0.1, stratify=stratify)
     with pytest.raises(ValueError, match=r"^test_size: .*empty split"):
         D.train_test_split(X[:2], y[:2], test_size=0.9)
+
+
+def test_stratified_split_breaks_ties_at_random_and_refuses_lone_classes():
+    """Found by audit: the test rows left over after each class's share went to the lowest
+    labels whatever the seed (4 classes of 5 at 0.3 gave [2, 2, 1, 1] for every seed, and
+    distinct labels put the smallest in the test part); a class of one sample, or fewer
+    test (training) samples than classes, left a class out of a part, which scikit-learn
+    refuses; labels of Python objects (a pandas Series of strings) raised NumPy's error."""
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 4
+    shares = {tuple(np.bincount(D.train_test_split(X, y, 0.3, seed=s, stratify=True)[3],
+                                minlength=4)) for s in range(20)}
+    assert len(shares) > 1 and all(sorted(c) == [1, 1, 2, 2] for c in shares)
+    with pytest.raises(ValueError, match=r"^stratify: expected at least 2 samples of each "
+                                         r"class, got 1 of class 'c'$"):
+        D.train_test_split(X[:5], ["a", "b", "a", "b", "c"], 0.4, stratify=True)
+    with pytest.raises(ValueError, match=r"^test_size: 0.05 leaves 1 test and 19 training "
+                                         r"samples of 20, fewer than the 4 classes"):
+        D.train_test_split(X, y, 0.05, stratify=True)
+    labels = np.array(["cat", "dog", "emu", "cat"] * 5, dtype=object)
+    _, _, ytr, yte = D.train_test_split(X, labels, 0.25, seed=0, stratify=True)
+    assert sorted(yte.tolist()) == ["cat", "cat", "cat", "dog", "emu"]
+    assert len(ytr) == 15
 
 
 @pytest.mark.parametrize("factor", [1, 1.0, 2.5, -0.1])

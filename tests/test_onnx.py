@@ -491,6 +491,37 @@ def test_a_float32_graph_warns_when_it_cannot_hold_offset_features(tmp_path):
         m.standardize(X - [2e7, 0.0]).export_onnx(tmp_path / "centered.onnx")
 
 
+@needs_onnx
+def test_a_float32_graph_standardises_in_float64_as_predict_does_host_data():
+    """Found by audit: standardised in float32 (the mean rounded to float32 first), features
+    at 5000 + N(0, 1) came out 7.6e-5 off and changed 15 labels of 200,000, below the
+    offset warning's threshold."""
+    rng = np.random.default_rng(0)
+    X = (5000.0 + rng.standard_normal((20_000, 4))).astype(np.float32)
+    m = xprop.MLP([4, 32, 3], "tanh", "softmax", "cross_entropy", seed=0, dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proto = xprop.export.to_onnx(m.standardize(X))
+    out = _run(proto, X)
+    proba, label = out["probabilities"], out["label"]
+    assert proba.dtype == np.float32 and proba.shape == (20_000, 3)
+    assert np.abs(proba - m.predict_proba(X)).max() <= 1e-6
+    assert np.array_equal(label, m.predict(X))
+
+
+@needs_onnx
+def test_an_index_ndonnx_cannot_record_is_an_export_error():
+    """Found by audit: ndonnx's IndexError (a list index, outside the standard) escaped as
+    a traceback."""
+    first = make_activation("first_col", lambda z, xp: z[:, [0] * z.shape[1]],
+                            lambda z, a, xp: z * 0.0)
+    model = xprop.MLP([2, 3, 2], first, "softmax", "cross_entropy", seed=0)
+    with pytest.raises(xprop.export.ExportError,
+                       match=r"^export_onnx: ndonnx .* cannot record `.*first_col.*"
+                             r"IndexError: "):
+        xprop.export.to_onnx(model)
+
+
 def test_statistics_the_graph_input_cannot_hold_are_refused():
     """Found by audit: a float32 model whose standardizer's std underflows float32 exported
     a graph that output NaN, with no error."""

@@ -173,6 +173,31 @@ def test_an_xprop_optimizer_replaces_the_solver():
     assert clf.score(X, y) > 0.9
 
 
+def test_an_xprop_optimizer_is_refused_where_it_would_be_ignored_or_carry_state():
+    """Found by audit: with ``solver="lbfgs"`` the optimizer was ignored; one holding the
+    moments of another fit trained the new network from them (its deep copy forgot which
+    model they were of). Both refused before anything changes."""
+    X, y = _digits(classes=3)
+    with pytest.raises(ValueError, match=r"^optimizer: .* takes the place of solver 'sgd' or "
+                                         r"'adam', got solver='lbfgs'"):
+        MLPClassifier(solver="lbfgs", optimizer=xprop.SGD(lr=1e-9)).fit(X, y)
+    used = xprop.Adam(0.01)
+    xprop.MLP([64, 3, 3], "relu", "softmax", "cross_entropy", seed=0).fit(
+        X, y, optimizer=used, epochs=1)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), optimizer=used, max_iter=3)
+    with pytest.raises(ValueError, match=r"^optimizer: expected a new one, got .* holding the "
+                                         r"state of an earlier fit \(\d+ steps\)"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_")
+    plain = xprop.SGD(lr=0.05)  # stateless: goes, as to MLP.fit
+    xprop.MLP([64, 3, 3], "relu", "softmax", "cross_entropy", seed=0).fit(
+        X, y, optimizer=plain, epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(hidden_layer_sizes=(8,), optimizer=plain, max_iter=2,
+                      random_state=0).fit(X, y)
+
+
 def test_gradient_check_of_the_fitted_model():
     X, y = _digits(classes=3)
     clf = MLPClassifier(hidden_layer_sizes=(8,), alpha=0.0, max_iter=30, random_state=0)

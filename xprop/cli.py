@@ -310,8 +310,13 @@ def _test_split(X: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> tuple
     """``(X_train, X_test, y_train, y_test)``: ``--test-size`` of the rows held out with
     ``--seed``, stratified for class labels; ``y`` as :func:`_task` made it (train and
     evaluate then hold out the same rows)."""
-    return datasets.train_test_split(X, y, args.test_size, args.seed,
-                                     stratify=y.dtype.kind in "iub")
+    try:
+        return datasets.train_test_split(X, y, args.test_size, args.seed,
+                                         stratify=y.dtype.kind in "iub")
+    except ValueError as e:  # (stratified for class labels: no flag of its own)
+        said = str(e).replace("stratify: expected", "test_size: a split by class expects")
+        raise _flags(ValueError(f"{said} (--test-size 0: no test split)"),
+                     ("test_size",)) from None
 
 
 def _task(y: np.ndarray, loss: str | None = None, output_activation: str | None = None):

@@ -536,6 +536,15 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     return _check_xy(X, y, path)
 
 
+def _class_codes(y: np.ndarray) -> np.ndarray:
+    """Each row of ``y`` ``(n, k)`` as a class number ``0 ..`` (labels of any kind: rows of
+    Python objects, such as a pandas Series of strings, by their values)."""
+    if y.dtype != object:
+        return np.unique(y, axis=0, return_inverse=True)[1].reshape(-1)
+    index: dict[tuple, int] = {}
+    return np.array([index.setdefault(tuple(r), len(index)) for r in y.tolist()], np.int64)
+
+
 def _is_header(first: list[str], header: bool | str) -> bool:
     """Whether a CSV file's first row is its header (``header="auto"``: when none of its
     cells is empty or a number)."""
@@ -1067,13 +1076,14 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     y : array_like
         Targets, one per sample.
     test_size : float, default=0.25
-        The test part's fraction, in (0, 1).
+        The test part's fraction, in (0, 1): ``ceil(test_size * n)`` rows, as
+        scikit-learn's ``train_test_split``.
     seed : int or None, default=0
         Seed of the shuffle (None: fresh entropy).
     stratify : bool, default=False
         Keep the class proportions of ``y`` in both parts (each distinct label, or each
         distinct row of a 2-D ``y``, a class; the test part still has
-        ``round(n * test_size)`` rows, shared out by largest remainders).
+        ``ceil(test_size * n)`` rows, shared out by largest remainders, ties at random).
 
     Returns
     -------
@@ -1084,7 +1094,8 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     ------
     ValueError
         When ``X`` has fewer than 2 samples, ``X`` and ``y`` differ in length, or
-        ``test_size`` is not in (0, 1) or leaves a part empty.
+        ``test_size`` is not in (0, 1) or leaves a part empty; stratified, when a class has
+        one sample or a part fewer samples than there are classes (as scikit-learn's).
 
     Examples
     --------
@@ -1106,24 +1117,34 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     test_size = V.check_real(test_size, "test_size", 0.0, 1.0, low_open=True, high_open=True,
                              what="a fraction")
     rng = _rng(seed)
+    # as scikit-learn's (its train part the rest); round: 0.2 as float32 times 10 is 2
+    n_test = math.ceil(round(float(test_size) * n, 6))
     if V.check_bool(stratify, "stratify"):  # each label (or row of y) a class, as sklearn's
-        _, codes = np.unique(y.reshape(n, -1), axis=0, return_inverse=True)
-        members = [np.flatnonzero(codes.reshape(-1) == c) for c in range(codes.max() + 1)]
-        # the test part's round(n * test_size) rows shared by largest remainders
-        share = np.array([len(m) * float(test_size) for m in members])
-        counts = np.floor(share).astype(int)
-        extra = max(1, round(n * float(test_size))) - int(counts.sum())
-        counts[np.argsort(counts - share, kind="stable")[:max(extra, 0)]] += 1
-        test = []
-        for idx, k in zip(members, counts):
-            test.extend(rng.permutation(idx)[:k])
+        codes = _class_codes(y.reshape(n, -1))
+        sizes = np.bincount(codes)
+        if sizes.min() < 2:  # (scikit-learn's two refusals: a class left out of a part)
+            lone = y.reshape(n, -1)[np.argmax(codes == np.argmin(sizes))].tolist()
+            raise ValueError(f"stratify: expected at least 2 samples of each class, got 1 of "
+                             f"class {show(lone[0] if len(lone) == 1 else lone)}")
+        if min(n_test, n - n_test) < len(sizes):
+            raise ValueError(f"test_size: {test_size} leaves {n_test} test and {n - n_test} "
+                             f"training samples of {n}, fewer than the {len(sizes)} classes "
+                             f"to stratify")
+        # the test part's n_test rows shared by largest remainders, ties broken at random
+        share = sizes * float(test_size)
+        counts = np.floor(share).astype(np.int64)
+        tied = rng.permutation(len(sizes))
+        extra = tied[np.argsort((counts - share)[tied], kind="stable")]
+        counts[extra[:max(n_test - int(counts.sum()), 0)]] += 1
+        # in each class, the rows of the smallest random keys (classes sorted, then keys)
+        order = np.lexsort((rng.random(n), codes))
+        rank = np.arange(n) - (np.cumsum(sizes) - sizes)[codes[order]]
         test_mask = np.zeros(n, bool)
-        test_mask[test] = True
+        test_mask[order[rank < counts[codes[order]]]] = True
         train_idx = rng.permutation(np.flatnonzero(~test_mask))
         test_idx = rng.permutation(np.flatnonzero(test_mask))
     else:
         p = rng.permutation(n)
-        n_test = max(1, round(n * float(test_size)))
         test_idx, train_idx = p[:n_test], p[n_test:]
     if len(train_idx) == 0 or len(test_idx) == 0:
         raise ValueError(f"test_size: {test_size} leaves an empty split of {n} samples")

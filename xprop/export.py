@@ -98,16 +98,19 @@ def _record(model: Any, host: dict[str, Any], xp: Any, outputs: Outputs) -> Any:
     def place(v: Any) -> Any:  # a constant of v's own dtype (class labels of any kind)
         return adapter.from_host(xp, v, None)
 
-    def statistic(v: Any) -> Any:  # mean and std (host float64) in the model's dtype
-        return adapter.from_host(xp, v, None, dtype)
+    def statistic(v: Any) -> Any:  # mean and std: the host's float64 values
+        return adapter.from_host(xp, v, None, xp.float64)
 
     try:
         x = adapter.graph_input(xp, (BATCH, model.sizes[0]), dtype)
         params = {name: place(host[name]) for name in model.arch.layout.names}
-        X = x if model.standardizer is None else model.standardizer.apply(x, statistic)
+        X = x
+        if model.standardizer is not None:  # in float64, then cast, as predict on host data
+            X = model.standardizer.apply(xp.astype(x, xp.float64), statistic)
+            X = X if dtype == xp.float64 else xp.astype(X, dtype)
         out, _ = network.forward(params, X, model.arch, xp)
         return adapter.build(xp, {INPUT: x}, outputs(out, xp, place))
-    except (AttributeError, NotImplementedError, TypeError, ValueError) as e:
+    except (AttributeError, IndexError, NotImplementedError, TypeError, ValueError) as e:
         hint = " (Python values of graph arrays, float() or if on data, do not exist until " \
                "the graph runs)" if "no propagated value" in str(e) else ""
         raise ExportError(f"export_onnx: ndonnx {adapter.version()} cannot record "
@@ -139,8 +142,8 @@ def _check_statistics(model: Any) -> None:
     :class:`ExportError`); warn when features near their mean cannot be held in the input's
     dtype finely enough to standardise them (``eps |mean| / std`` above
     :data:`STANDARDISED_RESOLUTION`: a float32 graph input at 2e7 + N(0, 1) moves in steps
-    of 2 standard deviations). The model itself standardises host data in float64: its
-    predictions and the graph's part."""
+    of 2 standard deviations). The graph standardises in float64, as the model does host
+    data; only data cast to the graph's input dtype first loses what that dtype cannot hold."""
     std = model.standardizer
     if std is None:
         return
@@ -159,10 +162,11 @@ def _check_statistics(model: Any) -> None:
     if worst > STANDARDISED_RESOLUTION:
         warnings.warn(
             f"export_onnx: the graph's {name} input holds features near their means only to "
-            f"{worst:.2g} of a standard deviation (features with large offsets); its "
-            f"predictions can differ from the model's, which standardises host data in "
-            f"float64. Export a float64 model (model.astype('float64')) or center the "
-            f"features before they reach the model", UserWarning,
+            f"{worst:.2g} of a standard deviation (features with large offsets); on data "
+            f"of a wider dtype its predictions can differ from the model's, which "
+            f"standardises host data in float64 before any cast. Export a float64 model "
+            f"(model.astype('float64')) or center the features before they reach the model",
+            UserWarning,
             stacklevel=user_stacklevel())
 
 

@@ -371,8 +371,9 @@ max_fun : int, default=15000
     The most evaluations of the loss and gradient by L-BFGS.
 optimizer : xprop.optimizers.Optimizer or None, default=None
     An xprop optimizer (``xprop.SGD``, ``xprop.Adam``, ``xprop.AdamW``, ...) to use
-    instead of ``solver``'s updates, with its own learning rate (deep-copied at each
-    ``fit``); the stopping rules stay the estimator's. Keyword only, as the rest.
+    instead of the stochastic solvers' updates, with its own learning rate (deep-copied at
+    each ``fit``; one holding an earlier fit's state, or ``solver="lbfgs"``, is refused);
+    the stopping rules stay the estimator's. Keyword only, as the rest.
 dtype : str or dtype or None, default=None
     The network's floating dtype, ``"float64"`` or ``"float32"`` (or such a dtype object,
     ``np.float32``, as :class:`xprop.MLP` takes it); None follows ``X`` as
@@ -541,9 +542,8 @@ class _BaseMLP(BaseEstimator):
                              f"or 'identity', got {show(self.activation)}")
         for flag in ("shuffle", "early_stopping", "warm_start", "nesterovs_momentum"):
             V.check_bool(getattr(self, flag), flag)
-        if self.optimizer is not None and not isinstance(self.optimizer, Optimizer):
-            raise ValueError(f"optimizer: expected None or an xprop.optimizers.Optimizer "
-                             f"(xprop.SGD, xprop.Adam, ...), got {show(self.optimizer)}")
+        if self.optimizer is not None:
+            self._check_optimizer()
         choice(self.learning_rate, "learning_rate", _SCHEDULES)
         integer(self.max_iter, "max_iter")
         if not (isinstance(self.n_iter_no_change, numbers.Real)
@@ -572,6 +572,20 @@ class _BaseMLP(BaseEstimator):
         if self.dtype is not None:
             dtype_name(self.dtype)  # a name or a dtype object, as MLP takes it
         self._hidden_sizes()
+
+    def _check_optimizer(self) -> None:
+        """``optimizer``: an xprop optimizer without state (the fit trains a copy of it, from
+        fresh moments, as scikit-learn's solvers start), for a stochastic solver."""
+        opt = self.optimizer
+        if not isinstance(opt, Optimizer):
+            raise ValueError(f"optimizer: expected None or an xprop.optimizers.Optimizer "
+                             f"(xprop.SGD, xprop.Adam, ...), got {show(opt)}")
+        if self.solver == "lbfgs":
+            raise ValueError(f"optimizer: {show(opt)} takes the place of solver 'sgd' or "
+                             f"'adam', got solver='lbfgs' (which would ignore it)")
+        if any(a is not None for a in opt.arrays()):  # (as fit's check: a stateless SGD goes)
+            raise ValueError(f"optimizer: expected a new one, got {show(opt)} holding the "
+                             f"state of an earlier fit ({opt.t} steps); give a new optimizer")
 
     @staticmethod
     def _sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
