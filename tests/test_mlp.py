@@ -810,6 +810,19 @@ def test_low_level_backward_refuses_mismatch():
         "W0", "b0", "W1", "b1"}
 
 
+def test_low_level_backward_refuses_cross_entropy_rows_that_are_not_distributions(case):
+    """Found by audit: rows summing to 1.5 and 0.2 gave the loss of those targets but the
+    gradient ``(a - y) / n`` of normalised ones (0.33 off); ``prepare`` refused them."""
+    model = MLP([2, 3, 3], "tanh", "softmax", "cross_entropy", dtype=case.dtype,
+                backend=case.backend, seed=0)
+    _, cache = model.forward(case.backend.from_host(np.ones((2, 2)), case.dtype))
+    bad = case.backend.from_host([[0.5, 0.5, 0.5], [0.2, 0.0, 0.0]], case.dtype)
+    with pytest.raises(ValueError, match=r"^y: "):
+        model.backward(cache, bad)
+    good = case.backend.from_host([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]], case.dtype)
+    assert set(model.backward(cache, good)) == {"W0", "b0", "W1", "b1"}
+
+
 def test_low_level_refuses_host_data_on_every_backend(case):
     model = MLP([2, 3, 1], "tanh", dtype=case.dtype, backend=case.backend)
     with pytest.raises(TypeError, match="X"):

@@ -650,7 +650,8 @@ class Head:
         """Shape targets already on the device as ``(n, k)``.
 
         For the low-level ``backward``: integer labels are checked (one per sample, in
-        ``[0, k)``: one read of their range) and one-hot encoded for softmax heads, ``(n,)``
+        ``[0, k)``: one read of their range) and one-hot encoded for softmax heads, and
+        cross-entropy's rows checked as probability distributions (one read); ``(n,)``
         becomes ``(n, 1)`` for one output; the dtype must be the model's.
 
         Parameters
@@ -674,7 +675,8 @@ class Head:
         Raises
         ------
         ValueError
-            When the shape does not fit ``(n, k)``.
+            When the shape does not fit ``(n, k)``, or cross-entropy's rows are not
+            probability distributions.
         TypeError
             When floating targets are not of ``dtype``.
 
@@ -697,6 +699,8 @@ class Head:
             raise ValueError(f"y: expected shape ({n}, {k}), got {tuple(y.shape)}")
         if y.dtype != dtype:
             raise TypeError(f"y: expected dtype {dtype} (the model's), got {y.dtype}")
+        if self.targets == "labels" and self.loss.targets == "labels":
+            V.check_distributions(y, "y", xp)  # (a - y) / n is the gradient of rows of sum 1
         return y
 
 
