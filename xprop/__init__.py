@@ -1,6 +1,6 @@
 """xprop: a multilayer perceptron with explicit backpropagation and a numerical gradient check,
-written once against the Python Array API standard and run unchanged on NumPy, CuPy, PyTorch and
-array-api-strict."""
+written once against the Python Array API standard and run unchanged on NumPy, CuPy, PyTorch, JAX
+and array-api-strict."""
 
 from xprop._version import __version__
 from xprop.activations import (

@@ -1,7 +1,7 @@
-"""The ``xprop`` command line: ``demo`` (the default), ``train``, ``gradcheck``, ``info``,
-``predict``, ``evaluate`` and ``export`` (ONNX). Errors are one line on stderr with exit code 2;
-a gradient check exits with 0 (passed), 1 (FAILED) or 3 (inconclusive). Set ``XPROP_DEBUG=1``
-for tracebacks."""
+"""The ``xprop`` command line: ``demo`` (the default), ``train``, ``gradcheck``, ``trace``,
+``info``, ``predict``, ``evaluate`` and ``export`` (ONNX). Errors are one line on stderr with
+exit code 2; a gradient check exits with 0 (passed), 1 (FAILED) or 3 (inconclusive). Set
+``XPROP_DEBUG=1`` for tracebacks."""
 
 from __future__ import annotations
 

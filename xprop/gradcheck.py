@@ -31,7 +31,9 @@ An entry with claimed gradient ``g`` is judged against ``tol = SAFETY * E + floo
 ``floor = FLOOR * u * max|g|`` is tied to the size of the whole gradient: it **fails** when
 ``|D - g| > tol``; it is **resolved** when ``tol <= RESOLVE * max(|D|, |g|)`` (the check would
 have seen a relative error of ``RESOLVE`` there). The constants live in
-:mod:`xprop.tolerances`.
+:mod:`xprop.tolerances`: ``GRADCHECK_SAFETY``, ``GRADCHECK_FLOOR``, ``GRADCHECK_RESOLVE`` and
+``GRADCHECK_PROBE`` (``K_PROBE``, ``PROBE_SIZE`` and ``C_PROBE`` are its ``k``, ``size`` and
+``factor``).
 
 **Steps.** The error model holds only where ``h`` is small for ``f`` (the differences then
 shrink as their order says), so each entry is judged at the best step it can take:

@@ -2,8 +2,9 @@
 
 The head is the one place that knows what the last layer means:
 
-- ``output_grad(z, a, Y)``: dL/dz of the last layer. For the fused pairs (sigmoid + ``bce``,
-  softmax + ``cross_entropy``) it is ``(a - Y) / N``; otherwise the chain rule
+- ``output_grad(z, a, Y)``: dL/dz of the last layer. For the fused pairs (sigmoid + ``bce``
+  or ``binary_log_loss``, softmax + ``cross_entropy``, exp + ``poisson``) it is
+  ``(a - Y) / N``; otherwise the chain rule
   ``f'(z) * dL/da`` through the activation's vector-Jacobian product.
 - ``value(z, a, Y)``: the loss, from the logits ``z`` for fused pairs (exact, no ``eps``).
 - ``prepare_targets(y, ...)``: user targets -> ``(n, k)`` arrays of the model's dtype (class
@@ -20,9 +21,11 @@ Valid pairs (anything else is refused when a model is made, naming these):
 | ``cross_entropy`` | ``softmax`` | labels or probability rows | argmax |
 | ``bce`` | ``sigmoid`` | values in [0, 1] | a > 0.5 |
 | ``bce_with_logits`` | ``identity`` | values in [0, 1] | z > 0 |
-| ``mse``, ``half_sse`` | ``softmax`` | labels or one-hot rows | argmax |
-| ``mse``, ``half_sse`` | ``sigmoid`` | real values | a > 0.5 |
-| ``mse``, ``half_sse`` | any other elementwise activation | real values | a itself |
+| ``binary_log_loss`` | ``sigmoid`` | values in [0, 1] | a > 0.5 |
+| ``poisson`` | ``exp`` | counts (values >= 0) | a itself |
+| ``mse``, ``half_sse``, ``half_squared_error`` | ``softmax`` | labels or one-hot rows | argmax |
+| ``mse``, ``half_sse``, ``half_squared_error`` | ``sigmoid`` | real values | a > 0.5 |
+| ``mse``, ``half_sse``, ``half_squared_error`` | any other elementwise one | real values | a |
 """
 
 from __future__ import annotations

@@ -11,10 +11,13 @@ takes the namespace ``xp`` last so a model looks it up once. Values are 0-d arra
 | ``bce`` | -mean[y log(a + eps) + (1 - y) log(1 - a + eps)] | (a - y) / ((a + eps)(1 - a + eps) n k) approx. |
 | ``bce_with_logits`` | mean[max(z, 0) - z y + log(1 + exp(-abs(z)))] on logits z | (sigmoid(z) - y) / (n k) |
 | ``cross_entropy`` | -1/n sum y log(a + eps) on probabilities a | -y / ((a + eps) n) |
+| ``half_squared_error`` | 1/(2n) sum (a - y)^2 (scikit-learn's MLPRegressor) | (a - y) / n |
+| ``binary_log_loss`` | -1/n sum[y log(a + eps) + (1 - y) log(1 - a + eps)] (scikit-learn's MLPClassifier) | ((1 - y) / (1 - a + eps) - y / (a + eps)) / n |
+| ``poisson`` | 1/n sum[y log(y / a) - y + a] (half the Poisson deviance) | (1 - y / a) / n |
 
-Fused pairs: with a ``sigmoid`` output and ``bce``, or a ``softmax`` output and
-``cross_entropy``, the gradient with respect to the pre-activation z is ``(a - y) / N``
-(``N = n k`` and ``n``). The value is then taken from the logits z (exact, without ``eps``), so
+Fused pairs: with a ``sigmoid`` output and ``bce`` or ``binary_log_loss``, a ``softmax``
+output and ``cross_entropy``, or an ``exp`` output and ``poisson``, the gradient with respect
+to the pre-activation z is ``(a - y) / N`` (``N = n k`` for ``bce``, else ``n``). The value is then taken from the logits z (exact, without ``eps``), so
 value and gradient describe the same function to the last digit.
 """
 

@@ -8,8 +8,9 @@
 # On 2 ranks the parameters agree with one process's `fit` to rounding (the sum of two
 # partial gradients is not the full gradient bit for bit): here within 1e-12.
 #
-# Run the training part with `mpiexec -n 2 python -m mpi4py docs/examples/06_mpi.py` (needs
-# `pip install "xprop[mpi]"`); run plainly, this script starts that itself and compares.
+# Run the training part with `mpiexec -n 2 python -m mpi4py docs/examples/06_mpi.py out.npz`
+# (rank 0 saves the parameters and losses to `out.npz`; needs `pip install "xprop[mpi]"`);
+# run plainly, this script starts that itself and compares.
 
 # %%
 import os
