@@ -508,6 +508,44 @@ def test_stratified_split_breaks_ties_at_random_and_refuses_lone_classes():
     assert len(ytr) == 15
 
 
+def test_standardizer_takes_columns_constant_up_to_rounding_as_constant():
+    """Found by audit: 0.1 + 0.2 and 0.3 (one ulp apart) became 0 and 1.67 standard
+    deviations (scikit-learn's StandardScaler takes them as constant); a subnormal std was
+    fitted, then refused by the model; a NaN row hid another row's overflow."""
+    std = D.Standardizer().fit([[0.3], [0.1 + 0.2], [0.3]])
+    assert std.std.tolist() == [1.0] and np.abs(std.transform([[0.3]])).max() < 1e-15
+    X = np.array([[1e-320, 1.0], [0.0, 2.0]])
+    assert D.Standardizer().fit(X).std.tolist() == [1.0, 0.5]
+    xprop.MLP([2, 2], seed=0).standardize(X)  # the model takes it
+    assert D.Standardizer().fit([[1.0], [1.0 + 1e-9]]).std[0] == pytest.approx(5e-10)
+    std = D.Standardizer().fit([[0.0], [1.0]])
+    with pytest.raises(ValueError, match=r"^X: standardising overflows float64"):
+        std.transform([[np.nan], [1e308]])
+    assert np.isnan(std.transform([[np.nan]])).all()
+
+
+def test_loaders_refuse_what_they_used_to_drop_or_misread(tmp_path):
+    """Found by audit: a CSV row of empty cells (",,") was dropped as a blank line;
+    ``load_npz(labels="no")`` read y; csv_layout took header=np.True_ as no header and
+    label=True as column 1 (load_csv refuses both); spirals of angles beyond float64 were
+    NaN points."""
+    path = _write(tmp_path, "a,b,y\n1,2,0\n,,\n\n  \n3,4,1\n")
+    with pytest.raises(ValueError, match=r"an empty cell at line 3, column 1$"):
+        D.load_csv(path)
+    np.savez(tmp_path / "d.npz", X=np.eye(2), y=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"^labels: expected True or False, got 'no'$"):
+        D.load_npz(tmp_path / "d.npz", labels="no")
+    good = _write(tmp_path, "x1,x2,y\n1,2,0\n", name="good.csv")
+    assert D.csv_layout(good, header=np.True_)["features"] == ["x1", "x2"]
+    for kwargs, name in (({"header": 1}, "header"), ({"header": "yes"}, "header"),
+                         ({"label": True}, "label"), ({"label": 1.0}, "label")):
+        with pytest.raises(ValueError, match=rf"^{name}: expected "):
+            D.csv_layout(good, **kwargs)
+    for kwargs in ({"noise": 1e308}, {"turns": 1e308}):
+        with pytest.raises(ValueError, match=r"^noise, turns: .* make angles beyond float64"):
+            D.spirals(60, **kwargs)
+
+
 @pytest.mark.parametrize("factor", [1, 1.0, 2.5, -0.1])
 def test_circles_factor_is_an_inner_radius(factor):
     """As scikit-learn's ``make_circles``: 1 would draw one circle for both classes, and

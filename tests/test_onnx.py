@@ -522,6 +522,32 @@ def test_an_index_ndonnx_cannot_record_is_an_export_error():
         xprop.export.to_onnx(model)
 
 
+@needs_onnx
+def test_metadata_outputs_and_size_are_checked_before_recording(monkeypatch):
+    """Found by audit: metadata keys of the graph's own replaced them silently (``dtype``,
+    ``layer_sizes``) or raised dict.update's TypeError (``input``); other bad metadata and
+    ``outputs`` gave messages that named neither (or blamed ndonnx); a model over 2 GiB
+    raised protobuf's EncodeError after minutes of work."""
+    model = xprop.MLP([2, 3, 2], "relu", "softmax", "cross_entropy", seed=0)
+    for bad in ({"dtype": "float64"}, {"layer_sizes": [9]}, {"input": "x"}, {1: "a"}):
+        with pytest.raises(ValueError, match=r"^metadata: expected keys of text other than "
+                                             r"the graph's own \(.*dtype.*input.*\), got "):
+            xprop.export.to_onnx(model, metadata=bad)
+    with pytest.raises(ValueError, match=r"^metadata: expected a dict of property names"):
+        xprop.export.to_onnx(model, metadata=["a"])
+    with pytest.raises(ValueError, match=r"^metadata\['run'\]: expected text or a JSON value"):
+        xprop.export.to_onnx(model, metadata={"run": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"^outputs: expected a function"):
+        xprop.export.to_onnx(model, outputs=5)
+    props = {p.key: p.value for p in
+             xprop.export.to_onnx(model, metadata={"run": 3, "note": "ok"}).metadata_props}
+    assert props["run"] == "3" and props["note"] == "ok"
+    monkeypatch.setattr(xprop.export, "PROTOBUF_LIMIT", 8 * model.count_parameters())
+    with pytest.raises(xprop.export.ExportError, match=r"^export_onnx: the model's 17 "
+                                                       r"parameters take .* GiB, beyond"):
+        xprop.export.to_onnx(model)
+
+
 def test_statistics_the_graph_input_cannot_hold_are_refused():
     """Found by audit: a float32 model whose standardizer's std underflows float32 exported
     a graph that output NaN, with no error."""

@@ -213,7 +213,8 @@ def spirals(n: int = 600, arms: int = 3, noise: float = 0.2, turns: float = 1.0,
     ------
     ValueError
         When ``arms`` is not an integer >= 2, ``n`` is smaller than ``arms``, ``noise`` or
-        ``turns`` is negative or not finite, or ``seed`` is not an integer >= 0.
+        ``turns`` is negative or not finite or makes angles beyond float64, or ``seed`` is
+        not an integer >= 0.
 
     Examples
     --------
@@ -231,7 +232,11 @@ def spirals(n: int = 600, arms: int = 3, noise: float = 0.2, turns: float = 1.0,
     for k, m in enumerate(per):
         r = np.linspace(0.0, 1.0, m)
         t = np.linspace(k * 2 * math.pi / arms, k * 2 * math.pi / arms + turns * 2 * math.pi, m)
-        t = t + rng.normal(0.0, noise, m)
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = t + rng.normal(0.0, noise, m)
+        if not np.all(np.isfinite(t)):  # (sin and cos of inf are NaN)
+            raise ValueError(f"noise, turns: {noise!r}, {turns!r} make angles beyond float64's "
+                             "range; expected smaller ones")
         Xs.append(np.stack([r * np.sin(t), r * np.cos(t)], axis=1))
         ys.append(np.full(m, k, np.int64))
     return _shuffle(np.concatenate(Xs), np.concatenate(ys), rng)
@@ -316,7 +321,8 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
         When it is not a readable file.
     ValueError
         A file that is not an ``.npz`` archive, is corrupt, holds pickled arrays, lacks
-        ``X`` (or ``y``), or whose arrays are not numeric, finite and of matching lengths.
+        ``X`` (or ``y``), or whose arrays are not numeric, finite and of matching lengths;
+        a ``labels`` that is not True or False.
 
     Examples
     --------
@@ -327,6 +333,7 @@ def load_npz(path: str | os.PathLike, labels: bool = True) -> tuple[np.ndarray, 
     """
     path = V.check_path(path)
     V.check_readable(path, f"data file {path!r}")
+    labels = V.check_bool(labels, "labels")
     arrays = read_npz(path, f"data file {path!r}")
     missing = [k for k in (("X", "y") if labels else ("X",)) if k not in arrays]
     if missing:
@@ -485,18 +492,14 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     ...
     ValueError: data file 'points.csv': non-numeric cell 'x1' at line 1, column 1 (a header? ...)
     """
-    path = V.check_path(path)
-    V.check_readable(path, f"data file {path!r}")
-    if not (isinstance(header, str) and header == "auto"):
-        header = V.check_bool(header, "header")
-    if label is not None and (V.is_bool(label) or not isinstance(label, (str, Integral))):
-        raise ValueError(f"label: expected a column name or an integer index, got {show(label)}")
-    label = label if label is None or isinstance(label, str) else int(label)  # np.int64 too
+    path, header, label = _csv_options(path, header, label)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: drops a BOM
             reader = csv.reader(fh, delimiter=delimiter)
-            # (line number in the file, cells), blank lines dropped
-            numbered = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+            # (line number in the file, cells), blank lines dropped (a row of empty cells,
+            # ",,", is data: its empty cells are errors)
+            numbered = [(reader.line_num, r) for r in reader
+                        if r and (len(r) > 1 or r[0].strip())]
     except UnicodeDecodeError as e:
         raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({e.reason} at byte "
                          f"{e.start})") from None
@@ -536,6 +539,34 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     return _check_xy(X, y, path)
 
 
+def _stratified_test_rows(y: np.ndarray, n_test: int, test_size: float,
+                          rng: np.random.Generator) -> np.ndarray:
+    """The test rows of a split that keeps each class's share (a class: a distinct row of
+    ``y`` ``(n, k)``), as a mask."""
+    codes, n = _class_codes(y), y.shape[0]
+    sizes = np.bincount(codes)
+    if sizes.min() < 2:  # (scikit-learn's two refusals: a class left out of a part)
+        lone = y[np.argmax(codes == np.argmin(sizes))].tolist()
+        raise ValueError(f"stratify: expected at least 2 samples of each class, got 1 of "
+                         f"class {show(lone[0] if len(lone) == 1 else lone)}")
+    if min(n_test, n - n_test) < len(sizes):
+        raise ValueError(f"test_size: {test_size} leaves {n_test} test and {n - n_test} "
+                         f"training samples of {n}, fewer than the {len(sizes)} classes "
+                         f"to stratify")
+    # the test part's n_test rows shared by largest remainders, ties broken at random
+    share = sizes * test_size
+    counts = np.floor(share).astype(np.int64)
+    tied = rng.permutation(len(sizes))
+    extra = tied[np.argsort((counts - share)[tied], kind="stable")]
+    counts[extra[:max(n_test - int(counts.sum()), 0)]] += 1
+    # in each class, the rows of the smallest random keys (classes sorted, then keys)
+    order = np.lexsort((rng.random(n), codes))
+    rank = np.arange(n) - (np.cumsum(sizes) - sizes)[codes[order]]
+    test_mask = np.zeros(n, bool)
+    test_mask[order[rank < counts[codes[order]]]] = True
+    return test_mask
+
+
 def _class_codes(y: np.ndarray) -> np.ndarray:
     """Each row of ``y`` ``(n, k)`` as a class number ``0 ..`` (labels of any kind: rows of
     Python objects, such as a pandas Series of strings, by their values)."""
@@ -543,6 +574,18 @@ def _class_codes(y: np.ndarray) -> np.ndarray:
         return np.unique(y, axis=0, return_inverse=True)[1].reshape(-1)
     index: dict[tuple, int] = {}
     return np.array([index.setdefault(tuple(r), len(index)) for r in y.tolist()], np.int64)
+
+
+def _csv_options(path: Any, header: Any, label: Any) -> tuple[str, bool | str, str | int | None]:
+    """A readable ``path``, ``header`` (True, False or "auto") and ``label`` (a name, an
+    index or None), checked, as :func:`load_csv` and :func:`csv_layout` take them."""
+    path = V.check_path(path)
+    V.check_readable(path, f"data file {path!r}")
+    if not (isinstance(header, str) and header == "auto"):
+        header = V.check_bool(header, "header")
+    if label is not None and (V.is_bool(label) or not isinstance(label, (str, Integral))):
+        raise ValueError(f"label: expected a column name or an integer index, got {show(label)}")
+    return path, header, label if label is None or isinstance(label, str) else int(label)
 
 
 def _is_header(first: list[str], header: bool | str) -> bool:
@@ -582,9 +625,9 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
     Raises
     ------
     ValueError
-        For a ``label`` that names no column, a file that is not a CSV file, or (with
-        ``names``) a header that names one of ``names`` twice, or a first row of numbers
-        that holds them all without ``header``.
+        For a ``header`` or ``label`` of the wrong kind, a ``label`` that names no column,
+        a file that is not a CSV file, or (with ``names``) a header that names one of
+        ``names`` twice, or a first row of numbers that holds them all without ``header``.
 
     Examples
     --------
@@ -593,12 +636,11 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
     >>> xprop.datasets.csv_layout("points.csv", label="label")
     {'label': 'label', 'features': ['x1', 'x2'], 'header': True}
     """
-    path = V.check_path(path)
-    V.check_readable(path, f"data file {path!r}")
+    path, header, label = _csv_options(path, header, label)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             first = next((r for r in csv.reader(fh, delimiter=delimiter)
-                          if r and any(c.strip() for c in r)), None)
+                          if r and (len(r) > 1 or r[0].strip())), None)  # as load_csv
     except UnicodeDecodeError as e:
         raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({e.reason})") from None
     except csv.Error as e:
@@ -825,8 +867,9 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 class Standardizer:
     """Per-feature standardisation ``(x - mean) / std`` fitted on training data.
 
-    A feature with std 0 gets std 1. The statistics are taken on each column divided by its
-    largest magnitude ``s`` and scaled back (``mean = s mean(x / s)``, ``std = s std(x / s)``),
+    A feature constant up to rounding (std at most ``n eps |mean|``, as scikit-learn's
+    ``StandardScaler`` decides) gets std 1. The statistics are taken on each column divided by
+    its largest magnitude ``s`` and scaled back (``mean = s mean(x / s)``, ``std = s std(x / s)``),
     so features near the largest float64 do not overflow the squares of the variance; data
     that still cannot be standardised (non-finite, or differences beyond float64) is refused
     with a reason.
@@ -967,9 +1010,13 @@ class Standardizer:
         scale = np.max(np.abs(X), axis=0)
         scale = np.where(scale > 0, scale, 1.0)
         Z = X / scale
-        std = Z.std(axis=0) * scale
-        self.mean = _read_only(Z.mean(axis=0) * scale)
-        self.std = _read_only(np.where(std > 0, std, 1.0))
+        std, mean = Z.std(axis=0) * scale, Z.mean(axis=0) * scale
+        # constant up to rounding (scikit-learn's StandardScaler rule: 0.1 + 0.2 and 0.3
+        # differ by one ulp), or subnormal (every standardised value would overflow)
+        eps, tiny = np.finfo(np.float64).eps, np.finfo(np.float64).tiny
+        constant = (std <= X.shape[0] * eps * np.abs(mean)) | (std < tiny)
+        self.mean = _read_only(mean)
+        self.std = _read_only(np.where(constant, 1.0, std))
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -1009,7 +1056,7 @@ class Standardizer:
             )
         with np.errstate(over="ignore", invalid="ignore"):
             out = self.apply(X, lambda v: v)
-        if not np.all(np.isfinite(out)) and np.all(np.isfinite(X)):
+        if np.any(np.isfinite(X) & ~np.isfinite(out)):  # (NaN and inf inputs pass through)
             raise ValueError("X: standardising overflows float64 (features differ from their "
                              f"mean by more than {np.finfo(np.float64).max:.3g}); rescale them")
         return out
@@ -1120,27 +1167,7 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     # as scikit-learn's (its train part the rest); round: 0.2 as float32 times 10 is 2
     n_test = math.ceil(round(float(test_size) * n, 6))
     if V.check_bool(stratify, "stratify"):  # each label (or row of y) a class, as sklearn's
-        codes = _class_codes(y.reshape(n, -1))
-        sizes = np.bincount(codes)
-        if sizes.min() < 2:  # (scikit-learn's two refusals: a class left out of a part)
-            lone = y.reshape(n, -1)[np.argmax(codes == np.argmin(sizes))].tolist()
-            raise ValueError(f"stratify: expected at least 2 samples of each class, got 1 of "
-                             f"class {show(lone[0] if len(lone) == 1 else lone)}")
-        if min(n_test, n - n_test) < len(sizes):
-            raise ValueError(f"test_size: {test_size} leaves {n_test} test and {n - n_test} "
-                             f"training samples of {n}, fewer than the {len(sizes)} classes "
-                             f"to stratify")
-        # the test part's n_test rows shared by largest remainders, ties broken at random
-        share = sizes * float(test_size)
-        counts = np.floor(share).astype(np.int64)
-        tied = rng.permutation(len(sizes))
-        extra = tied[np.argsort((counts - share)[tied], kind="stable")]
-        counts[extra[:max(n_test - int(counts.sum()), 0)]] += 1
-        # in each class, the rows of the smallest random keys (classes sorted, then keys)
-        order = np.lexsort((rng.random(n), codes))
-        rank = np.arange(n) - (np.cumsum(sizes) - sizes)[codes[order]]
-        test_mask = np.zeros(n, bool)
-        test_mask[order[rank < counts[codes[order]]]] = True
+        test_mask = _stratified_test_rows(y.reshape(n, -1), n_test, float(test_size), rng)
         train_idx = rng.permutation(np.flatnonzero(~test_mask))
         test_idx = rng.permutation(np.flatnonzero(test_mask))
     else:

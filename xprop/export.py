@@ -28,14 +28,14 @@ import json
 import os
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from xprop import checkpoint, network
 from xprop._version import __version__
 from xprop.backend import ADAPTERS, BackendUnavailableError, dtype_name
 from xprop.backend.ndonnx_ import INSTALL_HINT, NdonnxAdapter
-from xprop.validation import check_model, user_stacklevel
+from xprop.validation import check_model, show, user_stacklevel
 
 __all__ = ["BATCH", "INPUT", "ExportError", "export_onnx", "model_outputs", "to_onnx"]
 
@@ -132,6 +132,28 @@ def _metadata(model: Any, header: dict[str, Any], names: list[str],
         raise ValueError(f"metadata: expected finite numbers ({e})") from None
 
 
+#: the properties every graph records besides its checkpoint header's
+_OWN_PROPS = ("standardized", "input", "outputs", "recorded_with")
+#: protobuf's limit on one serialised message (an ONNX file without external data)
+PROTOBUF_LIMIT = 2**31
+
+
+def _check_metadata(metadata: Any, reserved: set[str]) -> None:
+    """``metadata``: a mapping of new property names (text) to text or JSON values."""
+    if not isinstance(metadata, Mapping):
+        raise ValueError(f"metadata: expected a dict of property names to values, got "
+                         f"{show(metadata)}")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or key in reserved:
+            raise ValueError(f"metadata: expected keys of text other than the graph's own "
+                             f"({', '.join(sorted(reserved))}), got {show(key)}")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ValueError(f"metadata[{key!r}]: expected text or a JSON value (finite "
+                             f"numbers, lists, dicts), got {show(value)}") from None
+
+
 #: a warning when the graph's input dtype cannot resolve standardised features this finely
 #: (in units of their standard deviation)
 STANDARDISED_RESOLUTION = 1e-3
@@ -176,10 +198,18 @@ def to_onnx(model: Any, outputs: Outputs | None = None,
     ``onnx.checker`` (full check, shape inference included). ``outputs`` (default
     :func:`model_outputs`) names the outputs; ``metadata`` adds properties."""
     check_model(model)
+    if outputs is not None and not callable(outputs):
+        raise ValueError(f"outputs: expected a function (out, xp, place) -> dict of names to "
+                         f"arrays (see model_outputs), got {show(outputs)}")
     if not model.all_finite():
         raise ValueError("model: its parameters hold NaN or inf (a diverged run?); an "
                          "exported graph would compute nothing useful")
     _check_statistics(model)
+    size = model.count_parameters() * model.xp.finfo(model.dtype).bits // 8
+    if size >= PROTOBUF_LIMIT:  # (found by audit: a raw EncodeError after minutes of work)
+        raise ExportError(f"export_onnx: the model's {model.count_parameters()} parameters "
+                          f"take {size / 2**30:.2f} GiB, beyond the 2 GiB an ONNX file holds "
+                          f"inline")
     onnx = _require("onnx")
     _require("ndonnx")
     try:
@@ -187,6 +217,7 @@ def to_onnx(model: Any, outputs: Outputs | None = None,
     except BackendUnavailableError as e:  # installed but unusable
         raise ImportError(f"export_onnx: {e}") from None
     header, host = checkpoint.contents(model)  # what a checkpoint of the model holds
+    _check_metadata(metadata or {}, set(header) | set(_OWN_PROPS))
     proto = _record(model, host, xp, outputs or model_outputs(model))
     names = [o.name for o in proto.graph.output]
     onnx.helper.set_model_props(proto, _metadata(model, header, names, metadata or {}))
