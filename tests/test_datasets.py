@@ -546,6 +546,23 @@ def test_loaders_refuse_what_they_used_to_drop_or_misread(tmp_path):
             D.spirals(60, **kwargs)
 
 
+def test_load_drops_the_file_options_where_they_do_not_apply(tmp_path):
+    """As its docstring says (found by audit: ``load("moons", header=True)`` raised moons'
+    TypeError, ``load("xor_signed", ...)`` named ``<lambda>``); other options are named."""
+    assert D.load("moons", n=10, header=True, delimiter=";", label=0)[0].shape == (10, 2)
+    np.savez(tmp_path / "d.npz", X=np.eye(2), y=np.array([0, 1]))
+    assert D.load(str(tmp_path / "d.npz"), header=True, delimiter=",")[0].shape == (2, 2)
+    path = _write(tmp_path, "a,b,y\n1,2,0\n3,4,1\n")
+    assert D.load(path, labels=False)[1].tolist() == [0, 1]
+    with pytest.raises(TypeError, match=r"^load: a CSV file takes label, delimiter, header "
+                                        r"\(and the file options, dropped\), got seed$"):
+        D.load(path, seed=3)
+    with pytest.raises(TypeError, match=r"^load: 'digits' takes no options .*, got seed$"):
+        D.load("digits", seed=1)
+    with pytest.raises(TypeError, match=r"^load: 'xor_signed' takes signed .*, got n$"):
+        D.load("xor_signed", n=3)
+
+
 @pytest.mark.parametrize("factor", [1, 1.0, 2.5, -0.1])
 def test_circles_factor_is_an_inner_radius(factor):
     """As scikit-learn's ``make_circles``: 1 would draw one circle for both classes, and

@@ -10,6 +10,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import functools
+import inspect
 import math
 import os
 import warnings
@@ -275,13 +277,14 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 DATASETS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
     "xor": xor,
-    "xor_signed": lambda: xor(signed=True),
+    "xor_signed": functools.partial(xor, signed=True),
     "moons": moons,
     "circles": circles,
     "spirals": spirals,
     "digits": digits,
 }
 """The built-in datasets by name (what ``xprop train --data NAME`` and :func:`load` take)."""
+_FILE_OPTIONS = ("label", "labels", "delimiter", "header")
 
 
 def _check_n(n: Any, minimum: int) -> int:
@@ -754,6 +757,8 @@ def load(name_or_path: str, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
     ------
     ValueError
         For a name that is neither a dataset nor a supported file, and as the loaders do.
+    TypeError
+        For an option the dataset or loader does not take.
 
     Examples
     --------
@@ -765,19 +770,24 @@ def load(name_or_path: str, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
     ...
     ValueError: data: expected a dataset name from [...] or a .npz/.csv file, got 'iris'
     """
+    def call(fn: Callable, what: str, takes: tuple[str, ...]) -> Any:
+        options = {k: v for k, v in kwargs.items() if k not in _FILE_OPTIONS or k in takes}
+        known = list(inspect.signature(fn).parameters)[1 if takes else 0:]  # (not the path)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise TypeError(f"load: {what} takes {', '.join(known) or 'no options'} (and the "
+                            f"file options, dropped), got {', '.join(unknown)}")
+        return fn(name_or_path, **options) if takes else fn(**options)
+
     if isinstance(name_or_path, str) and name_or_path in DATASETS:
-        kwargs.pop("label", None)
-        kwargs.pop("labels", None)
-        return DATASETS[name_or_path](**kwargs)
+        return call(DATASETS[name_or_path], repr(name_or_path), ())
     lower = V.check_path(name_or_path, "data").lower()
     if lower.endswith(".npz"):
-        kwargs.pop("label", None)
-        return load_npz(name_or_path, **kwargs)
+        return call(load_npz, "a .npz file", ("labels",))
     if lower.endswith((".csv", ".txt", ".tsv")):
-        kwargs.pop("labels", None)
         if lower.endswith(".tsv"):
             kwargs.setdefault("delimiter", "\t")
-        return load_csv(name_or_path, **kwargs)
+        return call(load_csv, "a CSV file", ("label", "delimiter", "header"))
     raise ValueError(
         f"data: expected a dataset name from {sorted(DATASETS)} or a .npz/.csv file, "
         f"got {show(name_or_path)}"
