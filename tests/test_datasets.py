@@ -546,6 +546,19 @@ def test_loaders_refuse_what_they_used_to_drop_or_misread(tmp_path):
             D.spirals(60, **kwargs)
 
 
+def test_bad_bytes_and_sparse_matrices_named(tmp_path):
+    """Found by audit: the offset of a bad UTF-8 byte was counted within the decoder's
+    chunk (1626 for byte 18010); a SciPy sparse X raised IndexError in train_test_split."""
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"a,b,y\n" + b"1,2,0\n" * 3000 + b"\xe9,2,0\n")
+    with pytest.raises(ValueError, match=r"not a UTF-8 text CSV file \(.* at byte 18006\)$"):
+        D.load_csv(path)
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(ValueError, match=r"^X: expected an array with one entry per sample, "
+                                         r"got .*\(pass X.toarray\(\)\)$"):
+        D.train_test_split(sparse.csr_matrix(np.eye(10)), np.arange(10) % 2)
+
+
 def test_load_drops_the_file_options_where_they_do_not_apply(tmp_path):
     """As its docstring says (found by audit: ``load("moons", header=True)`` raised moons'
     TypeError, ``load("xor_signed", ...)`` named ``<lambda>``); other options are named."""

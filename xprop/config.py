@@ -58,7 +58,10 @@ class FitConfig:
     shuffle : bool, default=True
         Draw a seeded permutation of the samples every epoch.
     seed : int or None, default=0
-        Seed of the shuffles and the validation split (None: fresh entropy).
+        Seed of the shuffles and the validation split (None: fresh entropy). Each fit starts
+        them afresh, as it starts the schedule at epoch 0: fits of one epoch in a loop see
+        the first epoch's order each time (give each fit its own seed, or one fit of many
+        epochs; an optimizer given again keeps its moments).
     verbose : int or bool, default=0
         Log a line every ``verbose`` epochs through ``log`` (0 or False: never; True: every
         epoch).

@@ -503,7 +503,12 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
             # ",,", is data: its empty cells are errors)
             numbered = [(reader.line_num, r) for r in reader
                         if r and (len(r) > 1 or r[0].strip())]
-    except UnicodeDecodeError as e:
+    except UnicodeDecodeError as e:  # (its offset is within the decoder's chunk)
+        with open(path, "rb") as fh:
+            try:
+                fh.read().decode("utf-8")
+            except UnicodeDecodeError as whole:
+                e = whole
         raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({e.reason} at byte "
                          f"{e.start})") from None
     except csv.Error as e:
@@ -1163,9 +1168,10 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, seed: int | None =
     ((240, 2), (60, 2), [20, 20, 20])
     """
     for name, a in (("X", X), ("y", y)):
-        if np.ndim(a) == 0:
+        if np.ndim(a) == 0 or (hasattr(a, "toarray") and not is_array(a)):  # (SciPy sparse)
             raise ValueError(f"{name}: expected an array with one entry per sample, got "
-                             f"{show(a)}")
+                             f"{show(a)}" + (f" (pass {name}.toarray())"
+                                             if hasattr(a, "toarray") else ""))
     X, y = (to_numpy(a) if is_array(a) else np.asarray(a) for a in (X, y))  # (any library's)
     n = X.shape[0]
     if n < 2:  # a training and a test sample at least

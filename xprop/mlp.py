@@ -1155,7 +1155,7 @@ class MLP:
         IsADirectoryError
             ``path`` (with ``.onnx`` appended, when missing) names a directory.
         ImportError
-            ndonnx, onnx or onnxruntime is missing (``pip install "xprop[onnx]"``).
+            ndonnx or onnx is missing (``pip install "xprop[onnx]"``).
 
         Examples
         --------

@@ -1136,7 +1136,7 @@ class _BaseMLP(BaseEstimator):
         ValueError
             ``path`` is not writable, or an operation cannot be recorded.
         ImportError
-            ndonnx, onnx or onnxruntime is missing (``pip install "xprop[onnx]"``).
+            ndonnx or onnx is missing (``pip install "xprop[onnx]"``).
 
         Examples
         --------
