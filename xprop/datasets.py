@@ -504,13 +504,14 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
             numbered = [(reader.line_num, r) for r in reader
                         if r and (len(r) > 1 or r[0].strip())]
     except UnicodeDecodeError as e:  # (its offset is within the decoder's chunk)
+        bad = e
         with open(path, "rb") as fh:
             try:
                 fh.read().decode("utf-8")
             except UnicodeDecodeError as whole:
-                e = whole
-        raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({e.reason} at byte "
-                         f"{e.start})") from None
+                bad = whole
+        raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({bad.reason} at "
+                         f"byte {bad.start})") from None
     except csv.Error as e:
         raise ValueError(f"data file {path!r}: not a CSV file ({e})") from None
     lines = [n for n, _ in numbered]
