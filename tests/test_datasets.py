@@ -283,6 +283,13 @@ def test_load_csv_a_delimiter_ending_every_line(tmp_path, text, header):
         D.load_csv(path, header=header)
 
 
+def test_an_empty_named_column_is_an_empty_cell(tmp_path):
+    """Review: a header naming the empty last column is no delimiter too many."""
+    path = _write(tmp_path, "x1,x2,y\n1,2,\n3,4,\n")
+    with pytest.raises(ValueError, match=r"an empty cell at line 2, column 3$"):
+        D.load_csv(path)
+
+
 def test_load_csv_error_line_numbers_count_blank_lines(tmp_path):
     path = _write(tmp_path, "a,b,y\n\n1,2,0\n\n3,4,1,5\n")  # the ragged row is line 5
     with pytest.raises(ValueError, match=r"line 5 has 4 cells"):
@@ -518,6 +525,10 @@ def test_standardizer_takes_columns_constant_up_to_rounding_as_constant():
     assert D.Standardizer().fit(X).std.tolist() == [1.0, 0.5]
     xprop.MLP([2, 2], seed=0).standardize(X)  # the model takes it
     assert D.Standardizer().fit([[1.0], [1.0 + 1e-9]]).std[0] == pytest.approx(5e-10)
+    # real variation at a large offset stays (review: scikit-learn's n eps |mean| took
+    # 1.7e9 + N(0, 0.01) of 1e5 rows as constant)
+    big = 1.7e9 + np.random.default_rng(0).normal(0.0, 0.01, (100_000, 1))
+    assert D.Standardizer().fit(big).std[0] == pytest.approx(0.01, rel=0.02)
     std = D.Standardizer().fit([[0.0], [1.0]])
     with pytest.raises(ValueError, match=r"^X: standardising overflows float64"):
         std.transform([[np.nan], [1e308]])

@@ -533,8 +533,9 @@ def test_metadata_outputs_and_size_are_checked_before_recording(monkeypatch):
         with pytest.raises(ValueError, match=r"^metadata: expected keys of text other than "
                                              r"the graph's own \(.*dtype.*input.*\), got "):
             xprop.export.to_onnx(model, metadata=bad)
-    with pytest.raises(ValueError, match=r"^metadata: expected a dict of property names"):
-        xprop.export.to_onnx(model, metadata=["a"])
+    for bad in (["a"], [], "", 0):
+        with pytest.raises(ValueError, match=r"^metadata: expected a dict of property names"):
+            xprop.export.to_onnx(model, metadata=bad)
     with pytest.raises(ValueError, match=r"^metadata\['run'\]: expected text or a JSON value"):
         xprop.export.to_onnx(model, metadata={"run": np.zeros(2)})
     with pytest.raises(ValueError, match=r"^outputs: expected a function"):

@@ -518,6 +518,9 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
     rows = [r for _, r in numbered]
     if not rows:
         raise ValueError(f"data file {path!r}: no rows")
+    if len(rows[0]) > 1 and all(not r[-1].strip() for r in rows):  # (a header's too)
+        raise ValueError(f"data file {path!r}: column {len(rows[0])} is empty on every line "
+                         f"(a delimiter at the end of each line? remove it)")
     names = None
     if _is_header(rows[0], header):
         names, rows, lines = [c.strip() for c in rows[0]], rows[1:], lines[1:]
@@ -702,9 +705,6 @@ def _parse_cells(rows: list[list[str]], lines: list[int], width: int, path: str,
                  hint: bool) -> np.ndarray:
     """The cells as float64 ``(rows, width)``; an empty or non-numeric cell is an error
     naming its line and column (``hint``: on the first row, ask whether it is a header)."""
-    if width > 1 and rows and all(not r[-1].strip() for r in rows):
-        raise ValueError(f"data file {path!r}: column {width} is empty on every line (a "
-                         f"delimiter at the end of each line? remove it)")
     values = np.empty((len(rows), width), dtype=np.float64)
     for i, r in enumerate(rows):
         for j, c in enumerate(r):
@@ -883,8 +883,8 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 class Standardizer:
     """Per-feature standardisation ``(x - mean) / std`` fitted on training data.
 
-    A feature constant up to rounding (std at most ``n eps |mean|``, as scikit-learn's
-    ``StandardScaler`` decides) gets std 1. The statistics are taken on each column divided by
+    A feature constant up to rounding (std at most ``8 eps |mean|``: values a few ulps
+    apart) gets std 1. The statistics are taken on each column divided by
     its largest magnitude ``s`` and scaled back (``mean = s mean(x / s)``, ``std = s std(x / s)``),
     so features near the largest float64 do not overflow the squares of the variance; data
     that still cannot be standardised (non-finite, or differences beyond float64) is refused
@@ -1027,10 +1027,12 @@ class Standardizer:
         scale = np.where(scale > 0, scale, 1.0)
         Z = X / scale
         std, mean = Z.std(axis=0) * scale, Z.mean(axis=0) * scale
-        # constant up to rounding (scikit-learn's StandardScaler rule: 0.1 + 0.2 and 0.3
-        # differ by one ulp), or subnormal (every standardised value would overflow)
+        # constant up to rounding (values a few ulps apart: 0.1 + 0.2 and 0.3 differ by
+        # one; scikit-learn's n eps |mean| also takes 1.7e9 + N(0, 0.01) of 1e5 rows as
+        # constant, which pairwise sums of x / s resolve), or subnormal (every standardised
+        # value would overflow)
         eps, tiny = np.finfo(np.float64).eps, np.finfo(np.float64).tiny
-        constant = (std <= X.shape[0] * eps * np.abs(mean)) | (std < tiny)
+        constant = (std <= 8.0 * eps * np.abs(mean)) | (std < tiny)
         self.mean = _read_only(mean)
         self.std = _read_only(np.where(constant, 1.0, std))
         return self

@@ -217,10 +217,10 @@ def to_onnx(model: Any, outputs: Outputs | None = None,
     except BackendUnavailableError as e:  # installed but unusable
         raise ImportError(f"export_onnx: {e}") from None
     header, host = checkpoint.contents(model)  # what a checkpoint of the model holds
-    _check_metadata(metadata or {}, set(header) | set(_OWN_PROPS))
+    _check_metadata({} if metadata is None else metadata, set(header) | set(_OWN_PROPS))
     proto = _record(model, host, xp, outputs or model_outputs(model))
     names = [o.name for o in proto.graph.output]
-    onnx.helper.set_model_props(proto, _metadata(model, header, names, metadata or {}))
+    onnx.helper.set_model_props(proto, _metadata(model, header, names, dict(metadata or {})))
     proto.producer_name, proto.producer_version = "xprop", __version__
     proto.graph.name = "xprop_mlp"
     proto.doc_string = (f"xprop MLP {model.sizes} ({', '.join(a.name for a in model.activations)}"

@@ -819,7 +819,8 @@ class MLP:
         TypeError
             For host data, or targets of another dtype.
         ValueError
-            For targets of the wrong shape.
+            For targets of the wrong shape, labels out of range, or cross-entropy rows that
+            are not probability distributions.
 
         Examples
         --------
