@@ -503,15 +503,8 @@ def load_csv(path: str | os.PathLike, label: str | int | None = -1, delimiter: s
             # ",,", is data: its empty cells are errors)
             numbered = [(reader.line_num, r) for r in reader
                         if r and (len(r) > 1 or r[0].strip())]
-    except UnicodeDecodeError as e:  # (its offset is within the decoder's chunk)
-        bad = e
-        with open(path, "rb") as fh:
-            try:
-                fh.read().decode("utf-8")
-            except UnicodeDecodeError as whole:
-                bad = whole
-        raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({bad.reason} at "
-                         f"byte {bad.start})") from None
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from None
     except csv.Error as e:
         raise ValueError(f"data file {path!r}: not a CSV file ({e})") from None
     lines = [n for n, _ in numbered]
@@ -588,6 +581,18 @@ def _class_codes(y: np.ndarray) -> np.ndarray:
     return np.array([index.setdefault(tuple(r), len(index)) for r in y.tolist()], np.int64)
 
 
+def _not_utf8(path: str, error: UnicodeDecodeError) -> ValueError:
+    """The error for a file that is not UTF-8, at the offset of its first bad byte in the
+    file (``error``'s is within the decoder's chunk)."""
+    with open(path, "rb") as fh:
+        try:
+            fh.read().decode("utf-8")
+        except UnicodeDecodeError as whole:
+            error = whole
+    return ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({error.reason} at byte "
+                      f"{error.start})")
+
+
 def _csv_options(path: Any, header: Any, label: Any) -> tuple[str, bool | str, str | int | None]:
     """A readable ``path``, ``header`` (True, False or "auto") and ``label`` (a name, an
     index or None), checked, as :func:`load_csv` and :func:`csv_layout` take them."""
@@ -654,7 +659,7 @@ def csv_layout(path: str | os.PathLike, label: str | int | None = -1, delimiter:
             first = next((r for r in csv.reader(fh, delimiter=delimiter)
                           if r and (len(r) > 1 or r[0].strip())), None)  # as load_csv
     except UnicodeDecodeError as e:
-        raise ValueError(f"data file {path!r}: not a UTF-8 text CSV file ({e.reason})") from None
+        raise _not_utf8(path, e) from None
     except csv.Error as e:
         raise ValueError(f"data file {path!r}: not a CSV file ({e})") from None
     if first is None:

@@ -347,6 +347,26 @@ class Optimizer:
         """
         return ()
 
+    def holds_state(self) -> bool:
+        """Whether a fit has left state arrays here (moments, velocity; never plain SGD).
+
+        Returns
+        -------
+        bool
+            True when any of :meth:`arrays` is set.
+
+        Examples
+        --------
+        >>> opt = xprop.Adam(0.01)
+        >>> opt.holds_state()
+        False
+        >>> X, y = xprop.datasets.xor()
+        >>> _ = xprop.MLP([2, 4, 1], "tanh", "sigmoid", "bce").fit(X, y, optimizer=opt, epochs=1)
+        >>> opt.holds_state()
+        True
+        """
+        return any(a is not None for a in self.arrays())
+
     def set_arrays(self, arrays: tuple[Array, ...]) -> None:
         """Replace the state arrays (the inverse of :meth:`arrays`).
 

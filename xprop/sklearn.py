@@ -583,7 +583,7 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "lbfgs":
             raise ValueError(f"optimizer: {show(opt)} takes the place of solver 'sgd' or "
                              f"'adam', got solver='lbfgs' (which would ignore it)")
-        if any(a is not None for a in opt.arrays()):  # (as fit's check: a stateless SGD goes)
+        if opt.holds_state():  # (as fit's check: a stateless SGD goes)
             raise ValueError(f"optimizer: expected a new one, got {show(opt)} holding the "
                              f"state of an earlier fit ({opt.t} steps); give a new optimizer")
 

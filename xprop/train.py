@@ -393,7 +393,7 @@ def check_state(opt: Optimizer, model: Any) -> None:
             f"optimizer: {V.show(opt)} holds {problem} from an earlier fit; this model has "
             f"{buffer.shape[0]} {dtype_name(buffer.dtype, model.xp)} parameters on "
             f"{model.backend.describe()}: give a new optimizer (or a name)")
-    if opt.trained_another(model) and any(a is not None for a in opt.arrays()):
+    if opt.trained_another(model) and opt.holds_state():
         raise ValueError(
             f"optimizer: {V.show(opt)} holds the state of a fit of another model (its moments "
             f"or velocity, {opt.t} steps); give a new optimizer (or a name) to each model")
